@@ -1,0 +1,1 @@
+"""HTTP read API: health, stations, observations (FastAPI routers over store/)."""

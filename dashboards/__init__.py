@@ -1,0 +1,1 @@
+"""Streamlit dashboards: the live map, latest values and time series of EcoSense."""

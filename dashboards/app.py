@@ -1,0 +1,141 @@
+"""EcoSense dashboard (Streamlit): live map, latest values, and a time series.
+
+Run by ``ecosense up``; standalone: ``streamlit run dashboards/app.py`` with the same
+``ECOSENSE_*`` settings. It only reads: stations, latest values and series come from store/.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import streamlit as st
+
+from dashboards.settings import DashboardSettings, from_environment
+from dashboards.views import STATES, deck, default_choice, parameter_label, station_table
+from store import OpenedStore, open_store
+
+WINDOWS = {
+    "1 h": timedelta(hours=1),
+    "6 h": timedelta(hours=6),
+    "24 h": timedelta(hours=24),
+    "7 d": timedelta(days=7),
+}
+
+st.set_page_config(page_title="EcoSense", page_icon="🌏", layout="wide")
+
+
+@st.cache_resource
+def _settings() -> DashboardSettings:
+    return from_environment()
+
+
+@st.cache_resource
+def _store() -> OpenedStore:
+    s = _settings()
+    return open_store(database_url=s.database_url, data_dir=s.data_dir, migrate=False, max_size=4)
+
+
+def _stations_frame() -> pd.DataFrame:
+    rows = _store().store.list_stations()
+    return pd.DataFrame(
+        [{"id": s.id, "name": s.name, "kind": s.kind, "lon": s.lon, "lat": s.lat} for s in rows],
+        columns=["id", "name", "kind", "lon", "lat"],
+    )
+
+
+settings = _settings()
+tz = settings.timezone
+st.title("EcoSense · 生态环境感知")
+st.caption("Live readings from field devices · 站点实时监测")
+
+stations = _stations_frame()
+if stations.empty:
+    st.info(
+        "No stations yet: import some with `ecosense stations import FILE`, "
+        "or run `ecosense up --demo`."
+    )
+    st.stop()
+
+latest_all = _store().store.latest()
+station_ids = list(stations["id"])
+default_station, default_param = default_choice(latest_all, station_ids)
+
+with st.sidebar:
+    st.header("Station · 站点")
+    names = dict(zip(stations["id"], stations["name"], strict=True))
+    station = st.selectbox(
+        "Station",
+        station_ids,
+        index=station_ids.index(default_station) if default_station else 0,
+        format_func=lambda sid: f"{sid} — {names[sid]}",
+        key="station",
+    )
+    window_label = st.radio("Window · 时段", list(WINDOWS), index=1, horizontal=True)
+    st.markdown(
+        "  \n".join(
+            f"<span style='color:rgb{STATES[k][2]}'>●</span> {STATES[k][0]} {STATES[k][1]}"
+            for k in STATES
+        ),
+        unsafe_allow_html=True,
+    )
+
+
+@st.fragment(run_every="5s")
+def live(station: str, window: timedelta) -> None:
+    store = _store().store
+    now = datetime.now(UTC)
+    latest = store.latest()
+    table = station_table(_stations_frame(), latest, now)
+    counts = table["state"].value_counts()
+    cols = st.columns(4)
+    for col, key in zip(cols, STATES, strict=True):
+        col.metric(f"{STATES[key][1]} · {STATES[key][0]}", int(counts.get(key, 0)))
+
+    left, right = st.columns([3, 2])
+    with left:
+        st.subheader("Map · 站点地图")
+        st.pydeck_chart(deck(table, station, settings.tile_url), height=520)
+    mine = latest[latest["station"] == station]
+    with right:
+        st.subheader("Latest values · 最新数据")
+        if mine.empty:
+            st.write("No readings yet from this station.")
+        else:
+            shown = pd.DataFrame(
+                {
+                    "parameter": [parameter_label(p) for p in mine["parameter"]],
+                    "value": mine["value"].round(3),
+                    "flag": mine["flag"],
+                    "time": mine["time"].dt.tz_convert(tz).dt.strftime("%Y-%m-%d %H:%M:%S"),
+                }
+            )
+            st.dataframe(shown, hide_index=True, width="stretch")
+
+    st.subheader("Time series · 时间序列")
+    params = sorted(set(mine["parameter"]))
+    if not params:
+        st.write("No series to draw yet.")
+        return
+    wanted = st.session_state.get("parameter")
+    if wanted not in params:
+        wanted = (
+            default_param if station == default_station and default_param in params else params[0]
+        )
+    parameter = st.selectbox(
+        "Parameter · 参数",
+        params,
+        index=params.index(wanted),
+        format_func=parameter_label,
+        key="parameter",
+    )
+    frame = store.read_frame(station=station, parameter=parameter, start=now - window)
+    if frame.empty:
+        st.write("No readings in this window.")
+        return
+    series = frame.assign(time=frame["time"].dt.tz_convert(tz).dt.tz_localize(None))
+    series = series.pivot_table(index="time", columns="basis", values="value", aggfunc="last")
+    st.line_chart(series, y_label=parameter_label(parameter), x_label=f"time ({tz.key})")
+
+
+live(station, WINDOWS[window_label])

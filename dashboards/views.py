@@ -1,0 +1,165 @@
+"""Pure helpers of the dashboard: station states, colours, the offline base map, the deck spec."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Final
+
+import pandas as pd
+import pydeck as pdk
+
+from sensors.parameters import lookup
+
+#: state → (label zh, label en, RGB)
+STATES: Final[dict[str, tuple[str, str, tuple[int, int, int]]]] = {
+    "online": ("在线", "online", (0, 170, 80)),
+    "delayed": ("延迟", "delayed", (255, 170, 0)),
+    "offline": ("离线", "offline", (200, 30, 30)),
+    "no_data": ("无数据", "no data", (150, 150, 150)),
+}
+ONLINE_WITHIN: Final = timedelta(minutes=5)
+OFFLINE_AFTER: Final = timedelta(hours=1)
+
+
+def station_state(latest: datetime | None, now: datetime) -> str:
+    """``online`` (data within 5 min), ``delayed`` (within 1 h), ``offline`` or ``no_data``."""
+    if latest is None or pd.isna(latest):
+        return "no_data"
+    age = now - latest
+    if age <= ONLINE_WITHIN:
+        return "online"
+    if age <= OFFLINE_AFTER:
+        return "delayed"
+    return "offline"
+
+
+def station_table(
+    stations: pd.DataFrame, latest: pd.DataFrame, now: datetime | None = None
+) -> pd.DataFrame:
+    """Stations (id, name, kind, lon, lat) with their last reading time, state and colour."""
+    now = now or datetime.now(UTC)
+    last = (
+        latest.groupby("station")["time"].max()
+        if not latest.empty
+        else pd.Series(dtype="datetime64[ns, UTC]")
+    )
+    out = stations.copy()
+    out["last_time"] = out["id"].map(last)
+    out["state"] = [station_state(t if not pd.isna(t) else None, now) for t in out["last_time"]]
+    out["colour"] = [[*list(STATES[s][2]), 230] for s in out["state"]]
+    out["state_label"] = [f"{STATES[s][0]} {STATES[s][1]}" for s in out["state"]]
+    return out
+
+
+@lru_cache(maxsize=1)
+def basemap() -> dict[str, Any]:
+    """China's provincial divisions and neighbouring countries (Natural Earth, shipped)."""
+    text = resources.files("dashboards").joinpath("data/china_provinces.geojson").read_text("utf-8")
+    doc: dict[str, Any] = json.loads(text)
+    return doc
+
+
+#: Sea colour of the offline map.
+SEA: Final = "#dcebf5"
+
+
+def map_style(tile_url: str | None = None) -> dict[str, Any]:
+    """The MapLibre style under the layers: a plain sea, and raster tiles when a tile server is
+    configured (``tile_url`` like ``http://tiles.intranet/{z}/{x}/{y}.png``).
+
+    A style is always given: without one the chart would ask an internet tile service for its
+    default style, which an intranet cannot reach.
+    """
+    style: dict[str, Any] = {
+        "version": 8,
+        "sources": {},
+        "layers": [{"id": "sea", "type": "background", "paint": {"background-color": SEA}}],
+    }
+    if tile_url:
+        style["sources"]["tiles"] = {"type": "raster", "tiles": [tile_url], "tileSize": 256}
+        style["layers"].append({"id": "tiles", "type": "raster", "source": "tiles"})
+    return style
+
+
+def style_url(style: dict[str, Any]) -> str:
+    """A style as a ``data:`` URL, so that the browser loads it without any server."""
+    raw = json.dumps(style, separators=(",", ":")).encode()
+    return "data:application/json;base64," + base64.b64encode(raw).decode()
+
+
+def deck(
+    stations: pd.DataFrame, selected: str | None = None, tile_url: str | None = None
+) -> pdk.Deck:
+    """The map: the shipped base map, optional tiles, and stations coloured by state."""
+    layers = [
+        pdk.Layer(  # province outlines; filled unless tiles are drawn beneath
+            "GeoJsonLayer",
+            basemap(),
+            id="basemap",
+            stroked=True,
+            filled=not tile_url,
+            get_fill_color="properties.kind == 'province' ? [245, 241, 230] : [228, 228, 228]",
+            get_line_color=[120, 120, 120],
+            line_width_min_pixels=0.6,
+            pickable=False,
+        ),
+        pdk.Layer(
+            "ScatterplotLayer",
+            stations,
+            id="stations",
+            get_position=["lon", "lat"],
+            get_fill_color="colour",
+            get_line_color=[40, 40, 40],
+            stroked=True,
+            line_width_min_pixels=1,
+            radius_min_pixels=6,
+            radius_max_pixels=14,
+            get_radius=20000,
+            pickable=True,
+        ),
+    ]
+    if selected is not None and not stations.empty:
+        chosen = stations[stations["id"] == selected]
+        layers.append(
+            pdk.Layer(
+                "ScatterplotLayer",
+                chosen,
+                id="selected",
+                get_position=["lon", "lat"],
+                get_fill_color=[0, 0, 0, 0],
+                get_line_color=[0, 90, 200],
+                stroked=True,
+                filled=False,
+                line_width_min_pixels=3,
+                radius_min_pixels=11,
+                get_radius=30000,
+            )
+        )
+    return pdk.Deck(
+        layers=layers,
+        initial_view_state=pdk.ViewState(longitude=104.5, latitude=35.5, zoom=3.1),
+        map_style=style_url(map_style(tile_url)),
+        map_provider=None,
+        tooltip={"text": "{name}\n{id} · {kind}\n{state_label}"},
+    )
+
+
+def parameter_label(code: str) -> str:
+    """``PM2.5 细颗粒物 (ug/m3)`` for ``pm25``."""
+    p = lookup(code)
+    return f"{p.name_en} {p.name_zh} ({p.unit})"
+
+
+def default_choice(latest: pd.DataFrame, station_ids: list[str]) -> tuple[str | None, str | None]:
+    """The station and parameter the dashboard opens on: the first station with data (by id)
+    and its first parameter, PM2.5 when it has one."""
+    if latest.empty:
+        return (station_ids[0] if station_ids else None), None
+    with_data = sorted(set(latest["station"]))
+    station = with_data[0]
+    params = sorted(set(latest.loc[latest["station"] == station, "parameter"]))
+    return station, ("pm25" if "pm25" in params else params[0])

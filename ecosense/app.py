@@ -1,0 +1,37 @@
+"""The one FastAPI application: ingest's write routes and api's read routes, mounted together."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from api.routes import router as read_router
+from ecosense import __version__
+from ingest.http import router as ingest_router
+from store.context import ServiceContext
+from store.errors import StoreUnavailable
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(ctx: ServiceContext) -> FastAPI:
+    """The gateway application over ``ctx`` (store, credentials, time settings)."""
+    app = FastAPI(
+        title="EcoSense gateway",
+        version=__version__,
+        description="Device-facing write routes and the HTTP read API of EcoSense.",
+    )
+    app.state.ctx = ctx
+    app.include_router(ingest_router)
+    app.include_router(read_router)
+
+    @app.exception_handler(StoreUnavailable)
+    async def store_unavailable(_request: Request, exc: StoreUnavailable) -> JSONResponse:
+        logger.warning("store unavailable: %s", exc)
+        return JSONResponse(
+            {"detail": "store unavailable"}, status_code=503, headers={"Retry-After": "5"}
+        )
+
+    return app

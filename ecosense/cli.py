@@ -1,0 +1,180 @@
+"""The ``ecosense`` command: ``up``, ``stations import``, ``devices add``, ``simulate``.
+
+Every command exits 0 on success, and non-zero with a one-line reason on stderr on failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from ecosense import __version__
+from ecosense.config import Settings, load_settings
+from ecosense.errors import EcosenseError
+
+logger = logging.getLogger("ecosense")
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError("a port is 0-65535 (0 picks a free one)")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``ecosense`` command."""
+    parser = argparse.ArgumentParser(
+        prog="ecosense",
+        description="EcoSense: eco-environment and carbon-emission sensing platform.",
+    )
+    parser.add_argument("--version", action="version", version=f"ecosense {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = sub.add_parser("up", help="start store, gateway and dashboard")
+    up.add_argument("--demo", action="store_true", help="seed demo stations and run the simulator")
+    up.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    up.add_argument("--http-port", type=_port, default=8080, help="HTTP gateway port (0: any)")
+    up.add_argument(
+        "--hj212-port",
+        type=_port,
+        default=9212,
+        help="HJ 212 TCP port (reserved: the HJ 212 server is not part of this release)",
+    )
+    up.add_argument("--dashboard-port", type=_port, default=8501, help="dashboard port (0: any)")
+    up.add_argument("--no-dashboard", action="store_true", help="do not start the dashboard")
+
+    stations = sub.add_parser("stations", help="manage stations")
+    st_sub = stations.add_subparsers(dest="stations_command", required=True, metavar="ACTION")
+    st_import = st_sub.add_parser("import", help="import stations from CSV or GeoJSON (idempotent)")
+    st_import.add_argument("file", type=Path, help="CSV (id,name,kind,lon,lat,...) or GeoJSON")
+
+    devices = sub.add_parser("devices", help="manage devices")
+    dev_sub = devices.add_subparsers(dest="devices_command", required=True, metavar="ACTION")
+    dev_add = dev_sub.add_parser("add", help="register a device; prints its API token last")
+    dev_add.add_argument("device_id")
+    dev_add.add_argument("--station", required=True, help="the station the device reports for")
+    dev_add.add_argument("--mn", help="HJ 212 device id (MN)")
+    dev_add.add_argument("--password", help="HJ 212 password (PW)")
+
+    sim = sub.add_parser("simulate", help="simulated field devices pushing to a gateway")
+    sim.add_argument("--protocol", choices=["http"], default="http")
+    sim.add_argument("--devices", type=int, default=5, help="number of simulated devices")
+    sim.add_argument("--rate", type=_positive, default=1.0, help="readings per second per device")
+    sim.add_argument(
+        "--duration", type=_positive, default=None, help="seconds to run (default: until Ctrl-C)"
+    )
+    sim.add_argument("--url", default="http://127.0.0.1:8080", help="gateway base URL")
+    sim.add_argument("--prefix", default="SIM", help="id prefix of the simulated stations")
+    return parser
+
+
+def _open(settings: Settings):  # type: ignore[no-untyped-def]
+    from store import open_store
+
+    return open_store(database_url=settings.database_url, data_dir=settings.data_dir, max_size=2)
+
+
+def cmd_stations_import(settings: Settings, file: Path) -> int:
+    from sensors.stations import read_stations
+
+    try:
+        text = file.read_text("utf-8")
+    except OSError as exc:
+        raise EcosenseError(f"cannot read {file}: {exc.strerror}") from exc
+    stations = read_stations(text, file.name)
+    with _open(settings) as opened:
+        opened.store.upsert_stations(stations)
+    print(f"imported {len(stations)} stations from {file}")
+    return 0
+
+
+def cmd_devices_add(settings: Settings, args: argparse.Namespace) -> int:
+    with _open(settings) as opened:
+        token = opened.store.add_device(
+            args.device_id, args.station, mn=args.mn, password=args.password
+        )
+    print(f"device {args.device_id} registered for station {args.station}; its API token:")
+    print(token)
+    return 0
+
+
+def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
+    from ecosense.demo import demo_stations
+    from ecosense.simulator import register, run_http
+
+    if args.devices < 1:
+        raise EcosenseError("--devices must be at least 1")
+    with _open(settings) as opened:
+        devices = register(opened.store, demo_stations(args.devices, args.prefix))
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    stats = run_http(args.url, devices, args.rate, duration=args.duration, stop=stop)
+    print(
+        f"sent {stats.sent} readings, {stats.accepted} accepted, "
+        f"{stats.failed_requests} failed requests"
+    )
+    return 0 if stats.sent or not stats.failed_requests else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ecosense`` command."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    from sensors.errors import SensorsError
+    from store.errors import StoreError
+
+    try:
+        settings = load_settings()
+        if args.command == "up":
+            from ecosense.runner import UpOptions, up
+
+            return up(
+                settings,
+                UpOptions(
+                    host=args.host,
+                    http_port=args.http_port,
+                    dashboard_port=args.dashboard_port,
+                    dashboard=not args.no_dashboard,
+                    demo=args.demo,
+                ),
+            )
+        if args.command == "stations":
+            return cmd_stations_import(settings, args.file)
+        if args.command == "devices":
+            return cmd_devices_add(settings, args)
+        if args.command == "simulate":
+            return cmd_simulate(settings, args)
+    except (EcosenseError, SensorsError, StoreError, ValueError) as exc:
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"ecosense: error: {message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""Configuration: environment variables (``ECOSENSE_*``), optionally a TOML file setting the same.
+
+Precedence: environment, then the TOML file named by ``ECOSENSE_CONFIG`` (or ``ecosense.toml``
+in the working directory), then defaults. TOML keys are the variable names without the
+``ECOSENSE_`` prefix, in lower case (``data_dir = "/var/lib/ecosense"``).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ecosense.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Settings:
+    """EcoSense's settings (see the README's configuration table)."""
+
+    data_dir: Path
+    database_url: str | None
+    dask_scheduler: str | None
+    timezone: str
+    mqtt_url: str | None
+    influx_url: str | None
+    influx_token: str | None
+    influx_org: str | None
+    influx_bucket: str | None
+    admin_token: str | None
+    max_future_seconds: float
+    tile_url: str | None
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The bureau's timezone."""
+        return ZoneInfo(self.timezone)
+
+    @property
+    def max_future(self) -> timedelta:
+        """How far ahead of the server clock a reading's time may be."""
+        return timedelta(seconds=self.max_future_seconds)
+
+
+_KEYS = (
+    "data_dir",
+    "database_url",
+    "dask_scheduler",
+    "timezone",
+    "mqtt_url",
+    "influx_url",
+    "influx_token",
+    "influx_org",
+    "influx_bucket",
+    "admin_token",
+    "max_future_seconds",
+    "tile_url",
+)
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from the environment (default: ``os.environ``) and the optional TOML file."""
+    env = os.environ if environ is None else environ
+    file_values: dict[str, Any] = {}
+    config_path = env.get("ECOSENSE_CONFIG")
+    path = Path(config_path) if config_path else Path("ecosense.toml")
+    if config_path and not path.exists():
+        raise ConfigError(f"ECOSENSE_CONFIG names {path}, which does not exist")
+    if path.exists():
+        try:
+            file_values = tomllib.loads(path.read_text("utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
+        unknown = set(file_values) - set(_KEYS)
+        if unknown:
+            raise ConfigError(f"{path}: unknown settings {', '.join(sorted(unknown))}")
+
+    def get(key: str) -> str | None:
+        value = env.get("ECOSENSE_" + key.upper())
+        if value not in (None, ""):
+            return value
+        fv = file_values.get(key)
+        return None if fv is None else str(fv)
+
+    timezone = get("timezone") or "Asia/Shanghai"
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"unknown timezone {timezone!r}") from exc
+    try:
+        max_future = float(get("max_future_seconds") or 3600)
+    except ValueError as exc:
+        raise ConfigError("ECOSENSE_MAX_FUTURE_SECONDS must be a number of seconds") from exc
+    return Settings(
+        data_dir=Path(get("data_dir") or ".ecosense").absolute(),
+        database_url=get("database_url"),
+        dask_scheduler=get("dask_scheduler"),
+        timezone=timezone,
+        mqtt_url=get("mqtt_url"),
+        influx_url=get("influx_url"),
+        influx_token=get("influx_token"),
+        influx_org=get("influx_org"),
+        influx_bucket=get("influx_bucket"),
+        admin_token=get("admin_token"),
+        max_future_seconds=max_future,
+        tile_url=get("tile_url"),
+    )
+
+
+def admin_token(settings: Settings) -> str:
+    """The operator token: ``ECOSENSE_ADMIN_TOKEN``, else the one kept in the data directory
+    (``admin_token``, mode 0600), generated on first use."""
+    if settings.admin_token:
+        return settings.admin_token
+    path = settings.data_dir / "admin_token"
+    if path.exists():
+        return path.read_text("utf-8").strip()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    token = "es_admin_" + secrets.token_urlsafe(32)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it meanwhile
+        return path.read_text("utf-8").strip()
+    try:
+        os.write(fd, (token + "\n").encode())
+    finally:
+        os.close(fd)
+    return token

@@ -1,0 +1,64 @@
+"""Demo stations: simulated stations at real Chinese city coordinates (WGS 84, degrees)."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from sensors.stations import Station
+
+#: (id suffix, city zh, city en, kind, lon, lat) — city-centre coordinates.
+_CITIES: Final = (
+    ("BEIJING", "北京", "Beijing", "air", 116.4074, 39.9042),
+    ("SHANGHAI", "上海", "Shanghai", "air", 121.4737, 31.2304),
+    ("GUANGZHOU", "广州", "Guangzhou", "air", 113.2644, 23.1291),
+    ("SHENZHEN", "深圳", "Shenzhen", "water", 114.0579, 22.5431),
+    ("CHENGDU", "成都", "Chengdu", "air", 104.0665, 30.5723),
+    ("WUHAN", "武汉", "Wuhan", "water", 114.3054, 30.5931),
+    ("XIAN", "西安", "Xi'an", "air", 108.9402, 34.3416),
+    ("HANGZHOU", "杭州", "Hangzhou", "water", 120.1551, 30.2741),
+    ("NANJING", "南京", "Nanjing", "cems", 118.7969, 32.0603),
+    ("CHONGQING", "重庆", "Chongqing", "air", 106.5516, 29.5630),
+    ("TIANJIN", "天津", "Tianjin", "cems", 117.2010, 39.0842),
+    ("SHENYANG", "沈阳", "Shenyang", "air", 123.4315, 41.8057),
+    ("HARBIN", "哈尔滨", "Harbin", "air", 126.5349, 45.8038),
+    ("LANZHOU", "兰州", "Lanzhou", "air", 103.8343, 36.0611),
+    ("URUMQI", "乌鲁木齐", "Urumqi", "air", 87.6168, 43.8256),
+    ("LHASA", "拉萨", "Lhasa", "radiation", 91.1409, 29.6456),
+    ("KUNMING", "昆明", "Kunming", "water", 102.8329, 24.8801),
+    ("ZHENGZHOU", "郑州", "Zhengzhou", "air", 113.6254, 34.7466),
+    ("JINAN", "济南", "Jinan", "cems", 117.1205, 36.6510),
+    ("HOHHOT", "呼和浩特", "Hohhot", "radiation", 111.7492, 40.8424),
+    ("TAIYUAN", "太原", "Taiyuan", "cems", 112.5489, 37.8706),
+    ("HAIKOU", "海口", "Haikou", "water", 110.1999, 20.0440),
+)
+
+_KIND_ZH: Final = {
+    "air": "空气站",
+    "water": "水质站",
+    "cems": "烟气在线监测",
+    "radiation": "辐射站",
+}
+
+
+def demo_stations(count: int | None = None, prefix: str = "SIM") -> list[Station]:
+    """``count`` simulated stations (default: all 22 cities), cycling through the cities."""
+    n = len(_CITIES) if count is None else count
+    out: list[Station] = []
+    for i in range(n):
+        key, zh, en, kind, lon, lat = _CITIES[i % len(_CITIES)]
+        round_ = i // len(_CITIES)
+        sid = f"{prefix}-{key}" + (f"-{round_ + 1}" if round_ else "")
+        # Later rounds sit a little apart so that markers do not hide one another.
+        dlon, dlat = 0.05 * round_, 0.03 * round_
+        out.append(
+            Station(
+                sid,
+                f"{zh}{_KIND_ZH[kind]}（模拟） {en} {kind} (simulated)",
+                kind,
+                round(lon + dlon, 4),
+                round(lat + dlat, 4),
+                {"city": en, "city_zh": zh},
+                simulated=True,
+            )
+        )
+    return out

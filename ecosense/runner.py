@@ -1,0 +1,211 @@
+"""``ecosense up``: the store, the gateway (HTTP), the dashboard and the demo, started together.
+
+It prints ``ready http=<url> dashboard=<url>`` once everything accepts connections; SIGINT or
+SIGTERM stops everything it started, in reverse order, the embedded PostgreSQL last.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+import httpx
+import uvicorn
+
+from ecosense.app import create_app
+from ecosense.config import Settings, admin_token
+from ecosense.demo import demo_stations
+from ecosense.errors import EcosenseError
+from ecosense.simulator import register, run_http
+from store import OpenedStore, open_store
+from store.context import ServiceContext
+from store.postgres import hash_secret
+
+logger = logging.getLogger(__name__)
+
+DASHBOARD_APP = Path(__file__).resolve().parent.parent / "dashboards" / "app.py"
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    """Options of ``ecosense up``; a port of 0 picks a free one."""
+
+    host: str = "127.0.0.1"
+    http_port: int = 8080
+    dashboard_port: int = 8501
+    dashboard: bool = True
+    demo: bool = False
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise EcosenseError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    sock.listen(1024)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def _url(host: str, port: int) -> str:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    return f"http://{shown}:{port}"
+
+
+def _wait_http(url: str, deadline: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise EcosenseError(f"{url}: the process exited with code {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=2.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise EcosenseError(f"{url} did not answer in time")
+
+
+def start_dashboard(
+    settings: Settings, database_url: str, host: str, port: int
+) -> subprocess.Popen[bytes]:
+    """Start the Streamlit dashboard as a child process reading the store at ``database_url``."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "ECOSENSE_DATABASE_URL": database_url,
+            "ECOSENSE_TIMEZONE": settings.timezone,
+            "ECOSENSE_DATA_DIR": str(settings.data_dir),
+            "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+        }
+    )
+    if settings.tile_url:
+        env["ECOSENSE_TILE_URL"] = settings.tile_url
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(DASHBOARD_APP),
+        "--server.headless",
+        "true",
+        "--server.address",
+        host,
+        "--server.port",
+        str(port),
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+        "--global.developmentMode",
+        "false",
+        "--theme.base",
+        "light",
+        "--client.toolbarMode",
+        "viewer",
+    ]
+    log = open(settings.data_dir / "dashboard.log", "ab")  # noqa: SIM115 - kept for the child's life
+    return subprocess.Popen(
+        cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def up(settings: Settings, options: UpOptions) -> int:
+    """Run the platform until SIGINT/SIGTERM; return the exit code."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        logger.info("signal %s: stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+    opened: OpenedStore | None = None
+    server: uvicorn.Server | None = None
+    server_thread: threading.Thread | None = None
+    dashboard: subprocess.Popen[bytes] | None = None
+    sim_thread: threading.Thread | None = None
+    try:
+        opened = open_store(
+            database_url=settings.database_url, data_dir=settings.data_dir, max_size=16
+        )
+        ctx = ServiceContext(
+            opened.store, hash_secret(admin_token(settings)), settings.tz, settings.max_future
+        )
+        sock = _bind(options.host, options.http_port)
+        http_url = _url(options.host, sock.getsockname()[1])
+        config = uvicorn.Config(
+            create_app(ctx), log_level="warning", access_log=False, timeout_graceful_shutdown=5
+        )
+        server = uvicorn.Server(config)
+        server_thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name="gateway", daemon=True
+        )
+        server_thread.start()
+        deadline = time.monotonic() + 60
+        _wait_http(http_url + "/healthz", deadline)
+
+        parts = [f"http={http_url}"]
+        if options.dashboard:
+            port = options.dashboard_port or _free_port(options.host)
+            dashboard = start_dashboard(settings, opened.url, options.host, port)
+            dash_url = _url(options.host, port)
+            _wait_http(dash_url + "/_stcore/health", deadline, dashboard)
+        if options.demo:
+            devices = register(opened.store, demo_stations())
+            for d in devices:  # every parameter of every demo station about every 5 s
+                d.rate = len(d.parameters) / 5.0
+            sim_thread = threading.Thread(
+                target=run_http,
+                args=(http_url, devices, 1.0),
+                kwargs={"stop": stop},
+                name="simulator",
+                daemon=True,
+            )
+            sim_thread.start()
+        if dashboard is not None:
+            parts.append(f"dashboard={dash_url}")
+        print("ready " + " ".join(parts), flush=True)
+        while not stop.is_set():
+            if dashboard is not None and dashboard.poll() is not None:
+                raise EcosenseError(f"the dashboard exited with code {dashboard.returncode}")
+            if server_thread is not None and not server_thread.is_alive():
+                raise EcosenseError("the HTTP gateway stopped")
+            stop.wait(0.5)
+        return 0
+    finally:
+        stop.set()
+        if sim_thread is not None:
+            sim_thread.join(timeout=10)
+        if dashboard is not None and dashboard.poll() is None:
+            dashboard.terminate()
+            try:
+                dashboard.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                dashboard.kill()
+        if server is not None:
+            server.should_exit = True
+            if server_thread is not None:
+                server_thread.join(timeout=10)
+        if opened is not None:
+            opened.close()

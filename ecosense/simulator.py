@@ -1,0 +1,185 @@
+"""Field-device simulator: simulated stations push plausible readings to the gateway.
+
+Values follow a daily cycle per parameter around a city-dependent level, with noise; each
+device sends ``rate`` readings per second (cycling through its station's parameters) in one
+batch per second, stamped with the current time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import random
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+import httpx
+
+from sensors.parameters import lookup
+from sensors.stations import Station
+from store.postgres import PostgresStore
+
+logger = logging.getLogger(__name__)
+
+#: parameter → (level, daily amplitude as a fraction of level, hour of the daily peak,
+#: noise sd as a fraction)
+_PROFILE: Final[dict[str, tuple[float, float, float, float]]] = {
+    "so2": (12.0, 0.3, 9, 0.10),
+    "no2": (35.0, 0.35, 8, 0.10),
+    "co": (0.8, 0.3, 8, 0.08),
+    "o3": (70.0, 0.6, 15, 0.08),
+    "pm10": (75.0, 0.25, 8, 0.08),
+    "pm25": (42.0, 0.25, 8, 0.08),
+    "air_temp": (12.0, 0.4, 14, 0.03),
+    "rh": (55.0, 0.25, 5, 0.03),
+    "wind_speed": (2.5, 0.4, 14, 0.15),
+    "ph": (7.6, 0.02, 15, 0.005),
+    "do": (8.0, 0.15, 15, 0.03),
+    "codmn": (3.6, 0.1, 10, 0.05),
+    "nh3n": (0.45, 0.15, 10, 0.06),
+    "tp": (0.12, 0.1, 10, 0.06),
+    "water_temp": (16.0, 0.08, 16, 0.01),
+    "conductivity": (450.0, 0.05, 12, 0.02),
+    "flue_flow": (150.0, 0.1, 12, 0.03),
+    "flue_so2": (25.0, 0.2, 12, 0.08),
+    "flue_nox": (40.0, 0.2, 12, 0.08),
+    "flue_dust": (5.0, 0.2, 12, 0.1),
+    "flue_o2": (8.0, 0.05, 12, 0.03),
+    "flue_co2": (180_000.0, 0.05, 12, 0.02),
+    "flue_temp": (120.0, 0.05, 12, 0.02),
+    "gamma": (85.0, 0.03, 4, 0.04),
+}
+
+#: station kind → parameters its simulated device sends
+KIND_PARAMETERS: Final[dict[str, tuple[str, ...]]] = {
+    "air": ("pm25", "pm10", "so2", "no2", "co", "o3", "air_temp", "rh", "wind_speed"),
+    "water": ("ph", "do", "codmn", "nh3n", "tp", "water_temp", "conductivity"),
+    "cems": ("flue_flow", "flue_so2", "flue_nox", "flue_dust", "flue_o2", "flue_co2", "flue_temp"),
+    "radiation": ("gamma",),
+}
+
+
+def _seed(text: str) -> int:
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
+
+
+def simulated_value(station: str, parameter: str, when: datetime, rng: random.Random) -> float:
+    """A plausible reading of ``parameter`` (canonical unit) at ``station`` at ``when``."""
+    level, amplitude, peak_hour, noise = _PROFILE[parameter]
+    factor = 0.6 + (_seed(station + parameter) % 1000) / 1000 * 1.2  # 0.6–1.8, fixed per stream
+    if lookup(parameter).domain in ("met", "water", "radiation") or parameter in ("flue_o2",):
+        factor = 0.9 + (factor - 0.6) / 6  # 0.9–1.1: physical quantities vary less between sites
+    local_hour = (when.astimezone(UTC).hour + 8 + when.minute / 60) % 24
+    cycle = math.cos(2 * math.pi * (local_hour - peak_hour) / 24)
+    value = level * factor * (1 + amplitude * cycle) * (1 + rng.gauss(0, noise))
+    p = lookup(parameter)
+    return round(min(max(value, p.valid_min), p.valid_max), 3)
+
+
+@dataclass
+class SimulatedDevice:
+    """A simulated device of one station, with its API token."""
+
+    station: Station
+    token: str
+    parameters: tuple[str, ...]
+    rng: random.Random = field(default_factory=random.Random)
+    rate: float | None = None  # readings per second; None: the run's rate
+    _next: int = 0
+    _credit: float = 0.0
+
+    def readings(self, count: int, now: datetime) -> list[dict[str, object]]:
+        """``count`` readings spread over the second before ``now``."""
+        out: list[dict[str, object]] = []
+        for i in range(count):
+            param = self.parameters[self._next % len(self.parameters)]
+            self._next += 1
+            t = now - timedelta(microseconds=int(1e6 * (count - i) / (count + 1)))
+            out.append(
+                {
+                    "station": self.station.id,
+                    "parameter": param,
+                    "time": t.isoformat(),
+                    "value": simulated_value(self.station.id, param, t, self.rng),
+                }
+            )
+        return out
+
+
+def register(store: PostgresStore, stations: Sequence[Station]) -> list[SimulatedDevice]:
+    """Register ``stations`` and one simulated device each; return the devices with tokens."""
+    store.upsert_stations(stations)
+    devices = []
+    for s in stations:
+        token = store.add_device(f"{s.id}-dev", s.id, simulated=True)
+        devices.append(
+            SimulatedDevice(
+                s, token, KIND_PARAMETERS.get(s.kind, ("pm25",)), random.Random(_seed(s.id))
+            )
+        )
+    return devices
+
+
+@dataclass
+class SimulationStats:
+    """Counts of a simulator run."""
+
+    sent: int = 0
+    accepted: int = 0
+    failed_requests: int = 0
+
+
+def run_http(
+    base_url: str,
+    devices: Sequence[SimulatedDevice],
+    rate: float,
+    *,
+    duration: float | None = None,
+    stop: threading.Event | None = None,
+) -> SimulationStats:
+    """Push ``rate`` readings per second per device to ``POST /api/v1/observations``.
+
+    A device with its own ``rate`` uses that instead.
+    Runs for ``duration`` seconds, or until ``stop`` is set. A failed request is retried with
+    the next batch (the device keeps its readings, as a real logger does).
+    """
+    stop = stop or threading.Event()
+    stats = SimulationStats()
+    deadline = None if duration is None else time.monotonic() + duration
+    backlog: dict[str, list[dict[str, object]]] = {d.token: [] for d in devices}
+    with httpx.Client(base_url=base_url, timeout=10.0) as client:
+        while not stop.is_set():
+            tick = time.monotonic()
+            if deadline is not None and tick >= deadline:
+                break
+            now = datetime.now(UTC)
+            for d in devices:
+                d._credit += rate if d.rate is None else d.rate
+                n = int(d._credit)
+                d._credit -= n
+                batch = backlog[d.token] + d.readings(n, now)
+                if not batch:
+                    continue
+                try:
+                    r = client.post(
+                        "/api/v1/observations",
+                        json={"observations": batch},
+                        headers={"Authorization": f"Bearer {d.token}"},
+                    )
+                except httpx.HTTPError as exc:
+                    logger.warning("simulator: %s", exc)
+                    r = None
+                if r is not None and r.status_code == 200:
+                    stats.sent += len(batch)
+                    stats.accepted += int(r.json()["accepted"])
+                    backlog[d.token] = []
+                else:
+                    stats.failed_requests += 1
+                    backlog[d.token] = batch[-10_000:]
+            stop.wait(max(0.0, 1.0 - (time.monotonic() - tick)))
+    return stats

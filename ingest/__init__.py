@@ -1,0 +1,1 @@
+"""Ingest: turns device bytes into canonical observations and stores them durably."""

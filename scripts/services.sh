@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Install and start the services the test suite needs (as root on Debian/Ubuntu):
+#   - Debian's PostgreSQL 15 with TimescaleDB (Apache edition) built from the timescaledb source
+#     package of the next Debian release (bookworm has no binary package);
+#   - Debian's chromium (for the browser test) and docker-compose (to validate the compose file).
+# The apt mirror is the machine's own: read from its apt sources, never written here.
+# Usage: scripts/services.sh start | stop     (start prints the env lines to export)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+CACHE="$ROOT/.cache"
+PG_BIN=/usr/lib/postgresql/15/bin
+TS_PORT=${ECOSENSE_TEST_PG_PORT:-55432}
+TS_DATA=${ECOSENSE_TEST_PG_DATA:-/tmp/ecosense-test-timescaledb}
+log() { echo "services: $*" >&2; }
+
+need_root() { [ "$(id -u)" = 0 ] || { log "not root: cannot install $*"; return 1; }; }
+
+apt_updated=0
+apt_install() {
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  need_root "${missing[*]}" || return 1
+  if [ $apt_updated = 0 ]; then apt-get update -q >&2; apt_updated=1; fi
+  log "installing ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+}
+
+# The mirror of the machine's own apt configuration (deb822 or one-line format).
+apt_mirror() {
+  local uri=""
+  if ls /etc/apt/sources.list.d/*.sources >/dev/null 2>&1; then
+    uri=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/*.sources)
+  fi
+  if [ -z "$uri" ] && [ -f /etc/apt/sources.list ]; then
+    uri=$(awk '$1 == "deb" && $0 !~ /security/ {for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) {print $i; exit}}' /etc/apt/sources.list)
+  fi
+  [ -n "$uri" ] || { log "no apt mirror configured"; return 1; }
+  echo "$uri"
+}
+
+build_timescaledb() {
+  [ -f /usr/lib/postgresql/15/lib/timescaledb.so ] && return 0
+  need_root timescaledb || return 1
+  apt_install postgresql-15 postgresql-server-dev-15 cmake gcc make libssl-dev dpkg-dev xz-utils
+  local work="$CACHE/timescaledb-src" mirror
+  mirror=$(apt_mirror)
+  mkdir -p "$work/lists/partial"
+  cat > "$work/next-release.sources" <<SRC
+Types: deb-src
+URIs: $mirror
+Suites: trixie
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+  local opts=(-o "Dir::Etc::SourceList=$work/next-release.sources" -o Dir::Etc::SourceParts=/nonexistent
+              -o "Dir::State::Lists=$work/lists" -o APT::Sandbox::User=root)
+  log "fetching the timescaledb source package (Debian trixie)"
+  apt-get "${opts[@]}" update -q >&2
+  (cd "$work" && apt-get "${opts[@]}" source --download-only -q timescaledb >&2)
+  local tarball
+  tarball=$(ls "$work"/timescaledb_*.orig.tar.* | head -n 1)
+  rm -rf "$work/src" && mkdir -p "$work/src"
+  tar -xf "$tarball" -C "$work/src" --strip-components=1
+  log "building timescaledb (Apache-2.0 edition) for PostgreSQL 15"
+  cmake -S "$work/src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release -DPG_CONFIG=$PG_BIN/pg_config \
+    -DAPACHE_ONLY=1 -DSEND_TELEMETRY_DEFAULT=OFF -DUSE_TELEMETRY=OFF -DREGRESS_CHECKS=OFF \
+    -DTAP_CHECKS=OFF -DWARNINGS_AS_ERRORS=OFF -DLINTER=OFF >&2
+  make -C "$work/build" -j"$(nproc)" >&2
+  make -C "$work/build" install >&2
+}
+
+start() {
+  apt_install chromium docker-compose postgresql-15 || log "some packages could not be installed"
+  build_timescaledb || log "TimescaleDB unavailable"
+  if [ -x $PG_BIN/postgres ] && [ -f /usr/lib/postgresql/15/lib/timescaledb.so ]; then
+    if [ ! -f "$TS_DATA/PG_VERSION" ]; then
+      rm -rf "$TS_DATA"; mkdir -p "$TS_DATA"; chown postgres:postgres "$TS_DATA"
+      su postgres -s /bin/sh -c "$PG_BIN/initdb -D '$TS_DATA' -U postgres --auth=trust -E UTF8" >/dev/null
+      cat >> "$TS_DATA/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $TS_PORT
+unix_socket_directories = '$TS_DATA'
+shared_preload_libraries = 'timescaledb'
+timescaledb.telemetry_level = off
+fsync = off
+max_connections = 200
+CONF
+    fi
+    if ! su postgres -s /bin/sh -c "$PG_BIN/pg_ctl -D '$TS_DATA' status" >/dev/null 2>&1; then
+      su postgres -s /bin/sh -c "$PG_BIN/pg_ctl -D '$TS_DATA' -l '$TS_DATA/log' -w start" >&2
+    fi
+    echo "ECOSENSE_TEST_TIMESCALE_URL=postgresql://postgres@127.0.0.1:$TS_PORT/postgres"
+  fi
+  [ -x /usr/bin/chromium ] && echo "ECOSENSE_TEST_CHROMIUM=/usr/bin/chromium"
+  return 0
+}
+
+stop() {
+  if [ -f "$TS_DATA/postmaster.pid" ]; then
+    su postgres -s /bin/sh -c "$PG_BIN/pg_ctl -D '$TS_DATA' -m fast -w stop" >&2 || true
+  fi
+}
+
+case "${1:-start}" in
+  start) start ;;
+  stop) stop ;;
+  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+esac

@@ -1,0 +1,294 @@
+"""The parameter dictionary: one canonical code per quantity.
+
+"One datum, one source, one standard."
+
+Each :class:`Parameter` carries its canonical code, names (zh, en), canonical unit, plausible
+range, and its HJ 212-2017 code(s) (Appendix B) with the HJ/T 212-2005 codes where they exist.
+``lookup`` accepts any of these codes: ``lookup("a34004") is lookup("pm25")``.
+
+Ambient air stations (HJ 212 system code 22) and stack CEMS (system code 31) send the same
+HJ 212 code for a pollutant (``a21026`` is SO₂ in both) in different units (µg/m³ against mg/m³);
+they are different parameters here (``so2`` and ``flue_so2``). ``lookup(code, domain=...)``
+picks the one of a domain; without a domain the ambient one wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from sensors.errors import UnknownParameterError
+
+Domain = Literal["air", "met", "water", "soil", "radiation", "cems"]
+DOMAINS: Final[tuple[Domain, ...]] = ("air", "met", "water", "soil", "radiation", "cems")
+
+
+@dataclass(frozen=True, slots=True)
+class Parameter:
+    """One measured quantity.
+
+    Attributes
+    ----------
+    code: canonical code (lower case, e.g. ``pm25``).
+    name_zh, name_en: display names.
+    unit: canonical unit, a string that :mod:`sensors.units` parses (``ug/m3``, ``mg/L`` …);
+        every stored value of this parameter is in this unit.
+    domain: ``air``, ``met``, ``water``, ``soil``, ``radiation`` or ``cems``.
+    valid_min, valid_max: plausible range in the canonical unit (QC, not a legal limit).
+    hj212: HJ 212-2017 codes (Appendix B), the first one is used when encoding.
+    hj212_2005: HJ/T 212-2005 codes where they exist.
+    molar_mass: g/mol for gases, so that ppb ↔ µg/m³ can be converted; else ``None``.
+    """
+
+    code: str
+    name_zh: str
+    name_en: str
+    unit: str
+    domain: Domain
+    valid_min: float
+    valid_max: float
+    hj212: tuple[str, ...] = ()
+    hj212_2005: tuple[str, ...] = ()
+    molar_mass: float | None = None
+
+    def in_range(self, value: float) -> bool:
+        """Whether ``value`` (canonical unit) lies in the plausible range."""
+        return self.valid_min <= value <= self.valid_max
+
+
+def _p(
+    code: str,
+    zh: str,
+    en: str,
+    unit: str,
+    domain: Domain,
+    lo: float,
+    hi: float,
+    hj212: tuple[str, ...] = (),
+    hj2005: tuple[str, ...] = (),
+    molar_mass: float | None = None,
+) -> Parameter:
+    return Parameter(code, zh, en, unit, domain, lo, hi, hj212, hj2005, molar_mass)
+
+
+# Molar masses (g/mol) from IUPAC standard atomic weights.
+_M_SO2, _M_NO2, _M_CO, _M_O3, _M_CO2 = 64.064, 46.005, 28.010, 47.997, 44.009
+
+#: Ordered: for a shared HJ 212 code, the first parameter listed is the default of ``lookup``.
+PARAMETERS: Final[tuple[Parameter, ...]] = (
+    # Ambient air (GB 3095-2026 pollutants; HJ 212-2017 Table B.2, O₃ as sent by air stations).
+    _p(
+        "so2",
+        "二氧化硫",
+        "Sulphur dioxide",
+        "ug/m3",
+        "air",
+        0,
+        10_000,
+        ("a21026",),
+        ("02",),
+        _M_SO2,
+    ),
+    _p("no2", "二氧化氮", "Nitrogen dioxide", "ug/m3", "air", 0, 5_000, ("a21004",), (), _M_NO2),
+    _p("co", "一氧化碳", "Carbon monoxide", "mg/m3", "air", 0, 150, ("a21005",), ("04",), _M_CO),
+    _p("o3", "臭氧", "Ozone", "ug/m3", "air", 0, 5_000, ("a05024",), (), _M_O3),
+    _p("pm10", "可吸入颗粒物", "PM10", "ug/m3", "air", 0, 20_000, ("a34002",)),
+    _p("pm25", "细颗粒物", "PM2.5", "ug/m3", "air", 0, 10_000, ("a34004",)),
+    # Meteorology at air stations.
+    _p("air_temp", "气温", "Air temperature", "degC", "met", -70, 60, ("a01001",)),
+    _p("rh", "相对湿度", "Relative humidity", "%", "met", 0, 100, ("a01002",)),
+    _p("air_pressure", "气压", "Air pressure", "kPa", "met", 40, 110, ("a01006",)),
+    _p("wind_speed", "风速", "Wind speed", "m/s", "met", 0, 80, ("a01007",)),
+    _p("wind_dir", "风向", "Wind direction", "deg", "met", 0, 360, ("a01008",)),
+    # Surface water and wastewater (HJ 212-2017 Table B.1; GB 3838-2002 items).
+    _p("ph", "pH值", "pH", "pH", "water", 0, 14, ("w01001",), ("001",)),
+    _p("do", "溶解氧", "Dissolved oxygen", "mg/L", "water", 0, 25, ("w01009",)),
+    _p(
+        "codmn",
+        "高锰酸盐指数",
+        "Permanganate index (CODMn)",
+        "mg/L",
+        "water",
+        0,
+        1_000,
+        ("w01019",),
+    ),
+    _p(
+        "cod",
+        "化学需氧量",
+        "Chemical oxygen demand",
+        "mg/L",
+        "water",
+        0,
+        100_000,
+        ("w01018",),
+        ("011",),
+    ),
+    _p("bod5", "五日生化需氧量", "BOD5", "mg/L", "water", 0, 50_000, ("w01017",), ("010",)),
+    _p("nh3n", "氨氮", "Ammonia nitrogen", "mg/L", "water", 0, 10_000, ("w21003",), ("060",)),
+    _p("tp", "总磷", "Total phosphorus", "mg/L", "water", 0, 1_000, ("w21011",), ("101",)),
+    _p("tn", "总氮", "Total nitrogen", "mg/L", "water", 0, 10_000, ("w21001",), ("065",)),
+    _p("water_temp", "水温", "Water temperature", "degC", "water", -5, 100, ("w01010",)),
+    _p("conductivity", "电导率", "Conductivity", "uS/cm", "water", 0, 500_000, ("w01014",)),
+    _p("ss", "悬浮物", "Suspended solids", "mg/L", "water", 0, 100_000, ("w01012",), ("003",)),
+    _p(
+        "ww_flow",
+        "污水流量",
+        "Wastewater flow",
+        "L/s",
+        "water",
+        0,
+        1_000_000,
+        ("w00000",),
+        ("B01",),
+    ),
+    # Soil heavy metals (GB 15618-2018), mg/kg dry weight; HJ 212 has no codes for them.
+    _p("cd", "镉", "Cadmium", "mg/kg", "soil", 0, 10_000),
+    _p("hg", "汞", "Mercury", "mg/kg", "soil", 0, 10_000),
+    _p("as", "砷", "Arsenic", "mg/kg", "soil", 0, 100_000),
+    _p("pb", "铅", "Lead", "mg/kg", "soil", 0, 100_000),
+    _p("cr", "铬", "Chromium", "mg/kg", "soil", 0, 100_000),
+    _p("cu", "铜", "Copper", "mg/kg", "soil", 0, 100_000),
+    _p("ni", "镍", "Nickel", "mg/kg", "soil", 0, 100_000),
+    _p("zn", "锌", "Zinc", "mg/kg", "soil", 0, 100_000),
+    # Ambient gamma dose rate (HJ 61-2021); HJ 212 has no code for it.
+    _p("gamma", "空气吸收剂量率", "Ambient gamma dose rate", "nGy/h", "radiation", 0, 1e8),
+    # Stack CEMS (HJ 212-2017 Table B.2 with the 2005 codes in brackets there).
+    _p("flue_flow", "烟气流量", "Flue-gas flow", "m3/s", "cems", 0, 10_000, ("a00000",), ("B02",)),
+    _p(
+        "flue_velocity",
+        "烟气流速",
+        "Flue-gas velocity",
+        "m/s",
+        "cems",
+        0,
+        100,
+        ("a01011",),
+        ("S02",),
+    ),
+    _p(
+        "flue_temp",
+        "烟气温度",
+        "Flue-gas temperature",
+        "degC",
+        "cems",
+        -40,
+        1_500,
+        ("a01012",),
+        ("S03",),
+    ),
+    _p(
+        "flue_pressure",
+        "烟气压力",
+        "Flue-gas pressure",
+        "kPa",
+        "cems",
+        -50,
+        200,
+        ("a01013",),
+        ("S08",),
+    ),
+    _p(
+        "flue_humidity", "烟气湿度", "Flue-gas humidity", "%", "cems", 0, 100, ("a01014",), ("S05",)
+    ),
+    _p("flue_o2", "氧含量", "Oxygen", "%", "cems", 0, 25, ("a19001",), ("S01",)),
+    _p(
+        "flue_co2",
+        "二氧化碳",
+        "Carbon dioxide",
+        "mg/m3",
+        "cems",
+        0,
+        1_000_000,
+        ("a05001",),
+        ("30",),
+        _M_CO2,
+    ),
+    _p(
+        "flue_so2",
+        "二氧化硫",
+        "Sulphur dioxide",
+        "mg/m3",
+        "cems",
+        0,
+        100_000,
+        ("a21026",),
+        ("02",),
+        _M_SO2,
+    ),
+    _p(
+        "flue_nox",
+        "氮氧化物",
+        "Nitrogen oxides (as NO2)",
+        "mg/m3",
+        "cems",
+        0,
+        100_000,
+        ("a21002",),
+        ("03",),
+        _M_NO2,
+    ),
+    _p(
+        "flue_dust",
+        "烟尘",
+        "Particulate matter (dust)",
+        "mg/m3",
+        "cems",
+        0,
+        100_000,
+        ("a34013",),
+        ("01",),
+    ),
+)
+
+
+def _build_index() -> tuple[dict[str, Parameter], dict[str, list[Parameter]]]:
+    canonical: dict[str, Parameter] = {}
+    by_code: dict[str, list[Parameter]] = {}
+    for p in PARAMETERS:
+        if p.code in canonical:
+            raise RuntimeError(f"duplicate canonical code {p.code}")
+        canonical[p.code] = p
+        for c in (*p.hj212, *p.hj212_2005):
+            by_code.setdefault(c, []).append(p)
+    return canonical, by_code
+
+
+_CANONICAL, _BY_HJ212 = _build_index()
+
+
+def lookup(code: str, domain: Domain | None = None) -> Parameter:
+    """The parameter named by a canonical code or an HJ 212-2017 / HJ/T 212-2005 code.
+
+    Canonical codes are matched case-insensitively; HJ 212 codes are case-sensitive, as in the
+    standard (``a21026``, ``B02``), though an upper-case 2017 code is accepted too. With
+    ``domain`` (e.g. ``"cems"`` for an HJ 212 packet with system code 31), a shared HJ 212 code
+    resolves to that domain's parameter.
+
+    Raises
+    ------
+    UnknownParameterError
+        when no parameter has that code.
+    """
+    found = _CANONICAL.get(code.lower())
+    if found is not None:
+        return found
+    candidates = _BY_HJ212.get(code) or _BY_HJ212.get(code.lower())
+    if not candidates:
+        raise UnknownParameterError(f"unknown parameter {code!r}")
+    if domain is not None:
+        for p in candidates:
+            if p.domain == domain:
+                return p
+    return candidates[0]
+
+
+def all_parameters() -> Iterator[Parameter]:
+    """Every parameter of the dictionary, in its order."""
+    return iter(PARAMETERS)
+
+
+def parameters_of(domain: Domain) -> tuple[Parameter, ...]:
+    """The parameters of one domain, in dictionary order."""
+    return tuple(p for p in PARAMETERS if p.domain == domain)

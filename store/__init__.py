@@ -1,0 +1,72 @@
+"""The time-series store behind one small interface (PostgreSQL: embedded, external, TimescaleDB).
+
+``open_store`` is the one door: with a URL it connects to that server, without one it starts
+(or attaches to) the embedded PostgreSQL in the data directory. Schema migrations are applied.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from store.embedded import EmbeddedPostgres
+from store.errors import Conflict, NotFound, StoreError, StoreUnavailable
+from store.postgres import Device, PostgresStore, StoredObservation, StreamKey
+
+__all__ = [
+    "Conflict",
+    "Device",
+    "EmbeddedPostgres",
+    "NotFound",
+    "OpenedStore",
+    "PostgresStore",
+    "StoreError",
+    "StoreUnavailable",
+    "StoredObservation",
+    "StreamKey",
+    "open_store",
+]
+
+
+class OpenedStore:
+    """A store and, when it runs the embedded server, the handle that stops it."""
+
+    def __init__(self, store: PostgresStore, embedded: EmbeddedPostgres | None) -> None:
+        self.store = store
+        self.embedded = embedded
+
+    @property
+    def url(self) -> str:
+        """The database URL (for the embedded server: its Unix socket)."""
+        return self.store.url
+
+    def close(self) -> None:
+        """Close the connections; let go of the embedded server (stopped by its last user)."""
+        self.store.close()
+        if self.embedded is not None:
+            self.embedded.stop()
+
+    def __enter__(self) -> OpenedStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_store(
+    *, database_url: str | None, data_dir: Path, migrate: bool = True, max_size: int = 8
+) -> OpenedStore:
+    """Open the store: ``database_url`` if given, else the embedded PostgreSQL in ``data_dir``."""
+    embedded = None
+    url = database_url
+    if url is None:
+        embedded = EmbeddedPostgres(data_dir)
+        url = embedded.start()
+    try:
+        store = PostgresStore(url, max_size=max_size)
+        if migrate:
+            store.migrate()
+    except BaseException:
+        if embedded is not None:
+            embedded.stop()
+        raise
+    return OpenedStore(store, embedded)

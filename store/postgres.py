@@ -1,0 +1,599 @@
+"""The PostgreSQL store: metadata, device credentials, and observations through binary COPY.
+
+Works on any PostgreSQL ≥ 15 (``UNIQUE NULLS NOT DISTINCT``); when the TimescaleDB extension
+is installed on the server, ``observations`` becomes a hypertable partitioned by time.
+Every SQL value is a bound parameter; identifiers are composed with :mod:`psycopg.sql`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import threading
+import time as _time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+import pandas as pd
+import psycopg
+import pyarrow as pa
+from psycopg import sql
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from sensors.observations import Observation
+from sensors.parameters import Parameter, lookup
+from sensors.stations import Station
+from store import migrations
+from store.errors import Conflict, NotFound, StoreUnavailable
+
+logger = logging.getLogger(__name__)
+
+_TOKEN_CACHE_SECONDS: Final = 30.0
+_COPY_TYPES: Final = ("int4", "timestamptz", "float8", "text")
+
+
+@dataclass(frozen=True, slots=True)
+class StreamKey:
+    """What identifies a stream: station × parameter × kind of series."""
+
+    station: str
+    parameter: str
+    interval: str | None = None
+    statistic: str | None = None
+    basis: str = "measured"
+
+    @classmethod
+    def of(cls, obs: Observation) -> StreamKey:
+        return cls(obs.station, obs.parameter, obs.interval, obs.statistic, obs.basis)
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """A registered field device, bound to one station."""
+
+    id: str
+    station: str
+    simulated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StoredObservation:
+    """An observation as read back, with its stream's unit and kind."""
+
+    station: str
+    parameter: str
+    time: datetime
+    value: float
+    unit: str
+    flag: str
+    interval: str | None
+    statistic: str | None
+    basis: str
+    stream_id: int
+
+
+def hash_secret(secret: str) -> str:
+    """SHA-256 hex digest of a token (tokens are 256-bit random, so no slow hash is needed)."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+class PostgresStore:
+    """The time-series store on PostgreSQL (TimescaleDB when present).
+
+    Parameters
+    ----------
+    url:
+        a libpq connection string or ``postgresql://`` URL.
+    min_size, max_size:
+        connection pool bounds.
+    """
+
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 8) -> None:
+        self.url = url
+        self.timescale = False
+        self._pool: ConnectionPool[psycopg.Connection[tuple[Any, ...]]] = ConnectionPool(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            open=False,
+            timeout=10.0,
+            name="ecosense",
+        )
+        try:
+            self._pool.open(wait=True, timeout=15.0)
+        except PoolTimeout as exc:
+            self._pool.close()
+            raise StoreUnavailable(f"cannot connect to the database: {exc}") from exc
+        self._streams: dict[StreamKey, int] = {}
+        self._streams_lock = threading.Lock()
+        self._tokens: dict[str, tuple[Device | None, float]] = {}
+
+    # ----------------------------------------------------------------- lifecycle
+    @contextmanager
+    def _connection(self, timeout: float | None = None) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection; a database that cannot be reached is :class:`StoreUnavailable`."""
+        try:
+            with self._pool.connection(timeout=timeout) as conn:
+                yield conn
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise StoreUnavailable(f"database unavailable: {exc}".strip()) from exc
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self._pool.close()
+
+    def __enter__(self) -> PostgresStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def migrate(self) -> None:
+        """Apply pending schema migrations, enable TimescaleDB when available, sync parameters."""
+        with self._connection() as conn:
+            migrations.apply(conn)
+            self.timescale = self._enable_timescale(conn)
+        self.sync_parameters()
+
+    @staticmethod
+    def _enable_timescale(conn: psycopg.Connection[tuple[Any, ...]]) -> bool:
+        row = conn.execute(
+            "SELECT installed_version FROM pg_available_extensions WHERE name = 'timescaledb'"
+        ).fetchone()
+        if row is None:
+            return False
+        try:
+            with conn.transaction():
+                conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+                conn.execute(
+                    "SELECT create_hypertable('observations', 'time',"
+                    " chunk_time_interval => INTERVAL '7 days',"
+                    " if_not_exists => TRUE, migrate_data => TRUE)"
+                )
+        except psycopg.Error as exc:
+            logger.warning("TimescaleDB is installed but could not be enabled: %s", exc)
+            return False
+        logger.info("TimescaleDB: observations is a hypertable")
+        return True
+
+    def ping(self) -> bool:
+        """Whether the database answers ``SELECT 1``."""
+        try:
+            with self._connection(timeout=5.0) as conn:
+                conn.execute("SELECT 1")
+            return True
+        except (psycopg.Error, StoreUnavailable):
+            return False
+
+    def server_info(self) -> dict[str, Any]:
+        """Server version and whether TimescaleDB is in use."""
+        with self._connection() as conn:
+            row = conn.execute("SHOW server_version").fetchone()
+        return {"server_version": row[0] if row else None, "timescaledb": self.timescale}
+
+    # ----------------------------------------------------------------- metadata
+    def sync_parameters(self, parameters: Iterable[Parameter] | None = None) -> None:
+        """Write the parameter dictionary into the ``parameters`` table (upsert)."""
+        from sensors.parameters import all_parameters
+
+        params = list(parameters if parameters is not None else all_parameters())
+        with self._connection() as conn, conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO parameters (code, name_zh, name_en, unit, domain, valid_min,"
+                " valid_max, hj212, hj212_2005) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)"
+                " ON CONFLICT (code) DO UPDATE SET name_zh = EXCLUDED.name_zh,"
+                " name_en = EXCLUDED.name_en, unit = EXCLUDED.unit, domain = EXCLUDED.domain,"
+                " valid_min = EXCLUDED.valid_min, valid_max = EXCLUDED.valid_max,"
+                " hj212 = EXCLUDED.hj212, hj212_2005 = EXCLUDED.hj212_2005",
+                [
+                    (
+                        p.code,
+                        p.name_zh,
+                        p.name_en,
+                        p.unit,
+                        p.domain,
+                        p.valid_min,
+                        p.valid_max,
+                        list(p.hj212),
+                        list(p.hj212_2005),
+                    )
+                    for p in params
+                ],
+            )
+
+    def upsert_stations(self, stations: Sequence[Station]) -> int:
+        """Insert or update stations by id (idempotent); return how many were given."""
+        with self._connection() as conn, conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO stations (id, name, kind, lon, lat, attributes, simulated)"
+                " VALUES (%s,%s,%s,%s,%s,%s,%s)"
+                " ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind,"
+                " lon = EXCLUDED.lon, lat = EXCLUDED.lat, attributes = EXCLUDED.attributes,"
+                " simulated = EXCLUDED.simulated, updated_at = now()"
+                " WHERE (stations.name, stations.kind, stations.lon, stations.lat,"
+                " stations.attributes, stations.simulated) IS DISTINCT FROM (EXCLUDED.name,"
+                " EXCLUDED.kind, EXCLUDED.lon, EXCLUDED.lat, EXCLUDED.attributes,"
+                " EXCLUDED.simulated)",
+                [
+                    (s.id, s.name, s.kind, s.lon, s.lat, Jsonb(dict(s.attributes)), s.simulated)
+                    for s in stations
+                ],
+            )
+        return len(stations)
+
+    def list_stations(self) -> list[Station]:
+        """Every station, ordered by id."""
+        with self._connection() as conn:
+            rows = conn.execute(
+                "SELECT id, name, kind, lon, lat, attributes, simulated FROM stations ORDER BY id"
+            ).fetchall()
+        return [Station(r[0], r[1], r[2], r[3], r[4], r[5] or {}, r[6]) for r in rows]
+
+    def get_station(self, station_id: str) -> Station | None:
+        """One station by id, or ``None``."""
+        with self._connection() as conn:
+            r = conn.execute(
+                "SELECT id, name, kind, lon, lat, attributes, simulated FROM stations"
+                " WHERE id = %s",
+                (station_id,),
+            ).fetchone()
+        return None if r is None else Station(r[0], r[1], r[2], r[3], r[4], r[5] or {}, r[6])
+
+    def existing_station_ids(self, ids: Iterable[str]) -> set[str]:
+        """The subset of ``ids`` that are registered stations."""
+        wanted = list(set(ids))
+        if not wanted:
+            return set()
+        with self._connection() as conn:
+            rows = conn.execute("SELECT id FROM stations WHERE id = ANY(%s)", (wanted,)).fetchall()
+        return {r[0] for r in rows}
+
+    # ----------------------------------------------------------------- devices
+    def add_device(
+        self,
+        device_id: str,
+        station_id: str,
+        *,
+        mn: str | None = None,
+        password: str | None = None,
+        simulated: bool = False,
+    ) -> str:
+        """Register a device (or renew its token) and return its new API token.
+
+        The token is shown once: only its SHA-256 is stored. HJ 212 devices also get an MN
+        and password (stored as SHA-256 of ``MN:PW``).
+
+        Raises
+        ------
+        NotFound
+            when the station does not exist.
+        Conflict
+            when the device id is bound to another station, or the MN to another device.
+        """
+        if (mn is None) != (password is None):
+            raise ValueError("an HJ 212 device needs both --mn and --password")
+        token = "es_" + secrets.token_urlsafe(32)
+        pw_hash = hash_secret(f"{mn}:{password}") if mn is not None else None
+        with self._connection() as conn, conn.transaction():
+            if (
+                conn.execute("SELECT 1 FROM stations WHERE id = %s", (station_id,)).fetchone()
+                is None
+            ):
+                raise NotFound(f"unknown station {station_id!r}")
+            row = conn.execute(
+                "SELECT station_id FROM devices WHERE id = %s FOR UPDATE", (device_id,)
+            ).fetchone()
+            if row is not None and row[0] != station_id:
+                raise Conflict(f"device {device_id!r} belongs to station {row[0]!r}")
+            try:
+                with conn.transaction():
+                    conn.execute(
+                        "INSERT INTO devices (id, station_id, token_hash, mn, pw_hash, simulated)"
+                        " VALUES (%s,%s,%s,%s,%s,%s) ON CONFLICT (id) DO UPDATE SET"
+                        " token_hash = EXCLUDED.token_hash, mn = EXCLUDED.mn,"
+                        " pw_hash = EXCLUDED.pw_hash, simulated = EXCLUDED.simulated",
+                        (device_id, station_id, hash_secret(token), mn, pw_hash, simulated),
+                    )
+            except psycopg.errors.UniqueViolation as exc:
+                raise Conflict(f"MN {mn!r} is registered to another device") from exc
+        self._tokens.clear()
+        return token
+
+    def device_for_token(self, token: str) -> Device | None:
+        """The device holding this API token, or ``None`` (answers are cached for 30 s)."""
+        key = hash_secret(token)
+        now = _time.monotonic()
+        cached = self._tokens.get(key)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        with self._connection() as conn:
+            r = conn.execute(
+                "SELECT id, station_id, simulated FROM devices WHERE token_hash = %s", (key,)
+            ).fetchone()
+        device = None if r is None else Device(r[0], r[1], r[2])
+        if len(self._tokens) > 10_000:
+            self._tokens.clear()
+        self._tokens[key] = (device, now + _TOKEN_CACHE_SECONDS)
+        return device
+
+    def device_for_mn(self, mn: str, password: str) -> Device | None:
+        """The device with this HJ 212 MN and password, or ``None``."""
+        with self._connection() as conn:
+            r = conn.execute(
+                "SELECT id, station_id, simulated FROM devices WHERE mn = %s AND pw_hash = %s",
+                (mn, hash_secret(f"{mn}:{password}")),
+            ).fetchone()
+        return None if r is None else Device(r[0], r[1], r[2])
+
+    # ----------------------------------------------------------------- streams
+    def stream_ids(self, keys: Iterable[StreamKey]) -> dict[StreamKey, int]:
+        """Ids of the streams named by ``keys``, creating the missing ones.
+
+        Raises
+        ------
+        NotFound
+            when a key names a station that does not exist.
+        """
+        wanted = set(keys)
+        with self._streams_lock:
+            missing = [k for k in wanted if k not in self._streams]
+        if missing:
+            self._create_streams(missing)
+        with self._streams_lock:
+            return {k: self._streams[k] for k in wanted}
+
+    def _create_streams(self, keys: list[StreamKey]) -> None:
+        stations = sorted({k.station for k in keys})
+        with self._connection() as conn:
+            with conn.cursor() as cur:
+                try:
+                    cur.executemany(
+                        "INSERT INTO streams (station_id, parameter, interval, statistic, basis,"
+                        " unit) VALUES (%s,%s,%s,%s,%s,%s) ON CONFLICT DO NOTHING",
+                        [
+                            (
+                                k.station,
+                                k.parameter,
+                                k.interval,
+                                k.statistic,
+                                k.basis,
+                                lookup(k.parameter).unit,
+                            )
+                            for k in keys
+                        ],
+                    )
+                except psycopg.errors.ForeignKeyViolation as exc:
+                    raise NotFound(
+                        f"unknown station or parameter: {exc.diag.message_detail}"
+                    ) from exc
+            rows = conn.execute(
+                "SELECT id, station_id, parameter, interval, statistic, basis FROM streams"
+                " WHERE station_id = ANY(%s)",
+                (stations,),
+            ).fetchall()
+        with self._streams_lock:
+            for r in rows:
+                self._streams[StreamKey(r[1], r[2], r[3], r[4], r[5])] = r[0]
+
+    # ----------------------------------------------------------------- observations
+    def write_observations(self, observations: Sequence[Observation]) -> int:
+        """Store a batch durably (committed when this returns); return the rows written.
+
+        Upsert on (stream, time): a re-sent reading replaces the stored one instead of
+        duplicating it; within one batch the last reading of a (stream, time) wins. The fast
+        path is one binary COPY into ``observations``; a batch that hits an existing
+        (stream, time) is rolled back to a savepoint and merged through a staging table.
+        """
+        if not observations:
+            return 0
+        ids = self.stream_ids(StreamKey.of(o) for o in observations)
+        rows: dict[tuple[int, datetime], tuple[float, str]] = {}
+        for o in observations:
+            rows[(ids[StreamKey.of(o)], o.time)] = (o.value, o.flag)
+        with self._connection() as conn, conn.transaction():
+            try:
+                with conn.transaction():
+                    self._copy(conn, "observations", rows)
+            except psycopg.errors.UniqueViolation:
+                self._merge(conn, rows)
+        return len(rows)
+
+    @staticmethod
+    def _copy(
+        conn: psycopg.Connection[tuple[Any, ...]],
+        table: str,
+        rows: dict[tuple[int, datetime], tuple[float, str]],
+    ) -> None:
+        stmt = sql.SQL("COPY {} (stream_id, time, value, flag) FROM STDIN (FORMAT BINARY)").format(
+            sql.Identifier(table)
+        )
+        with conn.cursor() as cur, cur.copy(stmt) as copy:
+            copy.set_types(list(_COPY_TYPES))
+            for (sid, t), (value, flag) in rows.items():
+                copy.write_row((sid, t, value, flag))
+
+    def _merge(
+        self,
+        conn: psycopg.Connection[tuple[Any, ...]],
+        rows: dict[tuple[int, datetime], tuple[float, str]],
+    ) -> None:
+        conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS observations_staging"
+            " (LIKE observations INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+        self._copy(conn, "observations_staging", rows)
+        conn.execute(
+            "INSERT INTO observations (stream_id, time, value, flag, ingest_time)"
+            " SELECT stream_id, time, value, flag, ingest_time FROM observations_staging"
+            " ON CONFLICT (stream_id, time) DO UPDATE SET value = EXCLUDED.value,"
+            " flag = EXCLUDED.flag, ingest_time = EXCLUDED.ingest_time"
+            " WHERE (observations.value, observations.flag)"
+            " IS DISTINCT FROM (EXCLUDED.value, EXCLUDED.flag)"
+        )
+
+    def _select(
+        self,
+        *,
+        station: str | None,
+        parameter: str | None,
+        start: datetime | None,
+        end: datetime | None,
+        interval: str | None,
+        statistic: str | None,
+        basis: str | None,
+        after: tuple[int, datetime] | None = None,
+        limit: int | None = None,
+    ) -> tuple[sql.Composed, list[Any]]:
+        where: list[sql.Composable] = []
+        params: list[Any] = []
+        for column, value in (
+            ("station_id", station),
+            ("parameter", parameter),
+            ("interval", interval),
+            ("statistic", statistic),
+            ("basis", basis),
+        ):
+            if value is not None:
+                where.append(sql.SQL("s.{} = %s").format(sql.Identifier(column)))
+                params.append(value)
+        if start is not None:
+            where.append(sql.SQL("o.time >= %s"))
+            params.append(start)
+        if end is not None:
+            where.append(sql.SQL("o.time < %s"))
+            params.append(end)
+        if after is not None:
+            where.append(sql.SQL("(o.stream_id, o.time) > (%s, %s)"))
+            params.extend(after)
+        query = sql.SQL(
+            "SELECT s.station_id, s.parameter, o.time, o.value, s.unit, o.flag, s.interval,"
+            " s.statistic, s.basis, o.stream_id"
+            " FROM observations o JOIN streams s ON s.id = o.stream_id"
+            " WHERE {} ORDER BY o.stream_id, o.time"
+        ).format(sql.SQL(" AND ").join(where) if where else sql.SQL("TRUE"))
+        if limit is not None:
+            query = query + sql.SQL(" LIMIT %s")
+            params.append(limit)
+        return query, params
+
+    def read_observations(
+        self,
+        *,
+        station: str | None = None,
+        parameter: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        interval: str | None = None,
+        statistic: str | None = None,
+        basis: str | None = None,
+        after: tuple[int, datetime] | None = None,
+        limit: int = 1000,
+    ) -> list[StoredObservation]:
+        """One page of observations, ordered by (stream, time), ``start`` ≤ time < ``end``.
+
+        ``after`` is the (stream id, time) of the last row of the previous page. A filter
+        left ``None`` matches every value.
+        """
+        query, params = self._select(
+            station=station,
+            parameter=parameter,
+            start=start,
+            end=end,
+            interval=interval,
+            statistic=statistic,
+            basis=basis,
+            after=after,
+            limit=limit,
+        )
+        with self._connection() as conn:
+            rows = conn.execute(query, params).fetchall()
+        return [StoredObservation(*r) for r in rows]
+
+    def read_frame(
+        self,
+        *,
+        station: str | None = None,
+        parameter: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        interval: str | None = None,
+        statistic: str | None = None,
+        basis: str | None = None,
+    ) -> pd.DataFrame:
+        """A range of observations as a DataFrame (``time`` is UTC; ``value`` in ``unit``)."""
+        query, params = self._select(
+            station=station,
+            parameter=parameter,
+            start=start,
+            end=end,
+            interval=interval,
+            statistic=statistic,
+            basis=basis,
+        )
+        with self._connection() as conn, conn.cursor() as cur:
+            cur.execute(query, params)
+            rows = cur.fetchall()
+        frame = pd.DataFrame(rows, columns=list(_FRAME_COLUMNS))
+        frame["time"] = pd.to_datetime(frame["time"], utc=True)
+        frame["value"] = frame["value"].astype("float64")
+        return frame
+
+    def read_arrow(self, **filters: Any) -> pa.Table:
+        """Like :meth:`read_frame`, as an Arrow table."""
+        return pa.Table.from_pandas(self.read_frame(**filters), preserve_index=False)
+
+    def latest(self, station: str | None = None) -> pd.DataFrame:
+        """The latest observation of every stream (of one station, or of all)."""
+        query = (
+            "SELECT s.station_id AS station, s.parameter, s.unit, s.interval, s.statistic,"
+            " s.basis, o.time, o.value, o.flag FROM streams s CROSS JOIN LATERAL"
+            " (SELECT time, value, flag FROM observations WHERE stream_id = s.id"
+            "  ORDER BY time DESC LIMIT 1) o"
+        )
+        params: list[Any] = []
+        if station is not None:
+            query += " WHERE s.station_id = %s"
+            params.append(station)
+        query += " ORDER BY s.station_id, s.parameter"
+        with self._connection() as conn, conn.cursor() as cur:
+            cur.execute(query.encode(), params)
+            rows = cur.fetchall()
+        cols = [
+            "station",
+            "parameter",
+            "unit",
+            "interval",
+            "statistic",
+            "basis",
+            "time",
+            "value",
+            "flag",
+        ]
+        frame = pd.DataFrame(rows, columns=cols)
+        frame["time"] = pd.to_datetime(frame["time"], utc=True)
+        return frame
+
+    def count_observations(self) -> int:
+        """How many observations are stored (all streams)."""
+        with self._connection() as conn:
+            row = conn.execute("SELECT count(*) FROM observations").fetchone()
+        return int(row[0]) if row else 0
+
+
+_FRAME_COLUMNS: Final = (
+    "station",
+    "parameter",
+    "time",
+    "value",
+    "unit",
+    "flag",
+    "interval",
+    "statistic",
+    "basis",
+    "stream_id",
+)

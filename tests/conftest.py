@@ -1,0 +1,73 @@
+"""Shared fixtures: real PostgreSQL servers (embedded, and TimescaleDB when the CI started it)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
+from store.embedded import EmbeddedPostgres
+from store.postgres import PostgresStore
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require_service(name: str, available: bool) -> None:
+    """Skip a test whose service is missing — except in CI, where that is a failure."""
+    if available:
+        return
+    if IN_CI:
+        pytest.fail(f"{name} is not available in CI: scripts/services.sh must start it")
+    pytest.skip(f"{name} not available (run `make test` as root to install it)")
+
+
+@pytest.fixture(scope="session")
+def embedded_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The admin URL of an embedded PostgreSQL started for this test session."""
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("embedded"))
+    server.start()
+    assert server.admin_url is not None
+    yield server.admin_url
+    server.stop()
+
+
+@pytest.fixture(scope="session", params=["embedded", "timescaledb"])
+def server_admin_url(request: pytest.FixtureRequest) -> str:
+    """Each real server the storage tests run against."""
+    if request.param == "embedded":
+        url: str = request.getfixturevalue("embedded_admin_url")
+        return url
+    url = os.environ.get("ECOSENSE_TEST_TIMESCALE_URL", "")
+    require_service("PostgreSQL 15 with TimescaleDB", bool(url))
+    return url
+
+
+@pytest.fixture
+def database_url(server_admin_url: str) -> Iterator[str]:
+    """A fresh, empty database on the server under test, dropped afterwards."""
+    name = "t_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(server_admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield make_conninfo(server_admin_url, dbname=name)
+    with psycopg.connect(server_admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[PostgresStore]:
+    """A migrated store on a fresh database."""
+    s = PostgresStore(database_url)
+    s.migrate()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent

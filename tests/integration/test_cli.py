@@ -1,0 +1,93 @@
+"""The ``ecosense`` command against a real database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from store.postgres import PostgresStore
+
+pytestmark = pytest.mark.integration
+
+
+def ecosense(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ecosense", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_import_stations_then_add_a_device(
+    tmp_path: Path, database_url: str, store: PostgresStore
+) -> None:
+    env = {"ECOSENSE_DATABASE_URL": database_url, "ECOSENSE_DATA_DIR": str(tmp_path)}
+    csv = tmp_path / "stations.csv"
+    csv.write_text("id,name,kind,lon,lat\nBJ1,北京一号,air,116.4,39.9\nHZ1,西湖,water,120.1,30.2\n")
+    for _ in range(2):  # idempotent
+        r = ecosense("stations", "import", str(csv), env=env)
+        assert r.returncode == 0, r.stderr
+    assert [s.id for s in store.list_stations()] == ["BJ1", "HZ1"]
+    r = ecosense(
+        "devices",
+        "add",
+        "dev-1",
+        "--station",
+        "BJ1",
+        "--mn",
+        "MN0001",
+        "--password",
+        "123456",
+        env=env,
+    )
+    assert r.returncode == 0, r.stderr
+    token = r.stdout.strip().splitlines()[-1]
+    device = store.device_for_token(token)
+    assert device is not None and device.station == "BJ1"
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["devices", "add", "d", "--station", "NOPE"], "unknown station"),
+        (["stations", "import", "/nonexistent.csv"], "cannot read"),
+        (["devices", "add", "d", "--station", "BJ1", "--mn", "X"], "both --mn and --password"),
+    ],
+)
+def test_failures_exit_non_zero_with_one_line(
+    tmp_path: Path, database_url: str, store: PostgresStore, args: list[str], reason: str
+) -> None:
+    r = ecosense(*args, env={"ECOSENSE_DATABASE_URL": database_url})
+    assert r.returncode != 0
+    assert len(r.stderr.strip().splitlines()) == 1 and reason in r.stderr
+
+
+def test_help_for_every_command() -> None:
+    for args in (
+        ["--help"],
+        ["up", "--help"],
+        ["stations", "import", "--help"],
+        ["devices", "add", "--help"],
+        ["simulate", "--help"],
+    ):
+        r = ecosense(*args)
+        assert r.returncode == 0 and "usage:" in r.stdout
+
+
+def test_an_unreachable_database_is_a_one_line_error(tmp_path: Path) -> None:
+    csv = tmp_path / "s.csv"
+    csv.write_text("id,name,kind,lon,lat\nA,a,air,1,2\n")
+    r = ecosense(
+        "stations",
+        "import",
+        str(csv),
+        env={"ECOSENSE_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"},
+    )
+    assert r.returncode == 1
+    assert len(r.stderr.strip().splitlines()) == 1 and "database" in r.stderr
