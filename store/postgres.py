@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import operator
 import secrets
 import threading
 import time as _time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import pandas as pd
 import psycopg
@@ -37,9 +38,11 @@ _TOKEN_CACHE_SECONDS: Final = 30.0
 _COPY_TYPES: Final = ("int4", "timestamptz", "float8", "text")
 
 
-@dataclass(frozen=True, slots=True)
-class StreamKey:
-    """What identifies a stream: station × parameter × kind of series."""
+class StreamKey(NamedTuple):
+    """What identifies a stream: station × parameter × kind of series.
+
+    A named tuple, so that a plain tuple of the same fields finds it in a dict (fast path).
+    """
 
     station: str
     parameter: str
@@ -49,7 +52,14 @@ class StreamKey:
 
     @classmethod
     def of(cls, obs: Observation) -> StreamKey:
-        return cls(obs.station, obs.parameter, obs.interval, obs.statistic, obs.basis)
+        return cls(*_stream_fields(obs))
+
+
+#: (station, parameter, interval, statistic, basis): a :class:`StreamKey` or a plain tuple.
+StreamTuple = tuple[str, str, str | None, str | None, str]
+_stream_fields: Callable[[Observation], StreamTuple] = operator.attrgetter(
+    "station", "parameter", "interval", "statistic", "basis"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +106,11 @@ class PostgresStore:
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 8) -> None:
         self.url = url
         self.timescale = False
+        try:  # fail fast, with the server's own reason, before the pool retries in background
+            psycopg.connect(url, connect_timeout=10).close()
+        except psycopg.Error as exc:
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            raise StoreUnavailable(f"cannot connect to the database: {reason}") from exc
         self._pool: ConnectionPool[psycopg.Connection[tuple[Any, ...]]] = ConnectionPool(
             url,
             min_size=min_size,
@@ -109,7 +124,7 @@ class PostgresStore:
         except PoolTimeout as exc:
             self._pool.close()
             raise StoreUnavailable(f"cannot connect to the database: {exc}") from exc
-        self._streams: dict[StreamKey, int] = {}
+        self._streams: dict[StreamTuple, int] = {}
         self._streams_lock = threading.Lock()
         self._tokens: dict[str, tuple[Device | None, float]] = {}
 
@@ -331,7 +346,7 @@ class PostgresStore:
         return None if r is None else Device(r[0], r[1], r[2])
 
     # ----------------------------------------------------------------- streams
-    def stream_ids(self, keys: Iterable[StreamKey]) -> dict[StreamKey, int]:
+    def stream_ids(self, keys: Iterable[StreamTuple]) -> dict[StreamTuple, int]:
         """Ids of the streams named by ``keys``, creating the missing ones.
 
         Raises
@@ -340,12 +355,11 @@ class PostgresStore:
             when a key names a station that does not exist.
         """
         wanted = set(keys)
-        with self._streams_lock:
-            missing = [k for k in wanted if k not in self._streams]
+        streams = self._streams
+        missing = [StreamKey(*k) for k in wanted if k not in streams]
         if missing:
             self._create_streams(missing)
-        with self._streams_lock:
-            return {k: self._streams[k] for k in wanted}
+        return {k: streams[k] for k in wanted}
 
     def _create_streams(self, keys: list[StreamKey]) -> None:
         stations = sorted({k.station for k in keys})
@@ -391,10 +405,11 @@ class PostgresStore:
         """
         if not observations:
             return 0
-        ids = self.stream_ids(StreamKey.of(o) for o in observations)
+        keys = [_stream_fields(o) for o in observations]
+        ids = self.stream_ids(set(keys))
         rows: dict[tuple[int, datetime], tuple[float, str]] = {}
-        for o in observations:
-            rows[(ids[StreamKey.of(o)], o.time)] = (o.value, o.flag)
+        for o, key in zip(observations, keys, strict=True):
+            rows[(ids[key], o.time)] = (o.value, o.flag)
         with self._connection() as conn, conn.transaction():
             try:
                 with conn.transaction():
