@@ -102,6 +102,8 @@ def live(station: str, window: timedelta) -> None:
         if mine.empty:
             st.write("No readings yet from this station.")
         else:
+            newest = mine["time"].max().tz_convert(tz).strftime("%Y-%m-%d %H:%M:%S %Z")
+            st.caption(f"Latest reading · 最新读数: {newest}")
             shown = pd.DataFrame(
                 {
                     "parameter": [parameter_label(p) for p in mine["parameter"]],

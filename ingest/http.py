@@ -61,6 +61,8 @@ async def post_observations(
         doc: Any = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         return _error(400, f"body is not valid JSON: {exc}")
+    except RecursionError:
+        return _error(400, "body is nested too deeply")
     items = doc.get("observations") if isinstance(doc, dict) else None
     if not isinstance(items, list):
         return _error(400, 'body must be an object {"observations": [...]}')

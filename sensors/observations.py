@@ -97,6 +97,10 @@ def normalise(
         raise ValidationError(str(exc)) from exc
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValidationError(f"value must be a number, got {type(value).__name__}")
+    try:
+        value = float(value)
+    except OverflowError as exc:
+        raise ValidationError("value is too large for a double") from exc
     if not math.isfinite(value):
         raise ValidationError(f"value {value} is not finite")
     if unit is not None and not isinstance(unit, str):

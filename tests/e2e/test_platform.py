@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -97,47 +98,82 @@ def test_simulated_devices_reach_the_api(platform: dict[str, str]) -> None:
     assert len(stations) == 3 and all(s["simulated"] for s in stations)
 
 
+def simulate(platform: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "ECOSENSE_DATA_DIR": platform["data_dir"]}
+    env.pop("ECOSENSE_DATABASE_URL", None)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ecosense",
+            "simulate",
+            "--protocol",
+            "http",
+            "--url",
+            platform["http"],
+            *args,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
 def test_dashboard_shows_map_and_chart_in_a_real_browser(
     platform: dict[str, str], tmp_path: Path
 ) -> None:
     require_service("Chromium", Path(CHROMIUM).exists())
     from playwright.sync_api import sync_playwright
 
+    feeder = simulate(platform, "--devices", "3", "--rate", "9", "--duration", "40")
     errors: list[str] = []
     outside: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1100})
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on(
-                "request",
-                lambda req: (
-                    outside.append(req.url)
-                    if not re.match(r"^(https?://127\.0\.0\.1[:/]|data:|blob:)", req.url)
-                    else None
-                ),
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path=CHROMIUM,
+                args=[
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-quic",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                ],
             )
-            page.goto(platform["dashboard"])
-            page.wait_for_selector('[data-testid="stDeckGlJsonChart"] canvas', timeout=60_000)
-            page.wait_for_selector('[data-testid="stVegaLiteChart"]', timeout=60_000)
-            page.wait_for_timeout(1500)
-            page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
-            assert page.locator('[data-testid="stException"]').count() == 0
-            assert "SIM-BEIJING" in page.content()  # the default station: first with data
-        finally:
-            browser.close()
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1100})
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.on(
+                    "request",
+                    lambda req: (
+                        outside.append(req.url)
+                        if not re.match(r"^(https?://127\.0\.0\.1[:/]|data:|blob:)", req.url)
+                        else None
+                    ),
+                )
+                page.goto(platform["dashboard"])
+                page.wait_for_selector('[data-testid="stDeckGlJsonChart"] canvas', timeout=60_000)
+                page.wait_for_selector('[data-testid="stVegaLiteChart"]', timeout=60_000)
+                assert "SIM-BEIJING" in page.content()  # the default station: first with data
+                latest = page.get_by_text("Latest reading")
+                first = latest.inner_text()
+                # The page refreshes itself while data arrive: the latest reading moves on.
+                page.wait_for_function(
+                    "t => [...document.querySelectorAll('[data-testid=\"stCaptionContainer\"]')]"
+                    ".some(e => e.innerText.includes('Latest reading') && e.innerText !== t)",
+                    arg=first,
+                    timeout=30_000,
+                )
+                page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+                assert page.locator('[data-testid="stException"]').count() == 0
+            finally:
+                browser.close()
+    finally:
+        feeder.terminate()
+        feeder.communicate(timeout=30)
     assert errors == []
     assert outside == [], "the dashboard must work with no internet"
 
@@ -160,3 +196,40 @@ def test_sigterm_stops_everything_including_the_embedded_database(
     assert ups[0].wait(timeout=60) == 0
     psutil.wait_procs([psutil.Process(postmaster)], timeout=30)
     assert not psutil.pid_exists(postmaster)
+
+
+def test_demo_seeds_stations_and_streams_readings(tmp_path: Path) -> None:
+    env = {**os.environ, "ECOSENSE_DATA_DIR": str(tmp_path)}
+    env.pop("ECOSENSE_DATABASE_URL", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ecosense", "up", "--demo", "--http-port", "0", "--no-dashboard"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        match = re.fullmatch(r"ready http=(\S+)\n", line)
+        assert match, line
+        stations = httpx.get(match.group(1) + "/api/v1/stations").json()["items"]
+        assert len(stations) >= 20 and all(s["simulated"] for s in stations)
+        assert all(73 < s["lon"] < 136 and 18 < s["lat"] < 54 for s in stations)
+        headers = {"Authorization": "Bearer " + (tmp_path / "admin_token").read_text().strip()}
+        deadline = time.monotonic() + 30
+        kinds: set[str] = set()
+        by_id = {s["id"]: s["kind"] for s in stations}
+        while time.monotonic() < deadline and len(kinds) < 4:
+            items = httpx.get(
+                match.group(1) + "/api/v1/observations", headers=headers, params={"limit": 10_000}
+            ).json()["items"]
+            kinds = {by_id[i["station"]] for i in items}
+            time.sleep(1)
+        assert kinds == {"air", "water", "cems", "radiation"}
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()

@@ -121,7 +121,10 @@ def test_non_finite_json_numbers_are_rejected(client: TestClient, token: str) ->
     assert "not finite" in r.json()["errors"][0]["reason"]
 
 
-@pytest.mark.parametrize("body", [b"{not json", b"[]", b'{"observations": {}}', b"\xff\xfe"])
+@pytest.mark.parametrize(
+    "body",
+    [b"{not json", b"[]", b'{"observations": {}}', b"\xff\xfe", b"[" * 100_000 + b"]" * 100_000],
+)
 def test_malformed_bodies_get_400(client: TestClient, token: str, body: bytes) -> None:
     r = client.post("/api/v1/observations", content=body, headers=auth(token))
     assert r.status_code == 400 and r.json()["detail"]

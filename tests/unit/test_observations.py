@@ -48,6 +48,7 @@ def test_time_without_offset_is_bureau_time() -> None:
         ({"value": float("inf")}, "not finite"),
         ({"value": "35"}, "must be a number"),
         ({"value": True}, "must be a number"),
+        ({"value": 10**400}, "too large"),
         ({"parameter": "nope"}, "unknown parameter"),
         ({"unit": "m/s"}, "cannot convert"),
         ({"unit": "parsecs^^"}, "unknown unit"),
