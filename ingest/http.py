@@ -35,9 +35,51 @@ def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> J
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
 
+_READING_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["station", "parameter", "time", "value"],
+    "additionalProperties": False,
+    "properties": {
+        "station": {"type": "string", "example": "S1"},
+        "parameter": {
+            "type": "string",
+            "description": "canonical or HJ 212 code",
+            "example": "pm25",
+        },
+        "time": {
+            "type": "string",
+            "format": "date-time",
+            "example": "2026-11-28T08:00:00+08:00",
+            "description": "ISO 8601; without offset: the bureau's timezone",
+        },
+        "value": {"type": "number", "example": 35.2},
+        "unit": {
+            "type": "string",
+            "description": "default: the parameter's canonical unit",
+            "example": "ug/m3",
+        },
+        "flag": {
+            "type": "string",
+            "enum": ["N", "F", "M", "S", "D", "C", "T", "B"],
+            "description": "HJ 212-2017 data flag, default N",
+        },
+    },
+}
+_BODY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["observations"],
+    "properties": {
+        "observations": {"type": "array", "items": _READING_SCHEMA, "maxItems": MAX_ITEMS}
+    },
+}
+
+
 @router.post(
     "/api/v1/observations",
     summary="Push readings (device token)",
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"application/json": {"schema": _BODY_SCHEMA}}}
+    },
     responses={
         200: {"description": "counts accepted/rejected, a reason per rejected item"},
         400: {"description": "malformed body"},

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ecosense.app import create_app
 from sensors.stations import Station
+from sensors.strategies import json_values, observations, reading_items
 from store.context import ServiceContext
 from store.postgres import PostgresStore, hash_secret
 
@@ -214,3 +218,54 @@ def test_store_down_means_503_and_nothing_acknowledged(
     r = client.post("/api/v1/observations", json={"observations": [reading()]}, headers=auth(token))
     assert r.status_code == 503 and r.headers["retry-after"]
     assert client.get("/healthz").status_code == 503
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    body=st.one_of(
+        st.fixed_dictionaries(
+            {"observations": st.lists(reading_items() | json_values, max_size=8)}
+        ),
+        json_values,
+    )
+)
+def test_no_body_crashes_the_gateway(client: TestClient, body: object) -> None:
+    raw = json.dumps(body, allow_nan=True)  # devices may send NaN/Infinity literals
+    r = client.post("/api/v1/observations", content=raw, headers=auth(ADMIN))
+    assert r.status_code in (200, 400), r.text
+    if r.status_code == 200:
+        answer = r.json()
+        assert answer["accepted"] + answer["rejected"] == len(body["observations"])  # type: ignore[index]
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(obs=st.lists(observations("S1"), min_size=1, max_size=5))
+def test_valid_observations_round_trip_through_the_api(client: TestClient, obs: list) -> None:  # type: ignore[type-arg]
+    items = [
+        {
+            "station": o.station,
+            "parameter": o.parameter,
+            "time": o.time.isoformat(),
+            "value": o.value,
+            "flag": o.flag,
+        }
+        for o in obs
+    ]
+    r = client.post("/api/v1/observations", json={"observations": items}, headers=auth(ADMIN))
+    assert r.json()["rejected"] == 0
+    for o in obs:
+        got = client.get(
+            "/api/v1/observations",
+            headers=auth(ADMIN),
+            params={
+                "station": "S1",
+                "parameter": o.parameter,
+                "start": o.time.isoformat(),
+                "end": (o.time + timedelta(microseconds=1)).isoformat(),
+            },
+        ).json()["items"]
+        assert len(got) == 1

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ingest.batch import stations_named, validate_items
+from sensors.strategies import json_values, reading_items
 
 CST = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 28, tzinfo=UTC)
@@ -46,27 +47,7 @@ def test_mixed_batch_keeps_the_good_items() -> None:
     assert "missing parameter, time, value" in answer["errors"][4]["reason"]
 
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=10),
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
-    ),
-    max_leaves=10,
-)
-item = st.fixed_dictionaries(
-    {},
-    optional={
-        "station": st.sampled_from(["S1", "S2"]) | json_values,
-        "parameter": st.sampled_from(["pm25", "a34004", "so2", "xx"]) | json_values,
-        "time": st.sampled_from(["2026-11-28T07:00:00+08:00", "2026-11-28T07:00:00"]) | json_values,
-        "value": st.floats() | json_values,
-        "unit": st.sampled_from(["ug/m3", "mg/m3", "ppb"]) | json_values,
-        "flag": st.sampled_from(["N", "D", "?"]) | json_values,
-    },
-)
-
-
-@given(st.lists(item | json_values, max_size=20))
+@given(st.lists(reading_items() | json_values, max_size=20))
 def test_every_item_is_either_accepted_or_rejected_never_raises(items: list[Any]) -> None:
     result = run(items)
     assert len(result.accepted) + len(result.rejected) == len(items)
