@@ -172,7 +172,7 @@ def up(settings: Settings, options: UpOptions) -> int:
             dash_url = _url(options.host, port)
             _wait_http(dash_url + "/_stcore/health", deadline, dashboard)
         if options.demo:
-            devices = register(opened.store, demo_stations())
+            devices = register(opened.store, demo_stations(), device_suffix="demo")
             for d in devices:  # every parameter of every demo station about every 5 s
                 d.rate = len(d.parameters) / 5.0
             sim_thread = threading.Thread(

@@ -111,12 +111,19 @@ class SimulatedDevice:
         return out
 
 
-def register(store: PostgresStore, stations: Sequence[Station]) -> list[SimulatedDevice]:
-    """Register ``stations`` and one simulated device each; return the devices with tokens."""
+def register(
+    store: PostgresStore, stations: Sequence[Station], device_suffix: str = "sim"
+) -> list[SimulatedDevice]:
+    """Register ``stations`` and one simulated device each (``<station>-<device_suffix>``);
+    return the devices with fresh tokens.
+
+    Registering renews the token of a device of the same id, so the demo of ``ecosense up``
+    and ``ecosense simulate`` use different suffixes and do not lock each other out.
+    """
     store.upsert_stations(stations)
     devices = []
     for s in stations:
-        token = store.add_device(f"{s.id}-dev", s.id, simulated=True)
+        token = store.add_device(f"{s.id}-{device_suffix}", s.id, simulated=True)
         devices.append(
             SimulatedDevice(
                 s, token, KIND_PARAMETERS.get(s.kind, ("pm25",)), random.Random(_seed(s.id))
