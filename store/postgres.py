@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, TypedDict, Unpack
 
 import pandas as pd
 import psycopg
@@ -60,6 +60,22 @@ StreamTuple = tuple[str, str, str | None, str | None, str]
 _stream_fields: Callable[[Observation], StreamTuple] = operator.attrgetter(
     "station", "parameter", "interval", "statistic", "basis"
 )
+
+
+class ObservationFilters(TypedDict, total=False):
+    """Filters of an observation read; each one left out matches everything.
+
+    ``start`` is inclusive and ``end`` exclusive (timezone-aware); ``parameter`` is a
+    canonical code; ``interval``/``statistic``/``basis`` select the kind of stream.
+    """
+
+    station: str | None
+    parameter: str | None
+    start: datetime | None
+    end: datetime | None
+    interval: str | None
+    statistic: str | None
+    basis: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -453,29 +469,23 @@ class PostgresStore:
 
     def _select(
         self,
-        *,
-        station: str | None,
-        parameter: str | None,
-        start: datetime | None,
-        end: datetime | None,
-        interval: str | None,
-        statistic: str | None,
-        basis: str | None,
+        filters: ObservationFilters,
         after: tuple[int, datetime] | None = None,
         limit: int | None = None,
     ) -> tuple[sql.Composed, list[Any]]:
         where: list[sql.Composable] = []
         params: list[Any] = []
         for column, value in (
-            ("station_id", station),
-            ("parameter", parameter),
-            ("interval", interval),
-            ("statistic", statistic),
-            ("basis", basis),
+            ("station_id", filters.get("station")),
+            ("parameter", filters.get("parameter")),
+            ("interval", filters.get("interval")),
+            ("statistic", filters.get("statistic")),
+            ("basis", filters.get("basis")),
         ):
             if value is not None:
                 where.append(sql.SQL("s.{} = %s").format(sql.Identifier(column)))
                 params.append(value)
+        start, end = filters.get("start"), filters.get("end")
         if start is not None:
             where.append(sql.SQL("o.time >= %s"))
             params.append(start)
@@ -499,57 +509,23 @@ class PostgresStore:
     def read_observations(
         self,
         *,
-        station: str | None = None,
-        parameter: str | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
-        interval: str | None = None,
-        statistic: str | None = None,
-        basis: str | None = None,
         after: tuple[int, datetime] | None = None,
         limit: int = 1000,
+        **filters: Unpack[ObservationFilters],
     ) -> list[StoredObservation]:
         """One page of observations, ordered by (stream, time), ``start`` ≤ time < ``end``.
 
         ``after`` is the (stream id, time) of the last row of the previous page. A filter
-        left ``None`` matches every value.
+        left out (or ``None``) matches every value.
         """
-        query, params = self._select(
-            station=station,
-            parameter=parameter,
-            start=start,
-            end=end,
-            interval=interval,
-            statistic=statistic,
-            basis=basis,
-            after=after,
-            limit=limit,
-        )
+        query, params = self._select(filters, after, limit)
         with self._connection() as conn:
             rows = conn.execute(query, params).fetchall()
         return [StoredObservation(*r) for r in rows]
 
-    def read_frame(
-        self,
-        *,
-        station: str | None = None,
-        parameter: str | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
-        interval: str | None = None,
-        statistic: str | None = None,
-        basis: str | None = None,
-    ) -> pd.DataFrame:
+    def read_frame(self, **filters: Unpack[ObservationFilters]) -> pd.DataFrame:
         """A range of observations as a DataFrame (``time`` is UTC; ``value`` in ``unit``)."""
-        query, params = self._select(
-            station=station,
-            parameter=parameter,
-            start=start,
-            end=end,
-            interval=interval,
-            statistic=statistic,
-            basis=basis,
-        )
+        query, params = self._select(filters)
         with self._connection() as conn, conn.cursor() as cur:
             cur.execute(query, params)
             rows = cur.fetchall()
@@ -558,7 +534,7 @@ class PostgresStore:
         frame["value"] = frame["value"].astype("float64")
         return frame
 
-    def read_arrow(self, **filters: Any) -> pa.Table:
+    def read_arrow(self, **filters: Unpack[ObservationFilters]) -> pa.Table:
         """Like :meth:`read_frame`, as an Arrow table."""
         return pa.Table.from_pandas(self.read_frame(**filters), preserve_index=False)
 
