@@ -102,6 +102,7 @@ def start_dashboard(
     cmd = [
         sys.executable,
         "-m",
+        "ecosense.child",
         "streamlit",
         "run",
         str(DASHBOARD_APP),

@@ -210,3 +210,27 @@ def test_demo_seeds_stations_and_streams_readings(tmp_path: Path) -> None:
         assert kinds == {"air", "water", "cems", "radiation"}
     finally:
         assert stop(proc, signal.SIGINT) == 0
+
+
+def test_after_sigkill_the_next_start_finds_the_database_running(tmp_path: Path) -> None:
+    first = ecosense(tmp_path, "up", "--http-port", "0", "--dashboard-port", "0")
+    http = ready(first, r"ready http=(\S+) dashboard=(\S+)\n").group(1)
+    headers = {"Authorization": "Bearer " + (tmp_path / "admin_token").read_text().strip()}
+    assert httpx.get(http + "/healthz").status_code == 200
+    children = psutil.Process(first.pid).children(recursive=True)
+    assert children, "the dashboard runs as a child"
+    postmaster = int((tmp_path / "pg" / "postmaster.pid").read_text().split()[0])
+    stop(first, signal.SIGKILL)
+    _gone, alive = psutil.wait_procs(children, timeout=30)
+    assert not alive, "no orphaned dashboard after a crash"
+    assert psutil.pid_exists(postmaster), "the embedded database outlives the crash"
+
+    second = ecosense(tmp_path, "up", "--http-port", "0", "--no-dashboard")
+    try:
+        http = ready(second, r"ready http=(\S+)\n").group(1)
+        assert httpx.get(http + "/api/v1/observations", headers=headers).status_code == 200
+        assert int((tmp_path / "pg" / "postmaster.pid").read_text().split()[0]) == postmaster
+    finally:
+        assert stop(second) == 0
+    psutil.wait_procs([psutil.Process(postmaster)], timeout=30)
+    assert not psutil.pid_exists(postmaster), "the last user stops the database"

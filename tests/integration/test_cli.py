@@ -91,3 +91,17 @@ def test_an_unreachable_database_is_a_one_line_error(tmp_path: Path) -> None:
     )
     assert r.returncode == 1
     assert len(r.stderr.strip().splitlines()) == 1 and "database" in r.stderr
+
+
+def test_up_on_a_busy_port_is_a_one_line_error(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        env = {"ECOSENSE_DATA_DIR": str(tmp_path), "ECOSENSE_DATABASE_URL": ""}
+        r = ecosense("up", "--http-port", str(port), "--no-dashboard", env=env)
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines() == [r.stderr.strip()] and "cannot listen" in r.stderr
+    assert not (tmp_path / "pg" / "postmaster.pid").exists(), "the database was stopped again"
