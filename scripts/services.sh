@@ -19,7 +19,9 @@ need_root() { [ "$(id -u)" = 0 ] || { log "not root: cannot install $*"; return 
 apt_updated=0
 apt_install() {
   local missing=()
-  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
   [ ${#missing[@]} -eq 0 ] && return 0
   need_root "${missing[*]}" || return 1
   if [ $apt_updated = 0 ]; then apt-get update -q >&2; apt_updated=1; fi
