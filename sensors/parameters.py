@@ -292,3 +292,23 @@ def all_parameters() -> Iterator[Parameter]:
 def parameters_of(domain: Domain) -> tuple[Parameter, ...]:
     """The parameters of one domain, in dictionary order."""
     return tuple(p for p in PARAMETERS if p.domain == domain)
+
+
+#: Parameters whose cumulative amount (HJ 212 ``-Cou``) is a volume, m³; others are a mass, kg.
+_VOLUME_FLOWS: Final = frozenset({"flue_flow", "ww_flow"})
+
+
+def stream_unit(parameter: str, statistic: str | None) -> str:
+    """The unit of a stream's values: the parameter's unit, except for cumulative amounts
+    (``cou``: emitted mass in kg, or volume in m³ for flows, as HJ 212-2017 Appendix B)."""
+    if statistic == "cou":
+        return "m3" if parameter in _VOLUME_FLOWS else "kg"
+    try:
+        return lookup(parameter).unit
+    except UnknownParameterError:
+        return ""  # a raw code kept as sent: unit unknown
+
+
+def is_canonical(code: str) -> bool:
+    """Whether ``code`` is a canonical code of the dictionary (not an HJ 212 or raw code)."""
+    return code in _CANONICAL

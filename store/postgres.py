@@ -27,7 +27,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from sensors.observations import Observation
-from sensors.parameters import Parameter, lookup
+from sensors.parameters import Parameter, is_canonical, stream_unit
 from sensors.stations import Station
 from store import migrations
 from store.errors import Conflict, NotFound, StoreUnavailable
@@ -379,8 +379,16 @@ class PostgresStore:
 
     def _create_streams(self, keys: list[StreamKey]) -> None:
         stations = sorted({k.station for k in keys})
+        raw_codes = sorted({k.parameter for k in keys if not is_canonical(k.parameter)})
         with self._connection() as conn:
             with conn.cursor() as cur:
+                if raw_codes:  # codes the dictionary does not know are kept as sent
+                    cur.executemany(
+                        "INSERT INTO parameters (code, name_zh, name_en, unit, domain,"
+                        " valid_min, valid_max, hj212) VALUES (%s, %s, %s, '', 'unknown',"
+                        " '-Infinity', 'Infinity', %s) ON CONFLICT (code) DO NOTHING",
+                        [(c, c, c, [c]) for c in raw_codes],
+                    )
                 try:
                     cur.executemany(
                         "INSERT INTO streams (station_id, parameter, interval, statistic, basis,"
@@ -392,7 +400,7 @@ class PostgresStore:
                                 k.interval,
                                 k.statistic,
                                 k.basis,
-                                lookup(k.parameter).unit,
+                                stream_unit(k.parameter, k.statistic),
                             )
                             for k in keys
                         ],

@@ -159,3 +159,24 @@ def test_device_tokens_are_hashed_and_renewable(store: PostgresStore, database_u
 def test_ping_and_server_info(store: PostgresStore) -> None:
     assert store.ping()
     assert store.server_info()["server_version"]
+
+
+def test_raw_codes_and_amount_streams_are_kept(store: PostgresStore) -> None:
+    seed(store)
+    store.write_observations(
+        [
+            Observation("S1", "a99999", T0, 1.5),
+            Observation("S1", "ww_flow", T0, 63.0, interval="PT1H", statistic="cou"),
+            Observation("S1", "cod", T0, 2.0, interval="PT1H", statistic="cou"),
+            Observation("S1", "cod", T0, 40.1, interval="PT1H", statistic="avg"),
+        ]
+    )
+    frame = store.read_frame(station="S1")
+    units = {(r.parameter, r.statistic if isinstance(r.statistic, str) else None): r.unit
+             for r in frame.itertuples()}
+    assert units == {
+        ("a99999", None): "",
+        ("ww_flow", "cou"): "m3",
+        ("cod", "cou"): "kg",
+        ("cod", "avg"): "mg/L",
+    }

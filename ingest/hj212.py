@@ -1,0 +1,378 @@
+"""HJ 212-2017 codec (pure: bytes in, records out). See ``shared/reference/hj212.md``.
+
+A packet is ``##`` + 4-digit decimal length of the data segment + data segment + 4 hex CRC
+(Appendix A "ANSI CRC16" over the data segment) + ``\\r\\n``. The data segment holds
+``QN=…;ST=…;CN=…;PW=…;MN=…;Flag=…;[PNUM=…;PNO=…;]CP=&&…&&``; HJ/T 212-2005 packets have no QN
+or Flag. ``parse`` checks framing, length and CRC and raises :class:`ProtocolError` (a
+``ValueError``); ``FrameDecoder`` finds packets in a TCP byte stream (split across reads, or
+several in one read); ``data_items`` turns an upload's data area into values per pollutant.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Final
+
+#: Most characters in a data segment (HJ 212-2017 §6.3.2).
+MAX_DATA_SEGMENT: Final = 1024
+#: China Standard Time, the time of packets unless a device is configured otherwise.
+CST: Final = timezone(timedelta(hours=8), "CST")
+
+HEADER: Final = b"##"
+TAIL: Final = b"\r\n"
+_FRAME_OVERHEAD: Final = 2 + 4 + 4 + 2
+
+#: Upload commands (CN) whose data area holds readings, and the interval of their values.
+UPLOAD_INTERVALS: Final[dict[str, str | None]] = {
+    "2011": None,  # real-time data (-Rtd)
+    "2051": "PT1M",  # minute data
+    "2061": "PT1H",  # hourly data
+    "2031": "P1D",  # daily data
+}
+#: Uploads that carry equipment status or running time, and other field-unit reports.
+STATUS_COMMANDS: Final = frozenset({"2021", "2041", "2081", "3020"})
+#: Notices from a field unit that the platform answers with 9013.
+NOTICE_COMMANDS: Final = frozenset({"1013"})
+
+
+class ProtocolError(ValueError):
+    """A packet that violates HJ 212 framing, length or CRC; the platform does not answer it."""
+
+
+def crc(data: bytes) -> int:
+    """HJ 212-2017 Appendix A CRC16 of ``data`` (not CRC-16/MODBUS): 0 … 0xFFFF."""
+    reg = 0xFFFF
+    for byte in data:
+        reg = (reg >> 8) ^ byte
+        for _ in range(8):
+            carry = reg & 1
+            reg >>= 1
+            if carry:
+                reg ^= 0xA001
+    return reg
+
+
+@dataclass(frozen=True)
+class Packet:
+    """One parsed packet: its header fields and the raw data area (``CP``)."""
+
+    fields: Mapping[str, str]
+    cp: str
+
+    @property
+    def qn(self) -> str | None:
+        return self.fields.get("QN")
+
+    @property
+    def st(self) -> str | None:
+        return self.fields.get("ST")
+
+    @property
+    def cn(self) -> str | None:
+        return self.fields.get("CN")
+
+    @property
+    def pw(self) -> str | None:
+        return self.fields.get("PW")
+
+    @property
+    def mn(self) -> str | None:
+        return self.fields.get("MN")
+
+    @property
+    def flag(self) -> int | None:
+        """The Flag field as an integer (``None`` for HJ/T 212-2005 packets without one)."""
+        value = self.fields.get("Flag")
+        return int(value) if value is not None and value.isdigit() else None
+
+    @property
+    def version(self) -> int:
+        """Standard version from Flag bits V5–V0: 1 for HJ 212-2017, 0 for HJ/T 212-2005."""
+        return 0 if self.flag is None else self.flag >> 2
+
+    @property
+    def wants_reply(self) -> bool:
+        """Flag bit A: the sender wants an answer."""
+        return self.flag is not None and bool(self.flag & 1)
+
+    @property
+    def pnum(self) -> int | None:
+        value = self.fields.get("PNUM")
+        return int(value) if value and value.isdigit() else None
+
+    @property
+    def pno(self) -> int | None:
+        value = self.fields.get("PNO")
+        return int(value) if value and value.isdigit() else None
+
+    def cp_groups(self) -> list[dict[str, str]]:
+        """The data area as groups (``;``-separated) of ``name=value`` items (``,``-separated)."""
+        return parse_cp(self.cp)
+
+
+def parse_cp(cp: str) -> list[dict[str, str]]:
+    """``DataTime=…;a-Rtd=1,a-Flag=N`` → ``[{"DataTime": …}, {"a-Rtd": "1", "a-Flag": "N"}]``."""
+    groups: list[dict[str, str]] = []
+    for group in cp.split(";"):
+        items: dict[str, str] = {}
+        for item in group.split(","):
+            name, sep, value = item.partition("=")
+            name = name.strip()
+            if sep and name:
+                items[name] = value.strip()
+        if items:
+            groups.append(items)
+    return groups
+
+
+_FIELD = re.compile(r"([A-Za-z]+)=([^;]*)")
+
+
+def parse_data_segment(segment: str) -> Packet:
+    """The fields and data area of a data segment (no framing)."""
+    head, sep, rest = segment.partition("CP=&&")
+    if not sep:
+        raise ProtocolError("data segment has no CP=&&…&& data area")
+    if not rest.endswith("&&"):
+        raise ProtocolError("data area is not closed by &&")
+    cp = rest[:-2]
+    fields: dict[str, str] = {}
+    for part in head.split(";"):
+        part = part.strip()
+        if not part:
+            continue
+        m = _FIELD.fullmatch(part)
+        if m is None:
+            raise ProtocolError(f"bad header field {part[:40]!r}")
+        fields[m.group(1)] = m.group(2)
+    if "CN" not in fields:
+        raise ProtocolError("data segment has no CN")
+    return Packet(fields, cp)
+
+
+def parse(packet: bytes) -> Packet:
+    """Parse one complete packet (``##…\\r\\n``).
+
+    Raises
+    ------
+    ProtocolError
+        on bad framing, a length that does not match, a data segment over 1024 characters,
+        a CRC that does not match (compared case-insensitively), or a malformed segment.
+    """
+    if not packet.startswith(HEADER):
+        raise ProtocolError("packet does not start with ##")
+    if not packet.endswith(TAIL):
+        raise ProtocolError("packet does not end with CR LF")
+    if len(packet) < _FRAME_OVERHEAD:
+        raise ProtocolError("packet too short")
+    length_text = packet[2:6]
+    if not length_text.isdigit():
+        raise ProtocolError(f"length field {length_text!r} is not 4 decimal digits")
+    length = int(length_text)
+    if length > MAX_DATA_SEGMENT:
+        raise ProtocolError(f"data segment of {length} characters exceeds {MAX_DATA_SEGMENT}")
+    if len(packet) != _FRAME_OVERHEAD + length:
+        raise ProtocolError(
+            f"length field says {length}, data segment has {len(packet) - _FRAME_OVERHEAD}"
+        )
+    segment = packet[6 : 6 + length]
+    crc_text = packet[6 + length : 10 + length]
+    try:
+        given = int(crc_text, 16)
+    except ValueError as exc:
+        raise ProtocolError(f"CRC field {crc_text!r} is not 4 hex digits") from exc
+    if given != crc(segment):
+        raise ProtocolError(
+            f"CRC {crc_text.decode('ascii', 'replace')} does not match {crc(segment):04X}"
+        )
+    try:
+        text = segment.decode("ascii")
+    except UnicodeDecodeError:
+        text = segment.decode("gbk", errors="replace")  # some loggers send GBK text in CP
+    return parse_data_segment(text)
+
+
+def encode_segment(
+    *,
+    cn: str,
+    mn: str,
+    pw: str,
+    st: str = "91",
+    qn: str | None = None,
+    flag: int | None = 4,
+    cp: str | Mapping[str, str] | list[Mapping[str, str]] = "",
+    pnum: int | None = None,
+    pno: int | None = None,
+) -> str:
+    """A data segment. ``cp`` is raw text, one group (mapping) or a list of groups."""
+    parts = []
+    if qn is not None:
+        parts.append(f"QN={qn}")
+    parts += [f"ST={st}", f"CN={cn}", f"PW={pw}", f"MN={mn}"]
+    if flag is not None:
+        parts.append(f"Flag={flag}")
+    if pnum is not None and pno is not None:
+        parts += [f"PNUM={pnum}", f"PNO={pno}"]
+    if isinstance(cp, Mapping):
+        cp = ",".join(f"{k}={v}" for k, v in cp.items())
+    elif isinstance(cp, list):
+        cp = ";".join(",".join(f"{k}={v}" for k, v in g.items()) for g in cp)
+    return ";".join(parts) + f";CP=&&{cp}&&"
+
+
+def frame(segment: str | bytes) -> bytes:
+    """Wrap a data segment in ``##``, its length, its CRC and ``\\r\\n``.
+
+    Raises
+    ------
+    ProtocolError
+        when the segment exceeds 1024 characters (split it with PNUM/PNO).
+    """
+    data = segment.encode("ascii") if isinstance(segment, str) else segment
+    if len(data) > MAX_DATA_SEGMENT:
+        raise ProtocolError(f"data segment of {len(data)} characters exceeds {MAX_DATA_SEGMENT}")
+    return HEADER + f"{len(data):04d}".encode() + data + f"{crc(data):04X}".encode() + TAIL
+
+
+def encode(**kwargs: object) -> bytes:
+    """A complete packet: ``frame(encode_segment(**kwargs))``."""
+    return frame(encode_segment(**kwargs))  # type: ignore[arg-type]
+
+
+def qn_now(now: datetime | None = None) -> str:
+    """A request id ``YYYYMMDDhhmmsszzz`` in China Standard Time."""
+    t = (now or datetime.now(UTC)).astimezone(CST)
+    return t.strftime("%Y%m%d%H%M%S") + f"{t.microsecond // 1000:03d}"
+
+
+def reply(packet: Packet, cn: str, cp: str = "") -> bytes:
+    """The platform's answer to ``packet`` (9013 notice reply, 9014 data reply): it echoes
+    QN, PW and MN, with ST=91 and Flag=4 (HJ 212-2017, no reply wanted)."""
+    return encode(
+        cn=cn, mn=packet.mn or "", pw=packet.pw or "", st="91", qn=packet.qn, flag=4, cp=cp
+    )
+
+
+def parse_time(text: str, tz: timezone = CST) -> datetime:
+    """``YYYYMMDDhhmmss`` (``zzz`` milliseconds optional) in ``tz`` → aware UTC datetime."""
+    if not text.isdigit() or len(text) not in (14, 17):
+        raise ProtocolError(f"time {text!r} is not YYYYMMDDhhmmss")
+    try:
+        t = datetime.strptime(text[:14], "%Y%m%d%H%M%S").replace(tzinfo=tz)
+    except ValueError as exc:
+        raise ProtocolError(f"time {text!r} is not a valid date") from exc
+    if len(text) == 17:
+        t += timedelta(milliseconds=int(text[14:]))
+    return t.astimezone(UTC)
+
+
+@dataclass
+class DataItem:
+    """The values one upload carries for one pollutant code.
+
+    ``values`` maps a suffix (``Rtd``, ``Min``, ``Avg``, ``Max``, ``Cou``, ``ZsRtd``, ``ZsMin``,
+    ``ZsAvg``, ``ZsMax``) to its text; ``flag``, ``eflag`` and ``sample_time`` as sent.
+    """
+
+    code: str
+    values: dict[str, str] = field(default_factory=dict)
+    flag: str | None = None
+    eflag: str | None = None
+    sample_time: str | None = None
+
+
+_VALUE_SUFFIXES: Final = frozenset(
+    {"Rtd", "Min", "Avg", "Max", "Cou", "ZsRtd", "ZsMin", "ZsAvg", "ZsMax"}
+)
+
+
+def data_items(packet: Packet) -> tuple[str | None, list[DataItem], list[str]]:
+    """``(DataTime, items, problems)`` of an upload's data area.
+
+    Items keep the order of their first appearance; names that are neither ``DataTime`` nor
+    ``code-Suffix`` with a known suffix are reported in ``problems`` (equipment status
+    ``SBxxx-RS``/``-RT`` is reported too, it is not a reading).
+    """
+    data_time = None
+    items: dict[str, DataItem] = {}
+    problems: list[str] = []
+    for group in packet.cp_groups():
+        for name, value in group.items():
+            if name == "DataTime":
+                data_time = value
+                continue
+            code, sep, suffix = name.rpartition("-")
+            if not sep or not code:
+                problems.append(f"unknown field {name}")
+                continue
+            item = items.setdefault(code, DataItem(code))
+            if suffix in _VALUE_SUFFIXES:
+                item.values[suffix] = value
+            elif suffix == "Flag":
+                item.flag = value
+            elif suffix == "EFlag":
+                item.eflag = value
+            elif suffix == "SampleTime":
+                item.sample_time = value
+            else:
+                problems.append(f"field {name} is not a reading")
+    return data_time, [i for i in items.values() if i.values], problems
+
+
+class FrameDecoder:
+    """Find packets in a TCP byte stream.
+
+    ``feed(data)`` returns the complete frames found so far, each either ``bytes`` (a frame
+    to :func:`parse`) or a :class:`ProtocolError` for bytes that could not be framed (garbage
+    before ``##``, a length field that is not digits or exceeds 1024, a frame not ending in
+    ``\\r\\n``). The decoder resynchronises on the next ``##`` and never buffers more than
+    one maximal frame.
+    """
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> list[bytes | ProtocolError]:
+        self._buf += data
+        out: list[bytes | ProtocolError] = []
+        buf = self._buf
+        while True:
+            start = buf.find(HEADER)
+            if start < 0:
+                if len(buf) > 1:
+                    keep = 1 if buf.endswith(b"#") else 0
+                    out.append(ProtocolError(f"{len(buf) - keep} bytes outside any packet"))
+                    del buf[: len(buf) - keep]
+                break
+            if start > 0:
+                out.append(ProtocolError(f"{start} bytes before ##"))
+                del buf[:start]
+            if len(buf) < 6:
+                break
+            length_text = bytes(buf[2:6])
+            if not length_text.isdigit() or int(length_text) > MAX_DATA_SEGMENT:
+                out.append(ProtocolError(f"bad length field {length_text!r}"))
+                del buf[:1]  # one byte only: "###0101…" still holds a packet
+                continue
+            end = _FRAME_OVERHEAD + int(length_text)
+            if len(buf) < end:
+                break
+            if bytes(buf[end - 2 : end]) != TAIL:
+                out.append(ProtocolError("frame does not end with CR LF where its length says"))
+                del buf[:1]
+                continue
+            out.append(bytes(buf[:end]))
+            del buf[:end]
+        return out
+
+    def pending(self) -> int:
+        """Bytes waiting for the rest of their frame."""
+        return len(self._buf)
+
+
+def iter_frames(stream: bytes) -> Iterator[bytes | ProtocolError]:
+    """Frames and errors of a whole byte string (see :class:`FrameDecoder`)."""
+    yield from FrameDecoder().feed(stream)

@@ -1,0 +1,141 @@
+"""HJ 212 uploads → canonical observations (pure).
+
+- ``CN=2011`` real-time data: ``-Rtd`` (and ``-ZsRtd``, converted) at ``-SampleTime`` if
+  given, else at ``DataTime``; instantaneous streams.
+- ``CN=2051/2061/2031`` minute/hourly/daily data: ``-Min/-Avg/-Max/-Cou`` (and
+  ``-ZsMin/-ZsAvg/-ZsMax``), each its own stream of that interval, at ``DataTime`` (the
+  period's start). ``-Cou`` is an amount: kg, or m³ for flows.
+- Times are China Standard Time; values are in the units of HJ 212-2017 Appendix B, which are
+  EcoSense's canonical units (ambient air stations send µg/m³, CO mg/m³).
+- Codes resolve through the parameter dictionary by the packet's system code (ST 31 → stack
+  CEMS …); HJ/T 212-2005 codes are mapped to 2017 parameters. A code the dictionary does not
+  know is kept under its raw code (``unknown`` in the result) — never dropped.
+- Each pollutant's ``-Flag`` (HJ 212-2017 Table 8) is kept; a bad value, flag or time
+  rejects that pollutant's readings only, with a reason.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Final
+
+from ingest.hj212 import UPLOAD_INTERVALS, DataItem, Packet, ProtocolError, data_items, parse_time
+from sensors.errors import UnknownParameterError
+from sensors.flags import DEFAULT_FLAG, is_valid_flag
+from sensors.observations import Observation
+from sensors.parameters import Domain, lookup
+
+#: HJ 212-2017 Table 5 system code → dictionary domain.
+SYSTEM_DOMAINS: Final[dict[str, Domain]] = {
+    "21": "water",
+    "24": "water",
+    "26": "water",
+    "32": "water",
+    "33": "water",
+    "34": "water",
+    "52": "water",
+    "22": "air",
+    "27": "air",
+    "39": "air",
+    "23": "air",
+    "31": "cems",
+    "51": "cems",
+    "25": "soil",
+    "35": "soil",
+    "38": "radiation",
+}
+
+#: suffix → (statistic, basis)
+_SUFFIXES: Final[dict[str, tuple[str | None, str]]] = {
+    "Rtd": (None, "measured"),
+    "ZsRtd": (None, "converted"),
+    "Min": ("min", "measured"),
+    "Avg": ("avg", "measured"),
+    "Max": ("max", "measured"),
+    "Cou": ("cou", "measured"),
+    "ZsMin": ("min", "converted"),
+    "ZsAvg": ("avg", "converted"),
+    "ZsMax": ("max", "converted"),
+}
+
+
+@dataclass
+class UploadReadings:
+    """What an upload yields: observations, raw codes kept as sent, and per-item problems."""
+
+    observations: list[Observation] = field(default_factory=list)
+    unknown_codes: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def readings(
+    packet: Packet, station: str, *, now: datetime, max_future: timedelta = timedelta(hours=1)
+) -> UploadReadings:
+    """The observations of a data upload (``CN`` 2011, 2051, 2061 or 2031) for ``station``.
+
+    Raises
+    ------
+    ProtocolError
+        when the packet is not a data upload or has no valid ``DataTime``.
+    """
+    cn = packet.cn or ""
+    if cn not in UPLOAD_INTERVALS:
+        raise ProtocolError(f"CN={cn} is not a data upload")
+    interval = UPLOAD_INTERVALS[cn]
+    domain = SYSTEM_DOMAINS.get(packet.st or "")
+    data_time, items, problems = data_items(packet)
+    if data_time is None:
+        raise ProtocolError("upload has no DataTime")
+    base_time = parse_time(data_time)
+    out = UploadReadings(problems=list(problems))
+    for item in items:
+        try:
+            out.observations += _item(
+                item, station, base_time, interval, domain, cn, now, max_future, out
+            )
+        except ValueError as exc:
+            out.problems.append(f"{item.code}: {exc}")
+    return out
+
+
+def _item(
+    item: DataItem,
+    station: str,
+    base_time: datetime,
+    interval: str | None,
+    domain: Domain | None,
+    cn: str,
+    now: datetime,
+    max_future: timedelta,
+    out: UploadReadings,
+) -> list[Observation]:
+    try:
+        code = lookup(item.code, domain).code
+    except UnknownParameterError:
+        code = item.code
+        out.unknown_codes.append(item.code)
+    flag = item.flag or DEFAULT_FLAG
+    if not is_valid_flag(flag):
+        raise ValueError(f"flag {flag!r} is not an HJ 212-2017 data flag")
+    t = base_time
+    if cn == "2011" and item.sample_time:
+        t = parse_time(item.sample_time)
+    if t > now + max_future:
+        raise ValueError(f"time {t.isoformat()} is more than {max_future} ahead of the clock")
+    result = []
+    for suffix, text in item.values.items():
+        statistic, basis = _SUFFIXES[suffix]
+        if interval is None and statistic is not None:
+            raise ValueError(f"-{suffix} in a real-time upload")
+        if interval is not None and statistic is None:
+            raise ValueError(f"-{suffix} in a {interval} upload")
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"-{suffix} value {text!r} is not a number") from None
+        if not math.isfinite(value):
+            raise ValueError(f"-{suffix} value {text!r} is not finite")
+        result.append(Observation(station, code, t, value, flag, interval, statistic, basis))
+    return result
