@@ -53,8 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--hj212-port",
         type=_port,
         default=9212,
-        help="HJ 212 TCP port (reserved: the HJ 212 server is not part of this release)",
+        help="HJ 212-2017 TCP port for field units (0: any)",
     )
+
     up.add_argument("--dashboard-port", type=_port, default=8501, help="dashboard port (0: any)")
     up.add_argument("--no-dashboard", action="store_true", help="do not start the dashboard")
 
@@ -156,6 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 UpOptions(
                     host=args.host,
                     http_port=args.http_port,
+                    hj212_port=args.hj212_port,
                     dashboard_port=args.dashboard_port,
                     dashboard=not args.no_dashboard,
                     demo=args.demo,

@@ -1,6 +1,7 @@
 """``ecosense up``: the store, the gateway (HTTP), the dashboard and the demo, started together.
 
-It prints ``ready http=<url> dashboard=<url>`` once everything accepts connections; SIGINT or
+It prints ``ready http=<url> hj212=<host:port> dashboard=<url>`` once everything accepts
+connections; SIGINT or
 SIGTERM stops everything it started, in reverse order, the embedded PostgreSQL last.
 """
 
@@ -26,6 +27,7 @@ from ecosense.config import Settings, admin_token
 from ecosense.demo import demo_stations
 from ecosense.errors import EcosenseError
 from ecosense.simulator import register, run_http
+from ingest.hj212_server import Hj212Server, ThreadedHj212Server
 from store import OpenedStore, open_store
 from store.context import ServiceContext
 from store.postgres import hash_secret
@@ -41,6 +43,7 @@ class UpOptions:
 
     host: str = "127.0.0.1"
     http_port: int = 8080
+    hj212_port: int = 9212
     dashboard_port: int = 8501
     dashboard: bool = True
     demo: bool = False
@@ -66,9 +69,12 @@ def _free_port(host: str) -> int:
         return int(s.getsockname()[1])
 
 
+def _shown_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+
+
 def _url(host: str, port: int) -> str:
-    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
-    return f"http://{shown}:{port}"
+    return f"http://{_shown_host(host)}:{port}"
 
 
 def _wait_http(url: str, deadline: float, proc: subprocess.Popen[bytes] | None = None) -> None:
@@ -146,6 +152,7 @@ def up(settings: Settings, options: UpOptions) -> int:
     server_thread: threading.Thread | None = None
     dashboard: subprocess.Popen[bytes] | None = None
     sim_thread: threading.Thread | None = None
+    hj212_server: ThreadedHj212Server | None = None
     try:
         opened = open_store(
             database_url=settings.database_url, data_dir=settings.data_dir, max_size=16
@@ -166,7 +173,16 @@ def up(settings: Settings, options: UpOptions) -> int:
         deadline = time.monotonic() + 60
         _wait_http(http_url + "/healthz", deadline)
 
-        parts = [f"http={http_url}"]
+        hj212_server = ThreadedHj212Server(
+            Hj212Server(opened.store, max_future=settings.max_future)
+        )
+        try:
+            hj_host, hj_port = hj212_server.start(options.host, options.hj212_port)
+        except OSError as exc:
+            raise EcosenseError(
+                f"cannot listen on {options.host}:{options.hj212_port}: {exc.strerror}"
+            ) from exc
+        parts = [f"http={http_url}", f"hj212={_shown_host(hj_host)}:{hj_port}"]
         if options.dashboard:
             port = options.dashboard_port or _free_port(options.host)
             dashboard = start_dashboard(settings, opened.url, options.host, port)
@@ -204,6 +220,8 @@ def up(settings: Settings, options: UpOptions) -> int:
                 dashboard.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 dashboard.kill()
+        if hj212_server is not None:
+            hj212_server.stop()
         if server is not None:
             server.should_exit = True
             if server_thread is not None:

@@ -60,11 +60,14 @@ def stop(proc: subprocess.Popen[str], sig: int = signal.SIGTERM) -> int:
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     data_dir = tmp_path_factory.mktemp("platform")
-    proc = ecosense(data_dir, "up", "--http-port", "0", "--dashboard-port", "0")
-    match = ready(proc, r"ready http=(\S+) dashboard=(\S+)\n")
+    proc = ecosense(
+        data_dir, "up", "--http-port", "0", "--hj212-port", "0", "--dashboard-port", "0"
+    )
+    match = ready(proc, r"ready http=(\S+) hj212=(\S+) dashboard=(\S+)\n")
     info = {
         "http": match.group(1),
-        "dashboard": match.group(2),
+        "hj212": match.group(2),
+        "dashboard": match.group(3),
         "data_dir": str(data_dir),
         "admin": (data_dir / "admin_token").read_text().strip(),
         "proc": proc,
@@ -191,9 +194,11 @@ def test_sigterm_stops_everything_including_the_embedded_database(
 
 
 def test_demo_seeds_stations_and_streams_readings(tmp_path: Path) -> None:
-    proc = ecosense(tmp_path, "up", "--demo", "--http-port", "0", "--no-dashboard")
+    proc = ecosense(
+        tmp_path, "up", "--demo", "--http-port", "0", "--hj212-port", "0", "--no-dashboard"
+    )
     try:
-        http = ready(proc, r"ready http=(\S+)\n").group(1)
+        http = ready(proc, r"ready http=(\S+) hj212=(\S+)\n").group(1)
         stations = httpx.get(http + "/api/v1/stations").json()["items"]
         assert len(stations) >= 20 and all(s["simulated"] for s in stations)
         assert all(73 < s["lon"] < 136 and 18 < s["lat"] < 54 for s in stations)
@@ -213,8 +218,10 @@ def test_demo_seeds_stations_and_streams_readings(tmp_path: Path) -> None:
 
 
 def test_after_sigkill_the_next_start_finds_the_database_running(tmp_path: Path) -> None:
-    first = ecosense(tmp_path, "up", "--http-port", "0", "--dashboard-port", "0")
-    http = ready(first, r"ready http=(\S+) dashboard=(\S+)\n").group(1)
+    first = ecosense(
+        tmp_path, "up", "--http-port", "0", "--hj212-port", "0", "--dashboard-port", "0"
+    )
+    http = ready(first, r"ready http=(\S+) hj212=(\S+) dashboard=(\S+)\n").group(1)
     headers = {"Authorization": "Bearer " + (tmp_path / "admin_token").read_text().strip()}
     assert httpx.get(http + "/healthz").status_code == 200
     children = psutil.Process(first.pid).children(recursive=True)
@@ -225,9 +232,9 @@ def test_after_sigkill_the_next_start_finds_the_database_running(tmp_path: Path)
     assert not alive, "no orphaned dashboard after a crash"
     assert psutil.pid_exists(postmaster), "the embedded database outlives the crash"
 
-    second = ecosense(tmp_path, "up", "--http-port", "0", "--no-dashboard")
+    second = ecosense(tmp_path, "up", "--http-port", "0", "--hj212-port", "0", "--no-dashboard")
     try:
-        http = ready(second, r"ready http=(\S+)\n").group(1)
+        http = ready(second, r"ready http=(\S+) hj212=(\S+)\n").group(1)
         assert httpx.get(http + "/api/v1/observations", headers=headers).status_code == 200
         assert int((tmp_path / "pg" / "postmaster.pid").read_text().split()[0]) == postmaster
     finally:

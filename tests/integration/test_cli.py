@@ -101,7 +101,7 @@ def test_up_on_a_busy_port_is_a_one_line_error(tmp_path: Path) -> None:
         busy.listen(1)
         port = busy.getsockname()[1]
         env = {"ECOSENSE_DATA_DIR": str(tmp_path), "ECOSENSE_DATABASE_URL": ""}
-        r = ecosense("up", "--http-port", str(port), "--no-dashboard", env=env)
+        r = ecosense("up", "--http-port", str(port), "--hj212-port", "0", "--no-dashboard", env=env)
     assert r.returncode == 1
     assert r.stderr.strip().splitlines() == [r.stderr.strip()] and "cannot listen" in r.stderr
     assert not (tmp_path / "pg" / "postmaster.pid").exists(), "the database was stopped again"

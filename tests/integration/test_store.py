@@ -172,8 +172,10 @@ def test_raw_codes_and_amount_streams_are_kept(store: PostgresStore) -> None:
         ]
     )
     frame = store.read_frame(station="S1")
-    units = {(r.parameter, r.statistic if isinstance(r.statistic, str) else None): r.unit
-             for r in frame.itertuples()}
+    units = {
+        (r.parameter, r.statistic if isinstance(r.statistic, str) else None): r.unit
+        for r in frame.itertuples()
+    }
     assert units == {
         ("a99999", None): "",
         ("ww_flow", "cou"): "m3",

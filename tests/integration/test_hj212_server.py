@@ -1,0 +1,170 @@
+"""The HJ 212-2017 TCP server against a real store, spoken to over real TCP sockets."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from ingest import hj212
+from ingest.hj212_server import Hj212Server, ThreadedHj212Server
+from sensors.stations import Station
+from store.postgres import PostgresStore
+
+pytestmark = pytest.mark.integration
+MN, PW = "010000A8900016F000169DC0", "123456"
+
+
+@pytest.fixture
+def server(store: PostgresStore) -> Iterator[tuple[ThreadedHj212Server, tuple[str, int]]]:
+    store.upsert_stations([Station("W1", "Outfall 1", "wastewater", 120.1, 30.2)])
+    store.add_device("logger-1", "W1", mn=MN, password=PW)
+    threaded = ThreadedHj212Server(Hj212Server(store, idle_timeout=3.0))
+    address = threaded.start("127.0.0.1", 0)
+    yield threaded, address
+    threaded.stop()
+
+
+def connect(address: tuple[str, int]) -> socket.socket:
+    s = socket.create_connection(address, timeout=5)
+    s.settimeout(5)
+    return s
+
+
+def upload(
+    qn: str, cp: str, *, cn: str = "2011", flag: int = 5, pw: str = PW, mn: str = MN, st: str = "32"
+) -> bytes:
+    return hj212.encode(cn=cn, mn=mn, pw=pw, st=st, qn=qn, flag=flag, cp=cp)
+
+
+def now_cst(minutes_ago: int = 0) -> str:
+    return (
+        (datetime.now(UTC) - timedelta(minutes=minutes_ago))
+        .astimezone(hj212.CST)
+        .strftime("%Y%m%d%H%M%S")
+    )
+
+
+def receive(s: socket.socket) -> hj212.Packet:
+    data = b""
+    while not data.endswith(b"\r\n"):
+        chunk = s.recv(4096)
+        assert chunk, "connection closed"
+        data += chunk
+    return hj212.parse(data)
+
+
+def test_upload_is_stored_then_answered_with_9014(server, store: PostgresStore) -> None:  # type: ignore[no-untyped-def]
+    _, address = server
+    with connect(address) as s:
+        s.sendall(
+            upload(
+                "20261128080000001",
+                f"DataTime={now_cst()};w01018-Rtd=166.9,w01018-Flag=N;w21003-Rtd=3.1,w21003-Flag=D",
+            )
+        )
+        answer = receive(s)
+    assert (answer.cn, answer.qn, answer.st, answer.flag) == ("9014", "20261128080000001", "91", 4)
+    frame = store.read_frame(station="W1")
+    assert dict(zip(frame["parameter"], frame["value"], strict=True)) == {"cod": 166.9, "nh3n": 3.1}
+    assert dict(zip(frame["parameter"], frame["flag"], strict=True)) == {"cod": "N", "nh3n": "D"}
+
+
+def test_packets_split_and_joined_across_reads(server, store: PostgresStore) -> None:  # type: ignore[no-untyped-def]
+    _, address = server
+    packets = b"".join(
+        upload(f"2026112808000000{i}", f"DataTime={now_cst(i)};w01018-Rtd={i}") for i in range(3)
+    )
+    with connect(address) as s:
+        for i in range(0, len(packets), 13):
+            s.sendall(packets[i : i + 13])
+        answers = [receive(s) for _ in range(3)]
+    assert [a.qn for a in answers] == [f"2026112808000000{i}" for i in range(3)]
+    assert store.count_observations() == 3
+
+
+def test_bad_crc_garbage_and_bad_credentials_get_no_answer_and_store_nothing(  # type: ignore[no-untyped-def]
+    server, store: PostgresStore
+) -> None:
+    threaded, address = server
+    good = upload("20261128080000009", f"DataTime={now_cst()};w01018-Rtd=1")
+    bad_crc = good[:-6] + b"0000\r\n"
+    with connect(address) as s:
+        s.sendall(b"\x00\xffgarbage##12" + bad_crc)
+        s.sendall(upload("1", f"DataTime={now_cst()};w01018-Rtd=2", pw="wrong"))
+        s.sendall(upload("2", f"DataTime={now_cst()};w01018-Rtd=3", mn="UNKNOWN"))
+        s.sendall(good)  # the connection is kept: the next good packet works
+        answer = receive(s)
+    assert answer.qn == "20261128080000009"
+    assert store.count_observations() == 1
+    errors = threaded.server.stats.errors
+    assert errors["auth"] == 2 and errors["packet"] + errors["framing"] >= 2
+
+
+def test_no_reply_unless_asked_and_notices_get_9013(server, store: PostgresStore) -> None:  # type: ignore[no-untyped-def]
+    _, address = server
+    with connect(address) as s:
+        s.sendall(upload("1", f"DataTime={now_cst()};w01018-Rtd=1", flag=4))  # A=0: no reply
+        s.sendall(upload("2", "PolId=w01018", cn="1013", flag=5))  # time-calibration notice
+        answer = receive(s)
+    assert (answer.cn, answer.qn) == ("9013", "2")
+    assert store.count_observations() == 1
+
+
+def test_hourly_data_and_resends_are_stored_once(server, store: PostgresStore) -> None:  # type: ignore[no-untyped-def]
+    _, address = server
+    hour = (datetime.now(UTC) - timedelta(hours=2)).astimezone(hj212.CST).strftime("%Y%m%d%H0000")
+    packet = upload(
+        "3",
+        f"DataTime={hour};w00000-Cou=63.0,w00000-Avg=17.5,w00000-Flag=N;"
+        f"w01018-Avg=40.1,w01018-ZsAvg=44.0",
+        cn="2061",
+    )
+    with connect(address) as s:
+        for _ in range(3):  # the logger re-sends
+            s.sendall(packet)
+            assert receive(s).cn == "9014"
+    frame = store.read_frame(station="W1", interval="PT1H")
+    assert len(frame) == 4
+    assert set(zip(frame["parameter"], frame["statistic"], frame["basis"], strict=True)) == {
+        ("ww_flow", "cou", "measured"),
+        ("ww_flow", "avg", "measured"),
+        ("cod", "avg", "measured"),
+        ("cod", "avg", "converted"),
+    }
+
+
+def test_idle_connections_are_closed(server) -> None:  # type: ignore[no-untyped-def]
+    _, address = server
+    with connect(address) as s:
+        s.settimeout(10)
+        assert s.recv(10) == b""  # closed by the server after 3 s of silence
+
+
+def test_many_concurrent_devices(server, store: PostgresStore) -> None:  # type: ignore[no-untyped-def]
+    _, address = server
+    answers: list[str] = []
+    lock = threading.Lock()
+
+    def device(i: int) -> None:
+        with connect(address) as s:
+            s.sendall(
+                upload(
+                    f"{i:017d}",
+                    f"DataTime={now_cst()};w01018-SampleTime={now_cst(i % 50)},w01018-Rtd={i}",
+                )
+            )
+            qn = receive(s).qn
+            with lock:
+                answers.append(qn or "")
+
+    threads = [threading.Thread(target=device, args=(i,)) for i in range(200)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(answers) == [f"{i:017d}" for i in range(200)]
+    assert store.count_observations() == 50  # 50 distinct sample times, re-sent values replace
