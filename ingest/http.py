@@ -1,4 +1,5 @@
-"""Device-facing HTTP write routes: ``POST /api/v1/observations`` (JSON, device tokens).
+"""Device-facing HTTP write routes: ``POST /api/v1/observations`` (JSON) and
+``POST /api/v2/write`` (InfluxDB line protocol), both with device tokens.
 
 A device is acknowledged (200) only after its accepted readings are committed to the store;
 when the store is down the answer is 503 and nothing is acknowledged, so the device re-sends.
@@ -11,14 +12,17 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Header, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
-from ingest.batch import stations_named, validate_items
-from store.context import ServiceContext
+from ingest import lineprotocol
+from ingest.batch import BatchResult, stations_named, validate_items
+from store.context import Principal, ServiceContext
 from store.errors import StoreUnavailable
 
 logger = logging.getLogger(__name__)
@@ -29,6 +33,35 @@ router = APIRouter(tags=["ingest"])
 MAX_BODY_BYTES = 16 * 1024 * 1024
 #: Most items in one batch.
 MAX_ITEMS = 50_000
+
+
+class Forbidden(Exception):
+    """A device naming a station that is not its own."""
+
+
+def ingest_items(ctx: ServiceContext, principal: Principal, items: Sequence[Any]) -> BatchResult:
+    """Validate raw reading items and store the good ones durably (blocking).
+
+    Raises
+    ------
+    Forbidden
+        when a device names another existing station (nothing is stored).
+    StoreUnavailable
+        when the store cannot take the batch (nothing is acknowledged).
+    """
+    known = ctx.store.existing_station_ids(stations_named(items))
+    foreign = sorted(s for s in known if not principal.may_access(s))
+    if foreign:
+        assert principal.device is not None
+        raise Forbidden(
+            f"device {principal.device.id} may only write to station "
+            f"{principal.device.station}, not {', '.join(foreign)}"
+        )
+    result = validate_items(
+        items, known_station=known.__contains__, default_tz=ctx.timezone, max_future=ctx.max_future
+    )
+    ctx.store.write_observations(result.accepted)
+    return result
 
 
 def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -112,23 +145,10 @@ async def post_observations(
         return _error(413, f"more than {MAX_ITEMS} observations in one batch")
 
     def work() -> JSONResponse:
-        named = stations_named(items)
-        known = ctx.store.existing_station_ids(named)
-        foreign = sorted(s for s in known if not principal.may_access(s))
-        if foreign:
-            assert principal.device is not None
-            return _error(
-                403,
-                f"device {principal.device.id} may only write to station "
-                f"{principal.device.station}, not {', '.join(foreign)}",
-            )
-        result = validate_items(
-            items,
-            known_station=known.__contains__,
-            default_tz=ctx.timezone,
-            max_future=ctx.max_future,
-        )
-        ctx.store.write_observations(result.accepted)
+        try:
+            result = ingest_items(ctx, principal, items)
+        except Forbidden as exc:
+            return _error(403, str(exc))
         return JSONResponse(result.as_json())
 
     try:
@@ -138,3 +158,162 @@ async def post_observations(
         return _error(
             503, "store unavailable; nothing was stored, please re-send", {"Retry-After": "5"}
         )
+
+
+def _influx_error(
+    status: int,
+    code: str,
+    message: str,
+    line: int | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if line is not None:
+        body["line"] = line
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+@router.post(
+    "/api/v2/write",
+    summary="Push readings as InfluxDB line protocol (device token)",
+    status_code=204,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "text/plain": {
+                    "schema": {"type": "string"},
+                    "example": "S1,unit=ug/m3 pm25=35.2,pm10=61 1795824000",
+                }
+            },
+        }
+    },
+    responses={
+        204: {"description": "every line written"},
+        400: {"description": "InfluxDB error body; the valid lines are still written"},
+        401: {"description": "missing or wrong token"},
+        403: {"description": "a measurement (station) that is not the device's"},
+        503: {"description": "store unavailable: nothing written, re-send"},
+    },
+)
+async def write_line_protocol(
+    request: Request,
+    org: str | None = None,
+    bucket: str | None = None,
+    precision: str = "ns",
+    authorization: str | None = Header(default=None),
+) -> Response:
+    """InfluxDB v2 write API: the measurement is the station id, each field key a parameter
+    (canonical or HJ 212 code), the optional tags ``unit`` and ``flag`` apply to the line's
+    fields; ``org`` and ``bucket`` are accepted and ignored. Partial writes as InfluxDB: a bad
+    line is reported in a 400 body, the good lines are stored."""
+    ctx: ServiceContext = request.app.state.ctx
+    principal = await run_in_threadpool(ctx.authenticate, authorization, "Token")
+    if principal is None:
+        principal = await run_in_threadpool(ctx.authenticate, authorization, "Bearer")
+    if principal is None:
+        return _influx_error(
+            401, "unauthorized", "unauthorized access", headers={"WWW-Authenticate": "Token"}
+        )
+    if precision not in lineprotocol.PRECISIONS:
+        return _influx_error(400, "invalid", f"invalid precision {precision!r}: use ns, us, ms, s")
+    body = await request.body()
+    if request.headers.get("content-encoding", "").lower() == "gzip":
+        try:
+            body = gzip_decompress(body, MAX_BODY_BYTES)
+        except ValueError as exc:
+            return _influx_error(400, "invalid", str(exc))
+    if len(body) > MAX_BODY_BYTES:
+        return _influx_error(413, "request too large", f"body larger than {MAX_BODY_BYTES} bytes")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return _influx_error(400, "invalid", "body is not UTF-8 text")
+    points, errors = lineprotocol.parse(text)
+    items, origins = points_to_items(points, lineprotocol.PRECISIONS[precision], errors)
+    if len(items) > MAX_ITEMS:
+        return _influx_error(413, "request too large", f"more than {MAX_ITEMS} fields")
+
+    def work() -> Response:
+        try:
+            result = ingest_items(ctx, principal, items)
+        except Forbidden as exc:
+            return _influx_error(403, "forbidden", str(exc))
+        for index, reason in result.rejected:
+            errors.append((origins[index], f"field {items[index]['parameter']}: {reason}"))
+        if not errors:
+            return Response(status_code=204)
+        errors.sort()
+        detail = "; ".join(f"line {n}: {reason}" for n, reason in errors[:20])
+        more = f" (and {len(errors) - 20} more)" if len(errors) > 20 else ""
+        return _influx_error(
+            400,
+            "invalid",
+            f"partial write error ({len(result.accepted)} written): {detail}{more}",
+            line=errors[0][0],
+        )
+
+    try:
+        return await run_in_threadpool(work)
+    except StoreUnavailable as exc:
+        logger.warning("write refused, store unavailable: %s", exc)
+        return _influx_error(
+            503,
+            "unavailable",
+            "store unavailable; nothing was written",
+            headers={"Retry-After": "5"},
+        )
+
+
+def points_to_items(
+    points: list[tuple[int, lineprotocol.Point]], ns_per_unit: int, errors: list[tuple[int, str]]
+) -> tuple[list[dict[str, Any]], list[int]]:
+    """One raw reading item per numeric field, and the line number of each; a non-numeric
+    field or an impossible timestamp is added to ``errors``."""
+    now = datetime.now(UTC)
+    items: list[dict[str, Any]] = []
+    origins: list[int] = []
+    for number, point in points:
+        if point.timestamp is None:
+            when = now
+        else:
+            try:
+                when = _EPOCH + timedelta(microseconds=point.timestamp * ns_per_unit // 1000)
+            except OverflowError:
+                errors.append((number, f"timestamp {point.timestamp} out of range"))
+                continue
+        for name, value in point.fields.items():
+            if isinstance(value, bool | str):
+                errors.append(
+                    (number, f"field {name}: {type(value).__name__} values are not readings")
+                )
+                continue
+            items.append(
+                {
+                    "station": point.measurement,
+                    "parameter": name,
+                    "time": when,
+                    "value": value,
+                    "unit": point.tags.get("unit"),
+                    "flag": point.tags.get("flag"),
+                }
+            )
+            origins.append(number)
+    return items, origins
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def gzip_decompress(data: bytes, limit: int) -> bytes:
+    """Gunzip ``data``, refusing more than ``limit`` bytes of output (``ValueError``)."""
+    import zlib
+
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = d.decompress(data, limit + 1)
+    except zlib.error as exc:
+        raise ValueError(f"body is not valid gzip: {exc}") from exc
+    if len(out) > limit:
+        raise ValueError(f"decompressed body larger than {limit} bytes")
+    return out

@@ -1,0 +1,232 @@
+"""InfluxDB line protocol codec (pure): ``measurement[,tag=v…] field=v[,field=v…] [timestamp]``.
+
+Escaping as InfluxDB defines it: in measurements, ``\\,`` and ``\\ ``; in tag keys, tag values
+and field keys, ``\\,``, ``\\=`` and ``\\ ``; string field values are double-quoted with ``\\"``
+and ``\\\\``. Field types: float (``1``, ``-1.5e3``), integer (``1i``), unsigned (``1u``),
+string (``"…"``) and boolean (``t``/``true``/``True``/``TRUE``, ``f``/``false``/…). Lines
+starting with ``#`` and blank lines are skipped. ``parse`` returns the good lines and an error
+per bad line (1-based line numbers), so that a batch keeps its valid lines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+FieldValue = float | int | str | bool
+
+#: Nanoseconds per unit of each precision of the write API.
+PRECISIONS: Final[dict[str, int]] = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
+
+_TRUE: Final = frozenset({"t", "T", "true", "True", "TRUE"})
+_FALSE: Final = frozenset({"f", "F", "false", "False", "FALSE"})
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+
+
+class LineProtocolError(ValueError):
+    """A line that is not valid line protocol."""
+
+
+@dataclass(frozen=True)
+class Point:
+    """One parsed line; ``timestamp`` is in the request's precision, or ``None``."""
+
+    measurement: str
+    tags: Mapping[str, str]
+    fields: Mapping[str, FieldValue]
+    timestamp: int | None
+
+
+def _split_unescaped(text: str, sep: str, limit: int = -1) -> list[str]:
+    """Split on ``sep`` where it is not escaped by a backslash (no quote handling)."""
+    parts: list[str] = []
+    current: list[str] = []
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c == "\\" and i + 1 < len(text):
+            current.append(text[i : i + 2])
+            i += 2
+            continue
+        if c == sep and (limit < 0 or len(parts) < limit):
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(c)
+        i += 1
+    parts.append("".join(current))
+    return parts
+
+
+def _scan_fields(text: str, start: int) -> tuple[list[tuple[str, str]], int]:
+    """The ``key=value`` pairs of the field set beginning at ``text[start]``, and the index
+    where the field set ends (an unescaped space outside a string value, or the end)."""
+    pairs: list[tuple[str, str]] = []
+    i, n = start, len(text)
+    while True:
+        key: list[str] = []
+        while i < n and text[i] != "=":
+            if text[i] == "\\" and i + 1 < n:
+                key.append(text[i : i + 2])
+                i += 2
+                continue
+            if text[i] in ", ":
+                raise LineProtocolError(f"invalid field {''.join(key)!r}")
+            key.append(text[i])
+            i += 1
+        if i >= n:
+            raise LineProtocolError(f"invalid field {''.join(key)!r}")
+        i += 1  # '='
+        value: list[str] = []
+        if i < n and text[i] == '"':
+            value.append('"')
+            i += 1
+            while i < n and text[i] != '"':
+                if text[i] == "\\" and i + 1 < n:
+                    value.append(text[i : i + 2])
+                    i += 2
+                    continue
+                value.append(text[i])
+                i += 1
+            if i >= n:
+                raise LineProtocolError("unterminated string")
+            value.append('"')
+            i += 1
+        else:
+            while i < n and text[i] not in ", ":
+                value.append(text[i])
+                i += 1
+        pairs.append(("".join(key), "".join(value)))
+        if i < n and text[i] == ",":
+            i += 1
+            continue
+        return pairs, i
+
+
+def _unescape(text: str, chars: str) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        if text[i] == "\\" and i + 1 < len(text) and text[i + 1] in chars:
+            out.append(text[i + 1])
+            i += 2
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+def _field_value(raw: str) -> FieldValue:
+    if not raw:
+        raise LineProtocolError("missing field value")
+    if raw[0] == '"':
+        if len(raw) < 2 or raw[-1] != '"':
+            raise LineProtocolError("unterminated string field")
+        return _unescape(raw[1:-1], '"\\')
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    if raw[-1] in "iu":
+        try:
+            value = int(raw[:-1])
+        except ValueError:
+            raise LineProtocolError(f"invalid integer {raw!r}") from None
+        if raw[-1] == "u" and not 0 <= value < 2**64:
+            raise LineProtocolError(f"unsigned integer {raw!r} out of range")
+        if raw[-1] == "i" and not _INT_MIN <= value <= _INT_MAX:
+            raise LineProtocolError(f"integer {raw!r} out of range")
+        return value
+    try:
+        number = float(raw)
+    except ValueError:
+        raise LineProtocolError(f"invalid field value {raw!r}") from None
+    if raw.lower().lstrip("+-") in ("nan", "inf", "infinity"):
+        raise LineProtocolError(f"invalid field value {raw!r}")
+    return number
+
+
+def parse_line(line: str) -> Point:
+    """One line of line protocol.
+
+    Raises
+    ------
+    LineProtocolError
+        with a reason, when the line is not valid.
+    """
+    series_end, n = 0, len(line)
+    while series_end < n and line[series_end] != " ":
+        series_end += 2 if line[series_end] == "\\" and series_end + 1 < n else 1
+    series = line[:series_end]
+    rest = series_end
+    while rest < n and line[rest] == " ":
+        rest += 1
+    if rest >= n:
+        raise LineProtocolError("expected a measurement and at least one field")
+    series_parts = _split_unescaped(series, ",")
+    measurement = _unescape(series_parts[0], ", ")
+    if not measurement:
+        raise LineProtocolError("missing measurement")
+    tags: dict[str, str] = {}
+    for tag in series_parts[1:]:
+        kv = _split_unescaped(tag, "=")
+        if len(kv) != 2 or not kv[0] or not kv[1]:
+            raise LineProtocolError(f"invalid tag {tag!r}")
+        tags[_unescape(kv[0], ",= ")] = _unescape(kv[1], ",= ")
+    pairs, end = _scan_fields(line, rest)
+    fields: dict[str, FieldValue] = {}
+    for key, raw in pairs:
+        if not key:
+            raise LineProtocolError("empty field key")
+        fields[_unescape(key, ",= ")] = _field_value(raw)
+    tail = line[end:].strip()
+    timestamp = None
+    if tail:
+        if " " in tail:
+            raise LineProtocolError("unexpected text after the timestamp")
+        try:
+            timestamp = int(tail)
+        except ValueError:
+            raise LineProtocolError(f"invalid timestamp {tail!r}") from None
+    return Point(measurement, tags, fields, timestamp)
+
+
+def parse(body: str) -> tuple[list[tuple[int, Point]], list[tuple[int, str]]]:
+    """``(points, errors)`` of a request body: ``(line number, point)`` for each good line,
+    ``(line number, reason)`` for each bad one."""
+    points: list[tuple[int, Point]] = []
+    errors: list[tuple[int, str]] = []
+    for number, raw in enumerate(body.split("\n"), start=1):
+        line = raw.rstrip("\r")
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        try:
+            points.append((number, parse_line(line.strip())))
+        except LineProtocolError as exc:
+            errors.append((number, str(exc)))
+    return points, errors
+
+
+def _escape(text: str, chars: str) -> str:
+    return "".join("\\" + c if c in chars else c for c in text)
+
+
+def encode_line(point: Point) -> str:
+    """The line protocol text of ``point`` (inverse of :func:`parse_line`)."""
+    series = _escape(point.measurement, ", ")
+    for key, tag in point.tags.items():
+        series += f",{_escape(key, ',= ')}={_escape(tag, ',= ')}"
+    fields = []
+    for key, v in point.fields.items():
+        if isinstance(v, bool):
+            text = "true" if v else "false"
+        elif isinstance(v, int):
+            text = f"{v}i"
+        elif isinstance(v, float):
+            text = repr(v)
+        else:
+            text = '"' + _escape(v, '"\\') + '"'
+        fields.append(f"{_escape(key, ',= ')}={text}")
+    line = f"{series} {','.join(fields)}"
+    return line if point.timestamp is None else f"{line} {point.timestamp}"

@@ -1,0 +1,98 @@
+"""InfluxDB line protocol: InfluxDB's own syntax and escaping rules, every field type."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ingest.lineprotocol import LineProtocolError, Point, encode_line, parse, parse_line
+
+
+def test_contract_example() -> None:
+    p = parse_line("S1,unit=ug/m3 pm25=35.2,pm10=61 1795824000")
+    assert p == Point("S1", {"unit": "ug/m3"}, {"pm25": 35.2, "pm10": 61.0}, 1795824000)
+
+
+def test_field_types() -> None:
+    p = parse_line('m i=-5i,u=7u,f=1.5e3,s="a \\"q\\" \\\\ b",t=true,F=F,T=TRUE,x=t')
+    assert p.fields == {
+        "i": -5,
+        "u": 7,
+        "f": 1500.0,
+        "s": 'a "q" \\ b',
+        "t": True,
+        "F": False,
+        "T": True,
+        "x": True,
+    }
+    assert isinstance(p.fields["i"], int) and p.timestamp is None
+
+
+def test_escaping_in_measurement_tags_and_fields() -> None:
+    p = parse_line(r"my\ station\,1,tag\ key=a\=b\,c field\ one=1,f\,2=2")
+    assert p.measurement == "my station,1"
+    assert p.tags == {"tag key": "a=b,c"}
+    assert p.fields == {"field one": 1.0, "f,2": 2.0}
+
+
+def test_strings_may_hold_spaces_commas_and_equals() -> None:
+    assert parse_line('m s="a b,c=d" 5').fields == {"s": "a b,c=d"}
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ("m", "at least one field"),
+        ("m f=", "missing field value"),
+        ("m f=abc", "invalid field value"),
+        ("m f=1x", "invalid field value"),
+        ("m f=NaN", "invalid field value"),
+        ("m f=9223372036854775808i", "out of range"),
+        ("m f=-1u", "out of range"),
+        ('m f="open', "unterminated"),
+        ("m,t f=1", "invalid tag"),
+        ("m f=1 12.5", "invalid timestamp"),
+        ("m f=1 1 2", "after the timestamp"),
+        (",t=1 f=1", "missing measurement"),
+    ],
+)
+def test_bad_lines_have_reasons(line: str, reason: str) -> None:
+    with pytest.raises(LineProtocolError, match=reason):
+        parse_line(line)
+
+
+def test_a_body_keeps_good_lines_beside_bad_ones() -> None:
+    points, errors = parse("a v=1\n# comment\n\nb\r\nc v=2 3\nd v=oops\n")
+    assert [(n, p.measurement) for n, p in points] == [(1, "a"), (5, "c")]
+    assert [n for n, _ in errors] == [4, 6]
+
+
+_name = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=10
+).filter(lambda s: not s.startswith("#") and s.strip() == s and not s.endswith("\\"))
+_values = (
+    st.floats(allow_nan=False, allow_infinity=False)
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.booleans()
+    | st.text(max_size=10).filter(lambda s: not s.endswith("\\"))
+)
+
+
+@given(
+    measurement=_name,
+    tags=st.dictionaries(_name, _name, max_size=3),
+    fields=st.dictionaries(_name, _values, min_size=1, max_size=4),
+    timestamp=st.none() | st.integers(0, 2**62),
+)
+def test_encode_then_parse_round_trips(
+    measurement: str, tags: dict[str, str], fields: dict[str, object], timestamp: int | None
+) -> None:
+    point = Point(measurement, tags, fields, timestamp)  # type: ignore[arg-type]
+    assert parse_line(encode_line(point)) == point
+
+
+@given(st.text(max_size=300))
+def test_arbitrary_text_gives_points_or_reasons_never_exceptions(body: str) -> None:
+    points, errors = parse(body)
+    assert all(isinstance(n, int) for n, _ in [*points, *errors])
