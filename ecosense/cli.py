@@ -28,6 +28,13 @@ def _port(text: str) -> int:
     return value
 
 
+def _address(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise argparse.ArgumentTypeError("expected host:port")
+    return host, int(port)
+
+
 def _positive(text: str) -> float:
     value = float(text)
     if not value > 0:
@@ -73,13 +80,24 @@ def build_parser() -> argparse.ArgumentParser:
     dev_add.add_argument("--password", help="HJ 212 password (PW)")
 
     sim = sub.add_parser("simulate", help="simulated field devices pushing to a gateway")
-    sim.add_argument("--protocol", choices=["http"], default="http")
+    sim.add_argument(
+        "--protocol",
+        choices=["http", "lineprotocol", "hj212"],
+        default="http",
+        help="HTTP JSON, InfluxDB line protocol (HTTP) or HJ 212-2017 (TCP)",
+    )
     sim.add_argument("--devices", type=int, default=5, help="number of simulated devices")
     sim.add_argument("--rate", type=_positive, default=1.0, help="readings per second per device")
     sim.add_argument(
         "--duration", type=_positive, default=None, help="seconds to run (default: until Ctrl-C)"
     )
     sim.add_argument("--url", default="http://127.0.0.1:8080", help="gateway base URL")
+    sim.add_argument(
+        "--hj212",
+        default="127.0.0.1:9212",
+        type=_address,
+        help="HJ 212 server host:port (for --protocol hj212)",
+    )
     sim.add_argument("--prefix", default="SIM", help="id prefix of the simulated stations")
     return parser
 
@@ -116,12 +134,14 @@ def cmd_devices_add(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     from ecosense.demo import demo_stations
-    from ecosense.simulator import register, run_http
+    from ecosense.simulator import register, run
 
     if args.devices < 1:
         raise EcosenseError("--devices must be at least 1")
     with _open(settings) as opened:
-        devices = register(opened.store, demo_stations(args.devices, args.prefix))
+        devices = register(
+            opened.store, demo_stations(args.devices, args.prefix), protocol=args.protocol
+        )
     stop = threading.Event()
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
@@ -129,7 +149,9 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    stats = run_http(args.url, devices, args.rate, duration=args.duration, stop=stop)
+    stats = run(
+        args.url, devices, args.rate, hj212_address=args.hj212, duration=args.duration, stop=stop
+    )
     print(
         f"sent {stats.sent} readings, {stats.accepted} accepted, "
         f"{stats.failed_requests} failed requests"

@@ -26,7 +26,7 @@ from ecosense.app import create_app
 from ecosense.config import Settings, admin_token
 from ecosense.demo import demo_stations
 from ecosense.errors import EcosenseError
-from ecosense.simulator import register, run_http
+from ecosense.simulator import register, run
 from ingest.hj212_server import Hj212Server, ThreadedHj212Server
 from store import OpenedStore, open_store
 from store.context import ServiceContext
@@ -189,13 +189,19 @@ def up(settings: Settings, options: UpOptions) -> int:
             dash_url = _url(options.host, port)
             _wait_http(dash_url + "/_stcore/health", deadline, dashboard)
         if options.demo:
-            devices = register(opened.store, demo_stations(), device_suffix="demo")
+            # Stack CEMS and water stations speak HJ 212-2017, as such loggers do in China.
+            devices = register(
+                opened.store,
+                demo_stations(),
+                device_suffix="demo",
+                protocol=lambda s: "hj212" if s.kind in ("cems", "water") else "http",
+            )
             for d in devices:  # every parameter of every demo station about every 5 s
                 d.rate = len(d.parameters) / 5.0
             sim_thread = threading.Thread(
-                target=run_http,
+                target=run,
                 args=(http_url, devices, 1.0),
-                kwargs={"stop": stop},
+                kwargs={"stop": stop, "hj212_address": (_shown_host(hj_host), hj_port)},
                 name="simulator",
                 daemon=True,
             )

@@ -11,15 +11,17 @@ import hashlib
 import logging
 import math
 import random
+import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
 import httpx
 
+from ingest import hj212
 from sensors.parameters import lookup
 from sensors.stations import Station
 from store.postgres import PostgresStore
@@ -90,6 +92,9 @@ class SimulatedDevice:
     parameters: tuple[str, ...]
     rng: random.Random = field(default_factory=random.Random)
     rate: float | None = None  # readings per second; None: the run's rate
+    protocol: str = "http"
+    mn: str | None = None
+    pw: str | None = None
     _next: int = 0
     _credit: float = 0.0
 
@@ -111,22 +116,52 @@ class SimulatedDevice:
         return out
 
 
+PROTOCOLS: Final = ("http", "lineprotocol", "hj212")
+
+#: station kind → HJ 212-2017 system code (Table 5)
+_SYSTEM_CODES: Final = {
+    "air": "22",
+    "water": "21",
+    "wastewater": "32",
+    "cems": "31",
+    "radiation": "38",
+}
+
+
 def register(
-    store: PostgresStore, stations: Sequence[Station], device_suffix: str = "sim"
+    store: PostgresStore,
+    stations: Sequence[Station],
+    device_suffix: str = "sim",
+    protocol: str | Callable[[Station], str] = "http",
 ) -> list[SimulatedDevice]:
     """Register ``stations`` and one simulated device each (``<station>-<device_suffix>``);
-    return the devices with fresh tokens.
+    return the devices with fresh credentials (API token; MN and password for HJ 212).
 
-    Registering renews the token of a device of the same id, so the demo of ``ecosense up``
-    and ``ecosense simulate`` use different suffixes and do not lock each other out.
+    Registering renews the credentials of a device of the same id, so the demo of
+    ``ecosense up`` and ``ecosense simulate`` use different suffixes and do not lock each
+    other out. ``protocol`` is one of :data:`PROTOCOLS`, or a function of the station.
     """
     store.upsert_stations(stations)
     devices = []
     for s in stations:
-        token = store.add_device(f"{s.id}-{device_suffix}", s.id, simulated=True)
+        proto = protocol(s) if callable(protocol) else protocol
+        if proto not in PROTOCOLS:
+            raise ValueError(f"unknown protocol {proto!r}")
+        device_id = f"{s.id}-{device_suffix}"
+        mn = pw = None
+        if proto == "hj212":
+            mn = hashlib.sha256(device_id.encode()).hexdigest()[:24].upper()
+            pw = f"{random.randrange(10**6):06d}"
+        token = store.add_device(device_id, s.id, mn=mn, password=pw, simulated=True)
         devices.append(
             SimulatedDevice(
-                s, token, KIND_PARAMETERS.get(s.kind, ("pm25",)), random.Random(_seed(s.id))
+                s,
+                token,
+                KIND_PARAMETERS.get(s.kind, ("pm25",)),
+                random.Random(_seed(s.id)),
+                protocol=proto,
+                mn=mn,
+                pw=pw,
             )
         )
     return devices
@@ -141,25 +176,109 @@ class SimulationStats:
     failed_requests: int = 0
 
 
-def run_http(
+class _Senders:
+    """How each protocol delivers a device's batch; returns how many readings were accepted,
+    or ``None`` when the batch must be kept and re-sent."""
+
+    def __init__(self, base_url: str, hj212_address: tuple[str, int] | None) -> None:
+        self.client = httpx.Client(base_url=base_url, timeout=10.0)
+        self.hj212_address = hj212_address
+        self.sockets: dict[str, tuple[socket.socket, hj212.FrameDecoder]] = {}
+
+    def close(self) -> None:
+        self.client.close()
+        for sock, _ in self.sockets.values():
+            sock.close()
+
+    def send(self, d: SimulatedDevice, batch: list[dict[str, object]]) -> int | None:
+        try:
+            if d.protocol == "http":
+                r = self.client.post(
+                    "/api/v1/observations",
+                    json={"observations": batch},
+                    headers={"Authorization": f"Bearer {d.token}"},
+                )
+                return int(r.json()["accepted"]) if r.status_code == 200 else None
+            if d.protocol == "lineprotocol":
+                body = "\n".join(
+                    f"{b['station']} {b['parameter']}={b['value']} "
+                    f"{_ns(datetime.fromisoformat(str(b['time'])))}"
+                    for b in batch
+                )
+                r = self.client.post(
+                    "/api/v2/write", content=body, headers={"Authorization": f"Token {d.token}"}
+                )
+                return len(batch) if r.status_code in (204, 400) else None
+            return self._send_hj212(d, batch)
+        except (httpx.HTTPError, OSError, ValueError) as exc:
+            logger.warning("simulator %s: %s", d.station.id, exc)
+            if d.token in self.sockets:
+                self.sockets.pop(d.token)[0].close()
+            return None
+
+    def _send_hj212(self, d: SimulatedDevice, batch: list[dict[str, object]]) -> int | None:
+        if self.hj212_address is None:
+            raise ValueError("no HJ 212 address")
+        if d.token not in self.sockets:
+            sock = socket.create_connection(self.hj212_address, timeout=10)
+            self.sockets[d.token] = (sock, hj212.FrameDecoder())
+        sock, decoder = self.sockets[d.token]
+        qns = []
+        for b in batch:  # one 2011 packet per reading, Flag=5: HJ 212-2017, reply wanted
+            t = datetime.fromisoformat(str(b["time"]))
+            qn = hj212.qn_now(t)
+            code = lookup(str(b["parameter"])).hj212[:1] or (str(b["parameter"]),)
+            cp = (
+                f"DataTime={t.astimezone(hj212.CST):%Y%m%d%H%M%S};"
+                f"{code[0]}-Rtd={b['value']},{code[0]}-Flag=N"
+            )
+            sock.sendall(
+                hj212.encode(
+                    cn="2011",
+                    st=_SYSTEM_CODES.get(d.station.kind, "22"),
+                    mn=d.mn or "",
+                    pw=d.pw or "",
+                    qn=qn,
+                    flag=5,
+                    cp=cp,
+                )
+            )
+            qns.append(qn)
+        answered = 0
+        while answered < len(qns):
+            data = sock.recv(65536)
+            if not data:
+                raise OSError("connection closed by the platform")
+            answered += sum(1 for f in decoder.feed(data) if isinstance(f, bytes))
+        return len(batch)
+
+
+def _ns(t: datetime) -> int:
+    return int(t.timestamp()) * 1_000_000_000 + t.microsecond * 1000
+
+
+def run(
     base_url: str,
     devices: Sequence[SimulatedDevice],
     rate: float,
     *,
+    hj212_address: tuple[str, int] | None = None,
     duration: float | None = None,
     stop: threading.Event | None = None,
 ) -> SimulationStats:
-    """Push ``rate`` readings per second per device to ``POST /api/v1/observations``.
+    """Push ``rate`` readings per second per device, each device over its own protocol
+    (HTTP JSON and line protocol to ``base_url``, HJ 212 to ``hj212_address``).
 
-    A device with its own ``rate`` uses that instead.
-    Runs for ``duration`` seconds, or until ``stop`` is set. A failed request is retried with
-    the next batch (the device keeps its readings, as a real logger does).
+    A device with its own ``rate`` uses that instead. Runs for ``duration`` seconds, or until
+    ``stop`` is set. A failed delivery is retried with the next batch (the device keeps its
+    readings, as a real logger does).
     """
     stop = stop or threading.Event()
     stats = SimulationStats()
     deadline = None if duration is None else time.monotonic() + duration
     backlog: dict[str, list[dict[str, object]]] = {d.token: [] for d in devices}
-    with httpx.Client(base_url=base_url, timeout=10.0) as client:
+    senders = _Senders(base_url, hj212_address)
+    try:
         while not stop.is_set():
             tick = time.monotonic()
             if deadline is not None and tick >= deadline:
@@ -172,21 +291,15 @@ def run_http(
                 batch = backlog[d.token] + d.readings(n, now)
                 if not batch:
                     continue
-                try:
-                    r = client.post(
-                        "/api/v1/observations",
-                        json={"observations": batch},
-                        headers={"Authorization": f"Bearer {d.token}"},
-                    )
-                except httpx.HTTPError as exc:
-                    logger.warning("simulator: %s", exc)
-                    r = None
-                if r is not None and r.status_code == 200:
+                accepted = senders.send(d, batch)
+                if accepted is not None:
                     stats.sent += len(batch)
-                    stats.accepted += int(r.json()["accepted"])
+                    stats.accepted += accepted
                     backlog[d.token] = []
                 else:
                     stats.failed_requests += 1
                     backlog[d.token] = batch[-10_000:]
             stop.wait(max(0.0, 1.0 - (time.monotonic() - tick)))
+    finally:
+        senders.close()
     return stats

@@ -111,12 +111,52 @@ def test_simulated_devices_reach_the_api(platform: dict[str, Any]) -> None:
     assert len(stations) == 3 and all(s["simulated"] for s in stations)
 
 
+@pytest.mark.parametrize("protocol", ["lineprotocol", "hj212"])
+def test_simulator_over_line_protocol_and_hj212(platform: dict[str, Any], protocol: str) -> None:
+    prefix = protocol.upper()
+    sim = ecosense(
+        platform["data_dir"],
+        "simulate",
+        "--protocol",
+        protocol,
+        "--devices",
+        "4",
+        "--rate",
+        "3",
+        "--duration",
+        "4",
+        "--url",
+        platform["http"],
+        "--hj212",
+        platform["hj212"],
+        "--prefix",
+        prefix,
+    )
+    out, err = sim.communicate(timeout=120)
+    assert sim.returncode == 0, err
+    m = re.search(r"sent (\d+) readings, (\d+) accepted, (\d+) failed", out)
+    assert m is not None, out
+    sent, accepted, failed = map(int, m.groups())
+    assert sent == accepted >= 24 and failed == 0
+    headers = {"Authorization": f"Bearer {platform['admin']}"}
+    stored = 0
+    for station in ("BEIJING", "SHANGHAI", "GUANGZHOU", "SHENZHEN"):
+        page = httpx.get(
+            platform["http"] + "/api/v1/observations",
+            headers=headers,
+            params={"limit": 10_000, "station": f"{prefix}-{station}"},
+        ).json()
+        stored += len(page["items"])
+    assert stored == accepted
+
+
 def test_dashboard_shows_map_and_chart_in_a_real_browser(
     platform: dict[str, Any], tmp_path: Path
 ) -> None:
     require_service("Chromium", Path(CHROMIUM).exists())
     from playwright.sync_api import sync_playwright
 
+    # "ALIVE-…" sorts first, so the station the page opens on is one that keeps receiving.
     feeder = ecosense(
         platform["data_dir"],
         "simulate",
@@ -130,7 +170,17 @@ def test_dashboard_shows_map_and_chart_in_a_real_browser(
         "40",
         "--url",
         platform["http"],
+        "--prefix",
+        "ALIVE",
     )
+    headers = {"Authorization": f"Bearer {platform['admin']}"}
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not httpx.get(
+        platform["http"] + "/api/v1/observations",
+        headers=headers,
+        params={"station": "ALIVE-BEIJING", "limit": 1},
+    ).json().get("items"):
+        time.sleep(0.5)
     errors: list[str] = []
     outside: list[str] = []
     try:
@@ -161,7 +211,7 @@ def test_dashboard_shows_map_and_chart_in_a_real_browser(
                 page.goto(platform["dashboard"])
                 page.wait_for_selector('[data-testid="stDeckGlJsonChart"] canvas', timeout=60_000)
                 page.wait_for_selector('[data-testid="stVegaLiteChart"]', timeout=60_000)
-                assert "SIM-BEIJING" in page.content()  # the default station: first with data
+                assert "ALIVE-BEIJING" in page.content()  # default: first station with data
                 first = page.get_by_text("Latest reading").inner_text()
                 # The page refreshes itself while data arrive: the latest reading moves on.
                 page.wait_for_function(
