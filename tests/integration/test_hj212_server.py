@@ -148,13 +148,15 @@ def test_many_concurrent_devices(server, store: PostgresStore) -> None:  # type:
     _, address = server
     answers: list[str] = []
     lock = threading.Lock()
+    base = datetime.now(UTC).astimezone(hj212.CST)
+    sample = [(base - timedelta(minutes=m)).strftime("%Y%m%d%H%M%S") for m in range(50)]
 
     def device(i: int) -> None:
         with connect(address) as s:
             s.sendall(
                 upload(
                     f"{i:017d}",
-                    f"DataTime={now_cst()};w01018-SampleTime={now_cst(i % 50)},w01018-Rtd={i}",
+                    f"DataTime={now_cst()};w01018-SampleTime={sample[i % 50]},w01018-Rtd={i}",
                 )
             )
             qn = receive(s).qn
