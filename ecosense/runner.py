@@ -28,6 +28,7 @@ from ecosense.demo import demo_stations
 from ecosense.errors import EcosenseError
 from ecosense.simulator import register, run
 from ingest.hj212_server import Hj212Server, ThreadedHj212Server
+from ingest.spool import DurableWriter, Spool
 from store import OpenedStore, open_store
 from store.context import ServiceContext
 from store.postgres import hash_secret
@@ -153,12 +154,19 @@ def up(settings: Settings, options: UpOptions) -> int:
     dashboard: subprocess.Popen[bytes] | None = None
     sim_thread: threading.Thread | None = None
     hj212_server: ThreadedHj212Server | None = None
+    writer: DurableWriter | None = None
     try:
         opened = open_store(
             database_url=settings.database_url, data_dir=settings.data_dir, max_size=16
         )
+        writer = DurableWriter(opened.store, Spool(settings.data_dir / "spool"))
+        writer.start()  # replays what a previous run spooled
         ctx = ServiceContext(
-            opened.store, hash_secret(admin_token(settings)), settings.tz, settings.max_future
+            opened.store,
+            hash_secret(admin_token(settings)),
+            settings.tz,
+            settings.max_future,
+            writer=writer.write,
         )
         sock = _bind(options.host, options.http_port)
         http_url = _url(options.host, sock.getsockname()[1])
@@ -174,7 +182,7 @@ def up(settings: Settings, options: UpOptions) -> int:
         _wait_http(http_url + "/healthz", deadline)
 
         hj212_server = ThreadedHj212Server(
-            Hj212Server(opened.store, max_future=settings.max_future)
+            Hj212Server(opened.store, max_future=settings.max_future, write=writer.write)
         )
         try:
             hj_host, hj_port = hj212_server.start(options.host, options.hj212_port)
@@ -232,5 +240,7 @@ def up(settings: Settings, options: UpOptions) -> int:
             server.should_exit = True
             if server_thread is not None:
                 server_thread.join(timeout=10)
+        if writer is not None:
+            writer.stop()
         if opened is not None:
             opened.close()

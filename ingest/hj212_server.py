@@ -23,11 +23,13 @@ import contextlib
 import logging
 import threading
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from ingest import hj212
 from ingest.hj212_readings import readings
+from sensors.observations import Observation
 from store.errors import StoreError, StoreUnavailable
 from store.postgres import Device, PostgresStore
 
@@ -52,7 +54,9 @@ class Hj212Server:
 
     Parameters
     ----------
-    store: where readings go and devices are looked up (blocking calls run in threads).
+    store: where devices are looked up (blocking calls run in threads).
+    write: how a batch is made durable (default: the store; the shell passes the spooling
+        writer, so that uploads are acknowledged while the store is down).
     idle_timeout: seconds without a byte after which a connection is closed.
     max_future: how far ahead of the clock a reading may be stamped.
     """
@@ -63,8 +67,10 @@ class Hj212Server:
         *,
         idle_timeout: float = 600.0,
         max_future: timedelta = timedelta(hours=1),
+        write: Callable[[Sequence[Observation]], int] | None = None,
     ) -> None:
         self.store = store
+        self.write = write or store.write_observations
         self.idle_timeout = idle_timeout
         self.max_future = max_future
         self.stats = ServerStats()
@@ -180,7 +186,7 @@ class Hj212Server:
                 ", ".join(sorted(set(found.unknown_codes))),
             )
         try:
-            stored = await asyncio.to_thread(self.store.write_observations, found.observations)
+            stored = await asyncio.to_thread(self.write, found.observations)
         except StoreUnavailable as exc:
             self._error("store", peer, f"not acknowledged, device will re-send: {exc}")
             return None

@@ -60,7 +60,7 @@ def ingest_items(ctx: ServiceContext, principal: Principal, items: Sequence[Any]
     result = validate_items(
         items, known_station=known.__contains__, default_tz=ctx.timezone, max_future=ctx.max_future
     )
-    ctx.store.write_observations(result.accepted)
+    ctx.write(result.accepted)
     return result
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta, tzinfo
 
+from sensors.observations import Observation
 from store.postgres import Device, PostgresStore, hash_secret
 
 
@@ -36,6 +38,15 @@ class ServiceContext:
     admin_token_hash: str
     timezone: tzinfo
     max_future: timedelta = timedelta(hours=1)
+    #: how a batch is made durable; default: straight into the store (the shell passes the
+    #: spooling writer of ingest/)
+    writer: Callable[[Sequence[Observation]], int] | None = field(default=None)
+
+    def write(self, observations: Sequence[Observation]) -> int:
+        """Make a batch durable; return its size."""
+        if self.writer is not None:
+            return self.writer(observations)
+        return self.store.write_observations(observations)
 
     def authenticate(self, authorization: str | None, scheme: str = "Bearer") -> Principal | None:
         """The principal of an ``Authorization: <scheme> <token>`` header, or ``None``."""

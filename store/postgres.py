@@ -35,6 +35,7 @@ from store.errors import Conflict, NotFound, StoreUnavailable
 logger = logging.getLogger(__name__)
 
 _TOKEN_CACHE_SECONDS: Final = 30.0
+_PROBE_SECONDS: Final = 1.0
 _COPY_TYPES: Final = ("int4", "timestamptz", "float8", "text")
 
 
@@ -132,7 +133,7 @@ class PostgresStore:
             min_size=min_size,
             max_size=max_size,
             open=False,
-            timeout=10.0,
+            timeout=5.0,
             name="ecosense",
         )
         try:
@@ -143,16 +144,49 @@ class PostgresStore:
         self._streams: dict[StreamTuple, int] = {}
         self._streams_lock = threading.Lock()
         self._tokens: dict[str, tuple[Device | None, float]] = {}
+        # What the database said, for answering while it is unreachable.
+        self._known_stations: set[str] = set()
+        self._down_since: float | None = None
+        self._next_probe = 0.0
+        self._probe_lock = threading.Lock()
+        self._mn_devices: dict[tuple[str, str], Device] = {}
 
     # ----------------------------------------------------------------- lifecycle
     @contextmanager
     def _connection(self, timeout: float | None = None) -> Iterator[psycopg.Connection[Any]]:
-        """A pooled connection; a database that cannot be reached is :class:`StoreUnavailable`."""
+        """A pooled connection; a database that cannot be reached is :class:`StoreUnavailable`.
+
+        After a failure the store is "down": calls fail at once instead of waiting for the
+        pool, and one caller at a time, at most once a second, probes with a fresh connection;
+        when the probe succeeds the pool's broken connections are checked out and calls resume.
+        """
+        if self._down_since is not None:
+            self._probe()
         try:
             with self._pool.connection(timeout=timeout) as conn:
                 yield conn
         except (psycopg.OperationalError, PoolTimeout) as exc:
+            now = _time.monotonic()
+            if self._down_since is None:
+                self._down_since = now
+                self._next_probe = now + _PROBE_SECONDS
             raise StoreUnavailable(f"database unavailable: {exc}".strip()) from exc
+
+    def _probe(self) -> None:
+        now = _time.monotonic()
+        if now < self._next_probe or not self._probe_lock.acquire(blocking=False):
+            raise StoreUnavailable("database unavailable (waiting to retry)")
+        try:
+            self._next_probe = now + _PROBE_SECONDS
+            try:
+                psycopg.connect(self.url, connect_timeout=3).close()
+            except psycopg.Error as exc:
+                raise StoreUnavailable(f"database unavailable: {exc}".strip()) from exc
+            self._pool.check()  # drop connections broken by the outage
+            self._down_since = None
+            logger.info("database reachable again")
+        finally:
+            self._probe_lock.release()
 
     def close(self) -> None:
         """Close every pooled connection."""
@@ -280,9 +314,20 @@ class PostgresStore:
         wanted = list(set(ids))
         if not wanted:
             return set()
-        with self._connection() as conn:
-            rows = conn.execute("SELECT id FROM stations WHERE id = ANY(%s)", (wanted,)).fetchall()
-        return {r[0] for r in rows}
+        try:
+            with self._connection() as conn:
+                rows = conn.execute(
+                    "SELECT id FROM stations WHERE id = ANY(%s)", (wanted,)
+                ).fetchall()
+        except StoreUnavailable:
+            # While the database is down, answer from what it said before — but only when
+            # every id is known: a station we cannot vouch for must not be rejected.
+            if set(wanted) <= self._known_stations:
+                return set(wanted)
+            raise
+        found = {r[0] for r in rows}
+        self._known_stations |= found
+        return found
 
     # ----------------------------------------------------------------- devices
     def add_device(
@@ -336,16 +381,22 @@ class PostgresStore:
         return token
 
     def device_for_token(self, token: str) -> Device | None:
-        """The device holding this API token, or ``None`` (answers are cached for 30 s)."""
+        """The device holding this API token, or ``None`` (answers are cached for 30 s; while
+        the database is unreachable a device it knew is still recognised)."""
         key = hash_secret(token)
         now = _time.monotonic()
         cached = self._tokens.get(key)
         if cached is not None and cached[1] > now:
             return cached[0]
-        with self._connection() as conn:
-            r = conn.execute(
-                "SELECT id, station_id, simulated FROM devices WHERE token_hash = %s", (key,)
-            ).fetchone()
+        try:
+            with self._connection() as conn:
+                r = conn.execute(
+                    "SELECT id, station_id, simulated FROM devices WHERE token_hash = %s", (key,)
+                ).fetchone()
+        except StoreUnavailable:
+            if cached is not None and cached[0] is not None:
+                return cached[0]  # the database is down: a device it knew keeps writing
+            raise
         device = None if r is None else Device(r[0], r[1], r[2])
         if len(self._tokens) > 10_000:
             self._tokens.clear()
@@ -354,12 +405,22 @@ class PostgresStore:
 
     def device_for_mn(self, mn: str, password: str) -> Device | None:
         """The device with this HJ 212 MN and password, or ``None``."""
-        with self._connection() as conn:
-            r = conn.execute(
-                "SELECT id, station_id, simulated FROM devices WHERE mn = %s AND pw_hash = %s",
-                (mn, hash_secret(f"{mn}:{password}")),
-            ).fetchone()
-        return None if r is None else Device(r[0], r[1], r[2])
+        key = hash_secret(f"{mn}:{password}")
+        try:
+            with self._connection() as conn:
+                r = conn.execute(
+                    "SELECT id, station_id, simulated FROM devices WHERE mn = %s AND pw_hash = %s",
+                    (mn, key),
+                ).fetchone()
+        except StoreUnavailable:
+            known = self._mn_devices.get((mn, key))
+            if known is not None:
+                return known  # the database is down: a device it knew keeps uploading
+            raise
+        device = None if r is None else Device(r[0], r[1], r[2])
+        if device is not None:
+            self._mn_devices[(mn, key)] = device
+        return device
 
     # ----------------------------------------------------------------- streams
     def stream_ids(self, keys: Iterable[StreamTuple]) -> dict[StreamTuple, int]:

@@ -1,0 +1,182 @@
+"""The local spool: readings acknowledged while the store is down, kept durably until replayed.
+
+``DurableWriter.write`` is how every ingest path stores a batch. It writes to the store; when
+the store is unavailable it appends the batch to the spool — a file per batch in
+``DATA_DIR/spool``, written to a temporary name, fsynced, renamed, and the directory fsynced —
+and only then returns, so the caller may acknowledge. A background thread replays the spool in
+order once the store answers again, deleting each file after its batch is committed. While
+the spool is not empty, new batches are spooled too, so that a later correction is never
+overwritten by an older spooled value. Replaying twice is harmless: the store upserts.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sensors.observations import Observation
+from store.errors import StoreUnavailable
+from store.postgres import PostgresStore
+
+logger = logging.getLogger(__name__)
+
+
+def _record(o: Observation) -> list[Any]:
+    return [
+        o.station,
+        o.parameter,
+        o.time.isoformat(),
+        o.value,
+        o.flag,
+        o.interval,
+        o.statistic,
+        o.basis,
+    ]
+
+
+def _observation(r: list[Any]) -> Observation:
+    return Observation(
+        r[0], r[1], datetime.fromisoformat(r[2]), float(r[3]), r[4], r[5], r[6], r[7]
+    )
+
+
+class Spool:
+    """Batches on disk, one file each, replayed in the order they were written."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        existing = [int(p.stem) for p in directory.glob("*.json") if p.stem.isdigit()]
+        self._counter = itertools.count(max(existing, default=0) + 1)
+        self._lock = threading.Lock()
+        for tmp in directory.glob("*.tmp"):  # a write that never completed was never acked
+            tmp.unlink(missing_ok=True)
+        self._pending = len(self.files())
+
+    def append(self, observations: Sequence[Observation]) -> Path:
+        """Write a batch durably (fsynced file and directory); return its file."""
+        data = json.dumps([_record(o) for o in observations], separators=(",", ":")).encode()
+        with self._lock:
+            path = self.directory / f"{next(self._counter):020d}.json"
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+        dir_fd = os.open(self.directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+        with self._lock:
+            self._pending += 1
+        return path
+
+    def remove(self, path: Path) -> None:
+        """Forget a replayed batch."""
+        path.unlink()
+        with self._lock:
+            self._pending -= 1
+
+    def files(self) -> list[Path]:
+        """Spooled batches, oldest first."""
+        return sorted(self.directory.glob("*.json"))
+
+    def pending(self) -> int:
+        """How many batches wait (kept in memory: no disk access)."""
+        return self._pending
+
+    def batches(self) -> Iterator[tuple[Path, list[Observation]]]:
+        """Each spooled batch with its file, oldest first."""
+        for path in self.files():
+            try:
+                records = json.loads(path.read_bytes())
+            except (OSError, ValueError) as exc:  # cannot happen for a completed write
+                logger.error("spool: unreadable %s moved aside: %s", path, exc)
+                path.rename(path.with_suffix(".bad"))
+                with self._lock:
+                    self._pending -= 1
+                continue
+            yield path, [_observation(r) for r in records]
+
+
+class DurableWriter:
+    """Store batches, falling back to the spool; replay the spool in the background."""
+
+    def __init__(self, store: PostgresStore, spool: Spool, retry_seconds: float = 2.0) -> None:
+        self.store = store
+        self.spool = spool
+        self.retry_seconds = retry_seconds
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def write(self, observations: Sequence[Observation]) -> int:
+        """Make a batch durable (store or spool); return its size. Raises only if the disk
+        fails too (then nothing may be acknowledged)."""
+        if not observations:
+            return 0
+        if self.spool.pending() == 0:
+            try:
+                return self.store.write_observations(observations)
+            except StoreUnavailable as exc:
+                logger.warning(
+                    "store unavailable, spooling %d readings: %s", len(observations), exc
+                )
+        self.spool.append(observations)
+        self._wake.set()
+        return len(observations)
+
+    def drain(self) -> int:
+        """Replay spooled batches until the spool is empty or the store fails; return how many
+        batches were replayed."""
+        replayed = 0
+        for path, batch in self.spool.batches():
+            try:
+                self.store.write_observations(batch)
+            except StoreUnavailable:
+                return replayed
+            self.spool.remove(path)
+            replayed += 1
+        return replayed
+
+    def start(self) -> None:
+        """Start the background replay."""
+        self._thread = threading.Thread(target=self._run, name="spool-replay", daemon=True)
+        self._thread.start()
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Stop the background replay (what is left stays spooled for the next start)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.retry_seconds)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            if self.spool.pending():
+                try:
+                    n = self.drain()
+                except Exception:  # keep replaying later, whatever went wrong now
+                    logger.exception("spool replay failed")
+                    n = 0
+                if n:
+                    logger.info("spool: replayed %d batches, %d left", n, self.spool.pending())
+                if self.spool.pending():
+                    time.sleep(self.retry_seconds)
