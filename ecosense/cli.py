@@ -79,6 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
     dev_add.add_argument("--mn", help="HJ 212 device id (MN)")
     dev_add.add_argument("--password", help="HJ 212 password (PW)")
 
+    imp = sub.add_parser("import", help="bulk readings from CSV or Excel (same checks as live)")
+    imp.add_argument(
+        "file",
+        type=Path,
+        help=".csv or .xlsx: long (parameter, value) or wide "
+        "(one column per parameter) layout; lon/lat columns make sampling points",
+    )
+    imp.add_argument("--station", help="the station of every row, when the file has none")
+
     sim = sub.add_parser("simulate", help="simulated field devices pushing to a gateway")
     sim.add_argument(
         "--protocol",
@@ -129,6 +138,35 @@ def cmd_devices_add(settings: Settings, args: argparse.Namespace) -> int:
         )
     print(f"device {args.device_id} registered for station {args.station}; its API token:")
     print(token)
+    return 0
+
+
+def cmd_import(settings: Settings, file: Path, station: str | None) -> int:
+    from ingest.batch import validate_items
+    from ingest.files import read_table, table_readings
+
+    found = table_readings(read_table(file), station)
+    with _open(settings) as opened:
+        store = opened.store
+        if found.stations:
+            store.upsert_stations(found.stations)
+        known = store.existing_station_ids({str(i["station"]) for i in found.items})
+        result = validate_items(
+            found.items,
+            known_station=known.__contains__,
+            default_tz=settings.tz,
+            max_future=settings.max_future,
+        )
+        store.write_observations(result.accepted)
+    problems = found.problems + [(found.rows[i], reason) for i, reason in result.rejected]
+    for line, reason in sorted(problems)[:50]:
+        print(f"{file.name}:{line}: {reason}")
+    print(
+        f"imported {len(result.accepted)} readings from {file}"
+        + (f" ({len(found.stations)} sampling points)" if found.stations else "")
+    )
+    if problems:
+        raise EcosenseError(f"{len(problems)} rows or readings rejected, the rest imported")
     return 0
 
 
@@ -189,6 +227,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_stations_import(settings, args.file)
         if args.command == "devices":
             return cmd_devices_add(settings, args)
+        if args.command == "import":
+            return cmd_import(settings, args.file, args.station)
         if args.command == "simulate":
             return cmd_simulate(settings, args)
     except (EcosenseError, SensorsError, StoreError, ValueError) as exc:

@@ -105,3 +105,48 @@ def test_up_on_a_busy_port_is_a_one_line_error(tmp_path: Path) -> None:
     assert r.returncode == 1
     assert r.stderr.strip().splitlines() == [r.stderr.strip()] and "cannot listen" in r.stderr
     assert not (tmp_path / "pg" / "postmaster.pid").exists(), "the database was stopped again"
+
+
+def test_import_csv_and_excel_through_live_validation(
+    tmp_path: Path, database_url: str, store: PostgresStore
+) -> None:
+    import pandas as pd
+
+    env = {"ECOSENSE_DATABASE_URL": database_url, "ECOSENSE_DATA_DIR": str(tmp_path)}
+    csv = tmp_path / "stations.csv"
+    csv.write_text("id,name,kind,lon,lat\nBJ1,北京一号,air,116.4,39.9\n")
+    assert ecosense("stations", "import", str(csv), env=env).returncode == 0
+    readings = tmp_path / "readings.csv"
+    readings.write_text(
+        "time,pm25,so2,unit:so2\n2026-11-28 08:00,35,10,ppb\n"
+        "2026-11-28 09:00,NaN,12,ppb\n2026-11-28 10:00,40,,\n"
+    )
+    r = ecosense("import", str(readings), "--station", "BJ1", env=env)
+    assert r.returncode == 1, r.stdout
+    assert "readings.csv:3: value nan is not finite" in r.stdout
+    assert "imported 4 readings" in r.stdout
+    assert len(r.stderr.strip().splitlines()) == 1 and "1 rows or readings rejected" in r.stderr
+    so2 = store.read_frame(station="BJ1", parameter="so2")
+    assert so2["value"].round(2).tolist() == [26.19, 31.42]  # ppb → µg/m³ at 298.15 K
+
+    samples = tmp_path / "soil.xlsx"
+    pd.DataFrame(
+        {
+            "id": ["P1", "P2"],
+            "name": ["Meuse 1", "Meuse 2"],
+            "lon": [5.758, 5.759],
+            "lat": [50.99, 50.98],
+            "time": pd.to_datetime(["2026-10-01", "2026-10-01"]),
+            "cd": [11.7, 8.6],
+            "pb": [299, 277],
+        }
+    ).to_excel(samples, index=False)
+    r = ecosense("import", str(samples), env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "imported 4 readings" in r.stdout and "2 sampling points" in r.stdout
+    assert {s.id: s.kind for s in store.list_stations()} == {
+        "BJ1": "air",
+        "P1": "soil",
+        "P2": "soil",
+    }
+    assert store.read_frame(station="P1", parameter="pb")["value"].tolist() == [299.0]

@@ -1,0 +1,153 @@
+"""Readings from files (CSV, Excel): tables turned into the same raw items live data use.
+
+Two layouts are read, by their columns:
+
+- **long**: one reading per row — ``station`` (or ``--station``), ``parameter``, ``time``,
+  ``value``, optional ``unit`` and ``flag``;
+- **wide**: one row per time (and station), one column per parameter — every column whose
+  name is a parameter code (canonical or HJ 212) is a reading; a column ``unit:<code>``
+  gives that parameter's unit, else it is the canonical one.
+
+Lab results with coordinates (soil samples, …) add ``lon`` and ``lat`` columns (WGS 84
+degrees) and optionally ``name`` and ``kind`` (default ``soil``): each sampling point becomes
+a station, so that its readings have a home. Column names are matched case-insensitively.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from sensors.errors import SensorsError, ValidationError
+from sensors.parameters import lookup
+from sensors.stations import Station
+
+_LONG = {"parameter", "value"}
+_RESERVED = {
+    "station",
+    "parameter",
+    "time",
+    "value",
+    "unit",
+    "flag",
+    "lon",
+    "lat",
+    "name",
+    "kind",
+    "id",
+}
+
+
+@dataclass
+class FileReadings:
+    """Raw reading items of a file, the row each came from, and sampling-point stations."""
+
+    items: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[int] = field(default_factory=list)
+    stations: list[Station] = field(default_factory=list)
+    problems: list[tuple[int, str]] = field(default_factory=list)
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """A CSV (UTF-8, with or without BOM) or Excel (first sheet) file as a DataFrame."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            return pd.read_csv(path, encoding="utf-8-sig", dtype=str, keep_default_na=False)
+        if suffix in (".xlsx", ".xlsm", ".xls"):
+            return pd.read_excel(path, dtype=object)
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"{path.name}: cannot read: {exc}") from exc
+    raise ValidationError(f"{path.name}: expected a .csv or .xlsx file")
+
+
+def _cell(value: Any) -> Any:
+    """A cell as JSON-like data: '' and NaN are missing, numbers stay numbers."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        try:
+            return float(text)
+        except ValueError:
+            return text
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    return value
+
+
+def table_readings(table: pd.DataFrame, station: str | None = None) -> FileReadings:
+    """The raw reading items of a table (see the module's layouts); row numbers are 1-based
+    lines of a CSV file (header = line 1)."""
+    columns = {str(c).strip().lower(): c for c in table.columns}
+    out = FileReadings()
+    if "time" not in columns:
+        raise ValidationError("the file needs a time column")
+    if station is None and "station" not in columns and "id" not in columns:
+        raise ValidationError("the file needs a station column, or give --station")
+    long = set(columns) >= _LONG
+    params: dict[str, str] = {}
+    if not long:
+        for name, original in columns.items():
+            if name in _RESERVED or name.startswith("unit:"):
+                continue
+            try:
+                lookup(name)
+            except SensorsError:
+                raise ValidationError(f"column {original!r} is not a parameter code") from None
+            params[name] = original
+        if not params:
+            raise ValidationError("no parameter columns (long layout needs parameter, value)")
+    has_points = {"lon", "lat"} <= set(columns)
+    seen_points: set[str] = set()
+    for index, raw in enumerate(table.to_dict("records")):
+        row = {k: _cell(raw[original]) for k, original in columns.items()}
+        line = index + 2
+        sid = row.get("station") or row.get("id") or station
+        sid = None if sid is None else str(sid)
+        if sid is None:
+            out.problems.append((line, "no station"))
+            continue
+        if has_points and sid not in seen_points:
+            try:
+                out.stations.append(
+                    Station(
+                        sid,
+                        str(row.get("name") or sid),
+                        str(row.get("kind") or "soil"),
+                        float(row["lon"]),
+                        float(row["lat"]),
+                    )
+                )
+                seen_points.add(sid)
+            except (ValidationError, TypeError, ValueError) as exc:
+                out.problems.append((line, f"sampling point: {exc}"))
+                continue
+        base = {"station": sid, "time": row.get("time")}
+        if long:
+            item = {**base, "parameter": row.get("parameter"), "value": row.get("value")}
+            for opt in ("unit", "flag"):
+                if row.get(opt) is not None:
+                    item[opt] = row[opt]
+            out.items.append(item)
+            out.rows.append(line)
+            continue
+        for name in params:
+            value = row.get(name)
+            if value is None:
+                continue  # an empty cell is no reading
+            item = {**base, "parameter": name, "value": value}
+            unit = row.get(f"unit:{name}")
+            if unit is not None:
+                item["unit"] = unit
+            if row.get("flag") is not None:
+                item["flag"] = row["flag"]
+            out.items.append(item)
+            out.rows.append(line)
+    return out
