@@ -91,9 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("simulate", help="simulated field devices pushing to a gateway")
     sim.add_argument(
         "--protocol",
-        choices=["http", "lineprotocol", "hj212"],
+        choices=["http", "lineprotocol", "hj212", "mqtt"],
         default="http",
-        help="HTTP JSON, InfluxDB line protocol (HTTP) or HJ 212-2017 (TCP)",
+        help="HTTP JSON, InfluxDB line protocol (HTTP), HJ 212-2017 (TCP) or MQTT (JSON, QoS 1)",
     )
     sim.add_argument("--devices", type=int, default=5, help="number of simulated devices")
     sim.add_argument("--rate", type=_positive, default=1.0, help="readings per second per device")
@@ -107,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_address,
         help="HJ 212 server host:port (for --protocol hj212)",
     )
+    sim.add_argument("--mqtt", help="MQTT broker URL (default: ECOSENSE_MQTT_URL)")
     sim.add_argument("--prefix", default="SIM", help="id prefix of the simulated stations")
     return parser
 
@@ -187,8 +188,16 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    if args.protocol == "mqtt" and not (args.mqtt or settings.mqtt_url):
+        raise EcosenseError("--protocol mqtt needs --mqtt URL or ECOSENSE_MQTT_URL")
     stats = run(
-        args.url, devices, args.rate, hj212_address=args.hj212, duration=args.duration, stop=stop
+        args.url,
+        devices,
+        args.rate,
+        hj212_address=args.hj212,
+        mqtt_url=(args.mqtt or settings.mqtt_url) if args.protocol == "mqtt" else None,
+        duration=args.duration,
+        stop=stop,
     )
     print(
         f"sent {stats.sent} readings, {stats.accepted} accepted, "

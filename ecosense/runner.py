@@ -28,6 +28,7 @@ from ecosense.demo import demo_stations
 from ecosense.errors import EcosenseError
 from ecosense.simulator import register, run
 from ingest.hj212_server import Hj212Server, ThreadedHj212Server
+from ingest.mqtt import MqttIngest
 from ingest.spool import DurableWriter, Spool
 from store import OpenedStore, open_store
 from store.context import ServiceContext
@@ -155,6 +156,7 @@ def up(settings: Settings, options: UpOptions) -> int:
     sim_thread: threading.Thread | None = None
     hj212_server: ThreadedHj212Server | None = None
     writer: DurableWriter | None = None
+    mqtt_ingest: MqttIngest | None = None
     try:
         opened = open_store(
             database_url=settings.database_url, data_dir=settings.data_dir, max_size=16
@@ -191,6 +193,12 @@ def up(settings: Settings, options: UpOptions) -> int:
                 f"cannot listen on {options.host}:{options.hj212_port}: {exc.strerror}"
             ) from exc
         parts = [f"http={http_url}", f"hj212={_shown_host(hj_host)}:{hj_port}"]
+        if settings.mqtt_url:
+            try:
+                mqtt_ingest = MqttIngest(settings.mqtt_url, ctx)
+            except ValueError as exc:
+                raise EcosenseError(str(exc)) from exc
+            mqtt_ingest.start()
         if options.dashboard:
             port = options.dashboard_port or _free_port(options.host)
             dashboard = start_dashboard(settings, opened.url, options.host, port)
@@ -234,6 +242,8 @@ def up(settings: Settings, options: UpOptions) -> int:
                 dashboard.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 dashboard.kill()
+        if mqtt_ingest is not None:
+            mqtt_ingest.stop()
         if hj212_server is not None:
             hj212_server.stop()
         if server is not None:

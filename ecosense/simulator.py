@@ -8,6 +8,7 @@ batch per second, stamped with the current time.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 import random
@@ -17,7 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
 import httpx
 
@@ -116,7 +117,7 @@ class SimulatedDevice:
         return out
 
 
-PROTOCOLS: Final = ("http", "lineprotocol", "hj212")
+PROTOCOLS: Final = ("http", "lineprotocol", "hj212", "mqtt")
 
 #: station kind → HJ 212-2017 system code (Table 5)
 _SYSTEM_CODES: Final = {
@@ -180,18 +181,44 @@ class _Senders:
     """How each protocol delivers a device's batch; returns how many readings were accepted,
     or ``None`` when the batch must be kept and re-sent."""
 
-    def __init__(self, base_url: str, hj212_address: tuple[str, int] | None) -> None:
+    def __init__(
+        self, base_url: str, hj212_address: tuple[str, int] | None, mqtt_url: str | None
+    ) -> None:
         self.client = httpx.Client(base_url=base_url, timeout=10.0)
         self.hj212_address = hj212_address
         self.sockets: dict[str, tuple[socket.socket, hj212.FrameDecoder]] = {}
+        self.mqtt: Any = None
+        if mqtt_url is not None:
+            import paho.mqtt.client as mqtt
+            from paho.mqtt.enums import CallbackAPIVersion
+
+            from ingest.mqtt import parse_url
+
+            host, port, user, password = parse_url(mqtt_url)
+            self.mqtt = mqtt.Client(CallbackAPIVersion.VERSION2)
+            if user is not None:
+                self.mqtt.username_pw_set(user, password)
+            self.mqtt.connect(host, port)
+            self.mqtt.loop_start()
 
     def close(self) -> None:
         self.client.close()
         for sock, _ in self.sockets.values():
             sock.close()
+        if self.mqtt is not None:
+            self.mqtt.loop_stop()
+            self.mqtt.disconnect()
 
     def send(self, d: SimulatedDevice, batch: list[dict[str, object]]) -> int | None:
         try:
+            if d.protocol == "mqtt":
+                if self.mqtt is None:
+                    raise ValueError("no MQTT broker URL")
+                info = self.mqtt.publish(
+                    f"ecosense/v1/{d.station.id}/json", json.dumps({"observations": batch}), qos=1
+                )
+                info.wait_for_publish(10)  # PUBACK: the broker has it
+                return len(batch) if info.is_published() else None
             if d.protocol == "http":
                 r = self.client.post(
                     "/api/v1/observations",
@@ -263,11 +290,13 @@ def run(
     rate: float,
     *,
     hj212_address: tuple[str, int] | None = None,
+    mqtt_url: str | None = None,
     duration: float | None = None,
     stop: threading.Event | None = None,
 ) -> SimulationStats:
     """Push ``rate`` readings per second per device, each device over its own protocol
-    (HTTP JSON and line protocol to ``base_url``, HJ 212 to ``hj212_address``).
+    (HTTP JSON and line protocol to ``base_url``, HJ 212 to ``hj212_address``, MQTT JSON
+    with QoS 1 to the broker at ``mqtt_url``).
 
     A device with its own ``rate`` uses that instead. Runs for ``duration`` seconds, or until
     ``stop`` is set. A failed delivery is retried with the next batch (the device keeps its
@@ -277,7 +306,7 @@ def run(
     stats = SimulationStats()
     deadline = None if duration is None else time.monotonic() + duration
     backlog: dict[str, list[dict[str, object]]] = {d.token: [] for d in devices}
-    senders = _Senders(base_url, hj212_address)
+    senders = _Senders(base_url, hj212_address, mqtt_url)
     try:
         while not stop.is_set():
             tick = time.monotonic()

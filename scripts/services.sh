@@ -2,7 +2,8 @@
 # Install and start the services the test suite needs (as root on Debian/Ubuntu):
 #   - Debian's PostgreSQL 15 with TimescaleDB (Apache edition) built from the timescaledb source
 #     package of the next Debian release (bookworm has no binary package);
-#   - Debian's chromium (for the browser test) and docker-compose (to validate the compose file).
+#   - Debian's chromium (for the browser test), docker-compose (to validate the compose file)
+#     and mosquitto (the tests start their own broker on a loopback port).
 # The apt mirror is the machine's own: read from its apt sources, never written here.
 # Usage: scripts/services.sh start | stop     (start prints the env lines to export)
 set -euo pipefail
@@ -74,7 +75,7 @@ SRC
 }
 
 start() {
-  apt_install chromium docker-compose postgresql-15 || log "some packages could not be installed"
+  apt_install chromium docker-compose postgresql-15 mosquitto || log "some packages could not be installed"
   build_timescaledb || log "TimescaleDB unavailable"
   if [ -x $PG_BIN/postgres ] && [ -f /usr/lib/postgresql/15/lib/timescaledb.so ]; then
     if [ ! -f "$TS_DATA/PG_VERSION" ]; then
@@ -96,6 +97,7 @@ CONF
     echo "ECOSENSE_TEST_TIMESCALE_URL=postgresql://postgres@127.0.0.1:$TS_PORT/postgres"
   fi
   [ -x /usr/bin/chromium ] && echo "ECOSENSE_TEST_CHROMIUM=/usr/bin/chromium"
+  [ -x /usr/sbin/mosquitto ] && echo "ECOSENSE_TEST_MOSQUITTO=/usr/sbin/mosquitto"
   return 0
 }
 

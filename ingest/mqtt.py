@@ -1,0 +1,149 @@
+"""MQTT subscriber: devices publish readings to a broker, EcoSense takes them with QoS 1.
+
+Topics (``ROOT`` = ``ecosense/v1``):
+
+- ``ROOT/<station>/json`` — ``{"observations": [...]}`` as ``POST /api/v1/observations``
+  (a bare list or a single reading object is accepted too);
+- ``ROOT/<station>/lp`` — InfluxDB line protocol (nanosecond timestamps, or none).
+
+Every reading must name the topic's station (in line protocol, the measurement). Device
+authentication is the broker's: give each device its own broker user whose ACL lets it publish
+only to ``ROOT/<its station>/#`` (Mosquitto: ``password_file`` and ``acl_file``). EcoSense
+subscribes with a persistent session (``clean_session=False``) and acknowledges a message
+(PUBACK) only after its readings are durable — in the store or the local spool — so the broker
+keeps and re-delivers anything not yet taken, across EcoSense restarts. The outcome of each
+message (counts and reasons) is published, QoS 0, to ``ROOT/<station>/result``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from ingest import lineprotocol
+from ingest.http import ingest_items, points_to_items
+from store.context import Principal, ServiceContext
+
+logger = logging.getLogger(__name__)
+
+ROOT = "ecosense/v1"
+
+
+def parse_url(url: str) -> tuple[str, int, str | None, str | None]:
+    """``mqtt://user:pass@host:port`` → (host, port, user, password); port 1883 by default."""
+    u = urlparse(url)
+    if u.scheme not in ("mqtt", "tcp") or not u.hostname:
+        raise ValueError(f"ECOSENSE_MQTT_URL {url!r}: expected mqtt://[user:pass@]host[:port]")
+    return (
+        u.hostname,
+        u.port or 1883,
+        unquote(u.username) if u.username else None,
+        unquote(u.password) if u.password else None,
+    )
+
+
+def message_items(payload: bytes | bytearray, kind: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """Raw reading items of a message, and problems that reject the whole message or lines."""
+    if kind == "json":
+        try:
+            doc = json.loads(bytes(payload))
+        except (ValueError, RecursionError) as exc:
+            return [], [f"payload is not valid JSON: {exc}"]
+        if isinstance(doc, dict) and "observations" in doc:
+            doc = doc["observations"]
+        if isinstance(doc, dict):
+            doc = [doc]
+        if not isinstance(doc, list):
+            return [], ['payload must be {"observations": [...]}, a list, or one reading']
+        return doc, []
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return [], ["payload is not UTF-8 text"]
+    points, errors = lineprotocol.parse(text)
+    items, _ = points_to_items(points, 1, errors)
+    return items, [f"line {n}: {reason}" for n, reason in errors]
+
+
+class MqttIngest:
+    """The subscriber, running paho's network loop in a background thread."""
+
+    def __init__(self, url: str, ctx: ServiceContext, client_id: str = "ecosense-gateway") -> None:
+        self.host, self.port, user, password = parse_url(url)
+        self.ctx = ctx
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            clean_session=False,
+            manual_ack=True,
+        )
+        if user is not None:
+            self.client.username_pw_set(user, password)
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_message
+        self.client.reconnect_delay_set(1, 30)
+        self.subscribed = threading.Event()
+        self.messages = 0
+
+    def start(self) -> None:
+        """Connect (and keep reconnecting) in the background."""
+        self.client.connect_async(self.host, self.port, keepalive=30)
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def _on_connect(
+        self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any
+    ) -> None:
+        if reason.is_failure:
+            logger.warning("mqtt: connection to %s:%s refused: %s", self.host, self.port, reason)
+            return
+        client.subscribe([(f"{ROOT}/+/json", 1), (f"{ROOT}/+/lp", 1)])
+        logger.info("mqtt: subscribed at %s:%s", self.host, self.port)
+        self.subscribed.set()
+
+    def _on_message(self, client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        parts = msg.topic.split("/")
+        if len(parts) != 4 or parts[3] not in ("json", "lp"):
+            client.ack(msg.mid, msg.qos)
+            return
+        station, kind = parts[2], parts[3]
+        items, problems = message_items(msg.payload, kind)
+        mine = [i for i in items if isinstance(i, dict) and i.get("station") == station]
+        problems += [
+            f"item {n}: not for station {station}"
+            for n, i in enumerate(items)
+            if not (isinstance(i, dict) and i.get("station") == station)
+        ]
+        try:
+            result = ingest_items(self.ctx, Principal(None), mine)
+        except Exception as exc:  # not durable: do not acknowledge
+            logger.error("mqtt: %s not stored, the broker will re-deliver it: %s", msg.topic, exc)
+            # Un-acknowledged messages are re-delivered when the session resumes: reconnect.
+            threading.Timer(5.0, client.reconnect).start()
+            return
+        client.ack(msg.mid, msg.qos)
+        self.messages += 1
+        problems += [f"item {i}: {reason}" for i, reason in result.rejected]
+        if problems:
+            logger.warning("mqtt %s: %s", msg.topic, "; ".join(problems[:10]))
+        client.publish(
+            f"{ROOT}/{station}/result",
+            json.dumps(
+                {
+                    "accepted": len(result.accepted),
+                    "rejected": len(problems),
+                    "errors": problems[:100],
+                },
+                ensure_ascii=False,
+            ),
+            qos=0,
+        )

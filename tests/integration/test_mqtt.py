@@ -1,0 +1,211 @@
+"""MQTT ingest against a real Mosquitto broker started on a loopback port."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from ingest.mqtt import MqttIngest
+from sensors.stations import Station
+from store.context import ServiceContext
+from store.postgres import PostgresStore, hash_secret
+from tests.conftest import require_service
+
+pytestmark = pytest.mark.integration
+MOSQUITTO = os.environ.get("ECOSENSE_TEST_MOSQUITTO", "/usr/sbin/mosquitto")
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[str]:
+    require_service("Mosquitto", Path(MOSQUITTO).exists())
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    conf = tmp_path / "mosquitto.conf"
+    conf.write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+        "max_queued_messages 100000\n"
+    )
+    proc = subprocess.Popen(
+        [MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield f"mqtt://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(10)
+
+
+def publisher(url: str) -> mqtt.Client:
+    port = int(url.rsplit(":", 1)[1])
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="dev-" + uuid.uuid4().hex[:6])
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    return c
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def test_json_and_line_protocol_messages_with_results(broker: str, store: PostgresStore) -> None:
+    store.upsert_stations([Station("S1", "One", "air", 116.4, 39.9)])
+    ctx = ServiceContext(store, hash_secret("op"), ZoneInfo("Asia/Shanghai"))
+    ingest = MqttIngest(broker, ctx, client_id="ecosense-" + uuid.uuid4().hex[:6])
+    ingest.start()
+    results: list[dict[str, object]] = []
+    pub = publisher(broker)
+    try:
+        assert ingest.subscribed.wait(10)
+        pub.subscribe("ecosense/v1/S1/result", qos=1)
+        pub.on_message = lambda _c, _u, m: results.append(json.loads(m.payload))
+        time.sleep(0.3)
+        t = datetime(2026, 11, 28, tzinfo=UTC)
+        body = {
+            "observations": [
+                {"station": "S1", "parameter": "pm25", "time": t.isoformat(), "value": 35.2},
+                {"station": "S1", "parameter": "pm25", "time": t.isoformat(), "value": "x"},
+                {"station": "S2", "parameter": "pm25", "time": t.isoformat(), "value": 1},
+            ]
+        }
+        pub.publish("ecosense/v1/S1/json", json.dumps(body), qos=1).wait_for_publish(5)
+        ns = int((t + timedelta(minutes=1)).timestamp()) * 10**9
+        pub.publish("ecosense/v1/S1/lp", f"S1 pm10=61,so2=9 {ns}", qos=1).wait_for_publish(5)
+        pub.publish("ecosense/v1/S1/json", b"{broken", qos=1).wait_for_publish(5)
+        wait_for(lambda: len(results) == 3)
+    finally:
+        pub.loop_stop()
+        ingest.stop()
+    assert store.count_observations() == 3
+    assert results[0]["accepted"] == 1 and results[0]["rejected"] == 2
+    assert any("not for station S1" in str(e) for e in results[0]["errors"])  # type: ignore[attr-defined]
+    assert results[1] == {"accepted": 2, "rejected": 0, "errors": []}
+    assert results[2]["accepted"] == 0 and "not valid JSON" in str(results[2]["errors"])
+
+
+def test_messages_published_while_ecosense_is_away_are_delivered_later(
+    broker: str, store: PostgresStore
+) -> None:
+    store.upsert_stations([Station("S1", "One", "air", 116.4, 39.9)])
+    ctx = ServiceContext(store, hash_secret("op"), ZoneInfo("Asia/Shanghai"))
+    client_id = "ecosense-" + uuid.uuid4().hex[:6]
+    first = MqttIngest(broker, ctx, client_id=client_id)
+    first.start()
+    assert first.subscribed.wait(10)
+    first.stop()  # the persistent session stays on the broker
+    pub = publisher(broker)
+    t0 = datetime(2026, 11, 28, tzinfo=UTC)
+    for i in range(50):
+        t = (t0 + timedelta(minutes=i)).isoformat()
+        pub.publish(
+            "ecosense/v1/S1/json",
+            json.dumps({"station": "S1", "parameter": "pm25", "time": t, "value": i}),
+            qos=1,
+        ).wait_for_publish(5)
+    pub.loop_stop()
+    assert store.count_observations() == 0
+    second = MqttIngest(broker, ctx, client_id=client_id)
+    second.start()
+    try:
+        wait_for(lambda: store.count_observations() == 50)
+    finally:
+        second.stop()
+
+
+def test_up_subscribes_and_the_simulator_publishes(broker: str, tmp_path: Path) -> None:
+    import re
+    import signal
+    import sys
+
+    import httpx
+
+    env = {**os.environ, "ECOSENSE_DATA_DIR": str(tmp_path), "ECOSENSE_MQTT_URL": broker}
+    env.pop("ECOSENSE_DATABASE_URL", None)
+    up = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ecosense",
+            "up",
+            "--http-port",
+            "0",
+            "--hj212-port",
+            "0",
+            "--no-dashboard",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert up.stdout is not None
+        http = re.match(r"ready http=(\S+)", up.stdout.readline()).group(1)  # type: ignore[union-attr]
+        sim = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ecosense",
+                "simulate",
+                "--protocol",
+                "mqtt",
+                "--devices",
+                "2",
+                "--rate",
+                "4",
+                "--duration",
+                "3",
+                "--url",
+                http,
+                "--prefix",
+                "MQ",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        assert sim.returncode == 0, sim.stderr
+        sent = int(re.search(r"sent (\d+) readings", sim.stdout).group(1))  # type: ignore[union-attr]
+        assert sent >= 16
+        headers = {"Authorization": "Bearer " + (tmp_path / "admin_token").read_text().strip()}
+
+        def stored() -> int:
+            return sum(
+                len(
+                    httpx.get(
+                        http + "/api/v1/observations",
+                        headers=headers,
+                        params={"station": s, "limit": 10_000},
+                    ).json()["items"]
+                )
+                for s in ("MQ-BEIJING", "MQ-SHANGHAI")
+            )
+
+        wait_for(lambda: stored() == sent)
+    finally:
+        up.send_signal(signal.SIGTERM)
+        assert up.wait(60) == 0
+        for stream in (up.stdout, up.stderr):
+            if stream is not None:
+                stream.close()
