@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -291,3 +292,125 @@ def test_after_sigkill_the_next_start_finds_the_database_running(tmp_path: Path)
         assert stop(second) == 0
     psutil.wait_procs([psutil.Process(postmaster)], timeout=30)
     assert not psutil.pid_exists(postmaster), "the last user stops the database"
+
+
+def test_sigkill_mid_stream_loses_no_acknowledged_reading(tmp_path: Path) -> None:
+    """Kill the gateway (SIGKILL) while many devices stream over HTTP and HJ 212, restart it:
+    every reading that was acknowledged is stored exactly once."""
+    import socket
+    import threading
+
+    from ingest import hj212
+    from sensors.stations import Station
+    from store import open_store
+
+    with open_store(database_url=None, data_dir=tmp_path) as opened:
+        opened.store.upsert_stations(
+            [Station(f"K{i}", f"k{i}", "air", 116.0, 40.0) for i in range(8)]
+        )
+        tokens = [opened.store.add_device(f"k{i}", f"K{i}") for i in range(4)]
+        for i in range(4, 8):
+            opened.store.add_device(f"k{i}", f"K{i}", mn=f"MN{i}", password="pw")
+    first = ecosense(tmp_path, "up", "--http-port", "0", "--hj212-port", "0", "--no-dashboard")
+    m = ready(first, r"ready http=(\S+) hj212=(\S+)\n")
+    http, (hj_host, hj_port) = m.group(1), m.group(2).rsplit(":", 1)
+    acked: set[tuple[str, int]] = set()
+    lock = threading.Lock()
+    stop_flag = threading.Event()
+    t0 = datetime(2026, 11, 1, tzinfo=UTC)
+
+    def http_device(i: int) -> None:
+        n = 0
+        with httpx.Client(timeout=5) as client:
+            while not stop_flag.is_set():
+                batch = [
+                    {
+                        "station": f"K{i}",
+                        "parameter": "pm25",
+                        "time": (t0 + timedelta(seconds=n + k)).isoformat(),
+                        "value": n + k,
+                    }
+                    for k in range(10)
+                ]
+                try:
+                    r = client.post(
+                        http + "/api/v1/observations",
+                        json={"observations": batch},
+                        headers={"Authorization": f"Bearer {tokens[i]}"},
+                    )
+                except httpx.HTTPError:
+                    return
+                if r.status_code == 200 and r.json()["accepted"] == 10:
+                    with lock:
+                        acked.update((f"K{i}", n + k) for k in range(10))
+                n += 10
+
+    def hj212_device(i: int) -> None:
+        n = 0
+        try:
+            with socket.create_connection((hj_host, int(hj_port)), timeout=5) as s:
+                dec = hj212.FrameDecoder()
+                while not stop_flag.is_set():
+                    t = (t0 + timedelta(seconds=n)).astimezone(hj212.CST)
+                    s.sendall(
+                        hj212.encode(
+                            cn="2011",
+                            st="22",
+                            mn=f"MN{i}",
+                            pw="pw",
+                            qn=f"{n:017d}",
+                            flag=5,
+                            cp=f"DataTime={t:%Y%m%d%H%M%S};a34004-Rtd={n}",
+                        )
+                    )
+                    frames: list[bytes] = []
+                    while not frames:
+                        data = s.recv(4096)
+                        if not data:
+                            return
+                        frames = [f for f in dec.feed(data) if isinstance(f, bytes)]
+                    with lock:
+                        acked.add((f"K{i}", n))
+                    n += 1
+        except OSError:
+            return
+
+    threads = [threading.Thread(target=http_device, args=(i,)) for i in range(4)]
+    threads += [threading.Thread(target=hj212_device, args=(i,)) for i in range(4, 8)]
+    for t in threads:
+        t.start()
+    time.sleep(4)
+    stop(first, signal.SIGKILL)
+    stop_flag.set()
+    for t in threads:
+        t.join(30)
+    assert len(acked) > 100
+
+    second = ecosense(tmp_path, "up", "--http-port", "0", "--hj212-port", "0", "--no-dashboard")
+    try:
+        http = ready(second, r"ready http=(\S+) hj212=(\S+)\n").group(1)
+        headers = {"Authorization": "Bearer " + (tmp_path / "admin_token").read_text().strip()}
+        stored: list[tuple[str, int]] = []
+        deadline = time.monotonic() + 30
+        while True:
+            stored = []
+            for i in range(8):
+                cursor = None
+                while True:
+                    params: dict[str, Any] = {"station": f"K{i}", "limit": 10_000}
+                    if cursor:
+                        params["cursor"] = cursor
+                    page = httpx.get(
+                        http + "/api/v1/observations", headers=headers, params=params
+                    ).json()
+                    stored += [(f"K{i}", int(it["value"])) for it in page["items"]]
+                    cursor = page["next_cursor"]
+                    if cursor is None:
+                        break
+            if acked <= set(stored) or time.monotonic() > deadline:
+                break
+            time.sleep(1)  # the spool may still be replaying
+        assert acked <= set(stored), f"lost: {sorted(acked - set(stored))[:10]}"
+        assert len(stored) == len(set(stored)), "no reading stored twice"
+    finally:
+        assert stop(second) == 0
