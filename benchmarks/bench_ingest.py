@@ -1,0 +1,280 @@
+"""Ingest throughput through the gateway, and HJ 212 reply latency, against raw binary COPY.
+
+One run starts ``ecosense up --no-dashboard`` (embedded PostgreSQL in a temporary data dir),
+then measures, each as readings per second counted until every reading is readable in the
+database:
+
+- **COPY** (baseline): psycopg binary COPY of the same number of rows into a table of the same
+  shape as ``observations`` in the same database;
+- **HTTP JSON**: ``POST /api/v1/observations``, ``--clients`` concurrent devices sending
+  batches of ``--batch`` readings;
+- **line protocol**: ``POST /api/v2/write``, same clients and batches;
+- **HJ 212**: ``--clients`` concurrent TCP connections sending 2011 uploads of 10 pollutants,
+  each waiting for its 9014 before the next;
+
+and the **HJ 212 latency**: ``--devices`` (default 1,000) connections each sending one upload
+a second (evenly spread), the time from sending a packet to receiving its 9014, p50 and p99.
+
+Run: ``python -m benchmarks.bench_ingest [--rows 100000] [--devices 1000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+from ingest import hj212
+from sensors.stations import Station
+from store import open_store
+
+CODES = (
+    "a34004",
+    "a34002",
+    "a21026",
+    "a21004",
+    "a21005",
+    "a05024",
+    "a01001",
+    "a01002",
+    "a01007",
+    "a01006",
+)
+PARAMS = ("pm25", "pm10", "so2", "no2", "co", "o3", "air_temp", "rh", "wind_speed", "air_pressure")
+
+
+def _count(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM observations").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _wait_readable(url: str, target: int, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while _count(url) < target:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only {_count(url)} of {target} readings readable")
+        time.sleep(0.05)
+
+
+def _baseline_copy(url: str, rows: int, batch: int) -> float:
+    t0 = datetime(2020, 1, 1, tzinfo=UTC)
+    data = [(i % 300, t0 + timedelta(seconds=i // 300), float(i), "N") for i in range(rows)]
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS raw_copy")
+        conn.execute("CREATE TABLE raw_copy (LIKE observations INCLUDING ALL)")
+        start = time.perf_counter()
+        for i in range(0, rows, batch):
+            with (
+                conn.transaction(),
+                conn.cursor() as cur,
+                cur.copy(
+                    "COPY raw_copy (stream_id, time, value, flag) FROM STDIN (FORMAT BINARY)"
+                ) as cp,
+            ):
+                cp.set_types(["int4", "timestamptz", "float8", "text"])
+                for r in data[i : i + batch]:
+                    cp.write_row(r)
+        elapsed = time.perf_counter() - start
+        conn.execute("DROP TABLE raw_copy")
+    return rows / elapsed
+
+
+async def _http(
+    base: str, tokens: list[str], rows: int, batch: int, t0: datetime, lineprotocol: bool
+) -> int:
+    per_client = rows // len(tokens)
+
+    async def client(i: int, token: str) -> None:
+        async with httpx.AsyncClient(base_url=base, timeout=60) as c:
+            for start in range(0, per_client, batch):
+                n = min(batch, per_client - start)
+                times = [t0 + timedelta(seconds=(start + k) // len(PARAMS)) for k in range(n)]
+                if lineprotocol:
+                    body = "\n".join(
+                        f"B{i} {PARAMS[(start + k) % len(PARAMS)]}={k % 97 + 0.5} "
+                        f"{int(times[k].timestamp())}"
+                        for k in range(n)
+                    )
+                    r = await c.post(
+                        "/api/v2/write",
+                        params={"precision": "s"},
+                        content=body,
+                        headers={"Authorization": f"Token {token}"},
+                    )
+                    assert r.status_code == 204, r.text
+                else:
+                    items = [
+                        {
+                            "station": f"B{i}",
+                            "parameter": PARAMS[(start + k) % len(PARAMS)],
+                            "time": times[k].isoformat(),
+                            "value": k % 97 + 0.5,
+                        }
+                        for k in range(n)
+                    ]
+                    r = await c.post(
+                        "/api/v1/observations",
+                        json={"observations": items},
+                        headers={"Authorization": f"Bearer {token}"},
+                    )
+                    assert r.status_code == 200 and r.json()["rejected"] == 0, r.text
+
+    await asyncio.gather(*(client(i, t) for i, t in enumerate(tokens)))
+    return per_client * len(tokens)
+
+
+def _packet(mn: str, qn: int, t: datetime, flag: int = 5) -> bytes:
+    cp = f"DataTime={t.astimezone(hj212.CST):%Y%m%d%H%M%S};" + ";".join(
+        f"{c}-Rtd={qn % 97 + 0.5},{c}-Flag=N" for c in CODES
+    )
+    return hj212.encode(cn="2011", st="22", mn=mn, pw="pw", qn=f"{qn:017d}", flag=flag, cp=cp)
+
+
+async def _hj212_throughput(host: str, port: int, mns: list[str], rows: int, t0: datetime) -> int:
+    per_device = rows // len(mns) // len(CODES)
+
+    async def device(mn: str) -> None:
+        reader, writer = await asyncio.open_connection(host, port)
+        dec = hj212.FrameDecoder()
+        for n in range(per_device):
+            writer.write(_packet(mn, n, t0 + timedelta(seconds=n)))
+            await writer.drain()
+            while not [f for f in dec.feed(await reader.read(4096)) if isinstance(f, bytes)]:
+                pass
+        writer.close()
+
+    await asyncio.gather(*(device(mn) for mn in mns))
+    return per_device * len(CODES) * len(mns)
+
+
+async def _hj212_latency(
+    host: str, port: int, mns: list[str], seconds: float, t0: datetime
+) -> list[float]:
+    latencies: list[float] = []
+
+    async def device(k: int, mn: str) -> None:
+        reader, writer = await asyncio.open_connection(host, port)
+        dec = hj212.FrameDecoder()
+        await asyncio.sleep(k / len(mns))  # spread the devices over each second
+        for n in range(int(seconds)):
+            sent = time.perf_counter()
+            writer.write(_packet(mn, n, t0 + timedelta(seconds=n)))
+            await writer.drain()
+            while not [f for f in dec.feed(await reader.read(4096)) if isinstance(f, bytes)]:
+                pass
+            latencies.append(time.perf_counter() - sent)
+            await asyncio.sleep(max(0.0, 1.0 - (time.perf_counter() - sent)))
+        writer.close()
+
+    await asyncio.gather(*(device(k, mn) for k, mn in enumerate(mns)))
+    return latencies
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=1_000)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--devices", type=int, default=1_000)
+    parser.add_argument("--seconds", type=float, default=10)
+    args = parser.parse_args(argv)
+    result: dict[str, Any] = {"rows": args.rows, "batch": args.batch, "clients": args.clients}
+    with tempfile.TemporaryDirectory(prefix="ecosense-bench-") as tmp:
+        data_dir = Path(tmp)
+        n_devices = max(args.clients, args.devices)
+        with open_store(database_url=None, data_dir=data_dir) as opened:
+            store = opened.store
+            store.upsert_stations(
+                [Station(f"B{i}", f"b{i}", "air", 116.0, 40.0) for i in range(n_devices)]
+            )
+            tokens = [store.add_device(f"b{i}", f"B{i}") for i in range(args.clients)]
+            mns = [f"MN{i:06d}" for i in range(n_devices)]
+            for i, mn in enumerate(mns):
+                store.add_device(f"hj{i}", f"B{i}", mn=mn, password="pw")
+            url = opened.url
+            env = {**os.environ, "ECOSENSE_DATA_DIR": str(data_dir)}
+            env.pop("ECOSENSE_DATABASE_URL", None)
+            up = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "ecosense",
+                    "up",
+                    "--http-port",
+                    "0",
+                    "--hj212-port",
+                    "0",
+                    "--no-dashboard",
+                ],
+                stdout=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+            try:
+                assert up.stdout is not None
+                m = re.match(r"ready http=(\S+) hj212=(\S+):(\d+)", up.stdout.readline())
+                assert m, "ecosense up did not start"
+                http, host, port = m.group(1), m.group(2), int(m.group(3))
+                result["copy_rows_per_s"] = _baseline_copy(url, args.rows, args.batch)
+                loads: dict[str, Callable[[datetime], Coroutine[Any, Any, int]]] = {
+                    "http_json": lambda t0: _http(http, tokens, args.rows, args.batch, t0, False),
+                    "line_protocol": lambda t0: _http(
+                        http, tokens, args.rows, args.batch, t0, True
+                    ),
+                    "hj212": lambda t0: _hj212_throughput(
+                        host, port, mns[: args.clients * 8], args.rows, t0
+                    ),
+                }
+                for year, (name, load) in enumerate(loads.items(), start=2021):
+                    before = _count(url)
+                    start = time.perf_counter()
+                    sent = asyncio.run(load(datetime(year, 1, 1, tzinfo=UTC)))
+                    _wait_readable(url, before + sent)
+                    rate = sent / (time.perf_counter() - start)
+                    result[f"{name}_rows_per_s"] = rate
+                    result[f"{name}_ratio_to_copy"] = rate / result["copy_rows_per_s"]
+                lat = asyncio.run(
+                    _hj212_latency(
+                        host,
+                        port,
+                        mns[: args.devices],
+                        args.seconds,
+                        datetime(2025, 6, 1, tzinfo=UTC),
+                    )
+                )
+                q = statistics.quantiles(lat, n=100)
+                result.update(
+                    {
+                        "hj212_devices": args.devices,
+                        "hj212_packets": len(lat),
+                        "hj212_p50_ms": q[49] * 1000,
+                        "hj212_p99_ms": q[98] * 1000,
+                    }
+                )
+            finally:
+                up.send_signal(signal.SIGTERM)
+                up.wait(60)
+                if up.stdout is not None:
+                    up.stdout.close()
+    print(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()
