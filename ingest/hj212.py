@@ -42,8 +42,8 @@ class ProtocolError(ValueError):
     """A packet that violates HJ 212 framing, length or CRC; the platform does not answer it."""
 
 
-def crc(data: bytes) -> int:
-    """HJ 212-2017 Appendix A CRC16 of ``data`` (not CRC-16/MODBUS): 0 … 0xFFFF."""
+def crc_bitwise(data: bytes) -> int:
+    """HJ 212-2017 Appendix A CRC16, bit by bit exactly as the standard's C code."""
     reg = 0xFFFF
     for byte in data:
         reg = (reg >> 8) ^ byte
@@ -52,6 +52,29 @@ def crc(data: bytes) -> int:
             reg >>= 1
             if carry:
                 reg ^= 0xA001
+    return reg
+
+
+def _eight_rounds(value: int) -> int:
+    for _ in range(8):
+        value = (value >> 1) ^ 0xA001 if value & 1 else value >> 1
+    return value
+
+
+# Eight rounds of the shift register are linear: rounds(r) = (r >> 8) ^ TABLE[r & 0xFF].
+_TABLE: Final = tuple(_eight_rounds(i) for i in range(256))
+
+
+def crc(data: bytes) -> int:
+    """HJ 212-2017 Appendix A CRC16 of ``data`` (not CRC-16/MODBUS): 0 … 0xFFFF.
+
+    Table-driven; equal to :func:`crc_bitwise` for every input.
+    """
+    reg = 0xFFFF
+    table = _TABLE
+    for byte in data:
+        reg = (reg >> 8) ^ byte
+        reg = (reg >> 8) ^ table[reg & 0xFF]
     return reg
 
 
@@ -308,7 +331,9 @@ def data_items(packet: Packet) -> tuple[str | None, list[DataItem], list[str]]:
             if not sep or not code:
                 problems.append(f"unknown field {name}")
                 continue
-            item = items.setdefault(code, DataItem(code))
+            item = items.get(code)
+            if item is None:
+                item = items[code] = DataItem(code)
             if suffix in _VALUE_SUFFIXES:
                 item.values[suffix] = value
             elif suffix == "Flag":

@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from ingest import hj212
 from ingest.hj212_readings import readings
 from sensors.observations import Observation
-from store.errors import StoreError, StoreUnavailable
+from store.errors import StoreError
 from store.postgres import Device, PostgresStore
 
 logger = logging.getLogger(__name__)
@@ -76,6 +76,8 @@ class Hj212Server:
         self.stats = ServerStats()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._pending: list[tuple[list[Observation], asyncio.Future[int]]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
         """Listen on ``host:port`` (0: a free port); return the bound address."""
@@ -186,12 +188,44 @@ class Hj212Server:
                 ", ".join(sorted(set(found.unknown_codes))),
             )
         try:
-            stored = await asyncio.to_thread(self.write, found.observations)
-        except StoreUnavailable as exc:
+            stored = await self._durable(found.observations)
+        except StoreError as exc:
             self._error("store", peer, f"not acknowledged, device will re-send: {exc}")
             return None
         self.stats.readings_stored += stored
         return hj212.reply(packet, "9014") if packet.wants_reply else None
+
+    async def _durable(self, observations: list[Observation]) -> int:
+        """Make one packet's readings durable, committed together with whatever other
+        connections submitted meanwhile (group commit): one write per round, not per packet."""
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._pending.append((observations, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        while self._pending:
+            group, self._pending = self._pending, []
+            try:
+                await asyncio.to_thread(self.write, [o for obs, _ in group for o in obs])
+            except Exception:
+                await self._one_by_one(group)
+                continue
+            for obs, future in group:
+                if not future.done():
+                    future.set_result(len(obs))
+
+    async def _one_by_one(self, group: list[tuple[list[Observation], asyncio.Future[int]]]) -> None:
+        """After a failed group write, write each packet alone: one bad packet must not keep
+        the others unacknowledged."""
+        for obs, future in group:
+            if future.done():
+                continue
+            try:
+                future.set_result(await asyncio.to_thread(self.write, obs))
+            except Exception as exc:
+                future.set_exception(exc if isinstance(exc, StoreError) else StoreError(str(exc)))
 
 
 class ThreadedHj212Server:

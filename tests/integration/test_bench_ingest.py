@@ -10,9 +10,16 @@ pytestmark = pytest.mark.integration
 
 
 def test_ingest_benchmark_runs() -> None:
-    result = main(["--rows", "800", "--batch", "100", "--clients", "2", "--devices", "20",
-                   "--seconds", "2"])
-    for key in ("copy_rows_per_s", "http_json_ratio_to_copy", "line_protocol_ratio_to_copy",
-                "hj212_ratio_to_copy", "hj212_p50_ms", "hj212_p99_ms"):
+    result = main(
+        ["--rows", "800", "--batch", "100", "--clients", "2", "--devices", "20", "--seconds", "2"]
+    )
+    for key in (
+        "copy_rows_per_s",
+        "http_json_ratio_to_copy",
+        "line_protocol_ratio_to_copy",
+        "hj212_ratio_to_copy",
+        "hj212_p50_ms",
+        "hj212_p99_ms",
+    ):
         assert result[key] > 0
     assert result["hj212_packets"] == 40

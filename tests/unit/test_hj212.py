@@ -228,3 +228,8 @@ def test_any_chunking_of_a_stream_gives_the_same_frames(noise: bytes, chunk: int
         parts += [f for f in dec.feed(stream[i : i + chunk]) if isinstance(f, bytes)]
     assert parts == whole
     assert whole.count(APPENDIX_A) >= 2
+
+
+@given(st.binary(max_size=1100))
+def test_table_crc_equals_the_standards_bitwise_algorithm(data: bytes) -> None:
+    assert hj212.crc(data) == hj212.crc_bitwise(data)
