@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -30,8 +31,10 @@ from ecosense.simulator import register, run
 from ingest.hj212_server import Hj212Server, ThreadedHj212Server
 from ingest.mqtt import MqttIngest
 from ingest.spool import DurableWriter, Spool
+from sensors.observations import Observation
 from store import OpenedStore, open_store
 from store.context import ServiceContext
+from store.influx import InfluxMirror
 from store.postgres import hash_secret
 
 logger = logging.getLogger(__name__)
@@ -137,6 +140,21 @@ def start_dashboard(
     )
 
 
+def _mirrored(
+    writer: DurableWriter, mirror: InfluxMirror | None
+) -> Callable[[Sequence[Observation]], int]:
+    """Make a batch durable, then (if configured) queue it for the InfluxDB mirror."""
+    if mirror is None:
+        return writer.write
+
+    def write(observations: Sequence[Observation]) -> int:
+        n = writer.write(observations)
+        mirror.write(observations)
+        return n
+
+    return write
+
+
 def up(settings: Settings, options: UpOptions) -> int:
     """Run the platform until SIGINT/SIGTERM; return the exit code."""
     stop = threading.Event()
@@ -156,6 +174,7 @@ def up(settings: Settings, options: UpOptions) -> int:
     sim_thread: threading.Thread | None = None
     hj212_server: ThreadedHj212Server | None = None
     writer: DurableWriter | None = None
+    mirror: InfluxMirror | None = None
     mqtt_ingest: MqttIngest | None = None
     try:
         opened = open_store(
@@ -163,12 +182,20 @@ def up(settings: Settings, options: UpOptions) -> int:
         )
         writer = DurableWriter(opened.store, Spool(settings.data_dir / "spool"))
         writer.start()  # replays what a previous run spooled
+        if settings.influx_url:
+            mirror = InfluxMirror(
+                settings.influx_url,
+                settings.influx_token,
+                settings.influx_org,
+                settings.influx_bucket,
+            )
+        durable = _mirrored(writer, mirror)
         ctx = ServiceContext(
             opened.store,
             hash_secret(admin_token(settings)),
             settings.tz,
             settings.max_future,
-            writer=writer.write,
+            writer=durable,
         )
         sock = _bind(options.host, options.http_port)
         http_url = _url(options.host, sock.getsockname()[1])
@@ -184,7 +211,7 @@ def up(settings: Settings, options: UpOptions) -> int:
         _wait_http(http_url + "/healthz", deadline)
 
         hj212_server = ThreadedHj212Server(
-            Hj212Server(opened.store, max_future=settings.max_future, write=writer.write)
+            Hj212Server(opened.store, max_future=settings.max_future, write=durable)
         )
         try:
             hj_host, hj_port = hj212_server.start(options.host, options.hj212_port)
@@ -252,5 +279,7 @@ def up(settings: Settings, options: UpOptions) -> int:
                 server_thread.join(timeout=10)
         if writer is not None:
             writer.stop()
+        if mirror is not None:
+            mirror.close()
         if opened is not None:
             opened.close()

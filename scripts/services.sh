@@ -3,7 +3,7 @@
 #   - Debian's PostgreSQL 15 with TimescaleDB (Apache edition) built from the timescaledb source
 #     package of the next Debian release (bookworm has no binary package);
 #   - Debian's chromium (for the browser test), docker-compose (to validate the compose file)
-#     and mosquitto (the tests start their own broker on a loopback port).
+#     mosquitto and victoria-metrics (the tests start their own servers on loopback ports).
 # The apt mirror is the machine's own: read from its apt sources, never written here.
 # Usage: scripts/services.sh start | stop     (start prints the env lines to export)
 set -euo pipefail
@@ -75,7 +75,8 @@ SRC
 }
 
 start() {
-  apt_install chromium docker-compose postgresql-15 mosquitto || log "some packages could not be installed"
+  apt_install chromium docker-compose postgresql-15 mosquitto victoria-metrics \
+    || log "some packages could not be installed"
   build_timescaledb || log "TimescaleDB unavailable"
   if [ -x $PG_BIN/postgres ] && [ -f /usr/lib/postgresql/15/lib/timescaledb.so ]; then
     if [ ! -f "$TS_DATA/PG_VERSION" ]; then
@@ -98,6 +99,7 @@ CONF
   fi
   [ -x /usr/bin/chromium ] && echo "ECOSENSE_TEST_CHROMIUM=/usr/bin/chromium"
   [ -x /usr/sbin/mosquitto ] && echo "ECOSENSE_TEST_MOSQUITTO=/usr/sbin/mosquitto"
+  [ -x /usr/bin/victoria-metrics ] && echo "ECOSENSE_TEST_VICTORIA_METRICS=/usr/bin/victoria-metrics"
   return 0
 }
 
