@@ -139,3 +139,48 @@ def _item(
             raise ValueError(f"-{suffix} value {text!r} is not finite")
         result.append(Observation(station, code, t, value, flag, interval, statistic, basis))
     return result
+
+
+#: Equipment reports kept as streams of their raw names: CN → (suffix, interval).
+STATUS_UPLOADS: Final[dict[str, tuple[str, str | None]]] = {
+    "2021": ("RS", None),  # equipment running status (SBxxx-RS), instantaneous
+    "2041": ("RT", "P1D"),  # equipment daily running time in hours (SBxxx-RT)
+}
+
+
+def status_readings(packet: Packet, station: str) -> UploadReadings:
+    """Equipment status (2021: ``SBxxx-RS``) and daily running time (2041: ``SBxxx-RT``, hours)
+    as observations of raw codes ``SBxxx-RS`` / ``SBxxx-RT`` at ``DataTime``.
+
+    Raises
+    ------
+    ProtocolError
+        when the packet is neither, or has no valid ``DataTime``.
+    """
+    if (packet.cn or "") not in STATUS_UPLOADS:
+        raise ProtocolError(f"CN={packet.cn} is not an equipment report")
+    suffix, interval = STATUS_UPLOADS[packet.cn or ""]
+    out = UploadReadings()
+    data_time = None
+    values: list[tuple[str, str]] = []
+    for group in packet.cp_groups():
+        for name, value in group.items():
+            if name == "DataTime":
+                data_time = value
+            elif name.endswith("-" + suffix):
+                values.append((name, value))
+            else:
+                out.problems.append(f"field {name} is not part of CN={packet.cn}")
+    if data_time is None:
+        raise ProtocolError("report has no DataTime")
+    t = parse_time(data_time)
+    for name, text in values:
+        try:
+            number = float(text)
+        except ValueError:
+            out.problems.append(f"{name}: {text!r} is not a number")
+            continue
+        out.observations.append(
+            Observation(station, name, t, number, DEFAULT_FLAG, interval, None, "measured")
+        )
+    return out

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from ingest import hj212
-from ingest.hj212_readings import readings
+from ingest.hj212_readings import STATUS_UPLOADS, readings, status_readings
 from sensors.observations import Observation
 from store.errors import StoreError
 from store.postgres import Device, PostgresStore
@@ -159,6 +159,8 @@ class Hj212Server:
         cn = packet.cn or ""
         if cn in hj212.UPLOAD_INTERVALS:
             return await self._upload(packet, device, peer)
+        if cn in STATUS_UPLOADS:
+            return await self._upload(packet, device, peer)
         if cn in hj212.STATUS_COMMANDS:
             logger.info("hj212 %s: %s status CN=%s %s", peer, device.id, cn, packet.cp[:200])
             return hj212.reply(packet, "9014") if packet.wants_reply else None
@@ -172,8 +174,12 @@ class Hj212Server:
 
     async def _upload(self, packet: hj212.Packet, device: Device, peer: object) -> bytes | None:
         try:
-            found = readings(
-                packet, device.station, now=datetime.now(UTC), max_future=self.max_future
+            found = (
+                status_readings(packet, device.station)
+                if packet.cn in STATUS_UPLOADS
+                else readings(
+                    packet, device.station, now=datetime.now(UTC), max_future=self.max_future
+                )
             )
         except hj212.ProtocolError as exc:
             self._error("upload", peer, exc)

@@ -170,3 +170,19 @@ def test_many_concurrent_devices(server, store: PostgresStore) -> None:  # type:
         t.join()
     assert sorted(answers) == [f"{i:017d}" for i in range(200)]
     assert store.count_observations() == 50  # 50 distinct sample times, re-sent values replace
+
+
+def test_equipment_status_and_running_time_are_kept(server, store: PostgresStore) -> None:  # type: ignore[no-untyped-def]
+    _, address = server
+    day = (datetime.now(UTC) - timedelta(days=1)).astimezone(hj212.CST).strftime("%Y%m%d000000")
+    with connect(address) as s:
+        s.sendall(upload("5", f"DataTime={now_cst()};SB1-RS=1;SB2-RS=0", cn="2021"))
+        assert receive(s).cn == "9014"
+        s.sendall(upload("6", f"DataTime={day};SB1-RT=23.5", cn="2041"))
+        assert receive(s).cn == "9014"
+    frame = store.read_frame(station="W1")
+    got = {
+        (r.parameter, r.interval if isinstance(r.interval, str) else None): r.value
+        for r in frame.itertuples()
+    }
+    assert got == {("SB1-RS", None): 1.0, ("SB2-RS", None): 0.0, ("SB1-RT", "P1D"): 23.5}
