@@ -199,8 +199,9 @@ def up(settings: Settings, options: UpOptions) -> int:
         )
         sock = _bind(options.host, options.http_port)
         http_url = _url(options.host, sock.getsockname()[1])
+        app = create_app(ctx)
         config = uvicorn.Config(
-            create_app(ctx), log_level="warning", access_log=False, timeout_graceful_shutdown=5
+            app, log_level="warning", access_log=False, timeout_graceful_shutdown=5
         )
         server = uvicorn.Server(config)
         server_thread = threading.Thread(
@@ -219,6 +220,7 @@ def up(settings: Settings, options: UpOptions) -> int:
             raise EcosenseError(
                 f"cannot listen on {options.host}:{options.hj212_port}: {exc.strerror}"
             ) from exc
+        app.state.hj212_command = hj212_server.command
         parts = [f"http={http_url}", f"hj212={_shown_host(hj_host)}:{hj_port}"]
         if settings.mqtt_url:
             try:

@@ -39,6 +39,15 @@ READ_SIZE = 65536
 
 
 @dataclass
+class _Link:
+    """The live connection of an authenticated field unit, for platform commands."""
+
+    writer: asyncio.StreamWriter
+    st: str
+    pw: str
+
+
+@dataclass
 class ServerStats:
     """Counters of the server's life (for logs, tests and health)."""
 
@@ -77,6 +86,8 @@ class Hj212Server:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._pending: list[tuple[list[Observation], asyncio.Future[int]]] = []
+        self._links: dict[str, _Link] = {}
+        self._commands: dict[tuple[str, str], asyncio.Queue[hj212.Packet]] = {}
         self._flusher: asyncio.Task[None] | None = None
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
@@ -116,7 +127,7 @@ class Hj212Server:
                     if isinstance(item, hj212.ProtocolError):
                         self._error("framing", peer, item)
                         continue
-                    answer = await self._packet(item, peer, devices)
+                    answer = await self._packet(item, peer, devices, writer)
                     if answer is not None:
                         writer.write(answer)
                         await writer.drain()
@@ -137,7 +148,11 @@ class Hj212Server:
         logger.warning("hj212 %s: %s: %s", peer, kind, exc)
 
     async def _packet(
-        self, frame: bytes, peer: object, devices: dict[tuple[str, str], Device | None]
+        self,
+        frame: bytes,
+        peer: object,
+        devices: dict[tuple[str, str], Device | None],
+        writer: asyncio.StreamWriter,
     ) -> bytes | None:
         try:
             packet = hj212.parse(frame)
@@ -156,6 +171,7 @@ class Hj212Server:
         if device is None:
             self._error("auth", peer, f"unknown MN {packet.mn!r} or wrong PW: ignored")
             return None
+        self._links[packet.mn or ""] = _Link(writer, packet.st or "91", packet.pw or "")
         cn = packet.cn or ""
         if cn in hj212.UPLOAD_INTERVALS:
             return await self._upload(packet, device, peer)
@@ -168,6 +184,9 @@ class Hj212Server:
             return hj212.reply(packet, "9013") if packet.wants_reply else None
         if cn in ("9011", "9012"):
             logger.info("hj212 %s: %s answered CN=%s %s", peer, device.id, cn, packet.cp)
+            waiting = self._commands.get((packet.mn or "", packet.qn or ""))
+            if waiting is not None:
+                waiting.put_nowait(packet)
             return None
         self._error("unsupported", peer, f"CN={cn} from {device.id}")
         return None
@@ -200,6 +219,47 @@ class Hj212Server:
             return None
         self.stats.readings_stored += stored
         return hj212.reply(packet, "9014") if packet.wants_reply else None
+
+    async def command(
+        self, mn: str, cn: str, cp: str = "", timeout: float = 15.0
+    ) -> dict[str, str | None]:
+        """Send a platform command (1011/1012 time, 1061–1064 intervals, 1072 password …) to
+        the connected field unit ``mn`` and wait for its 9011 request answer (``QnRtn``) and,
+        when it accepted, its 9012 execution result (``ExeRtn``).
+
+        Raises
+        ------
+        LookupError
+            when no field unit with that MN is connected.
+        TimeoutError
+            when it does not answer in ``timeout`` seconds.
+        """
+        link = self._links.get(mn)
+        if link is None or link.writer.is_closing():
+            raise LookupError(f"no field unit with MN {mn} is connected")
+        qn = hj212.qn_now()
+        answers: asyncio.Queue[hj212.Packet] = asyncio.Queue()
+        self._commands[(mn, qn)] = answers
+        try:
+            link.writer.write(
+                hj212.encode(cn=cn, st=link.st, mn=mn, pw=link.pw, qn=qn, flag=5, cp=cp)
+            )
+            await link.writer.drain()
+            result: dict[str, str | None] = {"qn": qn, "QnRtn": None, "ExeRtn": None}
+            async with asyncio.timeout(timeout):
+                while True:
+                    answer = await answers.get()
+                    groups = answer.cp_groups()
+                    merged = {k: v for g in groups for k, v in g.items()}
+                    if answer.cn == "9011":
+                        result["QnRtn"] = merged.get("QnRtn")
+                        if result["QnRtn"] != "1":
+                            return result  # refused: no execution follows
+                    elif answer.cn == "9012":
+                        result["ExeRtn"] = merged.get("ExeRtn")
+                        return result
+        finally:
+            self._commands.pop((mn, qn), None)
 
     async def _durable(self, observations: list[Observation]) -> int:
         """Make one packet's readings durable, committed together with whatever other
@@ -279,6 +339,15 @@ class ThreadedHj212Server:
         self._thread.join(timeout)
         if not self._thread.is_alive():
             self.loop.close()
+
+    def command(
+        self, mn: str, cn: str, cp: str = "", timeout: float = 15.0
+    ) -> dict[str, str | None]:
+        """:meth:`Hj212Server.command`, from another thread (blocking)."""
+        future = asyncio.run_coroutine_threadsafe(
+            self.server.command(mn, cn, cp, timeout), self.loop
+        )
+        return future.result(timeout + 5)
 
     def is_alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()

@@ -317,3 +317,46 @@ def gzip_decompress(data: bytes, limit: int) -> bytes:
     if len(out) > limit:
         raise ValueError(f"decompressed body larger than {limit} bytes")
     return out
+
+
+#: Platform → field-unit commands the operator may send (HJ 212-2017 Table 9).
+HJ212_COMMANDS = frozenset({"1011", "1012", "1061", "1062", "1063", "1064", "1072"})
+
+
+@router.post(
+    "/api/v1/hj212/{mn}/commands",
+    summary="Send an HJ 212 command to a connected field unit (operator token)",
+    responses={
+        200: {"description": "the field unit's QnRtn (9011) and ExeRtn (9012)"},
+        404: {"description": "no field unit with that MN is connected"},
+        504: {"description": "the field unit did not answer in time"},
+    },
+)
+async def hj212_command(
+    mn: str, request: Request, authorization: str | None = Header(default=None)
+) -> JSONResponse:
+    """Body ``{"cn": "1062", "cp": "RtdInterval=30"}``: set the real-time interval to 30 s;
+    ``1012`` with ``SystemTime=YYYYMMDDhhmmss`` sets the clock; ``1064`` ``MinInterval=10``."""
+    ctx: ServiceContext = request.app.state.ctx
+    principal = await run_in_threadpool(ctx.authenticate, authorization, "Bearer")
+    if principal is None:
+        return _error(401, "missing or wrong token", {"WWW-Authenticate": "Bearer"})
+    if not principal.is_operator:
+        return _error(403, "only the operator may command field units")
+    try:
+        doc = json.loads(await request.body())
+    except (ValueError, RecursionError):
+        return _error(400, 'body must be {"cn": "...", "cp": "..."}')
+    cn, cp = (doc.get("cn"), doc.get("cp", "")) if isinstance(doc, dict) else (None, None)
+    if cn not in HJ212_COMMANDS or not isinstance(cp, str) or "&&" in cp:
+        return _error(400, f"cn must be one of {', '.join(sorted(HJ212_COMMANDS))}; cp a string")
+    commander = getattr(request.app.state, "hj212_command", None)
+    if commander is None:
+        return _error(503, "the HJ 212 server is not running")
+    try:
+        result = await run_in_threadpool(commander, mn, cn, cp)
+    except LookupError as exc:
+        return _error(404, str(exc))
+    except TimeoutError:
+        return _error(504, f"field unit {mn} did not answer in time")
+    return JSONResponse(result)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -186,3 +187,97 @@ def test_equipment_status_and_running_time_are_kept(server, store: PostgresStore
         for r in frame.itertuples()
     }
     assert got == {("SB1-RS", None): 1.0, ("SB2-RS", None): 0.0, ("SB1-RT", "P1D"): 23.5}
+
+
+def test_platform_commands_get_the_field_units_answers(server, store: PostgresStore) -> None:  # type: ignore[no-untyped-def]
+    from zoneinfo import ZoneInfo
+
+    from fastapi.testclient import TestClient
+
+    from ecosense.app import create_app
+    from store.context import ServiceContext
+    from store.postgres import hash_secret
+
+    threaded, address = server
+    app = create_app(ServiceContext(store, hash_secret("op"), ZoneInfo("Asia/Shanghai")))
+    app.state.hj212_command = threaded.command
+    seen: list[hj212.Packet] = []
+
+    def field_unit(sock: socket.socket, refuse: bool) -> None:
+        command = receive(sock)
+        seen.append(command)
+        qn = command.qn or ""
+        sock.sendall(
+            hj212.encode(
+                cn="9011",
+                st="91",
+                mn=MN,
+                pw=PW,
+                qn=qn,
+                flag=4,
+                cp="QnRtn=2" if refuse else "QnRtn=1",
+            )
+        )
+        if not refuse:
+            sock.sendall(
+                hj212.encode(cn="9012", st="91", mn=MN, pw=PW, qn=qn, flag=4, cp="ExeRtn=1")
+            )
+
+    with connect(address) as s, TestClient(app) as client:
+        s.sendall(upload("7", f"DataTime={now_cst()};w01018-Rtd=1", flag=4))  # logs in
+        time.sleep(0.3)
+        unit = threading.Thread(target=field_unit, args=(s, False))
+        unit.start()
+        r = client.post(
+            f"/api/v1/hj212/{MN}/commands",
+            headers={"Authorization": "Bearer op"},
+            json={"cn": "1062", "cp": "RtdInterval=30"},
+        )
+        unit.join()
+        assert r.status_code == 200, r.text
+        assert r.json()["QnRtn"] == "1" and r.json()["ExeRtn"] == "1"
+        assert (seen[0].cn, seen[0].cp, seen[0].st, seen[0].pw, seen[0].flag) == (
+            "1062",
+            "RtdInterval=30",
+            "32",
+            PW,
+            5,
+        )
+        unit = threading.Thread(target=field_unit, args=(s, True))
+        unit.start()
+        r = client.post(
+            f"/api/v1/hj212/{MN}/commands",
+            headers={"Authorization": "Bearer op"},
+            json={"cn": "1012", "cp": "SystemTime=20261128080000"},
+        )
+        unit.join()
+        assert r.json() == {"qn": seen[1].qn, "QnRtn": "2", "ExeRtn": None}
+        assert (
+            client.post(
+                "/api/v1/hj212/NOBODY/commands",
+                headers={"Authorization": "Bearer op"},
+                json={"cn": "1062", "cp": ""},
+            ).status_code
+            == 404
+        )
+        assert (
+            client.post(
+                f"/api/v1/hj212/{MN}/commands",
+                headers={"Authorization": "Bearer op"},
+                json={"cn": "2011"},
+            ).status_code
+            == 400
+        )
+        token = store.add_device("d9", "W1")
+        assert (
+            client.post(
+                f"/api/v1/hj212/{MN}/commands",
+                headers={"Authorization": f"Bearer {token}"},
+                json={"cn": "1062"},
+            ).status_code
+            == 403
+        )
+    with pytest.raises(TimeoutError), connect(address) as s2:
+        s2.sendall(upload("8", f"DataTime={now_cst()};w01018-Rtd=1", flag=4))
+        time.sleep(0.3)
+        threaded.command(MN, "1061", "", timeout=1)

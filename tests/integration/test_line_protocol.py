@@ -80,7 +80,7 @@ def test_influxdb_client_writes_points_records_and_lines(
                 }
             ],
         )
-    frame = store.read_frame(station="S1").sort_values("time")
+    frame = store.read_frame(station="S1").sort_values(["time", "parameter"])
     got = list(zip(frame["parameter"], frame["value"], frame["flag"], strict=True))
     assert got == [
         ("pm25", pytest.approx(35.0), "N"),
