@@ -23,12 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import re
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Coroutine
@@ -39,6 +34,7 @@ from typing import Any
 import httpx
 import psycopg
 
+from ecosense.testing import running
 from ingest import hj212
 from sensors.stations import Station
 from store import open_store
@@ -210,29 +206,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             for i, mn in enumerate(mns):
                 store.add_device(f"hj{i}", f"B{i}", mn=mn, password="pw")
             url = opened.url
-            env = {**os.environ, "ECOSENSE_DATA_DIR": str(data_dir)}
-            env.pop("ECOSENSE_DATABASE_URL", None)
-            up = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "ecosense",
-                    "up",
-                    "--http-port",
-                    "0",
-                    "--hj212-port",
-                    "0",
-                    "--no-dashboard",
-                ],
-                stdout=subprocess.PIPE,
-                text=True,
-                env=env,
-            )
-            try:
-                assert up.stdout is not None
-                m = re.match(r"ready http=(\S+) hj212=(\S+):(\d+)", up.stdout.readline())
-                assert m, "ecosense up did not start"
-                http, host, port = m.group(1), m.group(2), int(m.group(3))
+            with running(data_dir) as platform:
+                http, (host, port) = platform.http, platform.hj212
                 result["copy_rows_per_s"] = _baseline_copy(url, args.rows, args.batch)
                 loads: dict[str, Callable[[datetime], Coroutine[Any, Any, int]]] = {
                     "http_json": lambda t0: _http(http, tokens, args.rows, args.batch, t0, False),
@@ -271,11 +246,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         "hj212_p99_ms_incl_first_packets": q_all[98] * 1000,
                     }
                 )
-            finally:
-                up.send_signal(signal.SIGTERM)
-                up.wait(60)
-                if up.stdout is not None:
-                    up.stdout.close()
     print(json.dumps(result, indent=2))
     return result
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
-import re
-import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -16,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ecosense.testing import running
 from sensors.observations import Observation
 from store.influx import to_line
 from tests.conftest import require_service
@@ -62,41 +61,15 @@ def victoria(tmp_path: Path) -> Iterator[str]:
 
 def test_accepted_readings_are_mirrored(victoria: str, tmp_path: Path) -> None:
     env = {
-        **os.environ,
-        "ECOSENSE_DATA_DIR": str(tmp_path / "data"),
         "ECOSENSE_INFLUX_URL": victoria,
         "ECOSENSE_INFLUX_ORG": "bureau",
         "ECOSENSE_INFLUX_BUCKET": "readings",
     }
-    env.pop("ECOSENSE_DATABASE_URL", None)
-    up = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ecosense",
-            "up",
-            "--http-port",
-            "0",
-            "--hj212-port",
-            "0",
-            "--no-dashboard",
-            "--demo",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        assert up.stdout is not None
-        m = re.match(r"ready http=(\S+)", up.stdout.readline())
-        assert m, "ecosense up did not start"
-        headers = {
-            "Authorization": "Bearer " + (tmp_path / "data" / "admin_token").read_text().strip()
-        }
+    with running(tmp_path, "--demo", env=env) as platform:
+        headers = {"Authorization": "Bearer " + platform.admin_token}
         t = datetime(2026, 11, 28, tzinfo=UTC)
         r = httpx.post(
-            m.group(1) + "/api/v1/observations",
+            platform.http + "/api/v1/observations",
             headers=headers,
             json={
                 "observations": [
@@ -125,7 +98,7 @@ def test_accepted_readings_are_mirrored(victoria: str, tmp_path: Path) -> None:
                 victoria + "/api/v1/export",
                 data={"match[]": '{__name__="observations_value",station="SIM-BEIJING",flag="M"}'},
             ).text
-            series = [__import__("json").loads(line) for line in text.splitlines() if line]
+            series = [json.loads(line) for line in text.splitlines() if line]
             if series:
                 break
             time.sleep(0.5)
@@ -138,9 +111,4 @@ def test_accepted_readings_are_mirrored(victoria: str, tmp_path: Path) -> None:
             victoria + "/api/v1/export", data={"match[]": '{__name__="observations_value"}'}
         ).text
         assert len(demo.splitlines()) > 1
-    finally:
-        up.send_signal(signal.SIGTERM)
-        assert up.wait(60) == 0
-        for stream in (up.stdout, up.stderr):
-            if stream is not None:
-                stream.close()
+    assert platform.process.returncode == 0

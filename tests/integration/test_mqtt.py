@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,6 +19,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from ecosense.testing import environment, running
 from ingest.mqtt import MqttIngest
 from sensors.stations import Station
 from store.context import ServiceContext
@@ -133,34 +136,10 @@ def test_messages_published_while_ecosense_is_away_are_delivered_later(
 
 
 def test_up_subscribes_and_the_simulator_publishes(broker: str, tmp_path: Path) -> None:
-    import re
-    import signal
-    import sys
-
     import httpx
 
-    env = {**os.environ, "ECOSENSE_DATA_DIR": str(tmp_path), "ECOSENSE_MQTT_URL": broker}
-    env.pop("ECOSENSE_DATABASE_URL", None)
-    up = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ecosense",
-            "up",
-            "--http-port",
-            "0",
-            "--hj212-port",
-            "0",
-            "--no-dashboard",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        assert up.stdout is not None
-        http = re.match(r"ready http=(\S+)", up.stdout.readline()).group(1)  # type: ignore[union-attr]
+    env = {"ECOSENSE_MQTT_URL": broker}
+    with running(tmp_path, env=env) as platform:
         sim = subprocess.run(
             [
                 sys.executable,
@@ -176,25 +155,25 @@ def test_up_subscribes_and_the_simulator_publishes(broker: str, tmp_path: Path) 
                 "--duration",
                 "3",
                 "--url",
-                http,
+                platform.http,
                 "--prefix",
                 "MQ",
             ],
             capture_output=True,
             text=True,
-            env=env,
+            env=environment(tmp_path, env),
             timeout=120,
         )
         assert sim.returncode == 0, sim.stderr
         sent = int(re.search(r"sent (\d+) readings", sim.stdout).group(1))  # type: ignore[union-attr]
         assert sent >= 16
-        headers = {"Authorization": "Bearer " + (tmp_path / "admin_token").read_text().strip()}
+        headers = {"Authorization": "Bearer " + platform.admin_token}
 
         def stored() -> int:
             return sum(
                 len(
                     httpx.get(
-                        http + "/api/v1/observations",
+                        platform.http + "/api/v1/observations",
                         headers=headers,
                         params={"station": s, "limit": 10_000},
                     ).json()["items"]
@@ -203,9 +182,5 @@ def test_up_subscribes_and_the_simulator_publishes(broker: str, tmp_path: Path) 
             )
 
         wait_for(lambda: stored() == sent)
-    finally:
-        up.send_signal(signal.SIGTERM)
-        assert up.wait(60) == 0
-        for stream in (up.stdout, up.stderr):
-            if stream is not None:
-                stream.close()
+        assert platform.process.poll() is None
+    assert platform.process.returncode == 0
