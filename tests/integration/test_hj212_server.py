@@ -281,3 +281,23 @@ def test_platform_commands_get_the_field_units_answers(server, store: PostgresSt
         s2.sendall(upload("8", f"DataTime={now_cst()};w01018-Rtd=1", flag=4))
         time.sleep(0.3)
         threaded.command(MN, "1061", "", timeout=1)
+
+
+def test_garbage_oversized_and_half_packets_harm_no_other_device(  # type: ignore[no-untyped-def]
+    server, store: PostgresStore
+) -> None:
+    threaded, address = server
+    noisy = connect(address)
+    try:
+        noisy.sendall(b"##9999" + b"\x00" * 70_000)  # a length over 1024, then junk
+        noisy.sendall(b"##0101QN=2026")  # half a packet, never finished
+        with connect(address) as good:
+            good.sendall(upload("11", f"DataTime={now_cst()};w01018-Rtd=5"))
+            assert receive(good).qn == "11"
+        noisy.sendall(b"\r\n" + upload("12", f"DataTime={now_cst(1)};w01018-Rtd=6"))
+        assert receive(noisy).qn == "12"  # the noisy connection itself recovers too
+    finally:
+        noisy.close()
+    assert store.count_observations() == 2
+    assert threaded.server.stats.errors["framing"] >= 2
+    assert threaded.server.stats.errors["internal"] == 0
