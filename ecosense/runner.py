@@ -1,8 +1,8 @@
-"""``ecosense up``: the store, the gateway (HTTP), the dashboard and the demo, started together.
+"""``ecosense up``: store, spool, gateway (HTTP, HJ 212, MQTT), dashboard and demo, together.
 
 It prints ``ready http=<url> hj212=<host:port> dashboard=<url>`` once everything accepts
-connections; SIGINT or
-SIGTERM stops everything it started, in reverse order, the embedded PostgreSQL last.
+connections; SIGINT or SIGTERM stops everything it started, in reverse order, the embedded
+PostgreSQL last.
 """
 
 from __future__ import annotations
