@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Header, Request
@@ -21,8 +19,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from ingest import lineprotocol
-from ingest.batch import BatchResult, stations_named, validate_items
-from store.context import Principal, ServiceContext
+from ingest.accept import Forbidden, ingest_items
+from store.context import ServiceContext
 from store.errors import StoreUnavailable
 
 logger = logging.getLogger(__name__)
@@ -33,35 +31,6 @@ router = APIRouter(tags=["ingest"])
 MAX_BODY_BYTES = 16 * 1024 * 1024
 #: Most items in one batch.
 MAX_ITEMS = 50_000
-
-
-class Forbidden(Exception):
-    """A device naming a station that is not its own."""
-
-
-def ingest_items(ctx: ServiceContext, principal: Principal, items: Sequence[Any]) -> BatchResult:
-    """Validate raw reading items and store the good ones durably (blocking).
-
-    Raises
-    ------
-    Forbidden
-        when a device names another existing station (nothing is stored).
-    StoreUnavailable
-        when the store cannot take the batch (nothing is acknowledged).
-    """
-    known = ctx.store.existing_station_ids(stations_named(items))
-    foreign = sorted(s for s in known if not principal.may_access(s))
-    if foreign:
-        assert principal.device is not None
-        raise Forbidden(
-            f"device {principal.device.id} may only write to station "
-            f"{principal.device.station}, not {', '.join(foreign)}"
-        )
-    result = validate_items(
-        items, known_station=known.__contains__, default_tz=ctx.timezone, max_future=ctx.max_future
-    )
-    ctx.write(result.accepted)
-    return result
 
 
 def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -230,7 +199,9 @@ async def write_line_protocol(
     except UnicodeDecodeError:
         return _influx_error(400, "invalid", "body is not UTF-8 text")
     points, errors = lineprotocol.parse(text)
-    items, origins = points_to_items(points, lineprotocol.PRECISIONS[precision], errors)
+    items, origins = lineprotocol.points_to_items(
+        points, lineprotocol.PRECISIONS[precision], errors
+    )
     if len(items) > MAX_ITEMS:
         return _influx_error(413, "request too large", f"more than {MAX_ITEMS} fields")
 
@@ -263,46 +234,6 @@ async def write_line_protocol(
             "store unavailable; nothing was written",
             headers={"Retry-After": "5"},
         )
-
-
-def points_to_items(
-    points: list[tuple[int, lineprotocol.Point]], ns_per_unit: int, errors: list[tuple[int, str]]
-) -> tuple[list[dict[str, Any]], list[int]]:
-    """One raw reading item per numeric field, and the line number of each; a non-numeric
-    field or an impossible timestamp is added to ``errors``."""
-    now = datetime.now(UTC)
-    items: list[dict[str, Any]] = []
-    origins: list[int] = []
-    for number, point in points:
-        if point.timestamp is None:
-            when = now
-        else:
-            try:
-                when = _EPOCH + timedelta(microseconds=point.timestamp * ns_per_unit // 1000)
-            except OverflowError:
-                errors.append((number, f"timestamp {point.timestamp} out of range"))
-                continue
-        for name, value in point.fields.items():
-            if isinstance(value, bool | str):
-                errors.append(
-                    (number, f"field {name}: {type(value).__name__} values are not readings")
-                )
-                continue
-            items.append(
-                {
-                    "station": point.measurement,
-                    "parameter": name,
-                    "time": when,
-                    "value": value,
-                    "unit": point.tags.get("unit"),
-                    "flag": point.tags.get("flag"),
-                }
-            )
-            origins.append(number)
-    return items, origins
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def gzip_decompress(data: bytes, limit: int) -> bytes:

@@ -6,13 +6,16 @@ and ``\\\\``. Field types: float (``1``, ``-1.5e3``), integer (``1i``), unsigned
 string (``"…"``) and boolean (``t``/``true``/``True``/``TRUE``, ``f``/``false``/…). Lines
 starting with ``#`` and blank lines are skipped. ``parse`` returns the good lines and an error
 per bad line (1-based line numbers), so that a batch keeps its valid lines.
+``points_to_items`` turns points into EcoSense's raw reading items (measurement = station,
+field = parameter, tags ``unit`` and ``flag``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
 
 FieldValue = float | int | str | bool
 
@@ -230,3 +233,43 @@ def encode_line(point: Point) -> str:
         fields.append(f"{_escape(key, ',= ')}={text}")
     line = f"{series} {','.join(fields)}"
     return line if point.timestamp is None else f"{line} {point.timestamp}"
+
+
+def points_to_items(
+    points: list[tuple[int, Point]], ns_per_unit: int, errors: list[tuple[int, str]]
+) -> tuple[list[dict[str, Any]], list[int]]:
+    """One raw reading item per numeric field, and the line number of each; a non-numeric
+    field or an impossible timestamp is added to ``errors``."""
+    now = datetime.now(UTC)
+    items: list[dict[str, Any]] = []
+    origins: list[int] = []
+    for number, point in points:
+        if point.timestamp is None:
+            when = now
+        else:
+            try:
+                when = _EPOCH + timedelta(microseconds=point.timestamp * ns_per_unit // 1000)
+            except OverflowError:
+                errors.append((number, f"timestamp {point.timestamp} out of range"))
+                continue
+        for name, value in point.fields.items():
+            if isinstance(value, bool | str):
+                errors.append(
+                    (number, f"field {name}: {type(value).__name__} values are not readings")
+                )
+                continue
+            items.append(
+                {
+                    "station": point.measurement,
+                    "parameter": name,
+                    "time": when,
+                    "value": value,
+                    "unit": point.tags.get("unit"),
+                    "flag": point.tags.get("flag"),
+                }
+            )
+            origins.append(number)
+    return items, origins
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -27,7 +27,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest import lineprotocol
-from ingest.http import ingest_items, points_to_items
+from ingest.accept import ingest_items
 from store.context import Principal, ServiceContext
 
 logger = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ def message_items(payload: bytes | bytearray, kind: str) -> tuple[list[dict[str,
     except UnicodeDecodeError:
         return [], ["payload is not UTF-8 text"]
     points, errors = lineprotocol.parse(text)
-    items, _ = points_to_items(points, 1, errors)
+    items, _ = lineprotocol.points_to_items(points, 1, errors)
     return items, [f"line {n}: {reason}" for n, reason in errors]
 
 

@@ -1,0 +1,41 @@
+"""Accepting raw reading items: authorisation by station, validation, durable write.
+
+Shared by every ingest path that carries JSON-like items (HTTP JSON, line protocol, MQTT).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ingest.batch import BatchResult, stations_named, validate_items
+from store.context import Principal, ServiceContext
+
+
+class Forbidden(Exception):
+    """A device naming a station that is not its own."""
+
+
+def ingest_items(ctx: ServiceContext, principal: Principal, items: Sequence[Any]) -> BatchResult:
+    """Validate raw reading items and store the good ones durably (blocking).
+
+    Raises
+    ------
+    Forbidden
+        when a device names another existing station (nothing is stored).
+    StoreUnavailable
+        when the store cannot take the batch (nothing is acknowledged).
+    """
+    known = ctx.store.existing_station_ids(stations_named(items))
+    foreign = sorted(s for s in known if not principal.may_access(s))
+    if foreign:
+        assert principal.device is not None
+        raise Forbidden(
+            f"device {principal.device.id} may only write to station "
+            f"{principal.device.station}, not {', '.join(foreign)}"
+        )
+    result = validate_items(
+        items, known_station=known.__contains__, default_tz=ctx.timezone, max_future=ctx.max_future
+    )
+    ctx.write(result.accepted)
+    return result
