@@ -9,11 +9,12 @@ database:
 - **HTTP JSON**: ``POST /api/v1/observations``, ``--clients`` concurrent devices sending
   batches of ``--batch`` readings;
 - **line protocol**: ``POST /api/v2/write``, same clients and batches;
-- **HJ 212**: ``--clients`` concurrent TCP connections sending 2011 uploads of 10 pollutants,
-  each waiting for its 9014 before the next;
+- **HJ 212**: ``--devices`` concurrent TCP connections sending 2011 uploads of 10 pollutants,
+  each waiting for its 9014 before the next (packets built before the clock starts);
 
 and the **HJ 212 latency**: ``--devices`` (default 1,000) connections each sending one upload
-a second (evenly spread), the time from sending a packet to receiving its 9014, p50 and p99.
+a second (evenly spread), the time from sending a packet to receiving its 9014, p50 and p99 in
+steady state; each device's first packet (authentication, new streams) is reported apart.
 
 Run: ``python -m benchmarks.bench_ingest [--rows 100000] [--devices 1000]``.
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import statistics
 import tempfile
@@ -93,7 +95,8 @@ def _baseline_copy(url: str, rows: int, batch: int) -> float:
 
 async def _http(
     base: str, tokens: list[str], rows: int, batch: int, t0: datetime, lineprotocol: bool
-) -> int:
+) -> tuple[int, float]:
+    start = time.perf_counter()
     per_client = rows // len(tokens)
 
     async def client(i: int, token: str) -> None:
@@ -132,7 +135,7 @@ async def _http(
                     assert r.status_code == 200 and r.json()["rejected"] == 0, r.text
 
     await asyncio.gather(*(client(i, t) for i, t in enumerate(tokens)))
-    return per_client * len(tokens)
+    return per_client * len(tokens), start
 
 
 def _packet(mn: str, qn: int, t: datetime, flag: int = 5) -> bytes:
@@ -142,42 +145,88 @@ def _packet(mn: str, qn: int, t: datetime, flag: int = 5) -> bytes:
     return hj212.encode(cn="2011", st="22", mn=mn, pw="pw", qn=f"{qn:017d}", flag=flag, cp=cp)
 
 
-async def _hj212_throughput(host: str, port: int, mns: list[str], rows: int, t0: datetime) -> int:
+async def _hj212_throughput(
+    host: str, port: int, mns: list[str], rows: int, t0: datetime
+) -> tuple[int, float]:
+    """Every device sends its uploads back to back, each after the 9014 of the one before;
+    ``(readings sent, perf_counter at the first send)``.
+
+    Packets are built beforehand and the client is a bare protocol counting replies by their
+    CR LF: the load generator shares the two cores with the server, so it must cost little.
+    """
     per_device = rows // len(mns) // len(CODES)
+    loop = asyncio.get_running_loop()
 
-    async def device(mn: str) -> None:
-        reader, writer = await asyncio.open_connection(host, port)
-        dec = hj212.FrameDecoder()
-        for n in range(per_device):
-            writer.write(_packet(mn, n, t0 + timedelta(seconds=n)))
-            await writer.drain()
-            while not [f for f in dec.feed(await reader.read(4096)) if isinstance(f, bytes)]:
-                pass
-        writer.close()
+    class Device(asyncio.Protocol):
+        def __init__(self, packets: list[bytes]) -> None:
+            self.packets = packets
+            self.sent = 0
+            self.done: asyncio.Future[None] = loop.create_future()
+            self.transport: asyncio.Transport | None = None
 
-    await asyncio.gather(*(device(mn) for mn in mns))
-    return per_device * len(CODES) * len(mns)
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            assert isinstance(transport, asyncio.Transport)
+            self.transport = transport
+
+        def send_next(self) -> None:
+            assert self.transport is not None
+            if self.sent == len(self.packets):
+                self.transport.close()
+                if not self.done.done():
+                    self.done.set_result(None)
+                return
+            self.transport.write(self.packets[self.sent])
+            self.sent += 1
+
+        def data_received(self, data: bytes) -> None:
+            for _ in range(data.count(b"\r\n")):  # one 9014 per upload
+                self.send_next()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if not self.done.done():
+                self.done.set_exception(ConnectionError(f"server closed the connection: {exc}"))
+
+    devices = []
+    for mn in mns:
+        packets = [_packet(mn, n, t0 + timedelta(seconds=n)) for n in range(per_device)]
+        _, device = await loop.create_connection(functools.partial(Device, packets), host, port)
+        devices.append(device)
+    start = time.perf_counter()
+    for device in devices:
+        device.send_next()
+    await asyncio.gather(*(d.done for d in devices))
+    return per_device * len(CODES) * len(mns), start
 
 
 async def _hj212_latency(
     host: str, port: int, mns: list[str], seconds: float, t0: datetime
 ) -> tuple[list[float], list[float]]:
-    latencies: list[float] = []  # every packet after a device's first
-    first: list[float] = []  # first packets: they include connecting and authenticating
+    latencies: list[float] = []  # steady state: every packet after a device's first
+    first: list[float] = []  # first packets: authentication and stream creation
+
+    warm = asyncio.Barrier(len(mns))
 
     async def device(k: int, mn: str) -> None:
-        packets = [_packet(mn, n, t0 + timedelta(seconds=n)) for n in range(int(seconds))]
+        packets = [_packet(mn, n, t0 + timedelta(seconds=n)) for n in range(int(seconds) + 1)]
         reader, writer = await asyncio.open_connection(host, port)
         dec = hj212.FrameDecoder()
-        await asyncio.sleep(k / len(mns))  # spread the devices over each second
-        for n, packet in enumerate(packets):  # built beforehand: client CPU not measured
+
+        async def exchange(packet: bytes) -> float:
             sent = time.perf_counter()
             writer.write(packet)
             await writer.drain()
             while not [f for f in dec.feed(await reader.read(4096)) if isinstance(f, bytes)]:
                 pass
-            (latencies if n else first).append(time.perf_counter() - sent)
-            await asyncio.sleep(max(0.0, 1.0 - (time.perf_counter() - sent)))
+            return time.perf_counter() - sent
+
+        await asyncio.sleep(k / len(mns))  # spread the devices over each second
+        first.append(await exchange(packets[0]))  # a new device: authentication, new streams
+        await warm.wait()  # steady state: every device known, every stream created
+        await asyncio.sleep(k / len(mns))
+        for packet in packets[1:]:  # built beforehand: client CPU not measured
+            took = await exchange(packet)
+            latencies.append(took)
+            await asyncio.sleep(max(0.0, 1.0 - took))
         writer.close()
 
     await asyncio.gather(*(device(k, mn) for k, mn in enumerate(mns)))
@@ -209,19 +258,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             with running(data_dir) as platform:
                 http, (host, port) = platform.http, platform.hj212
                 result["copy_rows_per_s"] = _baseline_copy(url, args.rows, args.batch)
-                loads: dict[str, Callable[[datetime], Coroutine[Any, Any, int]]] = {
+                loads: dict[str, Callable[[datetime], Coroutine[Any, Any, tuple[int, float]]]] = {
                     "http_json": lambda t0: _http(http, tokens, args.rows, args.batch, t0, False),
                     "line_protocol": lambda t0: _http(
                         http, tokens, args.rows, args.batch, t0, True
                     ),
                     "hj212": lambda t0: _hj212_throughput(
-                        host, port, mns[: args.clients * 8], args.rows, t0
+                        host, port, mns[: args.devices], args.rows, t0
                     ),
                 }
                 for year, (name, load) in enumerate(loads.items(), start=2021):
                     before = _count(url)
-                    start = time.perf_counter()
-                    sent = asyncio.run(load(datetime(year, 1, 1, tzinfo=UTC)))
+                    sent, start = asyncio.run(load(datetime(year, 1, 1, tzinfo=UTC)))
                     _wait_readable(url, before + sent)
                     rate = sent / (time.perf_counter() - start)
                     result[f"{name}_rows_per_s"] = rate
@@ -236,14 +284,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     )
                 )
                 q = statistics.quantiles(lat, n=100)
-                q_all = statistics.quantiles(lat + first, n=100)
+                q_first = statistics.quantiles(first, n=100)
                 result.update(
                     {
                         "hj212_devices": args.devices,
                         "hj212_packets": len(lat) + len(first),
                         "hj212_p50_ms": q[49] * 1000,
                         "hj212_p99_ms": q[98] * 1000,
-                        "hj212_p99_ms_incl_first_packets": q_all[98] * 1000,
+                        "hj212_first_packet_p50_ms": q_first[49] * 1000,
+                        "hj212_first_packet_p99_ms": q_first[98] * 1000,
                     }
                 )
     print(json.dumps(result, indent=2))

@@ -7,9 +7,8 @@ value (the parameter's canonical unit), flag, and the stream's kind (interval, s
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, NamedTuple
 
 from sensors.errors import SensorsError, ValidationError
 from sensors.flags import DEFAULT_FLAG, is_valid_flag
@@ -23,9 +22,9 @@ BASES: Final = ("measured", "converted")
 INTERVALS: Final = ("PT1M", "PT1H", "P1D")
 
 
-@dataclass(frozen=True, slots=True)
-class Observation:
-    """One reading in canonical form.
+class Observation(NamedTuple):
+    """One reading in canonical form (immutable; a named tuple, several times cheaper to build
+    than a frozen dataclass, which matters at tens of thousands of readings a second).
 
     ``time`` is timezone-aware UTC; ``value`` is in ``parameter``'s canonical unit;
     ``interval`` is an ISO 8601 duration (``PT1M``, ``PT1H``, ``P1D``) or ``None`` for an

@@ -22,4 +22,4 @@ def test_ingest_benchmark_runs() -> None:
         "hj212_p99_ms",
     ):
         assert result[key] > 0
-    assert result["hj212_packets"] == 40
+    assert result["hj212_packets"] == 20 * (2 + 1)  # each device: a first packet, then 2 s

@@ -233,3 +233,25 @@ def test_any_chunking_of_a_stream_gives_the_same_frames(noise: bytes, chunk: int
 @given(st.binary(max_size=1100))
 def test_table_crc_equals_the_standards_bitwise_algorithm(data: bytes) -> None:
     assert hj212.crc(data) == hj212.crc_bitwise(data)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("20240101080000", datetime(2024, 1, 1, 0, 0, tzinfo=UTC)),
+        ("20240229235959", datetime(2024, 2, 29, 15, 59, 59, tzinfo=UTC)),
+        ("20240101080000250", datetime(2024, 1, 1, 0, 0, 0, 250_000, tzinfo=UTC)),
+    ],
+)
+def test_data_time_is_china_standard_time(text: str, expected: datetime) -> None:
+    """HJ 212-2017 §6.3.3 Table 3: DataTime is YYYYMMDDhhmmss (QN adds zzz), local time."""
+    assert hj212.parse_time(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["20230229000000", "20241301000000", "20240101240000", "2024010108000", "٢٠٢٤0101080000"],
+)
+def test_impossible_or_malformed_times_are_protocol_errors(text: str) -> None:
+    with pytest.raises(hj212.ProtocolError):
+        hj212.parse_time(text)
