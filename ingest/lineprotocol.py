@@ -158,6 +158,48 @@ def parse_line(line: str) -> Point:
     LineProtocolError
         with a reason, when the line is not valid.
     """
+    if "\\" in line or '"' in line:
+        return _parse_line_general(line)
+    # No escapes and no strings (nearly every reading): split with str methods, several
+    # times faster than scanning; property-tested equal to the general scanner.
+    series, _, rest = line.partition(" ")
+    rest = rest.lstrip(" ")
+    if not rest:
+        raise LineProtocolError("expected a measurement and at least one field")
+    field_text, _, tail = rest.partition(" ")
+    measurement, *tag_texts = series.split(",")
+    if not measurement:
+        raise LineProtocolError("missing measurement")
+    tags: dict[str, str] = {}
+    for tag in tag_texts:
+        kv = tag.split("=")
+        if len(kv) != 2 or not kv[0] or not kv[1]:
+            raise LineProtocolError(f"invalid tag {tag!r}")
+        tags[kv[0]] = kv[1]
+    fields: dict[str, FieldValue] = {}
+    for pair in field_text.split(","):
+        key, sep, raw = pair.partition("=")
+        if not sep:
+            raise LineProtocolError(f"invalid field {key!r}")
+        if not key:
+            raise LineProtocolError("empty field key")
+        fields[key] = _field_value(raw)
+    return Point(measurement, tags, fields, _timestamp(tail.strip()))
+
+
+def _timestamp(tail: str) -> int | None:
+    if not tail:
+        return None
+    if " " in tail:
+        raise LineProtocolError("unexpected text after the timestamp")
+    try:
+        return int(tail)
+    except ValueError:
+        raise LineProtocolError(f"invalid timestamp {tail!r}") from None
+
+
+def _parse_line_general(line: str) -> Point:
+    """:func:`parse_line` for any line: scans escapes and quoted strings."""
     series_end, n = 0, len(line)
     while series_end < n and line[series_end] != " ":
         series_end += 2 if line[series_end] == "\\" and series_end + 1 < n else 1
@@ -183,16 +225,7 @@ def parse_line(line: str) -> Point:
         if not key:
             raise LineProtocolError("empty field key")
         fields[_unescape(key, ",= ")] = _field_value(raw)
-    tail = line[end:].strip()
-    timestamp = None
-    if tail:
-        if " " in tail:
-            raise LineProtocolError("unexpected text after the timestamp")
-        try:
-            timestamp = int(tail)
-        except ValueError:
-            raise LineProtocolError(f"invalid timestamp {tail!r}") from None
-    return Point(measurement, tags, fields, timestamp)
+    return Point(measurement, tags, fields, _timestamp(line[end:].strip()))
 
 
 def parse(body: str) -> tuple[list[tuple[int, Point]], list[tuple[int, str]]]:

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ingest.lineprotocol import LineProtocolError, Point, encode_line, parse, parse_line
+from ingest.lineprotocol import (
+    LineProtocolError,
+    Point,
+    _parse_line_general,
+    encode_line,
+    parse,
+    parse_line,
+)
 
 
 def test_contract_example() -> None:
@@ -96,3 +105,17 @@ def test_encode_then_parse_round_trips(
 def test_arbitrary_text_gives_points_or_reasons_never_exceptions(body: str) -> None:
     points, errors = parse(body)
     assert all(isinstance(n, int) for n, _ in [*points, *errors])
+
+
+def _outcome(parse_one: Callable[[str], Point], line: str) -> Point | str:
+    try:
+        return parse_one(line)
+    except LineProtocolError:
+        return "error"
+
+
+@given(st.text(alphabet="ab1.-e,= iutf\t", max_size=40))
+def test_fast_path_agrees_with_the_general_scanner(line: str) -> None:
+    """Lines without escapes or strings take a str.split path; it must parse exactly as the
+    general scanner does, errors included."""
+    assert _outcome(parse_line, line) == _outcome(_parse_line_general, line)
