@@ -12,7 +12,8 @@ database:
 - **HJ 212**: ``--devices`` concurrent TCP connections sending 2011 uploads of 10 pollutants,
   each waiting for its 9014 before the next (packets built before the clock starts);
 
-and the **HJ 212 latency**: ``--devices`` (default 1,000) connections each sending one upload
+For each path, the gateway's CPU time per reading (µs, user + system) is reported too.
+And the **HJ 212 latency**: ``--devices`` (default 1,000) connections each sending one upload
 a second (evenly spread), the time from sending a packet to receiving its 9014, p50 and p99 in
 steady state; each device's first packet (authentication, new streams) is reported apart.
 
@@ -34,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import psycopg
 
 from ecosense.testing import running
@@ -56,6 +58,12 @@ CODES = (
 PARAMS = ("pm25", "pm10", "so2", "no2", "co", "o3", "air_temp", "rh", "wind_speed", "air_pressure")
 
 
+def _cpu_seconds(process: psutil.Process) -> float:
+    """User + system CPU seconds of ``process`` so far."""
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
 def _count(url: str) -> int:
     with psycopg.connect(url) as conn:
         row = conn.execute("SELECT count(*) FROM observations").fetchone()
@@ -70,13 +78,14 @@ def _wait_readable(url: str, target: int, timeout: float = 600) -> None:
         time.sleep(0.05)
 
 
-def _baseline_copy(url: str, rows: int, batch: int) -> float:
+def _baseline_copy(url: str, rows: int, batch: int) -> tuple[float, float]:
+    """``(rows/s, client CPU µs per row)`` of binary COPY into a table shaped as observations."""
     t0 = datetime(2020, 1, 1, tzinfo=UTC)
     data = [(i % 300, t0 + timedelta(seconds=i // 300), float(i), "N") for i in range(rows)]
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS raw_copy")
         conn.execute("CREATE TABLE raw_copy (LIKE observations INCLUDING ALL)")
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         for i in range(0, rows, batch):
             with (
                 conn.transaction(),
@@ -88,9 +97,9 @@ def _baseline_copy(url: str, rows: int, batch: int) -> float:
                 cp.set_types(["int4", "timestamptz", "float8", "text"])
                 for r in data[i : i + batch]:
                     cp.write_row(r)
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
         conn.execute("DROP TABLE raw_copy")
-    return rows / elapsed
+    return rows / elapsed, cpu / rows * 1e6
 
 
 async def _http(
@@ -257,7 +266,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             url = opened.url
             with running(data_dir) as platform:
                 http, (host, port) = platform.http, platform.hj212
-                result["copy_rows_per_s"] = _baseline_copy(url, args.rows, args.batch)
+                copy_rate, copy_cpu = _baseline_copy(url, args.rows, args.batch)
+                result["copy_rows_per_s"] = copy_rate
+                result["copy_client_cpu_us_per_row"] = copy_cpu
                 loads: dict[str, Callable[[datetime], Coroutine[Any, Any, tuple[int, float]]]] = {
                     "http_json": lambda t0: _http(http, tokens, args.rows, args.batch, t0, False),
                     "line_protocol": lambda t0: _http(
@@ -267,11 +278,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         host, port, mns[: args.devices], args.rows, t0
                     ),
                 }
+                gateway = psutil.Process(platform.process.pid)
                 for year, (name, load) in enumerate(loads.items(), start=2021):
                     before = _count(url)
+                    cpu_before = _cpu_seconds(gateway)
                     sent, start = asyncio.run(load(datetime(year, 1, 1, tzinfo=UTC)))
                     _wait_readable(url, before + sent)
                     rate = sent / (time.perf_counter() - start)
+                    cpu = _cpu_seconds(gateway) - cpu_before
+                    result[f"{name}_gateway_cpu_us_per_reading"] = cpu / sent * 1e6
                     result[f"{name}_rows_per_s"] = rate
                     result[f"{name}_ratio_to_copy"] = rate / result["copy_rows_per_s"]
                 lat, first = asyncio.run(

@@ -71,9 +71,17 @@ class UploadReadings:
 
 
 def readings(
-    packet: Packet, station: str, *, now: datetime, max_future: timedelta = timedelta(hours=1)
+    packet: Packet,
+    station: str,
+    *,
+    now: datetime,
+    max_future: timedelta = timedelta(hours=1),
+    data_time: str | None = None,
 ) -> UploadReadings:
     """The observations of a data upload (``CN`` 2011, 2051, 2061 or 2031) for ``station``.
+
+    ``data_time`` is used when the data area has no ``DataTime`` of its own: a later piece of
+    a split upload (PNUM/PNO) that does not repeat its first piece's.
 
     Raises
     ------
@@ -85,7 +93,8 @@ def readings(
         raise ProtocolError(f"CN={cn} is not a data upload")
     interval = UPLOAD_INTERVALS[cn]
     domain = SYSTEM_DOMAINS.get(packet.st or "")
-    data_time, items, problems = data_items(packet)
+    own_time, items, problems = data_items(packet)
+    data_time = own_time or data_time
     if data_time is None:
         raise ProtocolError("upload has no DataTime")
     base_time = parse_time(data_time)

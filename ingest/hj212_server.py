@@ -13,7 +13,17 @@ server does with each packet (HJ 212-2017 §6 and Table 2; see ``docs`` in the R
 - status uploads (2021, 2041, 2081, 3020): answered with 9014 when asked, logged.
 - notices (1013): answered with 9013 when asked.
 - field-unit answers 9011/9012: logged.
+- split uploads (Flag D=1, ``PNUM``/``PNO``; HJ 212-2017 Appendix C, Tables C.49/C.50): each
+  piece is stored and answered on its own, as the standard's example does (a piece is only
+  answered once durable, so an answered piece is never lost); a piece whose data area does not
+  repeat ``DataTime`` takes its upload's first piece's. Missing or out-of-order pieces are
+  counted (``split``) and logged; what arrived is kept.
 - a connection idle for ``idle_timeout`` seconds is closed.
+
+Replies keep the order of their packets on each connection. A unit with ``max_unanswered``
+uploads waiting for the store is not read from until they are committed (flow control).
+Each connection is an :class:`asyncio.Protocol` (no task per connection or per packet: the
+server handles thousands of units on one uvloop thread).
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import uvloop
 
@@ -41,15 +52,6 @@ READ_SIZE = 65536
 
 
 @dataclass
-class _Link:
-    """The live connection of an authenticated field unit, for platform commands."""
-
-    writer: asyncio.StreamWriter
-    st: str
-    pw: str
-
-
-@dataclass
 class ServerStats:
     """Counters of the server's life (for logs, tests and health)."""
 
@@ -57,7 +59,229 @@ class ServerStats:
     packets: int = 0
     readings_stored: int = 0
     replies: int = 0
+    split_uploads: int = 0
     errors: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class _Split:
+    """A split upload (Flag D=1, PNUM/PNO) being received on one connection."""
+
+    pnum: int
+    next_pno: int
+    data_time: str | None
+
+
+#: One entry of a group commit: the connection, its readings, the reply due once they are
+#: durable, and whether it is an upload (1) or a reply queued behind one (0).
+_Entry = tuple["_Connection", list[Observation], bytes | None, int]
+
+
+class _Connection(asyncio.Protocol):
+    """One field unit's TCP connection: frames packets, handles them in order.
+
+    Packets are handled synchronously as they arrive; uploads join the server's next group
+    commit and are answered once it is durable. A reply that would overtake an unanswered
+    upload of the same connection waits for it, so replies keep the order of the packets.
+    """
+
+    def __init__(self, server: Hj212Server) -> None:
+        self.server = server
+        self.decoder = hj212.FrameDecoder()
+        self.devices: dict[tuple[str, str], Device | None] = {}
+        self.transport: asyncio.Transport | None = None
+        self.peer: object = None
+        self.last_active = 0.0
+        self.unanswered = 0  # uploads in the group commit
+        self.backlog: list[bytes | hj212.ProtocolError] | None = None  # waiting for a look-up
+        self.splits: dict[tuple[str, str, int], _Split] = {}
+        self.paused = False
+
+    # asyncio callbacks
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self.peer = transport.get_extra_info("peername")
+        self.last_active = self.server.loop.time()
+        self.server.stats.connections += 1
+        self.server.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server.connections.discard(self)
+        if exc is not None:
+            logger.info("hj212 %s: connection lost: %s", self.peer, exc)
+        for mn, link in list(self.server.links.items()):
+            if link.connection is self:
+                del self.server.links[mn]
+
+    def data_received(self, data: bytes) -> None:
+        self.last_active = self.server.loop.time()
+        try:
+            frames = self.decoder.feed(data)
+            if self.backlog is not None:
+                self.backlog += frames
+            else:
+                self._handle(frames)
+        except Exception:  # never let one connection take the server down
+            logger.exception("hj212 %s: unexpected error, closing the connection", self.peer)
+            self.server.stats.errors["internal"] += 1
+            self.close()
+
+    # handling
+    def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    def send(self, reply: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(reply)
+            self.server.stats.replies += 1
+
+    def _handle(self, frames: list[bytes | hj212.ProtocolError]) -> None:
+        for i, frame in enumerate(frames):
+            if isinstance(frame, hj212.ProtocolError):
+                self.server.error("framing", self.peer, frame)
+                continue
+            if not self._packet(frame):  # waits for a device look-up: the rest after it
+                self.backlog = [frame, *frames[i + 1 :]]
+                return
+
+    def _packet(self, frame: bytes) -> bool:
+        """Handle one frame; ``False`` when it must wait for a device look-up."""
+        server = self.server
+        try:
+            packet = hj212.parse(frame)
+        except hj212.ProtocolError as exc:
+            server.error("packet", self.peer, exc)
+            return True
+        key = (packet.mn or "", packet.pw or "")
+        if key not in self.devices:
+            server.loop.create_task(self._look_up(key))
+            return False
+        server.stats.packets += 1
+        device = self.devices[key]
+        if device is None:
+            server.error("auth", self.peer, f"unknown MN {packet.mn!r} or wrong PW: ignored")
+            return True
+        server.links[packet.mn or ""] = _Link(self, packet.st or "91", packet.pw or "")
+        cn = packet.cn or ""
+        if cn in hj212.UPLOAD_INTERVALS or cn in STATUS_UPLOADS:
+            self._upload(packet, device)
+        elif cn in hj212.STATUS_COMMANDS:
+            logger.info("hj212 %s: %s status CN=%s %s", self.peer, device.id, cn, packet.cp[:200])
+            self._answer(packet, "9014")
+        elif cn in hj212.NOTICE_COMMANDS:
+            self._answer(packet, "9013")
+        elif cn in ("9011", "9012"):
+            logger.info("hj212 %s: %s answered CN=%s %s", self.peer, device.id, cn, packet.cp)
+            waiting = server.commands.get((packet.mn or "", packet.qn or ""))
+            if waiting is not None:
+                waiting.put_nowait(packet)
+        else:
+            server.error("unsupported", self.peer, f"CN={cn} from {device.id}")
+        return True
+
+    async def _look_up(self, key: tuple[str, str]) -> None:
+        try:
+            try:
+                device = await asyncio.to_thread(self.server.store.device_for_mn, *key)
+            except StoreError as exc:  # the unit re-sends what is not answered
+                self.server.error("store", self.peer, exc)
+                backlog, self.backlog = self.backlog or [], None
+                dropped = [f for f in backlog if isinstance(f, bytes)]
+                logger.warning("hj212 %s: %d packet(s) not answered", self.peer, len(dropped))
+                return
+            self.devices[key] = device
+            backlog, self.backlog = self.backlog or [], None
+            self._handle(backlog)
+        except Exception:
+            logger.exception("hj212 %s: unexpected error, closing the connection", self.peer)
+            self.server.stats.errors["internal"] += 1
+            self.close()
+
+    def _answer(self, packet: hj212.Packet, cn: str) -> None:
+        if not packet.wants_reply:
+            return
+        if self.unanswered:  # behind an upload still being committed: keep the order
+            self.server.submit((self, [], hj212.reply(packet, cn), 0))
+        else:
+            self.send(hj212.reply(packet, cn))
+
+    def _upload(self, packet: hj212.Packet, device: Device) -> None:
+        server = self.server
+        try:
+            if packet.cn in STATUS_UPLOADS:
+                found = status_readings(packet, device.station)
+            else:
+                found = readings(
+                    packet,
+                    device.station,
+                    now=datetime.now(UTC),
+                    max_future=server.max_future,
+                    data_time=self._split_data_time(packet, device),
+                )
+        except hj212.ProtocolError as exc:
+            server.error("upload", self.peer, exc)
+            return
+        for problem in found.problems:
+            server.error("reading", self.peer, f"{device.id}: {problem}")
+        if found.unknown_codes:
+            logger.warning(
+                "hj212 %s: %s sent codes not in the dictionary, kept as sent: %s",
+                self.peer,
+                device.id,
+                ", ".join(sorted(set(found.unknown_codes))),
+            )
+        self.unanswered += 1
+        reply = hj212.reply(packet, "9014") if packet.wants_reply else None
+        server.submit((self, found.observations, reply, 1))
+        if self.unanswered >= server.max_unanswered and not self.paused:
+            assert self.transport is not None
+            self.transport.pause_reading()  # a unit that outpaces the store waits
+            self.paused = True
+
+    def _split_data_time(self, packet: hj212.Packet, device: Device) -> str | None:
+        """For a piece of a split upload (Flag D=1 with PNUM/PNO): the DataTime of the
+        upload's first piece, for a later piece whose data area does not repeat it."""
+        pnum, pno = packet.pnum, packet.pno
+        if pnum is None or pno is None or pnum < 2:
+            return None
+        key = (packet.cn or "", packet.st or "", pnum)
+        split = self.splits.get(key)
+        if pno == 1 or split is None:
+            if split is not None:
+                self.server.error("split", self.peer, f"{device.id}: split upload incomplete")
+            data_time = next((g["DataTime"] for g in packet.cp_groups() if "DataTime" in g), None)
+            split = self.splits[key] = _Split(pnum, 1, data_time)
+            if pno != 1:
+                self.server.error("split", self.peer, f"{device.id}: piece {pno} without 1")
+        elif pno != split.next_pno:
+            self.server.error(
+                "split", self.peer, f"{device.id}: piece {pno} after {split.next_pno - 1}"
+            )
+        split.next_pno = pno + 1
+        if pno >= pnum:
+            del self.splits[key]
+            self.server.stats.split_uploads += 1
+        return split.data_time
+
+    def committed(self, reply: bytes | None, uploads: int) -> None:
+        """A group commit holding this connection's readings is durable (or failed)."""
+        self.unanswered -= uploads
+        if reply:
+            self.send(reply)
+        if self.paused and self.unanswered < self.server.max_unanswered:
+            assert self.transport is not None
+            self.paused = False
+            self.transport.resume_reading()
+
+
+@dataclass
+class _Link:
+    """The live connection of an authenticated field unit, for platform commands."""
+
+    connection: _Connection
+    st: str
+    pw: str
 
 
 class Hj212Server:
@@ -70,6 +294,8 @@ class Hj212Server:
         writer, so that uploads are acknowledged while the store is down).
     idle_timeout: seconds without a byte after which a connection is closed.
     max_future: how far ahead of the clock a reading may be stamped.
+    max_unanswered: uploads of one connection waiting for the store, beyond which the server
+        stops reading from it until they are committed.
     """
 
     def __init__(
@@ -79,149 +305,106 @@ class Hj212Server:
         idle_timeout: float = 600.0,
         max_future: timedelta = timedelta(hours=1),
         write: Callable[[Sequence[Observation]], int] | None = None,
+        max_unanswered: int = 64,
     ) -> None:
         self.store = store
         self.write = write or store.write_observations
         self.idle_timeout = idle_timeout
         self.max_future = max_future
+        self.max_unanswered = max_unanswered
         self.stats = ServerStats()
+        self.connections: set[_Connection] = set()
+        self.links: dict[str, _Link] = {}
+        self.commands: dict[tuple[str, str], asyncio.Queue[hj212.Packet]] = {}
         self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._pending: list[tuple[list[Observation], asyncio.Future[int]]] = []
-        self._links: dict[str, _Link] = {}
-        self._commands: dict[tuple[str, str], asyncio.Queue[hj212.Packet]] = {}
+        self._pending: list[_Entry] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        assert self._loop is not None, "the server is not started"
+        return self._loop
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
         """Listen on ``host:port`` (0: a free port); return the bound address."""
-        self._server = await asyncio.start_server(
-            self._handle, host, port, limit=READ_SIZE, backlog=4096
+        self._loop = asyncio.get_running_loop()
+        self._server = await self._loop.create_server(
+            lambda: _Connection(self), host, port, backlog=4096
         )
+        self._sweeper = self._loop.create_task(self._sweep_idle())
         sock = self._server.sockets[0].getsockname()
         return str(sock[0]), int(sock[1])
 
     async def stop(self) -> None:
         """Stop listening and close every connection."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         if self._server is not None:
             self._server.close()
-        for w in list(self._writers):
-            w.close()
+        for connection in list(self.connections):
+            connection.close()
+        with contextlib.suppress(TimeoutError):  # connection_lost runs on the next iterations
+            async with asyncio.timeout(2):
+                while self.connections:
+                    await asyncio.sleep(0.01)
         if self._server is not None:
             await self._server.wait_closed()
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.stats.connections += 1
-        self._writers.add(writer)
-        peer = writer.get_extra_info("peername")
-        decoder = hj212.FrameDecoder()
-        devices: dict[tuple[str, str], Device | None] = {}
-        try:
-            while True:
-                try:
-                    async with asyncio.timeout(self.idle_timeout):  # cheaper than wait_for
-                        data = await reader.read(READ_SIZE)
-                except TimeoutError:
-                    logger.info("hj212 %s: idle for %.0f s, closing", peer, self.idle_timeout)
-                    self.stats.errors["idle_timeout"] += 1
-                    break
-                if not data:
-                    break
-                for item in decoder.feed(data):
-                    if isinstance(item, hj212.ProtocolError):
-                        self._error("framing", peer, item)
-                        continue
-                    answer = await self._packet(item, peer, devices, writer)
-                    if answer is not None:
-                        writer.write(answer)
-                        await writer.drain()
-                        self.stats.replies += 1
-        except (ConnectionError, OSError) as exc:
-            logger.info("hj212 %s: connection lost: %s", peer, exc)
-        except Exception:  # never let one connection take the server down
-            logger.exception("hj212 %s: unexpected error, closing the connection", peer)
-            self.stats.errors["internal"] += 1
-        finally:
-            self._writers.discard(writer)
-            writer.close()
-            with contextlib.suppress(ConnectionError, OSError):
-                await writer.wait_closed()
+    async def _sweep_idle(self) -> None:
+        """Close connections silent for ``idle_timeout`` seconds (one timer for all)."""
+        period = max(0.1, min(self.idle_timeout / 4, 5.0))
+        while True:
+            await asyncio.sleep(period)
+            limit = self.loop.time() - self.idle_timeout
+            for connection in [c for c in self.connections if c.last_active < limit]:
+                logger.info(
+                    "hj212 %s: idle for %.0f s, closing", connection.peer, self.idle_timeout
+                )
+                self.stats.errors["idle_timeout"] += 1
+                connection.close()
 
-    def _error(self, kind: str, peer: object, exc: object) -> None:
+    def error(self, kind: str, peer: object, exc: object) -> None:
+        """Count and log a problem of kind ``kind``."""
         self.stats.errors[kind] += 1
         logger.warning("hj212 %s: %s: %s", peer, kind, exc)
 
-    async def _packet(
-        self,
-        frame: bytes,
-        peer: object,
-        devices: dict[tuple[str, str], Device | None],
-        writer: asyncio.StreamWriter,
-    ) -> bytes | None:
-        try:
-            packet = hj212.parse(frame)
-        except hj212.ProtocolError as exc:
-            self._error("packet", peer, exc)
-            return None
-        self.stats.packets += 1
-        key = (packet.mn or "", packet.pw or "")
-        if key not in devices:
-            try:
-                devices[key] = await asyncio.to_thread(self.store.device_for_mn, *key)
-            except StoreError as exc:
-                self._error("store", peer, exc)
-                return None
-        device = devices[key]
-        if device is None:
-            self._error("auth", peer, f"unknown MN {packet.mn!r} or wrong PW: ignored")
-            return None
-        self._links[packet.mn or ""] = _Link(writer, packet.st or "91", packet.pw or "")
-        cn = packet.cn or ""
-        if cn in hj212.UPLOAD_INTERVALS:
-            return await self._upload(packet, device, peer)
-        if cn in STATUS_UPLOADS:
-            return await self._upload(packet, device, peer)
-        if cn in hj212.STATUS_COMMANDS:
-            logger.info("hj212 %s: %s status CN=%s %s", peer, device.id, cn, packet.cp[:200])
-            return hj212.reply(packet, "9014") if packet.wants_reply else None
-        if cn in hj212.NOTICE_COMMANDS:
-            return hj212.reply(packet, "9013") if packet.wants_reply else None
-        if cn in ("9011", "9012"):
-            logger.info("hj212 %s: %s answered CN=%s %s", peer, device.id, cn, packet.cp)
-            waiting = self._commands.get((packet.mn or "", packet.qn or ""))
-            if waiting is not None:
-                waiting.put_nowait(packet)
-            return None
-        self._error("unsupported", peer, f"CN={cn} from {device.id}")
-        return None
+    def submit(self, entry: _Entry) -> None:
+        """Add readings (and the reply due once they are durable) to the next group commit."""
+        self._pending.append(entry)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = self.loop.create_task(self._flush())
 
-    async def _upload(self, packet: hj212.Packet, device: Device, peer: object) -> bytes | None:
-        try:
-            found = (
-                status_readings(packet, device.station)
-                if packet.cn in STATUS_UPLOADS
-                else readings(
-                    packet, device.station, now=datetime.now(UTC), max_future=self.max_future
+    async def _flush(self) -> None:
+        """Group commit: whatever all connections submitted meanwhile, in one write."""
+        while self._pending:
+            group, self._pending = self._pending, []
+            try:
+                stored = await asyncio.to_thread(
+                    self.write, [o for _, obs, _, _ in group for o in obs]
                 )
-            )
-        except hj212.ProtocolError as exc:
-            self._error("upload", peer, exc)
-            return None
-        for problem in found.problems:
-            self._error("reading", peer, f"{device.id}: {problem}")
-        if found.unknown_codes:
-            logger.warning(
-                "hj212 %s: %s sent codes not in the dictionary, kept as sent: %s",
-                peer,
-                device.id,
-                ", ".join(sorted(set(found.unknown_codes))),
-            )
-        try:
-            stored = await self._durable(found.observations)
-        except StoreError as exc:
-            self._error("store", peer, f"not acknowledged, device will re-send: {exc}")
-            return None
-        self.stats.readings_stored += stored
-        return hj212.reply(packet, "9014") if packet.wants_reply else None
+            except Exception:
+                await self._one_by_one(group)
+                continue
+            self.stats.readings_stored += stored
+            for connection, _, reply, uploads in group:
+                connection.committed(reply, uploads)
+
+    async def _one_by_one(self, group: list[_Entry]) -> None:
+        """After a failed group write, write each upload alone: one bad packet must not keep
+        the others unanswered. An upload that still fails is not answered (its unit re-sends)."""
+        for connection, obs, reply, uploads in group:
+            if not obs:
+                connection.committed(reply, uploads)
+                continue
+            try:
+                self.stats.readings_stored += await asyncio.to_thread(self.write, obs)
+            except Exception as exc:
+                self.error("store", connection.peer, f"not answered, unit will re-send: {exc}")
+                connection.committed(None, uploads)
+                continue
+            connection.committed(reply, uploads)
 
     async def command(
         self, mn: str, cn: str, cp: str = "", timeout: float = 15.0
@@ -237,23 +420,22 @@ class Hj212Server:
         TimeoutError
             when it does not answer in ``timeout`` seconds.
         """
-        link = self._links.get(mn)
-        if link is None or link.writer.is_closing():
+        link = self.links.get(mn)
+        transport = link.connection.transport if link is not None else None
+        if link is None or transport is None or transport.is_closing():
             raise LookupError(f"no field unit with MN {mn} is connected")
         qn = hj212.qn_now()
         answers: asyncio.Queue[hj212.Packet] = asyncio.Queue()
-        self._commands[(mn, qn)] = answers
+        self.commands[(mn, qn)] = answers
         try:
-            link.writer.write(
+            transport.write(
                 hj212.encode(cn=cn, st=link.st, mn=mn, pw=link.pw, qn=qn, flag=5, cp=cp)
             )
-            await link.writer.drain()
             result: dict[str, str | None] = {"qn": qn, "QnRtn": None, "ExeRtn": None}
             async with asyncio.timeout(timeout):
                 while True:
                     answer = await answers.get()
-                    groups = answer.cp_groups()
-                    merged = {k: v for g in groups for k, v in g.items()}
+                    merged = {k: v for g in answer.cp_groups() for k, v in g.items()}
                     if answer.cn == "9011":
                         result["QnRtn"] = merged.get("QnRtn")
                         if result["QnRtn"] != "1":
@@ -262,39 +444,7 @@ class Hj212Server:
                         result["ExeRtn"] = merged.get("ExeRtn")
                         return result
         finally:
-            self._commands.pop((mn, qn), None)
-
-    async def _durable(self, observations: list[Observation]) -> int:
-        """Make one packet's readings durable, committed together with whatever other
-        connections submitted meanwhile (group commit): one write per round, not per packet."""
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._pending.append((observations, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
-        return await future
-
-    async def _flush(self) -> None:
-        while self._pending:
-            group, self._pending = self._pending, []
-            try:
-                await asyncio.to_thread(self.write, [o for obs, _ in group for o in obs])
-            except Exception:
-                await self._one_by_one(group)
-                continue
-            for obs, future in group:
-                if not future.done():
-                    future.set_result(len(obs))
-
-    async def _one_by_one(self, group: list[tuple[list[Observation], asyncio.Future[int]]]) -> None:
-        """After a failed group write, write each packet alone: one bad packet must not keep
-        the others unacknowledged."""
-        for obs, future in group:
-            if future.done():
-                continue
-            try:
-                future.set_result(await asyncio.to_thread(self.write, obs))
-            except Exception as exc:
-                future.set_exception(exc if isinstance(exc, StoreError) else StoreError(str(exc)))
+            self.commands.pop((mn, qn), None)
 
 
 class ThreadedHj212Server:

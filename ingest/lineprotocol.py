@@ -25,6 +25,11 @@ PRECISIONS: Final[dict[str, int]] = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s":
 _TRUE: Final = frozenset({"t", "T", "true", "True", "TRUE"})
 _FALSE: Final = frozenset({"f", "F", "false", "False", "FALSE"})
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+#: Characters escaped with a backslash in measurements, and in tag keys, tag values and field
+#: keys. The backslash itself is escaped as influxdb-client does, so that a name holding
+#: ``\=`` survives a round trip; a lone backslash before any other character is literal.
+_MEASUREMENT_SPECIALS: Final = ", \\"
+_KEY_SPECIALS: Final = ",= \\"
 
 
 class LineProtocolError(ValueError):
@@ -210,7 +215,7 @@ def _parse_line_general(line: str) -> Point:
     if rest >= n:
         raise LineProtocolError("expected a measurement and at least one field")
     series_parts = _split_unescaped(series, ",")
-    measurement = _unescape(series_parts[0], ", ")
+    measurement = _unescape(series_parts[0], _MEASUREMENT_SPECIALS)
     if not measurement:
         raise LineProtocolError("missing measurement")
     tags: dict[str, str] = {}
@@ -218,13 +223,13 @@ def _parse_line_general(line: str) -> Point:
         kv = _split_unescaped(tag, "=")
         if len(kv) != 2 or not kv[0] or not kv[1]:
             raise LineProtocolError(f"invalid tag {tag!r}")
-        tags[_unescape(kv[0], ",= ")] = _unescape(kv[1], ",= ")
+        tags[_unescape(kv[0], _KEY_SPECIALS)] = _unescape(kv[1], _KEY_SPECIALS)
     pairs, end = _scan_fields(line, rest)
     fields: dict[str, FieldValue] = {}
     for key, raw in pairs:
         if not key:
             raise LineProtocolError("empty field key")
-        fields[_unescape(key, ",= ")] = _field_value(raw)
+        fields[_unescape(key, _KEY_SPECIALS)] = _field_value(raw)
     return Point(measurement, tags, fields, _timestamp(line[end:].strip()))
 
 
@@ -250,9 +255,9 @@ def _escape(text: str, chars: str) -> str:
 
 def encode_line(point: Point) -> str:
     """The line protocol text of ``point`` (inverse of :func:`parse_line`)."""
-    series = _escape(point.measurement, ", ")
+    series = _escape(point.measurement, _MEASUREMENT_SPECIALS)
     for key, tag in point.tags.items():
-        series += f",{_escape(key, ',= ')}={_escape(tag, ',= ')}"
+        series += f",{_escape(key, _KEY_SPECIALS)}={_escape(tag, _KEY_SPECIALS)}"
     fields = []
     for key, v in point.fields.items():
         if isinstance(v, bool):
@@ -263,7 +268,7 @@ def encode_line(point: Point) -> str:
             text = repr(v)
         else:
             text = '"' + _escape(v, '"\\') + '"'
-        fields.append(f"{_escape(key, ',= ')}={text}")
+        fields.append(f"{_escape(key, _KEY_SPECIALS)}={text}")
     line = f"{series} {','.join(fields)}"
     return line if point.timestamp is None else f"{line} {point.timestamp}"
 

@@ -32,6 +32,7 @@ def server(store: PostgresStore) -> Iterator[tuple[ThreadedHj212Server, tuple[st
 def connect(address: tuple[str, int]) -> socket.socket:
     s = socket.create_connection(address, timeout=5)
     s.settimeout(5)
+    _decoders.pop(id(s), None)  # a new socket may reuse a closed one's id
     return s
 
 
@@ -49,13 +50,19 @@ def now_cst(minutes_ago: int = 0) -> str:
     )
 
 
+_decoders: dict[int, tuple[hj212.FrameDecoder, list[bytes]]] = {}
+
+
 def receive(s: socket.socket) -> hj212.Packet:
-    data = b""
-    while not data.endswith(b"\r\n"):
+    """The next packet from the platform (several may arrive in one TCP read)."""
+    decoder, frames = _decoders.setdefault(id(s), (hj212.FrameDecoder(), []))
+    while not frames:
         chunk = s.recv(4096)
         assert chunk, "connection closed"
-        data += chunk
-    return hj212.parse(data)
+        for frame in decoder.feed(chunk):
+            assert isinstance(frame, bytes), frame
+            frames.append(frame)
+    return hj212.parse(frames.pop(0))
 
 
 def test_upload_is_stored_then_answered_with_9014(server, store: PostgresStore) -> None:  # type: ignore[no-untyped-def]
@@ -113,6 +120,88 @@ def test_no_reply_unless_asked_and_notices_get_9013(server, store: PostgresStore
         answer = receive(s)
     assert (answer.cn, answer.qn) == ("9013", "2")
     assert store.count_observations() == 1
+
+
+def test_split_upload_pieces_are_each_stored_and_answered(server, store: PostgresStore) -> None:  # type: ignore[no-untyped-def]
+    """HJ 212-2017 Appendix C, Table C.50: an hourly upload in PNUM=2 pieces, Flag=7 (D=1,
+    A=1); each piece is answered with a 9014 echoing its own QN. A later piece that does not
+    repeat DataTime takes the first piece's."""
+    threaded, address = server
+    hour = (datetime.now(UTC) - timedelta(hours=3)).astimezone(hj212.CST).strftime("%Y%m%d%H0000")
+    pieces = [
+        hj212.encode(
+            cn="2061",
+            mn=MN,
+            pw=PW,
+            st="32",
+            qn="20160801085857534",
+            flag=7,
+            pnum=2,
+            pno=1,
+            cp=f"DataTime={hour};w00000-Cou=63.0,w00000-Avg=17.5,w00000-Flag=N",
+        ),
+        hj212.encode(
+            cn="2061",
+            mn=MN,
+            pw=PW,
+            st="32",
+            qn="20160801085857535",
+            flag=7,
+            pnum=2,
+            pno=2,
+            cp="w01018-Avg=40.1,w01018-Flag=N",
+        ),
+    ]
+    with connect(address) as s:
+        for piece in pieces:
+            s.sendall(piece)
+            answer = receive(s)
+            assert answer.cn == "9014"
+            assert answer.qn == hj212.parse(piece).qn
+    frame = store.read_frame(station="W1", interval="PT1H")
+    assert len(frame) == 3
+    assert {t.astimezone(hj212.CST).strftime("%Y%m%d%H%M%S") for t in frame["time"]} == {hour}
+    assert threaded.server.stats.split_uploads == 1
+    assert threaded.server.stats.errors["split"] == 0
+    with connect(address) as s:  # piece 2 of 3 without its first: kept, counted, answered
+        s.sendall(
+            hj212.encode(
+                cn="2061",
+                mn=MN,
+                pw=PW,
+                st="32",
+                qn="1",
+                flag=7,
+                pnum=3,
+                pno=2,
+                cp=f"DataTime={hour};w01003-Avg=2.5",
+            )
+        )
+        assert receive(s).qn == "1"
+    assert threaded.server.stats.errors["split"] == 1
+    assert len(store.read_frame(station="W1", interval="PT1H")) == 4
+
+
+def test_a_unit_outpacing_the_store_is_throttled_and_loses_nothing(
+    server, store: PostgresStore
+) -> None:  # type: ignore[no-untyped-def]
+    """More unanswered uploads than max_unanswered (64): the server stops reading from the
+    connection until they are committed; every upload is stored and answered, in order."""
+    _, address = server
+    base = datetime.now(UTC) - timedelta(hours=5)
+    packets = b"".join(
+        upload(
+            f"{i:017d}",
+            f"DataTime={(base + timedelta(seconds=i)).astimezone(hj212.CST):%Y%m%d%H%M%S};"
+            f"w01018-Rtd={i}",
+        )
+        for i in range(300)
+    )
+    with connect(address) as s:
+        s.sendall(packets)
+        answers = [receive(s).qn for _ in range(300)]
+    assert answers == [f"{i:017d}" for i in range(300)]
+    assert store.count_observations() == 300
 
 
 def test_hourly_data_and_resends_are_stored_once(server, store: PostgresStore) -> None:  # type: ignore[no-untyped-def]
