@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Final
 
 from ingest.hj212 import UPLOAD_INTERVALS, DataItem, Packet, ProtocolError, data_items, parse_time
@@ -109,6 +110,16 @@ def readings(
     return out
 
 
+@lru_cache(maxsize=4096)
+def _canonical_code(code: str, domain: Domain | None) -> str | None:
+    """The dictionary's code for an HJ 212 code in a system's domain; ``None`` if unknown
+    (memoised: a station sends the same few codes in every packet)."""
+    try:
+        return lookup(code, domain).code
+    except UnknownParameterError:
+        return None
+
+
 def _item(
     item: DataItem,
     station: str,
@@ -120,11 +131,12 @@ def _item(
     max_future: timedelta,
     out: UploadReadings,
 ) -> list[Observation]:
-    try:
-        code = lookup(item.code, domain).code
-    except UnknownParameterError:
+    known = _canonical_code(item.code, domain)
+    if known is None:
         code = item.code
         out.unknown_codes.append(item.code)
+    else:
+        code = known
     flag = item.flag or DEFAULT_FLAG
     if not is_valid_flag(flag):
         raise ValueError(f"flag {flag!r} is not an HJ 212-2017 data flag")
