@@ -1,0 +1,10 @@
+"""National standards as pure, vectorised functions (no I/O).
+
+- :mod:`sensors.standards.aqi` — air quality index, HJ 633-2026 (default) and HJ 633-2012;
+- :mod:`sensors.standards.gb3095` — ambient air limits, GB 3095-2026, exceedances;
+- :mod:`sensors.standards.water` — surface water classes, GB 3838-2002;
+- :mod:`sensors.standards.soil` — agricultural soil risk classes, GB 15618-2018;
+- :mod:`sensors.standards.radiation` — ambient gamma dose rate against a station's background.
+
+Tables are transcribed from ``shared/reference`` (each module names its source and clauses).
+"""
