@@ -1,0 +1,176 @@
+"""Surface water quality classes: GB 3838-2002, single-factor evaluation.
+
+Source: ``shared/reference/water.md`` (``sources/gb3838-2002-table1a.png``, ``table1b.png``).
+
+- §5.1 single-factor evaluation: each parameter gets the best class whose limit it meets
+  (Table 1; "≤" limits, DO a minimum, pH 6–9 for every class); where two classes share a
+  limit, the better class (COD 15 → I). Worse than class V is 劣Ⅴ, reported as 6.
+- The overall class is the worst over the basic items (MEE's 2011 surface-water evaluation
+  method): Table 1 except water temperature, total nitrogen and faecal coliforms; for lakes
+  and reservoirs total nitrogen counts too. TP has its own limits for lakes and reservoirs.
+  TN is evaluated for lakes and reservoirs only (Table 1 gives no river limit): for a river
+  it is left out of ``classes``; faecal coliforms are classed but not in the overall class.
+- Exceedances: for each parameter worse than the target class, the multiple
+  ``(C − limit) / limit`` over the target class's limit; none for pH and DO.
+
+Parameter names: the dictionary's ``ph do codmn cod bod5 nh3n tp tn``, and ``cu zn fluoride se
+as hg cd cr6 pb cyanide volatile_phenols petroleum anionic_surfactants sulfide
+faecal_coliforms``; mg/L (pH dimensionless, faecal coliforms per litre).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+WaterBody = Literal["river", "lake"]
+WORSE_THAN_V: Final = 6
+
+#: Table 1 upper limits for classes I–V (mg/L).
+UPPER_LIMITS: Final[dict[str, tuple[float, float, float, float, float]]] = {
+    "codmn": (2, 4, 6, 10, 15),
+    "cod": (15, 15, 20, 30, 40),
+    "bod5": (3, 3, 4, 6, 10),
+    "nh3n": (0.15, 0.5, 1.0, 1.5, 2.0),
+    "tp": (0.02, 0.1, 0.2, 0.3, 0.4),  # rivers; lakes below
+    "tn": (0.2, 0.5, 1.0, 1.5, 2.0),  # lakes and reservoirs
+    "cu": (0.01, 1.0, 1.0, 1.0, 1.0),
+    "zn": (0.05, 1.0, 1.0, 2.0, 2.0),
+    "fluoride": (1.0, 1.0, 1.0, 1.5, 1.5),
+    "se": (0.01, 0.01, 0.01, 0.02, 0.02),
+    "as": (0.05, 0.05, 0.05, 0.1, 0.1),
+    "hg": (0.00005, 0.00005, 0.0001, 0.001, 0.001),
+    "cd": (0.001, 0.005, 0.005, 0.005, 0.01),
+    "cr6": (0.01, 0.05, 0.05, 0.05, 0.1),
+    "pb": (0.01, 0.01, 0.05, 0.05, 0.1),
+    "cyanide": (0.005, 0.05, 0.2, 0.2, 0.2),
+    "volatile_phenols": (0.002, 0.002, 0.005, 0.01, 0.1),
+    "petroleum": (0.05, 0.05, 0.05, 0.5, 1.0),
+    "anionic_surfactants": (0.2, 0.2, 0.2, 0.3, 0.3),
+    "sulfide": (0.05, 0.1, 0.2, 0.5, 1.0),
+    "faecal_coliforms": (200, 2000, 10000, 20000, 40000),
+}
+TP_LAKE: Final = (0.01, 0.025, 0.05, 0.1, 0.2)
+#: Table 1 dissolved-oxygen minimums for classes I–V (mg/L).
+DO_MINIMUMS: Final = (7.5, 6, 5, 3, 2)
+PH_RANGE: Final = (6.0, 9.0)
+PARAMETERS: Final = ("ph", "do", *UPPER_LIMITS)
+#: Classed, but not part of the overall class.
+NOT_IN_OVERALL: Final = frozenset({"faecal_coliforms"})
+
+
+def _limits(parameter: str, water_body: WaterBody) -> tuple[float, ...]:
+    if parameter == "tp" and water_body == "lake":
+        return TP_LAKE
+    return UPPER_LIMITS[parameter]
+
+
+def _check(parameter: str, water_body: str) -> None:
+    if water_body not in ("river", "lake"):
+        raise ValueError(f"water body must be 'river' or 'lake', not {water_body!r}")
+    if parameter not in PARAMETERS:
+        raise ValueError(
+            f"GB 3838-2002 Table 1 has no limit for {parameter!r} ({', '.join(PARAMETERS)})"
+        )
+
+
+def classify_array(
+    parameter: str, values: npt.ArrayLike, water_body: WaterBody = "river"
+) -> npt.NDArray[np.float64]:
+    """The single-factor class (1–5, 6 for 劣Ⅴ) of each value; NaN where a value is missing or
+    negative, and for TN in a river (no river limit)."""
+    _check(parameter, water_body)
+    v = np.asarray(values, dtype=np.float64)
+    valid = np.isfinite(v) & (v >= 0)
+    if parameter == "tn" and water_body == "river":
+        return np.full(v.shape, np.nan)
+    if parameter == "ph":
+        out = np.where((v >= PH_RANGE[0]) & (v <= PH_RANGE[1]), 1.0, float(WORSE_THAN_V))
+    elif parameter == "do":  # a minimum: the first class whose minimum the value reaches
+        mins = np.array(DO_MINIMUMS)
+        out = 1.0 + np.sum(v[..., None] < mins[None, ...], axis=-1)
+    else:  # the first class whose limit is not exceeded: equal limits give the better class
+        lims = np.array(_limits(parameter, water_body))
+        out = 1.0 + np.searchsorted(lims, v, side="left").astype(np.float64)
+    return np.where(valid, out, np.nan)
+
+
+@dataclass(frozen=True)
+class WaterClass:
+    """``overall`` 1–5 (6 for 劣Ⅴ; ``None`` without a counted parameter), ``classes`` per
+    parameter, ``exceedances`` (multiple over the target class's limit) per parameter worse
+    than the target class."""
+
+    overall: int | None
+    classes: dict[str, int] = field(default_factory=dict)
+    exceedances: dict[str, float] = field(default_factory=dict)
+    target_class: int = 3
+
+
+def classify(
+    values: Mapping[str, float],
+    water_body: WaterBody = "river",
+    target_class: int = 3,
+) -> WaterClass:
+    """Single-factor evaluation of one sample (mg/L; pH dimensionless).
+
+    Raises
+    ------
+    ValueError
+        for an unknown parameter or water body, a target class outside 1–5, or a negative or
+        non-finite value.
+    """
+    if target_class not in (1, 2, 3, 4, 5):
+        raise ValueError(f"target class must be 1–5, not {target_class!r}")
+    classes: dict[str, int] = {}
+    exceedances: dict[str, float] = {}
+    for parameter, value in values.items():
+        _check(parameter, water_body)
+        if isinstance(value, bool) or not math.isfinite(value) or value < 0:
+            raise ValueError(f"{parameter}: {value!r} is not a valid concentration")
+        found = classify_array(parameter, [value], water_body)[0]
+        if math.isnan(found):
+            continue  # TN in a river: not evaluated
+        classes[parameter] = int(found)
+        if found > target_class and parameter not in ("ph", "do"):
+            limit = _limits(parameter, water_body)[target_class - 1]
+            exceedances[parameter] = (value - limit) / limit
+    counted = [c for p, c in classes.items() if p not in NOT_IN_OVERALL]
+    return WaterClass(max(counted) if counted else None, classes, exceedances, target_class)
+
+
+def classify_frame(
+    frame: pd.DataFrame, water_body: WaterBody = "river", target_class: int = 3
+) -> pd.DataFrame:
+    """:func:`classify` for every row of a frame whose columns are parameters: a column
+    ``class_<parameter>`` each, ``overall`` (nullable integers) and ``exceeding`` (the
+    parameters worse than the target class, comma-separated)."""
+    if target_class not in (1, 2, 3, 4, 5):
+        raise ValueError(f"target class must be 1–5, not {target_class!r}")
+    out = pd.DataFrame(index=frame.index)
+    counted = []
+    exceeding = [[] for _ in range(len(frame))]  # type: list[list[str]]
+    for column in frame.columns:
+        parameter = str(column)
+        classes = classify_array(parameter, frame[column].to_numpy(dtype=np.float64), water_body)
+        out[f"class_{parameter}"] = pd.array(classes, dtype="Float64").astype("Int64")
+        if parameter not in NOT_IN_OVERALL:
+            counted.append(classes)
+        if parameter not in ("ph", "do"):
+            for i in np.flatnonzero(classes > target_class):
+                exceeding[i].append(parameter)
+    if counted:
+        stacked = np.column_stack(counted)
+        has = ~np.all(np.isnan(stacked), axis=1)
+        overall = np.where(has, np.nanmax(np.where(np.isnan(stacked), 0, stacked), axis=1), np.nan)
+    else:
+        overall = np.full(len(frame), np.nan)
+    out["overall"] = pd.array(overall, dtype="Float64").astype("Int64")
+    out["exceeding"] = [",".join(e) for e in exceeding]
+    return out

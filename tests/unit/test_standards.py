@@ -1,0 +1,228 @@
+"""GB 3095-2026 limits, GB 3838-2002 water classes, GB 15618-2018 soil risk and the gamma
+background rule, clause by clause (tables: ``shared/reference/air.md``, ``water.md``,
+``soil.md``, ``radiation.md``)."""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sensors.standards import gb3095, radiation, soil, water
+from tests.datasets import meuse
+
+TRANSITIONAL, FINAL = date(2030, 12, 31), date(2031, 1, 1)
+
+
+# --- GB 3095-2026 Table 1 ------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("pollutant", "averaging", "transitional", "final"),
+    [
+        ("so2", "annual", (20, 60), (20, 20)),
+        ("so2", "24h", (50, 150), (50, 50)),
+        ("so2", "1h", (150, 500), (150, 150)),
+        ("no2", "annual", (40, 40), (30, 30)),
+        ("no2", "24h", (80, 80), (50, 50)),
+        ("no2", "1h", (200, 200), (200, 200)),
+        ("co", "24h", (4, 4), (4, 4)),
+        ("co", "1h", (10, 10), (10, 10)),
+        ("o3", "8h", (100, 160), (100, 160)),
+        ("o3", "1h", (160, 200), (160, 200)),
+        ("pm10", "annual", (40, 60), (20, 50)),
+        ("pm10", "24h", (50, 120), (50, 100)),
+        ("pm25", "annual", (15, 30), (10, 25)),
+        ("pm25", "24h", (35, 60), (25, 50)),
+    ],
+)
+def test_gb3095_table_1_limits_by_class_and_date(
+    pollutant: str, averaging: str, transitional: tuple[int, int], final: tuple[int, int]
+) -> None:
+    """Transitional limits through 2030-12-31, final ones from 2031-01-01."""
+    for area_class in (1, 2):
+        got_t = gb3095.limit(pollutant, averaging, area_class, TRANSITIONAL)  # type: ignore[arg-type]
+        got_f = gb3095.limit(pollutant, averaging, area_class, FINAL)  # type: ignore[arg-type]
+        assert (got_t, got_f) == (transitional[area_class - 1], final[area_class - 1])
+
+
+def test_gb3095_exceedance_multiple() -> None:
+    """超标倍数 (C − S)/S above the limit; at the limit it complies."""
+    got = gb3095.exceedance_multiple([30, 60, 75, 120, math.nan], "pm25", "24h", 2, TRANSITIONAL)
+    assert got[:4].tolist() == [0.0, 0.0, 0.25, 1.0] and math.isnan(got[4])
+    assert gb3095.exceeds([60, 61], "pm25", "24h", 2, TRANSITIONAL).tolist() == [False, True]
+    assert gb3095.exceeds([60], "pm25", "24h", 2, FINAL).tolist() == [True]  # final: 50
+
+
+def test_gb3095_unknown_pairs_are_errors() -> None:
+    with pytest.raises(ValueError, match="no 8h limit for 'so2'"):
+        gb3095.limit("so2", "8h", 2, FINAL)
+    with pytest.raises(ValueError, match="area class"):
+        gb3095.limit("so2", "1h", 3, FINAL)  # type: ignore[arg-type]
+
+
+# --- GB 3838-2002 Table 1, §5.1 -----------------------------------------------------------
+TABLE_1 = {  # typed in again from the standard's table (classes I–V)
+    "codmn": (2, 4, 6, 10, 15),
+    "cod": (15, 15, 20, 30, 40),
+    "bod5": (3, 3, 4, 6, 10),
+    "nh3n": (0.15, 0.5, 1.0, 1.5, 2.0),
+    "cu": (0.01, 1.0, 1.0, 1.0, 1.0),
+    "hg": (0.00005, 0.00005, 0.0001, 0.001, 0.001),
+    "cd": (0.001, 0.005, 0.005, 0.005, 0.01),
+    "pb": (0.01, 0.01, 0.05, 0.05, 0.1),
+    "faecal_coliforms": (200, 2000, 10000, 20000, 40000),
+}
+
+
+@pytest.mark.parametrize("parameter", list(TABLE_1))
+def test_water_class_boundaries(parameter: str) -> None:
+    """A value at a limit meets it; a shared limit gives the better class (COD 15 → I); just
+    above class V is 劣Ⅴ (6)."""
+    limits = TABLE_1[parameter]
+    for k, lim in enumerate(limits, start=1):
+        expected = limits.index(lim) + 1  # the first (best) class with that limit
+        assert water.classify({parameter: lim}).classes[parameter] == expected
+        assert k >= expected
+    assert water.classify({parameter: limits[-1] * 1.001}).classes[parameter] == 6
+    assert water.classify({"cod": 15}).classes["cod"] == 1
+
+
+def test_water_dissolved_oxygen_is_a_minimum() -> None:
+    got = [water.classify({"do": v}).classes["do"] for v in (8, 7.5, 7.4, 6, 5, 3, 2, 1.9)]
+    assert got == [1, 1, 2, 2, 3, 4, 5, 6]
+
+
+def test_water_ph_outside_6_to_9_is_worse_than_v() -> None:
+    got = [water.classify({"ph": v}).classes["ph"] for v in (5.9, 6, 7.5, 9, 9.1)]
+    assert got == [6, 1, 1, 1, 6]
+
+
+def test_water_total_phosphorus_rivers_and_lakes() -> None:
+    assert water.classify({"tp": 0.05}, "river").classes["tp"] == 2
+    assert water.classify({"tp": 0.05}, "lake").classes["tp"] == 3
+
+
+def test_water_overall_is_the_worst_counted_item_and_exceedances_use_the_target() -> None:
+    sample = {"do": 6.5, "codmn": 5, "nh3n": 1.8, "tp": 0.15, "tn": 3.0, "faecal_coliforms": 50000}
+    river = water.classify(sample, "river", target_class=3)
+    assert river.classes == {"do": 2, "codmn": 3, "nh3n": 5, "tp": 3, "faecal_coliforms": 6}
+    assert river.overall == 5  # TN not evaluated for rivers; faecal coliforms not counted
+    assert river.exceedances == pytest.approx({"nh3n": 0.8, "faecal_coliforms": 4.0})
+    lake = water.classify(sample, "lake", target_class=3)
+    assert lake.classes["tn"] == 6 and lake.overall == 6  # TN counts for lakes and reservoirs
+    assert lake.exceedances["tn"] == pytest.approx(2.0)
+    assert lake.exceedances["tp"] == pytest.approx(2.0)  # lake class III TP 0.05
+
+
+def test_water_frame_equals_classify_row_by_row() -> None:
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(
+        {
+            "do": rng.uniform(0, 10, 200),
+            "codmn": rng.uniform(0, 20, 200),
+            "nh3n": rng.uniform(0, 3, 200),
+            "tp": rng.uniform(0, 0.5, 200),
+            "ph": rng.uniform(5, 10, 200),
+        }
+    )
+    frame.iloc[::17, 1] = np.nan
+    out = water.classify_frame(frame, "lake", 2)
+    for i, row in frame.iterrows():
+        one = water.classify({k: v for k, v in row.items() if not math.isnan(v)}, "lake", 2)
+        assert out.loc[i, "overall"] == one.overall
+        assert set(filter(None, out.loc[i, "exceeding"].split(","))) == set(one.exceedances)
+
+
+def test_water_bad_input_is_an_error() -> None:
+    with pytest.raises(ValueError, match="no limit for 'turbidity'"):
+        water.classify({"turbidity": 3})
+    with pytest.raises(ValueError, match="not a valid concentration"):
+        water.classify({"cod": -1})
+    with pytest.raises(ValueError, match="target class"):
+        water.classify({"cod": 1}, target_class=6)
+
+
+# --- GB 15618-2018 ------------------------------------------------------------------------
+def test_soil_ph_bands_are_closed_on_the_right() -> None:
+    assert soil.ph_band([5.5, 5.51, 6.5, 7.5, 7.51]).tolist() == [0, 1, 1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("metal", "ph", "land_use", "screening", "intervention"),
+    [
+        ("cd", 5.0, "paddy", 0.3, 1.5),
+        ("cd", 7.0, "paddy", 0.6, 3.0),
+        ("cd", 8.0, "other", 0.6, 4.0),
+        ("cd", 8.0, "orchard", 0.6, 4.0),
+        ("hg", 6.0, "other", 1.8, 2.5),
+        ("as", 7.0, "paddy", 25, 120),
+        ("pb", 8.0, "paddy", 240, 1000),
+        ("cr", 6.0, "other", 150, 850),
+        ("cu", 7.0, "orchard", 200, None),
+        ("cu", 7.0, "paddy", 100, None),
+        ("ni", 8.0, "paddy", 190, None),
+        ("zn", 5.0, "other", 200, None),
+    ],
+)
+def test_soil_screening_and_intervention_values(
+    metal: str, ph: float, land_use: str, screening: float, intervention: float | None
+) -> None:
+    assert soil.screening_value(metal, ph, land_use) == screening  # type: ignore[arg-type]
+    assert soil.intervention_value(metal, ph) == intervention
+
+
+def test_soil_classes() -> None:
+    """≤ screening everywhere: priority protection; above screening, ≤ intervention: safe use;
+    above any intervention value: strict control."""
+    assert soil.classify({"cd": 0.3, "zn": 200}, 5.0).risk_class == "priority_protection"
+    assert soil.classify({"cd": 0.31}, 5.0).risk_class == "safe_use"
+    assert soil.classify({"cd": 1.5}, 5.0).risk_class == "safe_use"
+    assert soil.classify({"cd": 1.51}, 5.0).risk_class == "strict_control"
+    assert soil.classify({"zn": 10_000}, 5.0).risk_class == "safe_use"  # no Zn intervention
+    assert soil.classify({"cd": 0.6}, 7.0, "paddy").ratios["cd"] == pytest.approx(1.0)
+
+
+def test_soil_bad_input_is_an_error() -> None:
+    with pytest.raises(ValueError, match="pH"):
+        soil.classify({"cd": 1}, 15)
+    with pytest.raises(ValueError, match="no value for 'fe'"):
+        soil.classify({"fe": 1}, 7)
+    with pytest.raises(ValueError, match="land use"):
+        soil.classify({"cd": 1}, 7, "forest")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("ph", "land_use"), [(7.0, "other"), (8.0, "other"), (6.0, "paddy")])
+def test_meuse_samples_risk_classes(ph: float, land_use: str) -> None:
+    """The 155 Meuse topsoil samples (Cd, Cu, Pb, Zn mg/kg), classed at a stated pH and land
+    use; counted here independently of the module from the screening and intervention
+    values."""
+    data = meuse().rename(columns={"cadmium": "cd", "copper": "cu", "lead": "pb", "zinc": "zn"})
+    band = {6.0: 1, 7.0: 2, 8.0: 3}[ph]
+    screen = {
+        "cd": {"other": (0.3, 0.3, 0.3, 0.6), "paddy": (0.3, 0.4, 0.6, 0.8)}[land_use][band],
+        "cu": (50, 50, 100, 100)[band],
+        "pb": {"other": (70, 90, 120, 170), "paddy": (80, 100, 140, 240)}[land_use][band],
+        "zn": (200, 200, 250, 300)[band],
+    }
+    stop = {"cd": (1.5, 2.0, 3.0, 4.0)[band], "pb": (400, 500, 700, 1000)[band]}
+    metals = data[["cd", "cu", "pb", "zn"]]
+    strict = (metals["cd"] > stop["cd"]) | (metals["pb"] > stop["pb"])
+    above = pd.concat([metals[m] > v for m, v in screen.items()], axis=1).any(axis=1)
+    expected = np.where(
+        strict, "strict_control", np.where(above, "safe_use", "priority_protection")
+    )
+    got = [soil.classify(dict(r), ph, land_use).risk_class for r in metals.to_dict("records")]  # type: ignore[arg-type]
+    assert got == expected.tolist()
+    frame = soil.classify_frame(metals.assign(ph=ph), land_use)  # type: ignore[arg-type]
+    assert frame["risk_class"].tolist() == got
+    assert len(got) == 155 and set(got) >= {"strict_control", "safe_use"}
+
+
+# --- gamma dose rate against the station's background ---------------------------------------
+def test_gamma_outside_the_station_background_range() -> None:
+    got = radiation.background_status([60, 69.3, 150, 266.9, 300, math.nan], (69.3, 266.9))
+    assert got.tolist() == ["below", "within", "within", "within", "above", None]
+    with pytest.raises(ValueError, match="background range"):
+        radiation.background_status([1], (300, 100))
