@@ -1,0 +1,170 @@
+"""Aggregation with GB 3095-2026 Table 4 validity (pure pandas; no I/O).
+
+Every function keeps invalid aggregates, flagged ``valid = False``, never drops them; raw
+readings are not touched (§6.3). Periods are labelled by their start, in UTC; days, months and
+years follow the bureau's time zone (``ECOSENSE_TIMEZONE``, China Standard Time by default).
+
+Table 4 (``shared/reference/air.md``):
+
+- 1-hour mean: at least 45 minutes of sampling in the hour;
+- 24-hour mean: at least 20 hourly means that day;
+- O₃ 8-hour mean: at least 6 hourly means in the 8 hours;
+- monthly mean: at least 27 daily means (25 in February); annual mean: at least 324.
+
+The O₃ daily maximum 8-hour mean is the highest valid 8-hour mean among the 17 windows that
+end between 08:00 and 24:00 of the day (HJ 663-2013 §4.1, not in ``shared/reference``), valid
+with at least 14 valid windows (HJ 663-2013 Table 2).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import numpy as np
+import pandas as pd
+
+MIN_MINUTES_PER_HOUR: Final = 45
+MIN_HOURS_PER_DAY: Final = 20
+MIN_HOURS_PER_8H: Final = 6
+MIN_WINDOWS_PER_DAY: Final = 14
+MIN_DAYS_PER_MONTH: Final = 27
+MIN_DAYS_IN_FEBRUARY: Final = 25
+MIN_DAYS_PER_YEAR: Final = 324
+DEFAULT_TIMEZONE: Final = "Asia/Shanghai"
+
+COLUMNS: Final = ["value", "count", "valid"]
+
+
+def _series(frame: pd.DataFrame) -> tuple[pd.DatetimeIndex, pd.Series]:
+    """Times (UTC) and values of the valid readings of ``frame`` (``time``, ``value`` and an
+    optional boolean ``valid``: readings failing QC do not count)."""
+    if not {"time", "value"} <= set(frame.columns):
+        raise ValueError("readings need 'time' and 'value' columns")
+    times = pd.DatetimeIndex(frame["time"])
+    if times.tz is None:
+        raise ValueError("reading times must be timezone-aware")
+    keep = frame["value"].notna().to_numpy()
+    if "valid" in frame.columns:
+        keep = keep & frame["valid"].fillna(False).to_numpy(dtype=bool)
+    values = pd.Series(
+        frame["value"].to_numpy(dtype=np.float64)[keep], index=times[keep].tz_convert("UTC")
+    )
+    return pd.DatetimeIndex(values.index), values
+
+
+def hourly(readings: pd.DataFrame, sample_minutes: float | None = None) -> pd.DataFrame:
+    """Hourly means of real-time or minute readings.
+
+    ``count`` is the minutes of sampling: valid readings × ``sample_minutes`` (the minutes each
+    reading stands for; default: the median spacing of the readings, at least 1, at most 60),
+    counted once per minute of the hour. Valid with at least 45.
+    """
+    times, values = _series(readings)
+    if values.empty:
+        return pd.DataFrame(columns=COLUMNS, index=pd.DatetimeIndex([], tz="UTC", name="start"))
+    if sample_minutes is None:
+        spacing = np.diff(times.as_unit("ns").asi8) / 6e10
+        spacing = spacing[spacing > 0]
+        sample_minutes = float(np.clip(np.median(spacing), 1, 60)) if len(spacing) else 1.0
+    hour = times.floor("h")
+    minute = times.floor("min")
+    by_hour = values.groupby(hour)
+    # readings in the same minute count once; each counts sample_minutes, at most 60 in all
+    distinct = pd.Series(minute, index=hour).groupby(level=0).nunique()
+    minutes = np.minimum(distinct * sample_minutes, 60.0)
+    out = pd.DataFrame({"value": by_hour.mean(), "count": minutes})
+    out["valid"] = out["count"] >= MIN_MINUTES_PER_HOUR
+    out.index.name = "start"
+    return out
+
+
+def _hours(hourly_means: pd.DataFrame) -> pd.Series:
+    """Valid hourly means on a complete UTC hour index (NaN where missing or invalid)."""
+    if not isinstance(hourly_means.index, pd.DatetimeIndex) or hourly_means.index.tz is None:
+        raise ValueError("hourly means need a timezone-aware DatetimeIndex")
+    if "valid" in hourly_means:
+        values = hourly_means["value"].where(hourly_means["valid"].fillna(False).astype(bool))
+    else:
+        values = hourly_means["value"].copy()
+    values.index = pd.DatetimeIndex(values.index).tz_convert("UTC")
+    if values.empty:
+        return values
+    full = pd.date_range(values.index.min(), values.index.max(), freq="h")
+    return values.reindex(full)
+
+
+def daily(hourly_means: pd.DataFrame, tz: str = DEFAULT_TIMEZONE) -> pd.DataFrame:
+    """24-hour means of valid hourly means per day of ``tz``; valid with at least 20."""
+    hours = _hours(hourly_means)
+    local = hours.tz_convert(tz)
+    day = local.index.floor("D", ambiguous=False, nonexistent="shift_forward")  # type: ignore[attr-defined]
+    grouped = local.groupby(day)
+    out = pd.DataFrame({"value": grouped.mean(), "count": grouped.count()})
+    out["valid"] = out["count"] >= MIN_HOURS_PER_DAY
+    out.index = pd.DatetimeIndex(out.index).tz_convert("UTC")
+    out.index.name = "start"
+    return out
+
+
+def o3_8h(hourly_means: pd.DataFrame) -> pd.DataFrame:
+    """O₃ 8-hour running means, labelled by the start of their **last** hour (the window of
+    hours h−7 … h); valid with at least 6 valid hourly means."""
+    hours = _hours(hourly_means)
+    rolling = hours.rolling(8, min_periods=1)
+    out = pd.DataFrame({"value": rolling.mean(), "count": rolling.count().astype(int)})
+    out["valid"] = out["count"] >= MIN_HOURS_PER_8H
+    out.index.name = "start"
+    return out
+
+
+def o3_daily_max_8h(hourly_means: pd.DataFrame, tz: str = DEFAULT_TIMEZONE) -> pd.DataFrame:
+    """The O₃ daily maximum 8-hour mean per day of ``tz``: the highest valid 8-hour mean of the
+    windows ending 08:00 … 24:00 (last hours 07:00 … 23:00); ``count`` valid windows; valid with
+    at least 14."""
+    windows = o3_8h(hourly_means)
+    local = windows.tz_convert(tz)
+    index = pd.DatetimeIndex(local.index)
+    local = local[index.hour >= 7]  # the window lies within the day
+    day = pd.DatetimeIndex(local.index).floor("D", ambiguous=False, nonexistent="shift_forward")
+    good = local["value"].where(local["valid"])
+    grouped = good.groupby(day)
+    out = pd.DataFrame({"value": grouped.max(), "count": grouped.count()})
+    out["valid"] = out["count"] >= MIN_WINDOWS_PER_DAY
+    out.index = pd.DatetimeIndex(out.index).tz_convert("UTC")
+    out.index.name = "start"
+    return out
+
+
+def _daily_values(daily_means: pd.DataFrame, tz: str) -> pd.Series:
+    valid = daily_means["valid"].fillna(False).to_numpy(dtype=bool)
+    values = daily_means["value"].where(valid)
+    # local wall-clock days, without the zone: periods carry none
+    values.index = pd.DatetimeIndex(values.index).tz_convert(tz).tz_localize(None)
+    return values
+
+
+def monthly(daily_means: pd.DataFrame, tz: str = DEFAULT_TIMEZONE) -> pd.DataFrame:
+    """Monthly means of valid daily means (months of ``tz``); valid with at least 27 (25 in
+    February)."""
+    values = _daily_values(daily_means, tz)
+    month = values.index.to_period("M")  # type: ignore[attr-defined]
+    grouped = values.groupby(month)
+    out = pd.DataFrame({"value": grouped.mean(), "count": grouped.count()})
+    periods = pd.PeriodIndex(out.index)
+    needed = np.where(periods.month == 2, MIN_DAYS_IN_FEBRUARY, MIN_DAYS_PER_MONTH)
+    out["valid"] = out["count"] >= needed
+    out.index = periods.to_timestamp().tz_localize(tz).tz_convert("UTC")
+    out.index.name = "start"
+    return out
+
+
+def annual(daily_means: pd.DataFrame, tz: str = DEFAULT_TIMEZONE) -> pd.DataFrame:
+    """Annual means of valid daily means (years of ``tz``); valid with at least 324."""
+    values = _daily_values(daily_means, tz)
+    year = values.index.to_period("Y")  # type: ignore[attr-defined]
+    grouped = values.groupby(year)
+    out = pd.DataFrame({"value": grouped.mean(), "count": grouped.count()})
+    out["valid"] = out["count"] >= MIN_DAYS_PER_YEAR
+    out.index = pd.PeriodIndex(out.index).to_timestamp().tz_localize(tz).tz_convert("UTC")
+    out.index.name = "start"
+    return out
