@@ -329,18 +329,26 @@ def iaqi_array(
         )
     steps = [s for s in TABLES[standard][column] if s is not None]
     bps = np.array(steps, dtype=np.float64)
-    levels = np.array(IAQI_STEPS[: len(steps)], dtype=np.float64)
+    levels = np.array(IAQI_STEPS[: len(steps)], dtype=np.int64)
     k = np.clip(np.searchsorted(bps, np.where(valid, c, 0.0), side="left"), 1, len(bps) - 1)
-    lo, hi = bps[k - 1], bps[k]
-    ilo, ihi = levels[k - 1], levels[k]
-    raw = ilo + (ihi - ilo) * (c - lo) / (hi - lo)
-    result = np.ceil(raw)
-    # ceil of a float: a value that should land exactly on an integer may sit a hair above
-    # it (ceil one too high) or below; recompute those exactly
-    near = valid & (np.abs(raw - np.rint(raw)) < 1e-6) & (c <= bps[-1])
-    for i in np.flatnonzero(near):
-        exact = _exact_iaqi(pollutant, Fraction(Decimal(repr(float(c[i])))), standard)
-        result[i] = np.nan if exact is None else exact
+    if standard == "HJ633-2026":
+        # inputs are whole numbers (CO tenths): formula (1) in integers, ceiling exactly
+        scale = 10 ** _decimals(pollutant)
+        ci = np.rint(np.where(valid, c, 0.0) * scale).astype(np.int64)
+        bpi = np.rint(bps * scale).astype(np.int64)
+        num = (levels[k] - levels[k - 1]) * (ci - bpi[k - 1])
+        den = bpi[k] - bpi[k - 1]
+        result = (levels[k - 1] - (-num // den)).astype(np.float64)
+    else:
+        lo, hi = bps[k - 1], bps[k]
+        raw = levels[k - 1] + (levels[k] - levels[k - 1]) * (c - lo) / (hi - lo)
+        result = np.ceil(raw)
+        # ceil of a float: a value that should land exactly on an integer may sit a hair
+        # above it (ceil one too high); recompute those exactly
+        near = valid & (np.abs(raw - np.rint(raw)) < 1e-6) & (c <= bps[-1])
+        for i in np.flatnonzero(near):
+            exact = _exact_iaqi(pollutant, Fraction(Decimal(repr(float(c[i])))), standard)
+            result[i] = np.nan if exact is None else exact
     result = np.where(c == 0, 0.0, result)
     over = c > bps[-1]
     if standard == "HJ633-2026" and column == "so2_1h":
@@ -420,10 +428,18 @@ def aqi_frame(
         out[f"iaqi_{p}"] = _nullable_int(scores[p])
     out["aqi"] = _nullable_int(best)
     out["level"] = _nullable_int(level_array(best))
-    primary = [""] * n
+    primary = np.full(n, "", dtype=object)
     if present:
         ties = (matrix == best[:, None]) & (best[:, None] > 50)
-        for i in np.flatnonzero(ties.any(axis=1)):
-            primary[i] = ",".join(p for p, t in zip(present, ties[i], strict=True) if t)
+        # each row's set of tied pollutants as a bit code, named through a table of all sets
+        code = (ties.astype(np.int64) << np.arange(len(present))).sum(axis=1)
+        names = np.array(
+            [
+                ",".join(p for j, p in enumerate(present) if c >> j & 1)
+                for c in range(2 ** len(present))
+            ],
+            dtype=object,
+        )
+        primary = names[code]
     out["primary"] = primary
     return out
