@@ -152,19 +152,24 @@ class Packet:
         return parse_cp(self.cp)
 
 
-def parse_cp(cp: str) -> list[dict[str, str]]:
-    """``DataTime=…;a-Rtd=1,a-Flag=N`` → ``[{"DataTime": …}, {"a-Rtd": "1", "a-Flag": "N"}]``."""
-    groups: list[dict[str, str]] = []
-    for group in cp.split(";"):
-        items: dict[str, str] = {}
+def cp_items(cp: str) -> Iterator[tuple[int, str, str]]:
+    """``(group number, name, value)`` of each ``name=value`` item of a data area: groups are
+    ``;``-separated, items ``,``-separated; names and values stripped; items without a name or
+    ``=`` skipped."""
+    for number, group in enumerate(cp.split(";")):
         for item in group.split(","):
             name, sep, value = item.partition("=")
             name = name.strip()
             if sep and name:
-                items[name] = value.strip()
-        if items:
-            groups.append(items)
-    return groups
+                yield number, name, value.strip()
+
+
+def parse_cp(cp: str) -> list[dict[str, str]]:
+    """``DataTime=…;a-Rtd=1,a-Flag=N`` → ``[{"DataTime": …}, {"a-Rtd": "1", "a-Flag": "N"}]``."""
+    groups: dict[int, dict[str, str]] = {}
+    for number, name, value in cp_items(cp):
+        groups.setdefault(number, {})[name] = value
+    return list(groups.values())
 
 
 _FIELD = re.compile(r"([A-Za-z]+)=([^;]*)")
@@ -346,33 +351,27 @@ def data_items(packet: Packet) -> tuple[str | None, list[DataItem], list[str]]:
     data_time = None
     items: dict[str, DataItem] = {}
     problems: list[str] = []
-    for group in packet.cp.split(";"):  # as parse_cp, without building the groups
-        for pair in group.split(","):
-            name, sep, value = pair.partition("=")
-            name = name.strip()
-            if not sep or not name:
-                continue
-            value = value.strip()
-            if name == "DataTime":
-                data_time = value
-                continue
-            code, sep, suffix = name.rpartition("-")
-            if not sep or not code:
-                problems.append(f"unknown field {name}")
-                continue
-            item = items.get(code)
-            if item is None:
-                item = items[code] = DataItem(code)
-            if suffix in _VALUE_SUFFIXES:
-                item.values[suffix] = value
-            elif suffix == "Flag":
-                item.flag = value
-            elif suffix == "EFlag":
-                item.eflag = value
-            elif suffix == "SampleTime":
-                item.sample_time = value
-            else:
-                problems.append(f"field {name} is not a reading")
+    for _, name, value in cp_items(packet.cp):
+        if name == "DataTime":
+            data_time = value
+            continue
+        code, sep, suffix = name.rpartition("-")
+        if not sep or not code:
+            problems.append(f"unknown field {name}")
+            continue
+        item = items.get(code)
+        if item is None:
+            item = items[code] = DataItem(code)
+        if suffix in _VALUE_SUFFIXES:
+            item.values[suffix] = value
+        elif suffix == "Flag":
+            item.flag = value
+        elif suffix == "EFlag":
+            item.eflag = value
+        elif suffix == "SampleTime":
+            item.sample_time = value
+        else:
+            problems.append(f"field {name} is not a reading")
     return data_time, [i for i in items.values() if i.values], problems
 
 

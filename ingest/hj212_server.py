@@ -122,11 +122,15 @@ class _Connection(asyncio.Protocol):
             else:
                 self._handle(frames)
         except Exception:  # never let one connection take the server down
-            logger.exception("hj212 %s: unexpected error, closing the connection", self.peer)
-            self.server.stats.errors["internal"] += 1
-            self.close()
+            self._internal_error()
 
     # handling
+    def _internal_error(self) -> None:
+        """A bug met while handling this connection: logged, counted, this connection closed."""
+        logger.exception("hj212 %s: unexpected error, closing the connection", self.peer)
+        self.server.stats.errors["internal"] += 1
+        self.close()
+
     def close(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
@@ -162,7 +166,10 @@ class _Connection(asyncio.Protocol):
         if device is None:
             server.error("auth", self.peer, f"unknown MN {packet.mn!r} or wrong PW: ignored")
             return True
-        server.links[packet.mn or ""] = _Link(self, packet.st or "91", packet.pw or "")
+        mn, st, pw = packet.mn or "", packet.st or "91", packet.pw or ""
+        link = server.links.get(mn)
+        if link is None or (link.connection, link.st, link.pw) != (self, st, pw):
+            server.links[mn] = _Link(self, st, pw)  # where platform commands to mn go
         cn = packet.cn or ""
         if cn in hj212.UPLOAD_INTERVALS or cn in STATUS_UPLOADS:
             self._upload(packet, device)
@@ -194,9 +201,7 @@ class _Connection(asyncio.Protocol):
             backlog, self.backlog = self.backlog or [], None
             self._handle(backlog)
         except Exception:
-            logger.exception("hj212 %s: unexpected error, closing the connection", self.peer)
-            self.server.stats.errors["internal"] += 1
-            self.close()
+            self._internal_error()
 
     def _answer(self, packet: hj212.Packet, cn: str) -> None:
         if not packet.wants_reply:

@@ -18,7 +18,7 @@ with at least 14 valid windows (HJ 663-2013 Table 2).
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -93,17 +93,34 @@ def _hours(hourly_means: pd.DataFrame) -> pd.Series:
     return values.reindex(full)
 
 
-def daily(hourly_means: pd.DataFrame, tz: str = DEFAULT_TIMEZONE) -> pd.DataFrame:
-    """24-hour means of valid hourly means per day of ``tz``; valid with at least 20."""
-    hours = _hours(hourly_means)
-    local = hours.tz_convert(tz)
-    day = local.index.floor("D", ambiguous=False, nonexistent="shift_forward")  # type: ignore[attr-defined]
-    grouped = local.groupby(day)
-    out = pd.DataFrame({"value": grouped.mean(), "count": grouped.count()})
-    out["valid"] = out["count"] >= MIN_HOURS_PER_DAY
+def _summary(
+    values: pd.Series, keys: Any, statistic: str, needed: Any, tz: str = "UTC"
+) -> pd.DataFrame:
+    """``value`` (``statistic`` of the non-missing values), ``count`` and ``valid``
+    (``count ≥ needed``; ``needed`` may be a function of the periods) per group of ``keys``
+    — aware times, or periods of wall-clock time in ``tz`` — labelled by its start in UTC."""
+    grouped = values.groupby(keys)
+    out = pd.DataFrame({"value": grouped.agg(statistic), "count": grouped.count()})
+    index = out.index
+    if isinstance(index, pd.PeriodIndex):
+        needed = needed(index) if callable(needed) else needed
+        out.index = index.to_timestamp().tz_localize(tz)
+    out["valid"] = out["count"] >= needed
     out.index = pd.DatetimeIndex(out.index).tz_convert("UTC")
     out.index.name = "start"
     return out
+
+
+def _local_days(series: pd.Series, tz: str) -> pd.DatetimeIndex:
+    """The start of each value's day in ``tz`` (aware)."""
+    local = pd.DatetimeIndex(series.index).tz_convert(tz)
+    return local.floor("D", ambiguous=False, nonexistent="shift_forward")
+
+
+def daily(hourly_means: pd.DataFrame, tz: str = DEFAULT_TIMEZONE) -> pd.DataFrame:
+    """24-hour means of valid hourly means per day of ``tz``; valid with at least 20."""
+    hours = _hours(hourly_means)
+    return _summary(hours, _local_days(hours, tz), "mean", MIN_HOURS_PER_DAY)
 
 
 def o3_8h(hourly_means: pd.DataFrame) -> pd.DataFrame:
@@ -122,17 +139,9 @@ def o3_daily_max_8h(hourly_means: pd.DataFrame, tz: str = DEFAULT_TIMEZONE) -> p
     windows ending 08:00 … 24:00 (last hours 07:00 … 23:00); ``count`` valid windows; valid with
     at least 14."""
     windows = o3_8h(hourly_means)
-    local = windows.tz_convert(tz)
-    index = pd.DatetimeIndex(local.index)
-    local = local[index.hour >= 7]  # the window lies within the day
-    day = pd.DatetimeIndex(local.index).floor("D", ambiguous=False, nonexistent="shift_forward")
-    good = local["value"].where(local["valid"])
-    grouped = good.groupby(day)
-    out = pd.DataFrame({"value": grouped.max(), "count": grouped.count()})
-    out["valid"] = out["count"] >= MIN_WINDOWS_PER_DAY
-    out.index = pd.DatetimeIndex(out.index).tz_convert("UTC")
-    out.index.name = "start"
-    return out
+    windows = windows[pd.DatetimeIndex(windows.index).tz_convert(tz).hour >= 7]  # within the day
+    good = windows["value"].where(windows["valid"])
+    return _summary(good, _local_days(good, tz), "max", MIN_WINDOWS_PER_DAY)
 
 
 def _daily_values(daily_means: pd.DataFrame, tz: str) -> pd.Series:
@@ -147,24 +156,16 @@ def monthly(daily_means: pd.DataFrame, tz: str = DEFAULT_TIMEZONE) -> pd.DataFra
     """Monthly means of valid daily means (months of ``tz``); valid with at least 27 (25 in
     February)."""
     values = _daily_values(daily_means, tz)
-    month = values.index.to_period("M")  # type: ignore[attr-defined]
-    grouped = values.groupby(month)
-    out = pd.DataFrame({"value": grouped.mean(), "count": grouped.count()})
-    periods = pd.PeriodIndex(out.index)
-    needed = np.where(periods.month == 2, MIN_DAYS_IN_FEBRUARY, MIN_DAYS_PER_MONTH)
-    out["valid"] = out["count"] >= needed
-    out.index = periods.to_timestamp().tz_localize(tz).tz_convert("UTC")
-    out.index.name = "start"
-    return out
+    months = pd.DatetimeIndex(values.index).to_period("M")
+    return _summary(values, months, "mean", _days_needed, tz)
+
+
+def _days_needed(months: pd.PeriodIndex) -> Any:
+    return np.where(months.month == 2, MIN_DAYS_IN_FEBRUARY, MIN_DAYS_PER_MONTH)
 
 
 def annual(daily_means: pd.DataFrame, tz: str = DEFAULT_TIMEZONE) -> pd.DataFrame:
     """Annual means of valid daily means (years of ``tz``); valid with at least 324."""
     values = _daily_values(daily_means, tz)
-    year = values.index.to_period("Y")  # type: ignore[attr-defined]
-    grouped = values.groupby(year)
-    out = pd.DataFrame({"value": grouped.mean(), "count": grouped.count()})
-    out["valid"] = out["count"] >= MIN_DAYS_PER_YEAR
-    out.index = pd.PeriodIndex(out.index).to_timestamp().tz_localize(tz).tz_convert("UTC")
-    out.index.name = "start"
-    return out
+    years = pd.DatetimeIndex(values.index).to_period("Y")
+    return _summary(values, years, "mean", MIN_DAYS_PER_YEAR, tz)

@@ -34,7 +34,7 @@ Above the highest breakpoint neither version gives a formula: EcoSense reports I
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
@@ -225,6 +225,23 @@ class AqiResult:
     report: str = "hourly"
 
 
+def _indicators(standard: str, report: str, keys: Iterable[str]) -> tuple[str, ...]:
+    """The indicators of ``report`` under ``standard``, after checking that every key is one
+    of them (or a key the report also accepts)."""
+    _check_standard(standard)
+    if report not in ("hourly", "daily"):
+        raise ValueError(f"unknown report {report!r}: use hourly or daily")
+    indicators = REPORTS[standard][report]
+    accepted = set(indicators) | set(_ALSO_ACCEPTED[standard][report])
+    foreign = sorted(set(keys) - accepted)
+    if foreign:
+        raise ValueError(
+            f"{', '.join(foreign)}: not an indicator of the {report} report under {standard}"
+            f" ({', '.join(indicators)})"
+        )
+    return indicators
+
+
 def level_of(aqi_value: int) -> int:
     """Table 1 level (1–6) of an AQI (0 counts as level 1)."""
     return 1 + sum(aqi_value >= floor for floor in (51, 101, 151, 201, 301))
@@ -250,17 +267,7 @@ def aqi(
         for a key that is not an indicator of that report under that standard, or an invalid
         concentration.
     """
-    _check_standard(standard)
-    if report not in ("hourly", "daily"):
-        raise ValueError(f"unknown report {report!r}: use hourly or daily")
-    indicators = REPORTS[standard][report]
-    accepted = set(indicators) | set(_ALSO_ACCEPTED[standard][report])
-    foreign = sorted(set(concentrations) - accepted)
-    if foreign:
-        raise ValueError(
-            f"{', '.join(foreign)}: not an indicator of the {report} report under {standard}"
-            f" ({', '.join(indicators)})"
-        )
+    indicators = _indicators(standard, report, concentrations)
     scores: dict[str, int | None] = {}
     for name, value in concentrations.items():
         scores[name] = None if _missing(value) else iaqi(name, float(value), standard)  # type: ignore[arg-type]
@@ -384,16 +391,7 @@ def aqi_frame(
     ``aqi`` and ``level`` (nullable integers; NA where the standard says NA) and ``primary``
     (comma-separated, empty when AQI ≤ 50 or NA). The same rules as :func:`aqi`.
     """
-    _check_standard(standard)
-    if report not in ("hourly", "daily"):
-        raise ValueError(f"unknown report {report!r}: use hourly or daily")
-    indicators = REPORTS[standard][report]
-    accepted = set(indicators) | set(_ALSO_ACCEPTED[standard][report])
-    foreign = sorted(set(map(str, frame.columns)) - accepted)
-    if foreign:
-        raise ValueError(
-            f"{', '.join(foreign)}: not an indicator of the {report} report under {standard}"
-        )
+    indicators = _indicators(standard, report, map(str, frame.columns))
     n = len(frame)
     scores: dict[str, FloatArray] = {
         str(col): iaqi_array(str(col), frame[col].to_numpy(dtype=np.float64), standard)

@@ -61,8 +61,14 @@ def ph_band(ph: npt.ArrayLike) -> npt.NDArray[np.int64]:
 def screening_value(metal: str, ph: float, land_use: LandUse) -> float:
     """The risk screening value of ``metal`` at ``ph`` for ``land_use`` (mg/kg)."""
     _check(metal, land_use)
+    return float(_screening_row(metal, land_use)[int(ph_band(ph))])
+
+
+def _screening_row(metal: str, land_use: str) -> tuple[float, float, float, float]:
+    """The screening values of ``metal`` for ``land_use`` by pH band (``other`` where Table 1
+    does not distinguish that use)."""
     by_use = SCREENING[metal]
-    return float(by_use.get(land_use, by_use["other"])[int(ph_band(ph))])
+    return by_use.get(land_use, by_use["other"])
 
 
 def intervention_value(metal: str, ph: float) -> float | None:
@@ -137,8 +143,7 @@ def classify_frame(frame: pd.DataFrame, land_use: LandUse = "other") -> pd.DataF
     any_content = np.zeros(len(frame), dtype=bool)
     for metal in metals:
         content = frame[metal].to_numpy(dtype=np.float64)
-        by_use = SCREENING[metal]
-        screening = np.array(by_use.get(land_use, by_use["other"]))[band]
+        screening = np.array(_screening_row(metal, land_use))[band]
         ratio = content / screening
         out[f"ratio_{metal}"] = ratio
         any_content |= np.isfinite(content)
