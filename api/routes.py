@@ -157,3 +157,131 @@ async def observations(
     return JSONResponse(
         {"items": items, "next_cursor": encode_cursor(rows[-1]) if more and rows else None}
     )
+
+
+# --------------------------------------------------------------------------- derived series
+async def _operator(request: Request, authorization: str | None) -> JSONResponse | None:
+    """An error answer unless the operator token was given."""
+    principal = await run_in_threadpool(_ctx(request).authenticate, authorization, "Bearer")
+    if principal is None:
+        return _error(401, "missing or wrong token", {"WWW-Authenticate": "Bearer"})
+    if not principal.is_operator:
+        return _error(403, "this needs the operator token")
+    return None
+
+
+def _alert_json(row: dict[str, Any], tz: Any) -> dict[str, Any]:
+    return {
+        k: (v.astimezone(tz).isoformat() if isinstance(v, datetime) else v) for k, v in row.items()
+    }
+
+
+@router.get("/api/v1/alerts", summary="Alerts, newest first (operator)")
+async def list_alerts_route(
+    request: Request,
+    state: Annotated[
+        str | None, Query(description="open, acknowledged, closed, or live (open or acknowledged)")
+    ] = None,
+    station: Annotated[str | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 500,
+    authorization: Annotated[str | None, Header()] = None,
+) -> JSONResponse:
+    """``{"items": [{"id", "rule", "station", "parameter", "state", "severity", "message",
+    "value", "details", "opened_at", "last_seen", "acknowledged_at", "acknowledged_by",
+    "closed_at"}, …]}``."""
+    from pipelines import alerts
+
+    denied = await _operator(request, authorization)
+    if denied is not None:
+        return denied
+    ctx = _ctx(request)
+
+    def read() -> list[dict[str, Any]]:
+        with ctx.store.connection() as conn:
+            return alerts.list_alerts(conn, state, station, limit)
+
+    try:
+        rows = await run_in_threadpool(read)
+    except ValueError as exc:
+        return _error(400, str(exc))
+    return JSONResponse({"items": [_alert_json(r, ctx.timezone) for r in rows]})
+
+
+@router.post("/api/v1/alerts/{alert_id}/acknowledge", summary="Acknowledge an alert (operator)")
+async def acknowledge_route(
+    request: Request,
+    alert_id: int,
+    by: Annotated[str, Query(max_length=200, description="who acknowledges")] = "operator",
+    authorization: Annotated[str | None, Header()] = None,
+) -> JSONResponse:
+    """The alert, now ``acknowledged`` (404 unknown, 409 closed)."""
+    from pipelines import alerts
+
+    denied = await _operator(request, authorization)
+    if denied is not None:
+        return denied
+    ctx = _ctx(request)
+
+    def ack() -> dict[str, Any]:
+        with ctx.store.connection() as conn:
+            return alerts.acknowledge(conn, alert_id, by)
+
+    try:
+        row = await run_in_threadpool(ack)
+    except alerts.AlertNotFound as exc:
+        return _error(404, str(exc))
+    except ValueError as exc:
+        return _error(409, str(exc))
+    return JSONResponse(_alert_json(row, ctx.timezone))
+
+
+@router.get("/api/v1/aggregates", summary="Aggregates with validity (public)")
+async def aggregates_route(
+    request: Request,
+    period: Annotated[str, Query(description="PT1H, PT8H, P1D, P1D-MAX8H, P1M or P1Y")],
+    start: Annotated[str, Query(description="ISO 8601, inclusive")],
+    end: Annotated[str, Query(description="ISO 8601, exclusive")],
+    scope: Annotated[str, Query(description="station or city")] = "station",
+    subject: Annotated[str | None, Query(description="station id or city")] = None,
+    parameter: Annotated[str | None, Query()] = None,
+) -> JSONResponse:
+    """``{"items": [{"scope", "subject", "parameter", "period", "start", "value", "count",
+    "valid", "unit"}, …]}``; ``start`` is the period's start in the bureau's time zone."""
+    from store import derived
+
+    ctx = _ctx(request)
+    try:
+        t0 = parse_time(start, ctx.timezone)
+        t1 = parse_time(end, ctx.timezone)
+        code = lookup(parameter).code if parameter else None
+    except (SensorsError, ValueError) as exc:
+        return _error(400, str(exc))
+
+    def read() -> Any:
+        with ctx.store.connection() as conn:
+            return derived.read_aggregates(
+                conn,
+                scope=scope,
+                period=period,
+                start=t0,
+                end=t1,
+                subjects=[subject] if subject else None,
+                parameters=[code] if code else None,
+            )
+
+    frame = await run_in_threadpool(read)
+    items = [
+        {
+            "scope": scope,
+            "subject": r.subject,
+            "parameter": r.parameter,
+            "period": period,
+            "start": r.start.tz_convert(ctx.timezone).isoformat(),
+            "value": None if r.value != r.value else r.value,
+            "count": r.count,
+            "valid": bool(r.valid),
+            "unit": r.unit,
+        }
+        for r in frame.head(MAX_LIMIT).itertuples(index=False)
+    ]
+    return JSONResponse({"items": items})

@@ -36,6 +36,8 @@ class Settings:
     admin_token: str | None
     max_future_seconds: float
     tile_url: str | None
+    jobs_interval_seconds: float = 300.0
+    alert_webhook: str | None = None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -61,6 +63,8 @@ _KEYS = (
     "admin_token",
     "max_future_seconds",
     "tile_url",
+    "jobs_interval_seconds",
+    "alert_webhook",
 )
 
 
@@ -97,6 +101,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         max_future = float(get("max_future_seconds") or 3600)
     except ValueError as exc:
         raise ConfigError("ECOSENSE_MAX_FUTURE_SECONDS must be a number of seconds") from exc
+    try:
+        jobs_interval = float(get("jobs_interval_seconds") or 300)
+    except ValueError as exc:
+        raise ConfigError("ECOSENSE_JOBS_INTERVAL_SECONDS must be a number of seconds") from exc
+    if jobs_interval < 0:
+        raise ConfigError("ECOSENSE_JOBS_INTERVAL_SECONDS must be ≥ 0 (0: no scheduler)")
     return Settings(
         data_dir=Path(get("data_dir") or ".ecosense").absolute(),
         database_url=get("database_url"),
@@ -110,6 +120,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         admin_token=get("admin_token"),
         max_future_seconds=max_future,
         tile_url=get("tile_url"),
+        jobs_interval_seconds=jobs_interval,
+        alert_webhook=get("alert_webhook"),
     )
 
 

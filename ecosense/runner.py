@@ -32,6 +32,7 @@ from ecosense.simulator import register, run
 from ingest.hj212_server import Hj212Server, ThreadedHj212Server
 from ingest.mqtt import MqttIngest
 from ingest.spool import DurableWriter, Spool
+from pipelines.scheduler import JobScheduler
 from sensors.observations import Observation
 from store import OpenedStore, open_store
 from store.context import ServiceContext
@@ -193,6 +194,7 @@ def up(settings: Settings, options: UpOptions) -> int:
     writer: DurableWriter | None = None
     mirror: InfluxMirror | None = None
     mqtt_ingest: MqttIngest | None = None
+    jobs: JobScheduler | None = None
     try:
         opened = open_store(
             database_url=settings.database_url, data_dir=settings.data_dir, max_size=16
@@ -268,6 +270,15 @@ def up(settings: Settings, options: UpOptions) -> int:
                 daemon=True,
             )
             sim_thread.start()
+        if settings.jobs_interval_seconds > 0:
+            jobs = JobScheduler(
+                opened.url,
+                settings.jobs_interval_seconds,
+                scheduler=settings.dask_scheduler,
+                tz=settings.timezone,
+                webhook=settings.alert_webhook,
+            )
+            jobs.start()
         if dashboard is not None:
             parts.append(f"dashboard={dash_url}")
         _tune_for_latency()
@@ -281,6 +292,8 @@ def up(settings: Settings, options: UpOptions) -> int:
         return 0
     finally:
         stop.set()
+        if jobs is not None:
+            jobs.stop()
         if sim_thread is not None:
             sim_thread.join(timeout=10)
         if dashboard is not None and dashboard.poll() is None:

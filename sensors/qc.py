@@ -105,7 +105,15 @@ def _spikes(v: npt.NDArray[np.float64], config: QcConfig) -> npt.NDArray[np.bool
     diffs = np.diff(v)
     diffs = diffs[np.isfinite(diffs)]
     scale = 1.4826 * float(np.median(np.abs(diffs - np.median(diffs)))) if len(diffs) else 0.0
-    threshold = max(config.spike_sigmas * scale, config.spike_min_delta or 0.0)
+    if scale == 0.0 and len(diffs):
+        # over half the steps equal (a regular or quantised series): the MAD says nothing, so
+        # the 5–95 % range of the steps sets the scale (3.29 σ for a normal distribution) —
+        # robust to the spikes themselves, unlike the standard deviation
+        q05, q95 = np.quantile(diffs, [0.05, 0.95])
+        scale = float(q95 - q05) / 3.29
+    finite = np.abs(v[np.isfinite(v)])
+    noise = 1e-9 * float(finite.max()) if len(finite) else 0.0  # rounding, not a spike
+    threshold = max(config.spike_sigmas * scale, config.spike_min_delta or 0.0, noise)
     out[1:-1] = test > threshold
     return out
 

@@ -172,6 +172,11 @@ class PostgresStore:
                 self._next_probe = now + _PROBE_SECONDS
             raise StoreUnavailable(f"database unavailable: {exc}".strip()) from exc
 
+    def connection(self, timeout: float | None = None) -> Any:
+        """A pooled connection for the derived-series functions of :mod:`store.derived` and
+        :mod:`pipelines.alerts` (a context manager; :class:`StoreUnavailable` when down)."""
+        return self._connection(timeout)
+
     def _probe(self) -> None:
         now = _time.monotonic()
         if now < self._next_probe or not self._probe_lock.acquire(blocking=False):

@@ -32,6 +32,16 @@ def test_a_spike_is_flagged_not_its_neighbours() -> None:
     assert np.flatnonzero(mask & qc.SPIKE).tolist() == [20]
 
 
+def test_a_regular_series_is_not_all_spikes() -> None:
+    """Most steps equal (a quantised or regular logger series): the robust scale is 0, and the
+    steps' standard deviation stands in, so the ordinary steps pass and a real spike does not."""
+    v = 30 + (np.arange(48) % 5) * 0.37  # sawtooth: four equal rises, one fall
+    assert not (qc.check(T, v, "so2", config=qc.QcConfig(flatline_count=None)) & qc.SPIKE).any()
+    v[21] += 50
+    mask = qc.check(T, v, "so2", config=qc.QcConfig(flatline_count=None))
+    assert np.flatnonzero(mask & qc.SPIKE).tolist() == [21]
+
+
 def test_flatline_flags_the_whole_stuck_run() -> None:
     v = smooth()
     v[10:17] = 33.0  # 7 identical readings

@@ -1,0 +1,327 @@
+"""Pipeline jobs: what ``ecosense jobs list|run`` and the scheduler in ``ecosense up`` run.
+
+Jobs are **incremental**: each keeps a mark (``job_marks``) and, run without a range, looks
+only at what arrived since — raw readings by ``ingest_time`` for ``hourly``, hourly means by
+``computed_at`` for ``daily`` — and recomputes just the periods those touch. A late or
+corrected reading bumps its ``ingest_time`` (the store's upsert does), so it is picked up. The
+mark is set :data:`OVERLAP` before the run's start, so a write still committing while the job
+planned is seen by the next run. Run with ``--start/--end``, a job recomputes every period of
+the range and leaves its mark alone. Jobs are **idempotent**: results are upserts that change
+a row only when its values change.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+import pandas as pd
+import psycopg
+
+from pipelines import alerts, work
+from pipelines.runner import Progress, Runner
+from store import derived
+
+logger = logging.getLogger(__name__)
+
+OVERLAP: Final = timedelta(minutes=2)
+#: Hourly sources in order of preference per station and parameter: (interval, statistic).
+SOURCES: Final = ((None, None), ("PT1M", "avg"), ("PT1H", "avg"))
+
+
+class JobError(ValueError):
+    """A job that cannot run (unknown name, bad range)."""
+
+
+@dataclass
+class JobReport:
+    """What a run did: tasks run, rows written, errors (one per failed task or bad stream)."""
+
+    job: str
+    tasks: int = 0
+    periods: int = 0
+    rows: int = 0
+    errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    incremental: bool = True
+
+    def summary(self) -> str:
+        """One line for people."""
+        mode = "incremental" if self.incremental else "range"
+        return (
+            f"{self.job}: {self.tasks} tasks, {self.periods} periods recomputed, "
+            f"{self.rows} rows written, "
+            f"{len(self.errors)} errors, {self.seconds:.1f} s ({mode})"
+        )
+
+
+@dataclass
+class JobContext:
+    """What every job needs: the database, the runner, the bureau's time zone, a progress
+    callback ``(stage, done, total)``."""
+
+    url: str
+    runner: Runner
+    tz: str = "Asia/Shanghai"
+    progress: Callable[[str, int, int], None] | None = None
+    overlap: timedelta = OVERLAP
+    webhook: str | None = None
+    webhook_backoff: float = 5.0
+
+    def stage(self, name: str) -> Progress | None:
+        if self.progress is None:
+            return None
+        report = self.progress
+        return lambda done, total: report(name, done, total)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A named job: ``run(context, start, end)``, the range ``None`` for incremental."""
+
+    name: str
+    description: str
+    run: Callable[[JobContext, datetime | None, datetime | None], JobReport]
+
+
+def _connect(url: str) -> psycopg.Connection[tuple[Any, ...]]:
+    return psycopg.connect(url, autocommit=True, connect_timeout=10)
+
+
+def _stations(conn: psycopg.Connection[tuple[Any, ...]]) -> dict[str, tuple[str, dict[str, Any]]]:
+    rows = conn.execute("SELECT id, kind, attributes FROM stations").fetchall()
+    return {r[0]: (r[1], dict(r[2] or {})) for r in rows}
+
+
+def _collect(
+    report: JobReport, results: Iterable[work.Touched | BaseException]
+) -> list[work.Touched]:
+    out = []
+    for r in results:
+        report.tasks += 1
+        if isinstance(r, BaseException):
+            report.errors.append(f"{type(r).__name__}: {r}")
+        else:
+            report.rows += r.rows
+            report.periods += sum(len(p) for p in r.periods.values())
+            report.errors.extend(r.errors)
+            out.append(r)
+    return out
+
+
+def _finish(
+    ctx: JobContext,
+    conn: psycopg.Connection[tuple[Any, ...]],
+    report: JobReport,
+    began: datetime,
+    started: float,
+) -> JobReport:
+    """Move the mark (incremental runs without errors only) and time the run."""
+    if report.incremental and not report.errors:
+        derived.set_mark(conn, report.job, began - ctx.overlap)
+    report.seconds = time.monotonic() - started
+    logger.debug("%s", report.summary())
+    return report
+
+
+def _cities(
+    stations: Mapping[str, tuple[str, dict[str, Any]]],
+) -> dict[str, tuple[str, ...]]:
+    """City name → its stations (the ``city`` attribute)."""
+    out: dict[str, list[str]] = {}
+    for sid, (_kind, attrs) in stations.items():
+        city = attrs.get("city")
+        if city:
+            out.setdefault(str(city), []).append(sid)
+    return {c: tuple(sorted(s)) for c, s in out.items()}
+
+
+def _city_plans(
+    stations: Mapping[str, tuple[str, dict[str, Any]]],
+    touched: Iterable[tuple[str, work.Touched]],
+    period: str,
+) -> list[work.CityPlan]:
+    cities = _cities(stations)
+    city_of = {s: c for c, members in cities.items() for s in members}
+    starts: dict[str, dict[str, set[datetime]]] = {}
+    for station, t in touched:
+        city = city_of.get(station)
+        if city is None:
+            continue
+        for parameter, periods in t.periods.items():
+            starts.setdefault(city, {}).setdefault(parameter, set()).update(periods)
+    return [
+        work.CityPlan(city, cities[city], period, {p: tuple(sorted(s)) for p, s in by.items()})
+        for city, by in sorted(starts.items())
+    ]
+
+
+# --------------------------------------------------------------------------- hourly
+def run_hourly(ctx: JobContext, start: datetime | None, end: datetime | None) -> JobReport:
+    """QC, hourly means, O₃ 8-hour means and hourly AQI, per station then per city."""
+    started = time.monotonic()
+    report = JobReport("hourly", incremental=start is None and end is None)
+    with _connect(ctx.url) as conn:
+        began = derived.now(conn)
+        if report.incremental:
+            touched = derived.touched_streams(conn, since=derived.get_mark(conn, "hourly"))
+        else:
+            touched = derived.touched_streams(conn, start=start, end=end)
+        stations = _stations(conn)
+        plans = _hourly_plans(conn, touched, stations)
+        results = ctx.runner.map(
+            work.station_hourly, plans, ctx.url, progress=ctx.stage("stations")
+        )
+        _collect(report, results)
+        city_plans = _city_plans(
+            stations,
+            (
+                (p.station, t)
+                for p, t in zip(plans, results, strict=True)
+                if isinstance(t, work.Touched)
+            ),
+            "PT1H",
+        )
+        _collect(
+            report,
+            ctx.runner.map(work.city_means, city_plans, ctx.url, progress=ctx.stage("cities")),
+        )
+        return _finish(ctx, conn, report, began, started)
+
+
+def _hourly_plans(
+    conn: psycopg.Connection[tuple[Any, ...]],
+    touched: pd.DataFrame,
+    stations: Mapping[str, tuple[str, dict[str, Any]]],
+) -> list[work.StationPlan]:
+    """One plan per station: the touched streams that are its source of hourly means (per
+    parameter the first of :data:`SOURCES` the station has, basis ``measured``)."""
+    if touched.empty:
+        return []
+    ids = sorted(set(touched["station"]))
+    rows = conn.execute(
+        "SELECT id, station_id, parameter, interval, statistic FROM streams"
+        " WHERE station_id = ANY(%s) AND basis = 'measured'",
+        (ids,),
+    ).fetchall()
+    chosen: dict[tuple[str, str], int] = {}
+    rank: dict[tuple[str, str], int] = {}
+    for sid, station, parameter, interval, statistic in rows:
+        if (interval, statistic) not in SOURCES:
+            continue
+        r = SOURCES.index((interval, statistic))
+        key = (station, parameter)
+        if key not in rank or r < rank[key]:
+            rank[key], chosen[key] = r, sid
+    sources = set(chosen.values())
+    by_station: dict[str, list[work.StreamPlan]] = {}
+    records: list[dict[Any, Any]] = touched.to_dict("records")
+    for row in records:
+        if row["stream_id"] not in sources:
+            continue
+        by_station.setdefault(row["station"], []).append(
+            work.StreamPlan(
+                int(row["stream_id"]),
+                row["parameter"],
+                row["interval"],
+                row["unit"],
+                row["first"].to_pydatetime(),
+                row["last"].to_pydatetime(),
+            )
+        )
+    return [
+        work.StationPlan(s, stations[s][0], stations[s][1], tuple(streams))
+        for s, streams in sorted(by_station.items())
+    ]
+
+
+# --------------------------------------------------------------------------- daily
+def run_daily(ctx: JobContext, start: datetime | None, end: datetime | None) -> JobReport:
+    """Daily means, O₃ daily maximum 8-hour mean, monthly and annual means, daily AQI and
+    water classes, for stations and cities."""
+    started = time.monotonic()
+    report = JobReport("daily", incremental=start is None and end is None)
+    with _connect(ctx.url) as conn:
+        began = derived.now(conn)
+        stations = _stations(conn)
+        plans: list[work.DailyPlan] = []
+        for scope in ("station", "city"):
+            if report.incremental:
+                since = derived.get_mark(conn, "daily")
+                hours = derived.touched_aggregates(
+                    conn,
+                    scope=scope,
+                    period="PT1H",
+                    since=since or datetime.min.replace(tzinfo=began.tzinfo),
+                )
+            else:
+                lo = start or datetime.min.replace(tzinfo=began.tzinfo)
+                hi = end or began + timedelta(days=1)
+                hours = derived.read_aggregates(conn, scope=scope, period="PT1H", start=lo, end=hi)
+            for subject, group in hours.groupby("subject"):
+                kind, attrs = stations.get(str(subject), ("air", {}))
+                days = {
+                    str(p): work.days_of(g["start"], ctx.tz) for p, g in group.groupby("parameter")
+                }
+                plans.append(work.DailyPlan(scope, str(subject), kind, attrs, days, ctx.tz))
+        _collect(
+            report,
+            ctx.runner.map(work.subject_daily, plans, ctx.url, progress=ctx.stage("subjects")),
+        )
+        return _finish(ctx, conn, report, began, started)
+
+
+# --------------------------------------------------------------------------- alerts
+def run_alerts(ctx: JobContext, start: datetime | None, end: datetime | None) -> JobReport:
+    """Evaluate the alert rules as of now; open, update and close alerts; deliver the webhook
+    notifications that are due."""
+    if start is not None or end is not None:
+        raise JobError("the alerts job evaluates the present: it takes no --start/--end")
+    started = time.monotonic()
+    report = JobReport("alerts", tasks=1, incremental=True)
+    with _connect(ctx.url) as conn:
+        now = derived.now(conn)
+        conditions = alerts.evaluate(alerts.load_state(conn, now))
+        counts = alerts.sync(conn, conditions)
+        sent = alerts.deliver(conn, ctx.webhook, backoff=ctx.webhook_backoff)
+    report.rows = counts["opened"] + counts["closed"]
+    report.periods = len(conditions)
+    if sent["failed"]:
+        report.errors.append(f"webhook: {sent['failed']} notifications not delivered (will retry)")
+    report.seconds = time.monotonic() - started
+    logger.debug("alerts: %s, webhook %s", counts, sent)
+    return report
+
+
+JOBS: Final[dict[str, Job]] = {
+    "hourly": Job(
+        "hourly",
+        "QC flags, hourly means (GB 3095-2026 Table 4), O3 8-hour means and hourly AQI "
+        "(HJ 633-2026) per station and city",
+        run_hourly,
+    ),
+    "daily": Job(
+        "daily",
+        "daily, monthly and annual means, O3 daily maximum 8-hour mean, daily AQI and "
+        "GB 3838-2002 water classes per station and city",
+        run_daily,
+    ),
+    "alerts": Job(
+        "alerts",
+        "alert rules (exceedance, AQI level, sustained exceedance, offline, flatline, gamma "
+        "background): open, update and close alerts; webhook notifications",
+        run_alerts,
+    ),
+}
+
+
+def get(name: str) -> Job:
+    """The job called ``name``."""
+    try:
+        return JOBS[name]
+    except KeyError:
+        raise JobError(f"unknown job {name!r}: one of {', '.join(JOBS)}") from None

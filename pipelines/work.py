@@ -1,0 +1,574 @@
+"""The units of work that jobs hand to Dask: one station, or one city, at a time.
+
+Each function takes the database URL and a plain, picklable plan, opens its own connection
+(so that it runs the same on a local cluster or a remote worker), reads what it needs, computes
+with the pure code in :mod:`sensors` and :mod:`pipelines.aggregate`, and upserts the results
+(:func:`store.derived.upsert`: a row changes only when its values do, so re-running is a
+no-op). It returns counts and the periods it touched, for the next step.
+
+Rules beyond GB 3095-2026 Table 4 (documented in the README):
+
+- Table 4's completeness rules apply to **air** stations. At other stations (water,
+  wastewater, CEMS, radiation, met, …) an hour is valid with at least one reading that passes
+  QC, and a day with at least one valid hour: GB 3838 has no completeness rule, and automatic
+  water stations sample every few hours.
+- A city's value for a period is the mean of its stations' valid values; it is valid when at
+  least 75 % of the city's stations that measure the parameter have a valid value
+  (:data:`CITY_MIN_SHARE`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+import psycopg
+
+from pipelines import aggregate
+from sensors import qc
+from sensors.standards import aqi as aqi_std
+from sensors.standards import soil as soil_std
+from sensors.standards import water as water_std
+from store import derived
+
+#: Hours of readings read on each side of the touched ones, as context for the QC checks.
+QC_CONTEXT: Final = timedelta(hours=6)
+CITY_MIN_SHARE: Final = 0.75
+AQI_POLLUTANTS: Final = ("so2", "no2", "co", "o3", "pm10", "pm25")
+HOUR: Final = timedelta(hours=1)
+#: Station kinds judged by Table 4's completeness rules.
+TABLE4_KINDS: Final = frozenset({"air"})
+DEFAULT_QC: Final = qc.QcConfig()
+
+
+@dataclass(frozen=True)
+class StreamPlan:
+    """One source stream of a station's hourly means and the span of its touched readings."""
+
+    stream_id: int
+    parameter: str
+    interval: str | None
+    unit: str
+    first: datetime
+    last: datetime
+
+
+@dataclass(frozen=True)
+class StationPlan:
+    """What an hourly task recomputes for one station."""
+
+    station: str
+    kind: str
+    attributes: Mapping[str, Any]
+    streams: tuple[StreamPlan, ...]
+
+
+@dataclass
+class Touched:
+    """What a task changed: rows written, and per parameter the periods (UTC starts) touched."""
+
+    rows: int = 0
+    periods: dict[str, set[datetime]] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, parameter: str, starts: Iterable[Any]) -> None:
+        self.periods.setdefault(parameter, set()).update(
+            pd.Timestamp(s).to_pydatetime() for s in starts
+        )
+
+
+def _connect(url: str) -> psycopg.Connection[tuple[Any, ...]]:
+    return psycopg.connect(url, autocommit=True, connect_timeout=10)
+
+
+def _frame(
+    scope: str, subject: str, parameter: str, period: str, unit: str, agg: pd.DataFrame
+) -> pd.DataFrame:
+    """Aggregates (index ``start``; ``value, count, valid``) as rows of the ``aggregates`` table."""
+    out = agg.reset_index().rename(columns={"index": "start"})
+    out["scope"], out["subject"], out["parameter"] = scope, subject, parameter
+    out["period"], out["unit"] = period, unit
+    out["valid"] = out["valid"].astype(bool)
+    return out
+
+
+def _hours_between(first: datetime, last: datetime) -> pd.DatetimeIndex:
+    return pd.date_range(
+        pd.Timestamp(first).floor("h"), pd.Timestamp(last).floor("h"), freq="h", tz="UTC"
+    )
+
+
+# --------------------------------------------------------------------------- hourly
+def station_hourly(url: str, plan: StationPlan, config: qc.QcConfig = DEFAULT_QC) -> Touched:
+    """QC the touched readings of a station (with context), recompute the hourly means of the
+    hours they fall in, the O₃ 8-hour means that include them, and the hourly AQI; soil
+    stations get their samples classified instead."""
+    touched = Touched()
+    with _connect(url) as conn:
+        for sp in plan.streams:
+            try:
+                _stream_hourly(conn, plan, sp, config, touched)
+            except (ValueError, psycopg.DataError) as exc:  # one stream's bad data, not the job's
+                touched.errors.append(f"{plan.station} {sp.parameter}: {exc}")
+        if plan.kind == "soil":
+            touched.rows += _soil(conn, plan, touched)
+        hours = touched.periods.get("o3")
+        if hours:
+            touched.rows += _o3_8h(conn, "station", plan.station, hours)
+        aqi_hours = set().union(*(touched.periods.get(p, set()) for p in AQI_POLLUTANTS))
+        if aqi_hours:
+            touched.rows += hourly_aqi(conn, "station", plan.station, aqi_hours)
+    return touched
+
+
+def _stream_hourly(
+    conn: psycopg.Connection[tuple[Any, ...]],
+    plan: StationPlan,
+    sp: StreamPlan,
+    config: qc.QcConfig,
+    touched: Touched,
+) -> None:
+    start = pd.Timestamp(sp.first).floor("h") - QC_CONTEXT
+    end = pd.Timestamp(sp.last).floor("h") + HOUR + QC_CONTEXT
+    readings = derived.read_readings(conn, sp.stream_id, start, end)
+    if readings.empty:
+        return
+    mask = qc.check(readings["time"], readings["value"], sp.parameter, readings["flag"], config)
+    changed = readings["mask"].to_numpy() != mask
+    if changed.any():
+        rows = pd.DataFrame(
+            {"stream_id": sp.stream_id, "time": readings["time"][changed], "mask": mask[changed]}
+        )
+        touched.rows += derived.upsert(conn, "qc_flags", rows)
+    readings["valid"] = mask == 0
+    # every hour of the window with a reading is recomputed (a QC verdict may have changed)
+    hours = pd.DatetimeIndex(readings["time"]).floor("h").unique()
+    if sp.interval == "PT1H":  # a logger's own hourly means (HJ 212 2061)
+        agg = pd.DataFrame(
+            {
+                "value": readings["value"].where(readings["valid"]).to_numpy(),
+                "count": np.where(readings["valid"], 60.0, 0.0),
+            },
+            index=pd.DatetimeIndex(readings["time"]).floor("h"),
+        )
+        agg = agg[~agg.index.duplicated(keep="last")]
+        agg["valid"] = agg["count"] > 0
+    else:
+        times = pd.DatetimeIndex(readings["time"]).as_unit("ns").asi8
+        spacing = np.diff(times) / 6e10  # minutes
+        spacing = spacing[spacing > 0]
+        sample = float(np.clip(np.median(spacing), 1, 60)) if len(spacing) else 1.0
+        if sp.interval == "PT1M":
+            sample = 1.0
+        agg = aggregate.hourly(readings[["time", "value", "valid"]], sample_minutes=sample)
+        agg = agg.reindex(hours)
+        agg["count"] = agg["count"].fillna(0.0)
+        agg["valid"] = agg["valid"].astype("boolean").fillna(False).astype(bool)
+        if plan.kind not in TABLE4_KINDS:
+            agg["valid"] = agg["count"] > 0
+    agg.index.name = "start"
+    touched.rows += derived.upsert(
+        conn, "aggregates", _frame("station", plan.station, sp.parameter, "PT1H", sp.unit, agg)
+    )
+    touched.add(sp.parameter, agg.index)
+
+
+def _o3_8h(
+    conn: psycopg.Connection[tuple[Any, ...]], scope: str, subject: str, hours: set[datetime]
+) -> int:
+    """O₃ 8-hour running means of the windows that contain any of ``hours``."""
+    first, last = min(hours), max(hours)
+    means = derived.read_aggregates(
+        conn,
+        scope=scope,
+        period="PT1H",
+        start=first - 7 * HOUR,
+        end=last + 8 * HOUR,
+        subjects=[subject],
+        parameters=["o3"],
+    )
+    if means.empty:
+        return 0
+    windows = aggregate.o3_8h(means.set_index("start")[["value", "valid"]])
+    windows = windows[(windows.index >= first) & (windows.index <= last + 7 * HOUR)]
+    # a window with no hour at all is not a period: leave it out
+    windows = windows[windows["count"] > 0]
+    unit = str(means["unit"].iloc[0])
+    return derived.upsert(conn, "aggregates", _frame(scope, subject, "o3", "PT8H", unit, windows))
+
+
+def _report_frame(
+    conn: psycopg.Connection[tuple[Any, ...]],
+    scope: str,
+    subject: str,
+    period: str,
+    starts: Sequence[datetime],
+    names: Mapping[str, tuple[str, str]],
+) -> pd.DataFrame:
+    """Valid values of ``names`` (report name → (parameter, period)) for each of ``starts``,
+    one column per report name (NaN where missing or invalid)."""
+    index = pd.DatetimeIndex(sorted(set(starts)), tz="UTC")
+    out = pd.DataFrame(index=index)
+    by_period: dict[str, list[str]] = {}
+    for parameter, per in names.values():
+        by_period.setdefault(per, []).append(parameter)
+    step = _step(period)
+    for per, params in by_period.items():
+        found = derived.read_aggregates(
+            conn,
+            scope=scope,
+            period=per,
+            start=index.min().to_pydatetime(),
+            end=(index.max() + step).to_pydatetime(),
+            subjects=[subject],
+            parameters=params,
+        )
+        found = found[found["valid"]]
+        for name, (parameter, p2) in names.items():
+            if p2 != per:
+                continue
+            series = found[found["parameter"] == parameter].set_index("start")["value"]
+            out[name] = series.reindex(index)
+    return out
+
+
+def _step(period: str) -> timedelta:
+    return HOUR if period.startswith("PT") else timedelta(days=1)
+
+
+def _aqi_rows(
+    scope: str, subject: str, kind: str, frame: pd.DataFrame, report: aqi_std.Report
+) -> pd.DataFrame:
+    scores = aqi_std.aqi_frame(frame, report=report)
+    iaqi_cols = [c for c in scores.columns if c.startswith("iaqi_")]
+    details = [
+        {
+            **{
+                c[5:]: (None if pd.isna(v) else int(v)) for c, v in zip(iaqi_cols, row, strict=True)
+            },
+            **{
+                f"c_{name}": (None if pd.isna(c) else float(c))
+                for name, c in zip(frame.columns, crow, strict=True)
+            },
+        }
+        for row, crow in zip(
+            scores[iaqi_cols].itertuples(index=False, name=None),
+            frame.itertuples(index=False, name=None),
+            strict=True,
+        )
+    ]
+    return pd.DataFrame(
+        {
+            "scope": scope,
+            "subject": subject,
+            "kind": kind,
+            "start": frame.index,
+            "value": scores["aqi"].to_numpy(dtype=object),
+            "level": scores["level"].to_numpy(dtype=object),
+            "label": scores["primary"].to_numpy(),
+            "details": details,
+        }
+    )
+
+
+def hourly_aqi(
+    conn: psycopg.Connection[tuple[Any, ...]], scope: str, subject: str, hours: Iterable[datetime]
+) -> int:
+    """HJ 633-2026 hourly AQI from the valid hourly means of ``hours``."""
+    names = {f"{p}_1h": (p, "PT1H") for p in AQI_POLLUTANTS}
+    frame = _report_frame(conn, scope, subject, "PT1H", list(hours), names)
+    if frame.dropna(how="all").empty:
+        frame = frame.iloc[0:0]
+    rows = _aqi_rows(scope, subject, "aqi-hourly", frame, "hourly")
+    return derived.upsert(conn, "assessments", rows)
+
+
+def _soil(conn: psycopg.Connection[tuple[Any, ...]], plan: StationPlan, touched: Touched) -> int:
+    """GB 15618-2018 risk class of each sample (readings of one time) touched at a soil station;
+    land use from the station's ``land_use`` attribute (default ``other``)."""
+    land_use = str(plan.attributes.get("land_use", "other"))
+    times: set[pd.Timestamp] = set()
+    values: dict[pd.Timestamp, dict[str, float]] = {}
+    for sp in plan.streams:
+        r = derived.read_readings(conn, sp.stream_id, sp.first, sp.last + timedelta(seconds=1))
+        for t, v in zip(r["time"], r["value"], strict=True):
+            values.setdefault(t, {})[sp.parameter] = float(v)
+            times.add(t)
+    rows = []
+    for t in sorted(times):
+        sample = values[t]
+        ph = sample.pop("ph", None)
+        metals = {k: v for k, v in sample.items() if k in soil_std.METALS}
+        if ph is None or not metals:
+            continue
+        try:
+            risk = soil_std.classify(metals, ph, land_use)  # type: ignore[arg-type]
+        except ValueError as exc:  # reported, not skipped silently
+            touched.errors.append(f"{plan.station} soil sample {t.isoformat()}: {exc}")
+            continue
+        rows.append(
+            {
+                "scope": "station",
+                "subject": plan.station,
+                "kind": "soil",
+                "start": t,
+                "value": soil_std.RISK_CLASSES.index(risk.risk_class) + 1,
+                "level": soil_std.RISK_CLASSES.index(risk.risk_class) + 1,
+                "label": risk.risk_class,
+                "details": {"ph": ph, "land_use": land_use, "ratios": risk.ratios},
+            }
+        )
+    return derived.upsert(conn, "assessments", pd.DataFrame(rows)) if rows else 0
+
+
+# --------------------------------------------------------------------------- daily
+@dataclass(frozen=True)
+class DailyPlan:
+    """What a daily task recomputes for one station or city: days (UTC starts of the bureau's
+    days) per parameter."""
+
+    scope: str
+    subject: str
+    kind: str
+    attributes: Mapping[str, Any]
+    days: Mapping[str, tuple[datetime, ...]]
+    tz: str = aggregate.DEFAULT_TIMEZONE
+
+
+def _local_day(t: datetime, tz: str) -> pd.Timestamp:
+    return pd.Timestamp(t).tz_convert(tz).floor("D", ambiguous=False, nonexistent="shift_forward")
+
+
+def days_of(hours: Iterable[datetime], tz: str) -> tuple[datetime, ...]:
+    """The bureau's days (UTC starts) that ``hours`` fall in."""
+    return tuple(sorted({_local_day(h, tz).tz_convert("UTC").to_pydatetime() for h in hours}))
+
+
+def subject_daily(url: str, plan: DailyPlan) -> Touched:
+    """Daily means (and the O₃ daily maximum 8-hour mean) of the touched days, their months and
+    years, the daily AQI, and for water stations the daily and monthly class."""
+    touched = Touched()
+    tz = plan.tz
+    valid_any = plan.kind not in TABLE4_KINDS
+    with _connect(url) as conn:
+        for parameter, days in plan.days.items():
+            first, last = min(days), max(days)
+            start = pd.Timestamp(first) - 8 * HOUR
+            end = pd.Timestamp(last) + timedelta(days=1, hours=2)  # a day is 23–25 h long
+            hours = derived.read_aggregates(
+                conn,
+                scope=plan.scope,
+                period="PT1H",
+                start=start.to_pydatetime(),
+                end=end.to_pydatetime(),
+                subjects=[plan.subject],
+                parameters=[parameter],
+            )
+            if hours.empty:
+                continue
+            unit = str(hours["unit"].iloc[0])
+            means = hours.set_index("start")[["value", "valid"]]
+            wanted = {pd.Timestamp(d) for d in days}
+            day = aggregate.daily(means, tz)
+            day = day[day.index.isin(wanted)]
+            if valid_any:
+                day["valid"] = day["count"] > 0
+            touched.rows += derived.upsert(
+                conn, "aggregates", _frame(plan.scope, plan.subject, parameter, "P1D", unit, day)
+            )
+            touched.add(parameter, day.index)
+            if parameter == "o3":
+                mx = aggregate.o3_daily_max_8h(means, tz)
+                mx = mx[mx.index.isin(wanted)]
+                touched.rows += derived.upsert(
+                    conn,
+                    "aggregates",
+                    _frame(plan.scope, plan.subject, "o3", "P1D-MAX8H", unit, mx),
+                )
+            touched.rows += _months_and_year(conn, plan, parameter, unit, days)
+        all_days = sorted(set().union(*(set(d) for d in plan.days.values()))) if plan.days else []
+        if all_days and any(p in plan.days for p in AQI_POLLUTANTS):
+            touched.rows += daily_aqi(conn, plan.scope, plan.subject, all_days)
+        if all_days and plan.kind == "water":
+            touched.rows += _water(conn, plan, all_days, tz)
+    return touched
+
+
+def _months_and_year(
+    conn: psycopg.Connection[tuple[Any, ...]],
+    plan: DailyPlan,
+    parameter: str,
+    unit: str,
+    days: Sequence[datetime],
+) -> int:
+    tz = plan.tz
+    local = pd.DatetimeIndex([pd.Timestamp(d) for d in days]).tz_convert(tz)
+    years = sorted(set(local.year))
+    rows = 0
+    for year in years:
+        y0 = pd.Timestamp(year=year, month=1, day=1, tz=tz)
+        y1 = pd.Timestamp(year=year + 1, month=1, day=1, tz=tz)
+        daily_means = derived.read_aggregates(
+            conn,
+            scope=plan.scope,
+            period="P1D",
+            start=y0.tz_convert("UTC").to_pydatetime(),
+            end=y1.tz_convert("UTC").to_pydatetime(),
+            subjects=[plan.subject],
+            parameters=[parameter],
+        )
+        if daily_means.empty:
+            continue
+        frame = daily_means.set_index("start")[["value", "valid"]]
+        months = aggregate.monthly(frame, tz)
+        wanted = {
+            pd.Timestamp(year=t.year, month=t.month, day=1, tz=tz).tz_convert("UTC")
+            for t in local
+            if t.year == year
+        }
+        months = months[months.index.isin(wanted)]
+        rows += derived.upsert(
+            conn, "aggregates", _frame(plan.scope, plan.subject, parameter, "P1M", unit, months)
+        )
+        rows += derived.upsert(
+            conn,
+            "aggregates",
+            _frame(plan.scope, plan.subject, parameter, "P1Y", unit, aggregate.annual(frame, tz)),
+        )
+    return rows
+
+
+def daily_aqi(
+    conn: psycopg.Connection[tuple[Any, ...]], scope: str, subject: str, days: Iterable[datetime]
+) -> int:
+    """HJ 633-2026 daily AQI from the valid daily means and O₃ daily maximum 8-hour mean."""
+    names: dict[str, tuple[str, str]] = {
+        f"{p}_24h": (p, "P1D") for p in AQI_POLLUTANTS if p != "o3"
+    }
+    names["o3_8h"] = ("o3", "P1D-MAX8H")
+    frame = _report_frame(conn, scope, subject, "P1D", list(days), names)
+    if frame.dropna(how="all").empty:
+        return 0
+    return derived.upsert(
+        conn, "assessments", _aqi_rows(scope, subject, "aqi-daily", frame, "daily")
+    )
+
+
+def _water(
+    conn: psycopg.Connection[tuple[Any, ...]], plan: DailyPlan, days: Sequence[datetime], tz: str
+) -> int:
+    """GB 3838-2002 class per day and per month from the daily and monthly means (any count:
+    GB 3838 sets no completeness rule); water body and target class from the station's
+    ``water_body`` (``river``) and ``target_class`` (3) attributes."""
+    body = str(plan.attributes.get("water_body", "river"))
+    target = int(plan.attributes.get("target_class", 3))
+    rows = 0
+    local = pd.DatetimeIndex([pd.Timestamp(d) for d in days]).tz_convert(tz)
+    months = sorted({pd.Timestamp(year=t.year, month=t.month, day=1, tz=tz) for t in local})
+    for period, kind, starts in (
+        ("P1D", "water-daily", [pd.Timestamp(d) for d in days]),
+        ("P1M", "water-monthly", [m.tz_convert("UTC") for m in months]),
+    ):
+        found = derived.read_aggregates(
+            conn,
+            scope=plan.scope,
+            period=period,
+            start=min(starts).to_pydatetime(),
+            end=(max(starts) + timedelta(days=32)).to_pydatetime(),
+            subjects=[plan.subject],
+            parameters=[p for p in water_std.PARAMETERS if p != "tn" or body == "lake"],
+        )
+        found = found[found["start"].isin(starts) & (found["count"] > 0)]
+        if found.empty:
+            continue
+        wide = found.pivot(index="start", columns="parameter", values="value")
+        classes = water_std.classify_frame(wide, body, target)  # type: ignore[arg-type]
+        class_cols = [c for c in classes.columns if c.startswith("class_")]
+        details = [
+            {
+                "water_body": body,
+                "target_class": target,
+                "classes": {
+                    c[6:]: int(v) for c, v in zip(class_cols, r, strict=True) if not pd.isna(v)
+                },
+            }
+            for r in classes[class_cols].itertuples(index=False, name=None)
+        ]
+        overall = classes["overall"].to_numpy(dtype=object)
+        rows += derived.upsert(
+            conn,
+            "assessments",
+            pd.DataFrame(
+                {
+                    "scope": plan.scope,
+                    "subject": plan.subject,
+                    "kind": kind,
+                    "start": wide.index,
+                    "value": overall,
+                    "level": overall,
+                    "label": classes["exceeding"].to_numpy(),
+                    "details": details,
+                }
+            ),
+        )
+    return rows
+
+
+# --------------------------------------------------------------------------- cities
+@dataclass(frozen=True)
+class CityPlan:
+    """A city's stations and the periods (UTC starts) of ``period`` to recompute per parameter."""
+
+    city: str
+    stations: tuple[str, ...]
+    period: str
+    starts: Mapping[str, tuple[datetime, ...]]
+
+
+def city_means(url: str, plan: CityPlan) -> Touched:
+    """A city's means over its stations for the touched periods (see the module's rule), then
+    its hourly AQI (for ``PT1H``)."""
+    touched = Touched()
+    with _connect(url) as conn:
+        for parameter, starts in plan.starts.items():
+            step = _step(plan.period)
+            found = derived.read_aggregates(
+                conn,
+                scope="station",
+                period=plan.period,
+                start=min(starts),
+                end=max(starts) + step,
+                subjects=list(plan.stations),
+                parameters=[parameter],
+            )
+            found = found[found["start"].isin([pd.Timestamp(s) for s in starts])]
+            if found.empty:
+                continue
+            # stations measuring the parameter: those with any aggregate in the periods
+            n_stations = found["subject"].nunique()
+            good = found[found["valid"]]
+            grouped = good.groupby("start")["value"]
+            agg = pd.DataFrame({"value": grouped.mean(), "count": grouped.count()})
+            agg = agg.reindex(pd.DatetimeIndex(sorted(found["start"].unique())))
+            agg["count"] = agg["count"].fillna(0.0).astype(float)
+            needed = max(1, math.ceil(CITY_MIN_SHARE * n_stations))
+            agg["valid"] = agg["count"] >= needed
+            agg.index.name = "start"
+            unit = str(found["unit"].iloc[0])
+            touched.rows += derived.upsert(
+                conn, "aggregates", _frame("city", plan.city, parameter, plan.period, unit, agg)
+            )
+            touched.add(parameter, agg.index)
+        if plan.period == "PT1H":
+            hours = touched.periods.get("o3")
+            if hours:
+                touched.rows += _o3_8h(conn, "city", plan.city, hours)
+            aqi_hours = set().union(*(touched.periods.get(p, set()) for p in AQI_POLLUTANTS))
+            if aqi_hours:
+                touched.rows += hourly_aqi(conn, "city", plan.city, aqi_hours)
+    return touched

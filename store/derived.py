@@ -1,0 +1,272 @@
+"""Derived series beside the raw readings: QC flags, aggregates, assessments, job marks.
+
+Functions over one psycopg connection, so that a Dask worker can use them with a connection of
+its own. Writes are upserts that change a row only when its values change (``computed_at``
+stays put otherwise): running a job twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+import psycopg
+from psycopg import sql
+
+Connection = psycopg.Connection[tuple[Any, ...]]
+
+#: table → (key columns, value columns); every upsert goes through :func:`upsert`.
+TABLES: Final[dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
+    "qc_flags": (("stream_id", "time"), ("mask",)),
+    "aggregates": (
+        ("scope", "subject", "parameter", "period", "start"),
+        ("value", "count", "valid", "unit"),
+    ),
+    "assessments": (
+        ("scope", "subject", "kind", "start"),
+        ("value", "level", "label", "details"),
+    ),
+}
+
+
+def _cell(value: Any) -> Any:
+    """A Python value COPY can write: NaN/NA → NULL, NumPy scalars → Python, dicts → JSON."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True, ensure_ascii=False)
+    if isinstance(value, float | np.floating) and not np.isfinite(value):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    return value
+
+
+def upsert(conn: Connection, table: str, rows: pd.DataFrame) -> int:
+    """Insert or update ``rows`` (columns: the table's keys and values) in one transaction;
+    return how many rows were inserted or changed (unchanged rows are left alone)."""
+    keys, values = TABLES[table]
+    columns = keys + values
+    if rows.empty:
+        return 0
+    missing = set(columns) - set(rows.columns)
+    if missing:
+        raise ValueError(f"{table}: rows lack {', '.join(sorted(missing))}")
+    rows = rows.drop_duplicates(list(keys), keep="last")
+    staging = sql.Identifier(f"{table}_staging")
+    ident = sql.Identifier(table)
+    cols = sql.SQL(", ").join(map(sql.Identifier, columns))
+    with conn.transaction():
+        conn.execute(
+            sql.SQL(
+                "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS)"
+                " ON COMMIT DELETE ROWS"
+            ).format(staging, ident)
+        )
+        with (
+            conn.cursor() as cur,
+            cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(staging, cols)) as copy,
+        ):
+            for row in rows[list(columns)].itertuples(index=False, name=None):
+                copy.write_row([_cell(v) for v in row])
+        cur = conn.execute(
+            sql.SQL(
+                "INSERT INTO {t} ({cols}) SELECT {cols} FROM {s}"
+                " ON CONFLICT ({keys}) DO UPDATE SET {sets}, computed_at = now()"
+                " WHERE ({old}) IS DISTINCT FROM ({new})"
+            ).format(
+                t=ident,
+                s=staging,
+                cols=cols,
+                keys=sql.SQL(", ").join(map(sql.Identifier, keys)),
+                sets=sql.SQL(", ").join(
+                    sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in values
+                ),
+                old=sql.SQL(", ").join(
+                    sql.SQL("{}.{}").format(ident, sql.Identifier(c)) for c in values
+                ),
+                new=sql.SQL(", ").join(
+                    sql.SQL("EXCLUDED.{}").format(sql.Identifier(c)) for c in values
+                ),
+            )
+        )
+        return cur.rowcount
+
+
+def now(conn: Connection) -> datetime:
+    """The database's clock (the clock ``ingest_time`` and ``computed_at`` come from)."""
+    row = conn.execute("SELECT now()").fetchone()
+    assert row is not None
+    return row[0]  # type: ignore[no-any-return]
+
+
+def get_mark(conn: Connection, job: str) -> datetime | None:
+    """Where incremental job ``job`` got to (``None``: it never ran)."""
+    row = conn.execute("SELECT mark FROM job_marks WHERE job = %s", (job,)).fetchone()
+    return None if row is None else row[0]
+
+
+def set_mark(conn: Connection, job: str, mark: datetime) -> None:
+    """Record that ``job`` has processed everything ingested or derived before ``mark``."""
+    with conn.transaction():
+        conn.execute(
+            "INSERT INTO job_marks (job, mark) VALUES (%s, %s) ON CONFLICT (job)"
+            " DO UPDATE SET mark = EXCLUDED.mark, updated_at = now()",
+            (job, mark),
+        )
+
+
+def marks(conn: Connection) -> dict[str, datetime]:
+    """Every job's mark."""
+    return {r[0]: r[1] for r in conn.execute("SELECT job, mark FROM job_marks").fetchall()}
+
+
+def touched_streams(
+    conn: Connection,
+    *,
+    since: datetime | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> pd.DataFrame:
+    """Streams with readings ingested after ``since`` and/or timed in [``start``, ``end``):
+    one row each with ``stream_id, station, kind, parameter, interval, statistic, basis, unit``
+    and the ``first`` and ``last`` such reading time (UTC)."""
+    where: list[str] = []
+    params: list[Any] = []
+    for clause, value in (
+        ("o.ingest_time > %s", since),
+        ("o.time >= %s", start),
+        ("o.time < %s", end),
+    ):
+        if value is not None:
+            where.append(clause)
+            params.append(value)
+    query = (
+        "SELECT s.id, s.station_id, st.kind, s.parameter, s.interval, s.statistic, s.basis,"
+        " s.unit, t.first, t.last FROM (SELECT o.stream_id, min(o.time) AS first,"
+        " max(o.time) AS last FROM observations o WHERE "
+        + (" AND ".join(where) or "TRUE")
+        + " GROUP BY o.stream_id) t JOIN streams s ON s.id = t.stream_id"
+        " JOIN stations st ON st.id = s.station_id ORDER BY s.station_id, s.id"
+    )
+    rows = conn.execute(query.encode(), params).fetchall()
+    cols = [
+        "stream_id",
+        "station",
+        "kind",
+        "parameter",
+        "interval",
+        "statistic",
+        "basis",
+        "unit",
+        "first",
+        "last",
+    ]
+    frame = pd.DataFrame(rows, columns=cols)
+    for c in ("first", "last"):
+        frame[c] = pd.to_datetime(frame[c], utc=True)
+    return frame
+
+
+def read_readings(conn: Connection, stream_id: int, start: datetime, end: datetime) -> pd.DataFrame:
+    """One stream's readings in [start, end) with their QC mask (``-1``: not checked yet):
+    columns ``time`` (UTC), ``value``, ``flag``, ``mask``."""
+    rows = conn.execute(
+        "SELECT o.time, o.value, o.flag, coalesce(q.mask, -1) FROM observations o"
+        " LEFT JOIN qc_flags q ON q.stream_id = o.stream_id AND q.time = o.time"
+        " WHERE o.stream_id = %s AND o.time >= %s AND o.time < %s ORDER BY o.time",
+        (stream_id, start, end),
+    ).fetchall()
+    frame = pd.DataFrame(rows, columns=["time", "value", "flag", "mask"])
+    frame["time"] = pd.to_datetime(frame["time"], utc=True)
+    frame["value"] = frame["value"].astype("float64")
+    frame["mask"] = frame["mask"].astype("int64")
+    return frame
+
+
+def read_aggregates(
+    conn: Connection,
+    *,
+    scope: str,
+    period: str,
+    start: datetime,
+    end: datetime,
+    subjects: Sequence[str] | None = None,
+    parameters: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Aggregates of ``period`` starting in [start, end): columns ``subject, parameter, start,
+    value, count, valid, unit`` (``start`` UTC)."""
+    query = (
+        "SELECT subject, parameter, start, value, count, valid, unit FROM aggregates"
+        " WHERE scope = %s AND period = %s AND start >= %s AND start < %s"
+    )
+    params: list[Any] = [scope, period, start, end]
+    if subjects is not None:
+        query += " AND subject = ANY(%s)"
+        params.append(list(subjects))
+    if parameters is not None:
+        query += " AND parameter = ANY(%s)"
+        params.append(list(parameters))
+    rows = conn.execute((query + " ORDER BY subject, parameter, start").encode(), params)
+    frame = pd.DataFrame(
+        rows.fetchall(),
+        columns=["subject", "parameter", "start", "value", "count", "valid", "unit"],
+    )
+    frame["start"] = pd.to_datetime(frame["start"], utc=True)
+    frame["value"] = frame["value"].astype("float64")
+    frame["count"] = frame["count"].astype("float64")
+    frame["valid"] = frame["valid"].astype(bool)
+    return frame
+
+
+def touched_aggregates(
+    conn: Connection, *, scope: str, period: str, since: datetime
+) -> pd.DataFrame:
+    """``subject, parameter, start`` of the aggregates of ``period`` computed after ``since``."""
+    rows = conn.execute(
+        "SELECT subject, parameter, start FROM aggregates WHERE computed_at > %s"
+        " AND scope = %s AND period = %s",
+        (since, scope, period),
+    ).fetchall()
+    frame = pd.DataFrame(rows, columns=["subject", "parameter", "start"])
+    frame["start"] = pd.to_datetime(frame["start"], utc=True)
+    return frame
+
+
+def read_assessments(
+    conn: Connection,
+    *,
+    kind: str,
+    start: datetime,
+    end: datetime,
+    scope: str | None = None,
+    subjects: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Assessments of ``kind`` starting in [start, end): ``scope, subject, start, value, level,
+    label, details``."""
+    query = (
+        "SELECT scope, subject, start, value, level, label, details FROM assessments"
+        " WHERE kind = %s AND start >= %s AND start < %s"
+    )
+    params: list[Any] = [kind, start, end]
+    if scope is not None:
+        query += " AND scope = %s"
+        params.append(scope)
+    if subjects is not None:
+        query += " AND subject = ANY(%s)"
+        params.append(list(subjects))
+    rows = conn.execute((query + " ORDER BY scope, subject, start").encode(), params)
+    frame = pd.DataFrame(
+        rows.fetchall(),
+        columns=["scope", "subject", "start", "value", "level", "label", "details"],
+    )
+    frame["start"] = pd.to_datetime(frame["start"], utc=True)
+    for c in ("value", "level"):
+        frame[c] = frame[c].astype("Int64")
+    return frame

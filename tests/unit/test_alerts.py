@@ -1,0 +1,140 @@
+"""Alert rules (pure): each rule at and around its threshold."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from pipelines.alerts import AlertRules, State, evaluate
+from sensors.standards import radiation
+
+NOW = datetime(2026, 11, 28, 10, 20, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+
+
+def state(**kw: Any) -> State:
+    empty_agg = pd.DataFrame(columns=["subject", "parameter", "start", "value", "valid"])
+    defaults: dict[str, Any] = {
+        "now": NOW,
+        "stations": {"S1": ("air", {}), "R1": ("radiation", {"background": [60, 120]})},
+        "hourly": empty_agg,
+        "daily": empty_agg,
+        "aqi": pd.DataFrame(columns=["subject", "start", "value", "level", "label"]),
+        "last_seen": {},
+        "flatlined": pd.DataFrame(columns=["station", "parameter", "since"]),
+        "gamma": pd.DataFrame(columns=["station", "time", "value"]),
+    }
+    defaults.update(kw)
+    return State(**defaults)
+
+
+def hours(parameter: str, values: list[float], valid: list[bool] | None = None) -> pd.DataFrame:
+    last = pd.Timestamp(NOW).floor("h") - HOUR
+    starts = [last - HOUR * (len(values) - 1 - i) for i in range(len(values))]
+    return pd.DataFrame(
+        {
+            "subject": "S1",
+            "parameter": parameter,
+            "start": starts,
+            "value": values,
+            "valid": valid or [True] * len(values),
+        }
+    )
+
+
+def rules_of(conditions: list[Any]) -> set[tuple[str, str, str]]:
+    return {c.key for c in conditions}
+
+
+def test_exceedance_of_the_one_hour_limit_by_area_class() -> None:
+    # GB 3095-2026 Table 1, transitional: SO2 1 h is 500 (class 2), 150 (class 1)
+    at_limit = evaluate(state(hourly=hours("so2", [500.0])))
+    assert not at_limit
+    over = evaluate(state(hourly=hours("so2", [600.0])))
+    (c,) = over
+    assert c.key == ("exceedance", "S1", "so2_1h") and c.severity == "warning"
+    assert c.details["multiple"] == pytest.approx(0.2)
+    class1 = state(hourly=hours("so2", [600.0]), stations={"S1": ("air", {"area_class": 1})})
+    (c,) = evaluate(class1)
+    assert c.details["limit"] == 150 and c.severity == "critical"  # 3× over
+
+
+def test_only_valid_means_count() -> None:
+    assert not evaluate(state(hourly=hours("so2", [900.0], [False])))
+
+
+def test_daily_limit_for_particulates() -> None:
+    day = pd.DataFrame(
+        {
+            "subject": ["S1"],
+            "parameter": ["pm25"],
+            "start": [NOW - 10 * HOUR],
+            "value": [61.0],
+            "valid": [True],
+        }
+    )
+    (c,) = evaluate(state(daily=day))
+    assert c.key == ("exceedance", "S1", "pm25_24h") and c.details["limit"] == 60
+
+
+def test_sustained_exceedance_needs_every_hour() -> None:
+    rules = AlertRules(sustained_hours=3)
+    found = rules_of(evaluate(state(hourly=hours("no2", [201.0, 250.0, 210.0])), rules))
+    assert ("sustained", "S1", "no2") in found
+    broken = evaluate(state(hourly=hours("no2", [201.0, 199.0, 210.0])), rules)
+    assert ("sustained", "S1", "no2") not in rules_of(broken)
+    gap = evaluate(state(hourly=hours("no2", [201.0, 250.0])), rules)  # one hour missing
+    assert ("sustained", "S1", "no2") not in rules_of(gap)
+    # PM has no 1-hour limit: the 24-hour limit applies to each hour
+    pm = rules_of(evaluate(state(hourly=hours("pm25", [61.0, 70.0, 80.0])), rules))
+    assert ("sustained", "S1", "pm25") in pm
+
+
+@pytest.mark.parametrize(
+    ("level", "severity"), [(3, None), (4, "warning"), (5, "critical"), (6, "critical")]
+)
+def test_aqi_level(level: int, severity: str | None) -> None:
+    aqi = pd.DataFrame(
+        {
+            "subject": ["S1"],
+            "start": [NOW - HOUR],
+            "value": [50 * level + 1],
+            "level": [level],
+            "label": ["pm25_1h"],
+        }
+    )
+    found = evaluate(state(aqi=aqi))
+    assert [c.severity for c in found] == ([severity] if severity else [])
+
+
+def test_offline_after_the_set_time() -> None:
+    rules = AlertRules(offline_after=timedelta(minutes=30))
+    assert not evaluate(state(last_seen={"S1": NOW - timedelta(minutes=29)}), rules)
+    (c,) = evaluate(state(last_seen={"S1": NOW - timedelta(minutes=31)}), rules)
+    assert c.key == ("offline", "S1", "") and c.value == pytest.approx(31)
+
+
+def test_flatline() -> None:
+    flat = pd.DataFrame({"station": ["S1"], "parameter": ["pm10"], "since": [NOW - HOUR / 2]})
+    (c,) = evaluate(state(flatlined=flat))
+    assert c.key == ("flatline", "S1", "pm10")
+
+
+@pytest.mark.parametrize(
+    ("value", "status"), [(59.9, "below"), (60.0, None), (120.0, None), (120.1, "above")]
+)
+def test_gamma_outside_the_station_background(value: float, status: str | None) -> None:
+    gamma = pd.DataFrame({"station": ["R1"], "time": [NOW], "value": [value]})
+    found = evaluate(state(gamma=gamma))
+    assert [c.details["status"] for c in found] == ([status] if status else [])
+
+
+def test_gamma_without_a_station_range_uses_the_national_one() -> None:
+    gamma = pd.DataFrame(
+        {"station": ["R2"], "time": [NOW], "value": [radiation.NATIONAL_OPEN_FIELD[1] + 1]}
+    )
+    (c,) = evaluate(state(gamma=gamma, stations={"R2": ("radiation", {})}))
+    assert c.details["status"] == "above"
