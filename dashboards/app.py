@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import streamlit as st
 
+from dashboards import quality
 from dashboards.settings import DashboardSettings, from_environment
 from dashboards.views import STATES, deck, default_choice, parameter_label, station_table
 from store import OpenedStore, open_store
@@ -46,43 +47,50 @@ def _stations_frame() -> pd.DataFrame:
 
 settings = _settings()
 tz = settings.timezone
-st.title("EcoSense · 生态环境感知")
-st.caption("Live readings from field devices · 站点实时监测")
 
-stations = _stations_frame()
-if stations.empty:
-    st.info(
-        "No stations yet: import some with `ecosense stations import FILE`, "
-        "or run `ecosense up --demo`."
-    )
-    st.stop()
 
-latest_all = _store().store.latest()
-station_ids = list(stations["id"])
-default_station, default_param = default_choice(latest_all, station_ids)
+def live_page() -> None:
+    """The first page: the map of stations by state, latest values, a time series."""
+    st.title("EcoSense · 生态环境感知")
+    st.caption("Live readings from field devices · 站点实时监测")
 
-with st.sidebar:
-    st.header("Station · 站点")
-    names = dict(zip(stations["id"], stations["name"], strict=True))
-    station = st.selectbox(
-        "Station",
-        station_ids,
-        index=station_ids.index(default_station) if default_station else 0,
-        format_func=lambda sid: f"{sid} — {names[sid]}",
-        key="station",
-    )
-    window_label = st.radio("Window · 时段", list(WINDOWS), index=1, horizontal=True)
-    st.markdown(
-        "  \n".join(
-            f"<span style='color:rgb{STATES[k][2]}'>●</span> {STATES[k][0]} {STATES[k][1]}"
-            for k in STATES
-        ),
-        unsafe_allow_html=True,
-    )
+    stations = _stations_frame()
+    if stations.empty:
+        st.info(
+            "No stations yet: import some with `ecosense stations import FILE`, "
+            "or run `ecosense up --demo`."
+        )
+        return
+
+    latest_all = _store().store.latest()
+    station_ids = list(stations["id"])
+    default_station, default_param = default_choice(latest_all, station_ids)
+
+    with st.sidebar:
+        st.header("Station · 站点")
+        names = dict(zip(stations["id"], stations["name"], strict=True))
+        station = st.selectbox(
+            "Station",
+            station_ids,
+            index=station_ids.index(default_station) if default_station else 0,
+            format_func=lambda sid: f"{sid} — {names[sid]}",
+            key="station",
+        )
+        window_label = st.radio("Window · 时段", list(WINDOWS), index=1, horizontal=True)
+        st.markdown(
+            "  \n".join(
+                f"<span style='color:rgb{STATES[k][2]}'>●</span> {STATES[k][0]} {STATES[k][1]}"
+                for k in STATES
+            ),
+            unsafe_allow_html=True,
+        )
+    live(station, WINDOWS[window_label], default_station, default_param)
 
 
 @st.fragment(run_every="5s")
-def live(station: str, window: timedelta) -> None:
+def live(
+    station: str, window: timedelta, default_station: str | None, default_param: str | None
+) -> None:
     store = _store().store
     now = datetime.now(UTC)
     latest = store.latest()
@@ -140,4 +148,35 @@ def live(station: str, window: timedelta) -> None:
     st.line_chart(series, y_label=parameter_label(parameter), x_label=f"time ({tz.key})")
 
 
-live(station, WINDOWS[window_label])
+def aqi_page() -> None:
+    quality.aqi_page(_store().store, settings)
+
+
+def water_page() -> None:
+    quality.water_page(_store().store, settings)
+
+
+def soil_page() -> None:
+    quality.soil_page(_store().store, settings)
+
+
+def alerts_page() -> None:
+    quality.alerts_page(_store().store, settings)
+
+
+def completeness_page() -> None:
+    quality.completeness_page(_store().store, settings)
+
+
+st.navigation(
+    [
+        st.Page(live_page, title="Live · 实时监测", icon="🌏", url_path="live", default=True),
+        st.Page(aqi_page, title="Air quality · 空气质量", icon="🌫️", url_path="aqi"),
+        st.Page(water_page, title="Water · 水质", icon="💧", url_path="water"),
+        st.Page(soil_page, title="Soil · 土壤", icon="🌱", url_path="soil"),
+        st.Page(alerts_page, title="Alerts · 告警", icon="🚨", url_path="alerts"),
+        st.Page(
+            completeness_page, title="Completeness · 有效率", icon="📊", url_path="completeness"
+        ),
+    ]
+).run()

@@ -163,3 +163,113 @@ def default_choice(latest: pd.DataFrame, station_ids: list[str]) -> tuple[str | 
     station = with_data[0]
     params = sorted(set(latest.loc[latest["station"] == station, "parameter"]))
     return station, ("pm25" if "pm25" in params else params[0])
+
+
+# --------------------------------------------------------------------------- AQI, water, soil
+#: Grey for a station without an AQI (NA, or no data yet).
+NO_AQI: Final = (170, 170, 170)
+ROMAN: Final = {1: "Ⅰ", 2: "Ⅱ", 3: "Ⅲ", 4: "Ⅳ", 5: "Ⅴ", 6: "劣Ⅴ"}
+RISK_LABELS: Final = {
+    "priority_protection": "优先保护类 priority protection",
+    "safe_use": "安全利用类 safe use",
+    "strict_control": "严格管控类 strict control",
+}
+
+
+def aqi_colour(level: Any) -> list[int]:
+    """RGBA of an AQI level's category colour (HJ 633 Table 1), grey without a level."""
+    from sensors.standards.aqi import CATEGORIES
+
+    if level is None or pd.isna(level):
+        return [*NO_AQI, 230]
+    hex_colour = CATEGORIES[int(level)][3]
+    return [int(hex_colour[i : i + 2], 16) for i in (1, 3, 5)] + [230]
+
+
+def category_label(level: Any) -> str:
+    """``良 Good`` for level 2; ``—`` without a level."""
+    from sensors.standards.aqi import CATEGORIES
+
+    if level is None or pd.isna(level):
+        return "—"
+    _, zh, en, _ = CATEGORIES[int(level)]
+    return f"{zh} {en}"
+
+
+def latest_per_subject(frame: pd.DataFrame) -> pd.DataFrame:
+    """The row with the latest ``start`` of each ``subject``."""
+    if frame.empty:
+        return frame
+    return frame.sort_values("start").groupby("subject", as_index=False).tail(1)
+
+
+def aqi_stations(stations: pd.DataFrame, latest: pd.DataFrame) -> pd.DataFrame:
+    """Stations (id, name, kind, lon, lat) with their latest hourly AQI: ``aqi``, ``level``,
+    ``colour`` (the category's) and ``state_label`` (for the map's tooltip)."""
+    by = (
+        latest.set_index("subject")
+        if not latest.empty
+        else pd.DataFrame(columns=["value", "level", "label"])
+    )
+    out = stations.copy()
+    out["aqi"] = out["id"].map(by["value"]) if not by.empty else pd.NA
+    out["level"] = out["id"].map(by["level"]) if not by.empty else pd.NA
+    out["primary"] = out["id"].map(by["label"]).fillna("") if not by.empty else ""
+    out["colour"] = [aqi_colour(v) for v in out["level"]]
+    out["state_label"] = [
+        f"AQI {'NA' if pd.isna(a) else int(a)} · {category_label(lv)}" + (f" · {p}" if p else "")
+        for a, lv, p in zip(out["aqi"], out["level"], out["primary"], strict=True)
+    ]
+    return out
+
+
+def ranking(latest: pd.DataFrame) -> pd.DataFrame:
+    """Subjects ranked from the cleanest air (lowest AQI) to the worst; NA last."""
+    if latest.empty:
+        return pd.DataFrame(columns=["rank", "city", "AQI", "category", "primary"])
+    ordered = latest.sort_values(["value", "subject"], na_position="last").reset_index(drop=True)
+    return pd.DataFrame(
+        {
+            "rank": range(1, len(ordered) + 1),
+            "city": ordered["subject"],
+            "AQI": ordered["value"],
+            "category": [category_label(v) for v in ordered["level"]],
+            "primary": ordered["label"].replace("", "—"),
+        }
+    )
+
+
+def daily_report(daily: pd.DataFrame, names: dict[str, str], tz: Any) -> pd.DataFrame:
+    """The HJ 633 daily report table: per station and day the AQI, category, primary
+    pollutants, each IAQI and the concentrations it was computed from."""
+    rows = []
+    for r in daily.to_dict("records"):
+        details = r["details"] or {}
+        row: dict[str, Any] = {
+            "station / city": r["subject"],
+            "name": names.get(r["subject"], ""),
+            "date": pd.Timestamp(r["start"]).tz_convert(tz).strftime("%Y-%m-%d"),
+            "AQI": r["value"],
+            "category": category_label(r["level"]),
+            "primary": r["label"] or "—",
+        }
+        for key in sorted(details):
+            if key.startswith("c_"):
+                continue
+            row[f"IAQI {key}"] = details[key]
+            row[key] = details.get(f"c_{key}")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def completeness(hourly: pd.DataFrame, hours: int) -> pd.DataFrame:
+    """Per subject × parameter, the share (%) of the last ``hours`` hours with a valid hourly
+    mean (GB 3095-2026 Table 4); NaN where the subject has no such parameter."""
+    if hourly.empty:
+        return pd.DataFrame()
+    valid = hourly[hourly["valid"]].groupby(["subject", "parameter"]).size()
+    share = (100.0 * valid / hours).clip(upper=100).round(1)
+    table = share.unstack("parameter")
+    measured = hourly.groupby(["subject", "parameter"]).size().unstack("parameter").notna()
+    table = table.reindex(index=measured.index, columns=measured.columns).fillna(0.0)
+    return table.where(measured)  # blank where a station does not measure the parameter

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import signal
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import psutil
@@ -21,11 +23,22 @@ from tests.conftest import require_service
 
 pytestmark = pytest.mark.e2e
 CHROMIUM = os.environ.get("ECOSENSE_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
-def ecosense(data_dir: Path | str, *args: str) -> subprocess.Popen[str]:
+def ecosense(
+    data_dir: Path | str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
     """``ecosense ARGS`` on the embedded database of ``data_dir``, output piped."""
-    env = {**os.environ, "ECOSENSE_DATA_DIR": str(data_dir)}
+    env = {**os.environ, **(env or {}), "ECOSENSE_DATA_DIR": str(data_dir)}
     env.pop("ECOSENSE_DATABASE_URL", None)
     return subprocess.Popen(
         [sys.executable, "-m", "ecosense", *args],
@@ -62,7 +75,15 @@ def stop(proc: subprocess.Popen[str], sig: int = signal.SIGTERM) -> int:
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     data_dir = tmp_path_factory.mktemp("platform")
     proc = ecosense(
-        data_dir, "up", "--http-port", "0", "--hj212-port", "0", "--dashboard-port", "0"
+        data_dir,
+        "up",
+        "--http-port",
+        "0",
+        "--hj212-port",
+        "0",
+        "--dashboard-port",
+        "0",
+        env={"ECOSENSE_JOBS_INTERVAL_SECONDS": "2"},  # the scheduler ticks every 2 s
     )
     match = ready(proc, r"ready http=(\S+) hj212=(\S+) dashboard=(\S+)\n")
     info = {
@@ -186,18 +207,7 @@ def test_dashboard_shows_map_and_chart_in_a_real_browser(
     outside: list[str] = []
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path=CHROMIUM,
-                args=[
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-quic",
-                    "--no-first-run",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                ],
-            )
+            browser = _launch(p)
             try:
                 page = browser.new_page(viewport={"width": 1400, "height": 1100})
                 page.on("pageerror", lambda e: errors.append(str(e)))
@@ -227,6 +237,125 @@ def test_dashboard_shows_map_and_chart_in_a_real_browser(
                 browser.close()
     finally:
         stop(feeder)
+    assert errors == []
+    assert outside == [], "the dashboard must work with no internet"
+
+
+def _write_history(folder: Path) -> tuple[Path, Path, Path]:
+    """Yesterday (China Standard Time) of an air city and a river station, as CSV files, and
+    ``soil.csv``: soil samples with coordinates."""
+    tz = ZoneInfo("Asia/Shanghai")
+    day = (datetime.now(tz) - timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    stations = folder / "stations.csv"
+    stations.write_text(
+        "id,name,kind,lon,lat,city,water_body\n"
+        "E2E-AIR-1,E2E air one,air,116.40,39.90,E2E City,\n"
+        "E2E-AIR-2,E2E air two,air,116.45,39.95,E2E City,\n"
+        "E2E-RIVER,E2E river,water,116.30,39.80,,river\n"
+    )
+    rows = ["station,time,pm25,pm10,so2,no2,co,o3"]
+    for i, station in enumerate(("E2E-AIR-1", "E2E-AIR-2")):
+        for m in range(0, 24 * 60, 5):
+            t = (day + timedelta(minutes=m)).isoformat()
+            wave = math.sin(m / 97)
+            rows.append(
+                f"{station},{t},{80 + 10 * wave + i:.2f},{120 + 9 * wave:.2f},{12 + wave:.2f},"
+                f"{35 + 4 * wave:.2f},{0.9 + 0.1 * wave:.3f},{70 + 20 * wave:.2f}"
+            )
+    air = folder / "air.csv"
+    air.write_text("\n".join(rows) + "\n")
+    water_rows = ["station,time,do,codmn,nh3n,tp,ph"]
+    for k, m in enumerate(range(0, 24 * 60, 240)):
+        t = (day + timedelta(minutes=m)).isoformat()
+        water_rows.append(f"E2E-RIVER,{t},{6.2 + 0.1 * k:.2f},3.{k},0.{4 + k},0.1{k},7.{k}")
+    water = folder / "water.csv"
+    water.write_text("\n".join(water_rows) + "\n")
+    soil = folder / "soil.csv"
+    soil.write_text(
+        "station,name,kind,lon,lat,time,cd,pb,ph\n"
+        f"E2E-SOIL-1,Field one,soil,116.2,39.7,{day.isoformat()},0.5,40,6.0\n"
+        f"E2E-SOIL-2,Field two,soil,116.25,39.72,{day.isoformat()},0.1,20,7.0\n"
+    )
+    return stations, air, water
+
+
+def _launch(p: Any) -> Any:
+    return p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+def test_scheduled_jobs_feed_the_aqi_water_soil_alert_and_completeness_pages(
+    platform: dict[str, Any], tmp_path: Path
+) -> None:
+    """History imported through the CLI; the scheduler in ``ecosense up`` aggregates it; every
+    page shows the results in a real browser, with no request leaving the machine."""
+    require_service("Chromium", Path(CHROMIUM).exists())
+    from playwright.sync_api import sync_playwright
+
+    stations, air, water = _write_history(tmp_path)
+    for args in (
+        ("stations", "import", str(stations)),
+        ("import", str(air)),
+        ("import", str(water)),
+        ("import", str(tmp_path / "soil.csv")),
+    ):
+        proc = ecosense(platform["data_dir"], *args)
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    tz = ZoneInfo("Asia/Shanghai")
+    day = (datetime.now(tz) - timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    query = {
+        "period": "P1D",
+        "scope": "city",
+        "subject": "E2E City",
+        "parameter": "pm25",
+        "start": day.isoformat(),
+        "end": (day + timedelta(days=1)).isoformat(),
+    }
+    deadline = time.monotonic() + 120
+    items: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        items = httpx.get(platform["http"] + "/api/v1/aggregates", params=query).json()["items"]
+        if items and items[0]["valid"]:
+            break
+        time.sleep(1)
+    assert items and items[0]["valid"], "the scheduler did not compute the daily city means"
+    assert items[0]["count"] == 24
+    errors: list[str] = []
+    outside: list[str] = []
+    with sync_playwright() as p:
+        browser = _launch(p)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1400})
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on(
+                "request",
+                lambda req: (
+                    outside.append(req.url)
+                    if not re.match(r"^(https?://127\.0\.0\.1[:/]|data:|blob:)", req.url)
+                    else None
+                ),
+            )
+            for path, texts in (
+                ("aqi", ["City ranking", "Daily report", "E2E City"]),
+                ("water", ["GB 3838-2002", "E2E-RIVER"]),
+                ("soil", ["GB 15618-2018", "E2E-SOIL-1"]),
+                ("alerts", ["Live", "Recently closed"]),
+                ("completeness", ["Data completeness", "E2E-AIR-1"]),
+            ):
+                page.goto(platform["dashboard"] + "/" + path)
+                for text in texts:
+                    page.get_by_text(text).first.wait_for(state="attached", timeout=60_000)
+                assert page.locator('[data-testid="stException"]').count() == 0, path
+                page.screenshot(path=str(tmp_path / f"{path}.png"), full_page=True)
+                if os.environ.get("ECOSENSE_TEST_SCREENSHOTS"):
+                    page.screenshot(
+                        path=os.path.join(os.environ["ECOSENSE_TEST_SCREENSHOTS"], f"{path}.png"),
+                        full_page=True,
+                    )
+            page.goto(platform["dashboard"] + "/aqi")
+            page.wait_for_selector('[data-testid="stDeckGlJsonChart"] canvas', timeout=60_000)
+        finally:
+            browser.close()
     assert errors == []
     assert outside == [], "the dashboard must work with no internet"
 

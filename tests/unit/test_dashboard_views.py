@@ -63,3 +63,89 @@ def test_station_table_and_default_choice() -> None:
     assert list(table["state"]) == ["no_data", "online"]
     assert default_choice(latest, ["A", "B"]) == ("B", "do")
     assert default_choice(latest.iloc[0:0], ["A", "B"]) == ("A", None)
+
+
+def test_aqi_colours_are_the_standard_category_colours() -> None:
+    from dashboards.views import aqi_colour, category_label
+
+    assert aqi_colour(1) == [0, 228, 0, 230]  # #00E400
+    assert aqi_colour(6) == [126, 0, 35, 230]  # #7E0023
+    assert aqi_colour(None) == aqi_colour(pd.NA) == [170, 170, 170, 230]
+    assert category_label(2) == "良 Good" and category_label(pd.NA) == "—"
+
+
+def _aqi_rows() -> pd.DataFrame:
+    t0 = pd.Timestamp("2026-11-28 01:00", tz="UTC")
+    return pd.DataFrame(
+        {
+            "subject": ["A", "A", "B", "C"],
+            "start": [t0, t0 + pd.Timedelta(hours=1), t0, t0],
+            "value": pd.array([40, 160, 75, pd.NA], dtype="Int64"),
+            "level": pd.array([1, 4, 2, pd.NA], dtype="Int64"),
+            "label": ["", "pm25_1h", "pm10_1h", ""],
+        }
+    )
+
+
+def test_station_map_takes_each_stations_latest_hour() -> None:
+    from dashboards.views import aqi_stations, latest_per_subject
+
+    stations = pd.DataFrame(
+        {"id": ["A", "B", "Z"], "name": ["a", "b", "z"], "kind": "air", "lon": 116.0, "lat": 39.0}
+    )
+    table = aqi_stations(stations, latest_per_subject(_aqi_rows()))
+    assert list(table["aqi"].astype("Int64")) == [160, 75, pd.NA]
+    assert table.loc[0, "state_label"] == "AQI 160 · 中度污染 Moderately polluted · pm25_1h"
+    assert table.loc[2, "state_label"] == "AQI NA · —"
+    assert table.loc[2, "colour"] == [170, 170, 170, 230]
+
+
+def test_ranking_from_clean_to_polluted_with_na_last() -> None:
+    from dashboards.views import latest_per_subject, ranking
+
+    ranked = ranking(latest_per_subject(_aqi_rows()))
+    assert list(ranked["city"]) == ["B", "A", "C"] and list(ranked["rank"]) == [1, 2, 3]
+    assert list(ranked["primary"]) == ["pm10_1h", "pm25_1h", "—"]
+
+
+def test_daily_report_lists_iaqi_and_concentrations() -> None:
+    from zoneinfo import ZoneInfo
+
+    from dashboards.views import daily_report
+
+    daily = pd.DataFrame(
+        {
+            "subject": ["S1"],
+            "start": [pd.Timestamp("2026-11-26 16:00", tz="UTC")],
+            "value": pd.array([120], dtype="Int64"),
+            "level": pd.array([3], dtype="Int64"),
+            "label": ["pm25_24h"],
+            "details": [{"pm25_24h": 120, "c_pm25_24h": 91.0, "o3_8h": None, "c_o3_8h": None}],
+        }
+    )
+    (row,) = daily_report(daily, {"S1": "One"}, ZoneInfo("Asia/Shanghai")).to_dict("records")
+    assert row["date"] == "2026-11-27"  # the bureau's day
+    assert row["IAQI pm25_24h"] == 120 and row["pm25_24h"] == 91.0 and row["o3_8h"] is None
+    assert row["category"].endswith("Lightly polluted") and row["name"] == "One"
+
+
+def test_completeness_is_the_share_of_valid_hours() -> None:
+    from dashboards.views import completeness
+
+    starts = pd.date_range("2026-11-28", periods=24, freq="h", tz="UTC")
+    hourly = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "subject": "A",
+                    "parameter": "pm25",
+                    "start": starts,
+                    "valid": [True] * 18 + [False] * 6,
+                }
+            ),
+            pd.DataFrame({"subject": "B", "parameter": "do", "start": starts[:3], "valid": True}),
+        ]
+    )
+    table = completeness(hourly, 24)
+    assert table.loc["A", "pm25"] == 75.0 and table.loc["B", "do"] == 12.5
+    assert pd.isna(table.loc["A", "do"])  # A does not measure DO

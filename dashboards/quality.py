@@ -1,0 +1,266 @@
+"""Dashboard pages over what the jobs computed: AQI, water classes, soil risk, alerts and data
+completeness. They only read (``store.derived``, ``pipelines.alerts``); nothing heavy runs here.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from dashboards.settings import DashboardSettings
+from dashboards.views import (
+    RISK_LABELS,
+    ROMAN,
+    aqi_stations,
+    completeness,
+    daily_report,
+    deck,
+    latest_per_subject,
+    ranking,
+)
+from pipelines import alerts as alert_store
+from sensors.standards.aqi import CATEGORIES
+from store import derived
+from store.postgres import PostgresStore
+
+HOURS_SHOWN = 48  # the map shows each station's latest hourly AQI of the last 48 hours
+
+
+def _stations(store: PostgresStore) -> pd.DataFrame:
+    rows = store.list_stations()
+    return pd.DataFrame(
+        [
+            {
+                "id": s.id,
+                "name": s.name,
+                "kind": s.kind,
+                "lon": s.lon,
+                "lat": s.lat,
+                "city": s.attributes.get("city", ""),
+            }
+            for s in rows
+        ],
+        columns=["id", "name", "kind", "lon", "lat", "city"],
+    )
+
+
+def _assessments(
+    store: PostgresStore, kind: str, start: datetime, end: datetime, scope: str | None = None
+) -> pd.DataFrame:
+    with store.connection() as conn:
+        return derived.read_assessments(conn, kind=kind, start=start, end=end, scope=scope)
+
+
+def _no_results(what: str) -> None:
+    st.info(
+        f"No {what} yet: the scheduler in `ecosense up` computes them from the readings "
+        "(or run `ecosense jobs run hourly` and `ecosense jobs run daily`)."
+    )
+
+
+def aqi_page(store: PostgresStore, settings: DashboardSettings) -> None:
+    """Station map in category colours, city ranking, the daily report table."""
+    tz = settings.timezone
+    st.title("Air quality · 空气质量指数 (HJ 633-2026)")
+    now = datetime.now(UTC)
+    stations = _stations(store)
+    air = stations[stations["kind"] == "air"]
+    hourly = _assessments(
+        store, "aqi-hourly", now - timedelta(hours=HOURS_SHOWN), now + timedelta(hours=1)
+    )
+    st.caption(
+        "  ".join(
+            f"<span style='color:{c}'>■</span> {lo}+ {zh} {en}"
+            for lo, zh, en, c in CATEGORIES.values()
+        ),
+        unsafe_allow_html=True,
+    )
+    if air.empty:
+        st.info("No air stations yet.")
+        return
+    station_rows = hourly[hourly["scope"] == "station"]
+    table = aqi_stations(air, latest_per_subject(station_rows))
+    left, right = st.columns([3, 2])
+    with left:
+        st.subheader("Hourly AQI by station · 站点小时 AQI")
+        st.caption(f"Each station's latest hour within {HOURS_SHOWN} h; grey: none, or NA.")
+        st.pydeck_chart(deck(table, None, settings.tile_url), height=480)
+    with right:
+        st.subheader("City ranking · 城市排名")
+        cities = latest_per_subject(hourly[hourly["scope"] == "city"])
+        if cities.empty:
+            _no_results("city AQI")
+        else:
+            when = cities["start"].max().tz_convert(tz).strftime("%Y-%m-%d %H:00")
+            st.caption(f"Hour starting {when} · 时段")
+            st.dataframe(ranking(cities), hide_index=True, width="stretch")
+    st.subheader("Daily report · 日报")
+    today = pd.Timestamp(now).tz_convert(tz).normalize()
+    day = st.date_input("Day · 日期", value=(today - pd.Timedelta(days=1)).date(), key="aqi_day")
+    start = pd.Timestamp(day).tz_localize(tz)
+    daily = _assessments(
+        store,
+        "aqi-daily",
+        start.tz_convert("UTC"),
+        (start + pd.Timedelta(days=1)).tz_convert("UTC"),
+    )
+    if daily.empty:
+        _no_results("daily AQI for this day")
+    else:
+        names = dict(zip(stations["id"], stations["name"], strict=True))
+        st.dataframe(daily_report(daily, names, tz), hide_index=True, width="stretch")
+    if station_rows.empty:
+        _no_results("hourly AQI")
+    else:
+        st.subheader("Latest hourly AQI · 最新小时 AQI")
+        shown = table[["id", "name", "aqi", "state_label"]].rename(
+            columns={"state_label": "category"}
+        )
+        st.dataframe(shown, hide_index=True, width="stretch")
+
+
+def water_page(store: PostgresStore, settings: DashboardSettings) -> None:
+    """GB 3838-2002 classes per water station, daily and monthly."""
+    tz = settings.timezone
+    st.title("Water quality · 地表水水质类别 (GB 3838-2002)")
+    now = datetime.now(UTC)
+    stations = _stations(store)
+    names = dict(zip(stations["id"], stations["name"], strict=True))
+    for kind, label, back in (
+        ("water-daily", "Daily · 日", timedelta(days=7)),
+        ("water-monthly", "Monthly · 月", timedelta(days=400)),
+    ):
+        st.subheader(label)
+        rows = _assessments(store, kind, now - back, now + timedelta(days=1))
+        if rows.empty:
+            _no_results("water classes")
+            continue
+        latest = latest_per_subject(rows)
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    "station": latest["subject"],
+                    "name": latest["subject"].map(names),
+                    "period": latest["start"].dt.tz_convert(tz).dt.strftime("%Y-%m-%d"),
+                    "class · 类别": [
+                        ROMAN.get(int(v), "—") if pd.notna(v) else "—" for v in latest["value"]
+                    ],
+                    "worse than target · 超标项目": latest["label"].replace("", "—"),
+                    "per parameter": [
+                        ", ".join(
+                            f"{p} {ROMAN[c]}" for p, c in sorted(d.get("classes", {}).items())
+                        )
+                        for d in latest["details"]
+                    ],
+                }
+            ),
+            hide_index=True,
+            width="stretch",
+        )
+
+
+def soil_page(store: PostgresStore, settings: DashboardSettings) -> None:
+    """GB 15618-2018 risk class of each soil station's latest sample."""
+    tz = settings.timezone
+    st.title("Soil · 农用地土壤污染风险 (GB 15618-2018)")
+    now = datetime.now(UTC)
+    rows = _assessments(store, "soil", now - timedelta(days=3650), now + timedelta(days=1))
+    if rows.empty:
+        _no_results("soil risk classes (soil stations with metal contents and pH)")
+        return
+    latest = latest_per_subject(rows)
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "station": latest["subject"],
+                "sampled": latest["start"].dt.tz_convert(tz).dt.strftime("%Y-%m-%d"),
+                "risk class · 风险类别": latest["label"].map(RISK_LABELS),
+                "pH": [d.get("ph") for d in latest["details"]],
+                "land use": [d.get("land_use") for d in latest["details"]],
+                "ratio to screening value": [
+                    ", ".join(f"{m} {r:.2f}" for m, r in sorted(d.get("ratios", {}).items()))
+                    for d in latest["details"]
+                ],
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+
+
+def alerts_page(store: PostgresStore, settings: DashboardSettings) -> None:
+    """Live and recent alerts (acknowledged through the API by an operator)."""
+    tz = settings.timezone
+    st.title("Alerts · 告警")
+    with store.connection() as conn:
+        live = alert_store.list_alerts(conn, "live")
+        closed = alert_store.list_alerts(conn, "closed", limit=100)
+
+    def table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+        return pd.DataFrame(
+            [
+                {
+                    "id": r["id"],
+                    "state": r["state"],
+                    "severity": r["severity"],
+                    "rule": r["rule"],
+                    "station": r["station"],
+                    "parameter": r["parameter"],
+                    "message": r["message"],
+                    "opened": r["opened_at"].astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+                    "last seen": r["last_seen"].astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+                }
+                for r in rows
+            ]
+        )
+
+    cols = st.columns(3)
+    cols[0].metric("Open · 未处理", sum(r["state"] == "open" for r in live))
+    cols[1].metric("Acknowledged · 已确认", sum(r["state"] == "acknowledged" for r in live))
+    cols[2].metric("Critical · 严重", sum(r["severity"] == "critical" for r in live))
+    st.subheader("Live · 当前")
+    if live:
+        st.dataframe(table(live), hide_index=True, width="stretch")
+    else:
+        st.success("No live alerts · 无告警")
+    st.caption("Acknowledge with `POST /api/v1/alerts/{id}/acknowledge` (operator token).")
+    st.subheader("Recently closed · 最近关闭")
+    if closed:
+        st.dataframe(table(closed), hide_index=True, width="stretch")
+
+
+def completeness_page(store: PostgresStore, settings: DashboardSettings) -> None:
+    """Share of valid hourly means per station and parameter."""
+    st.title("Data completeness · 数据有效率")
+    label = st.radio(
+        "Window · 时段", ["24 h", "7 d", "30 d"], horizontal=True, key="completeness_window"
+    )
+    hours = {"24 h": 24, "7 d": 24 * 7, "30 d": 24 * 30}[label]
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    with store.connection() as conn:
+        hourly = derived.read_aggregates(
+            conn, scope="station", period="PT1H", start=now - timedelta(hours=hours), end=now
+        )
+    table = completeness(hourly, hours)
+    if table.empty:
+        _no_results("hourly means")
+        return
+    st.caption(
+        "Valid hourly means (≥ 45 minutes of valid readings, GB 3095-2026 Table 4) as a share of"
+        f" the last {hours} hours, per station and parameter (%)."
+    )
+    shown = table.reset_index().rename(columns={"subject": "station"})
+    st.dataframe(
+        shown,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            str(c): st.column_config.ProgressColumn(
+                str(c), min_value=0, max_value=100, format="%.0f%%"
+            )
+            for c in table.columns
+        },
+    )
