@@ -18,6 +18,7 @@ with at least 14 valid windows (HJ 663-2013 Table 2).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Final
 
 import numpy as np
@@ -113,7 +114,11 @@ def _summary(
 
 def _local_days(series: pd.Series, tz: str) -> pd.DatetimeIndex:
     """The start of each value's day in ``tz`` (aware)."""
-    local = pd.DatetimeIndex(series.index).tz_convert(tz)
+    return _day_starts(pd.DatetimeIndex(series.index), tz)
+
+
+def _day_starts(times: pd.DatetimeIndex, tz: str) -> pd.DatetimeIndex:
+    local = times.tz_convert(tz)
     return local.floor("D", ambiguous=False, nonexistent="shift_forward")
 
 
@@ -169,3 +174,50 @@ def annual(daily_means: pd.DataFrame, tz: str = DEFAULT_TIMEZONE) -> pd.DataFram
     values = _daily_values(daily_means, tz)
     years = pd.DatetimeIndex(values.index).to_period("Y")
     return _summary(values, years, "mean", MIN_DAYS_PER_YEAR, tz)
+
+
+# ----------------------------------------------------------------------- many series at once
+def daily_many(
+    hourly_means: pd.DataFrame,
+    tz: str = DEFAULT_TIMEZONE,
+    keys: Sequence[str] = ("station", "parameter"),
+) -> pd.DataFrame:
+    """:func:`daily` for many series in one pass: ``hourly_means`` has the ``keys`` columns,
+    ``start`` (aware), ``value`` and ``valid``; the answer has ``keys``, ``start`` (the day's
+    start, UTC), ``value``, ``count`` and ``valid`` (≥ 20 valid hours), one row per series and
+    day with at least one hour."""
+    values = hourly_means["value"].where(hourly_means["valid"].fillna(False).astype(bool))
+    days = _day_starts(pd.DatetimeIndex(hourly_means["start"]), tz).tz_convert("UTC")
+    grouped = values.groupby(
+        [hourly_means[k] for k in keys] + [pd.Series(days, index=values.index, name="start")],
+        observed=True,
+        sort=True,
+    )
+    out = pd.DataFrame({"value": grouped.mean(), "count": grouped.count()}).reset_index()
+    out["valid"] = out["count"] >= MIN_HOURS_PER_DAY
+    return out
+
+
+def o3_daily_max_8h_many(
+    hourly_means: pd.DataFrame, tz: str = DEFAULT_TIMEZONE, keys: Sequence[str] = ("station",)
+) -> pd.DataFrame:
+    """:func:`o3_daily_max_8h` for many series in one pass. Each series must be a complete
+    hourly grid (a row per hour, ``value`` NaN where missing), as :func:`daily_many`'s input
+    but O₃ only; same answer layout."""
+    frame = hourly_means.sort_values([*keys, "start"])
+    values = frame["value"].where(frame["valid"].fillna(False).astype(bool))
+    by = [frame[k] for k in keys]
+    rolling = values.groupby(by, observed=True, sort=False).rolling(8, min_periods=1)
+    means = rolling.mean().reset_index(level=list(range(len(keys))), drop=True)
+    counts = rolling.count().reset_index(level=list(range(len(keys))), drop=True)
+    good = means.where(counts >= MIN_HOURS_PER_8H)
+    starts = pd.DatetimeIndex(frame["start"])
+    within = starts.tz_convert(tz).hour >= 7  # windows ending 08:00 … 24:00
+    days = _day_starts(starts, tz).tz_convert("UTC")
+    day_key = pd.Series(days, index=frame.index, name="start")
+    grouped = good[within].groupby(
+        [k[within] for k in by] + [day_key[within]], observed=True, sort=True
+    )
+    out = pd.DataFrame({"value": grouped.max(), "count": grouped.count()}).reset_index()
+    out["valid"] = out["count"] >= MIN_WINDOWS_PER_DAY
+    return out

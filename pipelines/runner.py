@@ -53,6 +53,7 @@ class Runner:
                     n_workers=n,
                     threads_per_worker=1,
                     processes=True,
+                    dashboard_address="127.0.0.1:0",  # its HTTP routes on any free port
                     scheduler_kwargs={"dashboard": False},
                     silence_logs=logging.WARNING,
                 )
@@ -61,6 +62,7 @@ class Runner:
                     n_workers=1,
                     threads_per_worker=n,
                     processes=False,
+                    dashboard_address="127.0.0.1:0",  # its HTTP routes on any free port
                     scheduler_kwargs={"dashboard": False},
                     silence_logs=logging.WARNING,
                 )

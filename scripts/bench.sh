@@ -5,3 +5,4 @@ cd "$(dirname "$0")/.."
 .venv/bin/python -m benchmarks.bench_store_write
 .venv/bin/python -m benchmarks.bench_ingest
 .venv/bin/python -m benchmarks.bench_aqi
+.venv/bin/python -m benchmarks.bench_pipeline

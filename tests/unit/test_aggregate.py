@@ -125,3 +125,40 @@ def test_real_no2_gaps_give_the_days_validity_counted_independently() -> None:
         assert row["count"] == per_day.get(local_day, 0)
         assert row["valid"] == (per_day.get(local_day, 0) >= 20)
     assert (~out["valid"]).sum() > 0 and out["valid"].sum() > 300  # real gaps, kept
+
+
+def test_many_series_at_once_equal_one_at_a_time() -> None:
+    """``daily_many`` and ``o3_daily_max_8h_many`` (one pass over many stations) give what
+    ``daily`` and ``o3_daily_max_8h`` give per station, with gaps and QC failures."""
+    rng = np.random.default_rng(3)
+    frames = []
+    for station in ("a", "b", "c"):
+        t = pd.date_range("2026-01-01", periods=24 * 20, freq="h", tz="UTC")
+        v = rng.gamma(3, 20, len(t))
+        v[rng.random(len(t)) < 0.1] = np.nan
+        frames.append(
+            pd.DataFrame(
+                {
+                    "station": station,
+                    "parameter": "o3",
+                    "start": t,
+                    "value": v,
+                    "valid": rng.random(len(t)) > 0.1,
+                }
+            )
+        )
+    hourly_means = pd.concat(frames, ignore_index=True)
+    days = aggregate.daily_many(hourly_means)
+    maxima = aggregate.o3_daily_max_8h_many(hourly_means)
+    for station in ("a", "b", "c"):
+        one = hourly_means[hourly_means["station"] == station].set_index("start")[
+            ["value", "valid"]
+        ]
+        for many, single in (
+            (days, aggregate.daily(one)),
+            (maxima, aggregate.o3_daily_max_8h(one)),
+        ):
+            got = many[many["station"] == station].set_index("start")
+            np.testing.assert_allclose(got["value"], single["value"], equal_nan=True)
+            assert list(got["count"]) == list(single["count"])
+            assert list(got["valid"]) == list(single["valid"])
