@@ -10,3 +10,5 @@ def test_aqi_benchmark_runs() -> None:
     assert result["rows"] == 200
     assert result["speedup_vs_aqi_hub"] > 0
     assert 0 <= result["rows_that_differ"] <= 200
+    assert result["values"] == 6 * 200 and result["iaqi_speedup_vs_aqi_hub_per_value"] > 0
+    assert 0 <= result["values_whose_iaqi_differs"] <= 6 * 200
