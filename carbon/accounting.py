@@ -22,7 +22,8 @@ import pint
 from carbon import factors
 from carbon.errors import CarbonError
 from carbon.factors import DEFAULT_GWP, Factor
-from sensors.units import ureg
+from sensors.errors import UnitError
+from sensors.units import parse_unit, ureg
 
 C_TO_CO2: Final = 44.0 / 12.0
 #: units of a facility's own values, per method
@@ -53,16 +54,11 @@ def _amount(quantity: float, unit: str, what: str) -> pint.Quantity:  # type: ig
     if quantity < 0:
         raise CarbonError(f"{what}: negative quantity {quantity}")
     try:
-        # a unit may carry a scale (GJ per 10⁴ Nm³): parse it as a quantity, then multiply
-        q: pint.Quantity = float(quantity) * ureg.Quantity(unit)  # type: ignore[type-arg]
-        return q
-    except (
-        pint.errors.UndefinedUnitError,
-        pint.errors.DefinitionSyntaxError,
-        AttributeError,
-        TypeError,
-    ) as exc:
+        parsed = parse_unit(unit)  # as devices and files write them: t, kg, Nm3, m3, MWh, GJ
+    except UnitError as exc:
         raise CarbonError(f"{what}: unknown unit {unit!r}") from exc
+    q: pint.Quantity = ureg.Quantity(float(quantity), parsed)  # type: ignore[type-arg]
+    return q
 
 
 def _own(name: str, value: float | None, method: str, unit: str | None = None) -> Factor | None:
