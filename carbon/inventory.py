@@ -1,0 +1,157 @@
+"""Inventories: every activity record accounted, one row per gas, traceable to the record and
+the factors; rolled up by region level × sector × gas × scope × year.
+
+- Fuel records are scope 1 (:func:`carbon.accounting.fuel_combustion`, the record's method);
+  CH₄/N₂O under the IPCC method use Table 2.2 for energy industries (sector ``1.A.1…``), and
+  are refused for other sectors until their tables are verified (the record is then reported).
+- Electricity records are scope 2, location-based (:func:`carbon.accounting.electricity`).
+- A record is accounted with the factors of its start year (the bureau's calendar); one that
+  spans several years is split between them in proportion to its duration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Final
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+from carbon import factors
+from carbon.accounting import Emissions, electricity, fuel_combustion
+from carbon.activity import ActivityRecord, Facility, Rejected
+from carbon.errors import CarbonError
+from carbon.regions import chain
+from sensors.units import ureg
+
+COLUMNS: Final = (
+    "record",
+    "facility",
+    "region",
+    "sector",
+    "scope",
+    "gas",
+    "year",
+    "tonnes",
+    "co2e_t",
+    "factor_ids",
+    "fallbacks",
+)
+LEVELS: Final = ("county", "city", "province", "nation")
+
+
+def _years(start: datetime, end: datetime, tz: ZoneInfo) -> list[tuple[int, float]]:
+    """(year, share of the period in it) for each calendar year of ``tz`` the period touches."""
+    s, e = start.astimezone(tz), end.astimezone(tz)
+    total = (e - s).total_seconds()
+    out = []
+    for year in range(s.year, e.year + 1):
+        y0 = max(s, datetime(year, 1, 1, tzinfo=tz))
+        y1 = min(e, datetime(year + 1, 1, 1, tzinfo=tz))
+        share = (y1 - y0).total_seconds() / total
+        if share > 0:
+            out.append((year, share))
+    return out
+
+
+def _account_one(r: ActivityRecord, f: Facility, year: int, gwp: str) -> tuple[int, Emissions]:
+    if r.activity == "electricity":
+        mwh = ureg.Quantity(r.quantity, r.unit).to("MWh").magnitude
+        return 2, electricity(mwh, f.region, year)
+    table = "energy" if f.sector.startswith("1.A.1") else f"IPCC {f.sector}"
+    return 1, fuel_combustion(
+        r.activity,
+        r.quantity,
+        r.unit,
+        method=r.method,
+        region=f.region,
+        year=year,
+        gwp=gwp,
+        sector=table,
+        ncv=r.ncv,
+        carbon_content=r.carbon_content,
+        oxidation=r.oxidation,
+    )
+
+
+def account(
+    records: Iterable[ActivityRecord],
+    facilities: Iterable[Facility],
+    gwp: str = factors.DEFAULT_GWP,
+    tz: str = "Asia/Shanghai",
+) -> tuple[pd.DataFrame, list[Rejected]]:
+    """Emission rows (:data:`COLUMNS`) of every record, and the records that could not be
+    accounted, with the reason (a missing factor, a unit that does not fit, …)."""
+    zone = ZoneInfo(tz)
+    known = {f.id: f for f in facilities}
+    rows: list[dict[str, object]] = []
+    rejected: list[Rejected] = []
+    for r in records:
+        f = known.get(r.facility)
+        if f is None:
+            rejected.append(Rejected(r.id, f"unknown facility {r.facility!r}"))
+            continue
+        try:
+            parts = [
+                (year, share, *_account_one(r, f, year, gwp))
+                for year, share in _years(r.start, r.end, zone)
+            ]
+        except (CarbonError, ValueError) as exc:
+            rejected.append(Rejected(r.id, str(exc)))
+            continue
+        for year, share, scope, e in parts:
+            gases = [("CO2", e.co2_t, e.co2_t)]
+            if e.ch4_t is not None:
+                gases.append(("CH4", e.ch4_t, e.ch4_t * factors.gwp("CH4", gwp).value))
+            if e.n2o_t is not None:
+                gases.append(("N2O", e.n2o_t, e.n2o_t * factors.gwp("N2O", gwp).value))
+            for gas, tonnes, co2e in gases:
+                rows.append(
+                    {
+                        "record": r.id,
+                        "facility": f.id,
+                        "region": f.region,
+                        "sector": f.sector,
+                        "scope": scope,
+                        "gas": gas,
+                        "year": year,
+                        "tonnes": tonnes * share,
+                        "co2e_t": co2e * share,
+                        "factor_ids": ";".join(e.factor_ids),
+                        "fallbacks": ";".join(e.fallbacks),
+                    }
+                )
+    return pd.DataFrame(rows, columns=list(COLUMNS)), rejected
+
+
+def region_at(region: str, level: str) -> str | None:
+    """The region containing ``region`` at ``level`` (``None`` when it is coarser than that)."""
+    if level not in LEVELS:
+        raise CarbonError(f"level must be one of {', '.join(LEVELS)}")
+    for r in chain(region):
+        kind = (
+            "nation"
+            if r == "CN"
+            else "province"
+            if r.startswith("CN-")
+            else "city"
+            if r.isdigit() and r.endswith("00")
+            else "county"
+            if r.isdigit()
+            else None
+        )
+        if kind == level:
+            return r
+    return None
+
+
+def rollup(
+    rows: pd.DataFrame, level: str, by: Sequence[str] = ("sector", "gas", "scope", "year")
+) -> pd.DataFrame:
+    """Totals (``tonnes``, ``co2e_t``) by region at ``level`` and ``by``; rows from regions
+    coarser than ``level`` (a province-level facility in a city inventory) are left out."""
+    regions = rows["region"].map(lambda r: region_at(r, level))
+    frame = rows.assign(region=regions).dropna(subset=["region"])
+    keys = ["region", *by]
+    return frame.groupby(keys, as_index=False)[["tonnes", "co2e_t"]].sum()

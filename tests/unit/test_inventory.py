@@ -1,0 +1,93 @@
+"""Activity files → inventory rows traceable to records and factors → roll-ups by region."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from carbon import factors
+from carbon.activity import read_activity, read_facilities
+from carbon.inventory import account, region_at, rollup
+
+FACILITIES = """id,name,region,sector,lon,lat
+P1,Chaoyang plant,110105,1.A.1.a,116.48,39.92
+P2,Haidian works,110108,1.A.2,116.30,39.96
+P3,Shanghai office,CN-SH,1.A.4.a,121.47,31.23
+BAD,Nowhere,CN-ZZ,1.A.1.a,0,0
+"""
+
+ACTIVITY = """facility,start,end,activity,quantity,unit,source,method
+P1,2023-01-01,2023-04-01,diesel,1000,t,meter 7,ipcc
+P1,2023-01-01,2023-04-01,natural_gas,1000000,Nm3,gas bill,china
+P2,2023-01-01,2024-01-01,electricity,10000,MWh,utility,
+P3,2022-07-01,2023-07-01,electricity,2000,MWh,utility,
+P1,2023-03-01,2023-05-01,diesel,5,t,double-counted,ipcc
+P2,2023-01-01,2023-02-01,whale_oil,3,t,?,
+P2,2023-01-01,2023-02-01,diesel,-3,t,?,
+P9,2023-01-01,2023-02-01,diesel,3,t,?,
+P2,2023-01-01,2023-02-01,diesel,3,t,meter,ipcc
+"""
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> tuple[Path, Path]:
+    (tmp_path / "facilities.csv").write_text(FACILITIES)
+    (tmp_path / "activity.csv").write_text(ACTIVITY)
+    return tmp_path / "facilities.csv", tmp_path / "activity.csv"
+
+
+def test_inventory_from_files_is_traceable_and_reports_what_it_left_out(
+    files: tuple[Path, Path],
+) -> None:
+    facilities, bad_facilities = read_facilities(files[0])
+    assert [f.id for f in facilities] == ["P1", "P2", "P3"]
+    assert (
+        bad_facilities[0].where.endswith("line 5") and "unknown region" in bad_facilities[0].reason
+    )
+    records, rejected = read_activity(files[1], facilities)
+    reasons = {r.where: r.reason for r in rejected}
+    assert "overlaps record activity.csv:2" in reasons["activity.csv:6"]
+    assert "unknown activity 'whale_oil'" in reasons["activity.csv line 7"]
+    assert "negative quantity" in reasons["activity.csv line 8"]
+    assert "unknown facility 'P9'" in reasons["activity.csv line 9"]
+
+    rows, refused = account(records, facilities)
+    # P2 is manufacturing (1.A.2): IPCC CH4/N2O factors for it are not verified → reported
+    assert [r.where for r in refused] == ["activity.csv:10"] and "Tables 2.3" in refused[0].reason
+    diesel = rows[(rows["record"] == "activity.csv:2") & (rows["gas"] == "CO2")].iloc[0]
+    assert diesel["tonnes"] == pytest.approx(3186.3) and diesel["scope"] == 1
+    assert diesel["factor_ids"].startswith("ipcc-ncv-diesel;ipcc-co2-diesel")
+    gas = rows[rows["record"] == "activity.csv:3"]
+    assert list(gas["gas"]) == ["CO2"] and round(gas["tonnes"].iloc[0], 2) == 2165.02
+    power = rows[rows["record"] == "activity.csv:4"].iloc[0]
+    assert power["scope"] == 2 and power["tonnes"] == pytest.approx(10_000 * 0.5554)
+    assert power["fallbacks"] == "grid-cn-bj-2023: region 110108 → CN-BJ"
+    # a record spanning two years is split between them, each with its year's factor
+    split = rows[rows["record"] == "activity.csv:5"].set_index("year")
+    assert split.loc[2022, "tonnes"] == pytest.approx(2000 * 184 / 365 * 0.5366)
+    shanghai_2023 = factors.grid("CN-SH", 2023).value
+    assert split.loc[2023, "tonnes"] == pytest.approx(2000 * 181 / 365 * shanghai_2023)
+    assert (
+        "grid-cn-2022" in split.loc[2022, "factor_ids"]
+        and "grid-cn-sh-2023" in split.loc[2023, "factor_ids"]
+    )
+
+    # roll-ups: province and nation keep the total; a city inventory has what lies in cities
+    total = rows["co2e_t"].sum()
+    for level in ("province", "nation"):
+        assert rollup(rows, level)["co2e_t"].sum() == pytest.approx(total)
+    in_cities = rows.loc[rows["region"] != "CN-SH", "co2e_t"].sum()
+    assert rollup(rows, "city")["co2e_t"].sum() == pytest.approx(in_cities)
+    cities = rollup(rows, "city", by=("scope",)).set_index(["region", "scope"])
+    assert set(cities.index.get_level_values(0)) == {"110100"}  # P3 is province-level only
+    nation = rollup(rows, "nation", by=("gas",)).set_index("gas")["co2e_t"]
+    assert set(nation.index) == {"CO2", "CH4", "N2O"}
+
+
+def test_region_levels() -> None:
+    assert region_at("110105", "county") == "110105"
+    assert region_at("110105", "city") == "110100"
+    assert region_at("110105", "province") == "CN-BJ"
+    assert region_at("CN-SH", "city") is None
+    assert region_at("CN-SH", "nation") == "CN"
