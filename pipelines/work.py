@@ -19,6 +19,7 @@ Rules beyond GB 3095-2026 Table 4 (documented in the README):
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,12 +30,16 @@ import numpy as np
 import pandas as pd
 import psycopg
 
+from carbon import cems
+from carbon.errors import CarbonError
 from pipelines import aggregate
 from sensors import qc
 from sensors.standards import aqi as aqi_std
 from sensors.standards import soil as soil_std
 from sensors.standards import water as water_std
 from store import derived
+
+logger = logging.getLogger(__name__)
 
 #: Hours of readings read on each side of the touched ones, as context for the QC checks.
 QC_CONTEXT: Final = timedelta(hours=6)
@@ -117,6 +122,16 @@ def station_hourly(url: str, plan: StationPlan, config: qc.QcConfig = DEFAULT_QC
                 touched.errors.append(f"{plan.station} {sp.parameter}: {exc}")
         if plan.kind == "soil":
             touched.rows += _soil(conn, plan, touched)
+        cems_hours = touched.periods.get("flue_co2", set()) | touched.periods.get(
+            "flue_flow", set()
+        )
+        if plan.kind == "cems" and cems_hours:
+            try:
+                touched.rows += _cems(conn, plan.station, cems_hours)
+            except CarbonError as exc:
+                # a lasting condition (no valid hour yet): logged, so as not to hold the job's
+                # mark back for ever; the hours are accounted once a valid hour arrives
+                logger.warning("%s: CEMS CO2 not accounted: %s", plan.station, exc)
         hours = touched.periods.get("o3")
         if hours:
             touched.rows += _o3_8h(conn, "station", plan.station, hours)
@@ -324,6 +339,53 @@ def _soil(conn: psycopg.Connection[tuple[Any, ...]], plan: StationPlan, touched:
             }
         )
     return derived.upsert(conn, "assessments", pd.DataFrame(rows)) if rows else 0
+
+
+def _cems(conn: psycopg.Connection[tuple[Any, ...]], station: str, hours: set[datetime]) -> int:
+    """CO₂ mass of the touched hours of a stack by the CEMS measurement method
+    (:mod:`carbon.cems`): hourly means of ``flue_co2`` (mg/m³) × ``flue_flow`` (m³/s), the
+    hours without a valid pair substituted and flagged (with 720 h of history for the rule)."""
+    first, last = min(hours), max(hours)
+    means = derived.read_aggregates(
+        conn,
+        scope="station",
+        period="PT1H",
+        start=first - cems.LOOKBACK_HOURS * HOUR,
+        end=last + HOUR,
+        subjects=[station],
+        parameters=["flue_co2", "flue_flow"],
+    )
+    if means.empty:
+        return 0
+    grid = pd.date_range(means["start"].min(), last, freq="h", tz="UTC")
+    wide = means.pivot(index="start", columns="parameter", values="value").reindex(grid)
+    ok = means[means["valid"]].pivot(index="start", columns="parameter", values="value")
+    ok = ok.reindex(index=grid, columns=["flue_co2", "flue_flow"])
+    units = dict(zip(means["parameter"], means["unit"], strict=False))
+    if "flue_co2" not in wide or "flue_flow" not in wide:
+        return 0
+    mass = cems.hourly_mass(
+        grid,
+        wide["flue_co2"].to_numpy(),
+        wide["flue_flow"].to_numpy(),
+        ok.notna().all(axis=1).to_numpy(),
+        co2_unit=units["flue_co2"],
+        flow_unit=units["flue_flow"],
+    )
+    mass = mass[mass.index >= pd.Timestamp(first)]
+    rows = pd.DataFrame(
+        {
+            "source": "cems",
+            "subject": station,
+            "gas": "CO2",
+            "period": "PT1H",
+            "start": mass.index,
+            "tonnes": mass["co2_t"].to_numpy(),
+            "substitution": mass["substitution"].to_numpy(),
+            "details": [{"method": "CEMS measurement (carbon.cems)"}] * len(mass),
+        }
+    )
+    return derived.upsert(conn, "emissions", rows)
 
 
 # --------------------------------------------------------------------------- daily

@@ -30,6 +30,10 @@ TABLES: Final[dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
         ("scope", "subject", "kind", "start"),
         ("value", "level", "label", "details"),
     ),
+    "emissions": (
+        ("source", "subject", "gas", "period", "start"),
+        ("tonnes", "substitution", "details"),
+    ),
 }
 
 
@@ -269,4 +273,25 @@ def read_assessments(
     frame["start"] = pd.to_datetime(frame["start"], utc=True)
     for c in ("value", "level"):
         frame[c] = frame[c].astype("Int64")
+    return frame
+
+
+def read_emissions(
+    conn: Connection, *, source: str, start: datetime, end: datetime, subject: str | None = None
+) -> pd.DataFrame:
+    """Emissions of ``source`` starting in [start, end): ``subject, gas, period, start, tonnes,
+    substitution, details``."""
+    query = (
+        "SELECT subject, gas, period, start, tonnes, substitution, details FROM emissions"
+        " WHERE source = %s AND start >= %s AND start < %s"
+    )
+    params: list[Any] = [source, start, end]
+    if subject is not None:
+        query += " AND subject = %s"
+        params.append(subject)
+    rows = conn.execute((query + " ORDER BY subject, gas, start").encode(), params).fetchall()
+    frame = pd.DataFrame(
+        rows, columns=["subject", "gas", "period", "start", "tonnes", "substitution", "details"]
+    )
+    frame["start"] = pd.to_datetime(frame["start"], utc=True)
     return frame
