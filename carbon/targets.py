@@ -1,0 +1,98 @@
+"""Carbon-peak and carbon-neutrality targets: a region's trajectory so far, a projection and the
+gap.
+
+- **Trajectory**: net annual emissions (t CO₂e; inventory minus sinks) by year.
+- **Projection**: the least-squares linear trend of the last ``window`` years (default 5),
+  continued to the neutrality year. A trend is a planning aid, not a forecast; the method is
+  stated on every result.
+- **Peak**: the year of the highest value over history and projection; on track when it is no
+  later than the target year (China: before 2030).
+- **Neutrality**: the required path falls linearly from the latest year's value to zero in the
+  neutrality year (China: 2060); the gap each year is projection − required path, and the gap in
+  the neutrality year is the projected net emissions then.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from carbon.errors import CarbonError
+
+PROJECTION_METHOD = "least-squares linear trend of the last {window} years"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A region's targets: peak no later than ``peak_year``, net zero in ``neutral_year``."""
+
+    region: str
+    peak_year: int = 2030
+    neutral_year: int = 2060
+
+
+@dataclass(frozen=True)
+class Tracking:
+    """Where a region stands against its :class:`Target` (tonnes CO₂e per year)."""
+
+    target: Target
+    history: pd.Series
+    projection: pd.Series
+    required: pd.Series
+    gap: pd.Series
+    slope_t_per_year: float
+    projected_peak_year: int
+    peak_on_track: bool
+    neutrality_gap_t: float
+    method: str
+
+
+def track(annual: Mapping[int, float] | pd.Series, target: Target, window: int = 5) -> Tracking:
+    """Track net annual emissions (year → t CO₂e) against ``target``.
+
+    Raises
+    ------
+    CarbonError
+        with fewer than 2 years, a gap in the years, a non-finite value, or a latest year at or
+        after the neutrality year.
+    """
+    history = pd.Series(annual, dtype="float64").sort_index()
+    history.index = history.index.astype(int)
+    if len(history) < 2:
+        raise CarbonError(f"{target.region}: at least 2 years of emissions are needed")
+    years = history.index.to_numpy()
+    if not (np.diff(years) == 1).all():
+        raise CarbonError(f"{target.region}: the years must follow each other (got {list(years)})")
+    if not np.isfinite(history.to_numpy()).all():
+        raise CarbonError(f"{target.region}: emissions must be numbers")
+    latest = int(years[-1])
+    if latest >= target.neutral_year:
+        raise CarbonError(f"{target.region}: the history reaches the neutrality year")
+    recent = history.iloc[-window:]
+    slope, _ = np.polyfit(recent.index.to_numpy(dtype=float), recent.to_numpy(), 1)
+    ahead = np.arange(latest + 1, target.neutral_year + 1)
+    projection = pd.Series(
+        history.iloc[-1] + slope * (ahead - latest), index=ahead, dtype="float64"
+    )
+    required = pd.Series(
+        history.iloc[-1] * (target.neutral_year - ahead) / (target.neutral_year - latest),
+        index=ahead,
+        dtype="float64",
+    )
+    whole = pd.concat([history, projection])
+    peak_year = int(whole.to_numpy().argmax()) + int(whole.index[0])
+    return Tracking(
+        target,
+        history,
+        projection,
+        required,
+        projection - required,
+        float(slope),
+        peak_year,
+        peak_year <= target.peak_year,
+        float(projection.iloc[-1]),
+        PROJECTION_METHOD.format(window=min(window, len(history))),
+    )
