@@ -125,6 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("name", help="job name (see `ecosense jobs list`)")
     run.add_argument("--start", help="first time of the range (inclusive)")
     run.add_argument("--end", help="end of the range (exclusive)")
+
+    carbon = sub.add_parser("carbon", help="carbon accounting jobs written by planners")
+    carbon_sub = carbon.add_subparsers(dest="carbon_command", required=True, metavar="ACTION")
+    c_run = carbon_sub.add_parser(
+        "run", help="run a job file (TOML): facilities, activity files, factors, period, outputs"
+    )
+    c_run.add_argument("job", type=Path, help="the job file")
     return parser
 
 
@@ -273,6 +280,21 @@ def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
     return 1 if report.errors else 0
 
 
+def cmd_carbon_run(settings: Settings, job: Path) -> int:
+    from carbon.jobfile import run_job
+
+    result = run_job(job, settings.timezone)
+    print(
+        f"{result.name}: {result.total_co2e_t:,.1f} t CO2e from {result.rows['record'].nunique()}"
+        f" records; {len(result.excluded)} excluded"
+    )
+    for r in result.excluded:
+        print(f"  excluded: {r.where}: {r.reason}", file=sys.stderr)
+    for f in result.files:
+        print(f"  wrote {f}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ecosense`` command."""
     args = build_parser().parse_args(argv)
@@ -309,6 +331,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_simulate(settings, args)
         if args.command == "jobs":
             return cmd_jobs(settings, args)
+        if args.command == "carbon":
+            return cmd_carbon_run(settings, args.job)
     except (EcosenseError, SensorsError, StoreError, ValueError) as exc:
         message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"ecosense: error: {message}", file=sys.stderr)

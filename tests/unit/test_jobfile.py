@@ -1,0 +1,82 @@
+"""Planners' job files: ``ecosense carbon run JOB.toml`` end to end on files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from carbon.errors import CarbonError
+from carbon.jobfile import run_job
+from ecosense.cli import main
+from tests.unit.test_inventory import ACTIVITY, FACILITIES
+
+JOB = """
+[job]
+name = "Test inventory 2023"
+start = "2023-01-01"
+end = "2024-01-01"
+facilities = "facilities.csv"
+activity = ["activity.csv"]
+gwp = "AR6"
+level = "province"
+
+[outputs]
+dir = "out"
+formats = ["csv", "xlsx", "html"]
+"""
+
+
+@pytest.fixture
+def job(tmp_path: Path) -> Path:
+    (tmp_path / "facilities.csv").write_text(FACILITIES)
+    (tmp_path / "activity.csv").write_text(ACTIVITY)
+    (tmp_path / "job.toml").write_text(JOB)
+    return tmp_path / "job.toml"
+
+
+def test_job_file_outputs(job: Path) -> None:
+    result = run_job(job)
+    out = job.parent / "out"
+    assert {f.name for f in result.files} == {
+        "rows.csv",
+        "inventory.csv",
+        "excluded.csv",
+        "inventory.xlsx",
+        "report.html",
+    }
+    rows = pd.read_csv(out / "rows.csv")
+    # P3's record from 2022-07-01 counts only for its 2023 part (181 of 365 days)
+    p3 = rows[rows["facility"] == "P3"]
+    assert list(p3["year"]) == [2023]
+    assert p3["tonnes"].iloc[0] == pytest.approx(2000 * 181 / 365 * 0.5737, rel=1e-3)
+    assert "gwp-ar6-ch4" in rows.loc[rows["gas"] == "CH4", "factor_ids"].iloc[0]
+    excluded = pd.read_csv(out / "excluded.csv")
+    assert len(excluded) == 6 and excluded["reason"].str.contains("unknown region").any()
+    sheets = pd.read_excel(out / "inventory.xlsx", sheet_name=None)
+    assert set(sheets) == {"inventory", "rows", "excluded"}
+    assert sheets["inventory"]["co2e_t"].sum() == pytest.approx(result.total_co2e_t)
+    report = (out / "report.html").read_text()
+    assert (
+        "<svg" in report
+        and "<script" not in report
+        and "http://" not in report.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    )
+    assert "Test inventory 2023" in report and "unknown activity" in report
+
+
+def test_cli(job: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["carbon", "run", str(job)]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("Test inventory 2023: ") and "6 excluded" in out
+    assert "excluded: activity.csv line 7: unknown activity 'whale_oil'" in err
+
+
+def test_bad_job_files(tmp_path: Path) -> None:
+    (tmp_path / "a.toml").write_text("[job]\nstart = 2023-01-01\n")
+    with pytest.raises(CarbonError, match="lacks end, facilities, activity"):
+        run_job(tmp_path / "a.toml")
+    (tmp_path / "b.toml").write_text("not toml [")
+    with pytest.raises(CarbonError):
+        run_job(tmp_path / "b.toml")
