@@ -6,3 +6,4 @@ cd "$(dirname "$0")/.."
 .venv/bin/python -m benchmarks.bench_ingest
 .venv/bin/python -m benchmarks.bench_aqi
 .venv/bin/python -m benchmarks.bench_pipeline
+.venv/bin/python -m benchmarks.bench_carbon

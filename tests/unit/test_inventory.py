@@ -91,3 +91,51 @@ def test_region_levels() -> None:
     assert region_at("110105", "province") == "CN-BJ"
     assert region_at("CN-SH", "city") is None
     assert region_at("CN-SH", "nation") == "CN"
+
+
+def test_many_records_at_once_equal_one_at_a_time() -> None:
+    """``account_frame`` (one accounting per distinct combination, multiplied through) gives
+    what ``account`` gives record by record."""
+    from datetime import timedelta
+
+    import pandas as pd
+
+    from carbon.activity import ActivityRecord, Facility
+    from carbon.inventory import account_frame
+
+    facilities = [
+        Facility("F1", "", "110105", "1.A.1.a"),
+        Facility("F2", "", "CN-SH", "1.A.1.c"),
+        Facility("F3", "", "440300", "1.A.1.a"),
+    ]
+    t0 = pd.Timestamp("2023-03-01", tz="Asia/Shanghai").to_pydatetime()
+    records = []
+    for i in range(60):
+        f = facilities[i % 3]
+        activity, unit = [("diesel", "t"), ("natural_gas", "Nm3"), ("electricity", "MWh")][
+            i % 3 if i % 2 else 0
+        ]
+        start = t0 + timedelta(hours=i)
+        records.append(
+            ActivityRecord(
+                f"r{i}", f.id, start, start + timedelta(hours=1), activity, 1.5 + i, unit
+            )
+        )
+    one_by_one, rejected = account(records, facilities)
+    assert rejected == []
+    frame = pd.DataFrame(
+        {
+            "facility": [r.facility for r in records],
+            "start": [r.start for r in records],
+            "activity": [r.activity for r in records],
+            "quantity": [r.quantity for r in records],
+            "unit": [r.unit for r in records],
+        }
+    )
+    at_once, failed = account_frame(frame, pd.DataFrame([vars(f) for f in facilities]))
+    assert failed.empty
+    a = one_by_one.groupby(["facility", "gas", "scope"])["co2e_t"].sum()
+    b = at_once.groupby(["facility", "gas", "scope"])["co2e_t"].sum()
+    pd.testing.assert_series_equal(a, b, rtol=1e-12)
+    assert at_once["records"].sum() == len(records)
+    assert rollup(at_once, "nation")["co2e_t"].sum() == pytest.approx(one_by_one["co2e_t"].sum())
