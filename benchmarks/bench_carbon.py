@@ -54,7 +54,10 @@ def records(ids: range, hours: int) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "facility": pd.Categorical(np.repeat(names, hours)),
-            "start": np.tile(times, len(ids)),
+            # int64 nanoseconds tiled, then one aware index (tiling Timestamps would make objects)
+            "start": pd.DatetimeIndex(np.tile(times.as_unit("ns").asi8, len(ids)))
+            .tz_localize("UTC")
+            .tz_convert(times.tz),
             "activity": pd.Categorical(np.repeat([a[0] for a in activity_of], hours)),
             "quantity": quantity,
             "unit": pd.Categorical(np.repeat([a[1] for a in activity_of], hours)),
