@@ -364,12 +364,12 @@ def test_sigterm_stops_everything_including_the_embedded_database(
     platform: dict[str, Any],
 ) -> None:
     pid_file = Path(platform["data_dir"]) / "pg" / "postmaster.pid"
-    postmaster = int(pid_file.read_text().split()[0])
+    postmaster = psutil.Process(int(pid_file.read_text().split()[0]))  # before it can exit
     up = psutil.Process(platform["proc"].pid)
     children = up.children(recursive=True)  # the dashboard
     assert stop(platform["proc"]) == 0
-    psutil.wait_procs([psutil.Process(postmaster), *children], timeout=30)
-    assert not psutil.pid_exists(postmaster)
+    psutil.wait_procs([postmaster, *children], timeout=30)
+    assert not postmaster.is_running()
     assert not any(c.is_running() for c in children)
 
 
