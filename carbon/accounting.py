@@ -1,4 +1,5 @@
-"""Accounting methods: fuel combustion (China's guideline and IPCC 2006 Tier 1) and purchased
+"""Accounting methods: fuel combustion (China's guideline and IPCC 2006 Tier 1), industrial
+processes (IPCC 2006 Vol. 3 Tier 1: cement clinker, lime, crude steel) and purchased
 electricity (scope 2, location-based). Pure: numbers in, emissions with their factors out.
 
 - China: E = FC × NCV × CC × OF × 44/12 (FC in t, or Nm³ for gases: the NCV's unit says which).
@@ -163,6 +164,46 @@ def fuel_combustion(
     co2e_t = co2_t + ch4_t * g_ch4.value + n2o_t * g_n2o.value
     ids, fallbacks = _used(used)
     return Emissions(co2_t, co2e_t, ch4_t, n2o_t, ids, fallbacks, gwp)
+
+
+def industrial_process(
+    process: str,
+    quantity: float,
+    unit: str,
+    region: str | None = None,
+    year: int | None = None,
+    emission_factor: float | None = None,
+) -> Emissions:
+    """Process CO₂ (IPCC 2006 Vol. 3 Tier 1): ``quantity`` ``unit`` of product (clinker, lime,
+    crude steel: a mass) × the process factor in tCO₂/t. A facility's own ``emission_factor``
+    (tCO₂/t, e.g. from its clinker CaO content) takes precedence and is recorded.
+
+    Raises
+    ------
+    CarbonError
+        for an unknown process or unit, a negative quantity, a unit that is not a mass.
+    """
+    where = f"{process} {quantity} {unit}"
+    amount = _amount(quantity, unit, where)
+    if not amount.check("[mass]"):
+        raise CarbonError(f"{where}: a process is accounted by the mass produced (t, kg)")
+    own = None
+    if emission_factor is not None:
+        if not math.isfinite(emission_factor) or emission_factor <= 0:
+            raise CarbonError(f"{where}: facility emission factor {emission_factor!r}")
+        own = Factor(
+            f"facility:emission_factor={emission_factor:g} tCO2/t",
+            float(emission_factor),
+            "tCO2/t",
+            "facility",
+            0,
+            "measured by the facility",
+            "-",
+        )
+    f = own or factors.process(process, region=region or "CN", year=year)
+    co2_t = amount.to("t").magnitude * f.quantity.to("t/t").magnitude
+    ids, fallbacks = _used([f])
+    return Emissions(co2_t, co2_t, None, None, ids, fallbacks)
 
 
 def electricity(mwh: float, region: str, year: int) -> Emissions:

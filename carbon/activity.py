@@ -4,7 +4,9 @@ Facilities: ``id, name, region, sector[, lon, lat]`` — ``region`` as in :mod:`
 ``sector`` an IPCC 2006 category code (``1.A.1.a`` public electricity and heat, ``1.A.2`` …,
 ``2.A.1`` cement, …). Activity records: ``facility, start, end, activity, quantity, unit[,
 source, method, ncv, carbon_content, oxidation]`` — ``activity`` a fuel name of the factor
-library (burnt), or ``electricity`` (purchased, scope 2); the period is [start, end).
+library (burnt), a process (``cement_clinker``, ``lime``, ``crude_steel``: the mass produced;
+an optional ``emission_factor`` column in tCO₂/t overrides the default), or ``electricity``
+(purchased, scope 2); the period is [start, end).
 
 Bad records are not skipped silently: each is reported with its line and reason
 (:class:`Rejected`), the good ones are kept.
@@ -61,6 +63,7 @@ class ActivityRecord:
     ncv: float | None = None
     carbon_content: float | None = None
     oxidation: float | None = None
+    emission_factor: float | None = None
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,8 @@ class Rejected:
     reason: str
 
 
-def _read(path: Path) -> pd.DataFrame:
+def read_table(path: Path) -> pd.DataFrame:
+    """A CSV or Excel table as text, column names stripped and lower-cased."""
     try:
         if path.suffix.lower() in (".xlsx", ".xls"):
             frame = pd.read_excel(path, dtype=str)
@@ -83,7 +87,8 @@ def _read(path: Path) -> pd.DataFrame:
     return frame.fillna("")
 
 
-def _require(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
+def require_columns(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
+    """Raise :class:`CarbonError` naming the ``columns`` ``frame`` lacks."""
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise CarbonError(f"{what}: missing columns {', '.join(missing)}")
@@ -99,6 +104,12 @@ def _number(text: str, name: str) -> float | None:
     if not math.isfinite(value):
         raise CarbonError(f"{name} {text!r} is not a number")
     return value
+
+
+def known_activities() -> set[str]:
+    """Every activity a record may name: the library's fuels (burnt) and processes (product
+    made), and ``electricity`` (purchased)."""
+    return {*factors.fuels(), *factors.processes(), *ACTIVITIES_OTHER}
 
 
 def facility_from(row: dict[str, Any]) -> Facility:
@@ -123,8 +134,8 @@ def facility_from(row: dict[str, Any]) -> Facility:
 
 def read_facilities(path: Path) -> tuple[list[Facility], list[Rejected]]:
     """Facilities of a CSV/Excel file; rows with errors are rejected with their line."""
-    frame = _read(path)
-    _require(frame, ("id", "region", "sector"), str(path))
+    frame = read_table(path)
+    require_columns(frame, ("id", "region", "sector"), str(path))
     out: list[Facility] = []
     rejected: list[Rejected] = []
     seen: set[str] = set()
@@ -161,9 +172,10 @@ def record_from(
     if end <= start:
         raise CarbonError(f"the period ends ({end.isoformat()}) before it starts")
     activity = row["activity"].strip()
-    if activity not in ACTIVITIES_OTHER and activity not in factors.fuels():
+    if activity not in known_activities():
         raise CarbonError(
-            f"unknown activity {activity!r}: a fuel ({', '.join(factors.fuels())}) or electricity"
+            f"unknown activity {activity!r}: a fuel ({', '.join(factors.fuels())}), a process"
+            f" ({', '.join(factors.processes())}) or electricity"
         )
     quantity = _number(row["quantity"], "quantity")
     if quantity is None:
@@ -191,6 +203,7 @@ def record_from(
         _number(row.get("ncv", ""), "ncv"),
         _number(row.get("carbon_content", ""), "carbon_content"),
         _number(row.get("oxidation", ""), "oxidation"),
+        _number(row.get("emission_factor", ""), "emission_factor"),
     )
 
 
@@ -199,8 +212,8 @@ def read_activity(
 ) -> tuple[list[ActivityRecord], list[Rejected]]:
     """Activity records of a CSV/Excel file (times without offset are in ``tz``); bad rows and
     records overlapping another of the same facility and activity are rejected, with reasons."""
-    frame = _read(path)
-    _require(frame, ("facility", "start", "end", "activity", "quantity", "unit"), str(path))
+    frame = read_table(path)
+    require_columns(frame, ("facility", "start", "end", "activity", "quantity", "unit"), str(path))
     known = {f.id: f for f in facilities}
     zone = ZoneInfo(tz)
     records: list[ActivityRecord] = []

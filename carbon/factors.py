@@ -2,8 +2,10 @@
 region, unit and version.
 
 Files (``carbon/data``): ``combustion.csv`` (China's guideline defaults and IPCC 2006 Tier 1
-NCV, carbon content, oxidation, CO₂/CH₄/N₂O factors) and ``grid.csv`` (China's national,
-regional-grid and provincial electricity CO₂ factors). GWP-100 sets come from PyPI
+NCV, carbon content, oxidation, CO₂/CH₄/N₂O factors), ``process.csv`` (IPCC 2006 Vol. 3 Tier 1
+process factors: cement clinker, lime, crude steel — each cross-checked against two
+transcriptions, named in its source) and ``grid.csv`` (China's national, regional-grid and
+provincial electricity CO₂ factors). GWP-100 sets come from PyPI
 ``globalwarmingpotentials`` (CC0).
 
 **Look-up and fallback order** — for a region and a year:
@@ -194,6 +196,28 @@ def combustion(
     return _find(
         rows, (method, name, quantity, sector), region, year, f"{method} {quantity} of {fuel}"
     )
+
+
+_PROCESS_KEY: Final = ("process",)
+
+
+def processes() -> list[str]:
+    """Every industrial process the library has a default for (IPCC 2006 Vol. 3, Tier 1):
+    ``cement_clinker``, ``lime``, ``crude_steel``."""
+    return sorted({r.key[0] for r in _table("process.csv", _PROCESS_KEY)})
+
+
+def process(name: str, *, region: str = "CN", year: int | None = None) -> Factor:
+    """The CO₂ factor (tCO₂ per t of product) of an industrial process.
+
+    Raises
+    ------
+    CarbonError
+        for a process the library does not know.
+    """
+    if name not in processes():
+        raise CarbonError(f"unknown process {name!r}: one of {', '.join(processes())}")
+    return _find(_table("process.csv", _PROCESS_KEY), (name,), region, year, f"process {name}")
 
 
 def grid(region: str, year: int) -> Factor:

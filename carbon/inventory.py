@@ -4,6 +4,8 @@ the factors; rolled up by region level × sector × gas × scope × year.
 - Fuel records are scope 1 (:func:`carbon.accounting.fuel_combustion`, the record's method);
   CH₄/N₂O under the IPCC method use Table 2.2 for energy industries (sector ``1.A.1…``), and
   are refused for other sectors until their tables are verified (the record is then reported).
+- Process records (cement clinker, lime, crude steel produced) are scope 1 process CO₂
+  (:func:`carbon.accounting.industrial_process`).
 - Electricity records are scope 2, location-based (:func:`carbon.accounting.electricity`).
 - A record is accounted with the factors of its start year (the bureau's calendar); one that
   spans several years is split between them in proportion to its duration.
@@ -19,7 +21,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from carbon import factors
-from carbon.accounting import Emissions, electricity, fuel_combustion
+from carbon.accounting import Emissions, electricity, fuel_combustion, industrial_process
 from carbon.activity import ActivityRecord, Facility, Rejected
 from carbon.errors import CarbonError
 from carbon.regions import chain
@@ -59,6 +61,10 @@ def _account_one(r: ActivityRecord, f: Facility, year: int, gwp: str) -> tuple[i
     if r.activity == "electricity":
         mwh = ureg.Quantity(r.quantity, r.unit).to("MWh").magnitude
         return 2, electricity(mwh, f.region, year)
+    if r.activity in factors.processes():
+        return 1, industrial_process(
+            r.activity, r.quantity, r.unit, f.region, year, r.emission_factor
+        )
     table = "energy" if f.sector.startswith("1.A.1") else f"IPCC {f.sector}"
     return 1, fuel_combustion(
         r.activity,

@@ -10,12 +10,18 @@ activity = ["fuel.csv", "power.xlsx"]
 gwp = "AR5"                   # SAR, TAR, AR4, AR5 (default), AR6
 level = "province"            # roll-up: county, city, province, nation
 
+[sinks]                        # optional: land-use sinks (carbon.sinks, stock difference)
+land_change = "changes.csv"   # region, from_class, to_class, start_year, end_year, area[, unit]
+stocks = "stocks.csv"         # class, carbon_t_per_ha, source
+
 [outputs]
 dir = "out"                   # relative to the job file
 formats = ["csv", "xlsx", "html"]
 ```
 
-Records that reach outside the period count for the part inside it (pro rata by duration).
+Sink rows (sector 3.B, negative tonnes for removals) count for the years of their period that
+fall inside the job's years. Records that reach outside the period count for the part inside
+it (pro rata by duration).
 Outputs: ``rows.csv`` (one row per record, year and gas, with factor ids), ``inventory.csv``
 (the roll-up), ``excluded.csv`` (every record or facility left out, with the reason), the
 same as sheets of ``inventory.xlsx``, and ``report.html``: self-contained (inline SVG charts,
@@ -27,7 +33,7 @@ from __future__ import annotations
 import html
 import tomllib
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 from zoneinfo import ZoneInfo
@@ -38,6 +44,7 @@ from carbon import factors
 from carbon.activity import ActivityRecord, Rejected, read_activity, read_facilities
 from carbon.errors import CarbonError
 from carbon.inventory import LEVELS, account, rollup
+from carbon.sinks import annual_rows, read_changes, read_stocks, stock_difference
 
 FORMATS: Final = ("csv", "xlsx", "html")
 
@@ -120,6 +127,23 @@ def run_job(path: Path, tz: str = "Asia/Shanghai") -> JobResult:
     records, outside = _clip(records, start, end)
     rows, refused = account(records, facilities, gwp, tz)
     excluded += refused
+    sinks = spec.get("sinks")
+    if sinks is not None:
+        if "land_change" not in sinks or "stocks" not in sinks:
+            raise CarbonError(f"{path}: [sinks] needs land_change and stocks")
+        changes, bad = read_changes(base / sinks["land_change"])
+        excluded += bad
+        if not changes.empty:
+            sink_rows, refused = stock_difference(changes, read_stocks(base / sinks["stocks"]))
+            excluded += refused
+            years = range(
+                start.astimezone(zone).year,
+                (end - timedelta(microseconds=1)).astimezone(zone).year + 1,
+            )
+            land = annual_rows(sink_rows)
+            if not land.empty:
+                land = land[land["year"].isin(years)]
+                rows = pd.concat([rows, land], ignore_index=True) if not rows.empty else land
     inventory = rollup(rows, level) if not rows.empty else pd.DataFrame()
     outputs = spec.get("outputs", {})
     formats = outputs.get("formats", list(FORMATS))
@@ -155,7 +179,7 @@ def _bars(totals: pd.Series, title: str) -> str:
     """A horizontal bar chart as inline SVG (no script, no network)."""
     if totals.empty:
         return ""
-    top = float(totals.max()) or 1.0
+    top = float(totals.abs().max()) or 1.0
     height = 24 * len(totals) + 30
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="640" height="{height}" role="img"'
@@ -164,10 +188,11 @@ def _bars(totals: pd.Series, title: str) -> str:
     ]
     for i, (label, value) in enumerate(totals.items()):
         y = 24 + 24 * i
-        width = 400 * float(value) / top
+        width = 400 * abs(float(value)) / top
+        colour = "#2e7d32" if value >= 0 else "#1565c0"  # removals (sinks) in blue
         parts.append(
             f'<text x="0" y="{y + 14}" font-size="12">{html.escape(str(label))}</text>'
-            f'<rect x="150" y="{y}" width="{width:.1f}" height="18" fill="#2e7d32"/>'
+            f'<rect x="150" y="{y}" width="{width:.1f}" height="18" fill="{colour}"/>'
             f'<text x="{155 + width:.1f}" y="{y + 14}" font-size="12">{float(value):,.1f} t</text>'
         )
     parts.append("</svg>")

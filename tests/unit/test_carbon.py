@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from carbon import factors
-from carbon.accounting import electricity, fuel_combustion
+from carbon.accounting import electricity, fuel_combustion, industrial_process
 from carbon.errors import CarbonError, MissingFactor
 from carbon.regions import chain
 from tests.datasets import package_file
@@ -154,3 +154,37 @@ def test_emissions_add_up_over_activity_records(a: float, b: float) -> None:
     whole = fuel_combustion("diesel", a + b, "t").co2_t
     parts = fuel_combustion("diesel", a, "t").co2_t + fuel_combustion("diesel", b, "t").co2_t
     assert whole == pytest.approx(parts, rel=1e-9, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("process", "factor"), [("cement_clinker", 0.52), ("lime", 0.75), ("crude_steel", 1.06)]
+)
+def test_process_emissions_use_the_ipcc_tier1_defaults(process: str, factor: float) -> None:
+    e = industrial_process(process, 1000, "t", region="CN-BJ", year=2023)
+    assert e.co2_t == pytest.approx(1000 * factor) and e.co2e_t == e.co2_t
+    assert e.factor_ids == (f"ipcc-2006-process-{process}",)
+    assert e.fallbacks == (f"ipcc-2006-process-{process}: year 2023 → 2006",)
+    assert industrial_process(process, 2_000_000, "kg").co2_t == pytest.approx(2000 * factor)
+    f = factors.process(process)
+    assert "IPCC 2006" in f.source and "cross-checked" in f.source
+
+
+def test_a_facilitys_own_process_factor_takes_precedence() -> None:
+    # a plant whose clinker holds 63 % CaO from carbonates: 0.63 × 0.785 = 0.4946 tCO2/t
+    e = industrial_process("cement_clinker", 100, "t", emission_factor=0.4946)
+    assert e.co2_t == pytest.approx(49.46)
+    assert e.factor_ids == ("facility:emission_factor=0.4946 tCO2/t",)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("aluminium", 1, "t"), "unknown process 'aluminium'"),
+        (("lime", -1, "t"), "negative quantity"),
+        (("lime", 1, "MWh"), "by the mass produced"),
+        (("lime", 1, "furlongs_per_fortnight"), "unknown unit"),
+    ],
+)
+def test_bad_process_input(args: tuple[str, float, str], message: str) -> None:
+    with pytest.raises(CarbonError, match=message):
+        industrial_process(*args)

@@ -139,3 +139,25 @@ def test_many_records_at_once_equal_one_at_a_time() -> None:
     pd.testing.assert_series_equal(a, b, rtol=1e-12)
     assert at_once["records"].sum() == len(records)
     assert rollup(at_once, "nation")["co2e_t"].sum() == pytest.approx(one_by_one["co2e_t"].sum())
+
+
+def test_process_records_are_scope_1_process_co2(tmp_path: Path) -> None:
+    (tmp_path / "f.csv").write_text("id,region,sector\nC1,130100,2.A.1\nL1,130100,2.A.2\n")
+    (tmp_path / "a.csv").write_text(
+        "facility,start,end,activity,quantity,unit,emission_factor\n"
+        "C1,2023-01-01,2023-02-01,cement_clinker,1000,t,\n"
+        "C1,2023-01-01,2023-02-01,lime,10,t,0.7\n"
+        "L1,2023-01-01,2023-02-01,clinker,10,t,\n"
+        "L1,2023-01-01,2023-02-01,lime,10,t,zero\n"
+    )
+    facilities, _ = read_facilities(tmp_path / "f.csv")
+    records, rejected = read_activity(tmp_path / "a.csv", facilities)
+    assert ["unknown activity 'clinker'" in r.reason for r in rejected] == [True, False]
+    assert "emission_factor 'zero' is not a number" in rejected[1].reason
+    rows, refused = account(records, facilities)
+    assert refused == []
+    by = rows.set_index(["record", "gas"])
+    assert by.loc[("a.csv:2", "CO2"), "tonnes"] == pytest.approx(520.0)
+    assert by.loc[("a.csv:2", "CO2"), "factor_ids"] == "ipcc-2006-process-cement_clinker"
+    assert by.loc[("a.csv:3", "CO2"), "tonnes"] == pytest.approx(7.0)
+    assert set(rows["scope"]) == {1}
