@@ -161,9 +161,10 @@ def _time(text: str, tz: ZoneInfo, name: str) -> datetime:
 
 
 def record_from(
-    row: dict[str, str], rid: str, facilities: dict[str, Facility], tz: ZoneInfo
+    row: dict[str, str], rid: str | None, facilities: dict[str, Facility], tz: ZoneInfo
 ) -> ActivityRecord:
-    """An activity record from a row of text, checked against the facilities and the library."""
+    """An activity record from a row of text, checked against the facilities and the library.
+    Its id: the row's ``id`` column, else ``rid``, else ``facility/activity/start``."""
     facility = row["facility"].strip()
     if facility not in facilities:
         raise CarbonError(f"unknown facility {facility!r}")
@@ -190,6 +191,10 @@ def record_from(
     method = row.get("method", "").strip() or "china"
     if method not in ("china", "ipcc"):
         raise CarbonError(f"method must be china or ipcc, not {method!r}")
+    if row.get("id", "").strip():
+        rid = row["id"].strip()
+    elif rid is None:  # the natural key: one record per facility, activity and start
+        rid = f"{facility}/{activity}/{start.isoformat()}"
     return ActivityRecord(
         rid,
         facility,
@@ -208,10 +213,15 @@ def record_from(
 
 
 def read_activity(
-    path: Path, facilities: Iterable[Facility], tz: str = "Asia/Shanghai"
+    path: Path,
+    facilities: Iterable[Facility],
+    tz: str = "Asia/Shanghai",
+    natural_ids: bool = False,
 ) -> tuple[list[ActivityRecord], list[Rejected]]:
     """Activity records of a CSV/Excel file (times without offset are in ``tz``); bad rows and
-    records overlapping another of the same facility and activity are rejected, with reasons."""
+    records overlapping another of the same facility and activity are rejected, with reasons.
+    Record ids are ``file:line`` (a job's inputs) or, with ``natural_ids`` (records kept in the
+    store, re-imported after corrections), ``facility/activity/start``; an ``id`` column wins."""
     frame = read_table(path)
     require_columns(frame, ("facility", "start", "end", "activity", "quantity", "unit"), str(path))
     known = {f.id: f for f in facilities}
@@ -219,7 +229,7 @@ def read_activity(
     records: list[ActivityRecord] = []
     rejected: list[Rejected] = []
     for i, row in enumerate(frame.to_dict("records"), start=2):
-        rid = f"{path.name}:{i}"
+        rid = None if natural_ids else f"{path.name}:{i}"
         try:
             records.append(record_from({str(k): str(v) for k, v in row.items()}, rid, known, zone))
         except CarbonError as exc:

@@ -21,6 +21,7 @@ answer (:attr:`Factor.fallback`), so that a report can say where a number came f
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -220,6 +221,29 @@ def process(name: str, *, region: str = "CN", year: int | None = None) -> Factor
     return _find(_table("process.csv", _PROCESS_KEY), (name,), region, year, f"process {name}")
 
 
+@cache
+def _versions() -> dict[str, str]:
+    out = {r.id: r.version for r in _table("combustion.csv", _COMBUSTION_KEY)}
+    out.update((r.id, r.version) for r in _table("process.csv", _PROCESS_KEY))
+    out.update((r.id, r.version) for r in _table("grid.csv", ()))
+    return out
+
+
+def versions(ids: Iterable[str]) -> dict[str, str]:
+    """The version of each library factor among ``ids`` (GWP ids: the package's version;
+    a facility's own values, ``facility:…``, have none and are left out)."""
+    known = _versions()
+    out: dict[str, str] = {}
+    for i in ids:
+        if i in known:
+            out[i] = known[i]
+        elif i.startswith("gwp-"):
+            import globalwarmingpotentials  # type: ignore[import-untyped]
+
+            out[i] = str(globalwarmingpotentials.__version__)
+    return out
+
+
 def grid(region: str, year: int) -> Factor:
     """The location-based electricity CO₂ factor (tCO₂/MWh) of ``region`` in ``year``."""
     return _find(_table("grid.csv", ()), (), region, year, "the grid electricity factor")
@@ -227,7 +251,7 @@ def grid(region: str, year: int) -> Factor:
 
 @cache
 def _gwp_table() -> dict[str, dict[str, float]]:
-    import globalwarmingpotentials  # type: ignore[import-untyped]
+    import globalwarmingpotentials
 
     data: dict[str, dict[str, float]] = globalwarmingpotentials.data
     return data

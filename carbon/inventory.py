@@ -14,6 +14,7 @@ the factors; rolled up by region level × sector × gas × scope × year.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Final
 from zoneinfo import ZoneInfo
@@ -129,6 +130,41 @@ def account(
                     }
                 )
     return pd.DataFrame(rows, columns=list(COLUMNS)), rejected
+
+
+def months(start: datetime, end: datetime, tz: ZoneInfo) -> list[tuple[datetime, float]]:
+    """(first instant of the month in ``tz``, share of the period in it) for each calendar month
+    the period [start, end) touches."""
+    s, e = start.astimezone(tz), end.astimezone(tz)
+    total = (e - s).total_seconds()
+    out = []
+    first = datetime(s.year, s.month, 1, tzinfo=tz)
+    while first < e:
+        after = datetime(first.year + first.month // 12, first.month % 12 + 1, 1, tzinfo=tz)
+        share = (min(e, after) - max(s, first)).total_seconds() / total
+        if share > 0:
+            out.append((first, share))
+        first = after
+    return out
+
+
+def split_months(records: Iterable[ActivityRecord], tz: str) -> list[ActivityRecord]:
+    """Each record cut at the bureau's month boundaries, the quantity pro rata by duration (ids
+    kept): accounted, the parts give monthly emissions that add up to the record's."""
+    zone = ZoneInfo(tz)
+    out = []
+    for r in records:
+        for first, share in months(r.start, r.end, zone):
+            after = datetime(first.year + first.month // 12, first.month % 12 + 1, 1, tzinfo=zone)
+            out.append(
+                replace(
+                    r,
+                    start=max(r.start, first),
+                    end=min(r.end, after),
+                    quantity=r.quantity * share,
+                )
+            )
+    return out
 
 
 def region_at(region: str, level: str) -> str | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -48,6 +49,37 @@ class Tracking:
     peak_on_track: bool
     neutrality_gap_t: float
     method: str
+
+
+def read_targets(path: Path) -> list[Target]:
+    """Targets from a CSV/Excel file with ``region, peak_year, neutral_year``.
+
+    Raises
+    ------
+    CarbonError
+        for a missing column, an unknown region, a year that is not a year, a neutrality year
+        not after the peak year, or a region given twice.
+    """
+    from carbon.activity import read_table, require_columns
+    from carbon.regions import chain
+
+    frame = read_table(path)
+    require_columns(frame, ("region", "peak_year", "neutral_year"), str(path))
+    out: dict[str, Target] = {}
+    for i, row in enumerate(frame.to_dict("records"), start=2):
+        where = f"{path.name} line {i}"
+        region = str(row["region"]).strip()
+        try:
+            chain(region)
+            peak, neutral = int(row["peak_year"]), int(row["neutral_year"])
+        except (CarbonError, ValueError) as exc:
+            raise CarbonError(f"{where}: {exc}") from None
+        if neutral <= peak:
+            raise CarbonError(f"{where}: neutral_year {neutral} is not after peak_year {peak}")
+        if region in out:
+            raise CarbonError(f"{where}: region {region} is given twice")
+        out[region] = Target(region, peak, neutral)
+    return list(out.values())
 
 
 def track(annual: Mapping[int, float] | pd.Series, target: Target, window: int = 5) -> Tracking:

@@ -132,6 +132,19 @@ def build_parser() -> argparse.ArgumentParser:
         "run", help="run a job file (TOML): facilities, activity files, factors, period, outputs"
     )
     c_run.add_argument("job", type=Path, help="the job file")
+    c_imp = carbon_sub.add_parser(
+        "import",
+        help="store facilities, activity records and regional targets (CSV or Excel)",
+        description="Facilities are upserted by id; activity records by id (an `id` column, else "
+        "facility/activity/start), so a corrected file re-imported replaces its records and "
+        "the carbon-inventory job recomputes the years they touch. Records overlapping a "
+        "stored record of the same facility and activity are refused.",
+    )
+    c_imp.add_argument("--facilities", type=Path, help="id, name, region, sector[, lon, lat]")
+    c_imp.add_argument(
+        "--activity", type=Path, action="append", default=[], help="activity file (repeatable)"
+    )
+    c_imp.add_argument("--targets", type=Path, help="region, peak_year, neutral_year")
     return parser
 
 
@@ -295,6 +308,36 @@ def cmd_carbon_run(settings: Settings, job: Path) -> int:
     return 0
 
 
+def cmd_carbon_import(settings: Settings, args: argparse.Namespace) -> int:
+    import psycopg
+
+    from carbon.activity import Rejected, read_activity, read_facilities
+    from carbon.targets import read_targets
+    from store import activity
+
+    if not (args.facilities or args.activity or args.targets):
+        raise EcosenseError("give --facilities, --activity or --targets")
+    problems: list[Rejected] = []
+    with _open(settings) as opened, psycopg.connect(opened.url, autocommit=True) as conn:
+        if args.facilities:
+            found, bad = read_facilities(args.facilities)
+            problems += bad
+            print(f"facilities: {activity.save_facilities(conn, found)} stored or changed")
+        known = activity.load_facilities(conn)
+        for path in args.activity:
+            records, bad = read_activity(path, known, settings.timezone, natural_ids=True)
+            changed, refused = activity.save_activity(conn, records)
+            problems += bad + refused
+            print(f"{path.name}: {changed} activity records stored or changed")
+        if args.targets:
+            print(f"targets: {activity.save_targets(conn, read_targets(args.targets))} stored")
+    for p in problems[:50]:
+        print(f"  rejected: {p.where}: {p.reason}", file=sys.stderr)
+    if problems:
+        raise EcosenseError(f"{len(problems)} rows rejected, the rest imported")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ecosense`` command."""
     args = build_parser().parse_args(argv)
@@ -331,6 +374,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_simulate(settings, args)
         if args.command == "jobs":
             return cmd_jobs(settings, args)
+        if args.command == "carbon" and args.carbon_command == "import":
+            return cmd_carbon_import(settings, args)
         if args.command == "carbon":
             return cmd_carbon_run(settings, args.job)
     except (EcosenseError, SensorsError, StoreError, ValueError) as exc:

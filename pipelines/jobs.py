@@ -18,13 +18,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import psycopg
 
-from pipelines import alerts, work
+from pipelines import alerts, carbon, work
 from pipelines.runner import Progress, Runner
-from store import derived
+from store import activity, derived
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +72,11 @@ class JobContext:
     overlap: timedelta = OVERLAP
     webhook: str | None = None
     webhook_backoff: float = 5.0
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The bureau's time zone."""
+        return ZoneInfo(self.tz)
 
     def stage(self, name: str) -> Progress | None:
         if self.progress is None:
@@ -297,6 +303,33 @@ def run_alerts(ctx: JobContext, start: datetime | None, end: datetime | None) ->
     return report
 
 
+# --------------------------------------------------------------------------- carbon
+def run_carbon(ctx: JobContext, start: datetime | None, end: datetime | None) -> JobReport:
+    """Monthly and annual emissions per facility from the activity records in the store."""
+    started = time.monotonic()
+    report = JobReport("carbon-inventory", incremental=start is None and end is None)
+    with _connect(ctx.url) as conn:
+        began = derived.now(conn)
+        facilities = {f.id: f for f in activity.load_facilities(conn)}
+        if report.incremental:
+            since = derived.get_mark(conn, "carbon-inventory")
+            years = activity.touched_facility_years(conn, since, ctx.tz)
+        else:
+            records = activity.load_activity(conn, start=start, end=end)
+            lo = (start or min((r.start for r in records), default=began)).astimezone(ctx.zone)
+            hi = (end or began).astimezone(ctx.zone)
+            span = set(range(lo.year, hi.year + 1))
+            years = {r.facility: span for r in records}
+        plans = carbon.plans(facilities, years, ctx.tz)
+        _collect(
+            report,
+            ctx.runner.map(
+                carbon.facility_inventory, plans, ctx.url, progress=ctx.stage("facilities")
+            ),
+        )
+        return _finish(ctx, conn, report, began, started)
+
+
 JOBS: Final[dict[str, Job]] = {
     "hourly": Job(
         "hourly",
@@ -309,6 +342,12 @@ JOBS: Final[dict[str, Job]] = {
         "daily, monthly and annual means, O3 daily maximum 8-hour mean, daily AQI and "
         "GB 3838-2002 water classes per station and city",
         run_daily,
+    ),
+    "carbon-inventory": Job(
+        "carbon-inventory",
+        "monthly and annual emissions per facility and gas from the activity records in the "
+        "store (fuel, process, electricity), with factor ids and versions",
+        run_carbon,
     ),
     "alerts": Job(
         "alerts",

@@ -1,8 +1,9 @@
 """The job scheduler inside ``ecosense up``.
 
 Every ``interval`` (``ECOSENSE_JOBS_INTERVAL_SECONDS``, default 300 s; 0 turns the scheduler
-off) it runs the ``hourly`` job, then ``alerts``; every 12 intervals (hourly by default) and
-at the first tick after the bureau's midnight, ``daily``. All three are incremental, so a tick
+off) it runs the ``hourly`` job (with CEMS emissions), ``carbon-inventory`` (activity records
+stored since), then ``alerts``; every 12 intervals (hourly by default) and at the first tick
+after the bureau's midnight, ``daily``. All are incremental, so a tick
 with nothing new costs a few queries; the interval only sets how fresh dashboards and alerts
 are. A run that fails is logged and retried at the next tick (the job's mark has not moved).
 """
@@ -46,7 +47,7 @@ class JobScheduler:
         *,
         scheduler: str | None = None,
         tz: str = "Asia/Shanghai",
-        jobs: Sequence[str] = ("hourly", "alerts"),
+        jobs: Sequence[str] = ("hourly", "carbon-inventory", "alerts"),
         webhook: str | None = None,
         on_report: Callable[[JobReport], None] | None = None,
     ) -> None:

@@ -34,6 +34,25 @@ TABLES: Final[dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
         ("source", "subject", "gas", "period", "start"),
         ("tonnes", "substitution", "details"),
     ),
+    "facilities": (("id",), ("name", "region", "sector", "lon", "lat")),
+    "activity_records": (
+        ("id",),
+        (
+            "facility",
+            "start",
+            "end",
+            "activity",
+            "quantity",
+            "unit",
+            "source",
+            "method",
+            "ncv",
+            "carbon_content",
+            "oxidation",
+            "emission_factor",
+        ),
+    ),
+    "carbon_targets": (("region",), ("peak_year", "neutral_year")),
 }
 
 

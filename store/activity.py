@@ -1,0 +1,112 @@
+"""Carbon accounting inputs in the store: facilities, activity records and regional targets.
+
+Records are checked by :mod:`carbon.activity` before they get here; this module adds the
+checks that need the store — a record overlapping a stored record of the same facility and
+activity (another id) is refused, since both would count — and keeps ``computed_at`` (when a
+row was stored or last changed) for the incremental ``carbon-inventory`` job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from carbon.activity import ActivityRecord, Facility, Rejected, drop_overlaps
+from carbon.targets import Target
+from store.derived import Connection, upsert
+
+_RECORD_COLUMNS = (
+    'id, facility, start, "end", activity, quantity, unit, source, method, ncv,'
+    " carbon_content, oxidation, emission_factor"
+)
+
+
+def save_facilities(conn: Connection, facilities: Iterable[Facility]) -> int:
+    """Insert or update facilities; return how many changed."""
+    rows = pd.DataFrame([asdict(f) for f in facilities])
+    return upsert(conn, "facilities", rows) if not rows.empty else 0
+
+
+def load_facilities(conn: Connection) -> list[Facility]:
+    """Every facility in the store."""
+    rows = conn.execute("SELECT id, name, region, sector, lon, lat FROM facilities ORDER BY id")
+    return [Facility(*r) for r in rows.fetchall()]
+
+
+def _record(row: Sequence[Any]) -> ActivityRecord:
+    return ActivityRecord(*row)
+
+
+def load_activity(
+    conn: Connection,
+    *,
+    facilities: Sequence[str] | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> list[ActivityRecord]:
+    """Activity records of ``facilities`` (all when ``None``) overlapping [start, end)."""
+    query = f"SELECT {_RECORD_COLUMNS} FROM activity_records WHERE TRUE"
+    params: list[Any] = []
+    if facilities is not None:
+        query += " AND facility = ANY(%s)"
+        params.append(list(facilities))
+    if start is not None:
+        query += ' AND "end" > %s'
+        params.append(start)
+    if end is not None:
+        query += " AND start < %s"
+        params.append(end)
+    rows = conn.execute((query + " ORDER BY facility, start, id").encode(), params).fetchall()
+    return [_record(r) for r in rows]
+
+
+def save_activity(
+    conn: Connection, records: Sequence[ActivityRecord]
+) -> tuple[int, list[Rejected]]:
+    """Store ``records`` (a record with a stored id replaces it); records overlapping a stored
+    record of the same facility and activity are refused with the reason. Returns how many rows
+    were inserted or changed, and the refused records."""
+    if not records:
+        return 0, []
+    ids = {r.id for r in records}
+    stored = [
+        r for r in load_activity(conn, facilities=sorted({r.facility for r in records}))
+        if r.id not in ids
+    ]  # fmt: skip
+    kept, rejected = drop_overlaps([*stored, *records])
+    fresh = [r for r in kept if r.id in ids]
+    rows = pd.DataFrame([asdict(r) for r in fresh])
+    return (upsert(conn, "activity_records", rows) if not rows.empty else 0), rejected
+
+
+def touched_facility_years(
+    conn: Connection, since: datetime | None, tz: str
+) -> dict[str, set[int]]:
+    """Facility → the bureau's calendar years touched by records stored or changed after
+    ``since`` (all records when ``None``)."""
+    query = (
+        "SELECT facility, min(start AT TIME ZONE %s), max((\"end\" - interval '1 microsecond')"
+        " AT TIME ZONE %s) FROM activity_records"
+    )
+    params: list[Any] = [tz, tz]
+    if since is not None:
+        query += " WHERE computed_at > %s"
+        params.append(since)
+    rows = conn.execute((query + " GROUP BY facility").encode(), params).fetchall()
+    return {f: set(range(lo.year, hi.year + 1)) for f, lo, hi in rows}
+
+
+def save_targets(conn: Connection, targets: Iterable[Target]) -> int:
+    """Insert or update regional targets."""
+    rows = pd.DataFrame([asdict(t) for t in targets])
+    return upsert(conn, "carbon_targets", rows) if not rows.empty else 0
+
+
+def load_targets(conn: Connection) -> list[Target]:
+    """Every regional target in the store."""
+    rows = conn.execute("SELECT region, peak_year, neutral_year FROM carbon_targets ORDER BY 1")
+    return [Target(*r) for r in rows.fetchall()]
