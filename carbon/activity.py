@@ -18,7 +18,7 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 from zoneinfo import ZoneInfo
@@ -255,3 +255,69 @@ def drop_overlaps(records: list[ActivityRecord]) -> tuple[list[ActivityRecord], 
         others.append(r)
         kept.append(r)
     return kept, rejected
+
+
+#: hourly mean rate unit → the unit of one hour of it
+METER_UNITS: Final = {
+    "Nm3/h": "Nm3",
+    "m3/h": "m3",
+    "t/h": "t",
+    "kg/h": "kg",
+    "kW": "kWh",
+    "MW": "MWh",
+}
+
+
+def daily_from_meter(
+    facility: str,
+    station: str,
+    parameter: str,
+    activity: str,
+    hourly: pd.DataFrame,
+    tz: str = "Asia/Shanghai",
+) -> tuple[list[ActivityRecord], list[Rejected]]:
+    """Daily activity records of a plant meter from its hourly mean rates (``start`` UTC,
+    ``value``, ``valid``, ``unit``: a rate of :data:`METER_UNITS`): per bureau day, the mean of
+    the valid hourly rates × the hours of the day — missing or invalid hours take the day's
+    mean, and the record's ``source`` says how many hours were measured. A day without a valid
+    hour gives no record but a :class:`Rejected`. Record ids: ``stream:station/parameter/day``,
+    so that a recomputed day replaces its record."""
+    if activity not in known_activities():
+        raise CarbonError(f"{station}/{parameter}: unknown activity {activity!r}")
+    zone = ZoneInfo(tz)
+    records: list[ActivityRecord] = []
+    rejected: list[Rejected] = []
+    if hourly.empty:
+        return records, rejected
+    local = pd.DatetimeIndex(hourly["start"]).tz_convert(zone)
+    for day, group in hourly.groupby(local.normalize()):
+        first = pd.Timestamp(day)
+        start = datetime(first.year, first.month, first.day, tzinfo=zone)
+        end = start + timedelta(days=1)  # wall-clock arithmetic: the next local midnight
+        where = f"stream:{station}/{parameter}/{start.date()}"
+        units = set(group["unit"])
+        if len(units) != 1 or next(iter(units)) not in METER_UNITS:
+            rejected.append(
+                Rejected(where, f"rate unit {sorted(units)} not one of {', '.join(METER_UNITS)}")
+            )
+            continue
+        ok = group[group["valid"]]
+        if ok.empty:
+            rejected.append(Rejected(where, "no valid hour that day"))
+            continue
+        # elapsed time (23 or 25 h on a daylight-saving day): aware datetimes of one zone
+        # subtract as wall clocks, so through UTC
+        hours = (end.astimezone(UTC) - start.astimezone(UTC)).total_seconds() / 3600.0
+        records.append(
+            ActivityRecord(
+                where,
+                facility,
+                start,
+                end,
+                activity,
+                float(ok["value"].mean()) * hours,
+                METER_UNITS[next(iter(units))],
+                f"stream {station}/{parameter}: {len(ok)} of {hours:g} hours measured",
+            )
+        )
+    return records, rejected

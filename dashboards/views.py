@@ -273,3 +273,62 @@ def completeness(hourly: pd.DataFrame, hours: int) -> pd.DataFrame:
     measured = hourly.groupby(["subject", "parameter"]).size().unstack("parameter").notna()
     table = table.reindex(index=measured.index, columns=measured.columns).fillna(0.0)
     return table.where(measured)  # blank where a station does not measure the parameter
+
+
+EMISSION_COLUMNS: Final = ("facility", "gas", "period", "start", "tonnes", "region", "sector")
+
+
+def emission_table(rows: pd.DataFrame, tz: Any) -> pd.DataFrame:
+    """Calculated emissions as stored (``subject, gas, period, start, tonnes, details``) →
+    :data:`EMISSION_COLUMNS`, the start in the bureau's time zone, the facility's region and
+    sector taken from the details the job recorded."""
+    if rows.empty:
+        return pd.DataFrame(columns=list(EMISSION_COLUMNS))
+    details = rows["details"].map(lambda d: d or {})
+    return pd.DataFrame(
+        {
+            "facility": rows["subject"].to_numpy(),
+            "gas": rows["gas"].to_numpy(),
+            "period": rows["period"].to_numpy(),
+            "start": pd.DatetimeIndex(rows["start"]).tz_convert(tz),
+            "tonnes": rows["tonnes"].to_numpy(dtype="float64"),
+            "region": details.map(lambda d: d.get("region", "")).to_numpy(),
+            "sector": details.map(lambda d: d.get("sector", "")).to_numpy(),
+        }
+    )
+
+
+def emissions_by(table: pd.DataFrame, by: str, level: str = "province") -> pd.DataFrame:
+    """Totals (t) per ``start`` and ``by`` (``sector``, or ``region`` rolled up to ``level``),
+    wide: one column per sector or region."""
+    from carbon.inventory import region_at
+
+    if table.empty:
+        return pd.DataFrame()
+    frame = table
+    if by == "region":
+        frame = table.assign(region=table["region"].map(lambda r: region_at(r, level)))
+        frame = frame.dropna(subset=["region"])
+    wide = frame.pivot_table(index="start", columns=by, values="tonnes", aggfunc="sum")
+    return wide.fillna(0.0)
+
+
+def annual_of_region(table: pd.DataFrame, region: str) -> pd.Series:
+    """Annual emissions (t) of the facilities inside ``region`` (any level), by year, from
+    ``P1Y`` rows of one gas."""
+    from carbon.regions import chain
+
+    if table.empty:
+        return pd.Series(dtype="float64")
+    inside = table["region"].map(lambda r: region in chain(r))
+    years = table[inside & (table["period"] == "P1Y")]
+    return years.groupby(years["start"].map(lambda t: t.year))["tonnes"].sum()
+
+
+def target_chart(history: pd.Series, projection: pd.Series, required: pd.Series) -> pd.DataFrame:
+    """The trajectory chart's frame: year → history, projection and required path (t)."""
+    frame = pd.DataFrame({"history": history, "projection": projection, "required": required})
+    if not history.empty and not projection.empty:  # join the projection to the last year
+        frame.loc[history.index[-1], ["projection", "required"]] = history.iloc[-1]
+    frame.index = frame.index.astype(int)
+    return frame.sort_index()

@@ -290,6 +290,8 @@ def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
     print(report.summary())
     for error in report.errors:
         print(f"  error: {error}", file=sys.stderr)
+    for warning in report.warnings:
+        print(f"  warning: {warning}", file=sys.stderr)
     return 1 if report.errors else 0
 
 

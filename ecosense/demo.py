@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Final
+from zoneinfo import ZoneInfo
 
+from carbon.activity import ActivityRecord, Facility
+from carbon.targets import Target
 from sensors.stations import Station
 
 #: (id suffix, city zh, city en, kind, lon, lat) — city-centre coordinates.
@@ -40,6 +44,58 @@ _KIND_ZH: Final = {
 }
 
 
+#: CEMS city → (facility id, name, region, IPCC sector, monthly activities (activity, quantity,
+#: unit, method)): plants whose stacks the demo CEMS stations are.
+_PLANTS: Final = {
+    "NANJING": (
+        "DEMO-NJ-GAS", "南京燃气电厂 Nanjing gas power", "320100", "1.A.1.a",
+        (("natural_gas", 3_000_000.0, "Nm3", "china"), ("electricity", 800.0, "MWh", "china")),
+    ),
+    "TIANJIN": (
+        "DEMO-TJ-COAL", "天津燃煤电厂 Tianjin coal power", "CN-TJ", "1.A.1.a",
+        (("bituminous_coal", 20_000.0, "t", "ipcc"), ("electricity", 1_500.0, "MWh", "china")),
+    ),
+    "JINAN": (
+        "DEMO-JN-STEEL", "济南钢厂 Jinan steel", "370100", "2.C.1",
+        (("crude_steel", 40_000.0, "t", "china"), ("electricity", 30_000.0, "MWh", "china")),
+    ),
+    "TAIYUAN": (
+        "DEMO-TY-CEMENT", "太原水泥厂 Taiyuan cement", "140100", "2.A.1",
+        (("cement_clinker", 90_000.0, "t", "china"), ("electricity", 6_000.0, "MWh", "china")),
+    ),
+}  # fmt: skip
+
+
+def demo_carbon(
+    now: datetime, years: int = 4, tz: str = "Asia/Shanghai"
+) -> tuple[list[Facility], list[ActivityRecord], list[Target]]:
+    """Demo plants (the demo CEMS stacks' facilities), monthly activity records from January
+    ``years`` years ago to the last complete month (a gentle, seasonal growth), and targets for
+    their provinces and the nation."""
+    zone = ZoneInfo(tz)
+    facilities = [
+        Facility(fid, name, region, sector) for fid, name, region, sector, _ in _PLANTS.values()
+    ]
+    local = now.astimezone(zone)
+    month = datetime(local.year - years, 1, 1, tzinfo=zone)
+    records: list[ActivityRecord] = []
+    while (month.year, month.month) < (local.year, local.month):
+        after = (month + timedelta(days=32)).replace(day=1)
+        trend = 1 + 0.03 * (month.year - local.year + years) - 0.01 * (month.year >= local.year)
+        season = 1.1 if month.month in (1, 2, 7, 8, 12) else 1.0
+        for fid, _name, _region, _sector, activities in _PLANTS.values():
+            for activity, quantity, unit, method in activities:
+                records.append(
+                    ActivityRecord(
+                        f"{fid}/{activity}/{month.isoformat()}", fid, month, after, activity,
+                        round(quantity * trend * season, 1), unit, "demo", method,
+                    )
+                )  # fmt: skip
+        month = after
+    targets = [Target("CN"), Target("CN-TJ"), Target("CN-JS"), Target("CN-SD"), Target("CN-SX")]
+    return facilities, records, targets
+
+
 def demo_stations(count: int | None = None, prefix: str = "SIM") -> list[Station]:
     """``count`` simulated stations (default: all 22 cities), cycling through the cities."""
     n = len(_CITIES) if count is None else count
@@ -57,7 +113,8 @@ def demo_stations(count: int | None = None, prefix: str = "SIM") -> list[Station
                 kind,
                 round(lon + dlon, 4),
                 round(lat + dlat, 4),
-                {"city": en, "city_zh": zh},
+                {"city": en, "city_zh": zh}
+                | ({"facility": _PLANTS[key][0]} if kind == "cems" and not round_ else {}),
                 simulated=True,
             )
         )

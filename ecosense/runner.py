@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
@@ -26,7 +27,7 @@ import uvicorn
 
 from ecosense.app import create_app
 from ecosense.config import Settings, admin_token
-from ecosense.demo import demo_stations
+from ecosense.demo import demo_carbon, demo_stations
 from ecosense.errors import EcosenseError
 from ecosense.simulator import register, run
 from ingest.hj212_server import Hj212Server, ThreadedHj212Server
@@ -173,6 +174,21 @@ def _tune_for_latency() -> None:
     sys.setswitchinterval(0.001)
 
 
+def _seed_demo_carbon(url: str, tz: str) -> None:
+    """Demo plants, activity records and targets, once (when the store has no facility)."""
+    import psycopg
+
+    from store import activity
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        if activity.load_facilities(conn):
+            return
+        facilities, records, targets = demo_carbon(datetime.now(UTC), tz=tz)
+        activity.save_facilities(conn, facilities)
+        activity.save_activity(conn, records)
+        activity.save_targets(conn, targets)
+
+
 def up(settings: Settings, options: UpOptions) -> int:
     """Run the platform until SIGINT/SIGTERM; return the exit code."""
     stop = threading.Event()
@@ -260,6 +276,7 @@ def up(settings: Settings, options: UpOptions) -> int:
                 device_suffix="demo",
                 protocol=lambda s: "hj212" if s.kind in ("cems", "water") else "http",
             )
+            _seed_demo_carbon(opened.url, settings.timezone)
             for d in devices:  # every parameter of every demo station about every 5 s
                 d.rate = len(d.parameters) / 5.0
             sim_thread = threading.Thread(

@@ -1,4 +1,5 @@
-"""Carbon accounting over the store: the ``carbon-inventory`` job's task, and the CEMS check.
+"""Carbon accounting over the store: the ``carbon-inventory`` job's task, activity records
+derived from plant meters, and the CEMS check.
 
 One task per facility recomputes the bureau's calendar years its new or changed activity
 records touch: records are cut at month boundaries (:func:`carbon.inventory.split_months`),
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
@@ -23,8 +24,9 @@ import pandas as pd
 import psycopg
 
 from carbon import factors
-from carbon.activity import Facility
+from carbon.activity import Facility, daily_from_meter
 from carbon.cems import compare
+from carbon.errors import CarbonError
 from carbon.inventory import account, split_months
 from pipelines.work import Touched
 from store import activity, derived
@@ -178,6 +180,62 @@ def plans(
     ]
 
 
+def meter_records(
+    conn: derived.Connection,
+    since: datetime | None,
+    start: datetime | None,
+    end: datetime | None,
+    tz: str,
+) -> tuple[int, list[str]]:
+    """Derive and store the daily activity records of plant meters — stations with a
+    ``facility`` attribute and ``meters`` (parameter → activity, e.g. ``{"fuel_gas_flow":
+    "natural_gas", "power_active": "electricity"}``) — for the days whose hourly means changed
+    after ``since`` (or that fall in [start, end)), by :func:`carbon.activity.daily_from_meter`.
+    Returns the records stored or changed and the problems."""
+    meters = conn.execute(
+        "SELECT id, attributes FROM stations WHERE attributes ? 'meters'"
+        " AND attributes ? 'facility'"
+    ).fetchall()
+    if not meters:
+        return 0, []
+    zone = ZoneInfo(tz)
+    ids = [m[0] for m in meters]
+    if start is None and end is None:
+        touched = derived.touched_aggregates(
+            conn, scope="station", period="PT1H", since=since or datetime.min.replace(tzinfo=UTC)
+        )
+        touched = touched[touched["subject"].isin(ids)]
+    else:
+        lo, hi = start or datetime(1990, 1, 1, tzinfo=UTC), end or derived.now(conn)
+        touched = derived.read_aggregates(
+            conn, scope="station", period="PT1H", start=lo, end=hi, subjects=ids
+        )
+    changed, problems = 0, []
+    for station, attrs in meters:
+        for parameter, what in dict(attrs["meters"]).items():
+            mine = touched[(touched["subject"] == station) & (touched["parameter"] == parameter)]
+            if mine.empty:
+                continue
+            local = pd.DatetimeIndex(mine["start"]).tz_convert(zone).normalize()
+            for day in sorted(set(local)):
+                first = datetime(day.year, day.month, day.day, tzinfo=zone)
+                hours = derived.read_aggregates(
+                    conn, scope="station", period="PT1H", start=first,
+                    end=first + timedelta(days=1), subjects=[station], parameters=[parameter],
+                )  # fmt: skip
+                try:
+                    records, bad = daily_from_meter(
+                        str(attrs["facility"]), station, parameter, str(what), hours, tz
+                    )
+                    n, refused = activity.save_activity(conn, records)
+                except (CarbonError, psycopg.errors.ForeignKeyViolation) as exc:
+                    problems.append(f"{station}/{parameter}: {exc}")
+                    continue
+                changed += n
+                problems += [f"{r.where}: {r.reason}" for r in bad + refused]
+    return changed, problems
+
+
 def cems_check(
     conn: derived.Connection, start: datetime, end: datetime, threshold: float = 0.05
 ) -> pd.DataFrame:
@@ -187,7 +245,7 @@ def cems_check(
     measured_t, substituted_hours, calculated_t, relative_difference, finding, threshold``."""
     stacks = conn.execute(
         "SELECT attributes->>'facility', array_agg(id ORDER BY id) FROM stations"
-        " WHERE attributes ? 'facility' GROUP BY 1"
+        " WHERE kind = 'cems' AND attributes ? 'facility' GROUP BY 1"
     ).fetchall()
     out: list[dict[str, Any]] = []
     for facility, stations in stacks:

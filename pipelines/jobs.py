@@ -40,13 +40,15 @@ class JobError(ValueError):
 
 @dataclass
 class JobReport:
-    """What a run did: tasks run, rows written, errors (one per failed task or bad stream)."""
+    """What a run did: tasks run, rows written, errors (one per failed task or bad stream; the
+    mark stays put), warnings (data left out, with the reason; the mark moves on)."""
 
     job: str
     tasks: int = 0
     periods: int = 0
     rows: int = 0
     errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     incremental: bool = True
 
@@ -305,14 +307,18 @@ def run_alerts(ctx: JobContext, start: datetime | None, end: datetime | None) ->
 
 # --------------------------------------------------------------------------- carbon
 def run_carbon(ctx: JobContext, start: datetime | None, end: datetime | None) -> JobReport:
-    """Monthly and annual emissions per facility from the activity records in the store."""
+    """Daily activity records from plant meters, then monthly and annual emissions per
+    facility from the activity records in the store."""
     started = time.monotonic()
     report = JobReport("carbon-inventory", incremental=start is None and end is None)
     with _connect(ctx.url) as conn:
         began = derived.now(conn)
         facilities = {f.id: f for f in activity.load_facilities(conn)}
+        since = derived.get_mark(conn, "carbon-inventory") if report.incremental else None
+        derived_records, problems = carbon.meter_records(conn, since, start, end, ctx.tz)
+        report.warnings += problems  # data to look at (a day without a valid hour), not failures
+        report.rows += derived_records
         if report.incremental:
-            since = derived.get_mark(conn, "carbon-inventory")
             years = activity.touched_facility_years(conn, since, ctx.tz)
         else:
             records = activity.load_activity(conn, start=start, end=end)

@@ -20,8 +20,10 @@ from typing import Final, Literal
 
 from sensors.errors import UnknownParameterError
 
-Domain = Literal["air", "met", "water", "soil", "radiation", "cems"]
-DOMAINS: Final[tuple[Domain, ...]] = ("air", "met", "water", "soil", "radiation", "cems")
+Domain = Literal["air", "met", "water", "soil", "radiation", "cems", "meter"]
+DOMAINS: Final[tuple[Domain, ...]] = (
+    "air", "met", "water", "soil", "radiation", "cems", "meter",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +156,10 @@ PARAMETERS: Final[tuple[Parameter, ...]] = (
     _p("zn", "锌", "Zinc", "mg/kg", "soil", 0, 100_000),
     # Ambient gamma dose rate (HJ 61-2021); HJ 212 has no code for it.
     _p("gamma", "空气吸收剂量率", "Ambient gamma dose rate", "nGy/h", "radiation", 0, 1e8),
+    # Plant meters (activity data for carbon accounting); HJ 212 has no codes for them.
+    _p("fuel_gas_flow", "燃气流量", "Fuel gas flow", "Nm3/h", "meter", 0, 1e7),
+    _p("fuel_mass_flow", "燃料质量流量", "Fuel mass flow", "t/h", "meter", 0, 1e5),
+    _p("power_active", "有功功率", "Active power drawn", "kW", "meter", 0, 1e8),
     # Stack CEMS (HJ 212-2017 Table B.2 with the 2005 codes in brackets there).
     _p("flue_flow", "烟气流量", "Flue-gas flow", "m3/s", "cems", 0, 10_000, ("a00000",), ("B02",)),
     _p(

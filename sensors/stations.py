@@ -13,7 +13,9 @@ from typing import Any, Final
 from sensors.errors import ValidationError
 
 #: Station kinds of the contract.
-KINDS: Final = ("air", "water", "wastewater", "soil", "radiation", "cems", "noise", "met")
+KINDS: Final = (
+    "air", "water", "wastewater", "soil", "radiation", "cems", "noise", "met", "meter",
+)  # fmt: skip
 
 _ID_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 

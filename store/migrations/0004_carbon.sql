@@ -35,3 +35,8 @@ CREATE TABLE carbon_targets (
     neutral_year integer NOT NULL CHECK (neutral_year > peak_year),
     computed_at  timestamptz NOT NULL DEFAULT now()
 );
+-- Plant meters (fuel flow, power) feed activity records: a station kind of their own.
+ALTER TABLE stations DROP CONSTRAINT stations_kind_check;
+ALTER TABLE stations ADD CONSTRAINT stations_kind_check
+    CHECK (kind IN ('air', 'water', 'wastewater', 'soil', 'radiation', 'cems', 'noise', 'met',
+                    'meter'));

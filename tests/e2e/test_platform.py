@@ -279,6 +279,32 @@ def _write_history(folder: Path) -> tuple[Path, Path, Path]:
     return stations, air, water
 
 
+def _write_carbon(folder: Path) -> tuple[str, ...]:
+    """Facilities, four years of monthly activity records up to last month, and a target: the
+    arguments of ``ecosense carbon import``."""
+    tz = ZoneInfo("Asia/Shanghai")
+    now = datetime.now(tz)
+    (folder / "facilities.csv").write_text(
+        "id,name,region,sector\nE2E-P1,E2E power,110105,1.A.1.a\nE2E-C1,E2E cement,130100,2.A.1\n"
+    )
+    rows = ["facility,start,end,activity,quantity,unit,method"]
+    month = datetime(now.year - 4, 1, 1, tzinfo=tz)
+    while (month.year, month.month) < (now.year, now.month):
+        after = datetime(month.year + month.month // 12, month.month % 12 + 1, 1, tzinfo=tz)
+        growth = 1 + 0.05 * (month.year - now.year + 4)
+        rows.append(f"E2E-P1,{month.date()},{after.date()},diesel,{80 * growth:.1f},t,ipcc")
+        rows.append(f"E2E-P1,{month.date()},{after.date()},electricity,{900 * growth:.1f},MWh,")
+        rows.append(f"E2E-C1,{month.date()},{after.date()},cement_clinker,{500 * growth:.1f},t,")
+        month = after
+    (folder / "activity.csv").write_text("\n".join(rows) + "\n")
+    (folder / "targets.csv").write_text("region,peak_year,neutral_year\nCN-BJ,2030,2060\n")
+    return (
+        "--facilities", str(folder / "facilities.csv"),
+        "--activity", str(folder / "activity.csv"),
+        "--targets", str(folder / "targets.csv"),
+    )  # fmt: skip
+
+
 def _launch(p: Any) -> Any:
     return p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
@@ -289,6 +315,7 @@ def test_scheduled_jobs_feed_the_aqi_water_soil_alert_and_completeness_pages(
     """History imported through the CLI; the scheduler in ``ecosense up`` aggregates it; every
     page shows the results in a real browser, with no request leaving the machine."""
     require_service("Chromium", Path(CHROMIUM).exists())
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     stations, air, water = _write_history(tmp_path)
@@ -297,6 +324,7 @@ def test_scheduled_jobs_feed_the_aqi_water_soil_alert_and_completeness_pages(
         ("import", str(air)),
         ("import", str(water)),
         ("import", str(tmp_path / "soil.csv")),
+        ("carbon", "import", *_write_carbon(tmp_path)),
     ):
         proc = ecosense(platform["data_dir"], *args)
         _, err = proc.communicate(timeout=120)
@@ -354,6 +382,22 @@ def test_scheduled_jobs_feed_the_aqi_water_soil_alert_and_completeness_pages(
                     )
             page.goto(platform["dashboard"] + "/aqi")
             page.wait_for_selector('[data-testid="stDeckGlJsonChart"] canvas', timeout=60_000)
+            # the carbon page once the scheduler's carbon-inventory job has run
+            deadline = time.monotonic() + 120
+            while True:
+                page.goto(platform["dashboard"] + "/carbon")
+                page.get_by_text("Carbon · 碳排放").first.wait_for(state="attached", timeout=60_000)
+                try:
+                    page.get_by_text("Projected peak").first.wait_for(
+                        state="attached", timeout=5_000
+                    )
+                    break
+                except PlaywrightTimeout:
+                    assert time.monotonic() < deadline, "no emissions on the carbon page"
+            for text in ("By sector, per month", "CN-BJ", "CN-HE", "CEMS against calculation"):
+                page.get_by_text(text).first.wait_for(state="attached", timeout=60_000)
+            assert page.locator('[data-testid="stException"]').count() == 0, "carbon"
+            page.screenshot(path=str(tmp_path / "carbon.png"), full_page=True)
         finally:
             browser.close()
     assert errors == []
@@ -417,9 +461,10 @@ def test_after_sigkill_the_next_start_finds_the_database_running(tmp_path: Path)
         http = ready(second, r"ready http=(\S+) hj212=(\S+)\n").group(1)
         assert httpx.get(http + "/api/v1/observations", headers=headers).status_code == 200
         assert int((tmp_path / "pg" / "postmaster.pid").read_text().split()[0]) == postmaster
+        database = psutil.Process(postmaster)  # before stopping: it may exit at once
     finally:
         assert stop(second) == 0
-    psutil.wait_procs([psutil.Process(postmaster)], timeout=30)
+    psutil.wait_procs([database], timeout=30)
     assert not psutil.pid_exists(postmaster), "the last user stops the database"
 
 

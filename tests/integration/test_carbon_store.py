@@ -221,3 +221,50 @@ def test_cems_against_calculation_per_facility(
     assert row["relative_difference"] == pytest.approx(0.08)
     assert bool(row["finding"]) and row["substituted_hours"] == 3
     assert row["stations"] == "STACK-P1"
+
+
+def test_activity_derived_from_a_plant_meter(
+    imported: Path, store: PostgresStore, database_url: str, runner: Runner
+) -> None:
+    import math
+
+    from sensors.observations import Observation
+
+    store.upsert_stations(
+        [
+            Station(
+                "METER-P1", "P1 gas meter", "meter", 116.5, 39.9,
+                attributes={"facility": "P1", "meters": {"fuel_gas_flow": "natural_gas"}},
+            )
+        ]
+    )  # fmt: skip
+    day = datetime(2023, 1, 1, tzinfo=CST)
+    store.write_observations(
+        [
+            Observation(
+                "METER-P1", "fuel_gas_flow", day + timedelta(minutes=m),
+                round(1000 + 50 * math.sin(m / 37), 3),
+            )
+            for m in range(0, 24 * 60 - 120, 10)  # the last two hours are missing
+        ]
+    )  # fmt: skip
+    ctx = JobContext(database_url, runner)
+    assert get("hourly").run(ctx, None, None).errors == []
+    report = get("carbon-inventory").run(ctx, None, None)
+    assert report.errors == [] and report.warnings == []
+    with psycopg.connect(database_url) as conn:
+        hourly = derived.read_aggregates(
+            conn, scope="station", period="PT1H", start=day, end=day + timedelta(days=1),
+            subjects=["METER-P1"],
+        )  # fmt: skip
+        (record,) = [r for r in activity.load_activity(conn) if r.id.startswith("stream:")]
+    assert hourly["valid"].sum() == 22
+    assert record.id == "stream:METER-P1/fuel_gas_flow/2023-01-01"
+    assert record.quantity == pytest.approx(hourly[hourly["valid"]]["value"].mean() * 24)
+    assert record.unit == "Nm3" and "22 of 24 hours measured" in record.source
+    p1 = _emissions(database_url, "P1")
+    jan = p1[(p1["period"] == "P1M") & (p1["gas"] == "CO2") & (p1["start"] == day)].iloc[0]
+    assert record.id in jan["details"]["records"]
+    gas_t = record.quantity / 1e6 * 2165.02  # the carbon.md worked value per 10^6 Nm3
+    diesel = 900 * 43.0 * 74.1 / 1000 * 31 / 90
+    assert jan["tonnes"] == pytest.approx(diesel + 12000 * 0.5554 * 31 / 365 + gas_t, rel=1e-6)

@@ -8,7 +8,18 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
-from dashboards.views import basemap, deck, default_choice, map_style, station_state, station_table
+from dashboards.views import (
+    annual_of_region,
+    basemap,
+    deck,
+    default_choice,
+    emission_table,
+    emissions_by,
+    map_style,
+    station_state,
+    station_table,
+    target_chart,
+)
 
 NOW = datetime(2026, 11, 28, tzinfo=UTC)
 
@@ -149,3 +160,54 @@ def test_completeness_is_the_share_of_valid_hours() -> None:
     table = completeness(hourly, 24)
     assert table.loc["A", "pm25"] == 75.0 and table.loc["B", "do"] == 12.5
     assert pd.isna(table.loc["A", "do"])  # A does not measure DO
+
+
+def _emission_rows() -> pd.DataFrame:
+    from zoneinfo import ZoneInfo
+
+    cst = ZoneInfo("Asia/Shanghai")
+    rows = []
+    for facility, region, sector, t in (
+        ("P1", "110105", "1.A.1.a", 100.0),
+        ("P2", "110108", "1.A.2", 50.0),
+        ("C1", "130100", "2.A.1", 30.0),
+    ):
+        for year in (2022, 2023):
+            rows.append(
+                {
+                    "subject": facility,
+                    "gas": "CO2e",
+                    "period": "P1Y",
+                    "start": pd.Timestamp(datetime(year, 1, 1, tzinfo=cst)).tz_convert("UTC"),
+                    "tonnes": t * (year - 2020),
+                    "details": {"region": region, "sector": sector},
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_emissions_by_sector_region_and_target_region() -> None:
+    from zoneinfo import ZoneInfo
+
+    table = emission_table(_emission_rows(), ZoneInfo("Asia/Shanghai"))
+    assert list(table["start"].dt.year.unique()) == [2022, 2023]  # local new year, not UTC
+    by_sector = emissions_by(table, "sector")
+    assert by_sector.loc[by_sector.index[1], "1.A.1.a"] == 300
+    by_province = emissions_by(table, "region", "province")
+    assert list(by_province.columns) == ["CN-BJ", "CN-HE"]
+    assert list(by_province["CN-BJ"]) == [300, 450]
+    by_city = emissions_by(table, "region", "city")
+    assert list(by_city.columns) == ["110100", "130100"]
+    assert annual_of_region(table, "CN-BJ").to_dict() == {2022: 300, 2023: 450}
+    assert annual_of_region(table, "110108").to_dict() == {2022: 100, 2023: 150}
+    assert emission_table(pd.DataFrame(), ZoneInfo("UTC")).empty
+
+
+def test_target_chart_joins_projection_to_history() -> None:
+    history = pd.Series({2022: 10.0, 2023: 12.0})
+    projection = pd.Series({2024: 14.0, 2025: 16.0})
+    required = pd.Series({2024: 6.0, 2025: 0.0})
+    frame = target_chart(history, projection, required)
+    assert list(frame.index) == [2022, 2023, 2024, 2025]
+    assert frame.loc[2023].tolist() == [12.0, 12.0, 12.0]
+    assert pd.isna(frame.loc[2022, "projection"]) and frame.loc[2025, "required"] == 0

@@ -161,3 +161,57 @@ def test_process_records_are_scope_1_process_co2(tmp_path: Path) -> None:
     assert by.loc[("a.csv:2", "CO2"), "factor_ids"] == "ipcc-2006-process-cement_clinker"
     assert by.loc[("a.csv:3", "CO2"), "tonnes"] == pytest.approx(7.0)
     assert set(rows["scope"]) == {1}
+
+
+def test_demo_plants_account_cleanly_and_own_the_demo_stacks() -> None:
+    from datetime import UTC, datetime
+
+    from ecosense.demo import demo_carbon, demo_stations
+
+    facilities, records, targets = demo_carbon(datetime(2026, 11, 28, tzinfo=UTC))
+    rows, refused = account(records, facilities)
+    assert refused == [] and not rows.empty
+    assert {r.start.year for r in records} == {2022, 2023, 2024, 2025, 2026}
+    assert max(r.end for r in records).month == 11  # up to the last complete month
+    ids = {f.id for f in facilities}
+    stacks = [s for s in demo_stations() if s.kind == "cems"]
+    assert {s.attributes["facility"] for s in stacks} == ids
+    assert {"CN", "CN-TJ"} <= {t.region for t in targets}
+
+
+def test_daily_activity_from_a_plant_meter() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    import pandas as pd
+
+    from carbon.activity import daily_from_meter
+
+    day = datetime(2026, 3, 1, tzinfo=UTC) - timedelta(hours=8)  # 1 March, Beijing time
+    hours = [day + timedelta(hours=h) for h in range(72)]
+    frame = pd.DataFrame(
+        {
+            "start": hours,
+            "value": [100.0] * 24 + [100.0 if h % 2 else 999.0 for h in range(24)] + [5.0] * 24,
+            "valid": [True] * 24 + [bool(h % 2) for h in range(24)] + [False] * 24,
+            "unit": "Nm3/h",
+        }
+    )
+    records, rejected = daily_from_meter("P1", "M1", "fuel_gas_flow", "natural_gas", frame)
+    assert [r.quantity for r in records] == [2400.0, 2400.0]  # invalid hours take the day's mean
+    assert records[0].id == "stream:M1/fuel_gas_flow/2026-03-01" and records[0].unit == "Nm3"
+    assert records[1].source == "stream M1/fuel_gas_flow: 12 of 24 hours measured"
+    assert records[0].end - records[0].start == timedelta(days=1)
+    assert [r.reason for r in rejected] == ["no valid hour that day"]
+    # a day of 23 hours (daylight saving) counts 23 hours
+    berlin = pd.DataFrame(
+        {
+            "start": pd.date_range("2026-03-29", periods=23, freq="h", tz="Europe/Berlin"),
+            "value": 10.0,
+            "valid": True,
+            "unit": "kW",
+        }
+    )
+    (r,), _ = daily_from_meter("P1", "M1", "power_active", "electricity", berlin, "Europe/Berlin")
+    assert r.quantity == 230.0 and r.unit == "kWh"
+    bad, why = daily_from_meter("P1", "M1", "x", "diesel", berlin.assign(unit="L/s"), "UTC")
+    assert bad == [] and "rate unit" in why[0].reason
