@@ -1,4 +1,5 @@
-"""Planners' job files: ``ecosense carbon run JOB.toml``.
+"""Planners' job files: ``ecosense carbon run JOB.toml [--store]`` (accounted on the Dask
+runner; ``--store`` keeps the run in the store's ``carbon_runs``).
 
 ```toml
 [job]
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import html
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -41,7 +43,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from carbon import factors
-from carbon.activity import ActivityRecord, Rejected, read_activity, read_facilities
+from carbon.activity import ActivityRecord, Facility, Rejected, read_activity, read_facilities
 from carbon.errors import CarbonError
 from carbon.inventory import LEVELS, account, rollup
 from carbon.sinks import annual_rows, read_changes, read_stocks, stock_difference
@@ -58,6 +60,10 @@ class JobResult:
     inventory: pd.DataFrame
     excluded: list[Rejected]
     files: list[Path]
+    start: datetime | None = None
+    end: datetime | None = None
+    gwp: str = factors.DEFAULT_GWP
+    level: str = "province"
 
     @property
     def total_co2e_t(self) -> float:
@@ -90,8 +96,36 @@ def _time(value: Any, tz: ZoneInfo, name: str) -> datetime:
     return t if t.tzinfo is not None else t.replace(tzinfo=tz)
 
 
-def run_job(path: Path, tz: str = "Asia/Shanghai") -> JobResult:
-    """Run the job file at ``path`` and write its outputs.
+#: ``mapper(fn, plans, *args) -> [fn(*args, plan) for plan in plans]``, results in order
+Mapper = Callable[..., list[Any]]
+
+
+def _chunks(records: list[ActivityRecord], n: int) -> list[list[ActivityRecord]]:
+    """Records in up to ``n`` chunks, each facility's records in one chunk."""
+    by_facility: dict[str, list[ActivityRecord]] = {}
+    for r in records:
+        by_facility.setdefault(r.facility, []).append(r)
+    chunks: list[list[ActivityRecord]] = [[] for _ in range(max(1, min(n, len(by_facility))))]
+    for i, rs in enumerate(by_facility.values()):
+        chunks[i % len(chunks)].extend(rs)
+    return [c for c in chunks if c]
+
+
+def _account_chunk(
+    facilities: list[Facility], gwp: str, tz: str, records: list[ActivityRecord]
+) -> tuple[pd.DataFrame, list[Rejected]]:
+    return account(records, facilities, gwp, tz)
+
+
+def run_job(
+    path: Path,
+    tz: str = "Asia/Shanghai",
+    mapper: Mapper | None = None,
+    chunks_hint: int = 8,
+) -> JobResult:
+    """Run the job file at ``path`` and write its outputs. With ``mapper`` (a Dask runner's
+    :meth:`~pipelines.runner.Runner.map`, progress included), the records are accounted in
+    ``chunks_hint`` chunks in parallel; the result is the same.
 
     Raises
     ------
@@ -125,7 +159,13 @@ def run_job(path: Path, tz: str = "Asia/Shanghai") -> JobResult:
         records += found
         excluded += bad
     records, outside = _clip(records, start, end)
-    rows, refused = account(records, facilities, gwp, tz)
+    if mapper is None:
+        rows, refused = account(records, facilities, gwp, tz)
+    else:  # facilities in chunks, accounted in parallel (a Dask runner's map)
+        chunks = _chunks(records, chunks_hint)
+        parts = mapper(_account_chunk, chunks, facilities, gwp, tz)
+        rows = pd.concat([p[0] for p in parts], ignore_index=True) if parts else pd.DataFrame()
+        refused = [r for p in parts for r in p[1]]
     excluded += refused
     sinks = spec.get("sinks")
     if sinks is not None:
@@ -153,7 +193,7 @@ def run_job(path: Path, tz: str = "Asia/Shanghai") -> JobResult:
     out_dir = base / outputs.get("dir", "out")
     out_dir.mkdir(parents=True, exist_ok=True)
     name = str(job.get("name", path.stem))
-    result = JobResult(name, rows, inventory, excluded, [])
+    result = JobResult(name, rows, inventory, excluded, [], start, end, gwp, level)
     excluded_frame = pd.DataFrame(
         [{"where": r.where, "reason": r.reason} for r in excluded], columns=["where", "reason"]
     )

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from ecosense import __version__
 from ecosense.config import Settings, load_settings
@@ -132,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
         "run", help="run a job file (TOML): facilities, activity files, factors, period, outputs"
     )
     c_run.add_argument("job", type=Path, help="the job file")
+    c_run.add_argument(
+        "--store", action="store_true", help="also keep the run (roll-up, exclusions) in the store"
+    )
     c_imp = carbon_sub.add_parser(
         "import",
         help="store facilities, activity records and regional targets (CSV or Excel)",
@@ -295,10 +299,34 @@ def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
     return 1 if report.errors else 0
 
 
-def cmd_carbon_run(settings: Settings, job: Path) -> int:
+def cmd_carbon_run(settings: Settings, job: Path, keep: bool = False) -> int:
     from carbon.jobfile import run_job
+    from pipelines.runner import Runner
 
-    result = run_job(job, settings.timezone)
+    logging.getLogger("distributed").setLevel(logging.WARNING)
+
+    def progress(done: int, total: int) -> None:
+        print(f"{job.name}: accounting {done}/{total}", file=sys.stderr, flush=True)
+
+    run_id = 0
+    with Runner(settings.dask_scheduler) as runner:
+        print(f"{job.name}: running on {runner.description}", file=sys.stderr, flush=True)
+
+        def mapper(fn: Any, plans: Any, *args: Any) -> list[Any]:
+            out = runner.map(fn, plans, *args, progress=progress)
+            failed = [r for r in out if isinstance(r, BaseException)]
+            if failed:
+                raise EcosenseError(f"accounting failed: {failed[0]}")
+            return out
+
+        result = run_job(job, settings.timezone, mapper=mapper)
+    if keep:
+        import psycopg
+
+        from store import activity
+
+        with _open(settings) as opened, psycopg.connect(opened.url, autocommit=True) as conn:
+            run_id = activity.save_run(conn, result, str(job.resolve()))
     print(
         f"{result.name}: {result.total_co2e_t:,.1f} t CO2e from {result.rows['record'].nunique()}"
         f" records; {len(result.excluded)} excluded"
@@ -307,6 +335,8 @@ def cmd_carbon_run(settings: Settings, job: Path) -> int:
         print(f"  excluded: {r.where}: {r.reason}", file=sys.stderr)
     for f in result.files:
         print(f"  wrote {f}")
+    if keep:
+        print(f"  stored as run {run_id}")
     return 0
 
 
@@ -379,7 +409,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "carbon" and args.carbon_command == "import":
             return cmd_carbon_import(settings, args)
         if args.command == "carbon":
-            return cmd_carbon_run(settings, args.job)
+            return cmd_carbon_run(settings, args.job, args.store)
     except (EcosenseError, SensorsError, StoreError, ValueError) as exc:
         message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"ecosense: error: {message}", file=sys.stderr)

@@ -8,14 +8,18 @@ row was stored or last changed) for the incremental ``carbon-inventory`` job.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
 import pandas as pd
+from psycopg.types.json import Jsonb
 
+from carbon import factors
 from carbon.activity import ActivityRecord, Facility, Rejected, drop_overlaps
+from carbon.jobfile import JobResult
 from carbon.targets import Target
 from store.derived import Connection, upsert
 
@@ -110,3 +114,48 @@ def load_targets(conn: Connection) -> list[Target]:
     """Every regional target in the store."""
     rows = conn.execute("SELECT region, peak_year, neutral_year FROM carbon_targets ORDER BY 1")
     return [Target(*r) for r in rows.fetchall()]
+
+
+def save_run(conn: Connection, result: JobResult, job_file: str) -> int:
+    """Keep a job-file run: its period, GWP set, level, the roll-up, what was excluded and the
+    versions of the factors used; return its id."""
+    ids = {i for s in result.rows.get("factor_ids", pd.Series(dtype=str)) for i in s.split(";")}
+    inventory = (
+        json.loads(result.inventory.to_json(orient="records")) if len(result.inventory) else []
+    )
+    row = conn.execute(
+        "INSERT INTO carbon_runs (name, job_file, period_start, period_end, gwp, level, records,"
+        " total_co2e_t, inventory, excluded, factor_versions)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+        (
+            result.name,
+            job_file,
+            result.start,
+            result.end,
+            result.gwp,
+            result.level,
+            int(result.rows["record"].nunique()) if not result.rows.empty else 0,
+            result.total_co2e_t,
+            Jsonb(inventory),
+            Jsonb([{"where": r.where, "reason": r.reason} for r in result.excluded]),
+            Jsonb(factors.versions(sorted(i for i in ids if i))),
+        ),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def load_runs(conn: Connection, limit: int = 20) -> pd.DataFrame:
+    """The latest job-file runs, newest first."""
+    rows = conn.execute(
+        "SELECT id, name, job_file, period_start, period_end, gwp, level, records, total_co2e_t,"
+        " run_at FROM carbon_runs ORDER BY id DESC LIMIT %s",
+        (limit,),
+    ).fetchall()
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "id", "name", "job_file", "period_start", "period_end", "gwp", "level", "records",
+            "total_co2e_t", "run_at",
+        ],
+    )  # fmt: skip

@@ -268,3 +268,36 @@ def test_activity_derived_from_a_plant_meter(
     gas_t = record.quantity / 1e6 * 2165.02  # the carbon.md worked value per 10^6 Nm3
     diesel = 900 * 43.0 * 74.1 / 1000 * 31 / 90
     assert jan["tonnes"] == pytest.approx(diesel + 12000 * 0.5554 * 31 / 365 + gas_t, rel=1e-6)
+
+
+def test_job_file_on_dask_kept_in_the_store(
+    store: PostgresStore,
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tests.unit.test_inventory import ACTIVITY as JOB_ACTIVITY
+    from tests.unit.test_inventory import FACILITIES as JOB_FACILITIES
+    from tests.unit.test_jobfile import JOB
+
+    monkeypatch.setenv("ECOSENSE_DATABASE_URL", database_url)
+    monkeypatch.setenv("ECOSENSE_DATA_DIR", str(tmp_path / "data"))
+    (tmp_path / "facilities.csv").write_text(JOB_FACILITIES)
+    (tmp_path / "activity.csv").write_text(JOB_ACTIVITY)
+    (tmp_path / "job.toml").write_text(JOB)
+    assert main(["carbon", "run", str(tmp_path / "job.toml"), "--store"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("Test inventory 2023: ") and "6 excluded" in out
+    assert "excluded: activity.csv line 7: unknown activity 'whale_oil'" in err
+    assert "job.toml: running on local cluster" in err and "job.toml: accounting 1/" in err
+    assert "stored as run 1" in out
+    with psycopg.connect(database_url) as conn:
+        runs = activity.load_runs(conn)
+        inventory, excluded, versions = conn.execute(
+            "SELECT inventory, excluded, factor_versions FROM carbon_runs WHERE id = 1"
+        ).fetchone()
+    assert runs.loc[0, "name"] == "Test inventory 2023" and runs.loc[0, "gwp"] == "AR6"
+    assert {r["region"] for r in inventory} >= {"CN-BJ", "CN-SH"}
+    assert any("whale_oil" in e["reason"] for e in excluded)
+    assert versions["ipcc-co2-diesel"] == "2006"

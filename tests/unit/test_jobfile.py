@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 
 from carbon.errors import CarbonError
 from carbon.jobfile import run_job
-from ecosense.cli import main
 from tests.unit.test_inventory import ACTIVITY, FACILITIES
 
 JOB = """
@@ -66,11 +66,23 @@ def test_job_file_outputs(job: Path) -> None:
     assert "Test inventory 2023" in report and "unknown activity" in report
 
 
-def test_cli(job: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["carbon", "run", str(job)]) == 0
-    out, err = capsys.readouterr()
-    assert out.startswith("Test inventory 2023: ") and "6 excluded" in out
-    assert "excluded: activity.csv line 7: unknown activity 'whale_oil'" in err
+def test_accounting_in_parallel_chunks_gives_the_same_inventory(job: Path) -> None:
+    plain = run_job(job)
+    calls: list[int] = []
+
+    def mapper(fn: Any, plans: list[Any], *args: Any) -> list[Any]:
+        calls.append(len(plans))
+        return [fn(*args, p) for p in plans]
+
+    chunked = run_job(job, mapper=mapper, chunks_hint=2)
+    assert calls == [2]
+    key = ["record", "gas", "year"]
+    pd.testing.assert_frame_equal(
+        plain.rows.sort_values(key).reset_index(drop=True),
+        chunked.rows.sort_values(key).reset_index(drop=True),
+    )
+    pd.testing.assert_frame_equal(plain.inventory, chunked.inventory)
+    assert sorted(plain.excluded, key=str) == sorted(chunked.excluded, key=str)
 
 
 def test_bad_job_files(tmp_path: Path) -> None:
