@@ -33,3 +33,9 @@ def no2_hourly() -> pd.DataFrame:
     frame = pd.read_csv(package_file("aqeval", "data/aq_data.csv.gz"), parse_dates=["date"])
     frame["date"] = frame["date"].dt.tz_localize("UTC")
     return frame
+
+
+def sentinel2_band(name: str) -> Path:
+    """A Sentinel-2 band (``blue green red nir``; 200 × 300 cells of 10 m, reflectance × 10⁴,
+    EPSG:32719 as a ``crs`` attribute) as shipped by PyPI xarray-spatial."""
+    return package_file("xrspatial", f"datasets/sentinel-2/{name}_band.nc")
