@@ -123,10 +123,19 @@ def _area_ha(value: Any, unit: str) -> float:
 
 def read_changes(path: Path) -> tuple[pd.DataFrame, list[Rejected]]:
     """Land-cover change areas from a CSV/Excel file (columns: the module's *changes*), checked
-    row by row: an unknown region, a period that does not move forward or an area that is not
-    an area is rejected with its line; the good rows are kept (``record``, ``area_ha``)."""
-    frame = read_table(path)
-    require_columns(frame, CHANGE_COLUMNS, str(path))
+    row by row by :func:`check_changes`."""
+    return check_changes(read_table(path), path.name)
+
+
+def check_changes(
+    frame: pd.DataFrame, name: str = "changes"
+) -> tuple[pd.DataFrame, list[Rejected]]:
+    """Check a table of land-cover change areas (the module's *changes*, as text or numbers;
+    e.g. :func:`gis.landcover.transitions`): an unknown region, a period that does not move
+    forward or an area that is not an area is rejected with its line; the good rows are kept
+    (``record``, ``area_ha``)."""
+    frame = frame.rename(columns=lambda c: str(c).strip().lower())
+    require_columns(frame, CHANGE_COLUMNS, name)
     rows: list[dict[str, object]] = []
     rejected: list[Rejected] = []
     for i, row in enumerate(frame.to_dict("records"), start=2):
@@ -138,7 +147,7 @@ def read_changes(path: Path) -> tuple[pd.DataFrame, list[Rejected]]:
                 raise CarbonError(f"end_year {end} is not after start_year {start}")
             rows.append(
                 {
-                    "record": f"{path.name}:{i}",
+                    "record": f"{name}:{i}",
                     "region": region,
                     "from_class": str(row["from_class"]).strip(),
                     "to_class": str(row["to_class"]).strip(),
@@ -148,7 +157,7 @@ def read_changes(path: Path) -> tuple[pd.DataFrame, list[Rejected]]:
                 }
             )
         except (CarbonError, ValueError) as exc:
-            rejected.append(Rejected(f"{path.name} line {i}", str(exc)))
+            rejected.append(Rejected(f"{name} line {i}", str(exc)))
     return pd.DataFrame(rows), rejected
 
 
