@@ -149,7 +149,109 @@ def build_parser() -> argparse.ArgumentParser:
         "--activity", type=Path, action="append", default=[], help="activity file (repeatable)"
     )
     c_imp.add_argument("--targets", type=Path, help="region, peak_year, neutral_year")
+    gis = sub.add_parser("gis", help="the one map: layers, rasters, zonal statistics")
+    gis_sub = gis.add_subparsers(dest="gis_command", required=True, metavar="ACTION")
+    g_layer = gis_sub.add_parser(
+        "layer",
+        help="import a vector layer (GeoJSON, Shapefile, GeoPackage) with its CRS",
+        description="FILE `china-provinces` imports the shipped admin layer (key: code). "
+        "A layer without a CRS or with an empty geometry is refused; invalid geometries are "
+        "repaired (make_valid) and listed.",
+    )
+    g_layer.add_argument("file", help="the file, or china-provinces")
+    g_layer.add_argument("--name", required=True, help="the layer's name in the store")
+    g_layer.add_argument("--layer", help="a GeoPackage's layer")
+    g_layer.add_argument("--key", help="the attribute naming each feature (default: row number)")
+    g_raster = gis_sub.add_parser(
+        "raster", help="register a raster (GeoTIFF/COG, NetCDF) or a STAC item's rasters"
+    )
+    g_raster.add_argument("file", type=Path, help="raster file or STAC item JSON")
+    g_raster.add_argument("--id", help="catalogue id (default: the file name)")
+    g_raster.add_argument("--variable", help="NetCDF variable")
+    g_raster.add_argument("--band", type=int, help="band number of a multi-band raster")
+    g_raster.add_argument("--time", help="the raster's time (ISO 8601)")
+    g_zonal = gis_sub.add_parser(
+        "zonal", help="zonal statistics of rasters over a layer, on the Dask runner, stored"
+    )
+    g_zonal.add_argument("--layer", required=True, help="the layer's name")
+    g_zonal.add_argument("--raster", action="append", help="catalogue id (default: all)")
+    g_zonal.add_argument(
+        "--stats",
+        default="mean,count",
+        help="comma-separated: mean,sum,count,min,max,majority,frac",
+    )
     return parser
+
+
+def cmd_gis(settings: Settings, args: argparse.Namespace) -> int:
+    import psycopg
+
+    from store import gis as gis_store
+
+    if args.gis_command == "layer":
+        from gis.layers import china_provinces, read_layer
+
+        if args.file == "china-provinces":
+            layer, key = china_provinces().reset_index(), args.key or "code"
+        else:
+            layer, key = read_layer(args.file, args.layer), args.key
+        with _open(settings) as opened, psycopg.connect(opened.url, autocommit=True) as conn:
+            n = gis_store.save_layer(conn, args.name, layer, key, str(args.file))
+        repaired = layer.attrs.get("repaired", [])
+        print(
+            f"layer {args.name}: {n} features" + (f", {len(repaired)} repaired" if repaired else "")
+        )
+        return 0
+    if args.gis_command == "raster":
+        from gis.catalogue import describe, from_stac
+
+        if args.file.suffix.lower() == ".json":
+            items = from_stac(args.file)
+        else:
+            when = _time_arg(args.time, settings, "--time")
+            items = [
+                describe(args.file, id=args.id, variable=args.variable, band=args.band, time=when)
+            ]
+        with _open(settings) as opened, psycopg.connect(opened.url, autocommit=True) as conn:
+            for item in items:
+                gis_store.save_raster(conn, item)
+                print(
+                    f"raster {item.id}: {item.width} x {item.height} cells of"
+                    f" {item.res_x:g} x {item.res_y:g}"
+                )
+        return 0
+    from gis.zonal import STATS
+    from pipelines import zonal
+    from pipelines.jobs import JobReport, _collect
+    from pipelines.runner import Runner
+
+    stats = [s.strip() for s in args.stats.split(",") if s.strip()]
+    unknown = [s for s in stats if s not in STATS]
+    if unknown:
+        raise EcosenseError(f"unknown statistics {', '.join(unknown)}: one of {', '.join(STATS)}")
+    logging.getLogger("distributed").setLevel(logging.WARNING)
+    with _open(settings) as opened:
+        with psycopg.connect(opened.url, autocommit=True) as conn:
+            gis_store.load_layer(conn, args.layer)  # fails early for an unknown layer
+            rasters = gis_store.load_rasters(conn, args.raster)
+        report = JobReport("zonal", incremental=False)
+        with Runner(settings.dask_scheduler) as runner:
+            print(f"zonal: running on {runner.description}", file=sys.stderr, flush=True)
+            _collect(
+                report,
+                runner.map(
+                    zonal.zonal_task,
+                    zonal.plans(rasters, args.layer, stats),
+                    opened.url,
+                    progress=lambda done, total: print(
+                        f"zonal: rasters {done}/{total}", file=sys.stderr, flush=True
+                    ),
+                ),
+            )
+    print(report.summary())
+    for error in report.errors:
+        print(f"  error: {error}", file=sys.stderr)
+    return 1 if report.errors else 0
 
 
 def _open(settings: Settings):  # type: ignore[no-untyped-def]
@@ -406,6 +508,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_simulate(settings, args)
         if args.command == "jobs":
             return cmd_jobs(settings, args)
+        if args.command == "gis":
+            return cmd_gis(settings, args)
         if args.command == "carbon" and args.carbon_command == "import":
             return cmd_carbon_import(settings, args)
         if args.command == "carbon":
