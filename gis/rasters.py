@@ -66,10 +66,14 @@ def open_raster(
                 )
             da = ds[names[0]]
         else:
-            opened = rioxarray.open_rasterio(p, chunks=chunks, masked=True)
+            # opened lazily, then chunked by dimension name (rioxarray's own chunking passes
+            # a tuple, which xarray deprecates)
+            opened = rioxarray.open_rasterio(p, masked=True, cache=False)
             if not isinstance(opened, xr.DataArray):
                 raise GisError(f"{p}: several subdatasets; open one of them")
-            da = opened
+            da = opened.chunk(
+                chunks if isinstance(chunks, dict) else dict.fromkeys(opened.dims, chunks)
+            )
     except GisError:
         raise
     except Exception as exc:  # corrupt or missing files: GDAL, netCDF and scipy errors

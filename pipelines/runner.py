@@ -41,6 +41,7 @@ class Runner:
         *,
         local: Literal["processes", "threads"] = "processes",
         workers: int | None = None,
+        memory_limit: str | None = None,
     ) -> None:
         self.scheduler = scheduler
         self._cluster: LocalCluster | None = None
@@ -56,6 +57,7 @@ class Runner:
                     dashboard_address="127.0.0.1:0",  # its HTTP routes on any free port
                     scheduler_kwargs={"dashboard": False},
                     silence_logs=logging.WARNING,
+                    **({"memory_limit": memory_limit} if memory_limit else {}),
                 )
             else:
                 self._cluster = LocalCluster(  # type: ignore[no-untyped-call]
