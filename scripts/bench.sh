@@ -7,3 +7,4 @@ cd "$(dirname "$0")/.."
 .venv/bin/python -m benchmarks.bench_aqi
 .venv/bin/python -m benchmarks.bench_pipeline
 .venv/bin/python -m benchmarks.bench_carbon
+.venv/bin/python -m benchmarks.bench_zonal

