@@ -170,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     g_raster.add_argument("--variable", help="NetCDF variable")
     g_raster.add_argument("--band", type=int, help="band number of a multi-band raster")
     g_raster.add_argument("--time", help="the raster's time (ISO 8601)")
+    g_raster.add_argument(
+        "--stack", action="store_true", help="a time stack (NetCDF/Zarr): register every step"
+    )
     g_zonal = gis_sub.add_parser(
         "zonal", help="zonal statistics of rasters over a layer, on the Dask runner, stored"
     )
@@ -203,10 +206,12 @@ def cmd_gis(settings: Settings, args: argparse.Namespace) -> int:
         )
         return 0
     if args.gis_command == "raster":
-        from gis.catalogue import describe, from_stac
+        from gis.catalogue import describe, from_stac, stack
 
         if args.file.suffix.lower() == ".json":
             items = from_stac(args.file)
+        elif args.stack:
+            items = stack(args.file, variable=args.variable, prefix=args.id)
         else:
             when = _time_arg(args.time, settings, "--time")
             items = [

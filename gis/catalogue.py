@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from gis.errors import GisError
-from gis.rasters import open_raster
+from gis.rasters import open_raster, times
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class RasterItem:
     res_y: float
     width: int
     height: int
+    stacked: bool = False  # one step (``time``) of a time stack
 
 
 def describe(
@@ -49,7 +50,10 @@ def describe(
     if time is not None and time.tzinfo is None:
         raise GisError("a raster's time needs a time zone (an ISO 8601 offset)")
     p = Path(path).resolve()
-    da = open_raster(p, variable=variable, band=band)
+    stacked = _is_stack(p, variable)
+    if stacked and time is None:
+        raise GisError(f"{p}: a time stack: register its steps (stack) or give a step's time")
+    da = open_raster(p, variable=variable, band=band, time=time if stacked else None)
     if da.ndim != 2:
         raise GisError(f"{p}: several bands: choose one (band=…)")
     res_x, res_y = da.rio.resolution()
@@ -67,7 +71,34 @@ def describe(
         abs(float(res_y)),
         int(da.rio.width),
         int(da.rio.height),
+        stacked,
     )
+
+
+def _is_stack(path: Path, variable: str | None) -> bool:
+    return "time" in open_raster(path, variable=variable).dims
+
+
+def stack(
+    path: str | Path, *, variable: str | None = None, prefix: str | None = None
+) -> list[RasterItem]:
+    """One catalogue item per step of a time stack (NetCDF or Zarr with a ``time`` dimension),
+    ids ``<prefix>-<YYYYmmddTHHMM>``.
+
+    Raises
+    ------
+    GisError
+        for a raster without a time dimension.
+    """
+    p = Path(path).resolve()
+    steps = times(open_raster(p, variable=variable))
+    if not steps:
+        raise GisError(f"{p}: not a time stack")
+    name = prefix or p.stem
+    return [
+        describe(p, id=f"{name}-{t:%Y%m%dT%H%M}", variable=variable, time=t.to_pydatetime())
+        for t in steps
+    ]
 
 
 def from_stac(item_path: str | Path) -> list[RasterItem]:

@@ -1,4 +1,5 @@
-"""Rasters: open GeoTIFF/COG or NetCDF lazily (dask chunks) with their CRS; band indices.
+"""Rasters: open GeoTIFF/COG, NetCDF or Zarr lazily (dask chunks) with their CRS, single
+scenes or time stacks; band indices; reprojection and resampling.
 
 A NetCDF variable whose CRS is only a ``crs`` attribute (``EPSG:32719`` …, as the Sentinel-2
 samples of PyPI ``xarray-spatial`` carry it) gets that CRS written the CF way — a documented
@@ -10,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import rioxarray
 import xarray as xr
 from pyproj import CRS
@@ -45,10 +48,16 @@ def with_crs(da: xr.DataArray, name: str = "the raster") -> xr.DataArray:
 
 
 def open_raster(
-    path: str | Path, *, variable: str | None = None, chunks: Any = "auto", band: int | None = None
+    path: str | Path,
+    *,
+    variable: str | None = None,
+    chunks: Any = "auto",
+    band: int | None = None,
+    time: Any = None,
 ) -> xr.DataArray:
     """A raster as a lazily read, dask-chunked DataArray with its CRS (and ``nodata`` masked):
-    GeoTIFF/COG through rioxarray, NetCDF through xarray (``variable`` names one).
+    GeoTIFF/COG through rioxarray, NetCDF and Zarr through xarray (``variable`` names one). A
+    time stack keeps its ``time`` dimension unless ``time`` picks one step (exactly).
 
     Raises
     ------
@@ -57,8 +66,13 @@ def open_raster(
     """
     p = Path(path)
     try:
-        if p.suffix.lower() in (".nc", ".nc4", ".netcdf"):
-            ds = xr.open_dataset(p, chunks=chunks, engine=_netcdf_engine(p))
+        if p.suffix.lower() in (".nc", ".nc4", ".netcdf", ".zarr"):
+            if p.suffix.lower() == ".zarr":
+                ds = xr.open_zarr(p, chunks=chunks, consolidated=False)
+            else:
+                ds = xr.open_dataset(p, chunks=chunks, engine=_netcdf_engine(p))
+            # scalar variables are grid mappings (CF ``spatial_ref``, ``crs``): coordinates
+            ds = ds.set_coords([v for v in ds.data_vars if ds[v].ndim == 0])
             names = list(ds.data_vars) if variable is None else [variable]
             if variable is not None and variable not in ds:
                 raise GisError(
@@ -85,7 +99,57 @@ def open_raster(
             if band not in da["band"].values:
                 raise GisError(f"{p}: no band {band}")
             da = da.sel(band=band, drop=True)
+    if time is not None:
+        if "time" not in da.dims:
+            raise GisError(f"{p}: not a time stack")
+        try:
+            da = da.sel(time=_naive_utc(time))
+        except KeyError:
+            raise GisError(f"{p}: no step at {time}") from None
     return with_crs(da, str(p))
+
+
+def _naive_utc(t: Any) -> Any:
+    """An aware time as the naive UTC value xarray's time coordinates hold."""
+    stamp = pd.Timestamp(t)
+    return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo is not None else stamp
+
+
+def times(da: xr.DataArray) -> list[pd.Timestamp]:
+    """The steps of a time stack (aware, UTC); empty for a single scene."""
+    if "time" not in da.dims:
+        return []
+    return [pd.Timestamp(t).tz_localize("UTC") for t in da["time"].to_numpy()]
+
+
+def reproject(
+    da: xr.DataArray,
+    crs: str,
+    resolution: float | None = None,
+    resampling: str = "bilinear",
+) -> xr.DataArray:
+    """``da`` on a grid of ``crs`` (cell size ``resolution`` in its units, or chosen by GDAL),
+    resampled by ``nearest`` (classes), ``bilinear`` or ``average``.
+
+    Raises
+    ------
+    GisError
+        for an unknown resampling.
+    """
+    from rasterio.enums import Resampling
+
+    methods = {"nearest": Resampling.nearest, "bilinear": Resampling.bilinear,
+               "average": Resampling.average}  # fmt: skip
+    if resampling not in methods:
+        raise GisError(f"resampling must be one of {', '.join(methods)}")
+    source = with_crs(da)
+    if resampling != "nearest":
+        source = source.astype("float64")
+    out: xr.DataArray = source.rio.reproject(
+        crs, resolution=resolution, resampling=methods[resampling], nodata=np.nan
+        if resampling != "nearest" else None,
+    )  # fmt: skip
+    return out
 
 
 def _netcdf_engine(path: Path) -> str:

@@ -31,7 +31,12 @@ def zonal_task(url: str, plan: ZonalPlan) -> Touched:
     touched = Touched()
     with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
         layer = gis_store.load_layer(conn, plan.layer)
-        da = open_raster(plan.raster.path, variable=plan.raster.variable, band=plan.raster.band)
+        da = open_raster(
+            plan.raster.path,
+            variable=plan.raster.variable,
+            band=plan.raster.band,
+            time=plan.raster.time if plan.raster.stacked else None,
+        )
         table = zonal_stats(da, layer, plan.stats)
         long = (
             table.rename_axis("feature")
