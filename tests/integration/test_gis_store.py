@@ -101,3 +101,28 @@ def test_bad_layers_and_rasters(env: Path, capsys: pytest.CaptureFixture[str]) -
     assert "cannot read" in capsys.readouterr().err
     assert main(["gis", "zonal", "--layer", "nowhere"]) == 1
     assert "no layer 'nowhere'" in capsys.readouterr().err
+
+
+def test_a_time_stack_gives_one_result_per_step(
+    env: Path, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pandas as pd
+    import xarray as xr
+
+    nir = open_raster(sentinel2_band("nir")).compute()
+    steps = pd.date_range("2026-05-01", periods=3, freq="MS", tz="UTC").tz_localize(None)
+    data = np.stack([nir.to_numpy() * f for f in (1.0, 1.1, 1.2)])
+    stack = xr.DataArray(
+        data, dims=("time", "y", "x"),
+        coords={"time": steps, "y": nir["y"].to_numpy(), "x": nir["x"].to_numpy()}, name="nir",
+    ).rio.write_crs(nir.rio.crs)  # fmt: skip
+    stack.to_dataset().to_zarr(env / "nir.zarr", consolidated=False)
+    assert main(["gis", "layer", str(_zones(env)), "--name", "zones", "--key", "name"]) == 0
+    assert main(["gis", "raster", str(env / "nir.zarr"), "--stack", "--id", "nir"]) == 0
+    assert main(["gis", "zonal", "--layer", "zones", "--stats", "mean"]) == 0
+    capsys.readouterr()
+    with psycopg.connect(database_url) as conn:
+        means = gis_store.read_zonal(conn, layer="zones", stat="mean", feature="field")
+    assert [t.month for t in means["time"]] == [5, 6, 7]
+    ratios = means["value"].to_numpy() / means["value"].iloc[0]
+    np.testing.assert_allclose(ratios, [1.0, 1.1, 1.2], rtol=1e-9)
