@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 import pydeck as pdk
 import streamlit as st
+from pydeck.types import String  # a literal, not an expression to evaluate
 
 from dashboards.mapview import (
     TERRAIN_DECODER,
@@ -86,7 +87,7 @@ def onemap_page(store: PostgresStore, settings: DashboardSettings) -> None:
         else:
             layers.append(
                 pdk.Layer(
-                    "TerrainLayer", id="dem", elevation_data=image, bounds=bounds,
+                    "TerrainLayer", id="dem", elevation_data=String(image), bounds=bounds,
                     elevation_decoder=TERRAIN_DECODER, texture=None, wireframe=False,
                 )
             )  # fmt: skip
@@ -106,7 +107,9 @@ def onemap_page(store: PostgresStore, settings: DashboardSettings) -> None:
         except GisError as exc:
             st.error(f"{overlay}: {exc}")
         else:
-            layers.append(pdk.Layer("BitmapLayer", id="overlay", image=image, bounds=bounds))
+            layers.append(
+                pdk.Layer("BitmapLayer", id="overlay", image=String(image), bounds=bounds)
+            )
             notes.append(f"{overlay}: {lo:.3g} … {hi:.3g} ({ramp} colours)")
             if dem == "—":
                 view = _view_over(bounds)
@@ -130,7 +133,7 @@ def onemap_page(store: PostgresStore, settings: DashboardSettings) -> None:
         else:
             grid, cv = surface
             image, bounds, _, _ = raster_image(grid, "pm25", 0.0, 150.0)  # µg/m³
-            layers.append(pdk.Layer("BitmapLayer", id="pm25", image=image, bounds=bounds))
+            layers.append(pdk.Layer("BitmapLayer", id="pm25", image=String(image), bounds=bounds))
             notes.append(
                 f"PM2.5 surface from {len(cv.predicted)} stations, {cv.method}: leave-one-out "
                 f"RMSE {cv.rmse:.1f} µg/m³, bias {cv.bias:+.1f}"
