@@ -51,11 +51,13 @@ def open_raster(
     path: str | Path,
     *,
     variable: str | None = None,
-    chunks: Any = "auto",
+    chunks: Any = 1024,
     band: int | None = None,
     time: Any = None,
 ) -> xr.DataArray:
-    """A raster as a lazily read, dask-chunked DataArray with its CRS (and ``nodata`` masked):
+    """A raster as a lazily read, dask-chunked DataArray (``chunks`` cells a side by default
+    1,024: a zonal window then reads a few megabytes, not a 128 MB "auto" chunk) with its CRS
+    (and ``nodata`` masked):
     GeoTIFF/COG through rioxarray, NetCDF and Zarr through xarray (``variable`` names one). A
     time stack keeps its ``time`` dimension unless ``time`` picks one step (exactly).
 

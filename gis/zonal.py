@@ -16,14 +16,18 @@ from typing import Final
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import rasterio
 import shapely
 import xarray as xr
 from exactextract import exact_extract
+from exactextract.raster import RasterioRasterSource
 
 from gis.errors import GisError
 from gis.layers import read_layer
 from gis.rasters import open_raster, with_crs
 
+#: raster files exactextract reads itself through GDAL
+GDAL_FILES: Final = (".tif", ".tiff", ".vrt", ".img")
 STATS: Final = ("mean", "sum", "count", "min", "max", "majority", "minority", "frac", "median",
                 "stdev", "variety")  # fmt: skip
 
@@ -32,8 +36,12 @@ def zonal_stats(
     raster: str | Path | xr.DataArray,
     polygons: str | Path | gpd.GeoDataFrame,
     stats: Sequence[str] = ("mean",),
+    *,
+    band: int | None = None,
 ) -> pd.DataFrame:
-    """Statistics of ``raster`` (a path or a DataArray with a CRS; one band) over each polygon.
+    """Statistics of ``raster`` (a path or a DataArray with a CRS; one band, or ``band`` of a
+    file) over each polygon. A GeoTIFF/COG path is read by exactextract through GDAL, window by
+    window (fast, and light on memory); NetCDF, Zarr and DataArrays through xarray.
 
     Raises
     ------
@@ -44,17 +52,28 @@ def zonal_stats(
     unknown = [s for s in stats if s not in STATS]
     if unknown:
         raise GisError(f"unknown statistics {', '.join(unknown)}: one of {', '.join(STATS)}")
-    da = open_raster(raster) if isinstance(raster, str | Path) else with_crs(raster)
-    if da.ndim != 2:
-        raise GisError(f"one band at a time: the raster has dimensions {da.dims}")
-    layer = read_layer(polygons)
-    if not layer.crs.equals(da.rio.crs):
-        layer = layer.to_crs(da.rio.crs)
-    bounds = shapely.box(*da.rio.bounds())
-    if not layer.intersects(bounds).any():
-        raise GisError("the raster lies outside every polygon")
     ops = list(stats) + (["unique"] if "frac" in stats else [])
-    out = exact_extract(da, layer.reset_index(drop=True), ops, output="pandas")
+    layer = read_layer(polygons)
+    if isinstance(raster, str | Path) and Path(raster).suffix.lower() in GDAL_FILES:
+        # read by exactextract through GDAL: only the header is needed here (no dask graph)
+        try:
+            dataset = rasterio.open(raster)
+        except rasterio.errors.RasterioIOError as exc:
+            raise GisError(f"cannot read {raster}: {exc}") from exc
+        with dataset:
+            if dataset.crs is None:
+                raise GisError(f"{raster} has no CRS: write one before use")
+            if (dataset.count > 1 and band is None) or (band or 1) > dataset.count:
+                raise GisError(f"{raster} has {dataset.count} bands: choose one (band=…)")
+            layer = _in_crs(layer, dataset.crs, tuple(dataset.bounds))
+            source = RasterioRasterSource(dataset, band_idx=band or 1)
+            out = exact_extract(source, layer.reset_index(drop=True), ops, output="pandas")
+    else:
+        da = open_raster(raster, band=band) if isinstance(raster, str | Path) else with_crs(raster)
+        if da.ndim != 2:
+            raise GisError(f"one band at a time: the raster has dimensions {da.dims}")
+        layer = _in_crs(layer, da.rio.crs, da.rio.bounds())
+        out = exact_extract(da, layer.reset_index(drop=True), ops, output="pandas")
     out.index = layer.index
     if "frac" not in stats:
         return pd.DataFrame(out)
@@ -73,6 +92,15 @@ def zonal_stats(
     for s in stats:
         columns.append(wide if s == "frac" else out[s])
     return pd.concat(columns, axis=1)
+
+
+def _in_crs(layer: gpd.GeoDataFrame, crs: object, bounds: tuple[float, ...]) -> gpd.GeoDataFrame:
+    """``layer`` in the raster's CRS; an error when no polygon touches the raster."""
+    if not layer.crs.equals(crs):
+        layer = layer.to_crs(crs)
+    if not layer.intersects(shapely.box(*bounds)).any():
+        raise GisError("the raster lies outside every polygon")
+    return layer
 
 
 def _label(value: object) -> str:
