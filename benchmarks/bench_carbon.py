@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
-import resource
 import time
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from benchmarks.harness import in_fresh_process, peak_rss, versus
 from carbon.inventory import account_frame, rollup
 
 REGIONS = ("110105", "110108", "310101", "440305", "510104", "CN-ZJ", "CN-SD", "CN-XZ")
@@ -74,26 +73,16 @@ def _chunk(n_facilities: int, hours: int, ids: range) -> tuple[pd.DataFrame, int
     rows, failed = account_frame(records(ids, hours), facilities(n_facilities))
     if not failed.empty:
         raise RuntimeError(str(failed["error"].iloc[0]))
-    return rows, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return rows, peak_rss()
 
 
-def _pandas_child(n: int, hours: int, queue: Any) -> None:
-    start = time.perf_counter()
+def _single(n: int, hours: int) -> tuple[pd.DataFrame, int]:
     rows, failed = account_frame(records(range(n), hours), facilities(n))
-    result = inventory(rows)
-    seconds = time.perf_counter() - start
-    queue.put(
-        (seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, result, len(failed))
-    )
+    return inventory(rows), len(failed)
 
 
 def run_pandas(n: int, hours: int) -> tuple[float, int, pd.DataFrame]:
-    ctx = multiprocessing.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_pandas_child, args=(n, hours, queue))
-    proc.start()
-    seconds, peak, result, failed = queue.get()
-    proc.join()
+    seconds, peak, (result, failed) = in_fresh_process(_single, n, hours)
     if failed:
         raise RuntimeError(f"{failed} sums could not be accounted")
     return seconds, peak, result
@@ -113,7 +102,7 @@ def run_dask(n: int, hours: int, chunk: int) -> tuple[float, list[int], pd.DataF
             parts.append(r[0])
         result = inventory(pd.concat(parts, ignore_index=True))
         seconds = time.perf_counter() - start
-        peaks = runner.client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+        peaks = runner.client.run(peak_rss)
     return seconds, sorted(peaks.values()), result
 
 
@@ -131,13 +120,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "records": args.facilities * args.hours,
         "inventory_rows": len(p_result),
         "total_co2e_t": round(float(p_result["co2e_t"].sum()), 1),
-        "pandas_s": round(p_seconds, 2),
-        "dask_s": round(d_seconds, 2),
-        "dask_speedup_vs_pandas": round(p_seconds / d_seconds, 2),
-        "pandas_peak_mb": round(p_peak / 2**20),
-        "dask_worker_peak_mb": [round(p / 2**20) for p in d_peaks],
-        "dask_peak_ratio_vs_pandas": round(max(d_peaks) / p_peak, 3),
-        "dask_total_peak_ratio_vs_pandas": round(sum(d_peaks) / p_peak, 3),
+        **versus(p_seconds, p_peak, d_seconds, d_peaks),
         "results_equal": True,
     }
     print(json.dumps(result))

@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
-import resource
 import time
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from benchmarks.harness import in_fresh_process, peak_rss, versus
 from pipelines.aggregate import daily_many, o3_daily_max_8h_many
 from sensors.standards.aqi import aqi_frame
 
@@ -84,25 +83,16 @@ def daily_report(frame: pd.DataFrame, tz: str = "Asia/Shanghai") -> pd.DataFrame
 
 def _chunk(days: int, stations: range) -> tuple[pd.DataFrame, int]:
     report = daily_report(hourly(stations, days))
-    return report, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return report, peak_rss()
 
 
-def _pandas_child(stations: int, days: int, queue: Any) -> None:
-    start = time.perf_counter()
-    report = daily_report(hourly(range(stations), days))
-    seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    queue.put((seconds, peak, report))
+def _single(stations: int, days: int) -> pd.DataFrame:
+    return daily_report(hourly(range(stations), days))
 
 
 def run_pandas(stations: int, days: int) -> tuple[float, int, pd.DataFrame]:
     """Seconds, peak RSS (bytes) and result of the single-process run, in a fresh process."""
-    ctx = multiprocessing.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_pandas_child, args=(stations, days, queue))
-    proc.start()
-    seconds, peak, report = queue.get()
-    proc.join()
+    seconds, peak, report = in_fresh_process(_single, stations, days)
     return seconds, peak, report
 
 
@@ -122,7 +112,7 @@ def run_dask(stations: int, days: int, chunk: int) -> tuple[float, list[int], pd
             parts.append(r[0])
         report = pd.concat(parts).sort_index()
         seconds = time.perf_counter() - start
-        peaks = runner.client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+        peaks = runner.client.run(peak_rss)
     return seconds, sorted(peaks.values()), report
 
 
@@ -143,13 +133,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "hourly_values": hourly_rows,
         "station_days": len(p_report),
         "days_with_aqi": int(p_report["aqi"].notna().sum()),
-        "pandas_s": round(p_seconds, 2),
-        "dask_s": round(d_seconds, 2),
-        "dask_speedup_vs_pandas": round(p_seconds / d_seconds, 2),
-        "pandas_peak_mb": round(p_peak / 2**20),
-        "dask_worker_peak_mb": [round(p / 2**20) for p in d_peaks],
-        "dask_peak_ratio_vs_pandas": round(max(d_peaks) / p_peak, 3),
-        "dask_total_peak_ratio_vs_pandas": round(sum(d_peaks) / p_peak, 3),
+        **versus(p_seconds, p_peak, d_seconds, d_peaks),
         "results_equal": True,
     }
     print(json.dumps(result))

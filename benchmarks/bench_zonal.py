@@ -23,9 +23,7 @@ Run: ``python -m benchmarks.bench_zonal [--size 16000 --polygons 400 --chunks 8]
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
-import resource
 import tempfile
 import time
 from pathlib import Path
@@ -40,6 +38,7 @@ from affine import Affine
 from exactextract import exact_extract
 from rasterio.windows import Window
 
+from benchmarks.harness import in_fresh_process, peak_rss
 from pipelines.zonal import GDAL_CACHE_MB, zonal_rows
 
 CRS = "EPSG:32650"
@@ -91,39 +90,22 @@ def pipeline_task(path: str, layer: gpd.GeoDataFrame) -> pd.DataFrame:
     return zonal_rows(path, layer, STATS)
 
 
-def _child(kind: str, path: str, layer: Any, cache_mb: int | None, queue: Any) -> None:
+def _child(kind: str, path: str, layer: gpd.GeoDataFrame, cache_mb: int | None) -> pd.DataFrame:
+    """``direct`` exactextract or the ``pipeline`` task, with GDAL's block cache at
+    ``cache_mb`` (0 or None: GDAL's default, 5 % of the machine's memory); set before GDAL's
+    first read in this fresh process."""
     if cache_mb:
         os.environ["GDAL_CACHEMAX"] = str(cache_mb)
         os.environ["ECOSENSE_GDAL_CACHE_MB"] = str(cache_mb)
     else:
         os.environ.pop("GDAL_CACHEMAX", None)
         os.environ["ECOSENSE_GDAL_CACHE_MB"] = "0"
-    start = time.perf_counter()
     if kind == "direct":
-        result = exact_extract(path, layer.to_crs(CRS).reset_index(drop=True), list(STATS),
-                               output="pandas")  # fmt: skip
-    else:
-        result = zonal_rows(path, layer, STATS)
-    queue.put((time.perf_counter() - start, _peak(), result))
-
-
-def _in_child(
-    kind: str, path: str, layer: gpd.GeoDataFrame, cache_mb: int | None
-) -> tuple[float, int, pd.DataFrame]:
-    """Run ``kind`` (``direct`` exactextract, or the ``pipeline``) in a fresh process (so that
-    its peak memory is its own) with GDAL's block cache at ``cache_mb`` (0 or None: GDAL's
-    default, 5 % of the machine's memory)."""
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    child = context.Process(target=_child, args=(kind, path, layer, cache_mb, queue))
-    child.start()
-    seconds, peak, result = queue.get()
-    child.join()
-    return seconds, peak, result
-
-
-def _peak() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        result: pd.DataFrame = exact_extract(
+            path, layer.to_crs(CRS).reset_index(drop=True), list(STATS), output="pandas"
+        )
+        return result
+    return zonal_rows(path, layer, STATS)
 
 
 def run_dask(
@@ -141,7 +123,7 @@ def run_dask(
         failed = [r for r in out if isinstance(r, BaseException)]
         if failed:
             raise failed[0]
-        peaks = runner.client.run(_peak)
+        peaks = runner.client.run(peak_rss)
     rows = pd.concat([r for r in out if isinstance(r, pd.DataFrame)], ignore_index=True)
     return seconds, sorted(peaks.values()), rows
 
@@ -160,9 +142,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         make_s = time.perf_counter() - t0
         layer = make_polygons(args.size, args.polygons)
 
-        direct_s, direct_peak, direct = _in_child("direct", path, layer, None)
-        ours_s, ours_peak, ours = _in_child("pipeline", path, layer, GDAL_CACHE_MB)
-        full_s, full_peak, _ = _in_child("pipeline", path, layer, 0)  # GDAL's default cache
+        direct_s, direct_peak, direct = in_fresh_process(_child, "direct", path, layer, None)
+        ours_s, ours_peak, ours = in_fresh_process(_child, "pipeline", path, layer, GDAL_CACHE_MB)
+        full_s, full_peak, _ = in_fresh_process(
+            _child, "pipeline", path, layer, 0
+        )  # GDAL's default cache
         wide = ours.pivot(index="feature", columns="stat", values="value")[list(STATS)]
         np.testing.assert_allclose(wide.to_numpy(), direct[list(STATS)].to_numpy(), rtol=1e-9)
 

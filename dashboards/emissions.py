@@ -13,7 +13,7 @@ from carbon.errors import CarbonError
 from carbon.targets import track
 from dashboards.settings import DashboardSettings
 from dashboards.views import annual_of_region, emission_table, emissions_by, target_chart
-from pipelines.carbon import cems_check
+from pipelines.carbon import cems_check, stacks
 from store import activity, derived
 from store.postgres import PostgresStore
 
@@ -33,10 +33,7 @@ def carbon_page(store: PostgresStore, settings: DashboardSettings) -> None:
         targets = activity.load_targets(conn)
         year_ago = now - timedelta(days=365)
         check = cems_check(conn, year_ago, now)
-        stacks = conn.execute(
-            "SELECT attributes->>'facility', array_agg(id ORDER BY id) FROM stations"
-            " WHERE kind = 'cems' AND attributes ? 'facility' GROUP BY 1 ORDER BY 1"
-        ).fetchall()
+        linked = stacks(conn)
     table = emission_table(rows, tz)
     if table.empty:
         st.info(
@@ -103,7 +100,7 @@ def carbon_page(store: PostgresStore, settings: DashboardSettings) -> None:
         st.line_chart(chart, y_label="t CO2e", x_label="year")
 
     st.subheader("CEMS against calculation · 在线监测与核算对比")
-    if not stacks:
+    if not linked:
         st.info(
             "No CEMS stack is linked to a facility: give the stack's station the attribute "
             "`facility` (its facility id)."
@@ -116,9 +113,8 @@ def carbon_page(store: PostgresStore, settings: DashboardSettings) -> None:
             width="stretch",
             column_config={"relative_difference": st.column_config.NumberColumn("difference %")},
         )
-    facilities = [f for f, _ in stacks]
-    facility = st.selectbox("Facility · 排放单位", facilities, key="carbon_facility")
-    stations = dict(stacks)[facility]
+    facility = st.selectbox("Facility · 排放单位", list(linked), key="carbon_facility")
+    stations = linked[facility]
     with store.connection() as conn:
         measured = pd.concat(
             derived.read_emissions(conn, source="cems", start=year_ago, end=now, subject=s)

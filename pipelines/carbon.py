@@ -236,6 +236,16 @@ def meter_records(
     return changed, problems
 
 
+def stacks(conn: derived.Connection) -> dict[str, list[str]]:
+    """Facility → its CEMS stacks: the ``cems`` stations whose ``facility`` attribute names
+    it."""
+    rows = conn.execute(
+        "SELECT attributes->>'facility', array_agg(id ORDER BY id) FROM stations"
+        " WHERE kind = 'cems' AND attributes ? 'facility' GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    return {str(f): list(ids) for f, ids in rows}
+
+
 def cems_check(
     conn: derived.Connection, start: datetime, end: datetime, threshold: float = 0.05
 ) -> pd.DataFrame:
@@ -243,12 +253,8 @@ def cems_check(
     measured by CEMS (hourly rows, substituted hours counted) against the calculated CO₂ of
     scope 1 over the months starting in [start, end). Columns: ``facility, stations,
     measured_t, substituted_hours, calculated_t, relative_difference, finding, threshold``."""
-    stacks = conn.execute(
-        "SELECT attributes->>'facility', array_agg(id ORDER BY id) FROM stations"
-        " WHERE kind = 'cems' AND attributes ? 'facility' GROUP BY 1"
-    ).fetchall()
     out: list[dict[str, Any]] = []
-    for facility, stations in stacks:
+    for facility, stations in stacks(conn).items():
         measured = pd.concat(
             [
                 derived.read_emissions(conn, source="cems", start=start, end=end, subject=s)

@@ -69,5 +69,16 @@ def store(database_url: str) -> Iterator[PostgresStore]:
 
 
 @pytest.fixture
+def cli_env(
+    store: PostgresStore, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """In-process ``ecosense`` commands (``ecosense.cli.main``) on the migrated test database;
+    returns a folder for their input files."""
+    monkeypatch.setenv("ECOSENSE_DATABASE_URL", database_url)
+    monkeypatch.setenv("ECOSENSE_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path
+
+
+@pytest.fixture
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent

@@ -49,15 +49,8 @@ def runner() -> Iterator[Runner]:
 
 
 @pytest.fixture
-def imported(
-    store: PostgresStore,
-    database_url: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> Path:
-    monkeypatch.setenv("ECOSENSE_DATABASE_URL", database_url)
-    monkeypatch.setenv("ECOSENSE_DATA_DIR", str(tmp_path / "data"))
+def imported(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    tmp_path = cli_env
     (tmp_path / "facilities.csv").write_text(FACILITIES)
     (tmp_path / "activity.csv").write_text(ACTIVITY)
     (tmp_path / "targets.csv").write_text(TARGETS)
@@ -271,18 +264,13 @@ def test_activity_derived_from_a_plant_meter(
 
 
 def test_job_file_on_dask_kept_in_the_store(
-    store: PostgresStore,
-    database_url: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    cli_env: Path, database_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from tests.unit.test_inventory import ACTIVITY as JOB_ACTIVITY
     from tests.unit.test_inventory import FACILITIES as JOB_FACILITIES
     from tests.unit.test_jobfile import JOB
 
-    monkeypatch.setenv("ECOSENSE_DATABASE_URL", database_url)
-    monkeypatch.setenv("ECOSENSE_DATA_DIR", str(tmp_path / "data"))
+    tmp_path = cli_env
     (tmp_path / "facilities.csv").write_text(JOB_FACILITIES)
     (tmp_path / "activity.csv").write_text(JOB_ACTIVITY)
     (tmp_path / "job.toml").write_text(JOB)

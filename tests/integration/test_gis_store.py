@@ -17,19 +17,14 @@ from gis.layers import read_layer
 from gis.rasters import open_raster
 from gis.zonal import zonal_stats
 from store import gis as gis_store
-from store.postgres import PostgresStore
 from tests.datasets import sentinel2_band
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def env(
-    store: PostgresStore, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Path:
-    monkeypatch.setenv("ECOSENSE_DATABASE_URL", database_url)
-    monkeypatch.setenv("ECOSENSE_DATA_DIR", str(tmp_path / "data"))
-    return tmp_path
+def env(cli_env: Path) -> Path:
+    return cli_env
 
 
 def _zones(tmp_path: Path) -> Path:
