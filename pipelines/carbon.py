@@ -29,7 +29,7 @@ from carbon.cems import compare
 from carbon.errors import CarbonError
 from carbon.inventory import account, split_months
 from pipelines.work import Touched
-from store import activity, derived
+from store import activity, db, derived
 
 GASES: Final = ("CO2", "CH4", "N2O")
 METHOD: Final = "calculation (carbon.inventory)"
@@ -125,7 +125,7 @@ def facility_inventory(url: str, plan: FacilityPlan) -> Touched:
     lo = datetime(min(plan.years), 1, 1, tzinfo=zone)
     hi = datetime(max(plan.years) + 1, 1, 1, tzinfo=zone)
     touched = Touched()
-    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+    with db.connect(url) as conn:
         records = activity.load_activity(conn, facilities=[plan.facility.id], start=lo, end=hi)
         parts = [
             p for p in split_months(records, plan.tz)

@@ -25,7 +25,7 @@ import psycopg
 
 from pipelines import alerts, carbon, work
 from pipelines.runner import Progress, Runner
-from store import activity, derived
+from store import activity, db, derived
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ class Job:
 
 
 def _connect(url: str) -> psycopg.Connection[tuple[Any, ...]]:
-    return psycopg.connect(url, autocommit=True, connect_timeout=10)
+    return db.connect(url)
 
 
 def _stations(conn: psycopg.Connection[tuple[Any, ...]]) -> dict[str, tuple[str, dict[str, Any]]]:

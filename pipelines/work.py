@@ -37,7 +37,7 @@ from sensors import qc
 from sensors.standards import aqi as aqi_std
 from sensors.standards import soil as soil_std
 from sensors.standards import water as water_std
-from store import derived
+from store import db, derived
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ class Touched:
 
 
 def _connect(url: str) -> psycopg.Connection[tuple[Any, ...]]:
-    return psycopg.connect(url, autocommit=True, connect_timeout=10)
+    return db.connect(url)
 
 
 def _frame(

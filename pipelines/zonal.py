@@ -11,13 +11,13 @@ from typing import Final
 
 import geopandas as gpd
 import pandas as pd
-import psycopg
 import rasterio
 
 from gis.catalogue import RasterItem
 from gis.rasters import open_raster
 from gis.zonal import zonal_stats
 from pipelines.work import Touched
+from store import db
 from store import gis as gis_store
 
 
@@ -69,7 +69,7 @@ def zonal_rows(
 def zonal_task(url: str, plan: ZonalPlan) -> Touched:
     """Compute and store the statistics of one raster over the layer."""
     touched = Touched()
-    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+    with db.connect(url) as conn:
         layer = gis_store.load_layer(conn, plan.layer)
         rows = zonal_rows(plan.raster, layer, plan.stats).assign(
             raster=plan.raster.id, layer=plan.layer, time=plan.raster.time
