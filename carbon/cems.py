@@ -1,9 +1,9 @@
 """CEMS measurement method: CO₂ mass from a stack's hourly concentration and flue-gas flow.
 
 Hourly mass (t) = CO₂ concentration (mg/m³, dry, standard state) × flue-gas flow (m³/h, dry,
-standard state) × 10⁻⁹ (``shared/reference/carbon.md``). Hours that are missing or invalid (the
+standard state) × 10⁻⁹ (``docs/standards/carbon.md``). Hours that are missing or invalid (the
 hourly means' validity, QC included) are **substituted and flagged**, by this rule
-(EcoSense's, conservative — no national rule is in ``shared/reference``; it follows the
+(EcoSense's, conservative — no national rule is implemented; it follows the
 practice of CEMS reporting programmes of never under-reporting a gap):
 
 1. a gap of at most :data:`SHORT_GAP_HOURS` hours with measured hours on both sides: each hour

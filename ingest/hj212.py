@@ -1,4 +1,4 @@
-"""HJ 212-2017 codec (pure: bytes in, records out). See ``shared/reference/hj212.md``.
+"""HJ 212-2017 codec (pure: bytes in, records out). See ``docs/standards/hj212.md``.
 
 A packet is ``##`` + 4-digit decimal length of the data segment + data segment + 4 hex CRC
 (Appendix A "ANSI CRC16" over the data segment) + ``\\r\\n``. The data segment holds

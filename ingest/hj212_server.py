@@ -1,7 +1,7 @@
 """HJ 212-2017 TCP server: field units connect, upload, and get their replies.
 
 Per connection, a :class:`~ingest.hj212.FrameDecoder` finds packets across TCP reads. What the
-server does with each packet (HJ 212-2017 §6 and Table 2; see ``docs`` in the README):
+server does with each packet (HJ 212-2017 §6 and Table 2; ``docs/standards/hj212.md``):
 
 - framing, length or CRC error: processing ends — nothing stored, nothing answered; counted
   and logged; the connection stays open (the standard's "执行结束").

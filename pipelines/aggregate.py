@@ -4,7 +4,7 @@ Every function keeps invalid aggregates, flagged ``valid = False``, never drops 
 readings are not touched (§6.3). Periods are labelled by their start, in UTC; days, months and
 years follow the bureau's time zone (``ECOSENSE_TIMEZONE``, China Standard Time by default).
 
-Table 4 (``shared/reference/air.md``):
+Table 4 (``docs/standards/air.md``):
 
 - 1-hour mean: at least 45 minutes of sampling in the hour;
 - 24-hour mean: at least 20 hourly means that day;
@@ -12,7 +12,7 @@ Table 4 (``shared/reference/air.md``):
 - monthly mean: at least 27 daily means (25 in February); annual mean: at least 324.
 
 The O₃ daily maximum 8-hour mean is the highest valid 8-hour mean among the 17 windows that
-end between 08:00 and 24:00 of the day (HJ 663-2013 §4.1, not in ``shared/reference``), valid
+end between 08:00 and 24:00 of the day (HJ 663-2013 §4.1; ``docs/standards/air.md``), valid
 with at least 14 valid windows (HJ 663-2013 Table 2).
 """
 

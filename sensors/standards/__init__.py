@@ -6,5 +6,6 @@
 - :mod:`sensors.standards.soil` — agricultural soil risk classes, GB 15618-2018;
 - :mod:`sensors.standards.radiation` — ambient gamma dose rate against a station's background.
 
-Tables are transcribed from ``shared/reference`` (each module names its source and clauses).
+Each module names its standard's clauses and tables; ``docs/standards/`` documents them, with
+the numbers, worked values and where the official texts are published.
 """

@@ -3,7 +3,7 @@
 Pollutant names (the keys of a report): ``so2_24h, so2_1h, no2_24h, no2_1h, co_24h, co_1h,
 o3_8h, o3_1h, pm10_24h, pm25_24h, pm10_1h, pm25_1h``; concentrations in µg/m³, CO in mg/m³.
 
-HJ 633-2026 (``sources/hj633-2026-page*.png``):
+HJ 633-2026 (tables, worked values and sources: ``docs/standards/air.md``):
 
 - §4.2.2/§4.2.3: concentrations are first rounded per GB/T 8170 (round half to even) on their
   decimal representation, to integers, CO to one decimal;
@@ -18,7 +18,7 @@ HJ 633-2026 (``sources/hj633-2026-page*.png``):
 - §5.3.1: with a pollutant missing or invalid, the AQI of the others is published when it is
   above 100; otherwise the AQI is NA (``None``) and only the single pollutants are reported.
 
-HJ 633-2012 (``sources/hj633-2012.txt``): the same table except IAQI 100 at PM10 150 and PM2.5 75;
+HJ 633-2012: the same table except IAQI 100 at PM10 150 and PM2.5 75;
 no input rounding; Table 1 note 2: SO₂ 1-hour above 800 is not scored and the SO₂ IAQI is the
 24-hour one's; note 3: O₃ 8-hour above 800 is not scored and the O₃ 1-hour IAQI stands for it;
 §5.1.2 daily report adds the daily maximum 1-hour O₃ (7 indicators); §5.1.3 real-time report

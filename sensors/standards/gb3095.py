@@ -1,6 +1,6 @@
 """Ambient air concentration limits: GB 3095-2026 (in force 2026-03-01).
 
-Source: ``shared/reference/air.md`` (from ``sources/gb3095-2026-table1.png`` and ``page9.png``).
+Source: GB 3095-2026 Table 1; the table and its use: ``docs/standards/air.md``.
 Class 1 areas are national parks and nature reserves, class 2 the rest. Table 1 gives
 transitional limits until 2030-12-31 and final limits from 2031-01-01. Gases are at
 298.15 K and 1013.25 hPa; particulates at actual conditions. Units µg/m³, CO mg/m³.

@@ -1,6 +1,6 @@
 """Ambient gamma dose rate against a station's reference background range.
 
-Source: ``shared/reference/radiation.md``. Automatic stations report the air absorbed dose rate
+Source: ``docs/standards/radiation.md``. Automatic stations report the air absorbed dose rate
 in nGy/h (HJ 61-2021; HJ 1009). Bureaus publish a reference background range per station
 (e.g. 69.3–266.9 nGy/h); a reading outside it is an investigation trigger. There are no
 numeric national alert levels to apply; the station's range is the rule.

@@ -1,6 +1,6 @@
 """Agricultural soil pollution risk: GB 15618-2018 (risk screening and intervention values).
 
-Source: ``shared/reference/soil.md`` (secondary: values agree with several implementations).
+Source: ``docs/standards/soil.md`` (secondary: values agree with several implementations).
 Units mg/kg. pH bands: ≤ 5.5 · 5.5 < pH ≤ 6.5 · 6.5 < pH ≤ 7.5 · > 7.5.
 
 - Screening values (风险筛选值, Table 1): Cd, Hg, As, Pb, Cr differ for paddy fields and other

@@ -1,6 +1,6 @@
 """Surface water quality classes: GB 3838-2002, single-factor evaluation.
 
-Source: ``shared/reference/water.md`` (``sources/gb3838-2002-table1a.png``, ``table1b.png``).
+Source: GB 3838-2002 Table 1; the table and its use: ``docs/standards/water.md``.
 
 - §5.1 single-factor evaluation: each parameter gets the best class whose limit it meets
   (Table 1; "≤" limits, DO a minimum, pH 6–9 for every class); where two classes share a

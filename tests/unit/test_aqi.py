@@ -1,7 +1,7 @@
 """AQI per HJ 633-2026 (default) and HJ 633-2012, clause by clause.
 
-The expected values come from the standards' tables (``shared/reference/air.md``, transcribed
-from ``sources/hj633-2026-page6.png`` Table 3 and ``sources/hj633-2012.txt`` Table 1), and from
+The expected values come from the standards' tables (HJ 633-2026 Table 3 and HJ 633-2012
+Table 1, as ``docs/standards/air.md`` gives them), and from
 an independent exact computation below (integers only, written from the table without the
 module's code).
 """

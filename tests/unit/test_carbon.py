@@ -1,4 +1,4 @@
-"""Carbon accounting: the worked values of shared/reference/carbon.md, factor provenance and
+"""Carbon accounting: the worked values of docs/standards/carbon.md, factor provenance and
 fallbacks, and bad input."""
 
 from __future__ import annotations

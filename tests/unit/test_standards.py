@@ -1,6 +1,6 @@
 """GB 3095-2026 limits, GB 3838-2002 water classes, GB 15618-2018 soil risk and the gamma
-background rule, clause by clause (tables: ``shared/reference/air.md``, ``water.md``,
-``soil.md``, ``radiation.md``)."""
+background rule, clause by clause (tables: ``docs/standards/air.md``,
+``water.md``, ``soil.md``, ``radiation.md``)."""
 
 from __future__ import annotations
 
