@@ -1,4 +1,6 @@
-"""Read routes of the contract: ``/healthz``, ``/api/v1/stations``, ``/api/v1/observations``.
+"""Read routes: ``GET /healthz``, ``/api/v1/stations``, ``/api/v1/observations`` (paginated by
+cursor), ``/api/v1/aggregates`` (with validity), ``/api/v1/alerts`` and
+``POST /api/v1/alerts/{id}/acknowledge`` (operator).
 
 Times in answers are ISO 8601 in the bureau's timezone (with offset); a query time without
 offset is read in the bureau's timezone.

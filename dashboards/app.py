@@ -1,4 +1,5 @@
-"""EcoSense dashboard (Streamlit): live map, latest values, and a time series.
+"""EcoSense dashboard (Streamlit): the live map, latest values and a time series, and the pages
+of AQI, water classes, soil risk, alerts, carbon emissions, the one map and data completeness.
 
 Run by ``ecosense up``; standalone: ``streamlit run dashboards/app.py`` with the same
 ``ECOSENSE_*`` settings. It only reads: stations, latest values and series come from store/.

@@ -1,4 +1,6 @@
-"""The ``ecosense`` command: ``up``, ``stations import``, ``devices add``, ``simulate``.
+"""The ``ecosense`` command: ``up``, ``stations import``, ``devices add``, ``import`` (readings
+from files), ``simulate``, ``jobs list|run``, ``carbon run|import`` and ``gis`` (layers,
+rasters, zonal statistics).
 
 Every command exits 0 on success, and non-zero with a one-line reason on stderr on failure.
 """

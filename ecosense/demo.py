@@ -1,4 +1,5 @@
-"""Demo stations: simulated stations at real Chinese city coordinates (WGS 84, degrees)."""
+"""Demo data: simulated stations at real Chinese city coordinates (WGS 84, degrees) and demo
+carbon facilities with their activity records and targets."""
 
 from __future__ import annotations
 

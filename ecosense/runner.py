@@ -1,4 +1,5 @@
-"""``ecosense up``: store, spool, gateway (HTTP, HJ 212, MQTT), dashboard and demo, together.
+"""``ecosense up``: store, spool, gateway (HTTP, HJ 212, MQTT), job scheduler, dashboard and
+demo, together.
 
 It prints ``ready http=<url> hj212=<host:port> dashboard=<url>`` once everything accepts
 connections; SIGINT or SIGTERM stops everything it started, in reverse order, the embedded

@@ -1,4 +1,5 @@
-"""EcoSense domain core: parameters, units, flags, stations. Pure: no I/O, no servers."""
+"""EcoSense domain core: parameters, units, flags, stations, observations, QC and the national
+standards (:mod:`sensors.standards`). Pure: no I/O, no servers."""
 
 from sensors.errors import SensorsError, UnitError, UnknownParameterError
 

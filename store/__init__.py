@@ -1,7 +1,24 @@
-"""The time-series store behind one small interface (PostgreSQL: embedded, external, TimescaleDB).
+"""The store: the one door to the database (PostgreSQL: embedded, external, TimescaleDB when
+the extension is present).
 
-``open_store`` is the one door: with a URL it connects to that server, without one it starts
-(or attaches to) the embedded PostgreSQL in the data directory. Schema migrations are applied.
+``open_store`` opens it for a long-lived process: with a URL it connects to that server, without
+one it starts (or attaches to) the embedded PostgreSQL in the data directory, and applies the
+schema migrations. A worker process (a Dask task) opens its own connection with
+:func:`store.db.connect` instead.
+
+Modules, one per concern:
+
+- :mod:`store.postgres` — :class:`PostgresStore`: stations, devices and their credentials,
+  streams, raw observations (binary COPY upserts, range reads into pandas/Arrow);
+- :mod:`store.derived` — derived series over one connection: QC flags, aggregates,
+  assessments (AQI, classes), emissions, job marks;
+- :mod:`store.activity` — carbon accounting inputs: facilities, activity records, targets,
+  stored runs;
+- :mod:`store.gis` — vector layers, the raster catalogue, zonal statistics;
+- :mod:`store.context` — what the HTTP routes share: the store, credentials, time settings;
+- :mod:`store.db` — a worker's own connection; :mod:`store.embedded` — the embedded server;
+  :mod:`store.migrations` — versioned schema migrations (``store/migrations/NNNN_*.sql``);
+  :mod:`store.influx` — the optional InfluxDB-compatible mirror; :mod:`store.errors`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Derived series beside the raw readings: QC flags, aggregates, assessments, job marks.
+"""Derived series beside the raw readings: QC flags, aggregates, assessments, emissions, job marks.
 
 Functions over one psycopg connection, so that a Dask worker can use them with a connection of
 its own. Writes are upserts that change a row only when its values change (``computed_at``
