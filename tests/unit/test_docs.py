@@ -4,11 +4,13 @@
 ``docs/standards/`` … and cite those instead." These tests fail when a file of the repository
 (outside ``tests/`` and ``.git``) cites the developers' reference folder, when a
 ``docs/standards/…`` path cited anywhere does not exist, or when a page of ``docs/standards``
-links to a page that does not exist or is missing from the index.
+links to a page that does not exist or is missing from the index, or when a table on a page no
+longer matches the constants or data files of the code it documents.
 """
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 from collections.abc import Iterator
@@ -102,3 +104,101 @@ def test_index_lists_every_page() -> None:
     assert {"air.md", "water.md", "soil.md", "radiation.md", "hj212.md", "carbon.md"} <= set(PAGES)
     unlisted = [p for p in PAGES if p != "README.md" and f"]({p})" not in index]
     assert unlisted == []
+
+
+# --- the pages' tables are the code's tables ------------------------------------------------
+def _page(name: str) -> str:
+    return (STANDARDS / name).read_text(encoding="utf-8")
+
+
+def _num(value: float | None) -> str:
+    """A constant as the pages print it: ``—`` for none, ``0.00005`` rather than ``5e-05``."""
+    if value is None:
+        return "—"
+    text = str(value)
+    return f"{value:.10f}".rstrip("0") if "e" in text else text
+
+
+def _row(cells: list[float | None] | tuple[float | None, ...]) -> str:
+    return " | ".join(_num(c) for c in cells)
+
+
+def test_air_page_has_the_code_s_aqi_breakpoints_and_limits() -> None:
+    """HJ 633-2026 Table 3, HJ 633-2012's IAQI-100 row and GB 3095-2026 Table 1, as the code
+    holds them (``TABLES``, ``LIMITS``)."""
+    from sensors.standards.aqi import IAQI_STEPS, TABLES
+    from sensors.standards.gb3095 import LIMITS
+
+    text = _page("air.md")
+    table = TABLES["HJ633-2026"]
+    columns = ["so2_24h", "so2_1h", "no2_24h", "no2_1h", "co_24h", "co_1h", "o3_8h", "o3_1h"]
+    columns += ["pm10_24h", "pm25_24h"]
+    for k, step in enumerate(IAQI_STEPS):
+        assert f"| {step} | {_row([table[c][k] for c in columns])} |" in text, step
+    old = TABLES["HJ633-2012"]
+    assert f"PM10 **{old['pm10_24h'][2]}** and PM2.5 **{old['pm25_24h'][2]}**" in text
+    names = {"so2": "SO₂", "no2": "NO₂", "co": "CO", "o3": "O₃", "pm10": "PM10", "pm25": "PM2.5"}
+    for (pollutant, averaging), ((t1, t2), (f1, f2)) in LIMITS.items():
+        pattern = (
+            rf"\| {re.escape(names[pollutant])} \| [^|]*{averaging}[^|]* \| "
+            rf"{t1} / {t2} \| {f1} / {f2} \|"
+        )
+        assert re.search(pattern, text), (pollutant, averaging)
+
+
+def test_water_page_has_the_code_s_table_1() -> None:
+    from sensors.standards.water import DO_MINIMUMS, TP_LAKE, UPPER_LIMITS
+
+    text = _page("water.md")
+    rows = [(key, limits) for key, limits in UPPER_LIMITS.items()]
+    rows += [("do", DO_MINIMUMS), ("tp`, `lake", TP_LAKE)]
+    for key, limits in rows:
+        pattern = rf"`{re.escape(key)}`[^|]*\| {re.escape(_row(limits))} \|"
+        assert re.search(pattern, text), key
+
+
+def test_soil_page_has_the_code_s_screening_and_intervention_values() -> None:
+    from sensors.standards.soil import INTERVENTION, SCREENING
+
+    text = _page("soil.md")
+    uses = {"paddy": "paddy", "orchard": "orchard", "other": "other"}
+    for metal, by_use in SCREENING.items():
+        for use, values in by_use.items():
+            shown = "all" if len(by_use) == 1 else uses[use]
+            assert f"| {metal.capitalize()} | {shown} | {_row(values)} |" in text, (metal, use)
+    for metal, values in INTERVENTION.items():
+        assert f"| {metal.capitalize()} | {_row(values)} |" in text, metal
+
+
+def _csv(name: str) -> list[dict[str, str]]:
+    with (REPO / "carbon" / "data" / name).open(encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_carbon_page_has_the_shipped_factors() -> None:
+    """Every default of ``combustion.csv``, ``process.csv`` and ``grid.csv`` is on the page."""
+    text = _page("carbon.md")
+    combustion = _csv("combustion.csv")
+    ipcc = {(r["fuel"], r["quantity"]): r["value"] for r in combustion if r["method"] == "ipcc"}
+    for (fuel, quantity), ncv in ipcc.items():
+        if quantity == "ncv":
+            ef = f"{int(float(ipcc[(fuel, 'co2_ef')])):,}"
+            assert re.search(rf"\(`{fuel}`\) \| {re.escape(ncv)} \| {ef} \|", text), fuel
+    china: dict[str, dict[str, str]] = {}
+    for r in combustion:
+        if r["method"] == "china" and r["year"] == "2022":
+            china.setdefault(r["fuel"], {})[r["quantity"]] = r["value"]
+    for fuel, values in china.items():
+        if "ncv" in values:  # coal has a carbon content only (its NCV must be measured)
+            cells = rf"\| {re.escape(values['ncv'])} GJ/[^|]*\| {values['carbon_content']} \| "
+            assert re.search(cells + rf"{values['oxidation']} \|", text), fuel
+    for r in _csv("process.csv"):
+        assert f"| `{r['process']}` | {r['value']} |" in text, r["process"]
+    for r in _csv("grid.csv"):
+        region, value = r["region"], r["value"]
+        if region == "CN":
+            assert f"| {r['year']} | {value} |" in text, r["id"]
+        elif region.startswith("grid:"):
+            assert re.search(rf"{region[5:]} [0-9./ —]*{re.escape(value)}", text), r["id"]
+        else:
+            assert re.search(rf"\| {region} [^|]+ \| {re.escape(value)} \|", text), r["id"]
