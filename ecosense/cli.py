@@ -342,7 +342,7 @@ def _map_code(settings: Settings, device: str, code: str, parameter: str, unit: 
     from datetime import UTC
 
     from ingest.hj212_readings import RawReading, rehome
-    from sensors.errors import UnknownParameterError
+    from sensors.errors import SensorsError, UnknownParameterError
     from sensors.parameters import lookup
     from sensors.units import to_canonical
     from store import quarantine
@@ -354,7 +354,10 @@ def _map_code(settings: Settings, device: str, code: str, parameter: str, unit: 
         pass
     else:
         raise EcosenseError(f"{code} is in the dictionary ({known.code}): it is never held")
-    to_canonical(1.0, unit, param)  # a unit that does not suit the parameter: refused now
+    try:
+        to_canonical(1.0, unit, param)  # a unit that does not suit the parameter: refused now
+    except SensorsError as exc:
+        raise EcosenseError(f"--unit {unit} for {param.code}: {exc}") from exc
     with _open(settings) as opened:
         store = opened.store
         with store.connection() as conn:
