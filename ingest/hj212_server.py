@@ -442,11 +442,14 @@ class Hj212Server:
                 continue
             self.stats.readings_quarantined += result.held
             if result.new_codes:
+                new = result.new_codes
                 logger.warning(
-                    "hj212 %s: %s: codes not in the dictionary, quarantined: %s",
+                    "hj212 %s: %s: %d codes not in the dictionary, quarantined: %s%s",
                     peer,
                     device.id,
-                    ", ".join(result.new_codes),
+                    len(new),
+                    ", ".join(new[:10]),
+                    ", …" if len(new) > 10 else "",
                 )
             if result.dropped:
                 self.stats.readings_dropped += result.dropped
