@@ -418,19 +418,6 @@ class Hj212Server:
                     result = quarantine.hold(
                         conn, device.id, device.station, raw, cap=self.quarantine_codes
                     )
-                for mapping, readings in result.mapped:
-                    observations, problems = rehome(
-                        device.station,
-                        (RawReading(*r) for r in readings),
-                        mapping.parameter,
-                        mapping.unit,
-                        now=datetime.now(UTC),
-                        max_future=self.max_future,
-                    )
-                    for problem in problems:
-                        self.error("reading", peer, f"{device.id}: {problem}")
-                    if observations:
-                        self.stats.readings_stored += self.write(observations)
             except Exception as exc:
                 self.stats.readings_dropped += len(raw)
                 self.error(
@@ -440,6 +427,27 @@ class Hj212Server:
                     f" not kept: {exc}",
                 )
                 continue
+            for mapping, sent in result.mapped:
+                observations, problems = rehome(
+                    device.station,
+                    (RawReading(*r) for r in sent),
+                    mapping.parameter,
+                    mapping.unit,
+                    now=datetime.now(UTC),
+                    max_future=self.max_future,
+                )
+                for problem in problems:
+                    self.error("reading", peer, f"{device.id}: {problem}")
+                try:
+                    self.stats.readings_stored += self.write(observations)
+                except Exception as exc:
+                    self.stats.readings_dropped += len(observations)
+                    self.error(
+                        "store",
+                        peer,
+                        f"{device.id}: {len(observations)} readings of {mapping.code}"
+                        f" (mapped to {mapping.parameter}) not stored: {exc}",
+                    )
             self.stats.readings_quarantined += result.held
             if result.new_codes:
                 new = result.new_codes
