@@ -83,6 +83,25 @@ def build_parser() -> argparse.ArgumentParser:
     dev_add.add_argument("--mn", help="HJ 212 device id (MN)")
     dev_add.add_argument("--password", help="HJ 212 password (PW)")
 
+    params = sub.add_parser("parameters", help="HJ 212 codes the dictionary does not know")
+    par_sub = params.add_subparsers(dest="parameters_command", required=True, metavar="ACTION")
+    par_q = par_sub.add_parser(
+        "quarantine", help="the raw codes held per device (code, readings, first/last seen)"
+    )
+    par_q.add_argument("device", nargs="?", help="one device (default: all)")
+    par_map = par_sub.add_parser(
+        "map",
+        help="map a device's raw code to a parameter and re-home its held readings",
+        description="Later packets of DEVICE with RAWCODE go straight to PARAMETER; the readings "
+        "held so far are written as PARAMETER through the same checks as live data.",
+    )
+    par_map.add_argument("device", help="the device id")
+    par_map.add_argument("code", metavar="RAWCODE", help="the code as the device sends it")
+    par_map.add_argument("parameter", help="a parameter of the dictionary (e.g. pm25, a34004)")
+    par_map.add_argument(
+        "--unit", help="the unit the device sends this code in (default: the parameter's own)"
+    )
+
     imp = sub.add_parser("import", help="bulk readings from CSV or Excel (same checks as live)")
     imp.add_argument(
         "file",
@@ -288,6 +307,88 @@ def cmd_devices_add(settings: Settings, args: argparse.Namespace) -> int:
         )
     print(f"device {args.device_id} registered for station {args.station}; its API token:")
     print(token)
+    return 0
+
+
+def cmd_parameters(settings: Settings, args: argparse.Namespace) -> int:
+    """``parameters quarantine [DEVICE]`` and ``parameters map DEVICE RAWCODE PARAMETER``."""
+    from store import quarantine
+
+    if args.parameters_command == "quarantine":
+        with _open(settings) as opened, opened.store.connection() as conn:
+            codes = quarantine.held_codes(conn, args.device)
+            dropped = quarantine.dropped(conn, args.device)
+
+        def shown(t: datetime) -> str:
+            return t.astimezone(settings.tz).isoformat(timespec="seconds")
+
+        for c in codes:
+            print(
+                f"{c.device}\t{c.code}\t{c.readings}\t{shown(c.first_seen)}\t{shown(c.last_seen)}"
+            )
+        for d in dropped:
+            print(
+                f"{d.device}\tdropped (quarantine full)\t{d.readings}\t{shown(d.first_dropped)}"
+                f"\t{shown(d.last_dropped)}\tlast codes: {', '.join(d.last_codes)}"
+            )
+        print(
+            f"{len(codes)} codes held ({sum(c.readings for c in codes)} readings),"
+            f" {sum(d.readings for d in dropped)} readings dropped"
+        )
+        return 0
+    return _map_code(settings, args.device, args.code, args.parameter, args.unit)
+
+
+def _map_code(settings: Settings, device: str, code: str, parameter: str, unit: str | None) -> int:
+    """Map ``device``'s raw ``code`` to ``parameter`` and re-home its held readings."""
+    from datetime import UTC
+
+    from ingest.hj212_readings import RawReading, rehome
+    from sensors.errors import SensorsError, UnknownParameterError
+    from sensors.parameters import lookup
+    from sensors.units import to_canonical
+    from store import quarantine
+
+    param = lookup(parameter)  # UnknownParameterError: one line, exit 1
+    try:
+        known = lookup(code)
+    except UnknownParameterError:
+        pass
+    else:
+        raise EcosenseError(f"{code} is in the dictionary ({known.code}): it is never held")
+    try:
+        to_canonical(1.0, unit, param)  # a unit that does not suit the parameter: refused now
+    except SensorsError as exc:
+        raise EcosenseError(f"--unit {unit} for {param.code}: {exc}") from exc
+    with _open(settings) as opened:
+        store = opened.store
+        with store.connection() as conn:
+            quarantine.map_code(conn, device, code, param.code, unit)
+        with store.connection() as conn:
+            held = quarantine.held_readings(conn, device, code)
+        observations, problems = [], []
+        for station in sorted({h.station for h in held}):
+            found, refused = rehome(
+                station,
+                (RawReading(*h[1:8]) for h in held if h.station == station),
+                param.code,
+                unit,
+                now=datetime.now(UTC),
+                max_future=settings.max_future,
+            )
+            observations += found
+            problems += refused
+        store.write_observations(observations)
+        with store.connection() as conn:
+            quarantine.release(conn, device, code)
+    for problem in problems[:50]:
+        print(f"refused: {problem}", file=sys.stderr)
+    print(
+        f"{device} {code} mapped to {param.code}: {len(observations)} held readings re-homed,"
+        f" {len(problems)} refused"
+    )
+    if problems:
+        raise EcosenseError(f"{len(problems)} held readings refused, the rest re-homed")
     return 0
 
 
@@ -511,6 +612,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_devices_add(settings, args)
         if args.command == "import":
             return cmd_import(settings, args.file, args.station)
+        if args.command == "parameters":
+            return cmd_parameters(settings, args)
         if args.command == "simulate":
             return cmd_simulate(settings, args)
         if args.command == "jobs":

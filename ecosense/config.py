@@ -38,6 +38,7 @@ class Settings:
     tile_url: str | None
     jobs_interval_seconds: float = 300.0
     alert_webhook: str | None = None
+    quarantine_codes: int = 50
 
     @property
     def tz(self) -> ZoneInfo:
@@ -65,6 +66,7 @@ _KEYS = (
     "tile_url",
     "jobs_interval_seconds",
     "alert_webhook",
+    "quarantine_codes",
 )
 
 
@@ -107,6 +109,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("ECOSENSE_JOBS_INTERVAL_SECONDS must be a number of seconds") from exc
     if jobs_interval < 0:
         raise ConfigError("ECOSENSE_JOBS_INTERVAL_SECONDS must be ≥ 0 (0: no scheduler)")
+    try:
+        quarantine_codes = int(get("quarantine_codes") or 50)
+    except ValueError as exc:
+        raise ConfigError("ECOSENSE_QUARANTINE_CODES must be a whole number of codes") from exc
+    if quarantine_codes < 0:
+        raise ConfigError("ECOSENSE_QUARANTINE_CODES must be ≥ 0 (0: hold none)")
     return Settings(
         data_dir=Path(get("data_dir") or ".ecosense").absolute(),
         database_url=get("database_url"),
@@ -122,6 +130,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         tile_url=get("tile_url"),
         jobs_interval_seconds=jobs_interval,
         alert_webhook=get("alert_webhook"),
+        quarantine_codes=quarantine_codes,
     )
 
 

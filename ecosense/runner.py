@@ -248,7 +248,12 @@ def up(settings: Settings, options: UpOptions) -> int:
         _wait_http(http_url + "/healthz", deadline)
 
         hj212_server = ThreadedHj212Server(
-            Hj212Server(opened.store, max_future=settings.max_future, write=durable)
+            Hj212Server(
+                opened.store,
+                max_future=settings.max_future,
+                write=durable,
+                quarantine_codes=settings.quarantine_codes,
+            )
         )
         try:
             hj_host, hj_port = hj212_server.start(options.host, options.hj212_port)

@@ -8,8 +8,11 @@
 - Times are China Standard Time; values are in the units of HJ 212-2017 Appendix B, which are
   EcoSense's canonical units (ambient air stations send µg/m³, CO mg/m³).
 - Codes resolve through the parameter dictionary by the packet's system code (ST 31 → stack
-  CEMS …); HJ/T 212-2005 codes are mapped to 2017 parameters. A code the dictionary does not
-  know is kept under its raw code (``unknown`` in the result) — never dropped.
+  CEMS …); HJ/T 212-2005 codes are mapped to 2017 parameters. The readings of a code the
+  dictionary does not know are returned apart, as :class:`RawReading` (``raw`` in the result),
+  for the gateway to hold in the device's quarantine (:mod:`store.quarantine`): never an
+  observation, never a parameter. :func:`rehome` turns them into observations once an operator
+  has mapped the code to a parameter.
 - Each pollutant's ``-Flag`` (HJ 212-2017 Table 8) is kept; a bad value, flag or time
   rejects that pollutant's readings only, with a reason.
 """
@@ -17,15 +20,16 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Final
+from typing import Final, NamedTuple
 
 from ingest.hj212 import UPLOAD_INTERVALS, DataItem, Packet, ProtocolError, data_items, parse_time
-from sensors.errors import UnknownParameterError
+from sensors.errors import UnknownParameterError, ValidationError
 from sensors.flags import DEFAULT_FLAG, is_valid_flag
-from sensors.observations import Observation
+from sensors.observations import Observation, normalise
 from sensors.parameters import Domain, lookup
 
 #: HJ 212-2017 Table 5 system code → dictionary domain.
@@ -62,13 +66,31 @@ _SUFFIXES: Final[dict[str, tuple[str | None, str]]] = {
 }
 
 
+class RawReading(NamedTuple):
+    """A reading of a code the dictionary does not know, as parsed from its packet.
+
+    ``value`` is as sent (its unit is unknown); ``time`` is UTC; ``interval``, ``statistic``
+    and ``basis`` as an :class:`~sensors.observations.Observation`'s.
+    """
+
+    code: str
+    time: datetime
+    value: float
+    flag: str
+    interval: str | None = None
+    statistic: str | None = None
+    basis: str = "measured"
+
+
 @dataclass
 class UploadReadings:
-    """What an upload yields: observations, raw codes kept as sent, and per-item problems."""
+    """What an upload yields: observations, readings of codes not in the dictionary (``raw``,
+    and their codes in ``unknown_codes``), and per-item problems."""
 
     observations: list[Observation] = field(default_factory=list)
     unknown_codes: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    raw: list[RawReading] = field(default_factory=list)
 
 
 def readings(
@@ -101,12 +123,19 @@ def readings(
     base_time = parse_time(data_time)
     out = UploadReadings(problems=list(problems))
     for item in items:
+        known = _canonical_code(item.code, domain)
         try:
-            out.observations += _item(
-                item, station, base_time, interval, domain, cn, now, max_future, out
+            found = _item(
+                item, station, known or item.code, base_time, interval, cn, now, max_future
             )
         except ValueError as exc:
             out.problems.append(f"{item.code}: {exc}")
+            continue
+        if known is None:
+            out.unknown_codes.append(item.code)
+            out.raw += [RawReading(*o[1:]) for o in found]
+        else:
+            out.observations += found
     return out
 
 
@@ -123,20 +152,13 @@ def _canonical_code(code: str, domain: Domain | None) -> str | None:
 def _item(
     item: DataItem,
     station: str,
+    code: str,
     base_time: datetime,
     interval: str | None,
-    domain: Domain | None,
     cn: str,
     now: datetime,
     max_future: timedelta,
-    out: UploadReadings,
 ) -> list[Observation]:
-    known = _canonical_code(item.code, domain)
-    if known is None:
-        code = item.code
-        out.unknown_codes.append(item.code)
-    else:
-        code = known
     flag = item.flag or DEFAULT_FLAG
     if not is_valid_flag(flag):
         raise ValueError(f"flag {flag!r} is not an HJ 212-2017 data flag")
@@ -162,7 +184,49 @@ def _item(
     return result
 
 
-#: Equipment reports kept as streams of their raw names: CN → (suffix, interval).
+def rehome(
+    station: str,
+    readings: Iterable[RawReading],
+    parameter: str,
+    unit: str | None,
+    *,
+    now: datetime,
+    max_future: timedelta,
+) -> tuple[list[Observation], list[str]]:
+    """The observations of ``readings`` of a raw code an operator mapped to ``parameter`` (a
+    canonical code), sent in ``unit`` (``None``: the parameter's own unit).
+
+    Each reading goes through the checks of every ingest path (:func:`normalise`: unit
+    conversion to the canonical unit, flag, time); cumulative amounts (``-Cou``: kg, or m³ for
+    flows) keep their value. Returns the observations and one reason per refused reading.
+    """
+    observations: list[Observation] = []
+    problems: list[str] = []
+    for r in readings:
+        try:
+            observations.append(
+                normalise(
+                    station=station,
+                    parameter=parameter,
+                    time=r.time,
+                    value=r.value,
+                    unit=None if r.statistic == "cou" else unit,
+                    flag=r.flag,
+                    now=now,
+                    max_future=max_future,
+                    default_tz=UTC,
+                    interval=r.interval,
+                    statistic=r.statistic,
+                    basis=r.basis,
+                )
+            )
+        except ValidationError as exc:
+            problems.append(f"{r.code} at {r.time.isoformat()}: {exc}")
+    return observations, problems
+
+
+#: Equipment reports (raw names, held like codes the dictionary does not know): CN → (suffix,
+#: interval).
 STATUS_UPLOADS: Final[dict[str, tuple[str, str | None]]] = {
     "2021": ("RS", None),  # equipment running status (SBxxx-RS), instantaneous
     "2041": ("RT", "P1D"),  # equipment daily running time in hours (SBxxx-RT)
@@ -171,7 +235,8 @@ STATUS_UPLOADS: Final[dict[str, tuple[str, str | None]]] = {
 
 def status_readings(packet: Packet, station: str) -> UploadReadings:
     """Equipment status (2021: ``SBxxx-RS``) and daily running time (2041: ``SBxxx-RT``, hours)
-    as observations of raw codes ``SBxxx-RS`` / ``SBxxx-RT`` at ``DataTime``.
+    as raw readings of the codes ``SBxxx-RS`` / ``SBxxx-RT`` at ``DataTime`` (``raw``: they are
+    in no parameter table, so they are held per device like any code the dictionary lacks).
 
     Raises
     ------
@@ -201,7 +266,9 @@ def status_readings(packet: Packet, station: str) -> UploadReadings:
         except ValueError:
             out.problems.append(f"{name}: {text!r} is not a number")
             continue
-        out.observations.append(
-            Observation(station, name, t, number, DEFAULT_FLAG, interval, None, "measured")
-        )
+        if not math.isfinite(number):
+            out.problems.append(f"{name}: {text!r} is not finite")
+            continue
+        out.unknown_codes.append(name)
+        out.raw.append(RawReading(name, t, number, DEFAULT_FLAG, interval, None, "measured"))
     return out

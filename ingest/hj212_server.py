@@ -10,6 +10,12 @@ server does with each packet (HJ 212-2017 §6 and Table 2; ``docs/standards/hj21
 - data upload (2011, 2051, 2061, 2031): readings are written to the store; only once they are
   committed does a packet whose Flag has A=1 get its 9014 data reply echoing its QN. If the
   store is unavailable the packet is not answered, so the field unit re-sends it.
+- codes the parameter dictionary does not know (and equipment status ``SBxxx-RS/RT``) are held
+  in the device's quarantine under their raw code (:mod:`store.quarantine`), up to
+  ``quarantine_codes`` codes per device; readings of further new codes are counted and dropped
+  with one log line per packet. A code the operator has mapped (``ecosense parameters map``) is
+  written as its parameter. The packet is answered all the same; what cannot be held (the
+  store is down) is logged and dropped, never a reason to leave the packet unanswered.
 - status uploads (2021, 2041, 2081, 3020): answered with 9014 when asked, logged.
 - notices (1013): answered with 9013 when asked.
 - field-unit answers 9011/9012: logged.
@@ -41,8 +47,9 @@ from typing import cast
 import uvloop
 
 from ingest import hj212
-from ingest.hj212_readings import STATUS_UPLOADS, readings, status_readings
+from ingest.hj212_readings import STATUS_UPLOADS, RawReading, readings, rehome, status_readings
 from sensors.observations import Observation
+from store import quarantine
 from store.errors import StoreError
 from store.postgres import Device, PostgresStore
 
@@ -60,6 +67,8 @@ class ServerStats:
     readings_stored: int = 0
     replies: int = 0
     split_uploads: int = 0
+    readings_quarantined: int = 0
+    readings_dropped: int = 0
     errors: Counter[str] = field(default_factory=Counter)
 
 
@@ -229,13 +238,8 @@ class _Connection(asyncio.Protocol):
             return
         for problem in found.problems:
             server.error("reading", self.peer, f"{device.id}: {problem}")
-        if found.unknown_codes:
-            logger.warning(
-                "hj212 %s: %s sent codes not in the dictionary, kept as sent: %s",
-                self.peer,
-                device.id,
-                ", ".join(sorted(set(found.unknown_codes))),
-            )
+        if found.raw:  # held (or mapped) in the same group commit, before the reply
+            server.held.append((self.peer, device, found.raw))
         self.unanswered += 1
         reply = hj212.reply(packet, "9014") if packet.wants_reply else None
         server.submit((self, found.observations, reply, 1))
@@ -301,6 +305,8 @@ class Hj212Server:
     max_future: how far ahead of the clock a reading may be stamped.
     max_unanswered: uploads of one connection waiting for the store, beyond which the server
         stops reading from it until they are committed.
+    quarantine_codes: distinct codes not in the dictionary held per device; readings of
+        further new codes are counted and dropped.
     """
 
     def __init__(
@@ -311,12 +317,15 @@ class Hj212Server:
         max_future: timedelta = timedelta(hours=1),
         write: Callable[[Sequence[Observation]], int] | None = None,
         max_unanswered: int = 64,
+        quarantine_codes: int = 50,
     ) -> None:
         self.store = store
         self.write = write or store.write_observations
         self.idle_timeout = idle_timeout
         self.max_future = max_future
         self.max_unanswered = max_unanswered
+        self.quarantine_codes = quarantine_codes
+        self.held: list[tuple[object, Device, list[RawReading]]] = []
         self.stats = ServerStats()
         self.connections: set[_Connection] = set()
         self.links: dict[str, _Link] = {}
@@ -385,6 +394,9 @@ class Hj212Server:
         """Group commit: whatever all connections submitted meanwhile, in one write."""
         while self._pending:
             group, self._pending = self._pending, []
+            held, self.held = self.held, []
+            if held:
+                await asyncio.to_thread(self._hold, held)
             try:
                 stored = await asyncio.to_thread(
                     self.write, [o for _, obs, _, _ in group for o in obs]
@@ -395,6 +407,68 @@ class Hj212Server:
             self.stats.readings_stored += stored
             for connection, _, reply, uploads in group:
                 connection.committed(reply, uploads)
+
+    def _hold(self, held: list[tuple[object, Device, list[RawReading]]]) -> None:
+        """Hold each packet's readings of codes not in the dictionary in its device's
+        quarantine, and write those of codes the operator mapped (in a worker thread; never
+        raises: what cannot be held is logged and dropped, the packet is answered anyway)."""
+        for peer, device, raw in held:
+            try:
+                with self.store.connection() as conn:
+                    result = quarantine.hold(
+                        conn, device.id, device.station, raw, cap=self.quarantine_codes
+                    )
+            except Exception as exc:
+                self.stats.readings_dropped += len(raw)
+                self.error(
+                    "quarantine",
+                    peer,
+                    f"{device.id}: {len(raw)} readings of codes not in the dictionary"
+                    f" not kept: {exc}",
+                )
+                continue
+            for mapping, sent in result.mapped:
+                observations, problems = rehome(
+                    device.station,
+                    (RawReading(*r) for r in sent),
+                    mapping.parameter,
+                    mapping.unit,
+                    now=datetime.now(UTC),
+                    max_future=self.max_future,
+                )
+                for problem in problems:
+                    self.error("reading", peer, f"{device.id}: {problem}")
+                try:
+                    self.stats.readings_stored += self.write(observations)
+                except Exception as exc:
+                    self.stats.readings_dropped += len(observations)
+                    self.error(
+                        "store",
+                        peer,
+                        f"{device.id}: {len(observations)} readings of {mapping.code}"
+                        f" (mapped to {mapping.parameter}) not stored: {exc}",
+                    )
+            self.stats.readings_quarantined += result.held
+            if result.new_codes:
+                new = result.new_codes
+                logger.warning(
+                    "hj212 %s: %s: %d codes not in the dictionary, quarantined: %s%s",
+                    peer,
+                    device.id,
+                    len(new),
+                    ", ".join(new[:10]),
+                    ", …" if len(new) > 10 else "",
+                )
+            if result.dropped:
+                self.stats.readings_dropped += result.dropped
+                codes = result.dropped_codes
+                self.error(
+                    "quarantine_full",
+                    peer,
+                    f"{device.id}: holds {self.quarantine_codes} codes already:"
+                    f" {result.dropped} readings of {len(codes)} new codes dropped"
+                    f" ({', '.join(codes[:5])}{', …' if len(codes) > 5 else ''})",
+                )
 
     async def _one_by_one(self, group: list[_Entry]) -> None:
         """After a failed group write, write each upload alone: one bad packet must not keep

@@ -444,17 +444,14 @@ class PostgresStore:
         return {k: streams[k] for k in wanted}
 
     def _create_streams(self, keys: list[StreamKey]) -> None:
+        # A stream is only ever of a parameter of the dictionary: codes it does not know are
+        # held per device by store.quarantine, never added to the shared parameters table.
+        unknown = sorted({k.parameter for k in keys if not is_canonical(k.parameter)})
+        if unknown:
+            raise NotFound(f"unknown parameter {', '.join(map(repr, unknown[:5]))}")
         stations = sorted({k.station for k in keys})
-        raw_codes = sorted({k.parameter for k in keys if not is_canonical(k.parameter)})
         with self._connection() as conn:
             with conn.cursor() as cur:
-                if raw_codes:  # codes the dictionary does not know are kept as sent
-                    cur.executemany(
-                        "INSERT INTO parameters (code, name_zh, name_en, unit, domain,"
-                        " valid_min, valid_max, hj212) VALUES (%s, %s, %s, '', 'unknown',"
-                        " '-Infinity', 'Infinity', %s) ON CONFLICT (code) DO NOTHING",
-                        [(c, c, c, [c]) for c in raw_codes],
-                    )
                 try:
                     cur.executemany(
                         "INSERT INTO streams (station_id, parameter, interval, statistic, basis,"

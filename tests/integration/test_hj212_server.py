@@ -13,6 +13,7 @@ import pytest
 from ingest import hj212
 from ingest.hj212_server import Hj212Server, ThreadedHj212Server
 from sensors.stations import Station
+from store import quarantine
 from store.postgres import PostgresStore
 
 pytestmark = pytest.mark.integration
@@ -174,7 +175,7 @@ def test_split_upload_pieces_are_each_stored_and_answered(server, store: Postgre
                 flag=7,
                 pnum=3,
                 pno=2,
-                cp=f"DataTime={hour};w01003-Avg=2.5",
+                cp=f"DataTime={hour};w21011-Avg=0.25",  # (was w01003, not in the dictionary)
             )
         )
         assert receive(s).qn == "1"
@@ -270,12 +271,15 @@ def test_equipment_status_and_running_time_are_kept(server, store: PostgresStore
         assert receive(s).cn == "9014"
         s.sendall(upload("6", f"DataTime={day};SB1-RT=23.5", cn="2041"))
         assert receive(s).cn == "9014"
-    frame = store.read_frame(station="W1")
-    got = {
-        (r.parameter, r.interval if isinstance(r.interval, str) else None): r.value
-        for r in frame.itertuples()
-    }
-    assert got == {("SB1-RS", None): 1.0, ("SB2-RS", None): 0.0, ("SB1-RT", "P1D"): 23.5}
+    # equipment status is in no parameter table: held in the device's quarantine under its raw
+    # code, not a stream (issue 12; this test asserted the old behaviour, streams "SB1-RS" …)
+    assert store.read_frame(station="W1").empty
+    with store.connection() as conn:
+        held = {
+            c: [(h.interval, h.value) for h in quarantine.held_readings(conn, "logger-1", c)]
+            for c in ("SB1-RS", "SB2-RS", "SB1-RT")
+        }
+    assert held == {"SB1-RS": [(None, 1.0)], "SB2-RS": [(None, 0.0)], "SB1-RT": [("P1D", 23.5)]}
 
 
 def test_platform_commands_get_the_field_units_answers(server, store: PostgresStore) -> None:  # type: ignore[no-untyped-def]

@@ -161,11 +161,26 @@ def test_ping_and_server_info(store: PostgresStore) -> None:
     assert store.server_info()["server_version"]
 
 
-def test_raw_codes_and_amount_streams_are_kept(store: PostgresStore) -> None:
+def test_a_code_the_dictionary_does_not_know_is_never_a_parameter_nor_a_stream(
+    store: PostgresStore,
+) -> None:
+    """Issue 12: unknown codes are held per device in the quarantine, "not added to the shared
+    dictionary" — the store refuses them (this test asserted the old behaviour, a raw code kept
+    as a parameter and a stream of unit "")."""
+    seed(store)
+    with store.connection() as conn:
+        before = conn.execute("SELECT count(*) FROM parameters").fetchone()
+    with pytest.raises(NotFound, match="a99999"):
+        store.write_observations([Observation("S1", "a99999", T0, 1.5)])
+    with store.connection() as conn:
+        assert conn.execute("SELECT count(*) FROM parameters").fetchone() == before
+        assert conn.execute("SELECT count(*) FROM streams").fetchone() == (0,)
+
+
+def test_amount_streams_are_kept(store: PostgresStore) -> None:
     seed(store)
     store.write_observations(
         [
-            Observation("S1", "a99999", T0, 1.5),
             Observation("S1", "ww_flow", T0, 63.0, interval="PT1H", statistic="cou"),
             Observation("S1", "cod", T0, 2.0, interval="PT1H", statistic="cou"),
             Observation("S1", "cod", T0, 40.1, interval="PT1H", statistic="avg"),
@@ -177,7 +192,6 @@ def test_raw_codes_and_amount_streams_are_kept(store: PostgresStore) -> None:
         for r in frame.itertuples()
     }
     assert units == {
-        ("a99999", None): "",
         ("ww_flow", "cou"): "m3",
         ("cod", "cou"): "kg",
         ("cod", "avg"): "mg/L",

@@ -51,3 +51,13 @@ def test_admin_token_generated_once_and_private(tmp_path: Path) -> None:
         )
         == "op"
     )
+
+
+def test_quarantine_codes_per_device(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ECOSENSE_QUARANTINE_CODES: distinct unknown HJ 212 codes held per device (default 50)."""
+    monkeypatch.chdir(tmp_path)
+    assert load_settings({}).quarantine_codes == 50
+    assert load_settings({"ECOSENSE_QUARANTINE_CODES": "5"}).quarantine_codes == 5
+    for bad in ("many", "-1", "2.5"):
+        with pytest.raises(ConfigError, match="ECOSENSE_QUARANTINE_CODES"):
+            load_settings({"ECOSENSE_QUARANTINE_CODES": bad})

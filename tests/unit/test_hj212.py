@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ingest import hj212
-from ingest.hj212_readings import readings
+from ingest.hj212_readings import RawReading, readings, rehome, status_readings
 
 APPENDIX_A = (
     b"##0101QN=20160801085857223;ST=32;CN=1062;PW=100000;"
@@ -127,7 +127,10 @@ def test_realtime_upload_readings_with_sample_time_flags_and_converted() -> None
     assert by[("flue_so2", "measured")].flag == "M"
     assert by[("flue_so2", "measured")].time == NOW
     assert by[("flue_dust", "measured")].time == NOW - timedelta(minutes=1)
-    assert by[("a99999", "measured")].value == 1.0 and got.unknown_codes == ["a99999"]
+    # a code the dictionary does not know is no observation: its reading is returned apart,
+    # to be held in the device's quarantine (issue 12)
+    assert ("a99999", "measured") not in by and got.unknown_codes == ["a99999"]
+    assert got.raw == [RawReading("a99999", NOW, 1.0, "N", None, None, "measured")]
 
 
 def test_hourly_upload_keeps_each_statistic_as_its_own_stream() -> None:
@@ -255,3 +258,31 @@ def test_data_time_is_china_standard_time(text: str, expected: datetime) -> None
 def test_impossible_or_malformed_times_are_protocol_errors(text: str) -> None:
     with pytest.raises(hj212.ProtocolError):
         hj212.parse_time(text)
+
+
+def test_equipment_status_is_raw_not_an_observation() -> None:
+    """SBxxx-RS is in no parameter table: held per device like any unknown code (issue 12)."""
+    p = hj212.parse(
+        hj212.encode(
+            cn="2021",
+            mn="M",
+            pw="P",
+            st="32",
+            qn="1",
+            flag=5,
+            cp="DataTime=20261128080000;SB1-RS=1",
+        )
+    )
+    got = status_readings(p, "S1")
+    assert got.observations == [] and got.unknown_codes == ["SB1-RS"]
+    assert got.raw == [RawReading("SB1-RS", NOW, 1.0, "N", None, None, "measured")]
+
+
+def test_rehome_converts_from_the_mapped_unit_and_refuses_like_any_reading() -> None:
+    held = [
+        RawReading("x01", NOW, 0.035, "N"),
+        RawReading("x01", NOW + timedelta(days=2), 0.040, "N"),  # beyond the future window
+    ]
+    found, problems = rehome("S1", held, "pm25", "mg/m3", now=NOW, max_future=timedelta(hours=1))
+    assert [(o.parameter, o.time, o.value) for o in found] == [("pm25", NOW, pytest.approx(35.0))]
+    assert len(problems) == 1 and "ahead" in problems[0]
