@@ -13,7 +13,8 @@ spool. A batch the store refuses for any other reason (its station was deleted, 
 cannot be read back) would be refused again on every retry and, because new batches queue
 behind it, would stop ingest for everyone: it is moved to the dead letters,
 ``DATA_DIR/spool/dead/NAME.json`` with the reason in ``NAME.reason.txt`` beside it, logged,
-and the replay goes on. An operator inspects a dead letter there and, once its cause is
+and the replay goes on (of a batch naming several stations, only the readings of a deleted
+station are dead-lettered). An operator inspects a dead letter there and, once its cause is
 fixed, moves its ``.json`` back into ``DATA_DIR/spool`` to replay it (see the README).
 """
 
@@ -65,6 +66,20 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def _write_durably(path: Path, observations: Sequence[Observation]) -> None:
+    """Write a batch to ``path`` through a temporary file, fsynced, renamed, the folder fsynced."""
+    data = json.dumps([_record(o) for o in observations], separators=(",", ":")).encode()
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
 class Spool:
     """Batches on disk, one file each, replayed in the order they were written."""
 
@@ -82,18 +97,9 @@ class Spool:
 
     def append(self, observations: Sequence[Observation]) -> Path:
         """Write a batch durably (fsynced file and directory); return its file."""
-        data = json.dumps([_record(o) for o in observations], separators=(",", ":")).encode()
         with self._lock:
             path = self.directory / f"{next(self._counter):020d}.json"
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        _fsync_dir(self.directory)
+        _write_durably(path, observations)
         with self._lock:
             self._pending += 1
         return path
@@ -103,9 +109,12 @@ class Spool:
         """The dead-letter folder: batches the store refused for good, each with its reason."""
         return self.directory / "dead"
 
-    def dead_letter(self, path: Path, reason: str) -> Path:
+    def dead_letter(
+        self, path: Path, reason: str, readings: Sequence[Observation] | None = None
+    ) -> Path:
         """Move a spooled batch the store refused for good to :attr:`dead`, with ``reason``
-        written beside it (``NAME.reason.txt``); return its new path."""
+        written beside it (``NAME.reason.txt``); return its new path. With ``readings``, the
+        dead letter holds only those (the rest of the batch was stored)."""
         self.dead.mkdir(exist_ok=True)
         stem = path.stem
         while (self.dead / f"{stem}.json").exists():  # a batch put back and refused again
@@ -114,7 +123,11 @@ class Spool:
         note = self.dead / f"{stem}.reason.txt"
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
         note.write_text(f"{stamp} {reason}\n", encoding="utf-8", errors="backslashreplace")
-        os.replace(path, target)
+        if readings is None:
+            os.replace(path, target)
+        else:
+            _write_durably(target, readings)
+            path.unlink()
         _fsync_dir(self.dead)
         _fsync_dir(self.directory)
         with self._lock:
@@ -191,18 +204,29 @@ class DurableWriter:
     def drain(self) -> int:
         """Replay spooled batches until the spool is empty or the store is unavailable; return
         how many batches were replayed. A batch refused for another reason goes to the dead
-        letters (with the reason) and the replay continues."""
+        letters (with the reason) and the replay continues. Readings of stations that no
+        longer exist are dead-lettered on their own; the rest of their batch is stored."""
         replayed = 0
         for path, batch in self.spool.batches():
             try:
-                self.store.write_observations(batch)
+                known = self.store.existing_station_ids({o.station for o in batch})
+                gone = [o for o in batch if o.station not in known]
+                self.store.write_observations([o for o in batch if o.station in known])
             except StoreUnavailable:
                 return replayed
             except Exception as exc:  # refused for good: retrying would stall every writer
                 self.spool.dead_letter(path, f"{type(exc).__name__}: {exc}")
                 continue
-            self.spool.remove(path)
-            replayed += 1
+            if not gone:
+                self.spool.remove(path)
+                replayed += 1
+                continue
+            missing = ", ".join(sorted({o.station for o in gone}))
+            stored = len(batch) - len(gone)
+            reason = f"unknown station {missing} (deleted?); {stored} other readings stored"
+            self.spool.dead_letter(path, reason, gone)
+            if stored:
+                replayed += 1
         return replayed
 
     def start(self) -> None:

@@ -59,7 +59,7 @@ def test_a_batch_of_a_deleted_station_is_dead_lettered_and_the_replay_continues(
     dead = spool.dead / doomed.name
     assert dead.exists()
     reason = (spool.dead / f"{doomed.stem}.reason.txt").read_text()
-    assert "NotFound" in reason and "S2" in reason
+    assert "unknown station S2" in reason
     assert any("refused" in r.getMessage() for r in caplog.records)
     assert store.count_observations() == 2
     # the dead letter is kept as written: it can be put back once its station exists again
@@ -139,3 +139,25 @@ def test_a_dead_letter_put_back_is_replayed(two_stations: PostgresStore, tmp_pat
         assert store.count_observations() == 1 and spool.files() == []
     finally:
         writer.stop()
+
+
+def test_only_the_readings_of_a_deleted_station_are_dead_lettered(
+    two_stations: PostgresStore, tmp_path: Path
+) -> None:
+    """A batch naming two stations (the operator token may), one of them deleted: the other's
+    readings are stored. The deleted station had written before, so the store still knew its
+    stream: without the check its readings would have been stored under a stream that no
+    longer exists."""
+    store = two_stations
+    store.write_observations([reading("S2", 0)])  # the store now knows S2's stream
+    spool = Spool(tmp_path / "spool")
+    mixed = spool.append([reading("S1", 0), reading("S2", 1), reading("S1", 1)])
+    delete_station(store, "S2")
+    assert DurableWriter(store, spool).drain() == 1
+    assert store.count_observations() == 1 + 2  # S2's first reading is stored (orphaned)
+    assert store.read_frame(station="S1")["value"].tolist() == [1.0, 1.0]
+    dead = list(Spool(spool.dead).batches())
+    assert [b for _, b in dead] == [[reading("S2", 1)]]
+    assert dead[0][0].name == mixed.name
+    note = (spool.dead / f"{mixed.stem}.reason.txt").read_text()
+    assert "unknown station S2" in note and "2 other readings stored" in note
