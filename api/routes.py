@@ -1,32 +1,34 @@
-"""Read routes: ``GET /healthz``, ``/api/v1/stations``, ``/api/v1/observations`` (paginated by
-cursor), ``/api/v1/aggregates`` (with validity), ``/api/v1/alerts`` and
+"""Read routes: ``GET /healthz``, ``/api/v1/stations``, ``/api/v1/observations``,
+``/api/v1/aggregates`` (with validity), ``/api/v1/alerts`` and
 ``POST /api/v1/alerts/{id}/acknowledge`` (operator).
 
 Times in answers are ISO 8601 in the bureau's timezone (with offset); a query time without
-offset is read in the bureau's timezone.
+offset is read in the bureau's timezone. Every list route pages: ``limit`` and ``cursor`` in,
+``{"items", "next_cursor"}`` out (:mod:`api.params`); a bad query parameter is a 400 or 422.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from api import params
+from api.params import DEFAULT_LIMIT, MAX_LIMIT, query_time
 from sensors.errors import SensorsError
-from sensors.observations import BASES, INTERVALS, STATISTICS, parse_time
+from sensors.observations import BASES, INTERVALS, STATISTICS
 from sensors.parameters import lookup
+from store import derived
 from store.context import ServiceContext
 from store.postgres import StoredObservation
 
 router = APIRouter(tags=["read"])
 
-MAX_LIMIT = 10_000
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="rows per page")]
+Cursor = Annotated[str | None, Query(description="next_cursor of the previous page")]
 
 
 def _ctx(request: Request) -> ServiceContext:
@@ -47,43 +49,49 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "unavailable", "detail": "store unreachable"}, status_code=503)
 
 
-@router.get("/api/v1/stations", summary="Every station (public metadata)")
-async def stations(request: Request) -> dict[str, Any]:
-    """Stations with id, name, kind, lon/lat (WGS 84, degrees), attributes, simulated."""
-    rows = await run_in_threadpool(_ctx(request).store.list_stations)
-    return {
-        "items": [
-            {
-                "id": s.id,
-                "name": s.name,
-                "kind": s.kind,
-                "lon": s.lon,
-                "lat": s.lat,
-                "attributes": dict(s.attributes),
-                "simulated": s.simulated,
-            }
-            for s in rows
-        ]
-    }
+@router.get("/api/v1/stations", summary="Every station (public metadata), paginated")
+async def stations(
+    request: Request, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+) -> JSONResponse:
+    """Stations with id, name, kind, lon/lat (WGS 84, degrees), attributes, simulated, by id;
+    follow ``next_cursor`` for the next page."""
+    try:
+        after = cast(str, params.decode_cursor(cursor, str)[0]) if cursor else None
+    except ValueError as exc:
+        return _error(400, str(exc))
+    rows = await run_in_threadpool(
+        lambda: _ctx(request).store.list_stations(after=after, limit=limit + 1)
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return JSONResponse(
+        {
+            "items": [
+                {
+                    "id": s.id,
+                    "name": s.name,
+                    "kind": s.kind,
+                    "lon": s.lon,
+                    "lat": s.lat,
+                    "attributes": dict(s.attributes),
+                    "simulated": s.simulated,
+                }
+                for s in rows
+            ],
+            "next_cursor": params.encode_cursor(rows[-1].id) if more and rows else None,
+        }
+    )
 
 
 def encode_cursor(row: StoredObservation) -> str:
     """An opaque cursor naming the position after ``row``."""
-    raw = json.dumps([row.stream_id, row.time.isoformat()]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return params.encode_cursor(row.stream_id, row.time)
 
 
 def decode_cursor(cursor: str) -> tuple[int, datetime]:
     """The (stream id, time) of a cursor; ``ValueError`` when it is not one of ours."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        sid, t = json.loads(raw)
-        when = datetime.fromisoformat(t)
-        if not isinstance(sid, int) or when.tzinfo is None:
-            raise ValueError
-        return sid, when
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
-        raise ValueError("invalid cursor") from exc
+    sid, when = params.decode_cursor(cursor, int, datetime)
+    return cast(int, sid), cast(datetime, when)
 
 
 @router.get("/api/v1/observations", summary="Readings with flags, paginated")
@@ -98,8 +106,8 @@ async def observations(
     interval: Annotated[str | None, Query(description="PT1M, PT1H or P1D")] = None,
     statistic: Annotated[str | None, Query(description="avg, min, max or cou")] = None,
     basis: Annotated[str | None, Query(description="measured or converted")] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 1000,
-    cursor: Annotated[str | None, Query()] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
     authorization: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     """Observations ordered by stream and time; follow ``next_cursor`` for the next page."""
@@ -113,8 +121,8 @@ async def observations(
         return _error(403, f"this token may not read station {station}")
     try:
         code = lookup(parameter).code if parameter else None
-        t0 = parse_time(start, ctx.timezone) if start else None
-        t1 = parse_time(end, ctx.timezone) if end else None
+        t0 = query_time(start, ctx.timezone) if start else None
+        t1 = query_time(end, ctx.timezone) if end else None
         after = decode_cursor(cursor) if cursor else None
     except (SensorsError, ValueError) as exc:
         return _error(400, str(exc))
@@ -185,28 +193,44 @@ async def list_alerts_route(
         str | None, Query(description="open, acknowledged, closed, or live (open or acknowledged)")
     ] = None,
     station: Annotated[str | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 500,
+    limit: Limit = 500,
+    cursor: Cursor = None,
     authorization: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     """``{"items": [{"id", "rule", "station", "parameter", "state", "severity", "message",
     "value", "details", "opened_at", "last_seen", "acknowledged_at", "acknowledged_by",
-    "closed_at"}, …]}``."""
+    "closed_at"}, …], "next_cursor"}``; follow ``next_cursor`` for older alerts."""
     from pipelines import alerts
 
     denied = await _operator(request, authorization)
     if denied is not None:
         return denied
     ctx = _ctx(request)
+    try:
+        after = params.decode_cursor(cursor, datetime, int) if cursor else None
+    except ValueError as exc:
+        return _error(400, str(exc))
 
     def read() -> list[dict[str, Any]]:
+        key = None if after is None else (cast(datetime, after[0]), cast(int, after[1]))
         with ctx.store.connection() as conn:
-            return alerts.list_alerts(conn, state, station, limit)
+            return alerts.list_alerts(conn, state, station, limit + 1, after=key)
 
     try:
         rows = await run_in_threadpool(read)
     except ValueError as exc:
         return _error(400, str(exc))
-    return JSONResponse({"items": [_alert_json(r, ctx.timezone) for r in rows]})
+    more = len(rows) > limit
+    rows = rows[:limit]
+    last = rows[-1] if more and rows else None
+    return JSONResponse(
+        {
+            "items": [_alert_json(r, ctx.timezone) for r in rows],
+            "next_cursor": None
+            if last is None
+            else params.encode_cursor(last["opened_at"], last["id"]),
+        }
+    )
 
 
 @router.post("/api/v1/alerts/{alert_id}/acknowledge", summary="Acknowledge an alert (operator)")
@@ -237,7 +261,7 @@ async def acknowledge_route(
     return JSONResponse(_alert_json(row, ctx.timezone))
 
 
-@router.get("/api/v1/aggregates", summary="Aggregates with validity (public)")
+@router.get("/api/v1/aggregates", summary="Aggregates with validity (public), paginated")
 async def aggregates_route(
     request: Request,
     period: Annotated[str, Query(description="PT1H, PT8H, P1D, P1D-MAX8H, P1M or P1Y")],
@@ -246,44 +270,67 @@ async def aggregates_route(
     scope: Annotated[str, Query(description="station or city")] = "station",
     subject: Annotated[str | None, Query(description="station id or city")] = None,
     parameter: Annotated[str | None, Query()] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
 ) -> JSONResponse:
     """``{"items": [{"scope", "subject", "parameter", "period", "start", "value", "count",
-    "valid", "unit"}, …]}``; ``start`` is the period's start in the bureau's time zone."""
-    from store import derived
-
+    "valid", "unit"}, …], "next_cursor"}`` ordered by subject, parameter and start; ``start``
+    is the period's start in the bureau's time zone. Follow ``next_cursor`` for the next
+    page."""
     ctx = _ctx(request)
+    if period not in derived.AGGREGATE_PERIODS:
+        return _error(400, f"period must be one of {', '.join(derived.AGGREGATE_PERIODS)}")
+    if scope not in derived.AGGREGATE_SCOPES:
+        return _error(400, f"scope must be one of {', '.join(derived.AGGREGATE_SCOPES)}")
     try:
-        t0 = parse_time(start, ctx.timezone)
-        t1 = parse_time(end, ctx.timezone)
+        t0 = query_time(start, ctx.timezone)
+        t1 = query_time(end, ctx.timezone)
         code = lookup(parameter).code if parameter else None
+        after = params.decode_cursor(cursor, str, str, datetime) if cursor else None
     except (SensorsError, ValueError) as exc:
         return _error(400, str(exc))
 
-    def read() -> Any:
+    def read() -> list[derived.AggregateRow]:
+        key = None
+        if after is not None:
+            key = (cast(str, after[0]), cast(str, after[1]), cast(datetime, after[2]))
         with ctx.store.connection() as conn:
-            return derived.read_aggregates(
+            return derived.read_aggregate_page(
                 conn,
                 scope=scope,
                 period=period,
                 start=t0,
                 end=t1,
-                subjects=[subject] if subject else None,
-                parameters=[code] if code else None,
+                subject=subject,
+                parameter=code,
+                after=key,
+                limit=limit + 1,
             )
 
-    frame = await run_in_threadpool(read)
+    rows = await run_in_threadpool(read)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    tz = ctx.timezone
     items = [
         {
             "scope": scope,
             "subject": r.subject,
             "parameter": r.parameter,
             "period": period,
-            "start": r.start.tz_convert(ctx.timezone).isoformat(),
-            "value": None if r.value != r.value else r.value,
+            "start": r.start.astimezone(tz).isoformat(),
+            "value": r.value,
             "count": r.count,
-            "valid": bool(r.valid),
+            "valid": r.valid,
             "unit": r.unit,
         }
-        for r in frame.head(MAX_LIMIT).itertuples(index=False)
+        for r in rows
     ]
-    return JSONResponse({"items": items})
+    last = rows[-1] if more and rows else None
+    return JSONResponse(
+        {
+            "items": items,
+            "next_cursor": None
+            if last is None
+            else params.encode_cursor(last.subject, last.parameter, last.start),
+        }
+    )

@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from api.params import RejectUnprintable
 from api.routes import router as read_router
 from ecosense import __version__
 from ingest.http import router as ingest_router
@@ -24,6 +25,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         description="Device-facing write routes and the HTTP read API of EcoSense.",
     )
     app.state.ctx = ctx
+    app.add_middleware(RejectUnprintable)
     app.include_router(ingest_router)
     app.include_router(read_router)
 

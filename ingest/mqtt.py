@@ -12,7 +12,9 @@ only to ``ROOT/<its station>/#`` (Mosquitto: ``password_file`` and ``acl_file``)
 subscribes with a persistent session (``clean_session=False``) and acknowledges a message
 (PUBACK) only after its readings are durable — in the store or the local spool — so the broker
 keeps and re-delivers anything not yet taken, across EcoSense restarts. The outcome of each
-message (counts and reasons) is published, QoS 0, to ``ROOT/<station>/result``.
+message (counts and reasons) is published, QoS 0, to ``ROOT/<station>/result``. A message the
+store refuses for good (not "unavailable": e.g. its station was deleted meanwhile) is
+acknowledged too, with the reason in its result — re-delivering it would loop forever.
 """
 
 from __future__ import annotations
@@ -125,25 +127,31 @@ class MqttIngest:
         ]
         try:
             result = ingest_items(self.ctx, Principal(None), mine)
-        except Exception as exc:  # not durable: do not acknowledge
+        except OSError as exc:  # the store is unavailable and the spool failed: not durable
             logger.error("mqtt: %s not stored, the broker will re-deliver it: %s", msg.topic, exc)
             # Un-acknowledged messages are re-delivered when the session resumes: reconnect.
             threading.Timer(5.0, client.reconnect).start()
+            return
+        except Exception as exc:  # refused for good: re-delivery would loop forever
+            logger.warning("mqtt: %s refused by the store, acknowledged: %s", msg.topic, exc)
+            client.ack(msg.mid, msg.qos)
+            self.messages += 1
+            problems.insert(0, f"batch refused, nothing stored: {type(exc).__name__}: {exc}")
+            self._publish_result(client, station, 0, len(mine) + len(problems) - 1, problems)
             return
         client.ack(msg.mid, msg.qos)
         self.messages += 1
         problems += [f"item {i}: {reason}" for i, reason in result.rejected]
         if problems:
             logger.warning("mqtt %s: %s", msg.topic, "; ".join(problems[:10]))
-        client.publish(
-            f"{ROOT}/{station}/result",
-            json.dumps(
-                {
-                    "accepted": len(result.accepted),
-                    "rejected": len(problems),
-                    "errors": problems[:100],
-                },
-                ensure_ascii=False,
-            ),
-            qos=0,
-        )
+        self._publish_result(client, station, len(result.accepted), len(problems), problems)
+
+    @staticmethod
+    def _publish_result(
+        client: mqtt.Client, station: str, accepted: int, rejected: int, errors: list[str]
+    ) -> None:
+        """The outcome of one message, QoS 0, on ``ROOT/<station>/result``."""
+        doc = {"accepted": accepted, "rejected": rejected, "errors": errors[:100]}
+        # a lone surrogate quoted from a payload is written as its JSON escape
+        payload = json.dumps(doc, ensure_ascii=False).encode("utf-8", "backslashreplace")
+        client.publish(f"{ROOT}/{station}/result", payload, qos=0)

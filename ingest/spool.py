@@ -7,6 +7,15 @@ and only then returns, so the caller may acknowledge. A background thread replay
 order once the store answers again, deleting each file after its batch is committed. While
 the spool is not empty, new batches are spooled too, so that a later correction is never
 overwritten by an older spooled value. Replaying twice is harmless: the store upserts.
+
+Only an unavailable store (:class:`~store.errors.StoreUnavailable`) keeps a batch in the
+spool. A batch the store refuses for any other reason (its station was deleted, a file that
+cannot be read back) would be refused again on every retry and, because new batches queue
+behind it, would stop ingest for everyone: it is moved to the dead letters,
+``DATA_DIR/spool/dead/NAME.json`` with the reason in ``NAME.reason.txt`` beside it, logged,
+and the replay goes on (of a batch naming several stations, only the readings of a deleted
+station are dead-lettered). An operator inspects a dead letter there and, once its cause is
+fixed, moves its ``.json`` back into ``DATA_DIR/spool`` to replay it (see the README).
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,13 +57,38 @@ def _observation(r: list[Any]) -> Observation:
     )
 
 
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename in ``directory`` durable."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_durably(path: Path, observations: Sequence[Observation]) -> None:
+    """Write a batch to ``path`` through a temporary file, fsynced, renamed, the folder fsynced."""
+    data = json.dumps([_record(o) for o in observations], separators=(",", ":")).encode()
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
 class Spool:
     """Batches on disk, one file each, replayed in the order they were written."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
-        existing = [int(p.stem) for p in directory.glob("*.json") if p.stem.isdigit()]
+        # numbers go on after the dead letters' too, so a new batch never takes their name
+        names = [*directory.glob("*.json"), *(directory / "dead").glob("*.json")]
+        existing = [int(p.stem) for p in names if p.stem.isdigit()]
         self._counter = itertools.count(max(existing, default=0) + 1)
         self._lock = threading.Lock()
         for tmp in directory.glob("*.tmp"):  # a write that never completed was never acked
@@ -63,25 +97,43 @@ class Spool:
 
     def append(self, observations: Sequence[Observation]) -> Path:
         """Write a batch durably (fsynced file and directory); return its file."""
-        data = json.dumps([_record(o) for o in observations], separators=(",", ":")).encode()
         with self._lock:
             path = self.directory / f"{next(self._counter):020d}.json"
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        dir_fd = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        _write_durably(path, observations)
         with self._lock:
             self._pending += 1
         return path
+
+    @property
+    def dead(self) -> Path:
+        """The dead-letter folder: batches the store refused for good, each with its reason."""
+        return self.directory / "dead"
+
+    def dead_letter(
+        self, path: Path, reason: str, readings: Sequence[Observation] | None = None
+    ) -> Path:
+        """Move a spooled batch the store refused for good to :attr:`dead`, with ``reason``
+        written beside it (``NAME.reason.txt``); return its new path. With ``readings``, the
+        dead letter holds only those (the rest of the batch was stored)."""
+        self.dead.mkdir(exist_ok=True)
+        stem = path.stem
+        while (self.dead / f"{stem}.json").exists():  # a batch put back and refused again
+            stem += "-again"
+        target = self.dead / f"{stem}.json"
+        note = self.dead / f"{stem}.reason.txt"
+        stamp = datetime.now(UTC).isoformat(timespec="seconds")
+        note.write_text(f"{stamp} {reason}\n", encoding="utf-8", errors="backslashreplace")
+        if readings is None:
+            os.replace(path, target)
+        else:
+            _write_durably(target, readings)
+            path.unlink()
+        _fsync_dir(self.dead)
+        _fsync_dir(self.directory)
+        with self._lock:
+            self._pending -= 1
+        logger.warning("spool: batch %s refused, moved to %s: %s", path.name, target, reason)
+        return target
 
     def remove(self, path: Path) -> None:
         """Forget a replayed batch."""
@@ -93,22 +145,33 @@ class Spool:
         """Spooled batches, oldest first."""
         return sorted(self.directory.glob("*.json"))
 
+    def recount(self) -> int:
+        """Count the batches on disk again (picks up a dead letter an operator put back, or a
+        file removed by hand); only the replay thread calls it. Returns the count."""
+        n = len(self.files())
+        with self._lock:
+            self._pending = n
+        return n
+
     def pending(self) -> int:
         """How many batches wait (kept in memory: no disk access)."""
         return self._pending
 
     def batches(self) -> Iterator[tuple[Path, list[Observation]]]:
-        """Each spooled batch with its file, oldest first."""
+        """Each spooled batch with its file, oldest first; a file that cannot be read back as
+        a batch (corrupt, truncated, edited by hand) goes to the dead letters."""
         for path in self.files():
             try:
                 records = json.loads(path.read_bytes())
-            except (OSError, ValueError) as exc:  # cannot happen for a completed write
-                logger.error("spool: unreadable %s moved aside: %s", path, exc)
-                path.rename(path.with_suffix(".bad"))
-                with self._lock:
-                    self._pending -= 1
+                if not isinstance(records, list):
+                    raise ValueError("not a list of readings")
+                batch = [_observation(r) for r in records]
+            except FileNotFoundError:  # removed meanwhile (by an operator)
                 continue
-            yield path, [_observation(r) for r in records]
+            except (OSError, ValueError, TypeError, IndexError, KeyError, RecursionError) as exc:
+                self.dead_letter(path, f"unreadable spool file: {type(exc).__name__}: {exc}")
+                continue
+            yield path, batch
 
 
 class DurableWriter:
@@ -139,16 +202,31 @@ class DurableWriter:
         return len(observations)
 
     def drain(self) -> int:
-        """Replay spooled batches until the spool is empty or the store fails; return how many
-        batches were replayed."""
+        """Replay spooled batches until the spool is empty or the store is unavailable; return
+        how many batches were replayed. A batch refused for another reason goes to the dead
+        letters (with the reason) and the replay continues. Readings of stations that no
+        longer exist are dead-lettered on their own; the rest of their batch is stored."""
         replayed = 0
         for path, batch in self.spool.batches():
             try:
-                self.store.write_observations(batch)
+                known = self.store.existing_station_ids({o.station for o in batch})
+                gone = [o for o in batch if o.station not in known]
+                self.store.write_observations([o for o in batch if o.station in known])
             except StoreUnavailable:
                 return replayed
-            self.spool.remove(path)
-            replayed += 1
+            except Exception as exc:  # refused for good: retrying would stall every writer
+                self.spool.dead_letter(path, f"{type(exc).__name__}: {exc}")
+                continue
+            if not gone:
+                self.spool.remove(path)
+                replayed += 1
+                continue
+            missing = ", ".join(sorted({o.station for o in gone}))
+            stored = len(batch) - len(gone)
+            reason = f"unknown station {missing} (deleted?); {stored} other readings stored"
+            self.spool.dead_letter(path, reason, gone)
+            if stored:
+                replayed += 1
         return replayed
 
     def start(self) -> None:
@@ -170,7 +248,7 @@ class DurableWriter:
             self._wake.clear()
             if self._stop.is_set():
                 break
-            if self.spool.pending():
+            if self.spool.recount():
                 try:
                     n = self.drain()
                 except Exception:  # keep replaying later, whatever went wrong now

@@ -422,10 +422,15 @@ def acknowledge(conn: Connection, alert_id: int, by: str) -> dict[str, Any]:
 
 
 def list_alerts(
-    conn: Connection, state: str | None = None, station: str | None = None, limit: int = 500
+    conn: Connection,
+    state: str | None = None,
+    station: str | None = None,
+    limit: int = 500,
+    after: tuple[datetime, int] | None = None,
 ) -> list[dict[str, Any]]:
     """Alerts, newest first; ``state`` one of :data:`STATES` or ``live`` (open or
-    acknowledged)."""
+    acknowledged); ``after`` the (``opened_at``, ``id``) of the last alert of the previous
+    page."""
     where, params = ["TRUE"], []  # type: list[str], list[Any]
     if state == "live":
         where.append("state <> 'closed'")
@@ -437,6 +442,9 @@ def list_alerts(
     if station is not None:
         where.append("station_id = %s")
         params.append(station)
+    if after is not None:
+        where.append("(opened_at, id) < (%s, %s)")
+        params.extend(after)
     params.append(limit)
     rows = conn.execute(
         f"SELECT {_COLUMNS} FROM alerts WHERE {' AND '.join(where)}"

@@ -43,7 +43,9 @@ class Observation(NamedTuple):
 
 
 def parse_time(value: Any, default_tz: tzinfo) -> datetime:
-    """An ISO 8601 time (string or datetime) as UTC; a time without offset is in ``default_tz``."""
+    """An ISO 8601 time (string or datetime) as UTC; a time without offset is in ``default_tz``.
+
+    A time the zone shifts past year 1 or 9999 is clamped to that edge of datetime's range."""
     if isinstance(value, datetime):
         dt = value
     elif isinstance(value, str):
@@ -55,7 +57,10 @@ def parse_time(value: Any, default_tz: tzinfo) -> datetime:
         raise ValidationError("time must be an ISO 8601 string")
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=default_tz)
-    return dt.astimezone(UTC)
+    try:
+        return dt.astimezone(UTC)
+    except OverflowError:  # hours from year 1 or 9999 the zone shifts it out: clamp to that edge
+        return (datetime.min if dt.year == 1 else datetime.max).replace(tzinfo=UTC)
 
 
 def normalise(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
@@ -246,6 +247,66 @@ def read_aggregates(
     frame["count"] = frame["count"].astype("float64")
     frame["valid"] = frame["valid"].astype(bool)
     return frame
+
+
+#: scopes and periods of the ``aggregates`` table (its CHECK constraints)
+AGGREGATE_SCOPES: Final = ("station", "city")
+AGGREGATE_PERIODS: Final = ("PT1H", "PT8H", "P1D", "P1D-MAX8H", "P1M", "P1Y")
+
+
+@dataclass(frozen=True, slots=True)
+class AggregateRow:
+    """One stored aggregate: the period's ``start`` (UTC), ``value`` in ``unit`` (``None``
+    when there is none), ``count`` the valid readings behind it, ``valid`` whether the
+    validity rule was met."""
+
+    subject: str
+    parameter: str
+    start: datetime
+    value: float | None
+    count: float
+    valid: bool
+    unit: str
+
+
+def read_aggregate_page(
+    conn: Connection,
+    *,
+    scope: str,
+    period: str,
+    start: datetime,
+    end: datetime,
+    subject: str | None = None,
+    parameter: str | None = None,
+    after: tuple[str, str, datetime] | None = None,
+    limit: int = 1000,
+) -> list[AggregateRow]:
+    """One page of the aggregates of ``period`` starting in [start, end), ordered by
+    (subject, parameter, start) — the table's key order, so a page is an index range.
+
+    ``after`` is the (subject, parameter, start) of the last row of the previous page (keyset
+    paging: a page is found in the same time however deep it is); at most ``limit`` rows.
+    """
+    where: list[sql.Composable] = [
+        sql.SQL("scope = %s"),
+        sql.SQL("period = %s"),
+        sql.SQL("start >= %s"),
+        sql.SQL("start < %s"),
+    ]
+    params: list[Any] = [scope, period, start, end]
+    for column, value in (("subject", subject), ("parameter", parameter)):
+        if value is not None:
+            where.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
+            params.append(value)
+    if after is not None:
+        where.append(sql.SQL("(subject, parameter, start) > (%s, %s, %s)"))
+        params.extend(after)
+    query = sql.SQL(
+        "SELECT subject, parameter, start, value, count, valid, unit FROM aggregates"
+        " WHERE {} ORDER BY subject, parameter, start LIMIT %s"
+    ).format(sql.SQL(" AND ").join(where))
+    params.append(limit)
+    return [AggregateRow(*r) for r in conn.execute(query, params).fetchall()]
 
 
 def touched_aggregates(

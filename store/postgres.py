@@ -104,6 +104,17 @@ class StoredObservation:
     stream_id: int
 
 
+def storable_text(text: str) -> bool:
+    """Whether PostgreSQL text can hold ``text`` (no NUL, no unpaired surrogate)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def hash_secret(secret: str) -> str:
     """SHA-256 hex digest of a token (tokens are 256-bit random, so no slow hash is needed)."""
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
@@ -296,12 +307,21 @@ class PostgresStore:
             )
         return len(stations)
 
-    def list_stations(self) -> list[Station]:
-        """Every station, ordered by id."""
+    def list_stations(self, *, after: str | None = None, limit: int | None = None) -> list[Station]:
+        """Stations ordered by id: every one, or (paging) at most ``limit`` after id ``after``."""
+        query: sql.Composable = sql.SQL(
+            "SELECT id, name, kind, lon, lat, attributes, simulated FROM stations"
+        )
+        params: list[Any] = []
+        if after is not None:
+            query += sql.SQL(" WHERE id > %s")
+            params.append(after)
+        query += sql.SQL(" ORDER BY id")
+        if limit is not None:
+            query += sql.SQL(" LIMIT %s")
+            params.append(limit)
         with self._connection() as conn:
-            rows = conn.execute(
-                "SELECT id, name, kind, lon, lat, attributes, simulated FROM stations ORDER BY id"
-            ).fetchall()
+            rows = conn.execute(query, params).fetchall()
         return [Station(r[0], r[1], r[2], r[3], r[4], r[5] or {}, r[6]) for r in rows]
 
     def get_station(self, station_id: str) -> Station | None:
@@ -315,8 +335,9 @@ class PostgresStore:
         return None if r is None else Station(r[0], r[1], r[2], r[3], r[4], r[5] or {}, r[6])
 
     def existing_station_ids(self, ids: Iterable[str]) -> set[str]:
-        """The subset of ``ids`` that are registered stations."""
-        wanted = list(set(ids))
+        """The subset of ``ids`` that are registered stations (an id PostgreSQL text cannot
+        hold — NUL, an unpaired surrogate — names none)."""
+        wanted = [i for i in set(ids) if storable_text(i)]
         if not wanted:
             return set()
         try:
