@@ -189,7 +189,7 @@ async def list_alerts_route(
     """``{"items": [{"id", "rule", "station", "parameter", "state", "severity", "message",
     "value", "details", "opened_at", "last_seen", "acknowledged_at", "acknowledged_by",
     "closed_at"}, …]}``."""
-    from pipelines import alerts
+    from store import alerts
 
     denied = await _operator(request, authorization)
     if denied is not None:
@@ -207,6 +207,36 @@ async def list_alerts_route(
     return JSONResponse({"items": [_alert_json(r, ctx.timezone) for r in rows]})
 
 
+@router.get("/api/v1/alerts/webhooks", summary="Webhook events by delivery state (operator)")
+async def list_webhook_events_route(
+    request: Request,
+    state: Annotated[
+        str,
+        Query(description="abandoned (given up after the maximum attempts), pending or delivered"),
+    ] = "abandoned",
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 500,
+    authorization: Annotated[str | None, Header()] = None,
+) -> JSONResponse:
+    """``{"items": [{"id", "alert_id", "event", "attempts", "next_attempt", "delivered_at",
+    "abandoned_at", "last_error", "payload"}, …]}``, newest first."""
+    from store import alerts
+
+    denied = await _operator(request, authorization)
+    if denied is not None:
+        return denied
+    ctx = _ctx(request)
+
+    def read() -> list[dict[str, Any]]:
+        with ctx.store.connection() as conn:
+            return alerts.list_notifications(conn, state, limit)
+
+    try:
+        rows = await run_in_threadpool(read)
+    except ValueError as exc:
+        return _error(400, str(exc))
+    return JSONResponse({"items": [_alert_json(r, ctx.timezone) for r in rows]})
+
+
 @router.post("/api/v1/alerts/{alert_id}/acknowledge", summary="Acknowledge an alert (operator)")
 async def acknowledge_route(
     request: Request,
@@ -215,7 +245,7 @@ async def acknowledge_route(
     authorization: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     """The alert, now ``acknowledged`` (404 unknown, 409 closed)."""
-    from pipelines import alerts
+    from store import alerts
 
     denied = await _operator(request, authorization)
     if denied is not None:

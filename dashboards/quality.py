@@ -1,5 +1,5 @@
 """Dashboard pages over what the jobs computed: AQI, water classes, soil risk, alerts and data
-completeness. They only read (``store.derived``, ``pipelines.alerts``); nothing heavy runs here.
+completeness. They only read (``store.derived``, ``store.alerts``); nothing heavy runs here.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from dashboards.views import (
     latest_per_subject,
     ranking,
 )
-from pipelines import alerts as alert_store
 from sensors.standards.aqi import CATEGORIES
+from store import alerts as alert_store
 from store import derived
 from store.postgres import PostgresStore
 
