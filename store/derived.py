@@ -122,6 +122,28 @@ def upsert(conn: Connection, table: str, rows: pd.DataFrame) -> int:
         return cur.rowcount
 
 
+def replace_emissions(
+    conn: Connection,
+    source: str,
+    subject: str,
+    stale: Sequence[tuple[str, str, datetime]],
+    rows: pd.DataFrame,
+) -> int:
+    """Delete the ``stale`` emissions rows (``gas, period, start``) of ``source`` and
+    ``subject`` and upsert ``rows`` (the ``emissions`` columns) in **one** transaction; return
+    how many rows were deleted, inserted or changed."""
+    with conn.transaction():
+        deleted = 0
+        for gas, period, start in stale:
+            cur = conn.execute(
+                "DELETE FROM emissions WHERE source = %s AND subject = %s AND gas = %s"
+                " AND period = %s AND start = %s",
+                (source, subject, gas, period, start),
+            )
+            deleted += cur.rowcount
+        return deleted + (upsert(conn, "emissions", rows) if not rows.empty else 0)
+
+
 def now(conn: Connection) -> datetime:
     """The database's clock (the clock ``ingest_time`` and ``computed_at`` come from)."""
     row = conn.execute("SELECT now()").fetchone()
