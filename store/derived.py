@@ -247,18 +247,19 @@ def read_aggregates(
 ) -> pd.DataFrame:
     """Aggregates of ``period`` starting in [start, end): columns ``subject, parameter, start,
     value, count, valid, unit`` (``start`` UTC)."""
-    query = (
-        "SELECT subject, parameter, start, value, count, valid, unit FROM aggregates"
-        " WHERE scope = %s AND period = %s AND start >= %s AND start < %s"
-    )
+    where = [sql.SQL("scope = %s AND period = %s AND start >= %s AND start < %s")]
     params: list[Any] = [scope, period, start, end]
     if subjects is not None:
-        query += " AND subject = ANY(%s)"
+        where.append(sql.SQL("subject = ANY(%s)"))
         params.append(list(subjects))
     if parameters is not None:
-        query += " AND parameter = ANY(%s)"
+        where.append(sql.SQL("parameter = ANY(%s)"))
         params.append(list(parameters))
-    rows = conn.execute((query + " ORDER BY subject, parameter, start").encode(), params)
+    query = sql.SQL(
+        "SELECT subject, parameter, start, value, count, valid, unit FROM aggregates WHERE {}"
+        " ORDER BY subject, parameter, start"
+    ).format(sql.SQL(" AND ").join(where))
+    rows = conn.execute(query, params)
     frame = pd.DataFrame(
         rows.fetchall(),
         columns=["subject", "parameter", "start", "value", "count", "valid", "unit"],
@@ -295,18 +296,19 @@ def read_assessments(
 ) -> pd.DataFrame:
     """Assessments of ``kind`` starting in [start, end): ``scope, subject, start, value, level,
     label, details``."""
-    query = (
-        "SELECT scope, subject, start, value, level, label, details FROM assessments"
-        " WHERE kind = %s AND start >= %s AND start < %s"
-    )
+    where = [sql.SQL("kind = %s AND start >= %s AND start < %s")]
     params: list[Any] = [kind, start, end]
     if scope is not None:
-        query += " AND scope = %s"
+        where.append(sql.SQL("scope = %s"))
         params.append(scope)
     if subjects is not None:
-        query += " AND subject = ANY(%s)"
+        where.append(sql.SQL("subject = ANY(%s)"))
         params.append(list(subjects))
-    rows = conn.execute((query + " ORDER BY scope, subject, start").encode(), params)
+    query = sql.SQL(
+        "SELECT scope, subject, start, value, level, label, details FROM assessments WHERE {}"
+        " ORDER BY scope, subject, start"
+    ).format(sql.SQL(" AND ").join(where))
+    rows = conn.execute(query, params)
     frame = pd.DataFrame(
         rows.fetchall(),
         columns=["scope", "subject", "start", "value", "level", "label", "details"],
@@ -322,15 +324,16 @@ def read_emissions(
 ) -> pd.DataFrame:
     """Emissions of ``source`` starting in [start, end): ``subject, gas, period, start, tonnes,
     substitution, details``."""
-    query = (
-        "SELECT subject, gas, period, start, tonnes, substitution, details FROM emissions"
-        " WHERE source = %s AND start >= %s AND start < %s"
-    )
+    where = [sql.SQL("source = %s AND start >= %s AND start < %s")]
     params: list[Any] = [source, start, end]
     if subject is not None:
-        query += " AND subject = %s"
+        where.append(sql.SQL("subject = %s"))
         params.append(subject)
-    rows = conn.execute((query + " ORDER BY subject, gas, start").encode(), params).fetchall()
+    query = sql.SQL(
+        "SELECT subject, gas, period, start, tonnes, substitution, details FROM emissions"
+        " WHERE {} ORDER BY subject, gas, start"
+    ).format(sql.SQL(" AND ").join(where))
+    rows = conn.execute(query, params).fetchall()
     frame = pd.DataFrame(
         rows, columns=["subject", "gas", "period", "start", "tonnes", "substitution", "details"]
     )
