@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -176,6 +177,27 @@ def _alert_json(row: dict[str, Any], tz: Any) -> dict[str, Any]:
     }
 
 
+async def _operator_items(
+    request: Request, authorization: str | None, read: Callable[[Any], list[dict[str, Any]]]
+) -> JSONResponse:
+    """``{"items": [...]}`` of ``read(connection)`` for the operator (times in the bureau's
+    timezone); 400 when ``read`` refuses its arguments (``ValueError``)."""
+    denied = await _operator(request, authorization)
+    if denied is not None:
+        return denied
+    ctx = _ctx(request)
+
+    def run() -> list[dict[str, Any]]:
+        with ctx.store.connection() as conn:
+            return read(conn)
+
+    try:
+        rows = await run_in_threadpool(run)
+    except ValueError as exc:
+        return _error(400, str(exc))
+    return JSONResponse({"items": [_alert_json(r, ctx.timezone) for r in rows]})
+
+
 @router.get("/api/v1/alerts", summary="Alerts, newest first (operator)")
 async def list_alerts_route(
     request: Request,
@@ -191,20 +213,9 @@ async def list_alerts_route(
     "closed_at"}, …]}``."""
     from store import alerts
 
-    denied = await _operator(request, authorization)
-    if denied is not None:
-        return denied
-    ctx = _ctx(request)
-
-    def read() -> list[dict[str, Any]]:
-        with ctx.store.connection() as conn:
-            return alerts.list_alerts(conn, state, station, limit)
-
-    try:
-        rows = await run_in_threadpool(read)
-    except ValueError as exc:
-        return _error(400, str(exc))
-    return JSONResponse({"items": [_alert_json(r, ctx.timezone) for r in rows]})
+    return await _operator_items(
+        request, authorization, lambda conn: alerts.list_alerts(conn, state, station, limit)
+    )
 
 
 @router.get("/api/v1/alerts/webhooks", summary="Webhook events by delivery state (operator)")
@@ -221,20 +232,9 @@ async def list_webhook_events_route(
     "abandoned_at", "last_error", "payload"}, …]}``, newest first."""
     from store import alerts
 
-    denied = await _operator(request, authorization)
-    if denied is not None:
-        return denied
-    ctx = _ctx(request)
-
-    def read() -> list[dict[str, Any]]:
-        with ctx.store.connection() as conn:
-            return alerts.list_notifications(conn, state, limit)
-
-    try:
-        rows = await run_in_threadpool(read)
-    except ValueError as exc:
-        return _error(400, str(exc))
-    return JSONResponse({"items": [_alert_json(r, ctx.timezone) for r in rows]})
+    return await _operator_items(
+        request, authorization, lambda conn: alerts.list_notifications(conn, state, limit)
+    )
 
 
 @router.post("/api/v1/alerts/{alert_id}/acknowledge", summary="Acknowledge an alert (operator)")

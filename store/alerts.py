@@ -17,7 +17,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, LiteralString
 
 import pandas as pd
 from psycopg import sql
@@ -73,30 +73,27 @@ def load_state(conn: Connection, now: datetime, rules: AlertRules | None = None)
         for r in conn.execute("SELECT id, kind, attributes FROM stations").fetchall()
     }
     since_hours = now - timedelta(hours=rules.sustained_hours + 2)
-    hourly = _frame(
-        conn.execute(
-            "SELECT subject, parameter, start, value, valid FROM aggregates WHERE scope = 'station'"
-            " AND period = 'PT1H' AND start >= %s AND start <= %s",
-            (since_hours, now),
-        ).fetchall(),
+    hourly = _read(
+        conn,
+        "SELECT subject, parameter, start, value, valid FROM aggregates WHERE scope = 'station'"
+        " AND period = 'PT1H' AND start >= %s AND start <= %s",
+        (since_hours, now),
         ["subject", "parameter", "start", "value", "valid"],
     )
-    daily = _frame(
-        conn.execute(
-            "SELECT DISTINCT ON (subject, parameter) subject, parameter, start, value, valid"
-            " FROM aggregates WHERE scope = 'station' AND period = 'P1D' AND start >= %s"
-            " AND start <= %s AND valid ORDER BY subject, parameter, start DESC",
-            (now - timedelta(days=2), now),
-        ).fetchall(),
+    daily = _read(
+        conn,
+        "SELECT DISTINCT ON (subject, parameter) subject, parameter, start, value, valid"
+        " FROM aggregates WHERE scope = 'station' AND period = 'P1D' AND start >= %s"
+        " AND start <= %s AND valid ORDER BY subject, parameter, start DESC",
+        (now - timedelta(days=2), now),
         ["subject", "parameter", "start", "value", "valid"],
     )
-    aqi = _frame(
-        conn.execute(
-            "SELECT DISTINCT ON (subject) subject, start, value, level, label FROM assessments"
-            " WHERE scope = 'station' AND kind = 'aqi-hourly' AND start >= %s AND start <= %s"
-            " ORDER BY subject, start DESC",
-            (now - timedelta(hours=3), now),
-        ).fetchall(),
+    aqi = _read(
+        conn,
+        "SELECT DISTINCT ON (subject) subject, start, value, level, label FROM assessments"
+        " WHERE scope = 'station' AND kind = 'aqi-hourly' AND start >= %s AND start <= %s"
+        " ORDER BY subject, start DESC",
+        (now - timedelta(hours=3), now),
         ["subject", "start", "value", "level", "label"],
     )
     last_seen = {
@@ -107,29 +104,30 @@ def load_state(conn: Connection, now: datetime, rules: AlertRules | None = None)
             (now - rules.offline_lookback, now + timedelta(hours=1)),
         ).fetchall()
     }
-    flatlined = _frame(
-        conn.execute(
-            "SELECT s.station_id, s.parameter, min(q.time) FROM qc_flags q JOIN streams s"
-            " ON s.id = q.stream_id WHERE q.time >= %s AND (q.mask & %s) <> 0"
-            " GROUP BY s.station_id, s.parameter",
-            (now - timedelta(hours=1), qc.FLATLINE),
-        ).fetchall(),
+    flatlined = _read(
+        conn,
+        "SELECT s.station_id, s.parameter, min(q.time) FROM qc_flags q JOIN streams s"
+        " ON s.id = q.stream_id WHERE q.time >= %s AND (q.mask & %s) <> 0"
+        " GROUP BY s.station_id, s.parameter",
+        (now - timedelta(hours=1), qc.FLATLINE),
         ["station", "parameter", "since"],
     )
-    gamma = _frame(
-        conn.execute(
-            "SELECT DISTINCT ON (s.station_id) s.station_id, o.time, o.value FROM observations o"
-            " JOIN streams s ON s.id = o.stream_id WHERE s.parameter = 'gamma'"
-            " AND s.interval IS NULL AND o.time >= %s ORDER BY s.station_id, o.time DESC",
-            (now - timedelta(hours=1),),
-        ).fetchall(),
+    gamma = _read(
+        conn,
+        "SELECT DISTINCT ON (s.station_id) s.station_id, o.time, o.value FROM observations o"
+        " JOIN streams s ON s.id = o.stream_id WHERE s.parameter = 'gamma'"
+        " AND s.interval IS NULL AND o.time >= %s ORDER BY s.station_id, o.time DESC",
+        (now - timedelta(hours=1),),
         ["station", "time", "value"],
     )
     return State(now, stations, hourly, daily, aqi, last_seen, flatlined, gamma)
 
 
-def _frame(rows: Sequence[tuple[Any, ...]], columns: list[str]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=columns)
+def _read(
+    conn: Connection, query: LiteralString, params: Sequence[Any], columns: list[str]
+) -> pd.DataFrame:
+    """The rows of ``query`` as a frame of ``columns``, times as UTC, values as floats."""
+    frame = pd.DataFrame(conn.execute(query, params).fetchall(), columns=columns)
     for c in ("start", "since", "time"):
         if c in frame:
             frame[c] = pd.to_datetime(frame[c], utc=True)
