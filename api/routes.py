@@ -9,6 +9,7 @@ offset is read in the bureau's timezone. Every list route pages: ``limit`` and `
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, cast
 
@@ -186,6 +187,46 @@ def _alert_json(row: dict[str, Any], tz: Any) -> dict[str, Any]:
     }
 
 
+async def _operator_page(
+    request: Request,
+    authorization: str | None,
+    cursor: str | None,
+    limit: int,
+    kinds: tuple[type[params.CursorKey], ...],
+    key: Callable[[dict[str, Any]], tuple[params.CursorKey, ...]],
+    read: Callable[[Any, tuple[Any, ...] | None, int], list[dict[str, Any]]],
+) -> JSONResponse:
+    """One page ``{"items": [...], "next_cursor"}`` of ``read(connection, after, limit)`` for
+    the operator (times in the bureau's timezone); ``after`` is the decoded cursor (its parts of
+    ``kinds``), ``key(row)`` the cursor of a row; 400 for a bad cursor or when ``read`` refuses
+    its arguments (``ValueError``)."""
+    denied = await _operator(request, authorization)
+    if denied is not None:
+        return denied
+    ctx = _ctx(request)
+    try:
+        after = params.decode_cursor(cursor, *kinds) if cursor else None
+    except ValueError as exc:
+        return _error(400, str(exc))
+
+    def run() -> list[dict[str, Any]]:
+        with ctx.store.connection() as conn:
+            return read(conn, after, limit + 1)
+
+    try:
+        rows = await run_in_threadpool(run)
+    except ValueError as exc:
+        return _error(400, str(exc))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return JSONResponse(
+        {
+            "items": [_alert_json(r, ctx.timezone) for r in rows],
+            "next_cursor": params.encode_cursor(*key(rows[-1])) if more and rows else None,
+        }
+    )
+
+
 @router.get("/api/v1/alerts", summary="Alerts, newest first (operator)")
 async def list_alerts_route(
     request: Request,
@@ -200,36 +241,46 @@ async def list_alerts_route(
     """``{"items": [{"id", "rule", "station", "parameter", "state", "severity", "message",
     "value", "details", "opened_at", "last_seen", "acknowledged_at", "acknowledged_by",
     "closed_at"}, …], "next_cursor"}``; follow ``next_cursor`` for older alerts."""
-    from pipelines import alerts
+    from store import alerts
 
-    denied = await _operator(request, authorization)
-    if denied is not None:
-        return denied
-    ctx = _ctx(request)
-    try:
-        after = params.decode_cursor(cursor, datetime, int) if cursor else None
-    except ValueError as exc:
-        return _error(400, str(exc))
+    return await _operator_page(
+        request,
+        authorization,
+        cursor,
+        limit,
+        (datetime, int),
+        lambda row: (row["opened_at"], row["id"]),
+        lambda conn, after, n: alerts.list_alerts(
+            conn, state, station, n, after=None if after is None else (after[0], after[1])
+        ),
+    )
 
-    def read() -> list[dict[str, Any]]:
-        key = None if after is None else (cast(datetime, after[0]), cast(int, after[1]))
-        with ctx.store.connection() as conn:
-            return alerts.list_alerts(conn, state, station, limit + 1, after=key)
 
-    try:
-        rows = await run_in_threadpool(read)
-    except ValueError as exc:
-        return _error(400, str(exc))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    last = rows[-1] if more and rows else None
-    return JSONResponse(
-        {
-            "items": [_alert_json(r, ctx.timezone) for r in rows],
-            "next_cursor": None
-            if last is None
-            else params.encode_cursor(last["opened_at"], last["id"]),
-        }
+@router.get("/api/v1/alerts/webhooks", summary="Webhook events by delivery state (operator)")
+async def list_webhook_events_route(
+    request: Request,
+    state: Annotated[
+        str,
+        Query(description="abandoned (given up after the maximum attempts), pending or delivered"),
+    ] = "abandoned",
+    limit: Limit = 500,
+    cursor: Cursor = None,
+    authorization: Annotated[str | None, Header()] = None,
+) -> JSONResponse:
+    """``{"items": [{"id", "alert_id", "event", "attempts", "next_attempt", "delivered_at",
+    "abandoned_at", "last_error", "payload"}, …], "next_cursor"}``, newest first."""
+    from store import alerts
+
+    return await _operator_page(
+        request,
+        authorization,
+        cursor,
+        limit,
+        (int,),
+        lambda row: (row["id"],),
+        lambda conn, after, n: alerts.list_notifications(
+            conn, state, n, after=None if after is None else int(after[0])
+        ),
     )
 
 
@@ -241,7 +292,7 @@ async def acknowledge_route(
     authorization: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     """The alert, now ``acknowledged`` (404 unknown, 409 closed)."""
-    from pipelines import alerts
+    from store import alerts
 
     denied = await _operator(request, authorization)
     if denied is not None:

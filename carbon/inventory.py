@@ -192,11 +192,44 @@ def rollup(
     rows: pd.DataFrame, level: str, by: Sequence[str] = ("sector", "gas", "scope", "year")
 ) -> pd.DataFrame:
     """Totals (``tonnes``, ``co2e_t``) by region at ``level`` and ``by``; rows from regions
-    coarser than ``level`` (a province-level facility in a city inventory) are left out."""
+    coarser than ``level`` (a province-level facility in a city inventory) are left out:
+    :func:`rollup_exclusions` lists them with the reason."""
     regions = rows["region"].map(lambda r: region_at(r, level))
     frame = rows.assign(region=regions).dropna(subset=["region"])
     keys = ["region", *by]
     return frame.groupby(keys, as_index=False)[["tonnes", "co2e_t"]].sum()
+
+
+def rollup_exclusions(rows: pd.DataFrame, level: str) -> list[Rejected]:
+    """What :func:`rollup` at ``level`` leaves out, with the reason: one entry per facility
+    (or, for rows without one such as land-use sinks, per record) and region coarser than
+    ``level`` (a province-level facility in a city inventory), with its t CO₂e. Those rows
+    still count in a job's total; they are only missing from the regions of the roll-up."""
+    if rows.empty:
+        return []
+    coarse = rows[rows["region"].map(lambda r: region_at(r, level)).isna()]
+    if coarse.empty:
+        return []
+    facility = coarse["facility"] if "facility" in coarse else pd.Series("", index=coarse.index)
+    who = [
+        f"facility {f}" if isinstance(f, str) and f else f"record {r}"
+        for f, r in zip(facility, coarse["record"], strict=True)
+    ]
+    totals = (
+        coarse.assign(where=who)
+        .groupby(["where", "region"], sort=True, as_index=False)["co2e_t"]
+        .sum()
+    )
+    return [
+        Rejected(
+            str(where),
+            f"region {region} is coarser than the {level} roll-up: {float(tonnes):,.3f} t CO2e"
+            f" counted in the total but in no {level}",
+        )
+        for where, region, tonnes in totals[["where", "region", "co2e_t"]].itertuples(
+            index=False, name=None
+        )
+    ]
 
 
 def account_frame(

@@ -45,7 +45,7 @@ import pandas as pd
 from carbon import factors
 from carbon.activity import ActivityRecord, Facility, Rejected, read_activity, read_facilities
 from carbon.errors import CarbonError
-from carbon.inventory import LEVELS, account, rollup
+from carbon.inventory import LEVELS, account, rollup, rollup_exclusions
 from carbon.sinks import annual_rows, read_changes, read_stocks, stock_difference
 
 FORMATS: Final = ("csv", "xlsx", "html")
@@ -185,6 +185,7 @@ def run_job(
                 land = land[land["year"].isin(years)]
                 rows = pd.concat([rows, land], ignore_index=True) if not rows.empty else land
     inventory = rollup(rows, level) if not rows.empty else pd.DataFrame()
+    excluded += rollup_exclusions(rows, level)  # in the total, but in no region of the roll-up
     outputs = spec.get("outputs", {})
     formats = outputs.get("formats", list(FORMATS))
     unknown = set(formats) - set(FORMATS)

@@ -12,9 +12,16 @@ import streamlit as st
 from carbon.errors import CarbonError
 from carbon.targets import track
 from dashboards.settings import DashboardSettings
-from dashboards.views import annual_of_region, emission_table, emissions_by, target_chart
-from pipelines.carbon import cems_check, stacks
+from dashboards.views import (
+    annual_of_region,
+    emission_table,
+    emissions_by,
+    left_out_of,
+    target_chart,
+)
+from pipelines.carbon import cems_check
 from store import activity, derived
+from store.activity import stacks
 from store.postgres import PostgresStore
 
 GASES = ("CO2e", "CO2", "CH4", "N2O")
@@ -67,6 +74,12 @@ def carbon_page(store: PostgresStore, settings: DashboardSettings) -> None:
     by_region = emissions_by(annual, "region", level)
     by_region.index = [t.year for t in by_region.index]
     st.dataframe(by_region.round(1), width="stretch")
+    left_out = left_out_of(annual, level)
+    if not left_out.empty:
+        st.caption(
+            f"Not in any {level} (their region is coarser) · 区域层级不足: "
+            + ", ".join(f"{f} ({t:,.1f} {unit})" for f, t in left_out.items())
+        )
 
     st.subheader("Against the targets · 达峰与中和目标")
     if not targets:

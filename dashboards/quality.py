@@ -1,5 +1,5 @@
 """Dashboard pages over what the jobs computed: AQI, water classes, soil risk, alerts and data
-completeness. They only read (``store.derived``, ``pipelines.alerts``); nothing heavy runs here.
+completeness. They only read (``store.derived``, ``store.alerts``); nothing heavy runs here.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from dashboards.views import (
     latest_per_subject,
     ranking,
 )
-from pipelines import alerts as alert_store
 from sensors.standards.aqi import CATEGORIES
+from store import alerts as alert_store
 from store import derived
 from store.postgres import PostgresStore
 
@@ -198,6 +198,7 @@ def alerts_page(store: PostgresStore, settings: DashboardSettings) -> None:
     with store.connection() as conn:
         live = alert_store.list_alerts(conn, "live")
         closed = alert_store.list_alerts(conn, "closed", limit=100)
+        abandoned = alert_store.list_notifications(conn, "abandoned", limit=100)
 
     def table(rows: list[dict[str, Any]]) -> pd.DataFrame:
         return pd.DataFrame(
@@ -230,6 +231,29 @@ def alerts_page(store: PostgresStore, settings: DashboardSettings) -> None:
     st.subheader("Recently closed · 最近关闭")
     if closed:
         st.dataframe(table(closed), hide_index=True, width="stretch")
+    if abandoned:
+        st.subheader("Webhook events abandoned · 推送失败")
+        st.caption(
+            "Refused by the webhook at every attempt; listed by"
+            " `GET /api/v1/alerts/webhooks?state=abandoned` (operator token)."
+        )
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "event id": e["id"],
+                        "alert": e["alert_id"],
+                        "event": e["event"],
+                        "attempts": e["attempts"],
+                        "abandoned": e["abandoned_at"].astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+                        "last error": e["last_error"],
+                    }
+                    for e in abandoned
+                ]
+            ),
+            hide_index=True,
+            width="stretch",
+        )
 
 
 def completeness_page(store: PostgresStore, settings: DashboardSettings) -> None:

@@ -313,6 +313,17 @@ def emissions_by(table: pd.DataFrame, by: str, level: str = "province") -> pd.Da
     return wide.fillna(0.0)
 
 
+def left_out_of(table: pd.DataFrame, level: str) -> pd.Series:
+    """Facility → tonnes that :func:`emissions_by` at ``level`` leaves out of every region
+    (the facility's region is coarser than ``level``: a province-level plant in a city view)."""
+    from carbon.inventory import region_at
+
+    if table.empty:
+        return pd.Series(dtype="float64")
+    coarse = table[table["region"].map(lambda r: region_at(r, level)).isna()]
+    return coarse.groupby("facility")["tonnes"].sum()
+
+
 def annual_of_region(table: pd.DataFrame, region: str) -> pd.Series:
     """Annual emissions (t) of the facilities inside ``region`` (any level), by year, from
     ``P1Y`` rows of one gas."""

@@ -208,8 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_gis(settings: Settings, args: argparse.Namespace) -> int:
-    import psycopg
-
+    from store import db
     from store import gis as gis_store
 
     if args.gis_command == "layer":
@@ -219,7 +218,7 @@ def cmd_gis(settings: Settings, args: argparse.Namespace) -> int:
             layer, key = china_provinces().reset_index(), args.key or "code"
         else:
             layer, key = read_layer(args.file, args.layer), args.key
-        with _open(settings) as opened, psycopg.connect(opened.url, autocommit=True) as conn:
+        with _open(settings) as opened, db.connect(opened.url) as conn:
             n = gis_store.save_layer(conn, args.name, layer, key, str(args.file))
         repaired = layer.attrs.get("repaired", [])
         print(
@@ -238,7 +237,7 @@ def cmd_gis(settings: Settings, args: argparse.Namespace) -> int:
             items = [
                 describe(args.file, id=args.id, variable=args.variable, band=args.band, time=when)
             ]
-        with _open(settings) as opened, psycopg.connect(opened.url, autocommit=True) as conn:
+        with _open(settings) as opened, db.connect(opened.url) as conn:
             for item in items:
                 gis_store.save_raster(conn, item)
                 print(
@@ -257,7 +256,7 @@ def cmd_gis(settings: Settings, args: argparse.Namespace) -> int:
         raise EcosenseError(f"unknown statistics {', '.join(unknown)}: one of {', '.join(STATS)}")
     logging.getLogger("distributed").setLevel(logging.WARNING)
     with _open(settings) as opened:
-        with psycopg.connect(opened.url, autocommit=True) as conn:
+        with db.connect(opened.url) as conn:
             gis_store.load_layer(conn, args.layer)  # fails early for an unknown layer
             rasters = gis_store.load_rasters(conn, args.raster)
         report = JobReport("zonal", incremental=False)
@@ -469,12 +468,10 @@ def _time_arg(text: str | None, settings: Settings, what: str) -> datetime | Non
 
 def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
     from pipelines.jobs import JOBS, JobContext, get
-    from store import derived
+    from store import db, derived
 
     if args.jobs_command == "list":
-        import psycopg
-
-        with _open(settings) as opened, psycopg.connect(opened.url) as conn:
+        with _open(settings) as opened, db.connect(opened.url) as conn:
             marks = derived.marks(conn)
         for job in JOBS.values():
             mark = marks.get(job.name)
@@ -531,11 +528,9 @@ def cmd_carbon_run(settings: Settings, job: Path, keep: bool = False) -> int:
 
         result = run_job(job, settings.timezone, mapper=mapper)
     if keep:
-        import psycopg
+        from store import activity, db
 
-        from store import activity
-
-        with _open(settings) as opened, psycopg.connect(opened.url, autocommit=True) as conn:
+        with _open(settings) as opened, db.connect(opened.url) as conn:
             run_id = activity.save_run(conn, result, str(job.resolve()))
     print(
         f"{result.name}: {result.total_co2e_t:,.1f} t CO2e from {result.rows['record'].nunique()}"
@@ -551,16 +546,14 @@ def cmd_carbon_run(settings: Settings, job: Path, keep: bool = False) -> int:
 
 
 def cmd_carbon_import(settings: Settings, args: argparse.Namespace) -> int:
-    import psycopg
-
     from carbon.activity import Rejected, read_activity, read_facilities
     from carbon.targets import read_targets
-    from store import activity
+    from store import activity, db
 
     if not (args.facilities or args.activity or args.targets):
         raise EcosenseError("give --facilities, --activity or --targets")
     problems: list[Rejected] = []
-    with _open(settings) as opened, psycopg.connect(opened.url, autocommit=True) as conn:
+    with _open(settings) as opened, db.connect(opened.url) as conn:
         if args.facilities:
             found, bad = read_facilities(args.facilities)
             problems += bad

@@ -177,11 +177,9 @@ def _tune_for_latency() -> None:
 
 def _seed_demo_carbon(url: str, tz: str) -> None:
     """Demo plants, activity records and targets, once (when the store has no facility)."""
-    import psycopg
+    from store import activity, db
 
-    from store import activity
-
-    with psycopg.connect(url, autocommit=True) as conn:
+    with db.connect(url) as conn:
         if activity.load_facilities(conn):
             return
         facilities, records, targets = demo_carbon(datetime.now(UTC), tz=tz)

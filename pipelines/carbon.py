@@ -14,6 +14,7 @@ arise (a record withdrawn) are deleted.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,7 +22,6 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 import pandas as pd
-import psycopg
 
 from carbon import factors
 from carbon.activity import Facility, daily_from_meter
@@ -30,6 +30,7 @@ from carbon.errors import CarbonError
 from carbon.inventory import account, split_months
 from pipelines.work import Touched
 from store import activity, db, derived
+from store.errors import NotFound
 
 GASES: Final = ("CO2", "CH4", "N2O")
 METHOD: Final = "calculation (carbon.inventory)"
@@ -154,16 +155,13 @@ def facility_inventory(url: str, plan: FacilityPlan) -> Touched:
             for g, p, s in zip(old["gas"], old["period"], old["start"], strict=True)
             if (g, p, pd.Timestamp(s)) not in keep
         ]
-        with conn.transaction():
-            for gas, period, start in stale:
-                conn.execute(
-                    "DELETE FROM emissions WHERE source = 'calculation' AND subject = %s"
-                    " AND gas = %s AND period = %s AND start = %s",
-                    (plan.facility.id, gas, period, start),
-                )
-        touched.rows += len(stale)
+        rows = _carry_previous(new, old) if not new.empty else new
+        # the stale rows go and the new ones come in one transaction: a reader never sees a
+        # year half recomputed, and a failure leaves the stored year as it was
+        touched.rows += derived.replace_emissions(
+            conn, "calculation", plan.facility.id, stale, rows
+        )
         if not new.empty:
-            touched.rows += derived.upsert(conn, "emissions", _carry_previous(new, old))
             touched.add("emissions", new["start"])
     return touched
 
@@ -192,10 +190,7 @@ def meter_records(
     "natural_gas", "power_active": "electricity"}``) — for the days whose hourly means changed
     after ``since`` (or that fall in [start, end)), by :func:`carbon.activity.daily_from_meter`.
     Returns the records stored or changed and the problems."""
-    meters = conn.execute(
-        "SELECT id, attributes FROM stations WHERE attributes ? 'meters'"
-        " AND attributes ? 'facility'"
-    ).fetchall()
+    meters = activity.meter_stations(conn)
     if not meters:
         return 0, []
     zone = ZoneInfo(tz)
@@ -228,7 +223,7 @@ def meter_records(
                         str(attrs["facility"]), station, parameter, str(what), hours, tz
                     )
                     n, refused = activity.save_activity(conn, records)
-                except (CarbonError, psycopg.errors.ForeignKeyViolation) as exc:
+                except (CarbonError, NotFound) as exc:
                     problems.append(f"{station}/{parameter}: {exc}")
                     continue
                 changed += n
@@ -236,14 +231,10 @@ def meter_records(
     return changed, problems
 
 
-def stacks(conn: derived.Connection) -> dict[str, list[str]]:
-    """Facility → its CEMS stacks: the ``cems`` stations whose ``facility`` attribute names
-    it."""
-    rows = conn.execute(
-        "SELECT attributes->>'facility', array_agg(id ORDER BY id) FROM stations"
-        " WHERE kind = 'cems' AND attributes ? 'facility' GROUP BY 1 ORDER BY 1"
-    ).fetchall()
-    return {str(f): list(ids) for f, ids in rows}
+#: the finding of a facility whose stacks measure CO₂ but which has no calculated emissions
+WITHOUT_CALCULATION: Final = "CEMS without calculation"
+#: the finding of a measured total that differs from the calculated one beyond the threshold
+DIFFERENCE: Final = "difference above threshold"
 
 
 def cems_check(
@@ -252,9 +243,16 @@ def cems_check(
     """Per facility with a CEMS stack (a station whose ``facility`` attribute names it): CO₂
     measured by CEMS (hourly rows, substituted hours counted) against the calculated CO₂ of
     scope 1 over the months starting in [start, end). Columns: ``facility, stations,
-    measured_t, substituted_hours, calculated_t, relative_difference, finding, threshold``."""
+    measured_t, substituted_hours, calculated_t, relative_difference, finding, threshold,
+    reason``.
+
+    ``finding`` is true and ``reason`` says why for a relative difference above ``threshold``
+    (:data:`DIFFERENCE`) and for a facility whose stacks measured CO₂ but which has no
+    calculated scope-1 CO₂ in the period (:data:`WITHOUT_CALCULATION`: ``calculated_t`` 0,
+    ``relative_difference`` NaN) — the case the check exists to flag. A facility with no
+    measured CO₂ is left out."""
     out: list[dict[str, Any]] = []
-    for facility, stations in stacks(conn).items():
+    for facility, stations in activity.stacks(conn).items():
         measured = pd.concat(
             [
                 derived.read_emissions(conn, source="cems", start=start, end=end, subject=s)
@@ -262,28 +260,39 @@ def cems_check(
             ]
         )
         measured = measured[(measured["period"] == "PT1H") & (measured["gas"] == "CO2")]
+        if measured.empty:
+            continue
         calc = derived.read_emissions(
             conn, source="calculation", start=start, end=end, subject=facility
         )
         calc = calc[(calc["period"] == "P1M") & (calc["gas"] == "CO2")]
         calculated = float(sum(float(d.get("scope", {}).get("1", 0.0)) for d in calc["details"]))
-        if measured.empty or calculated <= 0:
-            continue
-        c = compare(float(measured["tonnes"].sum()), calculated, threshold)
-        out.append(
-            {
-                "facility": facility,
-                "stations": ", ".join(stations),
-                "measured_t": c.measured_t,
-                "substituted_hours": int((measured["substitution"] != "").sum()),
+        measured_t = float(measured["tonnes"].sum())
+        row: dict[str, Any] = {
+            "facility": facility,
+            "stations": ", ".join(stations),
+            "measured_t": measured_t,
+            "substituted_hours": int((measured["substitution"] != "").sum()),
+            "threshold": threshold,
+        }
+        if calculated <= 0:
+            row |= {
+                "calculated_t": 0.0,
+                "relative_difference": math.nan,
+                "finding": True,
+                "reason": WITHOUT_CALCULATION,
+            }
+        else:
+            c = compare(measured_t, calculated, threshold)
+            row |= {
                 "calculated_t": c.calculated_t,
                 "relative_difference": c.relative_difference,
                 "finding": c.finding,
-                "threshold": c.threshold,
+                "reason": DIFFERENCE if c.finding else "",
             }
-        )
+        out.append(row)
     columns = [
         "facility", "stations", "measured_t", "substituted_hours", "calculated_t",
-        "relative_difference", "finding", "threshold",
+        "relative_difference", "finding", "threshold", "reason",
     ]  # fmt: skip
     return pd.DataFrame(out, columns=columns)

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
+from psycopg import errors, sql
 from psycopg.types.json import Jsonb
 
 from carbon import factors
@@ -22,11 +23,17 @@ from carbon.activity import ActivityRecord, Facility, Rejected, drop_overlaps
 from carbon.jobfile import JobResult
 from carbon.targets import Target
 from store.derived import Connection, upsert
+from store.errors import NotFound
 
-_RECORD_COLUMNS = (
-    'id, facility, start, "end", activity, quantity, unit, source, method, ncv,'
-    " carbon_content, oxidation, emission_factor"
-)
+_RECORD_COLUMNS = sql.SQL(", ").join(
+    map(
+        sql.Identifier,
+        (
+            "id", "facility", "start", "end", "activity", "quantity", "unit", "source", "method",
+            "ncv", "carbon_content", "oxidation", "emission_factor",
+        ),
+    )
+)  # fmt: skip
 
 
 def save_facilities(conn: Connection, facilities: Iterable[Facility]) -> int:
@@ -53,18 +60,21 @@ def load_activity(
     end: datetime | None = None,
 ) -> list[ActivityRecord]:
     """Activity records of ``facilities`` (all when ``None``) overlapping [start, end)."""
-    query = f"SELECT {_RECORD_COLUMNS} FROM activity_records WHERE TRUE"
+    where: list[sql.Composable] = [sql.SQL("TRUE")]
     params: list[Any] = []
     if facilities is not None:
-        query += " AND facility = ANY(%s)"
+        where.append(sql.SQL("facility = ANY(%s)"))
         params.append(list(facilities))
     if start is not None:
-        query += ' AND "end" > %s'
+        where.append(sql.SQL('"end" > %s'))
         params.append(start)
     if end is not None:
-        query += " AND start < %s"
+        where.append(sql.SQL("start < %s"))
         params.append(end)
-    rows = conn.execute((query + " ORDER BY facility, start, id").encode(), params).fetchall()
+    query = sql.SQL("SELECT {} FROM activity_records WHERE {} ORDER BY facility, start, id")
+    rows = conn.execute(
+        query.format(_RECORD_COLUMNS, sql.SQL(" AND ").join(where)), params
+    ).fetchall()
     return [_record(r) for r in rows]
 
 
@@ -84,7 +94,11 @@ def save_activity(
     kept, rejected = drop_overlaps([*stored, *records])
     fresh = [r for r in kept if r.id in ids]
     rows = pd.DataFrame([asdict(r) for r in fresh])
-    return (upsert(conn, "activity_records", rows) if not rows.empty else 0), rejected
+    try:
+        changed = upsert(conn, "activity_records", rows) if not rows.empty else 0
+    except errors.ForeignKeyViolation as exc:
+        raise NotFound(f"activity records of an unknown facility: {exc}") from exc
+    return changed, rejected
 
 
 def touched_facility_years(
@@ -92,16 +106,37 @@ def touched_facility_years(
 ) -> dict[str, set[int]]:
     """Facility → the bureau's calendar years touched by records stored or changed after
     ``since`` (all records when ``None``)."""
-    query = (
+    query = sql.SQL(
         "SELECT facility, min(start AT TIME ZONE %s), max((\"end\" - interval '1 microsecond')"
-        " AT TIME ZONE %s) FROM activity_records"
+        " AT TIME ZONE %s) FROM activity_records WHERE {} GROUP BY facility"
     )
     params: list[Any] = [tz, tz]
+    where = sql.SQL("TRUE")
     if since is not None:
-        query += " WHERE computed_at > %s"
+        where = sql.SQL("computed_at > %s")
         params.append(since)
-    rows = conn.execute((query + " GROUP BY facility").encode(), params).fetchall()
+    rows = conn.execute(query.format(where), params).fetchall()
     return {f: set(range(lo.year, hi.year + 1)) for f, lo, hi in rows}
+
+
+def meter_stations(conn: Connection) -> list[tuple[str, dict[str, Any]]]:
+    """Plant meters: the stations with a ``facility`` and a ``meters`` attribute, as ``(id,
+    attributes)``."""
+    rows = conn.execute(
+        "SELECT id, attributes FROM stations WHERE attributes ? 'meters'"
+        " AND attributes ? 'facility' ORDER BY id"
+    ).fetchall()
+    return [(str(r[0]), dict(r[1])) for r in rows]
+
+
+def stacks(conn: Connection) -> dict[str, list[str]]:
+    """Facility → its CEMS stacks: the ``cems`` stations whose ``facility`` attribute names
+    it."""
+    rows = conn.execute(
+        "SELECT attributes->>'facility', array_agg(id ORDER BY id) FROM stations"
+        " WHERE kind = 'cems' AND attributes ? 'facility' GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    return {str(f): list(ids) for f, ids in rows}
 
 
 def save_targets(conn: Connection, targets: Iterable[Target]) -> int:

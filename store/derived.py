@@ -123,6 +123,28 @@ def upsert(conn: Connection, table: str, rows: pd.DataFrame) -> int:
         return cur.rowcount
 
 
+def replace_emissions(
+    conn: Connection,
+    source: str,
+    subject: str,
+    stale: Sequence[tuple[str, str, datetime]],
+    rows: pd.DataFrame,
+) -> int:
+    """Delete the ``stale`` emissions rows (``gas, period, start``) of ``source`` and
+    ``subject`` and upsert ``rows`` (the ``emissions`` columns) in **one** transaction; return
+    how many rows were deleted, inserted or changed."""
+    with conn.transaction():
+        deleted = 0
+        for gas, period, start in stale:
+            cur = conn.execute(
+                "DELETE FROM emissions WHERE source = %s AND subject = %s AND gas = %s"
+                " AND period = %s AND start = %s",
+                (source, subject, gas, period, start),
+            )
+            deleted += cur.rowcount
+        return deleted + (upsert(conn, "emissions", rows) if not rows.empty else 0)
+
+
 def now(conn: Connection) -> datetime:
     """The database's clock (the clock ``ingest_time`` and ``computed_at`` come from)."""
     row = conn.execute("SELECT now()").fetchone()
@@ -226,18 +248,19 @@ def read_aggregates(
 ) -> pd.DataFrame:
     """Aggregates of ``period`` starting in [start, end): columns ``subject, parameter, start,
     value, count, valid, unit`` (``start`` UTC)."""
-    query = (
-        "SELECT subject, parameter, start, value, count, valid, unit FROM aggregates"
-        " WHERE scope = %s AND period = %s AND start >= %s AND start < %s"
-    )
+    where = [sql.SQL("scope = %s AND period = %s AND start >= %s AND start < %s")]
     params: list[Any] = [scope, period, start, end]
     if subjects is not None:
-        query += " AND subject = ANY(%s)"
+        where.append(sql.SQL("subject = ANY(%s)"))
         params.append(list(subjects))
     if parameters is not None:
-        query += " AND parameter = ANY(%s)"
+        where.append(sql.SQL("parameter = ANY(%s)"))
         params.append(list(parameters))
-    rows = conn.execute((query + " ORDER BY subject, parameter, start").encode(), params)
+    query = sql.SQL(
+        "SELECT subject, parameter, start, value, count, valid, unit FROM aggregates WHERE {}"
+        " ORDER BY subject, parameter, start"
+    ).format(sql.SQL(" AND ").join(where))
+    rows = conn.execute(query, params)
     frame = pd.DataFrame(
         rows.fetchall(),
         columns=["subject", "parameter", "start", "value", "count", "valid", "unit"],
@@ -334,18 +357,19 @@ def read_assessments(
 ) -> pd.DataFrame:
     """Assessments of ``kind`` starting in [start, end): ``scope, subject, start, value, level,
     label, details``."""
-    query = (
-        "SELECT scope, subject, start, value, level, label, details FROM assessments"
-        " WHERE kind = %s AND start >= %s AND start < %s"
-    )
+    where = [sql.SQL("kind = %s AND start >= %s AND start < %s")]
     params: list[Any] = [kind, start, end]
     if scope is not None:
-        query += " AND scope = %s"
+        where.append(sql.SQL("scope = %s"))
         params.append(scope)
     if subjects is not None:
-        query += " AND subject = ANY(%s)"
+        where.append(sql.SQL("subject = ANY(%s)"))
         params.append(list(subjects))
-    rows = conn.execute((query + " ORDER BY scope, subject, start").encode(), params)
+    query = sql.SQL(
+        "SELECT scope, subject, start, value, level, label, details FROM assessments WHERE {}"
+        " ORDER BY scope, subject, start"
+    ).format(sql.SQL(" AND ").join(where))
+    rows = conn.execute(query, params)
     frame = pd.DataFrame(
         rows.fetchall(),
         columns=["scope", "subject", "start", "value", "level", "label", "details"],
@@ -361,15 +385,16 @@ def read_emissions(
 ) -> pd.DataFrame:
     """Emissions of ``source`` starting in [start, end): ``subject, gas, period, start, tonnes,
     substitution, details``."""
-    query = (
-        "SELECT subject, gas, period, start, tonnes, substitution, details FROM emissions"
-        " WHERE source = %s AND start >= %s AND start < %s"
-    )
+    where = [sql.SQL("source = %s AND start >= %s AND start < %s")]
     params: list[Any] = [source, start, end]
     if subject is not None:
-        query += " AND subject = %s"
+        where.append(sql.SQL("subject = %s"))
         params.append(subject)
-    rows = conn.execute((query + " ORDER BY subject, gas, start").encode(), params).fetchall()
+    query = sql.SQL(
+        "SELECT subject, gas, period, start, tonnes, substitution, details FROM emissions"
+        " WHERE {} ORDER BY subject, gas, start"
+    ).format(sql.SQL(" AND ").join(where))
+    rows = conn.execute(query, params).fetchall()
     frame = pd.DataFrame(
         rows, columns=["subject", "gas", "period", "start", "tonnes", "substitution", "details"]
     )

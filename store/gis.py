@@ -12,6 +12,7 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 import shapely
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from gis.catalogue import RasterItem
@@ -93,13 +94,17 @@ def save_raster(conn: Connection, item: RasterItem) -> None:
     """Register (or update) a raster in the catalogue."""
     row = asdict(item)
     columns = list(row)
-    placeholders = ", ".join(["%s"] * len(columns))
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns[1:])
-    query = (
-        f"INSERT INTO gis_rasters ({', '.join(columns)}) VALUES ({placeholders})"
-        f" ON CONFLICT (id) DO UPDATE SET {updates}, computed_at = now()"
+    query = sql.SQL(
+        "INSERT INTO gis_rasters ({}) VALUES ({}) ON CONFLICT (id) DO UPDATE SET {},"
+        " computed_at = now()"
+    ).format(
+        sql.SQL(", ").join(map(sql.Identifier, columns)),
+        sql.SQL(", ").join(sql.Placeholder() * len(columns)),
+        sql.SQL(", ").join(
+            sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in columns[1:]
+        ),
     )
-    conn.execute(query.encode(), [row[c] for c in columns])
+    conn.execute(query, [row[c] for c in columns])
 
 
 def load_rasters(conn: Connection, ids: Sequence[str] | None = None) -> list[RasterItem]:
@@ -110,13 +115,14 @@ def load_rasters(conn: Connection, ids: Sequence[str] | None = None) -> list[Ras
     GisError
         for an id that is not in the catalogue.
     """
-    columns = ", ".join(RasterItem.__dataclass_fields__)
-    query = f"SELECT {columns} FROM gis_rasters"
+    columns = sql.SQL(", ").join(map(sql.Identifier, RasterItem.__dataclass_fields__))
+    where = sql.SQL("TRUE")
     params: list[Any] = []
     if ids is not None:
-        query += " WHERE id = ANY(%s)"
+        where = sql.SQL("id = ANY(%s)")
         params.append(list(ids))
-    rows = conn.execute((query + " ORDER BY time NULLS FIRST, id").encode(), params).fetchall()
+    query = sql.SQL("SELECT {} FROM gis_rasters WHERE {} ORDER BY time NULLS FIRST, id")
+    rows = conn.execute(query.format(columns, where), params).fetchall()
     found = [RasterItem(*r) for r in rows]
     if ids is not None:
         unknown = set(ids) - {r.id for r in found}
@@ -159,11 +165,15 @@ def read_zonal(
     conn: Connection, *, layer: str, stat: str | None = None, feature: str | None = None
 ) -> pd.DataFrame:
     """Zonal results of ``layer``: ``raster, feature, stat, time, value``."""
-    query = "SELECT raster, feature, stat, time, value FROM zonal_stats WHERE layer = %s"
+    where: list[sql.Composable] = [sql.SQL("layer = %s")]
     params: list[Any] = [layer]
     for column, value in (("stat", stat), ("feature", feature)):
         if value is not None:
-            query += f" AND {column} = %s"
+            where.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
             params.append(value)
-    rows = conn.execute((query + " ORDER BY time, raster, feature, stat").encode(), params)
+    query = sql.SQL(
+        "SELECT raster, feature, stat, time, value FROM zonal_stats WHERE {}"
+        " ORDER BY time, raster, feature, stat"
+    ).format(sql.SQL(" AND ").join(where))
+    rows = conn.execute(query, params)
     return pd.DataFrame(rows.fetchall(), columns=["raster", "feature", "stat", "time", "value"])

@@ -184,8 +184,8 @@ class PostgresStore:
             raise StoreUnavailable(f"database unavailable: {exc}".strip()) from exc
 
     def connection(self, timeout: float | None = None) -> Any:
-        """A pooled connection for the derived-series functions of :mod:`store.derived` and
-        :mod:`pipelines.alerts` (a context manager; :class:`StoreUnavailable` when down)."""
+        """A pooled connection for the repositories of :mod:`store` (:mod:`store.derived`,
+        :mod:`store.alerts`, …; a context manager; :class:`StoreUnavailable` when down)."""
         return self._connection(timeout)
 
     def _probe(self) -> None:

@@ -15,10 +15,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ecosense.app import create_app
+from pipelines import alerts
 from pipelines.jobs import JobContext, get
 from pipelines.runner import Runner
+from sensors.alerts import Condition
 from sensors.observations import Observation
 from sensors.stations import Station
+from store import alerts as alert_store
 from store import derived
 from store.context import ServiceContext
 from store.postgres import PostgresStore, hash_secret
@@ -30,8 +33,9 @@ ADMIN = "operator-secret"
 class Hook:
     """A real HTTP server that answers 503 to the first ``failures`` POSTs, then 200."""
 
-    def __init__(self, failures: int) -> None:
+    def __init__(self, failures: int, on_post: Any = None) -> None:
         self.failures = failures
+        self.on_post = on_post
         self.received: list[dict[str, Any]] = []
         self.attempts = 0
         hook = self
@@ -40,6 +44,8 @@ class Hook:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 hook.attempts += 1
+                if hook.on_post is not None:
+                    hook.on_post()
                 if hook.attempts <= hook.failures:
                     self.send_response(503)
                 else:
@@ -182,3 +188,87 @@ def test_aggregates_api(store: PostgresStore, database_url: str, runner: Runner)
         assert items[0]["unit"] == "ug/m3" and items[0]["start"].endswith("+08:00")
         bad = client.get("/api/v1/aggregates", params={"period": "PT1H", "start": "x", "end": "y"})
         assert bad.status_code == 400
+
+
+def _one_alert(store: PostgresStore, database_url: str) -> None:
+    store.upsert_stations([Station("S1", "One", "air", 116.4, 39.9)])
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        alert_store.sync(conn, [Condition("offline", "S1", "", "warning", "no data", 45.0)])
+
+
+def test_abandoned_webhook_events_are_logged_and_listed(
+    store: PostgresStore, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 12: "webhook events are abandoned after 20 attempts without a log line" — an
+    event refused ``max_attempts`` times is logged (warning: event id, last error), retried no
+    more, and listed by ``GET /api/v1/alerts/webhooks?state=abandoned``."""
+    _one_alert(store, database_url)
+    hook = Hook(failures=1000)
+    try:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            first = alerts.deliver(conn, hook.url, backoff=0.0, max_attempts=2)
+            assert first == {"delivered": 0, "failed": 1, "abandoned": 0}
+            with caplog.at_level("WARNING", logger="pipelines.alerts"):
+                second = alerts.deliver(conn, hook.url, backoff=0.0, max_attempts=2)
+            assert second == {"delivered": 0, "failed": 1, "abandoned": 1}
+            (event,) = alert_store.list_notifications(conn, "abandoned")
+            # abandoned: not due any more
+            assert alerts.deliver(conn, hook.url, backoff=0.0, max_attempts=2)["failed"] == 0
+            assert alert_store.list_notifications(conn, "pending") == []
+    finally:
+        hook.close()
+    assert hook.attempts == 2
+    assert event["attempts"] == 2 and event["last_error"] == "HTTP 503"
+    assert event["event"] == "opened" and event["abandoned_at"] is not None
+    (line,) = [r for r in caplog.records if "abandoned" in r.getMessage()]
+    assert line.levelname == "WARNING"
+    assert f"event {event['id']} " in line.getMessage() and "HTTP 503" in line.getMessage()
+
+    app_ctx = ServiceContext(store, hash_secret(ADMIN), ZoneInfo("Asia/Shanghai"))
+    with TestClient(create_app(app_ctx)) as client:
+        admin = {"Authorization": f"Bearer {ADMIN}"}
+        assert client.get("/api/v1/alerts/webhooks").status_code == 401
+        listed = client.get("/api/v1/alerts/webhooks", params={"state": "abandoned"}, headers=admin)
+        assert listed.status_code == 200
+        (item,) = listed.json()["items"]
+        assert item["id"] == event["id"] and item["last_error"] == "HTTP 503"
+        assert item["abandoned_at"].endswith("+08:00") and item["payload"]["event"] == "opened"
+        none = client.get("/api/v1/alerts/webhooks", params={"state": "delivered"}, headers=admin)
+        assert none.json()["items"] == []
+        bad = client.get("/api/v1/alerts/webhooks", params={"state": "nope"}, headers=admin)
+        assert bad.status_code == 400
+
+
+def test_no_webhook_call_inside_an_open_transaction(
+    store: PostgresStore, database_url: str
+) -> None:
+    """Issue 12 ("no HTTP call inside an open transaction"): while the webhook is being
+    called, the event's row is not locked and the notifier's connection is not in a
+    transaction."""
+    _one_alert(store, database_url)
+    seen: list[tuple[bool, int]] = []
+
+    def probe() -> None:
+        with psycopg.connect(database_url, autocommit=True) as other:
+            try:
+                with other.transaction():
+                    other.execute("SET LOCAL lock_timeout = '200ms'")
+                    other.execute("SELECT id FROM alert_notifications FOR UPDATE NOWAIT")
+                locked = False
+            except psycopg.errors.LockNotAvailable:
+                locked = True
+            row = other.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%%'"
+            ).fetchone()
+            assert row is not None
+            seen.append((locked, int(row[0])))
+
+    hook = Hook(failures=0, on_post=probe)
+    try:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            sent = alerts.deliver(conn, hook.url, backoff=0.0)
+    finally:
+        hook.close()
+    assert sent["delivered"] == 1
+    assert seen == [(False, 0)]

@@ -19,7 +19,7 @@ from carbon import accounting, factors
 from carbon.activity import read_activity, read_facilities
 from carbon.inventory import account
 from ecosense.cli import main
-from pipelines.carbon import cems_check
+from pipelines.carbon import WITHOUT_CALCULATION, FacilityPlan, cems_check, facility_inventory
 from pipelines.jobs import JobContext, get
 from pipelines.runner import Runner
 from sensors.stations import Station
@@ -214,6 +214,70 @@ def test_cems_against_calculation_per_facility(
     assert row["relative_difference"] == pytest.approx(0.08)
     assert bool(row["finding"]) and row["substituted_hours"] == 3
     assert row["stations"] == "STACK-P1"
+
+
+def test_cems_without_calculation_is_a_finding(store: PostgresStore, database_url: str) -> None:
+    """Issue 12: "``cems_check`` skips a facility whose CEMS measures CO₂ but has no
+    calculation — the very case it exists to flag": it is reported as the finding "CEMS
+    without calculation"."""
+    store.upsert_stations(
+        [Station("STACK-N1", "N1 stack", "cems", 116.5, 39.9, attributes={"facility": "N1"})]
+    )
+    hours = pd.date_range("2023-01-01", "2023-01-02", freq="h", tz=CST, inclusive="left")
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        derived.upsert(
+            conn,
+            "emissions",
+            pd.DataFrame(
+                {
+                    "source": "cems",
+                    "subject": "STACK-N1",
+                    "gas": "CO2",
+                    "period": "PT1H",
+                    "start": hours.tz_convert("UTC"),
+                    "tonnes": 2.0,
+                    "substitution": "",
+                    "details": [{}] * len(hours),
+                }
+            ),
+        )
+        check = cems_check(conn, datetime(2023, 1, 1, tzinfo=CST), datetime(2023, 2, 1, tzinfo=CST))
+    (row,) = check.to_dict("records")
+    assert row["facility"] == "N1" and row["stations"] == "STACK-N1"
+    assert row["measured_t"] == pytest.approx(48.0) and row["calculated_t"] == 0.0
+    assert bool(row["finding"]) and row["reason"] == WITHOUT_CALCULATION
+    assert pd.isna(row["relative_difference"])
+
+
+def test_stale_rows_go_only_with_their_replacement(
+    imported: Path, database_url: str, runner: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 12: "a stale-row delete and its upsert run in separate transactions" — the
+    recompute of a facility deletes its stale rows and upserts the new ones in one transaction:
+    when the upsert fails, the stale rows are still there (nothing half done)."""
+    ctx = JobContext(database_url, runner)
+    assert get("carbon-inventory").run(ctx, None, None).errors == []
+    assert "CH4" in set(_emissions(database_url, "P1")["gas"])  # CH4 comes from diesel only
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM activity_records WHERE facility = 'P1' AND activity = 'diesel'")
+        (p1,) = [f for f in activity.load_facilities(conn) if f.id == "P1"]
+    plan = FacilityPlan(p1, (2023,), "Asia/Shanghai")
+    before = _emissions(database_url, "P1")
+
+    def broken(*args: object, **kwargs: object) -> int:
+        raise RuntimeError("disk full")
+
+    with monkeypatch.context() as m:
+        m.setattr(derived, "upsert", broken)
+        with pytest.raises(RuntimeError, match="disk full"):
+            facility_inventory(database_url, plan)
+    kept = _emissions(database_url, "P1")
+    assert kept[["gas", "period", "start", "tonnes"]].equals(
+        before[["gas", "period", "start", "tonnes"]]
+    )
+    touched = facility_inventory(database_url, plan)
+    assert touched.errors == [] and touched.rows > 0
+    assert set(_emissions(database_url, "P1")["gas"]) == {"CO2", "CO2e"}  # the stale CH4, N2O went
 
 
 def test_activity_derived_from_a_plant_meter(

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from pipelines.alerts import AlertRules, State, evaluate
+from sensors.alerts import AlertRules, State, evaluate
 from sensors.standards import radiation
 
 NOW = datetime(2026, 11, 28, 10, 20, tzinfo=UTC)

@@ -15,6 +15,7 @@ from dashboards.views import (
     default_choice,
     emission_table,
     emissions_by,
+    left_out_of,
     map_style,
     station_state,
     station_table,
@@ -201,6 +202,13 @@ def test_emissions_by_sector_region_and_target_region() -> None:
     assert annual_of_region(table, "CN-BJ").to_dict() == {2022: 300, 2023: 450}
     assert annual_of_region(table, "110108").to_dict() == {2022: 100, 2023: 150}
     assert emission_table(pd.DataFrame(), ZoneInfo("UTC")).empty
+    # issue 12: what a roll-up leaves out is listed, not dropped silently
+    assert left_out_of(table, "city").empty
+    coarse = table.assign(region=table["region"].where(table["facility"] != "P1", "CN-BJ"))
+    assert list(left_out_of(coarse, "city").index) == ["P1"]
+    assert (
+        left_out_of(coarse, "city")["P1"] == coarse.loc[coarse["facility"] == "P1", "tonnes"].sum()
+    )
 
 
 def test_target_chart_joins_projection_to_history() -> None:

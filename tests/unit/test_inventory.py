@@ -8,7 +8,7 @@ import pytest
 
 from carbon import factors
 from carbon.activity import read_activity, read_facilities
-from carbon.inventory import account, region_at, rollup
+from carbon.inventory import account, region_at, rollup, rollup_exclusions
 
 FACILITIES = """id,name,region,sector,lon,lat
 P1,Chaoyang plant,110105,1.A.1.a,116.48,39.92
@@ -83,6 +83,24 @@ def test_inventory_from_files_is_traceable_and_reports_what_it_left_out(
     assert set(cities.index.get_level_values(0)) == {"110100"}  # P3 is province-level only
     nation = rollup(rows, "nation", by=("gas",)).set_index("gas")["co2e_t"]
     assert set(nation.index) == {"CO2", "CH4", "N2O"}
+
+
+def test_rollup_lists_the_coarser_region_rows_it_leaves_out(files: tuple[Path, Path]) -> None:
+    """Issue 12: "the carbon roll-up drops coarser-region rows without listing them" — each
+    facility (or record) whose region is coarser than the level is listed with the reason and
+    its t CO2e."""
+    facilities, _ = read_facilities(files[0])
+    records, _ = read_activity(files[1], facilities)
+    rows, _ = account(records, facilities)
+    (p3,) = rollup_exclusions(rows, "city")
+    shanghai = rows.loc[rows["facility"] == "P3", "co2e_t"].sum()
+    assert p3.where == "facility P3"
+    assert "region CN-SH is coarser than the city roll-up" in p3.reason
+    assert f"{shanghai:,.3f} t CO2e" in p3.reason
+    assert rollup(rows, "city")["co2e_t"].sum() + shanghai == pytest.approx(rows["co2e_t"].sum())
+    county = {e.where for e in rollup_exclusions(rows, "county")}
+    assert county == {"facility P3"}  # P1 and P2 lie in counties
+    assert rollup_exclusions(rows, "province") == [] == rollup_exclusions(rows, "nation")
 
 
 def test_region_levels() -> None:

@@ -66,6 +66,19 @@ def test_job_file_outputs(job: Path) -> None:
     assert "Test inventory 2023" in report and "unknown activity" in report
 
 
+def test_a_city_job_lists_the_province_level_facility_it_leaves_out(job: Path) -> None:
+    """Issue 12: roll-up exclusions listed with their reason (excluded.csv and the report)."""
+    job.write_text(JOB.replace('level = "province"', 'level = "city"'))
+    result = run_job(job)
+    out = job.parent / "out"
+    excluded = pd.read_csv(out / "excluded.csv")
+    p3 = excluded[excluded["where"] == "facility P3"]
+    assert len(excluded) == 7 and len(p3) == 1
+    assert "coarser than the city roll-up" in p3["reason"].iloc[0]
+    assert "facility P3" in (out / "report.html").read_text()
+    assert result.inventory["co2e_t"].sum() < result.total_co2e_t
+
+
 def test_accounting_in_parallel_chunks_gives_the_same_inventory(job: Path) -> None:
     plain = run_job(job)
     calls: list[int] = []

@@ -1,0 +1,216 @@
+"""Alert rules over the derived series (pure: frames in, conditions out; no I/O).
+
+Rules (:class:`AlertRules`; thresholds as in the README):
+
+- ``exceedance``: the latest valid hourly mean of SO₂, NO₂, CO or O₃ above its GB 3095-2026
+  1-hour limit, or the latest valid daily mean of any Table 1 pollutant above its 24-hour
+  limit, for the station's area class (attribute ``area_class``, default 2);
+- ``aqi``: the latest hourly AQI at or above a level (default 4, 中度污染; 5 and up critical);
+- ``sustained``: the last ``sustained_hours`` (default 3) hourly means all valid and above the
+  limit (the 1-hour limit, or the 24-hour one where Table 1 has no 1-hour limit);
+- ``offline``: a station with readings in the last 7 days but none for ``offline_after``
+  (default 30 minutes);
+- ``flatline``: a QC flatline flag in the last hour (a stuck sensor);
+- ``gamma``: the latest ambient gamma dose rate outside the station's background range
+  (attribute ``background`` as ``[low, high]`` nGy/h; the national open-field range otherwise).
+
+The rules live here, beside the standards they apply (GB 3095, the radiation background), and
+not in ``pipelines/``: the store's alert repository (:mod:`store.alerts`) loads a
+:class:`State` and keeps the :class:`Condition` records, and ``store`` may import ``sensors``
+but not ``pipelines``. Concentrations in µg/m³ (CO mg/m³), gamma dose rates in nGy/h.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+import pandas as pd
+
+from sensors.standards import gb3095, radiation
+
+ONE_HOUR_LIMITS: Final = ("so2", "no2", "co", "o3")
+DAILY_LIMITS: Final = ("so2", "no2", "co", "pm10", "pm25")
+
+
+@dataclass(frozen=True)
+class AlertRules:
+    """Thresholds of the rules."""
+
+    aqi_level: int = 4
+    sustained_hours: int = 3
+    offline_after: timedelta = timedelta(minutes=30)
+    offline_lookback: timedelta = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A rule that holds now for a station (and parameter)."""
+
+    rule: str
+    station: str
+    parameter: str
+    severity: str
+    message: str
+    value: float | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.rule, self.station, self.parameter)
+
+
+@dataclass(frozen=True)
+class State:
+    """What the rules look at (frames as loaded by :func:`store.alerts.load_state`)."""
+
+    now: datetime
+    stations: Mapping[str, tuple[str, Mapping[str, Any]]]
+    hourly: pd.DataFrame  # subject, parameter, start, value, valid (last hours)
+    daily: pd.DataFrame  # subject, parameter, start, value, valid (latest day each)
+    aqi: pd.DataFrame  # subject, start, value, level, label (latest each)
+    last_seen: Mapping[str, datetime]  # station → latest reading time
+    flatlined: pd.DataFrame  # station, parameter, since
+    gamma: pd.DataFrame  # station, time, value (latest each)
+
+
+class _Row:
+    """A record's fields as attributes (typed ``Any``)."""
+
+    def __init__(self, record: dict[str, Any]) -> None:
+        self.__dict__.update(record)
+
+    def __getattr__(self, name: str) -> Any:
+        raise AttributeError(name)
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = frame.to_dict("records")  # type: ignore[assignment]
+    return rows
+
+
+def _limit(parameter: str, averaging: gb3095.Averaging, area: Any, on: datetime) -> float | None:
+    try:
+        return gb3095.limit(parameter, averaging, 1 if str(area) == "1" else 2, on.date())
+    except ValueError:
+        return None
+
+
+def evaluate(state: State, rules: AlertRules = AlertRules()) -> list[Condition]:
+    """Every condition that holds now (pure)."""
+    out: list[Condition] = []
+    area = {s: attrs.get("area_class", 2) for s, (_k, attrs) in state.stations.items()}
+    # exceedance of the 1-hour limits (latest valid hour) and 24-hour limits (latest valid day)
+    checks: tuple[tuple[pd.DataFrame, gb3095.Averaging, tuple[str, ...]], ...] = (
+        (state.hourly, "1h", ONE_HOUR_LIMITS),
+        (state.daily, "24h", DAILY_LIMITS),
+    )
+    for frame, averaging, pollutants in checks:
+        if frame.empty:
+            continue
+        good = frame[frame["valid"] & frame["parameter"].isin(pollutants)]
+        latest = good.sort_values("start").groupby(["subject", "parameter"]).tail(1)
+        for row in map(_Row, _records(latest)):
+            lim = _limit(row.parameter, averaging, area.get(row.subject, 2), row.start)
+            if lim is not None and row.value > lim:
+                multiple = (row.value - lim) / lim
+                out.append(
+                    Condition(
+                        "exceedance",
+                        str(row.subject),
+                        f"{row.parameter}_{averaging}",
+                        "critical" if multiple >= 1 else "warning",
+                        f"{row.parameter} {averaging} mean {row.value:.4g} above the GB 3095-2026"
+                        f" limit {lim:g} ({multiple:.2f}× over)",
+                        float(row.value),
+                        {"limit": lim, "multiple": multiple, "start": row.start.isoformat()},
+                    )
+                )
+    # sustained exceedance: the last N hours all valid and above the limit
+    n = rules.sustained_hours
+    if not state.hourly.empty and n > 0:
+        last_hour = pd.Timestamp(state.now).floor("h") - pd.Timedelta(hours=1)
+        wanted = pd.date_range(last_hour - pd.Timedelta(hours=n - 1), last_hour, freq="h")
+        for (subject, parameter), g in state.hourly.groupby(["subject", "parameter"]):
+            span: gb3095.Averaging = "1h" if parameter in ONE_HOUR_LIMITS else "24h"
+            lim = _limit(str(parameter), span, area.get(str(subject), 2), state.now)
+            if lim is None:
+                continue
+            g = g.set_index("start").reindex(wanted)
+            if g["valid"].fillna(False).astype(bool).all() and (g["value"] > lim).all():
+                out.append(
+                    Condition(
+                        "sustained",
+                        str(subject),
+                        str(parameter),
+                        "critical",
+                        f"{parameter} above {lim:g} ({span} limit) for {n} hours",
+                        float(g["value"].iloc[-1]),
+                        {"limit": lim, "hours": n},
+                    )
+                )
+    # AQI level
+    for row in map(_Row, _records(state.aqi)):
+        if pd.notna(row.level) and row.level >= rules.aqi_level:
+            out.append(
+                Condition(
+                    "aqi",
+                    str(row.subject),
+                    "",
+                    "critical" if row.level >= 5 else "warning",
+                    f"AQI {row.value} (level {row.level}) at {row.start.isoformat()};"
+                    f" primary: {row.label or '-'}",
+                    float(row.value),
+                    {"level": int(row.level), "primary": row.label},
+                )
+            )
+    # offline
+    for station, seen in state.last_seen.items():
+        if state.now - seen > rules.offline_after:
+            minutes = (state.now - seen).total_seconds() / 60
+            out.append(
+                Condition(
+                    "offline",
+                    station,
+                    "",
+                    "warning",
+                    f"no data for {minutes:.0f} minutes (last {seen.isoformat()})",
+                    minutes,
+                    {"last_seen": seen.isoformat()},
+                )
+            )
+    for row in map(_Row, _records(state.flatlined)):
+        out.append(
+            Condition(
+                "flatline",
+                str(row.station),
+                str(row.parameter),
+                "warning",
+                f"{row.parameter}: the same value repeated (stuck sensor?) since"
+                f" {row.since.isoformat()}",
+                None,
+                {"since": row.since.isoformat()},
+            )
+        )
+    for row in map(_Row, _records(state.gamma)):
+        attrs = state.stations.get(str(row.station), ("", {}))[1]
+        background = tuple(attrs.get("background") or radiation.NATIONAL_OPEN_FIELD)
+        status = radiation.background_status(
+            [row.value], (float(background[0]), float(background[1]))
+        )[0]
+        if status in ("below", "above"):
+            out.append(
+                Condition(
+                    "gamma",
+                    str(row.station),
+                    "gamma",
+                    "critical" if status == "above" else "warning",
+                    f"gamma dose rate {row.value:.4g} nGy/h {status} the background range"
+                    f" {background[0]:g}–{background[1]:g}",
+                    float(row.value),
+                    {"background": list(background), "status": status},
+                )
+            )
+    return out
