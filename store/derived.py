@@ -17,6 +17,9 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
+from store import reviews
+from store.jobs import TIME_MAX, TIME_MIN
+
 Connection = psycopg.Connection[tuple[Any, ...]]
 
 #: table → (key columns, value columns); every upsert goes through :func:`upsert`.
@@ -159,26 +162,46 @@ def touched_streams(
 ) -> pd.DataFrame:
     """Streams with readings ingested after ``since`` and/or timed in [``start``, ``end``):
     one row each with ``stream_id, station, kind, parameter, interval, statistic, basis, unit``
-    and the ``first`` and ``last`` such reading time (UTC)."""
-    where: list[str] = []
-    params: list[Any] = []
-    for clause, value in (
-        ("o.ingest_time > %s", since),
-        ("o.time >= %s", start),
-        ("o.time < %s", end),
-    ):
-        if value is not None:
-            where.append(clause)
-            params.append(value)
-    query = (
-        "SELECT s.id, s.station_id, st.kind, s.parameter, s.interval, s.statistic, s.basis,"
-        " s.unit, t.first, t.last FROM (SELECT o.stream_id, min(o.time) AS first,"
-        " max(o.time) AS last FROM observations o WHERE "
-        + (" AND ".join(where) or "TRUE")
-        + " GROUP BY o.stream_id) t JOIN streams s ON s.id = t.stream_id"
-        " JOIN stations st ON st.id = s.station_id ORDER BY s.station_id, s.id"
+    and the ``first`` and ``last`` such reading time (UTC; ``NaT`` when every one lies outside
+    [:data:`TIME_MIN`, :data:`TIME_MAX`)) and ``outside``, the number of such readings left
+    out for their time.
+
+    With ``since``, the readings covered by a review (:mod:`store.reviews`) made after it count
+    as touched too, so the periods the review changes are recomputed.
+    """
+    params: dict[str, Any] = {"since": since, "start": start, "end": end}
+    conditions = [
+        sql.SQL(clause)
+        for clause, name in (
+            ("o.ingest_time > %(since)s", "since"),
+            ("o.time >= %(start)s", "start"),
+            ("o.time < %(end)s", "end"),
+        )
+        if params[name] is not None
+    ]
+    inside = sql.SQL("o.time >= %(lo)s AND o.time < %(hi)s")
+    arrived = sql.SQL("SELECT o.stream_id, o.time FROM observations o WHERE {}").format(
+        sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("TRUE")
     )
-    rows = conn.execute(query.encode(), params).fetchall()
+    if since is not None:
+        # readings a review made since the mark covers (whatever their ingest time)
+        reviewed = sql.SQL(
+            "SELECT o.stream_id, o.time FROM reviews r JOIN streams rs"
+            " ON rs.station_id = r.station AND rs.parameter = r.parameter"
+            " JOIN observations o ON o.stream_id = rs.id AND o.time >= r.start"
+            ' AND o.time < r."end" WHERE r.at > %(since)s'
+        )
+        arrived = sql.SQL("{} UNION ALL {}").format(arrived, reviewed)
+    query = sql.SQL(
+        "SELECT s.id, s.station_id, st.kind, s.parameter, s.interval, s.statistic, s.basis,"
+        " s.unit, t.first, t.last, t.outside FROM (SELECT o.stream_id,"
+        " min(o.time) FILTER (WHERE {inside}) AS first,"
+        " max(o.time) FILTER (WHERE {inside}) AS last,"
+        " count(*) FILTER (WHERE NOT ({inside})) AS outside"
+        " FROM ({arrived}) o GROUP BY o.stream_id) t JOIN streams s ON s.id = t.stream_id"
+        " JOIN stations st ON st.id = s.station_id ORDER BY s.station_id, s.id"
+    ).format(inside=inside, arrived=arrived)
+    rows = conn.execute(query, {**params, "lo": TIME_MIN, "hi": TIME_MAX}).fetchall()
     cols = [
         "stream_id",
         "station",
@@ -190,16 +213,20 @@ def touched_streams(
         "unit",
         "first",
         "last",
+        "outside",
     ]
     frame = pd.DataFrame(rows, columns=cols)
     for c in ("first", "last"):
         frame[c] = pd.to_datetime(frame[c], utc=True)
+    frame["outside"] = frame["outside"].astype("int64")
     return frame
 
 
 def read_readings(conn: Connection, stream_id: int, start: datetime, end: datetime) -> pd.DataFrame:
-    """One stream's readings in [start, end) with their QC mask (``-1``: not checked yet):
-    columns ``time`` (UTC), ``value``, ``flag``, ``mask``."""
+    """One stream's readings in [start, end) (within [:data:`TIME_MIN`, :data:`TIME_MAX`)) with
+    their QC mask (``-1``: not checked yet) and whether a review invalidated them: columns
+    ``time`` (UTC), ``value``, ``flag``, ``mask``, ``invalid``."""
+    start, end = max(start, TIME_MIN), min(end, TIME_MAX)
     rows = conn.execute(
         "SELECT o.time, o.value, o.flag, coalesce(q.mask, -1) FROM observations o"
         " LEFT JOIN qc_flags q ON q.stream_id = o.stream_id AND q.time = o.time"
@@ -210,6 +237,8 @@ def read_readings(conn: Connection, stream_id: int, start: datetime, end: dateti
     frame["time"] = pd.to_datetime(frame["time"], utc=True)
     frame["value"] = frame["value"].astype("float64")
     frame["mask"] = frame["mask"].astype("int64")
+    found = reviews.stream_reviews(conn, stream_id, start, end) if len(frame) else []
+    frame["invalid"] = reviews.invalidated(frame["time"], found)
     return frame
 
 
@@ -225,18 +254,19 @@ def read_aggregates(
 ) -> pd.DataFrame:
     """Aggregates of ``period`` starting in [start, end): columns ``subject, parameter, start,
     value, count, valid, unit`` (``start`` UTC)."""
-    query = (
-        "SELECT subject, parameter, start, value, count, valid, unit FROM aggregates"
-        " WHERE scope = %s AND period = %s AND start >= %s AND start < %s"
-    )
+    where = [sql.SQL("scope = %s AND period = %s AND start >= %s AND start < %s")]
     params: list[Any] = [scope, period, start, end]
     if subjects is not None:
-        query += " AND subject = ANY(%s)"
+        where.append(sql.SQL("subject = ANY(%s)"))
         params.append(list(subjects))
     if parameters is not None:
-        query += " AND parameter = ANY(%s)"
+        where.append(sql.SQL("parameter = ANY(%s)"))
         params.append(list(parameters))
-    rows = conn.execute((query + " ORDER BY subject, parameter, start").encode(), params)
+    query = sql.SQL(
+        "SELECT subject, parameter, start, value, count, valid, unit FROM aggregates"
+        " WHERE {} ORDER BY subject, parameter, start"
+    ).format(sql.SQL(" AND ").join(where))
+    rows = conn.execute(query, params)
     frame = pd.DataFrame(
         rows.fetchall(),
         columns=["subject", "parameter", "start", "value", "count", "valid", "unit"],
@@ -273,18 +303,19 @@ def read_assessments(
 ) -> pd.DataFrame:
     """Assessments of ``kind`` starting in [start, end): ``scope, subject, start, value, level,
     label, details``."""
-    query = (
-        "SELECT scope, subject, start, value, level, label, details FROM assessments"
-        " WHERE kind = %s AND start >= %s AND start < %s"
-    )
+    where = [sql.SQL("kind = %s AND start >= %s AND start < %s")]
     params: list[Any] = [kind, start, end]
     if scope is not None:
-        query += " AND scope = %s"
+        where.append(sql.SQL("scope = %s"))
         params.append(scope)
     if subjects is not None:
-        query += " AND subject = ANY(%s)"
+        where.append(sql.SQL("subject = ANY(%s)"))
         params.append(list(subjects))
-    rows = conn.execute((query + " ORDER BY scope, subject, start").encode(), params)
+    query = sql.SQL(
+        "SELECT scope, subject, start, value, level, label, details FROM assessments"
+        " WHERE {} ORDER BY scope, subject, start"
+    ).format(sql.SQL(" AND ").join(where))
+    rows = conn.execute(query, params)
     frame = pd.DataFrame(
         rows.fetchall(),
         columns=["scope", "subject", "start", "value", "level", "label", "details"],
@@ -300,15 +331,16 @@ def read_emissions(
 ) -> pd.DataFrame:
     """Emissions of ``source`` starting in [start, end): ``subject, gas, period, start, tonnes,
     substitution, details``."""
-    query = (
-        "SELECT subject, gas, period, start, tonnes, substitution, details FROM emissions"
-        " WHERE source = %s AND start >= %s AND start < %s"
-    )
+    where = [sql.SQL("source = %s AND start >= %s AND start < %s")]
     params: list[Any] = [source, start, end]
     if subject is not None:
-        query += " AND subject = %s"
+        where.append(sql.SQL("subject = %s"))
         params.append(subject)
-    rows = conn.execute((query + " ORDER BY subject, gas, start").encode(), params).fetchall()
+    query = sql.SQL(
+        "SELECT subject, gas, period, start, tonnes, substitution, details FROM emissions"
+        " WHERE {} ORDER BY subject, gas, start"
+    ).format(sql.SQL(" AND ").join(where))
+    rows = conn.execute(query, params).fetchall()
     frame = pd.DataFrame(
         rows, columns=["subject", "gas", "period", "start", "tonnes", "substitution", "details"]
     )
