@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from api.reviews import router as review_router
 from api.routes import router as read_router
 from ecosense import __version__
 from ingest.http import router as ingest_router
@@ -26,6 +27,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
     app.state.ctx = ctx
     app.include_router(ingest_router)
     app.include_router(read_router)
+    app.include_router(review_router)
 
     @app.exception_handler(StoreUnavailable)
     async def store_unavailable(_request: Request, exc: StoreUnavailable) -> JSONResponse:

@@ -104,7 +104,13 @@ class Job:
 def _running(ctx: JobContext, job: str) -> Iterator[Connection]:
     """The run's own connection, holding job ``job``'s lock (:func:`store.jobs.exclusive`):
     a run waits for a run of the same job under way (the scheduler's, or one by hand)."""
-    with db.connect(ctx.url) as conn, job_store.exclusive(conn, job, ctx.on_wait):
+
+    def waiting() -> None:
+        logger.info("%s: waiting for the run of %s under way", job, job)
+        if ctx.on_wait is not None:
+            ctx.on_wait()
+
+    with db.connect(ctx.url) as conn, job_store.exclusive(conn, job, waiting):
         yield conn
 
 

@@ -168,6 +168,22 @@ def stream_reviews(
     return [_review(r) for r in rows]
 
 
+def invalidations(
+    conn: Connection, readings: Sequence[tuple[str, str, datetime]]
+) -> list[Review | None]:
+    """Per reading ``(station, parameter, time)``, the review that invalidated it, or ``None``
+    (never reviewed, or restored since)."""
+    if not readings:
+        return []
+    times = [t for _s, _p, t in readings]
+    found = covering(conn, ((s, p) for s, p, _t in readings), min(times), max(times))
+    out: list[Review | None] = []
+    for station, parameter, time in readings:
+        review = decisive(found.get((station, parameter), ()), time)
+        out.append(review if review is not None and review.action == "invalidate" else None)
+    return out
+
+
 def decisive(reviews: Sequence[Review], time: datetime) -> Review | None:
     """The review that decides a reading stamped ``time``: the latest covering it, if any
     (``reviews`` oldest first)."""
@@ -199,6 +215,7 @@ __all__ = [
     "covering",
     "decisive",
     "invalidated",
+    "invalidations",
     "list_reviews",
     "stream_reviews",
 ]
