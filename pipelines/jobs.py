@@ -5,9 +5,16 @@ only at what arrived since — raw readings by ``ingest_time`` for ``hourly``, h
 ``computed_at`` for ``daily`` — and recomputes just the periods those touch. A late or
 corrected reading bumps its ``ingest_time`` (the store's upsert does), so it is picked up. The
 mark is set :data:`OVERLAP` before the run's start, so a write still committing while the job
-planned is seen by the next run. Run with ``--start/--end``, a job recomputes every period of
+planned is seen by the next run. A review (:mod:`store.reviews`) made since the mark touches
+the readings it covers, so ``hourly`` recomputes their hours; readings a review invalidated are
+left out of every computation. Run with ``--start/--end``, a job recomputes every period of
 the range and leaves its mark alone. Jobs are **idempotent**: results are upserts that change
 a row only when its values change.
+
+A run holds its job's advisory lock (:func:`store.jobs.exclusive`) from start to end: a run by
+hand waits for the scheduler's run of the same job, never races it. One stream's bad data is a
+warning (the stream is left out, the rest and the mark go on); only a failed task (the
+database went away) is an error that holds the mark.
 """
 
 from __future__ import annotations
@@ -42,8 +49,9 @@ class JobError(ValueError):
 
 @dataclass
 class JobReport:
-    """What a run did: tasks run, rows written, errors (one per failed task or bad stream; the
-    mark stays put), warnings (data left out, with the reason; the mark moves on)."""
+    """What a run did: tasks run, rows written, errors (one per failed task; the mark stays
+    put), warnings (data left out — a stream, sample or parameter that could not be computed,
+    readings timed outside what the job computes with — with the reason; the mark moves on)."""
 
     job: str
     tasks: int = 0
