@@ -330,18 +330,32 @@ def _soil(conn: Connection, plan: StationPlan, touched: Touched) -> int:
     land_use = str(plan.attributes.get("land_use", "other"))
     times: set[pd.Timestamp] = set()
     values: dict[pd.Timestamp, dict[str, float]] = {}
+    first = min(sp.first for sp in plan.streams)
+    end = max(sp.last for sp in plan.streams) + timedelta(seconds=1)
+    touched_times: set[pd.Timestamp] = set()
     for sp in plan.streams:
         r = derived.read_readings(conn, sp.stream_id, sp.first, sp.last + timedelta(seconds=1))
+        touched_times.update(r["time"])
+    # a sample is every parameter measured at its time, touched or not
+    for stream_id, _station, parameter, interval, _statistic in job_store.measured_streams(
+        conn, [plan.station]
+    ):
+        if interval is not None:
+            continue
+        r = derived.read_readings(conn, stream_id, first, end)
+        r = r[r["time"].isin(touched_times)]
+        times.update(r["time"])
         r = r[~r["invalid"].to_numpy()]  # invalidated by a review: not part of the sample
         for t, v in zip(r["time"], r["value"], strict=True):
-            values.setdefault(t, {})[sp.parameter] = float(v)
-            times.add(t)
+            values.setdefault(t, {})[parameter] = float(v)
     rows = []
+    incomplete = []
     for t in sorted(times):
-        sample = values[t]
+        sample = values.get(t, {})
         ph = sample.pop("ph", None)
         metals = {k: v for k, v in sample.items() if k in soil_std.METALS}
         if ph is None or not metals:
+            incomplete.append(t)  # e.g. its pH invalidated: no class (any earlier one goes)
             continue
         try:
             risk = soil_std.classify(metals, ph, land_use)  # type: ignore[arg-type]
@@ -360,7 +374,10 @@ def _soil(conn: Connection, plan: StationPlan, touched: Touched) -> int:
                 "details": {"ph": ph, "land_use": land_use, "ratios": risk.ratios},
             }
         )
-    return derived.upsert(conn, "assessments", pd.DataFrame(rows)) if rows else 0
+    written = derived.upsert(conn, "assessments", pd.DataFrame(rows)) if rows else 0
+    return written + derived.delete_assessments(
+        conn, scope="station", subject=plan.station, kind="soil", starts=incomplete
+    )
 
 
 def _cems(conn: Connection, station: str, hours: set[datetime]) -> int:

@@ -326,6 +326,21 @@ def read_assessments(
     return frame
 
 
+def delete_assessments(
+    conn: Connection, *, scope: str, subject: str, kind: str, starts: Sequence[datetime]
+) -> int:
+    """Delete the assessments of ``kind`` of one subject at ``starts`` (a period that can no
+    longer be assessed, e.g. its readings were invalidated); return how many went."""
+    if not starts:
+        return 0
+    cur = conn.execute(
+        "DELETE FROM assessments WHERE scope = %s AND subject = %s AND kind = %s"
+        " AND start = ANY(%s)",
+        (scope, subject, kind, [pd.Timestamp(t).to_pydatetime() for t in starts]),
+    )
+    return cur.rowcount
+
+
 def read_emissions(
     conn: Connection, *, source: str, start: datetime, end: datetime, subject: str | None = None
 ) -> pd.DataFrame:

@@ -20,7 +20,7 @@ from pipelines.jobs import JobContext, JobReport, get
 from pipelines.runner import Runner
 from sensors.observations import Observation
 from sensors.stations import Station
-from store import db, derived
+from store import db, derived, reviews
 from store import jobs as job_store
 from store.context import ServiceContext
 from store.postgres import PostgresStore, hash_secret
@@ -332,3 +332,47 @@ def test_a_run_by_hand_waits_for_the_run_under_way(
     # mark's overlap) found every row unchanged
     assert sorted(r.rows > 0 for r in done) == [False, True]
     assert _hour_mean(database_url, "A1", HOUR) == pytest.approx((FULL_MEAN, 60.0, True))
+
+
+def test_a_soil_sample_whose_ph_is_invalidated_loses_its_class_until_restored(
+    store: PostgresStore, runner: Runner, database_url: str
+) -> None:
+    """Issue 12, bullet 4: jobs exclude invalidated readings from "classes" (GB 15618 risk
+    class of a soil sample here) and "restore brings them back"."""
+    store.upsert_stations([Station("P1", "Meuse 1", "soil", 5.758, 50.99)])
+    sampled = datetime(2026, 10, 1, 2, tzinfo=UTC)
+    store.write_observations(
+        [
+            Observation("P1", "ph", sampled, 6.8),
+            Observation("P1", "cd", sampled, 11.7),
+            Observation("P1", "pb", sampled, 299.0),
+        ]
+    )
+
+    def classes() -> list[str]:
+        with db.connect(database_url) as conn:
+            found = derived.read_assessments(
+                conn, kind="soil", start=sampled, end=sampled + timedelta(seconds=1)
+            )
+        return found["label"].tolist()
+
+    # no overlap: a run sees only what the review touched (the pH), yet classifies the sample
+    ctx = _context(database_url, runner, overlap=timedelta(0))
+    assert get("hourly").run(ctx, None, None).errors == []
+    assert len(classes()) == 1
+    with db.connect(database_url) as conn:
+        for action in ("invalidate", "restore"):
+            _review, affected = reviews.add(
+                conn,
+                station="P1",
+                parameter="ph",
+                start=sampled,
+                end=sampled + timedelta(minutes=1),
+                action=action,
+                reason="pH meter not calibrated" if action == "invalidate" else "re-checked",
+                by="reviewer",
+            )
+            assert affected == 1
+            report = get("hourly").run(ctx, None, None)
+            assert report.errors == [] and report.tasks == 1
+            assert len(classes()) == (0 if action == "invalidate" else 1)
