@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -88,6 +88,14 @@ class Touched:
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
+    def attempt(self, what: str, compute: Callable[..., int], *args: Any) -> None:
+        """Add the rows ``compute(*args)`` writes; if the data of ``what`` make it fail, report
+        that as a warning (see :meth:`isolate`) and go on."""
+        try:
+            self.rows += compute(*args)
+        except Exception as exc:  # one stream's (sample's, parameter's) data, not the task's
+            self.isolate(what, exc)
+
     def isolate(self, what: str, exc: Exception) -> None:
         """Report ``exc``, raised by the data of ``what``, as a warning — unless it is the
         database going away, which fails the task (and holds the job's mark)."""
@@ -127,37 +135,25 @@ def station_hourly(url: str, plan: StationPlan, config: qc.QcConfig = DEFAULT_QC
     touched = Touched()
     with db.connect(url) as conn:
         for sp in plan.streams:
-            try:
-                _stream_hourly(conn, plan, sp, config, touched)
-            except Exception as exc:  # one stream's bad data, not the task's nor the job's
-                touched.isolate(f"{plan.station} {sp.parameter} (stream {sp.stream_id})", exc)
+            what = f"{plan.station} {sp.parameter} (stream {sp.stream_id})"
+            touched.attempt(what, _stream_hourly, conn, plan, sp, config, touched)
         if plan.kind == "soil":
-            try:
-                touched.rows += _soil(conn, plan, touched)
-            except Exception as exc:
-                touched.isolate(f"{plan.station} soil samples", exc)
+            touched.attempt(f"{plan.station} soil samples", _soil, conn, plan, touched)
         cems_hours = touched.periods.get("flue_co2", set()) | touched.periods.get(
             "flue_flow", set()
         )
         if plan.kind == "cems" and cems_hours:
-            try:
-                touched.rows += _cems(conn, plan.station, cems_hours)
-            except Exception as exc:
-                # a lasting condition (no valid hour yet) is reported, not held against the
-                # job's mark; the hours are accounted once a valid hour arrives
-                touched.isolate(f"{plan.station} CEMS CO2", exc)
+            # a lasting condition (no valid hour yet) is reported, not held against the job's
+            # mark; the hours are accounted once a valid hour arrives
+            touched.attempt(f"{plan.station} CEMS CO2", _cems, conn, plan.station, cems_hours)
         hours = touched.periods.get("o3")
         if hours:
-            try:
-                touched.rows += _o3_8h(conn, "station", plan.station, hours)
-            except Exception as exc:
-                touched.isolate(f"{plan.station} o3 8-hour means", exc)
+            what = f"{plan.station} o3 8-hour means"
+            touched.attempt(what, _o3_8h, conn, "station", plan.station, hours)
         aqi_hours = set().union(*(touched.periods.get(p, set()) for p in AQI_POLLUTANTS))
         if aqi_hours:
-            try:
-                touched.rows += hourly_aqi(conn, "station", plan.station, aqi_hours)
-            except Exception as exc:
-                touched.isolate(f"{plan.station} hourly AQI", exc)
+            what = f"{plan.station} hourly AQI"
+            touched.attempt(what, hourly_aqi, conn, "station", plan.station, aqi_hours)
     return touched
 
 
@@ -167,12 +163,13 @@ def _stream_hourly(
     sp: StreamPlan,
     config: qc.QcConfig,
     touched: Touched,
-) -> None:
+) -> int:
+    """QC and hourly means of one source stream's touched hours; returns the rows written."""
     start = pd.Timestamp(sp.first).floor("h") - QC_CONTEXT
     end = pd.Timestamp(sp.last).floor("h") + HOUR + QC_CONTEXT
     found = derived.read_readings(conn, sp.stream_id, start, end)
     if found.empty:
-        return
+        return 0
     # every hour of the window with a reading is recomputed (a QC verdict or a review may have
     # changed); readings a review invalidated are left out of QC and of the means
     hours = pd.DatetimeIndex(found["time"]).floor("h").unique()
@@ -186,7 +183,9 @@ def _stream_hourly(
         rows = pd.DataFrame(
             {"stream_id": sp.stream_id, "time": readings["time"][changed], "mask": mask[changed]}
         )
-        touched.rows += derived.upsert(conn, "qc_flags", rows)
+        written = derived.upsert(conn, "qc_flags", rows)
+    else:
+        written = 0
     readings["valid"] = mask == 0
     if sp.interval == "PT1H":  # a logger's own hourly means (HJ 212 2061)
         agg = pd.DataFrame(
@@ -212,10 +211,11 @@ def _stream_hourly(
     if sp.interval == "PT1H" or plan.kind not in TABLE4_KINDS:
         agg["valid"] = agg["count"] > 0
     agg.index.name = "start"
-    touched.rows += derived.upsert(
+    written += derived.upsert(
         conn, "aggregates", _frame("station", plan.station, sp.parameter, "PT1H", sp.unit, agg)
     )
     touched.add(sp.parameter, agg.index)
+    return written
 
 
 def _o3_8h(conn: Connection, scope: str, subject: str, hours: set[datetime]) -> int:
@@ -457,21 +457,15 @@ def subject_daily(url: str, plan: DailyPlan) -> Touched:
     tz = plan.tz
     with db.connect(url) as conn:
         for parameter, days in plan.days.items():
-            try:
-                touched.rows += _parameter_daily(conn, plan, parameter, days, touched)
-            except Exception as exc:  # one parameter's bad data, not the task's
-                touched.isolate(f"{plan.scope} {plan.subject} {parameter} daily", exc)
+            what = f"{plan.scope} {plan.subject} {parameter} daily"
+            touched.attempt(what, _parameter_daily, conn, plan, parameter, days, touched)
         all_days = sorted(set().union(*(set(d) for d in plan.days.values()))) if plan.days else []
         if all_days and any(p in plan.days for p in AQI_POLLUTANTS):
-            try:
-                touched.rows += daily_aqi(conn, plan.scope, plan.subject, all_days)
-            except Exception as exc:
-                touched.isolate(f"{plan.scope} {plan.subject} daily AQI", exc)
+            what = f"{plan.scope} {plan.subject} daily AQI"
+            touched.attempt(what, daily_aqi, conn, plan.scope, plan.subject, all_days)
         if all_days and plan.kind == "water":
-            try:
-                touched.rows += _water(conn, plan, all_days, tz)
-            except Exception as exc:
-                touched.isolate(f"{plan.scope} {plan.subject} water classes", exc)
+            what = f"{plan.scope} {plan.subject} water classes"
+            touched.attempt(what, _water, conn, plan, all_days, tz)
     return touched
 
 
@@ -652,23 +646,17 @@ def city_means(url: str, plan: CityPlan) -> Touched:
     touched = Touched()
     with db.connect(url) as conn:
         for parameter, starts in plan.starts.items():
-            try:
-                touched.rows += _city_parameter(conn, plan, parameter, starts, touched)
-            except Exception as exc:  # one parameter's bad data, not the task's
-                touched.isolate(f"city {plan.city} {parameter} {plan.period}", exc)
+            what = f"city {plan.city} {parameter} {plan.period}"
+            touched.attempt(what, _city_parameter, conn, plan, parameter, starts, touched)
         if plan.period == "PT1H":
             hours = touched.periods.get("o3")
             if hours:
-                try:
-                    touched.rows += _o3_8h(conn, "city", plan.city, hours)
-                except Exception as exc:
-                    touched.isolate(f"city {plan.city} o3 8-hour means", exc)
+                what = f"city {plan.city} o3 8-hour means"
+                touched.attempt(what, _o3_8h, conn, "city", plan.city, hours)
             aqi_hours = set().union(*(touched.periods.get(p, set()) for p in AQI_POLLUTANTS))
             if aqi_hours:
-                try:
-                    touched.rows += hourly_aqi(conn, "city", plan.city, aqi_hours)
-                except Exception as exc:
-                    touched.isolate(f"city {plan.city} hourly AQI", exc)
+                what = f"city {plan.city} hourly AQI"
+                touched.attempt(what, hourly_aqi, conn, "city", plan.city, aqi_hours)
     return touched
 
 
