@@ -60,6 +60,8 @@ def _unusable(text: str) -> bool:
 def observation_reviews(ctx: ServiceContext, rows: Sequence[StoredObservation]) -> list[Any]:
     """Per observation, the ``"review"`` of its item (``{"action", "reason", "by", "at"}``)
     when a review invalidated it, else ``None``."""
+    if not rows:
+        return []
     with ctx.store.connection() as conn:
         found = reviews.invalidations(conn, [(r.station, r.parameter, r.time) for r in rows])
     return [

@@ -5,10 +5,15 @@ job never racing."""
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -376,3 +381,50 @@ def test_a_soil_sample_whose_ph_is_invalidated_loses_its_class_until_restored(
             report = get("hourly").run(ctx, None, None)
             assert report.errors == [] and report.tasks == 1
             assert len(classes()) == (0 if action == "invalidate" else 1)
+
+
+def test_ecosense_jobs_run_waits_for_the_schedulers_run(
+    seeded: PostgresStore, database_url: str, tmp_path: Path
+) -> None:
+    """Issue 12, bullet 4: "`ecosense jobs run NAME` started by hand while the platform runs
+    works (it waits for, never races, the scheduler's run of the same job)" — the command in
+    its own process, the scheduler's run holding the job's lock."""
+    env = {
+        **os.environ,
+        "ECOSENSE_DATABASE_URL": database_url,
+        "ECOSENSE_DATA_DIR": str(tmp_path / "data"),
+    }
+    lines: list[str] = []
+    waiting = threading.Event()
+    with db.connect(database_url) as held, job_store.exclusive(held, "hourly"):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ecosense", "jobs", "run", "hourly"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+        def read_stderr() -> None:
+            assert proc.stderr is not None
+            for line in proc.stderr:
+                lines.append(line)
+                if "waiting for the run of hourly under way" in line:
+                    waiting.set()
+
+        reader = threading.Thread(target=read_stderr, daemon=True)
+        reader.start()
+        try:
+            assert waiting.wait(120), "".join(lines)
+            time.sleep(1.0)
+            assert proc.poll() is None  # still waiting: it does not race the run under way
+        except BaseException:
+            proc.kill()
+            raise
+    stdout, _ = proc.communicate(timeout=300)
+    reader.join(10)
+    assert proc.returncode == 0, "".join(lines)
+    assert re.match(
+        r"hourly: \d+ tasks, \d+ periods recomputed, \d+ rows written, 0 errors", stdout
+    )
+    assert _hour_mean(database_url, "A1", HOUR) == pytest.approx((FULL_MEAN, 60.0, True))
