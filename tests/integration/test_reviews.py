@@ -428,3 +428,19 @@ def test_ecosense_jobs_run_waits_for_the_schedulers_run(
         r"hourly: \d+ tasks, \d+ periods recomputed, \d+ rows written, 0 errors", stdout
     )
     assert _hour_mean(database_url, "A1", HOUR) == pytest.approx((FULL_MEAN, 60.0, True))
+
+
+def test_ecosense_review_refuses_with_a_one_line_reason(
+    seeded: PostgresStore, cli_env: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["--parameter", "pm25", "--start", "2026-11-28T09:00", "--end", "2026-11-28T10:00"]
+    for station, extra, reason in (
+        ("nowhere", ["--reason", "x"], "unknown station 'nowhere'"),
+        ("A1", ["--reason", " "], "a review needs a reason"),
+        ("A1", ["--reason", "x", "--start", "soon"], "--start 'soon' is not an ISO 8601 time"),
+    ):
+        assert cli.main(["review", "invalidate", "--station", station, *args, *extra]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and reason in err[0], err
+    assert cli.main(["review", "invalidate", "--station", "A1", *args, "--reason", "ok"]) == 0
+    assert capsys.readouterr().out.strip().endswith(": 60 readings affected")
