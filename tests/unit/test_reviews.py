@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pandas as pd
 import psycopg
@@ -64,3 +66,32 @@ def test_one_streams_bad_data_is_a_warning_but_a_lost_database_fails_the_task() 
     assert touched.warnings == ["S1 pm25 left out: ValueError: Out of bounds nanosecond timestamp"]
     with pytest.raises(psycopg.OperationalError):
         touched.isolate("S1 pm10", psycopg.OperationalError("server closed the connection"))
+
+
+def test_the_job_modules_reach_the_database_only_through_store() -> None:
+    """Issue 12, bullet 1 ("One door"): pipelines/jobs.py and pipelines/work.py hold no SQL and
+    do not import psycopg."""
+    root = Path(__file__).resolve().parents[2] / "pipelines"
+    for name in ("jobs.py", "work.py"):
+        tree = ast.parse((root / name).read_text("utf-8"))
+        imported = {
+            alias.name.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import)
+            for alias in node.names
+        } | {
+            (node.module or "").split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom)
+        }
+        assert "psycopg" not in imported, name
+        strings = [
+            n.value
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Constant) and isinstance(n.value, str)
+        ]
+        assert not [
+            s
+            for s in strings
+            if s.lstrip().upper().startswith(("SELECT ", "INSERT ", "UPDATE ", "DELETE "))
+        ], name
