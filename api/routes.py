@@ -165,6 +165,12 @@ async def observations(
         }
         for r in rows
     ]
+    from api.reviews import observation_reviews
+
+    reviewed = await run_in_threadpool(observation_reviews, ctx, rows)
+    for item, review in zip(items, reviewed, strict=True):
+        if review is not None:  # invalidated by a reviewer (数据审核)
+            item["review"] = review
     return JSONResponse(
         {"items": items, "next_cursor": encode_cursor(rows[-1]) if more and rows else None}
     )

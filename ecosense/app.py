@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from api.params import RejectUnprintable
+from api.reviews import router as review_router
 from api.routes import router as read_router
 from ecosense import __version__
 from ingest.http import router as ingest_router
@@ -28,6 +29,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
     app.add_middleware(RejectUnprintable)
     app.include_router(ingest_router)
     app.include_router(read_router)
+    app.include_router(review_router)
 
     @app.exception_handler(StoreUnavailable)
     async def store_unavailable(_request: Request, exc: StoreUnavailable) -> JSONResponse:

@@ -148,6 +148,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--start", help="first time of the range (inclusive)")
     run.add_argument("--end", help="end of the range (exclusive)")
 
+    review = sub.add_parser(
+        "review",
+        help="manual review (数据审核): invalidate or restore readings, with a reason",
+        description="Invalidate or restore the readings of one station and parameter timed in "
+        "[--start, --end). Readings stay stored; jobs leave invalidated ones out and recompute "
+        "the periods touched on their next run. Times are ISO 8601; a time without an offset "
+        "is in ECOSENSE_TIMEZONE. Prints the review's id and the readings it covers last.",
+    )
+    review.add_argument("action", choices=["invalidate", "restore"])
+    review.add_argument("--station", required=True, help="station id")
+    review.add_argument("--parameter", required=True, help="parameter (canonical or HJ 212 code)")
+    review.add_argument("--start", required=True, help="first reading time (inclusive)")
+    review.add_argument("--end", required=True, help="end of the range (exclusive)")
+    review.add_argument("--reason", required=True, help="why (kept with the review)")
+    review.add_argument("--by", help="who decides (default: the login name)")
+
     carbon = sub.add_parser("carbon", help="carbon accounting jobs written by planners")
     carbon_sub = carbon.add_subparsers(dest="carbon_command", required=True, metavar="ACTION")
     c_run = carbon_sub.add_parser(
@@ -496,7 +512,19 @@ def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
         with Runner(settings.dask_scheduler) as runner:
             print(f"{job.name}: running on {runner.description}", file=sys.stderr, flush=True)
             report = job.run(
-                JobContext(opened.url, runner, settings.timezone, progress), start, end
+                JobContext(
+                    opened.url,
+                    runner,
+                    settings.timezone,
+                    progress,
+                    on_wait=lambda: print(
+                        f"{job.name}: waiting for the run of {job.name} under way",
+                        file=sys.stderr,
+                        flush=True,
+                    ),
+                ),
+                start,
+                end,
             )
     print(report.summary())
     for error in report.errors:
@@ -504,6 +532,35 @@ def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
     for warning in report.warnings:
         print(f"  warning: {warning}", file=sys.stderr)
     return 1 if report.errors else 0
+
+
+def cmd_review(settings: Settings, args: argparse.Namespace) -> int:
+    import getpass
+
+    from sensors.parameters import lookup
+    from store import reviews
+
+    start = _time_arg(args.start, settings, "--start")
+    end = _time_arg(args.end, settings, "--end")
+    assert start is not None and end is not None
+    code = lookup(args.parameter).code
+    by = args.by or f"{getpass.getuser()} (cli)"
+    with _open(settings) as opened, opened.store.connection() as conn:
+        review, affected = reviews.add(
+            conn,
+            station=args.station,
+            parameter=code,
+            start=start,
+            end=end,
+            action=args.action,
+            reason=args.reason,
+            by=by,
+        )
+    print(
+        f"review {review.id}: {review.action} {review.station} {review.parameter}"
+        f" [{start.isoformat()}, {end.isoformat()}): {affected} readings affected"
+    )
+    return 0
 
 
 def cmd_carbon_run(settings: Settings, job: Path, keep: bool = False) -> int:
@@ -611,6 +668,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_simulate(settings, args)
         if args.command == "jobs":
             return cmd_jobs(settings, args)
+        if args.command == "review":
+            return cmd_review(settings, args)
         if args.command == "gis":
             return cmd_gis(settings, args)
         if args.command == "carbon" and args.carbon_command == "import":

@@ -1,0 +1,170 @@
+"""Manual review (数据审核) routes: ``POST /api/v1/reviews``, ``GET /api/v1/reviews``.
+
+An operator invalidates or restores the readings of one station and parameter timed in
+``[start, end)``, with a reason (:mod:`store.reviews`). Readings stay stored and readable; the
+jobs leave invalidated ones out and recompute the periods a review touches on their next run.
+Times without an offset are read in the bureau's time zone; answers give times in it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from api.routes import MAX_LIMIT, _ctx, _error, _operator
+from sensors.errors import SensorsError
+from sensors.observations import parse_time
+from sensors.parameters import lookup
+from store import reviews
+from store.context import ServiceContext
+from store.errors import NotFound
+from store.postgres import StoredObservation
+
+router = APIRouter(tags=["review"])
+
+#: The fields of a review's body; ``by`` (who decides, default ``operator``) is optional.
+FIELDS = ("station", "parameter", "start", "end", "action", "reason")
+
+
+def review_json(review: reviews.Review, tz: Any) -> dict[str, Any]:
+    """A review as the API answers it (times in ``tz``)."""
+    return {
+        "id": review.id,
+        "station": review.station,
+        "parameter": review.parameter,
+        "start": review.start.astimezone(tz).isoformat(),
+        "end": review.end.astimezone(tz).isoformat(),
+        "action": review.action,
+        "reason": review.reason,
+        "by": review.by,
+        "at": review.at.astimezone(tz).isoformat(),
+    }
+
+
+def _unusable(text: str) -> bool:
+    """Whether ``text`` cannot be stored (NUL, or a lone surrogate)."""
+    if "\x00" in text:
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def observation_reviews(ctx: ServiceContext, rows: Sequence[StoredObservation]) -> list[Any]:
+    """Per observation, the ``"review"`` of its item (``{"action", "reason", "by", "at"}``)
+    when a review invalidated it, else ``None``."""
+    if not rows:
+        return []
+    with ctx.store.connection() as conn:
+        found = reviews.invalidations(conn, [(r.station, r.parameter, r.time) for r in rows])
+    return [
+        None
+        if r is None
+        else {
+            "action": r.action,
+            "reason": r.reason,
+            "by": r.by,
+            "at": r.at.astimezone(ctx.timezone).isoformat(),
+        }
+        for r in found
+    ]
+
+
+@router.post("/api/v1/reviews", summary="Invalidate or restore readings (operator)")
+async def add_review(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> JSONResponse:
+    """Body ``{"station", "parameter", "start", "end", "action": "invalidate"|"restore",
+    "reason"}`` (the range is ``[start, end)``) → 201 ``{"id", "affected"}``, ``affected``
+    being the number of stored readings the range covers."""
+    denied = await _operator(request, authorization)
+    if denied is not None:
+        return denied
+    ctx = _ctx(request)
+    try:
+        body = json.loads(await request.body())
+    except (ValueError, UnicodeDecodeError):
+        return _error(400, "the body must be a JSON object")
+    if not isinstance(body, dict):
+        return _error(400, "the body must be a JSON object")
+    missing = [f for f in FIELDS if f not in body]
+    if missing:
+        return _error(400, f"missing {', '.join(missing)}")
+    texts = {f: body[f] for f in (*FIELDS, "by") if f in body}
+    wrong = [f for f, v in texts.items() if not isinstance(v, str)]
+    if wrong:
+        return _error(400, f"{', '.join(wrong)} must be strings")
+    bad = [f for f, v in texts.items() if _unusable(v)]
+    if bad:
+        return _error(400, f"{', '.join(bad)}: NUL or unpaired surrogate characters")
+    try:
+        code = lookup(body["parameter"]).code
+        start = parse_time(body["start"], ctx.timezone)
+        end = parse_time(body["end"], ctx.timezone)
+    except (SensorsError, ValueError, OverflowError) as exc:
+        return _error(400, str(exc))
+
+    def write() -> tuple[reviews.Review, int]:
+        with ctx.store.connection() as conn:
+            return reviews.add(
+                conn,
+                station=body["station"],
+                parameter=code,
+                start=start,
+                end=end,
+                action=body["action"],
+                reason=body["reason"],
+                by=str(body.get("by") or "operator")[:200],
+            )
+
+    try:
+        review, affected = await run_in_threadpool(write)
+    except NotFound as exc:
+        return _error(404, str(exc))
+    except ValueError as exc:
+        return _error(400, str(exc))
+    return JSONResponse({"id": review.id, "affected": affected}, status_code=201)
+
+
+@router.get("/api/v1/reviews", summary="Reviews, newest first (operator)")
+async def list_reviews_route(
+    request: Request,
+    station: Annotated[str | None, Query(description="station id")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 500,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    authorization: Annotated[str | None, Header()] = None,
+) -> JSONResponse:
+    """``{"items": [{"id", "station", "parameter", "start", "end", "action", "reason", "by",
+    "at"}, …], "next_cursor": "…" | null}``, newest first."""
+    denied = await _operator(request, authorization)
+    if denied is not None:
+        return denied
+    ctx = _ctx(request)
+    if station is not None and _unusable(station):
+        return _error(400, "station: NUL or unpaired surrogate characters")
+    before: int | None = None
+    if cursor is not None:
+        if not (cursor.isascii() and cursor.isdigit() and 0 < len(cursor) <= 18):
+            return _error(400, "invalid cursor")
+        before = int(cursor)
+
+    def read() -> list[reviews.Review]:
+        with ctx.store.connection() as conn:
+            return reviews.list_reviews(conn, station=station, before=before, limit=limit + 1)
+
+    rows = await run_in_threadpool(read)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return JSONResponse(
+        {
+            "items": [review_json(r, ctx.timezone) for r in rows],
+            "next_cursor": str(rows[-1].id) if more and rows else None,
+        }
+    )
