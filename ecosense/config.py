@@ -38,6 +38,7 @@ class Settings:
     tile_url: str | None
     jobs_interval_seconds: float = 300.0
     alert_webhook: str | None = None
+    max_past_days: float = 30.0
 
     @property
     def tz(self) -> ZoneInfo:
@@ -48,6 +49,11 @@ class Settings:
     def max_future(self) -> timedelta:
         """How far ahead of the server clock a reading's time may be."""
         return timedelta(seconds=self.max_future_seconds)
+
+    @property
+    def max_past(self) -> timedelta:
+        """How far behind the server clock a device may write (operators and imports: any)."""
+        return timedelta(days=self.max_past_days)
 
 
 _KEYS = (
@@ -65,6 +71,7 @@ _KEYS = (
     "tile_url",
     "jobs_interval_seconds",
     "alert_webhook",
+    "max_past_days",
 )
 
 
@@ -105,6 +112,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         jobs_interval = float(get("jobs_interval_seconds") or 300)
     except ValueError as exc:
         raise ConfigError("ECOSENSE_JOBS_INTERVAL_SECONDS must be a number of seconds") from exc
+    try:
+        max_past_days = float(get("max_past_days") or 30)
+    except ValueError as exc:
+        raise ConfigError("ECOSENSE_MAX_PAST_DAYS must be a number of days") from exc
+    if not 0 < max_past_days < 36_500:
+        raise ConfigError("ECOSENSE_MAX_PAST_DAYS must be more than 0 and under 36500 days")
     if jobs_interval < 0:
         raise ConfigError("ECOSENSE_JOBS_INTERVAL_SECONDS must be ≥ 0 (0: no scheduler)")
     return Settings(
@@ -122,6 +135,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         tile_url=get("tile_url"),
         jobs_interval_seconds=jobs_interval,
         alert_webhook=get("alert_webhook"),
+        max_past_days=max_past_days,
     )
 
 

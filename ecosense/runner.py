@@ -230,6 +230,7 @@ def up(settings: Settings, options: UpOptions) -> int:
             hash_secret(admin_token(settings)),
             settings.tz,
             settings.max_future,
+            settings.max_past,
             writer=durable,
         )
         sock = _bind(options.host, options.http_port)
@@ -247,7 +248,12 @@ def up(settings: Settings, options: UpOptions) -> int:
         _wait_http(http_url + "/healthz", deadline)
 
         hj212_server = ThreadedHj212Server(
-            Hj212Server(opened.store, max_future=settings.max_future, write=durable)
+            Hj212Server(
+                opened.store,
+                max_future=settings.max_future,
+                max_past=settings.max_past,
+                write=durable,
+            )
         )
         try:
             hj_host, hj_port = hj212_server.start(options.host, options.hj212_port)

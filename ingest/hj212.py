@@ -318,7 +318,10 @@ def parse_time(text: str, tz: timezone = CST) -> datetime:
         raise ProtocolError(f"time {text!r} is not a valid date") from exc
     if len(text) == 17:
         t += timedelta(milliseconds=int(text[14:]))
-    return t.astimezone(UTC)
+    try:
+        return t.astimezone(UTC)
+    except OverflowError as exc:  # 0001-01-01 in China Standard Time is before year 1 UTC
+        raise ProtocolError(f"time {text!r} is out of range") from exc
 
 
 @dataclass

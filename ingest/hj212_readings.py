@@ -11,7 +11,10 @@
   CEMS …); HJ/T 212-2005 codes are mapped to 2017 parameters. A code the dictionary does not
   know is kept under its raw code (``unknown`` in the result) — never dropped.
 - Each pollutant's ``-Flag`` (HJ 212-2017 Table 8) is kept; a bad value, flag or time
-  rejects that pollutant's readings only, with a reason.
+  rejects that pollutant's readings only, with a reason: as every ingest path
+  (:mod:`sensors.observations`), a time before 2000-01-01, more than ``max_future`` ahead or
+  ``max_past`` behind the clock, or a value outside the parameter's physical range. Codes
+  whose Appendix B unit is not the canonical one (water metals in µg/L) are converted.
 """
 
 from __future__ import annotations
@@ -23,10 +26,11 @@ from functools import lru_cache
 from typing import Final
 
 from ingest.hj212 import UPLOAD_INTERVALS, DataItem, Packet, ProtocolError, data_items, parse_time
-from sensors.errors import UnknownParameterError
+from sensors.errors import SensorsError, UnknownParameterError
 from sensors.flags import DEFAULT_FLAG, is_valid_flag
-from sensors.observations import Observation
-from sensors.parameters import Domain, lookup
+from sensors.observations import Observation, check_physical, check_time
+from sensors.parameters import Domain, Parameter, lookup
+from sensors.units import convert
 
 #: HJ 212-2017 Table 5 system code → dictionary domain.
 SYSTEM_DOMAINS: Final[dict[str, Domain]] = {
@@ -77,9 +81,13 @@ def readings(
     *,
     now: datetime,
     max_future: timedelta = timedelta(hours=1),
+    max_past: timedelta | None = None,
     data_time: str | None = None,
 ) -> UploadReadings:
     """The observations of a data upload (``CN`` 2011, 2051, 2061 or 2031) for ``station``.
+
+    ``max_past``: how far behind ``now`` a reading may be (``None``: no limit; the floor
+    2000-01-01 always applies); a refused value is a problem of the result, not an error.
 
     ``data_time`` is used when the data area has no ``DataTime`` of its own: a later piece of
     a split upload (PNUM/PNO) that does not repeat its first piece's.
@@ -103,7 +111,7 @@ def readings(
     for item in items:
         try:
             out.observations += _item(
-                item, station, base_time, interval, domain, cn, now, max_future, out
+                item, station, base_time, interval, domain, cn, now, max_future, max_past, out
             )
         except ValueError as exc:
             out.problems.append(f"{item.code}: {exc}")
@@ -111,11 +119,11 @@ def readings(
 
 
 @lru_cache(maxsize=4096)
-def _canonical_code(code: str, domain: Domain | None) -> str | None:
-    """The dictionary's code for an HJ 212 code in a system's domain; ``None`` if unknown
+def _parameter(code: str, domain: Domain | None) -> Parameter | None:
+    """The dictionary's parameter for an HJ 212 code in a system's domain; ``None`` if unknown
     (memoised: a station sends the same few codes in every packet)."""
     try:
-        return lookup(code, domain).code
+        return lookup(code, domain)
     except UnknownParameterError:
         return None
 
@@ -129,22 +137,22 @@ def _item(
     cn: str,
     now: datetime,
     max_future: timedelta,
+    max_past: timedelta | None,
     out: UploadReadings,
 ) -> list[Observation]:
-    known = _canonical_code(item.code, domain)
-    if known is None:
+    param = _parameter(item.code, domain)
+    if param is None:
         code = item.code
         out.unknown_codes.append(item.code)
     else:
-        code = known
+        code = param.code
     flag = item.flag or DEFAULT_FLAG
     if not is_valid_flag(flag):
         raise ValueError(f"flag {flag!r} is not an HJ 212-2017 data flag")
     t = base_time
     if cn == "2011" and item.sample_time:
         t = parse_time(item.sample_time)
-    if t > now + max_future:
-        raise ValueError(f"time {t.isoformat()} is more than {max_future} ahead of the clock")
+    check_time(t, now=now, max_future=max_future, max_past=max_past)
     result = []
     for suffix, text in item.values.items():
         statistic, basis = _SUFFIXES[suffix]
@@ -158,6 +166,13 @@ def _item(
             raise ValueError(f"-{suffix} value {text!r} is not a number") from None
         if not math.isfinite(value):
             raise ValueError(f"-{suffix} value {text!r} is not finite")
+        if param is not None:
+            if param.hj212_unit is not None and statistic != "cou":
+                value = convert(value, param.hj212_unit, param.unit)
+            try:
+                check_physical(param, value, statistic)
+            except SensorsError as exc:
+                raise ValueError(f"-{suffix}: {exc}") from None
         result.append(Observation(station, code, t, value, flag, interval, statistic, basis))
     return result
 

@@ -60,6 +60,8 @@ class ServerStats:
     readings_stored: int = 0
     replies: int = 0
     split_uploads: int = 0
+    #: readings refused by validation (too old, ahead of the clock, physically impossible …)
+    readings_refused: int = 0
     errors: Counter[str] = field(default_factory=Counter)
 
 
@@ -222,13 +224,21 @@ class _Connection(asyncio.Protocol):
                     device.station,
                     now=datetime.now(UTC),
                     max_future=server.max_future,
+                    max_past=server.max_past,
                     data_time=self._split_data_time(packet, device),
                 )
         except hj212.ProtocolError as exc:
             server.error("upload", self.peer, exc)
             return
-        for problem in found.problems:
-            server.error("reading", self.peer, f"{device.id}: {problem}")
+        if found.problems:  # one log line per packet, however many values it refuses
+            server.stats.readings_refused += len(found.problems)
+            server.error(
+                "reading",
+                self.peer,
+                f"{device.id}: {len(found.problems)} value(s) refused: "
+                + "; ".join(found.problems[:5])
+                + (" …" if len(found.problems) > 5 else ""),
+            )
         if found.unknown_codes:
             logger.warning(
                 "hj212 %s: %s sent codes not in the dictionary, kept as sent: %s",
@@ -299,6 +309,8 @@ class Hj212Server:
         writer, so that uploads are acknowledged while the store is down).
     idle_timeout: seconds without a byte after which a connection is closed.
     max_future: how far ahead of the clock a reading may be stamped.
+    max_past: how far behind the clock a reading may be stamped (``ECOSENSE_MAX_PAST_DAYS``);
+        older readings are refused, counted and logged, and the packet is still answered.
     max_unanswered: uploads of one connection waiting for the store, beyond which the server
         stops reading from it until they are committed.
     """
@@ -309,6 +321,7 @@ class Hj212Server:
         *,
         idle_timeout: float = 600.0,
         max_future: timedelta = timedelta(hours=1),
+        max_past: timedelta | None = timedelta(days=30),
         write: Callable[[Sequence[Observation]], int] | None = None,
         max_unanswered: int = 64,
     ) -> None:
@@ -316,6 +329,7 @@ class Hj212Server:
         self.write = write or store.write_observations
         self.idle_timeout = idle_timeout
         self.max_future = max_future
+        self.max_past = max_past
         self.max_unanswered = max_unanswered
         self.stats = ServerStats()
         self.connections: set[_Connection] = set()

@@ -124,7 +124,7 @@ class MqttIngest:
             if not (isinstance(i, dict) and i.get("station") == station)
         ]
         try:
-            result = ingest_items(self.ctx, Principal(None), mine)
+            result = ingest_items(self.ctx, Principal(None), mine, device=True)
         except Exception as exc:  # not durable: do not acknowledge
             logger.error("mqtt: %s not stored, the broker will re-deliver it: %s", msg.topic, exc)
             # Un-acknowledged messages are re-delivered when the session resumes: reconnect.

@@ -146,6 +146,7 @@ class PostgresStore:
         self._tokens: dict[str, tuple[Device | None, float]] = {}
         # What the database said, for answering while it is unreachable.
         self._known_stations: set[str] = set()
+        self._station_kinds: dict[str, str] = {}
         self._down_since: float | None = None
         self._next_probe = 0.0
         self._probe_lock = threading.Lock()
@@ -332,6 +333,29 @@ class PostgresStore:
             raise
         found = {r[0] for r in rows}
         self._known_stations |= found
+        return found
+
+    def station_kinds(self, ids: Iterable[str]) -> dict[str, str]:
+        """The kind of each of ``ids`` that is a registered station (unknown ids left out).
+
+        While the database is down, answered from what it said before when every id is known
+        (as :meth:`existing_station_ids`).
+        """
+        wanted = list(set(ids))
+        if not wanted:
+            return {}
+        try:
+            with self._connection() as conn:
+                rows = conn.execute(
+                    "SELECT id, kind FROM stations WHERE id = ANY(%s)", (wanted,)
+                ).fetchall()
+        except StoreUnavailable:
+            if set(wanted) <= self._station_kinds.keys():
+                return {i: self._station_kinds[i] for i in wanted}
+            raise
+        found = {r[0]: r[1] for r in rows}
+        self._station_kinds.update(found)
+        self._known_stations |= found.keys()
         return found
 
     # ----------------------------------------------------------------- devices
