@@ -167,7 +167,11 @@ def _item(
         if not math.isfinite(value):
             raise ValueError(f"-{suffix} value {text!r} is not finite")
         if param is not None:
-            if param.hj212_unit is not None and statistic != "cou":
+            if param.hj212_unit is None:
+                pass
+            elif statistic == "cou":  # Appendix B gives the amounts of µg/L items in g
+                value = convert(value, "g", "kg")
+            else:
                 value = convert(value, param.hj212_unit, param.unit)
             try:
                 check_physical(param, value, statistic)
