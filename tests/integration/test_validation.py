@@ -17,9 +17,10 @@ from fastapi.testclient import TestClient
 from ecosense.app import create_app
 from ecosense.cli import main
 from ingest import hj212
+from ingest.accept import ingest_items
 from ingest.hj212_server import Hj212Server, ThreadedHj212Server
 from sensors.stations import Station
-from store.context import ServiceContext
+from store.context import Principal, ServiceContext
 from store.postgres import PostgresStore, hash_secret
 
 pytestmark = pytest.mark.integration
@@ -241,3 +242,17 @@ def test_file_import_keeps_ids_as_written(
         "water_cd": 0.002,
     }
     assert store.read_frame(station="S9").empty
+
+
+def test_mqtt_devices_are_held_to_the_past_window(store: PostgresStore) -> None:
+    """MQTT authenticates no device token (the broker does), yet its publishers are devices:
+    `ingest_items(..., device=True)` applies ECOSENSE_MAX_PAST_DAYS as for a device token."""
+    store.upsert_stations([Station("S1", "One", "air", 116.4, 39.9)])
+    ctx = ServiceContext(
+        store, hash_secret(ADMIN), ZoneInfo("Asia/Shanghai"), max_past=timedelta(days=7)
+    )
+    old = (datetime.now(UTC) - timedelta(days=8)).isoformat()
+    items = [{"station": "S1", "parameter": "pm25", "time": old, "value": 5}]
+    result = ingest_items(ctx, Principal(None), items, device=True)
+    assert result.accepted == [] and "more than 7 days in the past" in result.rejected[0][1]
+    assert len(ingest_items(ctx, Principal(None), items).accepted) == 1  # the operator may
