@@ -80,8 +80,13 @@ def check_text(name: str, value: str) -> None:
     """Refuse a NUL character or an unpaired surrogate in a text field (``ValidationError``)."""
     if "\x00" in value:
         raise ValidationError(f"{name} contains a NUL character")
-    if any("\ud800" <= c <= "\udfff" for c in value):
-        raise ValidationError(f"{name} contains an unpaired surrogate (not valid Unicode)")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")  # fails exactly on surrogate code points
+        except UnicodeEncodeError:
+            raise ValidationError(
+                f"{name} contains an unpaired surrogate (not valid Unicode)"
+            ) from None
 
 
 def is_clean_text(value: str) -> bool:

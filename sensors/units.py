@@ -236,18 +236,19 @@ def check_medium(unit: str, parameter: Parameter) -> None:
         air, per m3)``.
     """
     medium = _MEDIUM_VOLUME.get(parameter.domain)
-    if medium is None:
-        return
-    sent = parse_unit(unit)
-    if not _is_mass_concentration(sent):
-        return
-    basis = _volume_basis(sent)
-    if basis is not None and basis != medium:
+    if medium is not None and _volume_basis_of(unit) not in (None, medium):
         where = "water, per L" if medium == "L" else "air, per m3"
         raise UnitError(
             f"cannot convert {unit!r} to {parameter.unit!r} ({parameter.code} is measured in"
             f" {where})"
         )
+
+
+@lru_cache(maxsize=512)
+def _volume_basis_of(unit: str) -> str | None:
+    """:func:`_volume_basis` of a mass concentration unit string; ``None`` for other units."""
+    sent = parse_unit(unit)
+    return _volume_basis(sent) if _is_mass_concentration(sent) else None
 
 
 def to_canonical(value: Any, unit: str | None, parameter: Parameter) -> Any:
@@ -282,4 +283,7 @@ def _is_mixing_ratio(unit: pint.Unit) -> bool:
 
 
 def _is_mass_concentration(unit: pint.Unit) -> bool:
-    return bool(unit.dimensionality == ureg.parse_units("g/m**3").dimensionality)
+    return bool(unit.dimensionality == _MASS_CONCENTRATION.dimensionality)
+
+
+_MASS_CONCENTRATION: Final = ureg.parse_units("g/m**3")
