@@ -145,7 +145,6 @@ class PostgresStore:
         self._streams_lock = threading.Lock()
         self._tokens: dict[str, tuple[Device | None, float]] = {}
         # What the database said, for answering while it is unreachable.
-        self._known_stations: set[str] = set()
         self._station_kinds: dict[str, str] = {}
         self._down_since: float | None = None
         self._next_probe = 0.0
@@ -316,30 +315,14 @@ class PostgresStore:
         return None if r is None else Station(r[0], r[1], r[2], r[3], r[4], r[5] or {}, r[6])
 
     def existing_station_ids(self, ids: Iterable[str]) -> set[str]:
-        """The subset of ``ids`` that are registered stations."""
-        wanted = list(set(ids))
-        if not wanted:
-            return set()
-        try:
-            with self._connection() as conn:
-                rows = conn.execute(
-                    "SELECT id FROM stations WHERE id = ANY(%s)", (wanted,)
-                ).fetchall()
-        except StoreUnavailable:
-            # While the database is down, answer from what it said before — but only when
-            # every id is known: a station we cannot vouch for must not be rejected.
-            if set(wanted) <= self._known_stations:
-                return set(wanted)
-            raise
-        found = {r[0] for r in rows}
-        self._known_stations |= found
-        return found
+        """The subset of ``ids`` that are registered stations (see :meth:`station_kinds`)."""
+        return set(self.station_kinds(ids))
 
     def station_kinds(self, ids: Iterable[str]) -> dict[str, str]:
         """The kind of each of ``ids`` that is a registered station (unknown ids left out).
 
-        While the database is down, answered from what it said before when every id is known
-        (as :meth:`existing_station_ids`).
+        While the database is down, answered from what it said before — but only when every id
+        is known: a station we cannot vouch for must not be rejected.
         """
         wanted = list(set(ids))
         if not wanted:
@@ -355,7 +338,6 @@ class PostgresStore:
             raise
         found = {r[0]: r[1] for r in rows}
         self._station_kinds.update(found)
-        self._known_stations |= found.keys()
         return found
 
     # ----------------------------------------------------------------- devices
