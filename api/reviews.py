@@ -16,7 +16,8 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from api.routes import MAX_LIMIT, _ctx, _error, _operator
+from api.params import MAX_LIMIT
+from api.routes import _ctx, _error, _operator
 from sensors.errors import SensorsError
 from sensors.observations import parse_time
 from sensors.parameters import lookup

@@ -416,10 +416,11 @@ def cmd_import(settings: Settings, file: Path, station: str | None) -> int:
         store = opened.store
         if found.stations:
             store.upsert_stations(found.stations)
-        known = store.existing_station_ids({str(i["station"]) for i in found.items})
-        result = validate_items(
+        kinds = store.station_kinds({str(i["station"]) for i in found.items})
+        result = validate_items(  # a file import has no past window (the 2000 floor holds)
             found.items,
-            known_station=known.__contains__,
+            known_station=kinds.__contains__,
+            station_kind=kinds.get,
             default_tz=settings.tz,
             max_future=settings.max_future,
         )

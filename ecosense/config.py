@@ -39,6 +39,7 @@ class Settings:
     jobs_interval_seconds: float = 300.0
     alert_webhook: str | None = None
     quarantine_codes: int = 50
+    max_past_days: float = 30.0
 
     @property
     def tz(self) -> ZoneInfo:
@@ -49,6 +50,11 @@ class Settings:
     def max_future(self) -> timedelta:
         """How far ahead of the server clock a reading's time may be."""
         return timedelta(seconds=self.max_future_seconds)
+
+    @property
+    def max_past(self) -> timedelta:
+        """How far behind the server clock a device may write (operators and imports: any)."""
+        return timedelta(days=self.max_past_days)
 
 
 _KEYS = (
@@ -67,6 +73,7 @@ _KEYS = (
     "jobs_interval_seconds",
     "alert_webhook",
     "quarantine_codes",
+    "max_past_days",
 )
 
 
@@ -107,6 +114,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         jobs_interval = float(get("jobs_interval_seconds") or 300)
     except ValueError as exc:
         raise ConfigError("ECOSENSE_JOBS_INTERVAL_SECONDS must be a number of seconds") from exc
+    try:
+        max_past_days = float(get("max_past_days") or 30)
+    except ValueError as exc:
+        raise ConfigError("ECOSENSE_MAX_PAST_DAYS must be a number of days") from exc
+    if not 0 < max_past_days < 36_500:
+        raise ConfigError("ECOSENSE_MAX_PAST_DAYS must be more than 0 and under 36500 days")
     if jobs_interval < 0:
         raise ConfigError("ECOSENSE_JOBS_INTERVAL_SECONDS must be ≥ 0 (0: no scheduler)")
     try:
@@ -131,6 +144,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         jobs_interval_seconds=jobs_interval,
         alert_webhook=get("alert_webhook"),
         quarantine_codes=quarantine_codes,
+        max_past_days=max_past_days,
     )
 
 

@@ -229,6 +229,7 @@ def up(settings: Settings, options: UpOptions) -> int:
             hash_secret(admin_token(settings)),
             settings.tz,
             settings.max_future,
+            settings.max_past,
             writer=durable,
         )
         sock = _bind(options.host, options.http_port)
@@ -251,6 +252,7 @@ def up(settings: Settings, options: UpOptions) -> int:
                 max_future=settings.max_future,
                 write=durable,
                 quarantine_codes=settings.quarantine_codes,
+                max_past=settings.max_past,
             )
         )
         try:

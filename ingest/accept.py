@@ -16,8 +16,13 @@ class Forbidden(Exception):
     """A device naming a station that is not its own."""
 
 
-def ingest_items(ctx: ServiceContext, principal: Principal, items: Sequence[Any]) -> BatchResult:
+def ingest_items(
+    ctx: ServiceContext, principal: Principal, items: Sequence[Any], *, device: bool = False
+) -> BatchResult:
     """Validate raw reading items and store the good ones durably (blocking).
+
+    A device (a device token, or ``device=True`` for a path that authenticates devices
+    otherwise, MQTT) may not write further back than ``ctx.max_past``; the operator may.
 
     Raises
     ------
@@ -26,7 +31,8 @@ def ingest_items(ctx: ServiceContext, principal: Principal, items: Sequence[Any]
     StoreUnavailable
         when the store cannot take the batch (nothing is acknowledged).
     """
-    known = ctx.store.existing_station_ids(stations_named(items))
+    kinds = ctx.store.station_kinds(stations_named(items))
+    known = kinds.keys()
     foreign = sorted(s for s in known if not principal.may_access(s))
     if foreign:
         assert principal.device is not None
@@ -35,7 +41,12 @@ def ingest_items(ctx: ServiceContext, principal: Principal, items: Sequence[Any]
             f"{principal.device.station}, not {', '.join(foreign)}"
         )
     result = validate_items(
-        items, known_station=known.__contains__, default_tz=ctx.timezone, max_future=ctx.max_future
+        items,
+        known_station=known.__contains__,
+        station_kind=kinds.get,
+        default_tz=ctx.timezone,
+        max_future=ctx.max_future,
+        max_past=ctx.max_past if device or not principal.is_operator else None,
     )
     ctx.write(result.accepted)
     return result

@@ -69,6 +69,8 @@ class ServerStats:
     split_uploads: int = 0
     readings_quarantined: int = 0
     readings_dropped: int = 0
+    #: readings refused by validation (too old, ahead of the clock, physically impossible …)
+    readings_refused: int = 0
     errors: Counter[str] = field(default_factory=Counter)
 
 
@@ -231,13 +233,21 @@ class _Connection(asyncio.Protocol):
                     device.station,
                     now=datetime.now(UTC),
                     max_future=server.max_future,
+                    max_past=server.max_past,
                     data_time=self._split_data_time(packet, device),
                 )
         except hj212.ProtocolError as exc:
             server.error("upload", self.peer, exc)
             return
-        for problem in found.problems:
-            server.error("reading", self.peer, f"{device.id}: {problem}")
+        if found.problems:  # one log line per packet, however many values it refuses
+            server.stats.readings_refused += len(found.problems)
+            server.error(
+                "reading",
+                self.peer,
+                f"{device.id}: {len(found.problems)} value(s) refused: "
+                + "; ".join(found.problems[:5])
+                + (" …" if len(found.problems) > 5 else ""),
+            )
         if found.raw:  # held (or mapped) in the same group commit, before the reply
             server.held.append((self.peer, device, found.raw))
         self.unanswered += 1
@@ -303,6 +313,8 @@ class Hj212Server:
         writer, so that uploads are acknowledged while the store is down).
     idle_timeout: seconds without a byte after which a connection is closed.
     max_future: how far ahead of the clock a reading may be stamped.
+    max_past: how far behind the clock a reading may be stamped (``ECOSENSE_MAX_PAST_DAYS``);
+        older readings are refused, counted and logged, and the packet is still answered.
     max_unanswered: uploads of one connection waiting for the store, beyond which the server
         stops reading from it until they are committed.
     quarantine_codes: distinct codes not in the dictionary held per device; readings of
@@ -315,6 +327,7 @@ class Hj212Server:
         *,
         idle_timeout: float = 600.0,
         max_future: timedelta = timedelta(hours=1),
+        max_past: timedelta | None = timedelta(days=30),
         write: Callable[[Sequence[Observation]], int] | None = None,
         max_unanswered: int = 64,
         quarantine_codes: int = 50,
@@ -323,6 +336,7 @@ class Hj212Server:
         self.write = write or store.write_observations
         self.idle_timeout = idle_timeout
         self.max_future = max_future
+        self.max_past = max_past
         self.max_unanswered = max_unanswered
         self.quarantine_codes = quarantine_codes
         self.held: list[tuple[object, Device, list[RawReading]]] = []
@@ -435,6 +449,7 @@ class Hj212Server:
                     mapping.unit,
                     now=datetime.now(UTC),
                     max_future=self.max_future,
+                    max_past=self.max_past,
                 )
                 for problem in problems:
                     self.error("reading", peer, f"{device.id}: {problem}")

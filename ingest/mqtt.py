@@ -126,7 +126,7 @@ class MqttIngest:
             if not (isinstance(i, dict) and i.get("station") == station)
         ]
         try:
-            result = ingest_items(self.ctx, Principal(None), mine)
+            result = ingest_items(self.ctx, Principal(None), mine, device=True)
         except OSError as exc:  # the store is unavailable and the spool failed: not durable
             logger.error("mqtt: %s not stored, the broker will re-deliver it: %s", msg.topic, exc)
             # Un-acknowledged messages are re-delivered when the session resumes: reconnect.

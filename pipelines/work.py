@@ -591,7 +591,7 @@ def _water(conn: Connection, plan: DailyPlan, days: Sequence[datetime], tz: str)
             start=min(starts).to_pydatetime(),
             end=(max(starts) + timedelta(days=32)).to_pydatetime(),
             subjects=[plan.subject],
-            parameters=[p for p in water_std.PARAMETERS if p != "tn" or body == "lake"],
+            parameters=[p for p in water_std.STREAM_PARAMETERS if p != "tn" or body == "lake"],
         )
         found = found[found["start"].isin(starts) & (found["count"] > 0)]
         if found.empty:

@@ -31,13 +31,16 @@ class ServiceContext:
     """Everything a request handler needs, built once by the shell.
 
     ``timezone`` is the bureau's (times without offset are read in it; answers are given in
-    it); ``max_future`` is how far ahead of the server clock a reading may be stamped.
+    it); ``max_future`` is how far ahead of the server clock a reading may be stamped;
+    ``max_past`` how far behind it a device may write (``ECOSENSE_MAX_PAST_DAYS``; the
+    operator token has no past limit).
     """
 
     store: PostgresStore
     admin_token_hash: str
     timezone: tzinfo
     max_future: timedelta = timedelta(hours=1)
+    max_past: timedelta = timedelta(days=30)
     #: how a batch is made durable; default: straight into the store (the shell passes the
     #: spooling writer of ingest/)
     writer: Callable[[Sequence[Observation]], int] | None = field(default=None)

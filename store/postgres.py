@@ -156,7 +156,7 @@ class PostgresStore:
         self._streams_lock = threading.Lock()
         self._tokens: dict[str, tuple[Device | None, float]] = {}
         # What the database said, for answering while it is unreachable.
-        self._known_stations: set[str] = set()
+        self._station_kinds: dict[str, str] = {}
         self._down_since: float | None = None
         self._next_probe = 0.0
         self._probe_lock = threading.Lock()
@@ -335,24 +335,30 @@ class PostgresStore:
         return None if r is None else Station(r[0], r[1], r[2], r[3], r[4], r[5] or {}, r[6])
 
     def existing_station_ids(self, ids: Iterable[str]) -> set[str]:
-        """The subset of ``ids`` that are registered stations (an id PostgreSQL text cannot
-        hold — NUL, an unpaired surrogate — names none)."""
+        """The subset of ``ids`` that are registered stations (see :meth:`station_kinds`)."""
+        return set(self.station_kinds(ids))
+
+    def station_kinds(self, ids: Iterable[str]) -> dict[str, str]:
+        """The kind of each of ``ids`` that is a registered station (unknown ids left out).
+
+        While the database is down, answered from what it said before — but only when every id
+        is known: a station we cannot vouch for must not be rejected. An id PostgreSQL text cannot
+        hold (NUL, an unpaired surrogate) names none.
+        """
         wanted = [i for i in set(ids) if storable_text(i)]
         if not wanted:
-            return set()
+            return {}
         try:
             with self._connection() as conn:
                 rows = conn.execute(
-                    "SELECT id FROM stations WHERE id = ANY(%s)", (wanted,)
+                    "SELECT id, kind FROM stations WHERE id = ANY(%s)", (wanted,)
                 ).fetchall()
         except StoreUnavailable:
-            # While the database is down, answer from what it said before — but only when
-            # every id is known: a station we cannot vouch for must not be rejected.
-            if set(wanted) <= self._known_stations:
-                return set(wanted)
+            if set(wanted) <= self._station_kinds.keys():
+                return {i: self._station_kinds[i] for i in wanted}
             raise
-        found = {r[0] for r in rows}
-        self._known_stations |= found
+        found = {r[0]: r[1] for r in rows}
+        self._station_kinds.update(found)
         return found
 
     # ----------------------------------------------------------------- devices

@@ -56,8 +56,12 @@ def test_database_down_for_30_s_loses_nothing(tmp_path: Path) -> None:
         store.upsert_stations([Station("S1", "One", "air", 116.4, 39.9)])
         token = store.add_device("d1", "S1")
         writer.start()
-        ctx = ServiceContext(
-            store, hash_secret("op"), ZoneInfo("Asia/Shanghai"), writer=writer.write
+        ctx = ServiceContext(  # T0 stays writable by the device (ECOSENSE_MAX_PAST_DAYS)
+            store,
+            hash_secret("op"),
+            ZoneInfo("Asia/Shanghai"),
+            max_past=timedelta(days=3650),
+            writer=writer.write,
         )
         acknowledged: list[int] = []
         with TestClient(create_app(ctx)) as client:

@@ -19,6 +19,9 @@ from store.context import ServiceContext
 from store.postgres import PostgresStore, hash_secret
 
 pytestmark = pytest.mark.integration
+#: devices may write this far back here, so that the fixed times of these tests stay writable
+#: (the default, ECOSENSE_MAX_PAST_DAYS, is 30 days: tests/integration/test_validation.py)
+FIXED_TIMES_WINDOW = timedelta(days=3650)
 ADMIN = "operator-secret"
 
 
@@ -27,7 +30,9 @@ def client(store: PostgresStore) -> Iterator[TestClient]:
     store.upsert_stations(
         [Station("S1", "One", "air", 116.4, 39.9), Station("S2", "Two", "air", 121.5, 31.2)]
     )
-    ctx = ServiceContext(store, hash_secret(ADMIN), ZoneInfo("Asia/Shanghai"))
+    ctx = ServiceContext(
+        store, hash_secret(ADMIN), ZoneInfo("Asia/Shanghai"), max_past=FIXED_TIMES_WINDOW
+    )
     with TestClient(create_app(ctx)) as c:
         yield c
 
