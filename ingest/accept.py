@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ingest.batch import BatchResult, stations_named, validate_items
+from sensors.observations import Source
 from store.context import Principal, ServiceContext
 
 
@@ -16,8 +17,19 @@ class Forbidden(Exception):
     """A device naming a station that is not its own."""
 
 
-def ingest_items(ctx: ServiceContext, principal: Principal, items: Sequence[Any]) -> BatchResult:
-    """Validate raw reading items and store the good ones durably (blocking).
+def source_of(principal: Principal, protocol: str) -> Source:
+    """The provenance of what ``principal`` sends through ``protocol``: its device id, or for
+    the operator token the user ``operator``."""
+    if principal.device is None:
+        return Source(protocol, None, "operator")
+    return Source(protocol, principal.device.id)
+
+
+def ingest_items(
+    ctx: ServiceContext, principal: Principal, items: Sequence[Any], source: Source
+) -> BatchResult:
+    """Validate raw reading items and store the good ones durably (blocking), with their
+    provenance ``source``.
 
     Raises
     ------
@@ -37,5 +49,5 @@ def ingest_items(ctx: ServiceContext, principal: Principal, items: Sequence[Any]
     result = validate_items(
         items, known_station=known.__contains__, default_tz=ctx.timezone, max_future=ctx.max_future
     )
-    ctx.write(result.accepted)
+    ctx.write(result.accepted, source)
     return result

@@ -42,9 +42,9 @@ import uvloop
 
 from ingest import hj212
 from ingest.hj212_readings import STATUS_UPLOADS, readings, status_readings
-from sensors.observations import Observation
+from sensors.observations import Source
 from store.errors import StoreError
-from store.postgres import Device, PostgresStore
+from store.postgres import Device, PostgresStore, SourcedBatch
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +74,8 @@ class _Split:
 
 #: One entry of a group commit: the connection, its readings, the reply due once they are
 #: durable, and whether it is an upload (1) or a reply queued behind one (0).
-_Entry = tuple["_Connection", list[Observation], bytes | None, int]
+#: (connection, its readings with their provenance or ``None``, reply due, uploads answered)
+_Entry = tuple["_Connection", SourcedBatch | None, bytes | None, int]
 
 
 class _Connection(asyncio.Protocol):
@@ -207,7 +208,7 @@ class _Connection(asyncio.Protocol):
         if not packet.wants_reply:
             return
         if self.unanswered:  # behind an upload still being committed: keep the order
-            self.server.submit((self, [], hj212.reply(packet, cn), 0))
+            self.server.submit((self, None, hj212.reply(packet, cn), 0))
         else:
             self.send(hj212.reply(packet, cn))
 
@@ -238,7 +239,8 @@ class _Connection(asyncio.Protocol):
             )
         self.unanswered += 1
         reply = hj212.reply(packet, "9014") if packet.wants_reply else None
-        server.submit((self, found.observations, reply, 1))
+        batch = (Source("hj212", device.id), found.observations) if found.observations else None
+        server.submit((self, batch, reply, 1))
         if self.unanswered >= server.max_unanswered and not self.paused:
             assert self.transport is not None
             self.transport.pause_reading()  # a unit that outpaces the store waits
@@ -295,8 +297,9 @@ class Hj212Server:
     Parameters
     ----------
     store: where devices are looked up (blocking calls run in threads).
-    write: how a batch is made durable (default: the store; the shell passes the spooling
-        writer, so that uploads are acknowledged while the store is down).
+    write: how batches, each with its provenance, are made durable (default: the store; the
+        shell passes the spooling writer, so that uploads are acknowledged while the store is
+        down).
     idle_timeout: seconds without a byte after which a connection is closed.
     max_future: how far ahead of the clock a reading may be stamped.
     max_unanswered: uploads of one connection waiting for the store, beyond which the server
@@ -309,11 +312,11 @@ class Hj212Server:
         *,
         idle_timeout: float = 600.0,
         max_future: timedelta = timedelta(hours=1),
-        write: Callable[[Sequence[Observation]], int] | None = None,
+        write: Callable[[Sequence[SourcedBatch]], int] | None = None,
         max_unanswered: int = 64,
     ) -> None:
         self.store = store
-        self.write = write or store.write_observations
+        self.write = write or store.write_batches
         self.idle_timeout = idle_timeout
         self.max_future = max_future
         self.max_unanswered = max_unanswered
@@ -387,7 +390,7 @@ class Hj212Server:
             group, self._pending = self._pending, []
             try:
                 stored = await asyncio.to_thread(
-                    self.write, [o for _, obs, _, _ in group for o in obs]
+                    self.write, [batch for _, batch, _, _ in group if batch is not None]
                 )
             except Exception:
                 await self._one_by_one(group)
@@ -399,12 +402,12 @@ class Hj212Server:
     async def _one_by_one(self, group: list[_Entry]) -> None:
         """After a failed group write, write each upload alone: one bad packet must not keep
         the others unanswered. An upload that still fails is not answered (its unit re-sends)."""
-        for connection, obs, reply, uploads in group:
-            if not obs:
+        for connection, batch, reply, uploads in group:
+            if batch is None:
                 connection.committed(reply, uploads)
                 continue
             try:
-                self.stats.readings_stored += await asyncio.to_thread(self.write, obs)
+                self.stats.readings_stored += await asyncio.to_thread(self.write, [batch])
             except Exception as exc:
                 self.error("store", connection.peer, f"not answered, unit will re-send: {exc}")
                 connection.committed(None, uploads)

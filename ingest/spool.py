@@ -7,6 +7,12 @@ and only then returns, so the caller may acknowledge. A background thread replay
 order once the store answers again, deleting each file after its batch is committed. While
 the spool is not empty, new batches are spooled too, so that a later correction is never
 overwritten by an older spooled value. Replaying twice is harmless: the store upserts.
+
+A file keeps each batch's provenance (:class:`~sensors.observations.Source`), so a replayed
+reading is stored with its real protocol and device: ``{"v": 2, "batches": [{"source":
+{"protocol", "device", "user", "file"}, "readings": [[station, parameter, time, value, flag,
+interval, statistic, basis], …]}, …]}``. A file of the first format (a bare list of readings,
+written before provenance existed) is still replayed, with no provenance (``source`` null).
 """
 
 from __future__ import annotations
@@ -22,9 +28,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sensors.observations import Observation
+from sensors.observations import Observation, Source
 from store.errors import StoreUnavailable
-from store.postgres import PostgresStore
+from store.postgres import PostgresStore, SourcedBatch
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +54,40 @@ def _observation(r: list[Any]) -> Observation:
     )
 
 
+def _source_record(src: Source | None) -> dict[str, str | None] | None:
+    if src is None:
+        return None
+    return {"protocol": src.protocol, "device": src.device, "user": src.user, "file": src.file}
+
+
+def _source(r: dict[str, Any] | None) -> Source | None:
+    if r is None:
+        return None
+    return Source(r["protocol"], r.get("device"), r.get("user"), r.get("file"))
+
+
+def _encode(batches: Sequence[SourcedBatch]) -> bytes:
+    doc = {
+        "v": 2,
+        "batches": [
+            {"source": _source_record(src), "readings": [_record(o) for o in obs]}
+            for src, obs in batches
+        ],
+    }
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def _decode(data: bytes) -> list[SourcedBatch]:
+    doc = json.loads(data)
+    if isinstance(doc, list):  # first format: readings without provenance
+        return [(None, [_observation(r) for r in doc])]
+    if not isinstance(doc, dict) or doc.get("v") != 2:
+        raise ValueError("not a spool file of a known format")
+    return [
+        (_source(b["source"]), [_observation(r) for r in b["readings"]]) for b in doc["batches"]
+    ]
+
+
 class Spool:
     """Batches on disk, one file each, replayed in the order they were written."""
 
@@ -61,9 +101,10 @@ class Spool:
             tmp.unlink(missing_ok=True)
         self._pending = len(self.files())
 
-    def append(self, observations: Sequence[Observation]) -> Path:
-        """Write a batch durably (fsynced file and directory); return its file."""
-        data = json.dumps([_record(o) for o in observations], separators=(",", ":")).encode()
+    def append(self, batches: Sequence[SourcedBatch]) -> Path:
+        """Write batches, each with its provenance, durably (fsynced file and directory), as
+        one file; return it."""
+        data = _encode(batches)
         with self._lock:
             path = self.directory / f"{next(self._counter):020d}.json"
         tmp = path.with_suffix(".tmp")
@@ -97,18 +138,18 @@ class Spool:
         """How many batches wait (kept in memory: no disk access)."""
         return self._pending
 
-    def batches(self) -> Iterator[tuple[Path, list[Observation]]]:
-        """Each spooled batch with its file, oldest first."""
+    def batches(self) -> Iterator[tuple[Path, list[SourcedBatch]]]:
+        """The batches of each spooled file (with their provenance), oldest first."""
         for path in self.files():
             try:
-                records = json.loads(path.read_bytes())
-            except (OSError, ValueError) as exc:  # cannot happen for a completed write
+                batches = _decode(path.read_bytes())
+            except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
                 logger.error("spool: unreadable %s moved aside: %s", path, exc)
                 path.rename(path.with_suffix(".bad"))
                 with self._lock:
                     self._pending -= 1
                 continue
-            yield path, [_observation(r) for r in records]
+            yield path, batches
 
 
 class DurableWriter:
@@ -122,29 +163,34 @@ class DurableWriter:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def write(self, observations: Sequence[Observation]) -> int:
-        """Make a batch durable (store or spool); return its size. Raises only if the disk
-        fails too (then nothing may be acknowledged)."""
-        if not observations:
+    def write(self, observations: Sequence[Observation], source: Source) -> int:
+        """Make a batch of one provenance durable; see :meth:`write_batches`."""
+        return self.write_batches([(source, observations)])
+
+    def write_batches(self, batches: Sequence[SourcedBatch]) -> int:
+        """Make batches, each with its provenance, durable (store or spool); return how many
+        readings they hold. Raises only if the disk fails too (then nothing may be
+        acknowledged)."""
+        batches = [(src, obs) for src, obs in batches if obs]
+        if not batches:
             return 0
+        size = sum(len(obs) for _, obs in batches)
         if self.spool.pending() == 0:
             try:
-                return self.store.write_observations(observations)
+                return self.store.write_batches(batches)
             except StoreUnavailable as exc:
-                logger.warning(
-                    "store unavailable, spooling %d readings: %s", len(observations), exc
-                )
-        self.spool.append(observations)
+                logger.warning("store unavailable, spooling %d readings: %s", size, exc)
+        self.spool.append(batches)
         self._wake.set()
-        return len(observations)
+        return size
 
     def drain(self) -> int:
         """Replay spooled batches until the spool is empty or the store fails; return how many
         batches were replayed."""
         replayed = 0
-        for path, batch in self.spool.batches():
+        for path, batches in self.spool.batches():
             try:
-                self.store.write_observations(batch)
+                self.store.write_batches(batches)
             except StoreUnavailable:
                 return replayed
             self.spool.remove(path)

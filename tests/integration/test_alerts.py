@@ -17,11 +17,13 @@ from fastapi.testclient import TestClient
 from ecosense.app import create_app
 from pipelines.jobs import JobContext, get
 from pipelines.runner import Runner
-from sensors.observations import Observation
+from sensors.observations import Observation, Source
 from sensors.stations import Station
 from store import derived
 from store.context import ServiceContext
 from store.postgres import PostgresStore, hash_secret
+
+SOURCE = Source("http", "test-device")
 
 pytestmark = pytest.mark.integration
 ADMIN = "operator-secret"
@@ -80,7 +82,8 @@ def _write_hours(store: PostgresStore, start: Any, end: Any, so2: float) -> None
         [
             Observation("S1", "so2", start + timedelta(minutes=m), so2 + (m % 5) * 0.37)
             for m in range(minutes)
-        ]
+        ],
+        source=SOURCE,
     )
 
 
