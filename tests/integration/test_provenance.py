@@ -248,3 +248,55 @@ def test_versions_route_access_and_bad_input(
     r = versions(client, interval="PT1H", statistic="avg")
     assert r.status_code == 200
     assert r.json()["items"][0]["source"] == {"protocol": "hj212", "device": "logger-1"}
+
+
+def test_migration_0008_upgrades_a_database_in_use(database_url: str) -> None:
+    """Migration 0008 on a database that already holds readings (``observations`` a
+    hypertable when TimescaleDB is installed): old readings read back with no provenance,
+    and a correction of one of them keeps its previous value."""
+    from store import migrations
+
+    earlier = [m for m in migrations.available() if m.version < 8]
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE ecosense_migrations (version integer PRIMARY KEY, name text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        for m in earlier:
+            conn.execute(m.sql.encode())
+            conn.execute(
+                "INSERT INTO ecosense_migrations (version, name) VALUES (%s, %s)",
+                (m.version, m.name),
+            )
+        if PostgresStore._enable_timescale(conn):  # type: ignore[arg-type]
+            row = conn.execute(
+                "SELECT count(*) FROM timescaledb_information.hypertables"
+                " WHERE hypertable_name = 'observations'"
+            ).fetchone()
+            assert row == (1,)
+        conn.execute(
+            "INSERT INTO stations (id, name, kind, lon, lat) VALUES ('S1', 'One', 'air', 116, 40)"
+        )
+        conn.execute(
+            "INSERT INTO parameters (code, name_zh, name_en, unit, domain, valid_min, valid_max)"
+            " VALUES ('pm25', 'PM2.5', 'PM2.5', 'ug/m3', 'air', 0, 1000)"
+        )
+        conn.execute(
+            "INSERT INTO streams (station_id, parameter, unit) VALUES ('S1', 'pm25', 'ug/m3')"
+        )
+        conn.execute(
+            "INSERT INTO observations (stream_id, time, value, flag)"
+            " SELECT id, '2026-11-28T00:00:00Z', 30, 'N' FROM streams"
+        )
+    store = PostgresStore(database_url)
+    try:
+        store.migrate()
+        t0 = datetime(2026, 11, 28, tzinfo=UTC)
+        (old,) = store.read_observations(station="S1")
+        assert old.source is None and old.received_at is not None
+        store.write_observations([Observation("S1", "pm25", t0, 31.0)], source=Source("http", "d1"))
+        first, current = store.observation_versions(station="S1", parameter="pm25", time=t0)
+        assert (first.value, first.source, current.value) == (30.0, None, 31.0)
+        assert current.source == Source("http", "d1") and current.superseded_at is None
+    finally:
+        store.close()
