@@ -1,5 +1,6 @@
-"""Read routes: ``GET /healthz``, ``/api/v1/stations``, ``/api/v1/observations``,
-``/api/v1/aggregates`` (with validity), ``/api/v1/alerts`` and
+"""Read routes: ``GET /healthz``, ``/api/v1/stations``, ``/api/v1/observations`` (each
+reading with its provenance), ``/api/v1/observations/versions``, ``/api/v1/aggregates`` (with
+validity), ``/api/v1/alerts``, ``/api/v1/alerts/webhooks`` and
 ``POST /api/v1/alerts/{id}/acknowledge`` (operator).
 
 Times in answers are ISO 8601 in the bureau's timezone (with offset); a query time without
@@ -20,11 +21,12 @@ from fastapi.responses import JSONResponse
 from api import params
 from api.params import DEFAULT_LIMIT, MAX_LIMIT, query_time
 from sensors.errors import SensorsError
-from sensors.observations import BASES, INTERVALS, STATISTICS
+from sensors.observations import BASES, INTERVALS, STATISTICS, Source, parse_time
 from sensors.parameters import lookup
 from store import derived
 from store.context import ServiceContext
-from store.postgres import StoredObservation
+from store.errors import NotFound
+from store.postgres import AmbiguousStream, StoredObservation
 
 router = APIRouter(tags=["read"])
 
@@ -82,6 +84,33 @@ async def stations(
             "next_cursor": params.encode_cursor(rows[-1].id) if more and rows else None,
         }
     )
+
+
+def source_json(source: Source | None) -> dict[str, str | None]:
+    """A reading's provenance as the API gives it: ``{"protocol", "device"}``, plus ``user``
+    and ``file`` when set (file imports, operator writes); nulls for readings stored before
+    provenance was recorded."""
+    if source is None:
+        return {"protocol": None, "device": None}
+    out = {"protocol": source.protocol, "device": source.device}
+    if source.user is not None:
+        out["user"] = source.user
+    if source.file is not None:
+        out["file"] = source.file
+    return out
+
+
+def _text_problem(name: str, value: str | None) -> str | None:
+    """Why a query text cannot be looked up (NUL, unpaired surrogate), or ``None``."""
+    if value is None:
+        return None
+    if "\x00" in value:
+        return f"{name} must not contain NUL characters"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return f"{name} must be valid Unicode text"
+    return None
 
 
 def encode_cursor(row: StoredObservation) -> str:
@@ -162,6 +191,8 @@ async def observations(
             "interval": r.interval,
             "statistic": r.statistic,
             "basis": r.basis,
+            "received_at": r.received_at.astimezone(tz).isoformat() if r.received_at else None,
+            "source": source_json(r.source),
         }
         for r in rows
     ]
@@ -174,6 +205,82 @@ async def observations(
     return JSONResponse(
         {"items": items, "next_cursor": encode_cursor(rows[-1]) if more and rows else None}
     )
+
+
+@router.get(
+    "/api/v1/observations/versions",
+    summary="Every version of one reading, oldest first",
+    responses={
+        400: {"description": "bad input, or several streams match (they are named)"},
+        404: {"description": "no reading of that station and parameter at that time"},
+    },
+)
+async def observation_versions(
+    request: Request,
+    station: Annotated[str, Query(description="station id (a device token: its own)")],
+    parameter: Annotated[str, Query(description="canonical or HJ 212 code")],
+    time: Annotated[str, Query(description="ISO 8601 time of the reading")],
+    interval: Annotated[str | None, Query(description="PT1M, PT1H or P1D")] = None,
+    statistic: Annotated[str | None, Query(description="avg, min, max or cou")] = None,
+    basis: Annotated[str | None, Query(description="measured or converted")] = None,
+    authorization: Annotated[str | None, Header()] = None,
+) -> JSONResponse:
+    """``{"items": [{"value", "flag", "unit", "received_at", "source", "superseded_at"}, …]}``:
+    the values a reading had, oldest first; the current one has ``"superseded_at": null``.
+    Raw data are never overwritten: a re-sent reading with another value becomes the current
+    one and the previous value stays here. Same access rule as ``/api/v1/observations``."""
+    ctx = _ctx(request)
+    principal = await run_in_threadpool(ctx.authenticate, authorization, "Bearer")
+    if principal is None:
+        return _error(401, "missing or wrong token", {"WWW-Authenticate": "Bearer"})
+    for name, text in (("station", station), ("parameter", parameter), ("time", time)):
+        problem = _text_problem(name, text)
+        if problem:
+            return _error(400, problem)
+    if not principal.may_access(station):
+        return _error(403, f"this token may not read station {station}")
+    try:
+        code = lookup(parameter).code
+        when = parse_time(time, ctx.timezone)
+    except (SensorsError, ValueError, OverflowError) as exc:
+        return _error(400, str(exc))
+    for name, value, allowed in (
+        ("interval", interval, INTERVALS),
+        ("statistic", statistic, STATISTICS),
+        ("basis", basis, BASES),
+    ):
+        if value is not None and value not in allowed:
+            return _error(400, f"{name} must be one of {', '.join(allowed)}")
+    try:
+        versions = await run_in_threadpool(
+            lambda: ctx.store.observation_versions(
+                station=station,
+                parameter=code,
+                time=when,
+                interval=interval,
+                statistic=statistic,
+                basis=basis,
+            )
+        )
+    except NotFound as exc:
+        return _error(404, str(exc))
+    except AmbiguousStream as exc:
+        return _error(400, str(exc))
+    tz = ctx.timezone
+    items = [
+        {
+            "value": v.value,
+            "flag": v.flag,
+            "unit": v.unit,
+            "received_at": v.received_at.astimezone(tz).isoformat(),
+            "source": source_json(v.source),
+            "superseded_at": (
+                v.superseded_at.astimezone(tz).isoformat() if v.superseded_at else None
+            ),
+        }
+        for v in versions
+    ]
+    return JSONResponse({"items": items})
 
 
 # --------------------------------------------------------------------------- derived series

@@ -110,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
         "(one column per parameter) layout; lon/lat columns make sampling points",
     )
     imp.add_argument("--station", help="the station of every row, when the file has none")
+    imp.add_argument(
+        "--user",
+        help="who imports the file, recorded with every reading (default: the OS user)",
+    )
 
     sim = sub.add_parser("simulate", help="simulated field devices pushing to a gateway")
     sim.add_argument(
@@ -360,6 +364,7 @@ def _map_code(settings: Settings, device: str, code: str, parameter: str, unit: 
 
     from ingest.hj212_readings import RawReading, rehome
     from sensors.errors import SensorsError, UnknownParameterError
+    from sensors.observations import Source
     from sensors.parameters import lookup
     from sensors.units import to_canonical
     from store import quarantine
@@ -393,7 +398,7 @@ def _map_code(settings: Settings, device: str, code: str, parameter: str, unit: 
             )
             observations += found
             problems += refused
-        store.write_observations(observations)
+        store.write_observations(observations, source=Source("hj212", device))
         with store.connection() as conn:
             quarantine.release(conn, device, code)
     for problem in problems[:50]:
@@ -407,9 +412,22 @@ def _map_code(settings: Settings, device: str, code: str, parameter: str, unit: 
     return 0
 
 
-def cmd_import(settings: Settings, file: Path, station: str | None) -> int:
+def _os_user() -> str:
+    """The name of the user running this command (``unknown`` when the OS does not say)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "unknown"
+
+
+def cmd_import(settings: Settings, file: Path, station: str | None, user: str | None = None) -> int:
     from ingest.batch import validate_items
     from ingest.files import read_table, table_readings
+    from sensors.observations import Source
+
+    source = Source("file", None, user or _os_user(), file.name)
 
     found = table_readings(read_table(file), station)
     with _open(settings) as opened:
@@ -424,7 +442,7 @@ def cmd_import(settings: Settings, file: Path, station: str | None) -> int:
             default_tz=settings.tz,
             max_future=settings.max_future,
         )
-        store.write_observations(result.accepted)
+        store.write_observations(result.accepted, source=source)
     problems = found.problems + [(found.rows[i], reason) for i, reason in result.rejected]
     for line, reason in sorted(problems)[:50]:
         print(f"{file.name}:{line}: {reason}")
@@ -662,7 +680,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "devices":
             return cmd_devices_add(settings, args)
         if args.command == "import":
-            return cmd_import(settings, args.file, args.station)
+            return cmd_import(settings, args.file, args.station, args.user)
         if args.command == "parameters":
             return cmd_parameters(settings, args)
         if args.command == "simulate":

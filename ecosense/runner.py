@@ -35,11 +35,10 @@ from ingest.hj212_server import Hj212Server, ThreadedHj212Server
 from ingest.mqtt import MqttIngest
 from ingest.spool import DurableWriter, Spool
 from pipelines.scheduler import JobScheduler
-from sensors.observations import Observation
 from store import OpenedStore, open_store
 from store.context import ServiceContext
 from store.influx import InfluxMirror
-from store.postgres import hash_secret
+from store.postgres import SourcedBatch, hash_secret
 
 logger = logging.getLogger(__name__)
 
@@ -146,14 +145,15 @@ def start_dashboard(
 
 def _mirrored(
     writer: DurableWriter, mirror: InfluxMirror | None
-) -> Callable[[Sequence[Observation]], int]:
-    """Make a batch durable, then (if configured) queue it for the InfluxDB mirror."""
+) -> Callable[[Sequence[SourcedBatch]], int]:
+    """Make batches durable, then (if configured) queue their readings for the InfluxDB
+    mirror."""
     if mirror is None:
-        return writer.write
+        return writer.write_batches
 
-    def write(observations: Sequence[Observation]) -> int:
-        n = writer.write(observations)
-        mirror.write(observations)
+    def write(batches: Sequence[SourcedBatch]) -> int:
+        n = writer.write_batches(batches)
+        mirror.write([o for _, observations in batches for o in observations])
         return n
 
     return write

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ingest.batch import BatchResult, stations_named, validate_items
+from sensors.observations import Source
 from store.context import Principal, ServiceContext
 
 
@@ -16,10 +17,24 @@ class Forbidden(Exception):
     """A device naming a station that is not its own."""
 
 
+def source_of(principal: Principal, protocol: str) -> Source:
+    """The provenance of what ``principal`` sends through ``protocol``: its device id, or for
+    the operator token the user ``operator``."""
+    if principal.device is None:
+        return Source(protocol, None, "operator")
+    return Source(protocol, principal.device.id)
+
+
 def ingest_items(
-    ctx: ServiceContext, principal: Principal, items: Sequence[Any], *, device: bool = False
+    ctx: ServiceContext,
+    principal: Principal,
+    items: Sequence[Any],
+    source: Source,
+    *,
+    device: bool = False,
 ) -> BatchResult:
-    """Validate raw reading items and store the good ones durably (blocking).
+    """Validate raw reading items and store the good ones durably (blocking), with their
+    provenance ``source``.
 
     A device (a device token, or ``device=True`` for a path that authenticates devices
     otherwise, MQTT) may not write further back than ``ctx.max_past``; the operator may.
@@ -48,5 +63,5 @@ def ingest_items(
         max_future=ctx.max_future,
         max_past=ctx.max_past if device or not principal.is_operator else None,
     )
-    ctx.write(result.accepted)
+    ctx.write(result.accepted, source)
     return result

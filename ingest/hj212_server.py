@@ -48,10 +48,10 @@ import uvloop
 
 from ingest import hj212
 from ingest.hj212_readings import STATUS_UPLOADS, RawReading, readings, rehome, status_readings
-from sensors.observations import Observation
+from sensors.observations import Source
 from store import quarantine
 from store.errors import StoreError
-from store.postgres import Device, PostgresStore
+from store.postgres import Device, PostgresStore, SourcedBatch
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +85,8 @@ class _Split:
 
 #: One entry of a group commit: the connection, its readings, the reply due once they are
 #: durable, and whether it is an upload (1) or a reply queued behind one (0).
-_Entry = tuple["_Connection", list[Observation], bytes | None, int]
+#: (connection, its readings with their provenance or ``None``, reply due, uploads answered)
+_Entry = tuple["_Connection", SourcedBatch | None, bytes | None, int]
 
 
 class _Connection(asyncio.Protocol):
@@ -218,7 +219,7 @@ class _Connection(asyncio.Protocol):
         if not packet.wants_reply:
             return
         if self.unanswered:  # behind an upload still being committed: keep the order
-            self.server.submit((self, [], hj212.reply(packet, cn), 0))
+            self.server.submit((self, None, hj212.reply(packet, cn), 0))
         else:
             self.send(hj212.reply(packet, cn))
 
@@ -252,7 +253,8 @@ class _Connection(asyncio.Protocol):
             server.held.append((self.peer, device, found.raw))
         self.unanswered += 1
         reply = hj212.reply(packet, "9014") if packet.wants_reply else None
-        server.submit((self, found.observations, reply, 1))
+        batch = (Source("hj212", device.id), found.observations) if found.observations else None
+        server.submit((self, batch, reply, 1))
         if self.unanswered >= server.max_unanswered and not self.paused:
             assert self.transport is not None
             self.transport.pause_reading()  # a unit that outpaces the store waits
@@ -309,8 +311,9 @@ class Hj212Server:
     Parameters
     ----------
     store: where devices are looked up (blocking calls run in threads).
-    write: how a batch is made durable (default: the store; the shell passes the spooling
-        writer, so that uploads are acknowledged while the store is down).
+    write: how batches, each with its provenance, are made durable (default: the store; the
+        shell passes the spooling writer, so that uploads are acknowledged while the store is
+        down).
     idle_timeout: seconds without a byte after which a connection is closed.
     max_future: how far ahead of the clock a reading may be stamped.
     max_past: how far behind the clock a reading may be stamped (``ECOSENSE_MAX_PAST_DAYS``);
@@ -328,12 +331,12 @@ class Hj212Server:
         idle_timeout: float = 600.0,
         max_future: timedelta = timedelta(hours=1),
         max_past: timedelta | None = timedelta(days=30),
-        write: Callable[[Sequence[Observation]], int] | None = None,
+        write: Callable[[Sequence[SourcedBatch]], int] | None = None,
         max_unanswered: int = 64,
         quarantine_codes: int = 50,
     ) -> None:
         self.store = store
-        self.write = write or store.write_observations
+        self.write = write or store.write_batches
         self.idle_timeout = idle_timeout
         self.max_future = max_future
         self.max_past = max_past
@@ -413,7 +416,7 @@ class Hj212Server:
                 await asyncio.to_thread(self._hold, held)
             try:
                 stored = await asyncio.to_thread(
-                    self.write, [o for _, obs, _, _ in group for o in obs]
+                    self.write, [batch for _, batch, _, _ in group if batch is not None]
                 )
             except Exception:
                 await self._one_by_one(group)
@@ -454,7 +457,9 @@ class Hj212Server:
                 for problem in problems:
                     self.error("reading", peer, f"{device.id}: {problem}")
                 try:
-                    self.stats.readings_stored += self.write(observations)
+                    self.stats.readings_stored += self.write(
+                        [(Source("hj212", device.id), observations)]
+                    )
                 except Exception as exc:
                     self.stats.readings_dropped += len(observations)
                     self.error(
@@ -488,12 +493,12 @@ class Hj212Server:
     async def _one_by_one(self, group: list[_Entry]) -> None:
         """After a failed group write, write each upload alone: one bad packet must not keep
         the others unanswered. An upload that still fails is not answered (its unit re-sends)."""
-        for connection, obs, reply, uploads in group:
-            if not obs:
+        for connection, batch, reply, uploads in group:
+            if batch is None:
                 connection.committed(reply, uploads)
                 continue
             try:
-                self.stats.readings_stored += await asyncio.to_thread(self.write, obs)
+                self.stats.readings_stored += await asyncio.to_thread(self.write, [batch])
             except Exception as exc:
                 self.error("store", connection.peer, f"not answered, unit will re-send: {exc}")
                 connection.committed(None, uploads)

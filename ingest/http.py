@@ -19,7 +19,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from ingest import lineprotocol
-from ingest.accept import Forbidden, ingest_items
+from ingest.accept import Forbidden, ingest_items, source_of
 from store.context import ServiceContext
 from store.errors import StoreUnavailable
 
@@ -115,7 +115,7 @@ async def post_observations(
 
     def work() -> JSONResponse:
         try:
-            result = ingest_items(ctx, principal, items)
+            result = ingest_items(ctx, principal, items, source_of(principal, "http"))
         except Forbidden as exc:
             return _error(403, str(exc))
         return JSONResponse(result.as_json())
@@ -207,7 +207,7 @@ async def write_line_protocol(
 
     def work() -> Response:
         try:
-            result = ingest_items(ctx, principal, items)
+            result = ingest_items(ctx, principal, items, source_of(principal, "lineprotocol"))
         except Forbidden as exc:
             return _influx_error(403, "forbidden", str(exc))
         for index, reason in result.rejected:

@@ -30,11 +30,14 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest import lineprotocol
 from ingest.accept import ingest_items
+from sensors.observations import Source
 from store.context import Principal, ServiceContext
 
 logger = logging.getLogger(__name__)
 
 ROOT = "ecosense/v1"
+#: Provenance of MQTT readings: the broker authenticates publishers, so no device id is known.
+_MQTT = Source("mqtt")
 
 
 def parse_url(url: str) -> tuple[str, int, str | None, str | None]:
@@ -126,7 +129,7 @@ class MqttIngest:
             if not (isinstance(i, dict) and i.get("station") == station)
         ]
         try:
-            result = ingest_items(self.ctx, Principal(None), mine, device=True)
+            result = ingest_items(self.ctx, Principal(None), mine, _MQTT, device=True)
         except OSError as exc:  # the store is unavailable and the spool failed: not durable
             logger.error("mqtt: %s not stored, the broker will re-deliver it: %s", msg.topic, exc)
             # Un-acknowledged messages are re-delivered when the session resumes: reconnect.

@@ -19,6 +19,7 @@ What no protocol may store (each a per-item rejection with a one-line reason):
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, Final, Literal, NamedTuple
 
@@ -35,6 +36,27 @@ Basis = Literal["measured", "converted"]
 STATISTICS: Final = ("avg", "min", "max", "cou")
 BASES: Final = ("measured", "converted")
 INTERVALS: Final = ("PT1M", "PT1H", "P1D")
+#: How a reading reached the platform (the ``protocol`` of a :class:`Source`).
+PROTOCOLS: Final = ("http", "lineprotocol", "hj212", "mqtt", "file")
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a batch of readings came from (its provenance), stored with every reading.
+
+    ``protocol`` is one of :data:`PROTOCOLS`; ``device`` the registered device id that sent
+    it (``None`` for file imports, and for MQTT, whose publishers the broker authenticates);
+    ``user`` and ``file`` the importing user and the file name of a file import.
+    """
+
+    protocol: str
+    device: str | None = None
+    user: str | None = None
+    file: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"protocol {self.protocol!r} is not one of {', '.join(PROTOCOLS)}")
 
 
 class Observation(NamedTuple):

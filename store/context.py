@@ -7,8 +7,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta, tzinfo
 
-from sensors.observations import Observation
-from store.postgres import Device, PostgresStore, hash_secret
+from sensors.observations import Observation, Source
+from store.postgres import Device, PostgresStore, SourcedBatch, hash_secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,15 +41,15 @@ class ServiceContext:
     timezone: tzinfo
     max_future: timedelta = timedelta(hours=1)
     max_past: timedelta = timedelta(days=30)
-    #: how a batch is made durable; default: straight into the store (the shell passes the
-    #: spooling writer of ingest/)
-    writer: Callable[[Sequence[Observation]], int] | None = field(default=None)
+    #: how batches (each with its provenance) are made durable; default: straight into the
+    #: store (the shell passes the spooling writer of ingest/)
+    writer: Callable[[Sequence[SourcedBatch]], int] | None = field(default=None)
 
-    def write(self, observations: Sequence[Observation]) -> int:
-        """Make a batch durable; return its size."""
+    def write(self, observations: Sequence[Observation], source: Source) -> int:
+        """Make a batch of one provenance durable; return its size."""
         if self.writer is not None:
-            return self.writer(observations)
-        return self.store.write_observations(observations)
+            return self.writer([(source, observations)])
+        return self.store.write_observations(observations, source=source)
 
     def authenticate(self, authorization: str | None, scheme: str = "Bearer") -> Principal | None:
         """The principal of an ``Authorization: <scheme> <token>`` header, or ``None``."""

@@ -19,12 +19,14 @@ from pipelines import alerts
 from pipelines.jobs import JobContext, get
 from pipelines.runner import Runner
 from sensors.alerts import Condition
-from sensors.observations import Observation
+from sensors.observations import Observation, Source
 from sensors.stations import Station
 from store import alerts as alert_store
 from store import derived
 from store.context import ServiceContext
 from store.postgres import PostgresStore, hash_secret
+
+SOURCE = Source("http", "test-device")
 
 pytestmark = pytest.mark.integration
 ADMIN = "operator-secret"
@@ -86,7 +88,8 @@ def _write_hours(store: PostgresStore, start: Any, end: Any, so2: float) -> None
         [
             Observation("S1", "so2", start + timedelta(minutes=m), so2 + (m % 5) * 0.37)
             for m in range(minutes)
-        ]
+        ],
+        source=SOURCE,
     )
 
 

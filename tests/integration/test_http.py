@@ -77,7 +77,9 @@ def test_push_is_stored_once_and_read_back(client: TestClient, token: str) -> No
         ("2026-11-28T08:00:00+08:00", 35.2, "N"),
         ("2026-11-28T08:01:00+08:00", 40.0, "M"),
     ]
-    assert items[0] | {"time": None, "value": None, "flag": None} == {
+    assert items[0]["source"] == {"protocol": "http", "device": "d1"}  # issue 12: provenance
+    assert items[0]["received_at"].endswith("+08:00")
+    assert items[0] | {"time": None, "value": None, "flag": None, "received_at": None} == {
         "station": "S1",
         "parameter": "pm25",
         "time": None,
@@ -87,6 +89,8 @@ def test_push_is_stored_once_and_read_back(client: TestClient, token: str) -> No
         "interval": None,
         "statistic": None,
         "basis": "measured",
+        "received_at": None,
+        "source": {"protocol": "http", "device": "d1"},
     }
     assert r.json()["next_cursor"] is None
 

@@ -21,6 +21,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from ecosense.testing import environment, running
 from ingest.mqtt import MqttIngest
+from sensors.observations import Source
 from sensors.stations import Station
 from store.context import ServiceContext
 from store.postgres import PostgresStore, hash_secret
@@ -105,6 +106,8 @@ def test_json_and_line_protocol_messages_with_results(broker: str, store: Postgr
         pub.loop_stop()
         ingest.stop()
     assert store.count_observations() == 3
+    # issue 12: provenance per reading (the broker authenticates publishers: no device id)
+    assert {r.source for r in store.read_observations(station="S1")} == {Source("mqtt")}
     assert results[0]["accepted"] == 1 and results[0]["rejected"] == 2
     assert any("not for station S1" in str(e) for e in results[0]["errors"])  # type: ignore[attr-defined]
     assert results[1] == {"accepted": 2, "rejected": 0, "errors": []}

@@ -23,12 +23,14 @@ from ecosense import cli
 from ecosense.app import create_app
 from pipelines.jobs import JobContext, JobReport, get
 from pipelines.runner import Runner
-from sensors.observations import Observation
+from sensors.observations import Observation, Source
 from sensors.stations import Station
 from store import db, derived, reviews
 from store import jobs as job_store
 from store.context import ServiceContext
 from store.postgres import PostgresStore, hash_secret
+
+SOURCE = Source("http", "test-device")
 
 pytestmark = pytest.mark.integration
 
@@ -74,7 +76,7 @@ def seeded(store: PostgresStore) -> PostgresStore:
     for m in range(3 * 60):
         t = T0 + timedelta(minutes=m)
         readings.append(Observation("A1", "pm25", t, _value(t)))
-    store.write_observations(readings)
+    store.write_observations(readings, source=SOURCE)
     return store
 
 
@@ -271,7 +273,7 @@ def test_a_reading_stamped_year_1_does_not_stall_the_hourly_job(
         before = derived.get_mark(conn, "hourly")
     year_one = datetime(1, 1, 1, tzinfo=UTC)
     assert int((year_one - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds()) == -62135596800
-    seeded.write_observations([Observation("A1", "pm25", year_one, 35.0)])
+    seeded.write_observations([Observation("A1", "pm25", year_one, 35.0)], source=SOURCE)
     smog = T0 + timedelta(hours=5)
     seeded.write_observations(
         [Observation("A2", "pm25", smog + timedelta(minutes=m), 300.0 + m % 2) for m in range(60)]
@@ -280,7 +282,8 @@ def test_a_reading_stamped_year_1_does_not_stall_the_hourly_job(
                 "A1", "pm25", smog + timedelta(minutes=m), _value(smog + timedelta(minutes=m))
             )
             for m in range(60)
-        ]
+        ],
+        source=SOURCE,
     )
     for _ in range(2):  # and every later run too
         report = get("hourly").run(_context(database_url, runner), None, None)
@@ -352,7 +355,8 @@ def test_a_soil_sample_whose_ph_is_invalidated_loses_its_class_until_restored(
             Observation("P1", "ph", sampled, 6.8),
             Observation("P1", "cd", sampled, 11.7),
             Observation("P1", "pb", sampled, 299.0),
-        ]
+        ],
+        source=SOURCE,
     )
 
     def classes() -> list[str]:

@@ -19,9 +19,12 @@ from ecosense.cli import main
 from ingest import hj212
 from ingest.accept import ingest_items
 from ingest.hj212_server import Hj212Server, ThreadedHj212Server
+from sensors.observations import Source
 from sensors.stations import Station
 from store.context import Principal, ServiceContext
 from store.postgres import PostgresStore, hash_secret
+
+MQTT = Source("mqtt")
 
 pytestmark = pytest.mark.integration
 ADMIN = "operator-secret"
@@ -253,6 +256,6 @@ def test_mqtt_devices_are_held_to_the_past_window(store: PostgresStore) -> None:
     )
     old = (datetime.now(UTC) - timedelta(days=8)).isoformat()
     items = [{"station": "S1", "parameter": "pm25", "time": old, "value": 5}]
-    result = ingest_items(ctx, Principal(None), items, device=True)
+    result = ingest_items(ctx, Principal(None), items, MQTT, device=True)
     assert result.accepted == [] and "more than 7 days in the past" in result.rejected[0][1]
-    assert len(ingest_items(ctx, Principal(None), items).accepted) == 1  # the operator may
+    assert len(ingest_items(ctx, Principal(None), items, MQTT).accepted) == 1  # the operator may
