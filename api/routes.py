@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 from api import params
 from api.params import DEFAULT_LIMIT, MAX_LIMIT, query_time
 from sensors.errors import SensorsError
-from sensors.observations import BASES, INTERVALS, STATISTICS, Source, parse_time
+from sensors.observations import BASES, INTERVALS, STATISTICS, Source, check_text, parse_time
 from sensors.parameters import lookup
 from store import derived
 from store.context import ServiceContext
@@ -98,19 +98,6 @@ def source_json(source: Source | None) -> dict[str, str | None]:
     if source.file is not None:
         out["file"] = source.file
     return out
-
-
-def _text_problem(name: str, value: str | None) -> str | None:
-    """Why a query text cannot be looked up (NUL, unpaired surrogate), or ``None``."""
-    if value is None:
-        return None
-    if "\x00" in value:
-        return f"{name} must not contain NUL characters"
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return f"{name} must be valid Unicode text"
-    return None
 
 
 def encode_cursor(row: StoredObservation) -> str:
@@ -233,10 +220,11 @@ async def observation_versions(
     principal = await run_in_threadpool(ctx.authenticate, authorization, "Bearer")
     if principal is None:
         return _error(401, "missing or wrong token", {"WWW-Authenticate": "Bearer"})
-    for name, text in (("station", station), ("parameter", parameter), ("time", time)):
-        problem = _text_problem(name, text)
-        if problem:
-            return _error(400, problem)
+    try:
+        for name, text in (("station", station), ("parameter", parameter), ("time", time)):
+            check_text(name, text)
+    except SensorsError as exc:
+        return _error(400, str(exc))
     if not principal.may_access(station):
         return _error(403, f"this token may not read station {station}")
     try:

@@ -13,7 +13,7 @@ from api.routes import router as read_router
 from ecosense import __version__
 from ingest.http import router as ingest_router
 from store.context import ServiceContext
-from store.errors import StoreUnavailable
+from store.errors import Conflict, NotFound, StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -37,5 +37,14 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         return JSONResponse(
             {"detail": "store unavailable"}, status_code=503, headers={"Retry-After": "5"}
         )
+
+    @app.exception_handler(NotFound)
+    async def not_found(_request: Request, exc: NotFound) -> JSONResponse:
+        # e.g. a station deleted between a route's check and its write: never a 500
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(Conflict)
+    async def conflict(_request: Request, exc: Conflict) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
 
     return app

@@ -27,7 +27,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from sensors.observations import Observation, Source
+from sensors.observations import Observation, Source, is_clean_text
 from sensors.parameters import Parameter, is_canonical, stream_unit
 from sensors.stations import Station
 from store import migrations
@@ -143,17 +143,6 @@ def _source(
     protocol: str | None, device: str | None, user: str | None, file: str | None
 ) -> Source | None:
     return None if protocol is None else Source(protocol, device, user, file)
-
-
-def storable_text(text: str) -> bool:
-    """Whether PostgreSQL text can hold ``text`` (no NUL, no unpaired surrogate)."""
-    if "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def hash_secret(secret: str) -> str:
@@ -387,7 +376,7 @@ class PostgresStore:
         is known: a station we cannot vouch for must not be rejected. An id PostgreSQL text cannot
         hold (NUL, an unpaired surrogate) names none.
         """
-        wanted = [i for i in set(ids) if storable_text(i)]
+        wanted = [i for i in set(ids) if is_clean_text(i)]
         if not wanted:
             return {}
         try:

@@ -37,6 +37,16 @@ _COLUMNS: Final = sql.SQL(", ").join(map(sql.Identifier, _NAMES))
 _R_COLUMNS: Final = sql.SQL(", ").join(sql.Identifier("r", c) for c in _NAMES)
 
 
+#: An SQL condition true when the latest review covering the reading ``o`` (an
+#: ``observations`` row) of the stream ``s`` (its ``streams`` row) invalidates it: for the few
+#: queries that read raw readings in SQL rather than through :func:`invalidated`.
+INVALIDATED_SQL: Final = sql.SQL(
+    "EXISTS (SELECT 1 FROM (SELECT r.action FROM reviews r WHERE r.station = s.station_id"
+    ' AND r.parameter = s.parameter AND o.time >= r.start AND o.time < r."end"'
+    " ORDER BY r.id DESC LIMIT 1) latest WHERE latest.action = 'invalidate')"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Review:
     """One decision: readings of ``station``/``parameter`` timed in [start, end) (UTC)."""
