@@ -39,6 +39,8 @@ class Settings:
     jobs_interval_seconds: float = 300.0
     alert_webhook: str | None = None
     quarantine_codes: int = 50
+    #: how long a user's bearer token lives, seconds (``ECOSENSE_TOKEN_TTL_SECONDS``)
+    token_ttl_seconds: float = 28800.0
 
     @property
     def tz(self) -> ZoneInfo:
@@ -67,6 +69,7 @@ _KEYS = (
     "jobs_interval_seconds",
     "alert_webhook",
     "quarantine_codes",
+    "token_ttl_seconds",
 )
 
 
@@ -115,6 +118,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("ECOSENSE_QUARANTINE_CODES must be a whole number of codes") from exc
     if quarantine_codes < 0:
         raise ConfigError("ECOSENSE_QUARANTINE_CODES must be ≥ 0 (0: hold none)")
+    try:
+        token_ttl = float(get("token_ttl_seconds") or 28800)
+    except ValueError as exc:
+        raise ConfigError("ECOSENSE_TOKEN_TTL_SECONDS must be a number of seconds") from exc
+    if not 0 < token_ttl < 10**8:
+        raise ConfigError("ECOSENSE_TOKEN_TTL_SECONDS must be > 0")
     return Settings(
         data_dir=Path(get("data_dir") or ".ecosense").absolute(),
         database_url=get("database_url"),
@@ -131,6 +140,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         jobs_interval_seconds=jobs_interval,
         alert_webhook=get("alert_webhook"),
         quarantine_codes=quarantine_codes,
+        token_ttl_seconds=token_ttl,
     )
 
 
