@@ -177,7 +177,8 @@ def _deny(principal: Principal, reason: str) -> Decision:
 def authorize(principal: Principal, action: Action, dataset: Dataset) -> Decision:
     """May ``principal`` do ``action`` to ``dataset``? The one decision of EcoSense.
 
-    - a device reads and writes its own station's readings, nothing else;
+    - a device reads and writes its own station's readings, and reads what anyone may read
+      that is not another station's (``public`` datasets such as the station list);
     - everyone else reads up to their grade (anonymous ``public``, ``viewer`` ``internal``,
       ``analyst``/``reviewer``/``operator`` ``sensitive``, ``admin`` ``restricted``);
     - ``export`` of ``public`` data is open (it is published anyway), of anything else needs
@@ -187,6 +188,8 @@ def authorize(principal: Principal, action: Action, dataset: Dataset) -> Decisio
     if principal.kind == "device":
         if action in (Action.READ, Action.WRITE) and dataset.station == principal.station:
             return Decision(True, 200, "a device's own station")
+        if action is Action.READ and dataset.grade == Grade.PUBLIC and dataset.station is None:
+            return Decision(True, 200, "public")
         if dataset.station is None:
             return Decision(False, 403, f"a device token may not {action} {dataset.name}")
         return Decision(

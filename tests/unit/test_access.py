@@ -103,7 +103,8 @@ def test_a_device_reads_and_writes_its_own_station_only(grade: Grade) -> None:
         assert own.allowed is (action in (Action.READ, Action.WRITE))
         other = authorize(dev, action, Dataset("station S2", grade, "S2"))
         assert not other and other.status == 403 and "S2" in other.reason
-        assert not authorize(dev, action, Dataset("alerts", grade))
+        shared = authorize(dev, action, Dataset("stations", grade))
+        assert shared.allowed is (action is Action.READ and grade is PUBLIC)
 
 
 def test_default_grades_per_station_kind() -> None:
