@@ -2,6 +2,10 @@
 ``/api/v1/aggregates`` (with validity), ``/api/v1/alerts`` and
 ``POST /api/v1/alerts/{id}/acknowledge`` (operator).
 
+Who may call each one is decided by :func:`access.authorize` through the one dependency
+:func:`api.auth.caller`: station data by the station's grade (anonymous callers read public
+stations), alerts from ``viewer`` up, acknowledgements from ``operator`` up.
+
 Times in answers are ISO 8601 in the bureau's timezone (with offset); a query time without
 offset is read in the bureau's timezone. Every list route pages: ``limit`` and ``cursor`` in,
 ``{"items", "next_cursor"}`` out (:mod:`api.params`); a bad query parameter is a 400 or 422.

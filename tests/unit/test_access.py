@@ -9,6 +9,7 @@ read and write their own station.
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 
@@ -25,6 +26,8 @@ from access import (
     authorize,
 )
 from access.passwords import generate_password, hash_password, needs_rehash, verify_password
+from ecosense.config import load_settings
+from ecosense.errors import ConfigError
 
 PUBLIC, INTERNAL, SENSITIVE, RESTRICTED = Grade
 VIEWER, ANALYST, REVIEWER, OPERATOR, ADMIN = Role
@@ -153,3 +156,13 @@ def test_passwords_are_argon2id_salted() -> None:
     assert not verify_password(one, "1234567") and not verify_password("garbage", "123456")
     assert not needs_rehash(one)
     assert len(generate_password()) >= 20 and generate_password() != generate_password()
+
+
+def test_token_lifetime_setting(tmp_path: Path) -> None:
+    """``ECOSENSE_TOKEN_TTL_SECONDS``: how long a user's bearer token lives (default 8 h)."""
+    base = {"ECOSENSE_DATA_DIR": str(tmp_path)}
+    assert load_settings(base).token_ttl_seconds == 8 * 3600
+    assert load_settings(base | {"ECOSENSE_TOKEN_TTL_SECONDS": "60"}).token_ttl_seconds == 60
+    for bad in ("soon", "0", "-5"):
+        with pytest.raises(ConfigError, match="TOKEN_TTL"):
+            load_settings(base | {"ECOSENSE_TOKEN_TTL_SECONDS": bad})
