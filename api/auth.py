@@ -130,9 +130,27 @@ def _retry_after(oldest: datetime | None) -> int:
     return max(1, math.ceil(left))
 
 
+def _usable(text: str, most: int) -> bool:
+    """Whether ``text`` can be a user name or password: at most ``most`` characters, no NUL
+    (PostgreSQL text cannot hold it) and no unpaired surrogate."""
+    if not text or len(text) > most or "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def sign_in(ctx: ServiceContext, name: str, password: str, address: str) -> JSONResponse:
     """Check a user's password and issue a bearer token (blocking); 401 for a wrong name or
     password or a disabled user, 429 when the name or the address failed too often."""
+    if not _usable(name, 200) or not _usable(password, 1024):
+        return JSONResponse(
+            {"detail": "wrong user name or password"},
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     keys = (f"user:{name}", f"address:{address}")
     with ctx.store.connection() as conn:
         for key, most in zip(keys, (USER_FAILURES, ADDRESS_FAILURES), strict=True):

@@ -169,3 +169,18 @@ def test_failed_sign_ins_are_throttled_per_address(
     for i in range(auth.ADDRESS_FAILURES):
         assert sign_in(client, f"guess{i}", "wrong")[0] == 401
     assert sign_in(client, "rita", "right")[0] == 429  # same address, another user
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        {"username": "a\x00b", "password": "x"},
+        {"username": "x" * 500, "password": "x"},
+        {"username": "vera", "password": "p" * 5000},
+        {"username": "vera", "password": ""},
+    ],
+    ids=["nul", "long-name", "long-password", "empty-password"],
+)
+def test_unusable_sign_in_forms_are_401_not_500(client: TestClient, form: dict[str, str]) -> None:
+    r = client.post("/api/v1/auth/token", data=form)
+    assert r.status_code in (401, 422), r.text
