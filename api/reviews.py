@@ -12,14 +12,16 @@ import json
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from access import Action
+from api.auth import Caller, allow, require, station_dataset
 from api.params import MAX_LIMIT
-from api.routes import _ctx, _error, _operator
+from api.routes import _ctx, _error
 from sensors.errors import SensorsError
-from sensors.observations import parse_time
+from sensors.observations import is_clean_text, parse_time
 from sensors.parameters import lookup
 from store import reviews
 from store.context import ServiceContext
@@ -28,7 +30,7 @@ from store.postgres import StoredObservation
 
 router = APIRouter(tags=["review"])
 
-#: The fields of a review's body; ``by`` (who decides, default ``operator``) is optional.
+#: The fields of a review's body; who decides (``by``) is the authenticated caller, never the body.
 FIELDS = ("station", "parameter", "start", "end", "action", "reason")
 
 
@@ -45,17 +47,6 @@ def review_json(review: reviews.Review, tz: Any) -> dict[str, Any]:
         "by": review.by,
         "at": review.at.astimezone(tz).isoformat(),
     }
-
-
-def _unusable(text: str) -> bool:
-    """Whether ``text`` cannot be stored (NUL, or a lone surrogate)."""
-    if "\x00" in text:
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
 
 
 def observation_reviews(ctx: ServiceContext, rows: Sequence[StoredObservation]) -> list[Any]:
@@ -78,16 +69,16 @@ def observation_reviews(ctx: ServiceContext, rows: Sequence[StoredObservation]) 
     ]
 
 
-@router.post("/api/v1/reviews", summary="Invalidate or restore readings (operator)")
-async def add_review(
-    request: Request, authorization: Annotated[str | None, Header()] = None
-) -> JSONResponse:
+@router.post(
+    "/api/v1/reviews",
+    summary="Invalidate or restore readings (reviewer)",
+    dependencies=[Depends(allow(Action.REVIEW, "reviews"))],
+)
+async def add_review(request: Request, principal: Caller) -> JSONResponse:
     """Body ``{"station", "parameter", "start", "end", "action": "invalidate"|"restore",
     "reason"}`` (the range is ``[start, end)``) → 201 ``{"id", "affected"}``, ``affected``
-    being the number of stored readings the range covers."""
-    denied = await _operator(request, authorization)
-    if denied is not None:
-        return denied
+    being the number of stored readings the range covers. The station's grade must be within
+    the reviewer's (a restricted station: admin)."""
     ctx = _ctx(request)
     try:
         body = json.loads(await request.body())
@@ -98,11 +89,11 @@ async def add_review(
     missing = [f for f in FIELDS if f not in body]
     if missing:
         return _error(400, f"missing {', '.join(missing)}")
-    texts = {f: body[f] for f in (*FIELDS, "by") if f in body}
+    texts = {f: body[f] for f in FIELDS}
     wrong = [f for f, v in texts.items() if not isinstance(v, str)]
     if wrong:
         return _error(400, f"{', '.join(wrong)} must be strings")
-    bad = [f for f, v in texts.items() if _unusable(v)]
+    bad = [f for f, v in texts.items() if not is_clean_text(v)]
     if bad:
         return _error(400, f"{', '.join(bad)}: NUL or unpaired surrogate characters")
     try:
@@ -111,6 +102,8 @@ async def add_review(
         end = parse_time(body["end"], ctx.timezone)
     except (SensorsError, ValueError, OverflowError) as exc:
         return _error(400, str(exc))
+    dataset = await run_in_threadpool(station_dataset, ctx, body["station"])
+    require(principal, Action.REVIEW, dataset)
 
     def write() -> tuple[reviews.Review, int]:
         with ctx.store.connection() as conn:
@@ -122,7 +115,7 @@ async def add_review(
                 end=end,
                 action=body["action"],
                 reason=body["reason"],
-                by=str(body.get("by") or "operator")[:200],
+                by=principal.actor,
             )
 
     try:
@@ -134,21 +127,21 @@ async def add_review(
     return JSONResponse({"id": review.id, "affected": affected}, status_code=201)
 
 
-@router.get("/api/v1/reviews", summary="Reviews, newest first (operator)")
+@router.get(
+    "/api/v1/reviews",
+    summary="Reviews, newest first (reviewer)",
+    dependencies=[Depends(allow(Action.REVIEW, "reviews"))],
+)
 async def list_reviews_route(
     request: Request,
     station: Annotated[str | None, Query(description="station id")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 500,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
-    authorization: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     """``{"items": [{"id", "station", "parameter", "start", "end", "action", "reason", "by",
     "at"}, …], "next_cursor": "…" | null}``, newest first."""
-    denied = await _operator(request, authorization)
-    if denied is not None:
-        return denied
     ctx = _ctx(request)
-    if station is not None and _unusable(station):
+    if station is not None and not is_clean_text(station):
         return _error(400, "station: NUL or unpaired surrogate characters")
     before: int | None = None
     if cursor is not None:

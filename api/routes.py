@@ -3,6 +3,10 @@ reading with its provenance), ``/api/v1/observations/versions``, ``/api/v1/aggre
 validity), ``/api/v1/alerts``, ``/api/v1/alerts/webhooks`` and
 ``POST /api/v1/alerts/{id}/acknowledge`` (operator).
 
+Who may call each one is decided by :func:`access.authorize` through the one dependency
+:func:`api.auth.caller`: station data by the station's grade (anonymous callers read public
+stations), alerts from ``viewer`` up, acknowledgements from ``operator`` up.
+
 Times in answers are ISO 8601 in the bureau's timezone (with offset); a query time without
 offset is read in the bureau's timezone. Every list route pages: ``limit`` and ``cursor`` in,
 ``{"items", "next_cursor"}`` out (:mod:`api.params`); a bad query parameter is a 400 or 422.
@@ -14,11 +18,14 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, cast
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+import access
+from access import Action
 from api import params
+from api.auth import Caller, allow, readable_stations, require, station_dataset
 from api.params import DEFAULT_LIMIT, MAX_LIMIT, query_time
 from sensors.errors import SensorsError
 from sensors.observations import BASES, INTERVALS, STATISTICS, Source, check_text, parse_time
@@ -43,7 +50,11 @@ def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> J
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
 
-@router.get("/healthz", summary="200 when the store is reachable")
+@router.get(
+    "/healthz",
+    summary="200 when the store is reachable",
+    dependencies=[Depends(allow(Action.READ, "health"))],
+)
 async def healthz(request: Request) -> JSONResponse:
     """``{"status": "ok"}`` when the store answers, else 503."""
     ok = await run_in_threadpool(_ctx(request).store.ping)
@@ -52,7 +63,11 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "unavailable", "detail": "store unreachable"}, status_code=503)
 
 
-@router.get("/api/v1/stations", summary="Every station (public metadata), paginated")
+@router.get(
+    "/api/v1/stations",
+    summary="Every station (public metadata), paginated",
+    dependencies=[Depends(allow(Action.READ, "stations"))],
+)
 async def stations(
     request: Request, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
 ) -> JSONResponse:
@@ -114,6 +129,7 @@ def decode_cursor(cursor: str) -> tuple[int, datetime]:
 @router.get("/api/v1/observations", summary="Readings with flags, paginated")
 async def observations(
     request: Request,
+    principal: Caller,
     station: Annotated[
         str | None, Query(description="station id (a device token: its own)")
     ] = None,
@@ -125,17 +141,18 @@ async def observations(
     basis: Annotated[str | None, Query(description="measured or converted")] = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
-    authorization: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
-    """Observations ordered by stream and time; follow ``next_cursor`` for the next page."""
+    """Observations ordered by stream and time; follow ``next_cursor`` for the next page.
+    Only the stations the caller may read by their grade (anonymous callers: ``public``
+    ones); naming a station beyond the caller's grade is a 401 (anonymous) or 403."""
     ctx = _ctx(request)
-    principal = await run_in_threadpool(ctx.authenticate, authorization, "Bearer")
-    if principal is None:
-        return _error(401, "missing or wrong token", {"WWW-Authenticate": "Bearer"})
-    if station is None and principal.device is not None:
-        station = principal.device.station
-    if station is not None and not principal.may_access(station):
-        return _error(403, f"this token may not read station {station}")
+    if station is None and principal.kind == "device":
+        station = principal.station
+    readable: list[str] | None = None
+    if station is not None:
+        require(principal, Action.READ, await run_in_threadpool(station_dataset, ctx, station))
+    else:
+        readable = await run_in_threadpool(readable_stations, ctx, principal)
     try:
         code = lookup(parameter).code if parameter else None
         t0 = query_time(start, ctx.timezone) if start else None
@@ -154,6 +171,7 @@ async def observations(
     rows = await run_in_threadpool(
         lambda: ctx.store.read_observations(
             station=station,
+            stations=readable,
             parameter=code,
             start=t0,
             end=t1,
@@ -204,29 +222,25 @@ async def observations(
 )
 async def observation_versions(
     request: Request,
+    principal: Caller,
     station: Annotated[str, Query(description="station id (a device token: its own)")],
     parameter: Annotated[str, Query(description="canonical or HJ 212 code")],
     time: Annotated[str, Query(description="ISO 8601 time of the reading")],
     interval: Annotated[str | None, Query(description="PT1M, PT1H or P1D")] = None,
     statistic: Annotated[str | None, Query(description="avg, min, max or cou")] = None,
     basis: Annotated[str | None, Query(description="measured or converted")] = None,
-    authorization: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     """``{"items": [{"value", "flag", "unit", "received_at", "source", "superseded_at"}, …]}``:
     the values a reading had, oldest first; the current one has ``"superseded_at": null``.
     Raw data are never overwritten: a re-sent reading with another value becomes the current
     one and the previous value stays here. Same access rule as ``/api/v1/observations``."""
     ctx = _ctx(request)
-    principal = await run_in_threadpool(ctx.authenticate, authorization, "Bearer")
-    if principal is None:
-        return _error(401, "missing or wrong token", {"WWW-Authenticate": "Bearer"})
     try:
         for name, text in (("station", station), ("parameter", parameter), ("time", time)):
             check_text(name, text)
     except SensorsError as exc:
         return _error(400, str(exc))
-    if not principal.may_access(station):
-        return _error(403, f"this token may not read station {station}")
+    require(principal, Action.READ, await run_in_threadpool(station_dataset, ctx, station))
     try:
         code = lookup(parameter).code
         when = parse_time(time, ctx.timezone)
@@ -272,38 +286,24 @@ async def observation_versions(
 
 
 # --------------------------------------------------------------------------- derived series
-async def _operator(request: Request, authorization: str | None) -> JSONResponse | None:
-    """An error answer unless the operator token was given."""
-    principal = await run_in_threadpool(_ctx(request).authenticate, authorization, "Bearer")
-    if principal is None:
-        return _error(401, "missing or wrong token", {"WWW-Authenticate": "Bearer"})
-    if not principal.is_operator:
-        return _error(403, "this needs the operator token")
-    return None
-
-
 def _alert_json(row: dict[str, Any], tz: Any) -> dict[str, Any]:
     return {
         k: (v.astimezone(tz).isoformat() if isinstance(v, datetime) else v) for k, v in row.items()
     }
 
 
-async def _operator_page(
+async def _page(
     request: Request,
-    authorization: str | None,
     cursor: str | None,
     limit: int,
     kinds: tuple[type[params.CursorKey], ...],
     key: Callable[[dict[str, Any]], tuple[params.CursorKey, ...]],
     read: Callable[[Any, tuple[Any, ...] | None, int], list[dict[str, Any]]],
 ) -> JSONResponse:
-    """One page ``{"items": [...], "next_cursor"}`` of ``read(connection, after, limit)`` for
-    the operator (times in the bureau's timezone); ``after`` is the decoded cursor (its parts of
+    """One page ``{"items": [...], "next_cursor"}`` of ``read(connection, after, limit)``
+    (times in the bureau's timezone); ``after`` is the decoded cursor (its parts of
     ``kinds``), ``key(row)`` the cursor of a row; 400 for a bad cursor or when ``read`` refuses
     its arguments (``ValueError``)."""
-    denied = await _operator(request, authorization)
-    if denied is not None:
-        return denied
     ctx = _ctx(request)
     try:
         after = params.decode_cursor(cursor, *kinds) if cursor else None
@@ -328,7 +328,11 @@ async def _operator_page(
     )
 
 
-@router.get("/api/v1/alerts", summary="Alerts, newest first (operator)")
+@router.get(
+    "/api/v1/alerts",
+    summary="Alerts, newest first (viewer and up: internal)",
+    dependencies=[Depends(allow(Action.READ, "alerts"))],
+)
 async def list_alerts_route(
     request: Request,
     state: Annotated[
@@ -337,16 +341,14 @@ async def list_alerts_route(
     station: Annotated[str | None, Query()] = None,
     limit: Limit = 500,
     cursor: Cursor = None,
-    authorization: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     """``{"items": [{"id", "rule", "station", "parameter", "state", "severity", "message",
     "value", "details", "opened_at", "last_seen", "acknowledged_at", "acknowledged_by",
     "closed_at"}, …], "next_cursor"}``; follow ``next_cursor`` for older alerts."""
     from store import alerts
 
-    return await _operator_page(
+    return await _page(
         request,
-        authorization,
         cursor,
         limit,
         (datetime, int),
@@ -357,7 +359,11 @@ async def list_alerts_route(
     )
 
 
-@router.get("/api/v1/alerts/webhooks", summary="Webhook events by delivery state (operator)")
+@router.get(
+    "/api/v1/alerts/webhooks",
+    summary="Webhook events by delivery state (analyst and up: sensitive)",
+    dependencies=[Depends(allow(Action.READ, "webhook-events"))],
+)
 async def list_webhook_events_route(
     request: Request,
     state: Annotated[
@@ -366,15 +372,13 @@ async def list_webhook_events_route(
     ] = "abandoned",
     limit: Limit = 500,
     cursor: Cursor = None,
-    authorization: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     """``{"items": [{"id", "alert_id", "event", "attempts", "next_attempt", "delivered_at",
     "abandoned_at", "last_error", "payload"}, …], "next_cursor"}``, newest first."""
     from store import alerts
 
-    return await _operator_page(
+    return await _page(
         request,
-        authorization,
         cursor,
         limit,
         (int,),
@@ -385,19 +389,19 @@ async def list_webhook_events_route(
     )
 
 
-@router.post("/api/v1/alerts/{alert_id}/acknowledge", summary="Acknowledge an alert (operator)")
+@router.post(
+    "/api/v1/alerts/{alert_id}/acknowledge",
+    summary="Acknowledge an alert (operator)",
+    dependencies=[Depends(allow(Action.OPERATE, "alerts"))],
+)
 async def acknowledge_route(
     request: Request,
     alert_id: int,
     by: Annotated[str, Query(max_length=200, description="who acknowledges")] = "operator",
-    authorization: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     """The alert, now ``acknowledged`` (404 unknown, 409 closed)."""
     from store import alerts
 
-    denied = await _operator(request, authorization)
-    if denied is not None:
-        return denied
     ctx = _ctx(request)
 
     def ack() -> dict[str, Any]:
@@ -413,9 +417,13 @@ async def acknowledge_route(
     return JSONResponse(_alert_json(row, ctx.timezone))
 
 
-@router.get("/api/v1/aggregates", summary="Aggregates with validity (public), paginated")
+@router.get(
+    "/api/v1/aggregates",
+    summary="Aggregates with validity (by the grade of each station), paginated",
+)
 async def aggregates_route(
     request: Request,
+    principal: Caller,
     period: Annotated[str, Query(description="PT1H, PT8H, P1D, P1D-MAX8H, P1M or P1Y")],
     start: Annotated[str, Query(description="ISO 8601, inclusive")],
     end: Annotated[str, Query(description="ISO 8601, exclusive")],
@@ -428,7 +436,8 @@ async def aggregates_route(
     """``{"items": [{"scope", "subject", "parameter", "period", "start", "value", "count",
     "valid", "unit"}, …], "next_cursor"}`` ordered by subject, parameter and start; ``start``
     is the period's start in the bureau's time zone. Follow ``next_cursor`` for the next
-    page."""
+    page. Station aggregates carry their station's grade: only the stations the caller may
+    read are listed, and naming one beyond the caller's grade is a 401 (anonymous) or 403."""
     ctx = _ctx(request)
     if period not in derived.AGGREGATE_PERIODS:
         return _error(400, f"period must be one of {', '.join(derived.AGGREGATE_PERIODS)}")
@@ -441,6 +450,13 @@ async def aggregates_route(
         after = params.decode_cursor(cursor, str, str, datetime) if cursor else None
     except (SensorsError, ValueError) as exc:
         return _error(400, str(exc))
+    readable: list[str] | None = None
+    if scope == "station" and subject is not None:
+        require(principal, Action.READ, await run_in_threadpool(station_dataset, ctx, subject))
+    elif scope == "station":
+        readable = await run_in_threadpool(readable_stations, ctx, principal)
+    else:
+        require(principal, Action.READ, access.dataset("city-aggregates"))
 
     def read() -> list[derived.AggregateRow]:
         key = None
@@ -457,6 +473,7 @@ async def aggregates_route(
                 parameter=code,
                 after=key,
                 limit=limit + 1,
+                subjects=readable,
             )
 
     rows = await run_in_threadpool(read)

@@ -7,6 +7,8 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from api.auth import Denied
+from api.auth import router as auth_router
 from api.params import RejectUnprintable
 from api.reviews import router as review_router
 from api.routes import router as read_router
@@ -30,6 +32,24 @@ def create_app(ctx: ServiceContext) -> FastAPI:
     app.include_router(ingest_router)
     app.include_router(read_router)
     app.include_router(review_router)
+    app.include_router(auth_router)
+
+    @app.exception_handler(Denied)
+    async def denied(request: Request, exc: Denied) -> JSONResponse:
+        """401/403 of the authorisation dependency; InfluxDB's error body on its write API."""
+        if request.url.path.startswith("/api/v2/"):
+            unauthorised = exc.status_code == 401
+            return JSONResponse(
+                {
+                    "code": "unauthorized" if unauthorised else "forbidden",
+                    "message": "unauthorized access" if unauthorised else str(exc.detail),
+                },
+                status_code=exc.status_code,
+                headers={"WWW-Authenticate": "Token"} if unauthorised else None,
+            )
+        return JSONResponse(
+            {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+        )
 
     @app.exception_handler(StoreUnavailable)
     async def store_unavailable(_request: Request, exc: StoreUnavailable) -> JSONResponse:

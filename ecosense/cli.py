@@ -224,6 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="mean,count",
         help="comma-separated: mean,sum,count,min,max,majority,frac",
     )
+    from ecosense import users_cli
+
+    users_cli.add_parsers(sub)
     return parser
 
 
@@ -695,6 +698,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_carbon_import(settings, args)
         if args.command == "carbon":
             return cmd_carbon_run(settings, args.job, args.store)
+        if args.command in ("users", "classify"):
+            from ecosense import users_cli
+
+            return users_cli.run(settings, args)
     except (EcosenseError, SensorsError, StoreError, ValueError) as exc:
         message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"ecosense: error: {message}", file=sys.stderr)

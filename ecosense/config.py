@@ -40,6 +40,8 @@ class Settings:
     alert_webhook: str | None = None
     quarantine_codes: int = 50
     max_past_days: float = 30.0
+    #: how long a user's bearer token lives, seconds (``ECOSENSE_TOKEN_TTL_SECONDS``)
+    token_ttl_seconds: float = 28800.0
 
     @property
     def tz(self) -> ZoneInfo:
@@ -74,6 +76,7 @@ _KEYS = (
     "alert_webhook",
     "quarantine_codes",
     "max_past_days",
+    "token_ttl_seconds",
 )
 
 
@@ -128,6 +131,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("ECOSENSE_QUARANTINE_CODES must be a whole number of codes") from exc
     if quarantine_codes < 0:
         raise ConfigError("ECOSENSE_QUARANTINE_CODES must be ≥ 0 (0: hold none)")
+    try:
+        token_ttl = float(get("token_ttl_seconds") or 28800)
+    except ValueError as exc:
+        raise ConfigError("ECOSENSE_TOKEN_TTL_SECONDS must be a number of seconds") from exc
+    if not 0 < token_ttl < 10**8:
+        raise ConfigError("ECOSENSE_TOKEN_TTL_SECONDS must be > 0")
     return Settings(
         data_dir=Path(get("data_dir") or ".ecosense").absolute(),
         database_url=get("database_url"),
@@ -145,6 +154,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         alert_webhook=get("alert_webhook"),
         quarantine_codes=quarantine_codes,
         max_past_days=max_past_days,
+        token_ttl_seconds=token_ttl,
     )
 
 

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 
@@ -231,6 +231,7 @@ def up(settings: Settings, options: UpOptions) -> int:
             settings.max_future,
             settings.max_past,
             writer=durable,
+            token_ttl=timedelta(seconds=settings.token_ttl_seconds),
         )
         sock = _bind(options.host, options.http_port)
         http_url = _url(options.host, sock.getsockname()[1])

@@ -7,8 +7,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta, tzinfo
 
+import access
 from sensors.observations import Observation, Source
+from store import users
 from store.postgres import Device, PostgresStore, SourcedBatch, hash_secret
+
+#: the schemes an ``Authorization`` header may use (``Token``: InfluxDB clients)
+SCHEMES = ("bearer", "token")
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +25,15 @@ class Principal:
     @property
     def is_operator(self) -> bool:
         return self.device is None
+
+    @classmethod
+    def of(cls, principal: access.Principal) -> Principal:
+        """The writer identity of an authorised ``principal`` (a device, or anyone allowed
+        to write anywhere)."""
+        if principal.kind == "device":
+            assert principal.station is not None
+            return cls(Device(principal.name, principal.station))
+        return cls(None)
 
     def may_access(self, station_id: str) -> bool:
         """Whether this principal may read or write ``station_id``."""
@@ -44,6 +58,8 @@ class ServiceContext:
     #: how batches (each with its provenance) are made durable; default: straight into the
     #: store (the shell passes the spooling writer of ingest/)
     writer: Callable[[Sequence[SourcedBatch]], int] | None = field(default=None)
+    #: how long a user's bearer token lives (``ECOSENSE_TOKEN_TTL_SECONDS``)
+    token_ttl: timedelta = timedelta(hours=8)
 
     def write(self, observations: Sequence[Observation], source: Source) -> int:
         """Make a batch of one provenance durable; return its size."""
@@ -63,3 +79,24 @@ class ServiceContext:
             return Principal(None)
         device = self.store.device_for_token(token)
         return None if device is None else Principal(device)
+
+    def resolve(self, authorization: str | None) -> access.Principal | None:
+        """Who sent an ``Authorization`` header: :data:`access.ANONYMOUS` without one, the
+        break-glass admin, a device (its API token) or a signed-in user (a live session of an
+        enabled user); ``None`` when credentials were given but are wrong, expired or
+        revoked. Schemes ``Bearer`` and ``Token``."""
+        if authorization is None or not authorization.strip():
+            return access.ANONYMOUS
+        given_scheme, _, token = authorization.strip().partition(" ")
+        token = token.strip()
+        if given_scheme.lower() not in SCHEMES or not token:
+            return None
+        key = hash_secret(token)
+        if hmac.compare_digest(key, self.admin_token_hash):
+            return access.BREAK_GLASS
+        device = self.store.device_for_token(token)
+        if device is not None:
+            return access.device(device.id, device.station)
+        with self.store.connection() as conn:
+            user = users.user_for_session(conn, key)
+        return None if user is None else access.user(user.name, user.role)

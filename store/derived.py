@@ -332,12 +332,14 @@ def read_aggregate_page(
     parameter: str | None = None,
     after: tuple[str, str, datetime] | None = None,
     limit: int = 1000,
+    subjects: Sequence[str] | None = None,
 ) -> list[AggregateRow]:
     """One page of the aggregates of ``period`` starting in [start, end), ordered by
     (subject, parameter, start) — the table's key order, so a page is an index range.
 
     ``after`` is the (subject, parameter, start) of the last row of the previous page (keyset
-    paging: a page is found in the same time however deep it is); at most ``limit`` rows.
+    paging: a page is found in the same time however deep it is); at most ``limit`` rows;
+    ``subjects``, when given, keeps only those subjects (the stations the caller may read).
     """
     where: list[sql.Composable] = [
         sql.SQL("scope = %s"),
@@ -350,6 +352,9 @@ def read_aggregate_page(
         if value is not None:
             where.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
             params.append(value)
+    if subjects is not None:
+        where.append(sql.SQL("subject = ANY(%s::text[])"))
+        params.append(list(subjects))
     if after is not None:
         where.append(sql.SQL("(subject, parameter, start) > (%s, %s, %s)"))
         params.extend(after)

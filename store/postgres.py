@@ -84,6 +84,8 @@ class ObservationFilters(TypedDict, total=False):
     """
 
     station: str | None
+    #: only these stations (the ones the caller may read)
+    stations: Sequence[str] | None
     parameter: str | None
     start: datetime | None
     end: datetime | None
@@ -668,6 +670,10 @@ class PostgresStore:
             if value is not None:
                 where.append(sql.SQL("s.{} = %s").format(sql.Identifier(column)))
                 params.append(value)
+        stations = filters.get("stations")
+        if stations is not None:
+            where.append(sql.SQL("s.station_id = ANY(%s::text[])"))
+            params.append(list(stations))
         start, end = filters.get("start"), filters.get("end")
         if start is not None:
             where.append(sql.SQL("o.time >= %s"))

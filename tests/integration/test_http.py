@@ -150,7 +150,10 @@ def test_missing_or_wrong_token_gets_401(client: TestClient) -> None:
     assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
     r = client.post("/api/v1/observations", json=body, headers={"Authorization": "Token x"})
     assert r.status_code == 401
-    assert client.get("/api/v1/observations", params={"station": "S1"}).status_code == 401
+    r = client.get("/api/v1/observations", params={"station": "S1"}, headers=auth("es_forged"))
+    assert r.status_code == 401
+    # issue 13: anonymous callers read public stations (S1 is an ambient-air station)
+    assert client.get("/api/v1/observations", params={"station": "S1"}).status_code == 200
 
 
 def test_a_device_writing_for_another_station_gets_403(
