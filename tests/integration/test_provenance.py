@@ -218,7 +218,9 @@ def test_versions_route_access_and_bad_input(
     several matching streams need interval/statistic/basis (400 naming them)."""
     push(client, token)
     other = store.add_device("d2", "S2")
-    assert versions(client, headers={}).status_code == 401
+    # S1 is an air station, public by default: anyone may read it, a forged token may not
+    assert versions(client, headers={}).status_code == 200
+    assert versions(client, headers={"Authorization": "Bearer forged"}).status_code == 401
     assert versions(client, headers={"Authorization": f"Bearer {other}"}).status_code == 403
     own = versions(client, headers={"Authorization": f"Bearer {token}"})
     assert own.status_code == 200 and len(own.json()["items"]) == 1
