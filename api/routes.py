@@ -126,6 +126,20 @@ def decode_cursor(cursor: str) -> tuple[int, datetime]:
     return cast(int, sid), cast(datetime, when)
 
 
+def _stream_kind_problem(
+    interval: str | None, statistic: str | None, basis: str | None
+) -> str | None:
+    """Why a stream-kind filter is not one of ours, or ``None`` (each may be left out)."""
+    for name, value, allowed in (
+        ("interval", interval, INTERVALS),
+        ("statistic", statistic, STATISTICS),
+        ("basis", basis, BASES),
+    ):
+        if value is not None and value not in allowed:
+            return f"{name} must be one of {', '.join(allowed)}"
+    return None
+
+
 @router.get("/api/v1/observations", summary="Readings with flags, paginated")
 async def observations(
     request: Request,
@@ -160,13 +174,9 @@ async def observations(
         after = decode_cursor(cursor) if cursor else None
     except (SensorsError, ValueError) as exc:
         return _error(400, str(exc))
-    for name, value, allowed in (
-        ("interval", interval, INTERVALS),
-        ("statistic", statistic, STATISTICS),
-        ("basis", basis, BASES),
-    ):
-        if value is not None and value not in allowed:
-            return _error(400, f"{name} must be one of {', '.join(allowed)}")
+    problem = _stream_kind_problem(interval, statistic, basis)
+    if problem is not None:
+        return _error(400, problem)
 
     rows = await run_in_threadpool(
         lambda: ctx.store.read_observations(
@@ -246,13 +256,9 @@ async def observation_versions(
         when = parse_time(time, ctx.timezone)
     except (SensorsError, ValueError, OverflowError) as exc:
         return _error(400, str(exc))
-    for name, value, allowed in (
-        ("interval", interval, INTERVALS),
-        ("statistic", statistic, STATISTICS),
-        ("basis", basis, BASES),
-    ):
-        if value is not None and value not in allowed:
-            return _error(400, f"{name} must be one of {', '.join(allowed)}")
+    problem = _stream_kind_problem(interval, statistic, basis)
+    if problem is not None:
+        return _error(400, problem)
     try:
         versions = await run_in_threadpool(
             lambda: ctx.store.observation_versions(
