@@ -7,7 +7,8 @@
   city's means, CEMS emissions);
 - :mod:`pipelines.runner` — the Dask runner (a local cluster or a scheduler by address);
 - :mod:`pipelines.scheduler` — the scheduler inside ``ecosense up``;
-- :mod:`pipelines.alerts` — alert rules, their life cycle and the webhook;
+- :mod:`pipelines.alerts` — the alerts job (rules in :mod:`sensors.alerts`, their state in
+  :mod:`store.alerts`) and the webhook notifier;
 - :mod:`pipelines.carbon` — carbon accounting over the store and the CEMS check;
 - :mod:`pipelines.zonal` — zonal statistics of many rasters on the runner.
 
