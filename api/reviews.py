@@ -19,10 +19,9 @@ from fastapi.responses import JSONResponse
 from access import Action
 from api.auth import Caller, allow, require, station_dataset
 from api.params import MAX_LIMIT
-from api.routes import _ctx, _error
+from api.routes import _ctx, _error, parameter_code
 from sensors.errors import SensorsError
 from sensors.observations import is_clean_text, parse_time
-from sensors.parameters import lookup
 from store import reviews
 from store.context import ServiceContext
 from store.errors import NotFound
@@ -97,7 +96,7 @@ async def add_review(request: Request, principal: Caller) -> JSONResponse:
     if bad:
         return _error(400, f"{', '.join(bad)}: NUL or unpaired surrogate characters")
     try:
-        code = lookup(body["parameter"]).code
+        code = await run_in_threadpool(parameter_code, ctx, body["parameter"], body["station"])
         start = parse_time(body["start"], ctx.timezone)
         end = parse_time(body["end"], ctx.timezone)
     except (SensorsError, ValueError, OverflowError) as exc:

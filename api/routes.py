@@ -14,6 +14,7 @@ offset is read in the bureau's timezone. Every list route pages: ``limit`` and `
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, cast
@@ -29,7 +30,7 @@ from api.auth import Caller, allow, readable_stations, require, station_dataset
 from api.params import DEFAULT_LIMIT, MAX_LIMIT, query_time
 from sensors.errors import SensorsError
 from sensors.observations import BASES, INTERVALS, STATISTICS, Source, check_text, parse_time
-from sensors.parameters import lookup
+from sensors.parameters import domain_of_kind, lookup
 from store import derived
 from store.context import ServiceContext
 from store.errors import NotFound
@@ -126,6 +127,20 @@ def decode_cursor(cursor: str) -> tuple[int, datetime]:
     return cast(int, sid), cast(datetime, when)
 
 
+def parameter_code(ctx: ServiceContext, parameter: str, station: str | None) -> str:
+    """The canonical code of ``parameter`` (canonical or HJ 212) as ``station`` measures it: a
+    code shared by media (``cd``: soil mg/kg, water mg/L) resolves by the station's kind, as
+    it did when the reading was written. Blocking (asks the store for the kind).
+
+    Raises
+    ------
+    SensorsError
+        for a code the dictionary does not know.
+    """
+    kind = ctx.store.station_kinds([station]).get(station) if station is not None else None
+    return lookup(parameter, domain_of_kind(kind)).code
+
+
 def _stream_kind_problem(
     interval: str | None, statistic: str | None, basis: str | None
 ) -> str | None:
@@ -168,7 +183,9 @@ async def observations(
     else:
         readable = await run_in_threadpool(readable_stations, ctx, principal)
     try:
-        code = lookup(parameter).code if parameter else None
+        code = (
+            await run_in_threadpool(parameter_code, ctx, parameter, station) if parameter else None
+        )
         t0 = query_time(start, ctx.timezone) if start else None
         t1 = query_time(end, ctx.timezone) if end else None
         after = decode_cursor(cursor) if cursor else None
@@ -236,8 +253,12 @@ async def observation_versions(
     station: Annotated[str, Query(description="station id (a device token: its own)")],
     parameter: Annotated[str, Query(description="canonical or HJ 212 code")],
     time: Annotated[str, Query(description="ISO 8601 time of the reading")],
-    interval: Annotated[str | None, Query(description="PT1M, PT1H or P1D")] = None,
-    statistic: Annotated[str | None, Query(description="avg, min, max or cou")] = None,
+    interval: Annotated[
+        str | None, Query(description="PT1M, PT1H or P1D; empty: an instantaneous reading")
+    ] = None,
+    statistic: Annotated[
+        str | None, Query(description="avg, min, max or cou; empty: an instantaneous reading")
+    ] = None,
     basis: Annotated[str | None, Query(description="measured or converted")] = None,
 ) -> JSONResponse:
     """``{"items": [{"value", "flag", "unit", "received_at", "source", "superseded_at"}, …]}``:
@@ -252,11 +273,14 @@ async def observation_versions(
         return _error(400, str(exc))
     require(principal, Action.READ, await run_in_threadpool(station_dataset, ctx, station))
     try:
-        code = lookup(parameter).code
+        code = await run_in_threadpool(parameter_code, ctx, parameter, station)
         when = parse_time(time, ctx.timezone)
     except (SensorsError, ValueError, OverflowError) as exc:
         return _error(400, str(exc))
-    problem = _stream_kind_problem(interval, statistic, basis)
+    with contextlib.suppress(OverflowError):  # messages name the time in the bureau's zone
+        when = when.astimezone(ctx.timezone)
+    # an empty interval or statistic (``interval=``) names the instantaneous stream
+    problem = _stream_kind_problem(interval or None, statistic or None, basis)
     if problem is not None:
         return _error(400, problem)
     try:

@@ -749,8 +749,8 @@ class PostgresStore:
     ) -> list[ObservationVersion]:
         """Every version of the reading of ``station`` × ``parameter`` at ``time``, oldest
         first; the last is the current one (``superseded_at`` ``None``). ``interval``,
-        ``statistic`` and ``basis`` (left out: any) select the stream among those with a
-        reading at ``time``.
+        ``statistic`` and ``basis`` (left out: any; ``""``: none, the instantaneous stream)
+        select the stream among those with a reading at ``time``.
 
         Raises
         ------
@@ -766,7 +766,9 @@ class PostgresStore:
         ]
         params: list[Any] = [station, parameter, time]
         for column, value in (("interval", interval), ("statistic", statistic), ("basis", basis)):
-            if value is not None:
+            if value == "":
+                where.append(sql.SQL("s.{} IS NULL").format(sql.Identifier(column)))
+            elif value is not None:
                 where.append(sql.SQL("s.{} = %s").format(sql.Identifier(column)))
                 params.append(value)
         current = sql.SQL(
@@ -781,11 +783,12 @@ class PostgresStore:
                 raise NotFound(f"no reading of {station} {parameter} at {time.isoformat()}")
             if len(rows) > 1:
                 kinds = "; ".join(
-                    f"interval={r[1] or '-'} statistic={r[2] or '-'} basis={r[3]}" for r in rows
+                    f"interval={r[1] or ''}&statistic={r[2] or ''}&basis={r[3]}" for r in rows
                 )
                 raise AmbiguousStream(
                     f"{len(rows)} streams of {station} {parameter} have a reading at "
-                    f"{time.isoformat()}; choose one with interval, statistic, basis: {kinds}"
+                    f"{time.isoformat()}; choose one with interval, statistic, basis (empty for an"
+                    f" instantaneous reading): {kinds}"
                 )
             stream_id, unit = rows[0][0], rows[0][4]
             old = conn.execute(

@@ -247,7 +247,7 @@ def test_versions_route_access_and_bad_input(
         source=Source("hj212", "logger-1"),
     )
     r = versions(client)
-    assert r.status_code == 400 and "interval=PT1H statistic=avg" in r.json()["detail"]
+    assert r.status_code == 400 and "interval=PT1H&statistic=avg" in r.json()["detail"]
     r = versions(client, interval="PT1H", statistic="avg")
     assert r.status_code == 200
     assert r.json()["items"][0]["source"] == {"protocol": "hj212", "device": "logger-1"}
@@ -303,3 +303,50 @@ def test_migration_0008_upgrades_a_database_in_use(database_url: str) -> None:
         assert current.source == Source("http", "d1") and current.superseded_at is None
     finally:
         store.close()
+
+
+def test_versions_of_an_instantaneous_reading_beside_an_hourly_mean(
+    client: TestClient, store: PostgresStore
+) -> None:
+    """Found trying it as a new user: with an instantaneous reading and an hourly mean at the
+    same time, no value of ``interval`` selected the instantaneous one; an empty ``interval=``
+    and ``statistic=`` now do, the 400 says so, and names the time in the bureau's zone."""
+    t = datetime(2026, 11, 28, tzinfo=UTC)
+    store.write_observations(
+        [
+            Observation("S1", "pm25", t, 30.0),
+            Observation("S1", "pm25", t, 33.0, interval="PT1H", statistic="avg"),
+        ],
+        source=Source("http", "d1"),
+    )
+    r = versions(client, time=t.isoformat())
+    assert r.status_code == 400 and "interval=&statistic=&basis=measured" in r.text
+    assert "2026-11-28T08:00:00+08:00" in r.text
+    r = versions(client, time=t.isoformat(), interval="", statistic="")
+    assert r.status_code == 200, r.text
+    assert [v["value"] for v in r.json()["items"]] == [30.0]
+    r = versions(client, time=t.isoformat(), interval="PT1H", statistic="avg")
+    assert [v["value"] for v in r.json()["items"]] == [33.0]
+
+
+def test_shared_metal_codes_read_back_as_written(client: TestClient, store: PostgresStore) -> None:
+    """Found trying it as a new user: ``cd`` in mg/L from a water station is stored as the
+    water parameter (issue 12: codes shared by media resolve by the station's kind), so reading
+    ``parameter=cd`` of that station must find it too — the observations and versions routes
+    resolve the code by the station's kind as the write did."""
+    store.upsert_stations([Station("W1", "River", "water", 116.4, 39.9)])
+    t = "2026-11-28T08:00:00+08:00"
+    r = client.post(
+        "/api/v1/observations",
+        json={
+            "observations": [
+                {"station": "W1", "parameter": "cd", "time": t, "value": 0.004, "unit": "mg/L"}
+            ]
+        },
+        headers=OP,
+    )
+    assert r.json()["accepted"] == 1, r.text
+    found = items(client, station="W1", parameter="cd")
+    assert [(i["parameter"], i["value"]) for i in found] == [("water_cd", 0.004)]
+    r = versions(client, station="W1", parameter="cd", time=t)
+    assert r.status_code == 200 and r.json()["items"][0]["value"] == 0.004
