@@ -223,6 +223,8 @@ class DurableWriter:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        #: whether the last replay stopped because the store was unavailable
+        self.store_down = False
 
     def write(self, observations: Sequence[Observation], source: Source) -> int:
         """Make a batch of one provenance durable; see :meth:`write_batches`."""
@@ -251,6 +253,7 @@ class DurableWriter:
         letters (with the reason) and the replay continues. Readings of stations that no
         longer exist are dead-lettered on their own; the rest of their batch is stored."""
         replayed = 0
+        self.store_down = False
         for path, batches in self.spool.batches():
             try:
                 known = self.store.existing_station_ids(
@@ -261,6 +264,7 @@ class DurableWriter:
                 gone = [(src, obs) for src, obs in gone if obs]
                 self.store.write_batches([(src, obs) for src, obs in kept if obs])
             except StoreUnavailable:
+                self.store_down = True
                 return replayed
             except Exception as exc:  # refused for good: retrying would stall every writer
                 self.spool.dead_letter(path, f"{type(exc).__name__}: {exc}")
@@ -301,8 +305,11 @@ class DurableWriter:
                     n = self.drain()
                 except Exception:  # keep replaying later, whatever went wrong now
                     logger.exception("spool replay failed")
-                    n = 0
+                    n, self.store_down = 0, True
                 if n:
                     logger.info("spool: replayed %d batches, %d left", n, self.spool.pending())
                 if self.spool.pending():
-                    time.sleep(self.retry_seconds)
+                    if self.store_down:  # wait before asking the store again
+                        time.sleep(self.retry_seconds)
+                    else:  # batches spooled while this round ran: replay them now
+                        self._wake.set()

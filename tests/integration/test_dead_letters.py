@@ -165,3 +165,34 @@ def test_only_the_readings_of_a_deleted_station_are_dead_lettered(
     assert dead[0][0].name == mixed.name
     note = (spool.dead / f"{mixed.stem}.reason.txt").read_text()
     assert "unknown station S2" in note and "2 other readings stored" in note
+
+
+def test_batches_spooled_during_a_replay_follow_without_waiting_for_a_retry(
+    two_stations: PostgresStore, tmp_path: Path
+) -> None:
+    """Found trying it as a new user: after a dead letter, live writes kept going through the
+    spool for about two minutes, because each replay round that left a batch behind (one
+    spooled while it ran) slept ``retry_seconds`` although the store was up. Only an
+    unavailable store makes the replay wait now."""
+    store = two_stations
+    spool = Spool(tmp_path / "spool")
+    spool.append([(SOURCE, [reading("S2", 0)])])
+    delete_station(store, "S2")
+    writer = DurableWriter(store, spool, retry_seconds=60)  # a wait would outlast the test
+    original = writer.drain
+
+    def drain_while_a_device_writes() -> int:
+        n = original()
+        if store.count_observations() == 0:
+            spool.append([(SOURCE, [reading("S1", 0)])])  # arrives while the round ran
+        return n
+
+    writer.drain = drain_while_a_device_writes  # type: ignore[method-assign]
+    writer.start()
+    try:
+        deadline = time.monotonic() + 20
+        while store.count_observations() < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert store.count_observations() == 1 and spool.pending() == 0
+    finally:
+        writer.stop()
