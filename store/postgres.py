@@ -575,7 +575,8 @@ class PostgresStore:
         nothing (its first provenance stays); one with another value or flag becomes the
         current value, stamped with a new ``ingest_time``, and the database keeps the previous
         one in ``observation_versions`` (trigger of migration 0008). Within the call the last
-        reading of a (stream, time) wins. The fast path is one binary COPY into
+        reading of a (stream, time) wins, and the earlier ones of the call are kept as its
+        versions too (as if sent one after the other). The fast path is one binary COPY into
         ``observations``; a batch that hits an existing (stream, time) is rolled back to a
         savepoint and merged through a staging table.
         """
@@ -605,13 +606,49 @@ class PostgresStore:
                     strict=True,
                 )
             )
+        # Readings of one (stream, time) sent twice in the call (rare): the earlier ones are
+        # written first, the later ones merged over them, so their versions are kept.
+        later = (
+            self._later_readings(batches, keys, ids, sids)
+            if len(rows) < sum(len(obs) for _, obs in batches)
+            else []
+        )
         with self._connection() as conn, conn.transaction():
+            first = rows
+            if later:  # the first reading of each (stream, time) goes in first
+                first = {k: later[0].get(k, r) for k, r in rows.items()}
             try:
                 with conn.transaction():
-                    self._copy(conn, "observations", rows)
+                    self._copy(conn, "observations", first)
             except psycopg.errors.UniqueViolation:
-                self._merge(conn, rows)
+                self._merge(conn, first)
+            for generation in later[1:]:
+                self._merge(conn, generation)
         return len(rows)
+
+    @staticmethod
+    def _later_readings(
+        batches: Sequence[SourcedBatch],
+        keys: list[list[StreamTuple]],
+        ids: dict[StreamTuple, int],
+        sids: dict[Source | None, int | None],
+    ) -> list[dict[tuple[int, datetime], _Row]]:
+        """The rows of a call whose (stream, time) repeats, by generation: the first reading of
+        each repeated (stream, time), then the second, … (the last generation ends with the
+        last reading of each)."""
+        seen: dict[tuple[int, datetime], int] = {}
+        generations: list[dict[tuple[int, datetime], _Row]] = []
+        for (src, obs), ks in zip(batches, keys, strict=True):
+            for o, k in zip(obs, ks, strict=True):
+                key = (ids[k], o.time)
+                n = seen.get(key, 0)
+                seen[key] = n + 1
+                if n == len(generations):
+                    generations.append({})
+                generations[n][key] = (ids[k], o.time, o.value, o.flag, sids[src])
+        repeated = {k for k, n in seen.items() if n > 1}
+        out = [{k: r for k, r in g.items() if k in repeated} for g in generations]
+        return [g for g in out if g]
 
     @staticmethod
     def _copy(
@@ -637,6 +674,7 @@ class PostgresStore:
             "CREATE TEMP TABLE IF NOT EXISTS observations_staging"
             " (LIKE observations INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
         )
+        conn.execute("DELETE FROM observations_staging")  # several merges in one transaction
         self._copy(conn, "observations_staging", rows)
         # Only a changed value or flag updates the row (and its trigger keeps the old version);
         # a re-send of the same reading leaves it, and its provenance, as it was.

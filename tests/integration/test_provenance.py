@@ -350,3 +350,25 @@ def test_shared_metal_codes_read_back_as_written(client: TestClient, store: Post
     assert [(i["parameter"], i["value"]) for i in found] == [("water_cd", 0.004)]
     r = versions(client, station="W1", parameter="cd", time=t)
     assert r.status_code == 200 and r.json()["items"][0]["value"] == 0.004
+
+
+def test_a_reading_sent_twice_in_one_batch_keeps_both_values(
+    client: TestClient, token: str
+) -> None:
+    """Found trying it as a new user: one POST naming the same reading three times (``cd``
+    0.004 mg/L, then 4 µg/L, then 3 µg/L) stored the last and lost the earlier values without a
+    trace. Raw data are never overwritten (issue 12): the earlier values are versions."""
+    r = client.post(
+        "/api/v1/observations",
+        json={
+            "observations": [
+                {"station": "S1", "parameter": "pm25", "time": T, "value": v}
+                for v in (35.0, 36.0, 36.0, 37.0)
+            ]
+        },
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert r.json()["accepted"] == 4, r.text
+    found = versions(client).json()["items"]
+    assert [v["value"] for v in found] == [35.0, 36.0, 37.0]
+    assert [v["superseded_at"] is None for v in found] == [False, False, True]
