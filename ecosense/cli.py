@@ -13,14 +13,18 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ecosense import __version__
 from ecosense.config import Settings, load_settings
 from ecosense.errors import EcosenseError
+
+if TYPE_CHECKING:
+    from sensors.observations import Observation
+    from store.postgres import PostgresStore
 
 logger = logging.getLogger("ecosense")
 
@@ -100,6 +104,17 @@ def build_parser() -> argparse.ArgumentParser:
     par_map.add_argument("parameter", help="a parameter of the dictionary (e.g. pm25, a34004)")
     par_map.add_argument(
         "--unit", help="the unit the device sends this code in (default: the parameter's own)"
+    )
+    par_map.add_argument(
+        "--ahead",
+        action="store_true",
+        help="map a code the device has not sent yet (otherwise refused, to catch a typo)",
+    )
+    par_map.add_argument(
+        "--replace",
+        action="store_true",
+        help="re-home held readings even where PARAMETER already has a reading at that time "
+        "(the replaced values stay as versions); otherwise refused",
     )
 
     imp = sub.add_parser("import", help="bulk readings from CSV or Excel (same checks as live)")
@@ -358,11 +373,34 @@ def cmd_parameters(settings: Settings, args: argparse.Namespace) -> int:
             f" {sum(d.readings for d in dropped)} readings dropped"
         )
         return 0
-    return _map_code(settings, args.device, args.code, args.parameter, args.unit)
+    return _map_code(
+        settings,
+        args.device,
+        args.code,
+        args.parameter,
+        args.unit,
+        ahead=args.ahead,
+        replace=args.replace,
+    )
 
 
-def _map_code(settings: Settings, device: str, code: str, parameter: str, unit: str | None) -> int:
-    """Map ``device``'s raw ``code`` to ``parameter`` and re-home its held readings."""
+def _map_code(
+    settings: Settings,
+    device: str,
+    code: str,
+    parameter: str,
+    unit: str | None,
+    *,
+    ahead: bool = False,
+    replace: bool = False,
+) -> int:
+    """Map ``device``'s raw ``code`` to ``parameter`` and re-home its held readings.
+
+    Refused (nothing changed): a code the device never sent, unless ``ahead`` (a typo would
+    otherwise go unnoticed); held readings falling on times where ``parameter`` already has a
+    reading of the same stream, unless ``replace`` (re-homing would make them the current
+    values). The re-homed readings keep their protocol and device, and name the operator who
+    mapped them as their user."""
     from datetime import UTC
 
     from ingest.hj212_readings import RawReading, rehome
@@ -386,9 +424,15 @@ def _map_code(settings: Settings, device: str, code: str, parameter: str, unit: 
     with _open(settings) as opened:
         store = opened.store
         with store.connection() as conn:
-            quarantine.map_code(conn, device, code, param.code, unit)
-        with store.connection() as conn:
+            quarantine.require_device(conn, device)
+            seen = {c.code for c in quarantine.held_codes(conn, device)}
+            seen |= {c for d in quarantine.dropped(conn, device) for c in d.last_codes}
             held = quarantine.held_readings(conn, device, code)
+        if code not in seen and not ahead:
+            raise EcosenseError(
+                f"{device} has sent no {code} that is held (see `ecosense parameters quarantine"
+                f" {device}`); pass --ahead to map a code it will send"
+            )
         observations, problems = [], []
         for station in sorted({h.station for h in held}):
             found, refused = rehome(
@@ -401,7 +445,16 @@ def _map_code(settings: Settings, device: str, code: str, parameter: str, unit: 
             )
             observations += found
             problems += refused
-        store.write_observations(observations, source=Source("hj212", device))
+        clashes = _clashes(store, observations)
+        if clashes and not replace:
+            raise EcosenseError(
+                f"{len(clashes)} held readings fall where {param.code} already has a reading"
+                f" (first: {clashes[0]}): re-homing would replace them; pass --replace to do so"
+                " (the replaced values stay as versions)"
+            )
+        with store.connection() as conn:
+            quarantine.map_code(conn, device, code, param.code, unit)
+        store.write_observations(observations, source=Source("hj212", device, _os_user()))
         with store.connection() as conn:
             quarantine.release(conn, device, code)
     for problem in problems[:50]:
@@ -413,6 +466,33 @@ def _map_code(settings: Settings, device: str, code: str, parameter: str, unit: 
     if problems:
         raise EcosenseError(f"{len(problems)} held readings refused, the rest re-homed")
     return 0
+
+
+def _clashes(store: PostgresStore, observations: Sequence[Observation]) -> list[str]:
+    """The readings of ``observations`` whose stream already has a reading at their time
+    (``station parameter time``)."""
+    from store.postgres import StreamKey
+
+    wanted: dict[StreamKey, set[datetime]] = {}
+    for o in observations:
+        wanted.setdefault(StreamKey.of(o), set())
+        wanted[StreamKey.of(o)].add(o.time)
+    out: list[str] = []
+    for key, times in wanted.items():
+        stored = store.read_observations(
+            station=key.station,
+            parameter=key.parameter,
+            start=min(times),
+            end=max(times) + timedelta(microseconds=1),
+            limit=100_000,
+        )
+        out += [
+            f"{r.station} {r.parameter} {r.time.isoformat()}"
+            for r in stored
+            if StreamKey(r.station, r.parameter, r.interval, r.statistic, r.basis) == key
+            and r.time in times
+        ]
+    return sorted(out)
 
 
 def _os_user() -> str:

@@ -210,6 +210,12 @@ def dropped(conn: Connection, device: str | None = None) -> list[Dropped]:
     return [Dropped(r[0], int(r[1]), r[2], r[3], list(r[4])) for r in rows]
 
 
+def require_device(conn: Connection, device: str) -> None:
+    """:class:`NotFound` unless ``device`` is a registered device."""
+    if conn.execute("SELECT 1 FROM devices WHERE id = %s", (device,)).fetchone() is None:
+        raise NotFound(f"unknown device {device!r}")
+
+
 def map_code(
     conn: Connection, device: str, code: str, parameter: str, unit: str | None = None
 ) -> CodeMap:
@@ -223,8 +229,7 @@ def map_code(
         when the device or the parameter does not exist.
     """
     with conn.transaction():
-        if conn.execute("SELECT 1 FROM devices WHERE id = %s", (device,)).fetchone() is None:
-            raise NotFound(f"unknown device {device!r}")
+        require_device(conn, device)
         if (
             conn.execute("SELECT 1 FROM parameters WHERE code = %s", (parameter,)).fetchone()
             is None

@@ -194,6 +194,8 @@ def test_parameters_map_rehomes_held_readings_and_routes_later_ones(
         (["parameters", "map", "logger-1", "x01", "unobtainium"], "unknown parameter"),
         (["parameters", "map", "logger-1", "w01018", "cod"], "is in the dictionary"),
         (["parameters", "map", "logger-1", "x01", "cod", "--unit", "dB"], "--unit dB for cod"),
+        # found trying it as a new user: a typo used to "re-home 0 readings" and exit 0
+        (["parameters", "map", "logger-1", "x0l", "cod"], "has sent no x0l that is held"),
     ],
 )
 def test_parameters_map_errors_are_one_line(
@@ -206,6 +208,35 @@ def test_parameters_map_errors_are_one_line(
     assert main(args) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("ecosense: error:") and reason in err[0]
+
+
+def test_parameters_map_refuses_to_replace_readings_unless_asked(
+    gateway: ThreadedHj212Server,
+    store: PostgresStore,
+    cli_env: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Found trying it as a new user: mapping a raw code to a parameter the logger already
+    sends (COD as w01018 and as x01 at the same hours) silently made the held values the
+    current ones. Now it is refused, naming the clash; ``--replace`` does it (the replaced
+    values stay as versions) and the re-homed readings name the operator who mapped them;
+    ``--ahead`` maps a code not sent yet."""
+    hour = (datetime.now(UTC) - timedelta(hours=2)).astimezone(ZoneInfo("Asia/Shanghai"))
+    stamp = hour.strftime("%Y%m%d%H0000")
+    with connect(_address(gateway)) as s:
+        s.sendall(upload("1", f"DataTime={stamp};w01018-Avg=26.0;x01-Avg=8000", cn="2061"))
+        assert receive(s).cn == "9014"
+    assert main(["parameters", "map", "logger-1", "x01", "cod", "--unit", "ug/L"]) == 1
+    err = capsys.readouterr().err
+    assert "1 held readings fall where cod already has a reading" in err and "--replace" in err
+    assert store.read_frame(station="W1", parameter="cod")["value"].tolist() == [26.0]
+    args = ["parameters", "map", "logger-1", "x01", "cod", "--unit", "ug/L", "--replace"]
+    assert main(args) == 0
+    (row,) = store.read_observations(station="W1", parameter="cod")
+    assert row.value == pytest.approx(8.0)
+    assert row.source is not None and row.source.protocol == "hj212"
+    assert row.source.device == "logger-1" and row.source.user  # the operator who mapped it
+    assert main(["parameters", "map", "logger-1", "x02", "codmn", "--ahead"]) == 0
 
 
 def test_http_and_line_protocol_refuse_unknown_parameters_per_item(store: PostgresStore) -> None:
