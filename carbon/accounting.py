@@ -131,6 +131,12 @@ def fuel_combustion(
             energy = amount * f_ncv.quantity
         energy_gj = energy.to("GJ").magnitude
     except pint.errors.DimensionalityError as exc:
+        if amount.check("[length] ** 3") and "normal" in str(exc):
+            raise CarbonError(
+                f"{where}: {unit} is an actual volume, and gas is accounted in Nm3 (normal"
+                " cubic metres, 0 °C and 101.325 kPa): give the quantity in Nm3, or convert it"
+                " with sensors.units.gas_volume from the gas's temperature and pressure"
+            ) from exc
         raise CarbonError(
             f"{where}: the unit does not fit the net calorific value ({exc})"
         ) from exc

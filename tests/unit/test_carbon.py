@@ -188,3 +188,10 @@ def test_a_facilitys_own_process_factor_takes_precedence() -> None:
 def test_bad_process_input(args: tuple[str, float, str], message: str) -> None:
     with pytest.raises(CarbonError, match=message):
         industrial_process(*args)
+
+
+def test_natural_gas_in_actual_cubic_metres_says_to_use_nm3() -> None:
+    """Found trying it as a new user: ``m3`` for natural gas failed on a pint message about
+    ``meter ** 3 * gigajoule / normal_cubic_meter``; the error now says what to do."""
+    with pytest.raises(CarbonError, match=r"m3 is an actual volume.*Nm3.*gas_volume"):
+        fuel_combustion("natural_gas", 1_000_000, "m3")
