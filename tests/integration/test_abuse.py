@@ -352,3 +352,23 @@ def test_descriptor_limit_is_raised_to_the_hard_limit() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, preexec_fn=limit, check=True
     )
     assert out.stdout.strip() == "2048"
+
+
+def test_the_dask_cluster_of_the_job_scheduler_binds_the_host_only() -> None:
+    """Issue 13: "the Dask worker's HTTP server binds 0.0.0.0"."""
+    from pipelines.runner import Runner
+
+    me = psutil.Process()
+
+    def listening() -> set[tuple[str, int]]:
+        return {
+            (c.laddr.ip, c.laddr.port)
+            for c in me.net_connections(kind="inet")
+            if c.status == psutil.CONN_LISTEN
+        }
+
+    before = listening()
+    with Runner(None, local="threads", workers=1, host="127.0.0.1"):
+        opened = listening() - before
+    assert opened, "the local cluster listens somewhere"
+    assert {ip for ip, _ in opened} == {"127.0.0.1"}, opened
