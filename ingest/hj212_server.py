@@ -30,7 +30,8 @@ Under abuse (README "Listeners under abuse"):
 
 - connections beyond ``max_per_address`` from one address, or ``max_connections`` in all,
   are closed as soon as accepted (trusted proxies are capped by the total only); refusals are
-  logged as one summary line per 10 s.
+  logged as one summary line per 10 s. A trusted proxy may open its connections with a PROXY
+  protocol v1 line naming the client, whose address is then capped and logged.
 - a connection that has not sent a packet with a known MN and PW within ``auth_timeout``
   seconds is closed (garbage alone does not close a connection: a unit behind a noisy
   line recovers on its next good packet).
@@ -49,6 +50,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import threading
 from collections import Counter
@@ -132,6 +134,7 @@ class _Connection(asyncio.Protocol):
         self.backlog: list[bytes | hj212.ProtocolError] | None = None  # waiting for a look-up
         self.splits: dict[tuple[str, str, int], _Split] = {}
         self.paused = False
+        self.proxy_header: bytearray | None = None  # from a trusted proxy: PROXY line awaited
 
     # asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -143,6 +146,8 @@ class _Connection(asyncio.Protocol):
             self.transport.abort()  # no FIN handshake, no buffer: the descriptor is freed at once
             return
         self.admitted = True
+        if self.server.admission.is_trusted(self.host):
+            self.proxy_header = bytearray()
         self.opened_at = self.last_active = self.last_summary = self.server.loop.time()
         self.server.stats.connections += 1
         self.server.connections.add(self)
@@ -162,6 +167,11 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_active = self.server.loop.time()
+        if self.proxy_header is not None:
+            rest = self._proxy_line(data)
+            if rest is None:
+                return
+            data = rest
         try:
             errors = self.decoder.errors
             frames = self.decoder.feed(data)
@@ -181,6 +191,45 @@ class _Connection(asyncio.Protocol):
         logger.exception("hj212 %s: unexpected error, closing the connection", self.peer)
         self.server.stats.errors["internal"] += 1
         self.close()
+
+    def _proxy_line(self, data: bytes) -> bytes | None:
+        """From a trusted proxy, a first line ``PROXY TCP4|TCP6 client proxy cport pport``
+        (the PROXY protocol, v1) names the real client: its address replaces the proxy's, for
+        the per-address cap and the log. Returns the bytes after the line (``None``: more
+        awaited, or the connection closed); a connection not starting with ``PROXY `` is
+        read as it is."""
+        assert self.proxy_header is not None
+        buf = self.proxy_header
+        buf += data
+        if b"PROXY "[: len(buf)] != bytes(buf[:6]):
+            self.proxy_header = None  # not a PROXY line: frames as usual
+            return bytes(buf)
+        end = buf.find(b"\r\n")
+        if end < 0:
+            if len(buf) > 107:  # the protocol's longest line
+                self.server.error("proxy", self.peer, "PROXY line too long, closing")
+                self.close()
+            return None
+        self.proxy_header = None
+        parts = bytes(buf[:end]).decode("ascii", "replace").split(" ")
+        if parts[1:2] != ["UNKNOWN"]:
+            try:
+                client = str(ipaddress.ip_address(parts[2]))
+                port = int(parts[4])
+            except (IndexError, ValueError):
+                self.server.error("proxy", self.peer, "bad PROXY line, closing")
+                self.close()
+                return None
+            admission = self.server.admission
+            admission.release(self.host)
+            self.peer, self.host = (client, port), client
+            if not admission.admit(client):
+                self.admitted = False
+                self.server.connections.discard(self)
+                self.server.stats.errors["refused"] += 1
+                self.close()
+                return None
+        return bytes(buf[end + 2 :])
 
     def _summarise(self, force: bool = False) -> None:
         """Log this connection's framing and packet errors since the last summary, at most

@@ -372,3 +372,39 @@ def test_the_dask_cluster_of_the_job_scheduler_binds_the_host_only() -> None:
         opened = listening() - before
     assert opened, "the local cluster listens somewhere"
     assert {ip for ip, _ in opened} == {"127.0.0.1"}, opened
+
+
+def test_hj212_proxy_protocol_from_a_trusted_proxy_names_the_client(
+    store: PostgresStore, devices: None
+) -> None:
+    """Item 6: "behind a proxy the client address comes from the PROXY protocol … of
+    configured trusted proxies only": the per-address cap applies to the named client."""
+    from ingest.hj212_server import Hj212Server, ThreadedHj212Server
+    from ingest.limits import parse_networks
+
+    threaded = ThreadedHj212Server(
+        Hj212Server(store, max_per_address=1, trusted_proxies=parse_networks("127.0.0.1"))
+    )
+    address = threaded.start("127.0.0.1", 0)
+    line = b"PROXY TCP4 %s 127.0.0.1 5555 9212\r\n"
+    try:
+        with socket.create_connection(address, timeout=5) as first:
+            first.sendall(line % b"203.0.113.7")
+            round_trip(first, hj212.FrameDecoder(), "20260101000000001")
+            assert threaded.server.admission.open == {"203.0.113.7": 1}
+            with socket.create_connection(address, timeout=5) as same_client:
+                same_client.sendall(line % b"203.0.113.7" + upload("20260101000000002"))
+                with contextlib.suppress(ConnectionResetError):
+                    assert same_client.recv(4096) == b""  # over its cap: closed
+            with socket.create_connection(address, timeout=5) as other:
+                other.sendall(line % b"203.0.113.8")
+                round_trip(other, hj212.FrameDecoder(), "20260101000000003", mn=MN2)
+        # from an address that is not a trusted proxy, a PROXY line is garbage
+        untrusted = attacker_socket(address)
+        assert untrusted is not None
+        with untrusted:
+            untrusted.sendall(line % b"198.51.100.1")
+            round_trip(untrusted, hj212.FrameDecoder(), "20260101000000004")
+            assert ATTACKER in threaded.server.admission.open
+    finally:
+        threaded.stop()
