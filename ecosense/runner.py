@@ -34,7 +34,7 @@ from ecosense.errors import EcosenseError
 from ecosense.simulator import register, run
 from ingest.hj212_server import Hj212Server, ThreadedHj212Server
 from ingest.http import MAX_BODY_BYTES
-from ingest.http_guard import BodyLimit, guarded_protocol
+from ingest.http_guard import BodyLimit, ClientConcurrency, guarded_protocol
 from ingest.limits import Admission, parse_networks
 from ingest.mqtt import MqttIngest
 from ingest.spool import DurableWriter, Spool
@@ -275,7 +275,10 @@ def up(settings: Settings, options: UpOptions) -> int:
         http_url = _url(options.host, sock.getsockname()[1])
         app = create_app(ctx)
         config = uvicorn.Config(
-            BodyLimit(app, MAX_BODY_BYTES, settings.body_timeout_seconds),
+            ClientConcurrency(
+                BodyLimit(app, MAX_BODY_BYTES, settings.body_timeout_seconds),
+                settings.max_connections_per_address,
+            ),
             log_level="warning",
             access_log=False,
             timeout_graceful_shutdown=5,

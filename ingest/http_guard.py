@@ -7,6 +7,8 @@
   seconds of connecting (or of its previous response) is closed — uvicorn's own
   ``timeout_keep_alive`` stops counting at the first byte, so a slow-header client would
   otherwise hold its connection for ever.
+- :class:`ClientConcurrency`: requests in flight per client address (behind a trusted
+  proxy: the ``X-Forwarded-For`` client's), beyond which ``503``.
 - :class:`BodyLimit`: an ASGI middleware refusing a request body larger than ``limit``
   bytes while it streams in — at once when ``Content-Length`` says so, else as soon as the
   received chunks exceed it — with ``413``, and one whose next chunk takes longer than
@@ -163,7 +165,36 @@ class BodyLimit:
             await _refuse(send, status, detail)
 
 
-async def _refuse(send: Any, status: int, detail: str) -> None:
+class ClientConcurrency:
+    """ASGI middleware: at most ``limit`` requests in flight per client address, beyond which
+    ``503`` with ``Retry-After``. Behind a trusted proxy the client address is the one
+    uvicorn took from ``X-Forwarded-For`` (its proxy-header middleware runs first), so this
+    is the per-client cap there; on direct connections the connection cap already bounds it."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+        self.in_flight: dict[str, int] = {}
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        host = str(client[0]) if client else ""
+        if self.in_flight.get(host, 0) >= self.limit:
+            await _refuse(send, 503, "too many requests in flight from this address", 5)
+            return
+        self.in_flight[host] = self.in_flight.get(host, 0) + 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight[host] -= 1
+            if not self.in_flight[host]:
+                del self.in_flight[host]
+
+
+async def _refuse(send: Any, status: int, detail: str, retry_after: int | None = None) -> None:
     body = ('{"detail": "' + detail + '"}').encode()
     await send(
         {
@@ -173,6 +204,7 @@ async def _refuse(send: Any, status: int, detail: str) -> None:
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
                 (b"connection", b"close"),
+                *([(b"retry-after", str(retry_after).encode())] if retry_after else []),
             ],
         }
     )

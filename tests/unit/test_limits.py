@@ -49,3 +49,55 @@ def test_decoder_skips_a_megabyte_of_garbage_in_linear_time(garbage: bytes) -> N
     assert time.perf_counter() - t0 < 2.0
     assert frames == [PACKET]  # no error objects: counted
     assert decoder.errors > 0 and decoder.discarded >= len(garbage) - 6
+
+
+def test_requests_in_flight_are_capped_per_forwarded_client_of_trusted_proxies() -> None:
+    """Item 6: "behind a proxy the client address comes from … X-Forwarded-For of
+    configured trusted proxies only", and the per-address caps use it."""
+    import asyncio
+    from typing import Any
+
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    from ingest.http_guard import ClientConcurrency
+
+    async def scenario() -> list[int]:
+        release = asyncio.Event()
+
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            await release.wait()
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+
+        stack = ProxyHeadersMiddleware(ClientConcurrency(app, 1), trusted_hosts="127.0.0.1")
+        statuses: list[int] = []
+
+        async def call(peer: str, forwarded: str) -> None:
+            scope = {
+                "type": "http",
+                "scheme": "http",
+                "client": (peer, 1234),
+                "headers": [(b"x-forwarded-for", forwarded.encode())],
+            }
+
+            async def receive() -> Any:
+                return {"type": "http.request", "body": b"", "more_body": False}
+
+            async def send(message: Any) -> None:
+                if message["type"] == "http.response.start":
+                    statuses.append(message["status"])
+
+            await stack(scope, receive, send)  # type: ignore[arg-type]
+
+        first = asyncio.create_task(call("127.0.0.1", "203.0.113.7"))
+        await asyncio.sleep(0.01)
+        await call("127.0.0.1", "203.0.113.7")  # the same client behind the proxy: 503
+        other = asyncio.create_task(call("127.0.0.1", "203.0.113.8"))  # another: admitted
+        spoof = asyncio.create_task(call("127.0.0.2", "203.0.113.9"))  # untrusted: its own
+        await asyncio.sleep(0.01)
+        await call("127.0.0.2", "203.0.113.10")  # keyed on 127.0.0.2, not the header: 503
+        release.set()
+        await asyncio.gather(first, other, spoof)
+        return statuses
+
+    assert asyncio.run(scenario()) == [503, 503, 200, 200, 200]
