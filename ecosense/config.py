@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -18,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ecosense.errors import ConfigError
+from ingest.limits import parse_networks
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,13 @@ class Settings:
     max_past_days: float = 30.0
     #: how long a user's bearer token lives, seconds (``ECOSENSE_TOKEN_TTL_SECONDS``)
     token_ttl_seconds: float = 28800.0
+    #: listeners under abuse (README "Listeners under abuse")
+    max_connections_per_address: int = 64
+    max_connections: int = 4096
+    auth_timeout_seconds: float = 30.0
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 30.0
+    trusted_proxies: tuple[str, ...] = ()
 
     @property
     def tz(self) -> ZoneInfo:
@@ -77,6 +85,12 @@ _KEYS = (
     "quarantine_codes",
     "max_past_days",
     "token_ttl_seconds",
+    "max_connections_per_address",
+    "max_connections",
+    "auth_timeout_seconds",
+    "header_timeout_seconds",
+    "body_timeout_seconds",
+    "trusted_proxies",
 )
 
 
@@ -137,6 +151,20 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("ECOSENSE_TOKEN_TTL_SECONDS must be a number of seconds") from exc
     if not 0 < token_ttl < 10**8:
         raise ConfigError("ECOSENSE_TOKEN_TTL_SECONDS must be > 0")
+    per_address, total = (
+        _whole(get, "max_connections_per_address", 64, 1),
+        _whole(get, "max_connections", 4096, 1),
+    )
+    auth_timeout, header_timeout, body_timeout = (
+        _seconds(get, "auth_timeout_seconds", 30.0),
+        _seconds(get, "header_timeout_seconds", 10.0),
+        _seconds(get, "body_timeout_seconds", 30.0),
+    )
+    proxies = get("trusted_proxies") or ""
+    try:
+        parse_networks(proxies)
+    except ValueError as exc:
+        raise ConfigError(f"ECOSENSE_TRUSTED_PROXIES: {exc}") from exc
     return Settings(
         data_dir=Path(get("data_dir") or ".ecosense").absolute(),
         database_url=get("database_url"),
@@ -155,7 +183,35 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         quarantine_codes=quarantine_codes,
         max_past_days=max_past_days,
         token_ttl_seconds=token_ttl,
+        max_connections_per_address=per_address,
+        max_connections=total,
+        auth_timeout_seconds=auth_timeout,
+        header_timeout_seconds=header_timeout,
+        body_timeout_seconds=body_timeout,
+        trusted_proxies=tuple(p.strip() for p in proxies.split(",") if p.strip()),
     )
+
+
+def _whole(get: Callable[[str], str | None], key: str, default: int, least: int) -> int:
+    """A whole-number setting of at least ``least``."""
+    try:
+        value = int(get(key) or default)
+    except ValueError as exc:
+        raise ConfigError(f"ECOSENSE_{key.upper()} must be a whole number") from exc
+    if value < least:
+        raise ConfigError(f"ECOSENSE_{key.upper()} must be ≥ {least}")
+    return value
+
+
+def _seconds(get: Callable[[str], str | None], key: str, default: float) -> float:
+    """A positive number of seconds."""
+    try:
+        value = float(get(key) or default)
+    except ValueError as exc:
+        raise ConfigError(f"ECOSENSE_{key.upper()} must be a number of seconds") from exc
+    if not 0 < value < 1e6:
+        raise ConfigError(f"ECOSENSE_{key.upper()} must be more than 0 seconds")
+    return value
 
 
 def admin_token(settings: Settings) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -32,6 +33,9 @@ from ecosense.demo import demo_carbon, demo_stations
 from ecosense.errors import EcosenseError
 from ecosense.simulator import register, run
 from ingest.hj212_server import Hj212Server, ThreadedHj212Server
+from ingest.http import MAX_BODY_BYTES
+from ingest.http_guard import BodyLimit, ClientConcurrency, guarded_protocol
+from ingest.limits import Admission, parse_networks
 from ingest.mqtt import MqttIngest
 from ingest.spool import DurableWriter, Spool
 from pipelines.scheduler import JobScheduler
@@ -175,6 +179,39 @@ def _tune_for_latency() -> None:
     sys.setswitchinterval(0.001)
 
 
+#: Descriptors kept free of the listeners' caps: database pool, spool, logs, Dask, dashboard.
+RESERVED_DESCRIPTORS = 256
+
+
+def raise_nofile() -> int:
+    """Raise the soft RLIMIT_NOFILE to the hard limit; return the soft limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError) as exc:
+            logger.warning("cannot raise the descriptor limit from %d: %s", soft, exc)
+    return soft
+
+
+def connection_caps(settings: Settings, nofile: int) -> int:
+    """Each listener's total connection cap (HTTP and HJ 212 alike): the configured
+    ``max_connections``, lowered so that both listeners full still leave
+    ``RESERVED_DESCRIPTORS`` descriptors under the limit ``nofile``."""
+    fits = max(16, (nofile - RESERVED_DESCRIPTORS) // 2)
+    if settings.max_connections > fits:
+        logger.warning(
+            "descriptor limit %d: each listener takes at most %d connections (not %d)",
+            nofile,
+            fits,
+            settings.max_connections,
+        )
+        return fits
+    return settings.max_connections
+
+
 def _seed_demo_carbon(url: str, tz: str) -> None:
     """Demo plants, activity records and targets, once (when the store has no facility)."""
     from store import activity, db
@@ -199,6 +236,8 @@ def up(settings: Settings, options: UpOptions) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    total = connection_caps(settings, raise_nofile())
+    trusted = parse_networks(settings.trusted_proxies)
 
     opened: OpenedStore | None = None
     server: uvicorn.Server | None = None
@@ -237,7 +276,21 @@ def up(settings: Settings, options: UpOptions) -> int:
         http_url = _url(options.host, sock.getsockname()[1])
         app = create_app(ctx)
         config = uvicorn.Config(
-            app, log_level="warning", access_log=False, timeout_graceful_shutdown=5
+            ClientConcurrency(
+                BodyLimit(app, MAX_BODY_BYTES, settings.body_timeout_seconds),
+                settings.max_connections_per_address,
+            ),
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=5,
+            http=guarded_protocol(
+                Admission("http", settings.max_connections_per_address, total, trusted),
+                settings.header_timeout_seconds,
+            ),
+            timeout_keep_alive=5,
+            # X-Forwarded-For from the trusted proxies only (uvicorn trusts loopback otherwise)
+            proxy_headers=bool(trusted),
+            forwarded_allow_ips=list(settings.trusted_proxies),
         )
         server = uvicorn.Server(config)
         server_thread = threading.Thread(
@@ -254,6 +307,10 @@ def up(settings: Settings, options: UpOptions) -> int:
                 write=durable,
                 quarantine_codes=settings.quarantine_codes,
                 max_past=settings.max_past,
+                auth_timeout=settings.auth_timeout_seconds,
+                max_per_address=settings.max_connections_per_address,
+                max_connections=total,
+                trusted_proxies=trusted,
             )
         )
         try:
@@ -301,6 +358,7 @@ def up(settings: Settings, options: UpOptions) -> int:
                 scheduler=settings.dask_scheduler,
                 tz=settings.timezone,
                 webhook=settings.alert_webhook,
+                host=options.host,
             )
             jobs.start()
         if dashboard is not None:

@@ -379,46 +379,66 @@ def data_items(packet: Packet) -> tuple[str | None, list[DataItem], list[str]]:
     return data_time, [i for i in items.values() if i.values], problems
 
 
+#: A frame header: ``##`` and a four-digit data-segment length (HJ 212-2017 §6.3.1).
+_HEADER_RE: Final = re.compile(rb"##[0-9]{4}")
+#: What may still become a header once more bytes arrive.
+_HEADER_PREFIX_RE: Final = re.compile(rb"#(?:#[0-9]{0,3})?")
+
+
 class FrameDecoder:
     """Find packets in a TCP byte stream.
 
     ``feed(data)`` returns the complete frames found so far, each either ``bytes`` (a frame
     to :func:`parse`) or a :class:`ProtocolError` for bytes that could not be framed (garbage
-    before ``##``, a length field that is not digits or exceeds 1024, a frame not ending in
-    ``\\r\\n``). The decoder resynchronises on the next ``##`` and never buffers more than
-    one maximal frame.
+    before a ``##dddd`` header, a length that exceeds 1024, a frame not ending in ``\\r\\n``).
+    The decoder resynchronises on the next header and never buffers more than one maximal
+    frame. Its work is linear in the bytes fed: garbage is skipped by one regular-expression
+    search up to the next candidate header, never byte by byte.
+
+    With ``summarise=True`` errors are not returned but counted: ``errors`` (how many) and
+    ``discarded`` (bytes thrown away), for a server that logs a summary per interval rather
+    than a line per error.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, summarise: bool = False) -> None:
         self._buf = bytearray()
+        self.summarise = summarise
+        #: framing errors and bytes discarded so far (counted in both modes)
+        self.errors = 0
+        self.discarded = 0
+
+    def _error(self, out: list[bytes | ProtocolError], message: str, discarded: int) -> None:
+        self.errors += 1
+        self.discarded += discarded
+        if not self.summarise:
+            out.append(ProtocolError(message))
 
     def feed(self, data: bytes) -> list[bytes | ProtocolError]:
         self._buf += data
         out: list[bytes | ProtocolError] = []
         buf = self._buf
         while True:
-            start = buf.find(HEADER)
-            if start < 0:
-                if len(buf) > 1:
-                    keep = 1 if buf.endswith(b"#") else 0
-                    out.append(ProtocolError(f"{len(buf) - keep} bytes outside any packet"))
-                    del buf[: len(buf) - keep]
+            match = _HEADER_RE.search(buf)
+            if match is None:
+                keep = _possible_header_start(buf)
+                if keep > 0:
+                    self._error(out, f"{keep} bytes outside any packet", keep)
+                    del buf[:keep]
                 break
+            start = match.start()
             if start > 0:
-                out.append(ProtocolError(f"{start} bytes before ##"))
+                self._error(out, f"{start} bytes before ##", start)
                 del buf[:start]
-            if len(buf) < 6:
-                break
-            length_text = bytes(buf[2:6])
-            if not length_text.isdigit() or int(length_text) > MAX_DATA_SEGMENT:
-                out.append(ProtocolError(f"bad length field {length_text!r}"))
+            length = int(buf[2:6])
+            if length > MAX_DATA_SEGMENT:
+                self._error(out, f"bad length field {bytes(buf[2:6])!r}", 1)
                 del buf[:1]  # one byte only: "###0101…" still holds a packet
                 continue
-            end = _FRAME_OVERHEAD + int(length_text)
+            end = _FRAME_OVERHEAD + length
             if len(buf) < end:
                 break
             if bytes(buf[end - 2 : end]) != TAIL:
-                out.append(ProtocolError("frame does not end with CR LF where its length says"))
+                self._error(out, "frame does not end with CR LF where its length says", 1)
                 del buf[:1]
                 continue
             out.append(bytes(buf[:end]))
@@ -428,6 +448,14 @@ class FrameDecoder:
     def pending(self) -> int:
         """Bytes waiting for the rest of their frame."""
         return len(self._buf)
+
+
+def _possible_header_start(buf: bytearray) -> int:
+    """Where the tail of ``buf`` that may still become a header begins (``len(buf)``: none)."""
+    for i in range(max(0, len(buf) - 5), len(buf)):
+        if _HEADER_PREFIX_RE.fullmatch(buf, i):
+            return i
+    return len(buf)
 
 
 def iter_frames(stream: bytes) -> Iterator[bytes | ProtocolError]:

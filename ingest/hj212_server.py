@@ -26,6 +26,20 @@ server does with each packet (HJ 212-2017 §6 and Table 2; ``docs/standards/hj21
   counted (``split``) and logged; what arrived is kept.
 - a connection idle for ``idle_timeout`` seconds is closed.
 
+Under abuse (README "Listeners under abuse"):
+
+- connections beyond ``max_per_address`` from one address, or ``max_connections`` in all,
+  are closed as soon as accepted (trusted proxies are capped by the total only); refusals are
+  logged as one summary line per 10 s. A trusted proxy may open its connections with a PROXY
+  protocol v1 line naming the client, whose address is then capped and logged.
+- a connection that has not sent a packet with a known MN and PW within ``auth_timeout``
+  seconds is closed (garbage alone does not close a connection: a unit behind a noisy
+  line recovers on its next good packet).
+- framing and packet errors are counted per connection and logged as one summary line per
+  connection and ``SUMMARY_INTERVAL`` ("N framing errors, M bytes discarded"), never a line
+  per error; the decoder skips garbage in linear time, so garbage on one connection does not
+  stall the others' round trips.
+
 Replies keep the order of their packets on each connection. A unit with ``max_unanswered``
 uploads waiting for the store is not read from until they are committed (flow control).
 Each connection is an :class:`asyncio.Protocol` (no task per connection or per packet: the
@@ -36,6 +50,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import threading
 from collections import Counter
@@ -48,6 +63,7 @@ import uvloop
 
 from ingest import hj212
 from ingest.hj212_readings import STATUS_UPLOADS, RawReading, readings, rehome, status_readings
+from ingest.limits import Admission, Network, host_of
 from sensors.observations import Source
 from store import quarantine
 from store.errors import StoreError
@@ -56,6 +72,8 @@ from store.postgres import Device, PostgresStore, SourcedBatch
 logger = logging.getLogger(__name__)
 
 READ_SIZE = 65536
+#: Seconds between two summary lines of one connection's framing and packet errors.
+SUMMARY_INTERVAL = 10.0
 
 
 @dataclass
@@ -99,7 +117,15 @@ class _Connection(asyncio.Protocol):
 
     def __init__(self, server: Hj212Server) -> None:
         self.server = server
-        self.decoder = hj212.FrameDecoder()
+        self.decoder = hj212.FrameDecoder(summarise=True)
+        self.host = ""
+        self.admitted = False
+        self.authenticated = False
+        self.opened_at = 0.0
+        # framing/packet errors not yet logged: (errors, bytes discarded), and when last logged
+        self.noise_logged = (0, 0)
+        self.packet_errors = 0
+        self.last_summary = 0.0
         self.devices: dict[tuple[str, str], Device | None] = {}
         self.transport: asyncio.Transport | None = None
         self.peer: object = None
@@ -108,17 +134,31 @@ class _Connection(asyncio.Protocol):
         self.backlog: list[bytes | hj212.ProtocolError] | None = None  # waiting for a look-up
         self.splits: dict[tuple[str, str, int], _Split] = {}
         self.paused = False
+        self.proxy_header: bytearray | None = None  # from a trusted proxy: PROXY line awaited
 
     # asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         self.peer = transport.get_extra_info("peername")
-        self.last_active = self.server.loop.time()
+        self.host = host_of(self.peer)
+        if not self.server.admission.admit(self.host):
+            self.server.stats.errors["refused"] += 1
+            self.transport.abort()  # no FIN handshake, no buffer: the descriptor is freed at once
+            return
+        self.admitted = True
+        if self.server.admission.is_trusted(self.host):
+            self.proxy_header = bytearray()
+        self.opened_at = self.last_active = self.last_summary = self.server.loop.time()
         self.server.stats.connections += 1
         self.server.connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if not self.admitted:
+            return
+        self.admitted = False
+        self.server.admission.release(self.host)
         self.server.connections.discard(self)
+        self._summarise(force=True)
         if exc is not None:
             logger.info("hj212 %s: connection lost: %s", self.peer, exc)
         for mn, link in list(self.server.links.items()):
@@ -127,8 +167,17 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_active = self.server.loop.time()
+        if self.proxy_header is not None:
+            rest = self._proxy_line(data)
+            if rest is None:
+                return
+            data = rest
         try:
+            errors = self.decoder.errors
             frames = self.decoder.feed(data)
+            if self.decoder.errors != errors:
+                self.server.stats.errors["framing"] += self.decoder.errors - errors
+                self._summarise()
             if self.backlog is not None:
                 self.backlog += frames
             else:
@@ -143,6 +192,66 @@ class _Connection(asyncio.Protocol):
         self.server.stats.errors["internal"] += 1
         self.close()
 
+    def _proxy_line(self, data: bytes) -> bytes | None:
+        """From a trusted proxy, a first line ``PROXY TCP4|TCP6 client proxy cport pport``
+        (the PROXY protocol, v1) names the real client: its address replaces the proxy's, for
+        the per-address cap and the log. Returns the bytes after the line (``None``: more
+        awaited, or the connection closed); a connection not starting with ``PROXY `` is
+        read as it is."""
+        assert self.proxy_header is not None
+        buf = self.proxy_header
+        buf += data
+        if b"PROXY "[: len(buf)] != bytes(buf[:6]):
+            self.proxy_header = None  # not a PROXY line: frames as usual
+            return bytes(buf)
+        end = buf.find(b"\r\n")
+        if end < 0:
+            if len(buf) > 107:  # the protocol's longest line
+                self.server.error("proxy", self.peer, "PROXY line too long, closing")
+                self.close()
+            return None
+        self.proxy_header = None
+        parts = bytes(buf[:end]).decode("ascii", "replace").split(" ")
+        if parts[1:2] != ["UNKNOWN"]:
+            try:
+                client = str(ipaddress.ip_address(parts[2]))
+                port = int(parts[4])
+            except (IndexError, ValueError):
+                self.server.error("proxy", self.peer, "bad PROXY line, closing")
+                self.close()
+                return None
+            admission = self.server.admission
+            admission.release(self.host)
+            self.peer, self.host = (client, port), client
+            if not admission.admit(client):
+                self.admitted = False
+                self.server.connections.discard(self)
+                self.server.stats.errors["refused"] += 1
+                self.close()
+                return None
+        return bytes(buf[end + 2 :])
+
+    def _summarise(self, force: bool = False) -> None:
+        """Log this connection's framing and packet errors since the last summary, at most
+        one line per ``SUMMARY_INTERVAL`` (``force``: now, when the connection closes)."""
+        now = self.server.loop.time()
+        if not force and now - self.last_summary < SUMMARY_INTERVAL:
+            return
+        errors, discarded = self.decoder.errors, self.decoder.discarded
+        new_errors = errors - self.noise_logged[0]
+        if new_errors or self.packet_errors:
+            logger.warning(
+                "hj212 %s: %d framing errors, %d bytes discarded, %d bad packets in %.0f s",
+                self.peer,
+                new_errors,
+                discarded - self.noise_logged[1],
+                self.packet_errors,
+                now - self.last_summary,
+            )
+        self.noise_logged = (errors, discarded)
+        self.packet_errors = 0
+        self.last_summary = now
+
     def close(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
@@ -154,8 +263,8 @@ class _Connection(asyncio.Protocol):
 
     def _handle(self, frames: list[bytes | hj212.ProtocolError]) -> None:
         for i, frame in enumerate(frames):
-            if isinstance(frame, hj212.ProtocolError):
-                self.server.error("framing", self.peer, frame)
+            if isinstance(frame, hj212.ProtocolError):  # not with a summarising decoder
+                self.server.stats.errors["framing"] += 1
                 continue
             if not self._packet(frame):  # waits for a device look-up: the rest after it
                 self.backlog = [frame, *frames[i + 1 :]]
@@ -166,8 +275,10 @@ class _Connection(asyncio.Protocol):
         server = self.server
         try:
             packet = hj212.parse(frame)
-        except hj212.ProtocolError as exc:
-            server.error("packet", self.peer, exc)
+        except hj212.ProtocolError:  # summarised per connection and interval
+            server.stats.errors["packet"] += 1
+            self.packet_errors += 1
+            self._summarise()
             return True
         key = (packet.mn or "", packet.pw or "")
         if key not in self.devices:
@@ -178,6 +289,7 @@ class _Connection(asyncio.Protocol):
         if device is None:
             server.error("auth", self.peer, f"unknown MN {packet.mn!r} or wrong PW: ignored")
             return True
+        self.authenticated = True
         mn, st, pw = packet.mn or "", packet.st or "91", packet.pw or ""
         link = server.links.get(mn)
         if link is None or (link.connection, link.st, link.pw) != (self, st, pw):
@@ -322,6 +434,11 @@ class Hj212Server:
         stops reading from it until they are committed.
     quarantine_codes: distinct codes not in the dictionary held per device; readings of
         further new codes are counted and dropped.
+    auth_timeout: seconds a connection has to send a packet with a known MN and PW before
+        it is closed.
+    max_per_address: most open connections from one address (trusted proxies excepted).
+    max_connections: most open connections in all.
+    trusted_proxies: networks of trusted proxies, capped by ``max_connections`` only.
     """
 
     def __init__(
@@ -334,6 +451,10 @@ class Hj212Server:
         write: Callable[[Sequence[SourcedBatch]], int] | None = None,
         max_unanswered: int = 64,
         quarantine_codes: int = 50,
+        auth_timeout: float = 30.0,
+        max_per_address: int = 64,
+        max_connections: int = 4096,
+        trusted_proxies: Sequence[Network] = (),
     ) -> None:
         self.store = store
         self.write = write or store.write_batches
@@ -342,6 +463,8 @@ class Hj212Server:
         self.max_past = max_past
         self.max_unanswered = max_unanswered
         self.quarantine_codes = quarantine_codes
+        self.auth_timeout = auth_timeout
+        self.admission = Admission("hj212", max_per_address, max_connections, trusted_proxies)
         self.held: list[tuple[object, Device, list[RawReading]]] = []
         self.stats = ServerStats()
         self.connections: set[_Connection] = set()
@@ -384,17 +507,37 @@ class Hj212Server:
             await self._server.wait_closed()
 
     async def _sweep_idle(self) -> None:
-        """Close connections silent for ``idle_timeout`` seconds (one timer for all)."""
-        period = max(0.1, min(self.idle_timeout / 4, 5.0))
+        """Close connections silent for ``idle_timeout`` seconds, and those that did not
+        authenticate within ``auth_timeout`` (one timer for all; one log line per sweep)."""
+        period = max(0.1, min(self.idle_timeout / 4, self.auth_timeout / 4, 5.0))
         while True:
             await asyncio.sleep(period)
-            limit = self.loop.time() - self.idle_timeout
-            for connection in [c for c in self.connections if c.last_active < limit]:
+            now = self.loop.time()
+            self.admission.summarise()
+            idle = [c for c in self.connections if c.last_active < now - self.idle_timeout]
+            silent = [
+                c
+                for c in self.connections
+                if not c.authenticated
+                and c.opened_at < now - self.auth_timeout
+                and c.last_active >= now - self.idle_timeout
+            ]
+            for kind, closing, timeout in (
+                ("idle_timeout", idle, self.idle_timeout),
+                ("auth_timeout", silent, self.auth_timeout),
+            ):
+                if not closing:
+                    continue
+                self.stats.errors[kind] += len(closing)
                 logger.info(
-                    "hj212 %s: idle for %.0f s, closing", connection.peer, self.idle_timeout
+                    "hj212: closing %d connection(s) (%s, %.0f s), e.g. %s",
+                    len(closing),
+                    kind.replace("_", " "),
+                    timeout,
+                    closing[0].peer,
                 )
-                self.stats.errors["idle_timeout"] += 1
-                connection.close()
+                for connection in closing:
+                    connection.close()
 
     def error(self, kind: str, peer: object, exc: object) -> None:
         """Count and log a problem of kind ``kind``."""

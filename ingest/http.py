@@ -37,6 +37,20 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 MAX_ITEMS = 50_000
 
 
+async def read_body(request: Request, limit: int) -> bytes | None:
+    """The request body, read as it streams in; ``None`` as soon as it exceeds ``limit``
+    bytes (or its ``Content-Length`` says it will), without reading or buffering the rest."""
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > limit):
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
 def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
@@ -106,9 +120,9 @@ async def post_observations(request: Request, caller: Caller) -> JSONResponse:
     """Store a batch ``{"observations": [{station, parameter, time, value, unit?, flag?}]}``."""
     ctx: ServiceContext = request.app.state.ctx
     principal = _writer(caller)
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        return _error(413, f"body larger than {MAX_BODY_BYTES} bytes")
+    body = await read_body(request, MAX_BODY_BYTES)
+    if body is None:
+        return _error(413, f"body larger than {MAX_BODY_BYTES} bytes", {"Connection": "close"})
     try:
         doc: Any = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -189,7 +203,14 @@ async def write_line_protocol(
     principal = _writer(caller)
     if precision not in lineprotocol.PRECISIONS:
         return _influx_error(400, "invalid", f"invalid precision {precision!r}: use ns, us, ms, s")
-    body = await request.body()
+    body = await read_body(request, MAX_BODY_BYTES)  # compressed: at most as large
+    if body is None:
+        return _influx_error(
+            413,
+            "request too large",
+            f"body larger than {MAX_BODY_BYTES} bytes",
+            headers={"Connection": "close"},
+        )
     if request.headers.get("content-encoding", "").lower() == "gzip":
         try:
             body = gzip_decompress(body, MAX_BODY_BYTES)

@@ -33,6 +33,10 @@ class Runner:
     local:
         ``"processes"`` (one single-threaded worker process per core, at most ``workers``) or
         ``"threads"`` (one in-process worker with ``workers`` threads).
+    host:
+        the address every listener of the local cluster binds (scheduler, workers and their
+        HTTP servers; ``ecosense up --host``); Dask's own default for a worker's HTTP server
+        is every interface.
     """
 
     def __init__(
@@ -42,10 +46,12 @@ class Runner:
         local: Literal["processes", "threads"] = "processes",
         workers: int | None = None,
         memory_limit: str | None = None,
+        host: str = "127.0.0.1",
     ) -> None:
         self.scheduler = scheduler
         self._cluster: LocalCluster | None = None
         n = workers or max(1, min(os.cpu_count() or 1, 4))
+        bind = f"[{host}]" if ":" in host else host
         if scheduler:
             self.client = Client(scheduler, timeout=30)  # type: ignore[no-untyped-call]
         else:
@@ -54,7 +60,9 @@ class Runner:
                     n_workers=n,
                     threads_per_worker=1,
                     processes=True,
-                    dashboard_address="127.0.0.1:0",  # its HTTP routes on any free port
+                    host=host,
+                    dashboard_address=f"{bind}:0",  # its HTTP routes on any free port
+                    worker_dashboard_address=f"{bind}:0",  # the workers' too (default: all)
                     scheduler_kwargs={"dashboard": False},
                     silence_logs=logging.WARNING,
                     **({"memory_limit": memory_limit} if memory_limit else {}),
@@ -64,7 +72,8 @@ class Runner:
                     n_workers=1,
                     threads_per_worker=n,
                     processes=False,
-                    dashboard_address="127.0.0.1:0",  # its HTTP routes on any free port
+                    dashboard_address=f"{bind}:0",  # its HTTP routes on any free port
+                    worker_dashboard_address=f"{bind}:0",  # the workers' too (default: all)
                     scheduler_kwargs={"dashboard": False},
                     silence_logs=logging.WARNING,
                 )

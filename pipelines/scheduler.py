@@ -38,6 +38,8 @@ class JobScheduler:
         a Dask scheduler address, or ``None`` for an in-process local cluster of threads.
     tz:
         the bureau's time zone (daily boundaries).
+    host:
+        the address the local cluster's listeners bind (``ecosense up --host``).
     """
 
     def __init__(
@@ -50,6 +52,7 @@ class JobScheduler:
         jobs: Sequence[str] = ("hourly", "carbon-inventory", "alerts"),
         webhook: str | None = None,
         on_report: Callable[[JobReport], None] | None = None,
+        host: str = "127.0.0.1",
     ) -> None:
         self.url = url
         self.interval = interval
@@ -59,6 +62,7 @@ class JobScheduler:
         self.jobs = [get(name) for name in jobs]
         self.daily = get("daily")
         self.on_report = on_report
+        self.host = host
         self.runs = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="jobs", daemon=True)
@@ -80,7 +84,7 @@ class JobScheduler:
             while not self._stop.is_set():
                 try:
                     if runner is None:
-                        runner = Runner(self.scheduler, local="threads", workers=2)
+                        runner = Runner(self.scheduler, local="threads", workers=2, host=self.host)
                     ctx = JobContext(self.url, runner, self.tz, webhook=self.webhook)
                     for job in self.jobs:
                         self._report(job.run(ctx, None, None))

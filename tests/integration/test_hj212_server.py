@@ -24,7 +24,8 @@ MN, PW = "010000A8900016F000169DC0", "123456"
 def server(store: PostgresStore) -> Iterator[tuple[ThreadedHj212Server, tuple[str, int]]]:
     store.upsert_stations([Station("W1", "Outfall 1", "wastewater", 120.1, 30.2)])
     store.add_device("logger-1", "W1", mn=MN, password=PW)
-    threaded = ThreadedHj212Server(Hj212Server(store, idle_timeout=3.0))
+    # many loggers on one loopback address: no per-address cap here (test_abuse tests it)
+    threaded = ThreadedHj212Server(Hj212Server(store, idle_timeout=3.0, max_per_address=10_000))
     address = threaded.start("127.0.0.1", 0)
     yield threaded, address
     threaded.stop()
