@@ -1,6 +1,7 @@
 """Read routes: ``GET /healthz``, ``/api/v1/stations``, ``/api/v1/observations``,
 ``/api/v1/aggregates`` (with validity), ``/api/v1/alerts`` and
-``POST /api/v1/alerts/{id}/acknowledge`` (operator).
+``POST /api/v1/alerts/{id}/acknowledge`` (operator), ``/api/v1/audit`` (admin). Every read
+of non-public data is audited (:mod:`store.audit`), once per request.
 
 Times in answers are ISO 8601 in the bureau's timezone (with offset); a query time without
 offset is read in the bureau's timezone. Every list route pages: ``limit`` and ``cursor`` in,
@@ -22,8 +23,8 @@ from api.params import DEFAULT_LIMIT, MAX_LIMIT, query_time
 from sensors.errors import SensorsError
 from sensors.observations import BASES, INTERVALS, STATISTICS
 from sensors.parameters import lookup
-from store import derived
-from store.context import ServiceContext
+from store import audit, derived
+from store.context import Principal, ServiceContext
 from store.postgres import StoredObservation
 
 router = APIRouter(tags=["read"])
@@ -39,6 +40,21 @@ def _ctx(request: Request) -> ServiceContext:
 
 def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+async def _audit_read(
+    request: Request, principal: Principal, dataset: str, details: dict[str, Any]
+) -> None:
+    """Audit a read of non-public data (one entry per request, off the event loop)."""
+    await run_in_threadpool(
+        _ctx(request).audit,
+        principal.actor,
+        "read",
+        dataset,
+        "ok",
+        request.client.host if request.client else None,
+        details,
+    )
 
 
 @router.get("/healthz", summary="200 when the store is reachable")
@@ -150,6 +166,18 @@ async def observations(
     )
     more = len(rows) > limit
     rows = rows[:limit]
+    await _audit_read(
+        request,
+        principal,
+        f"station:{station}" if station is not None else "observations",
+        {
+            "dataset": "observations",
+            "parameter": code,
+            "start": start,
+            "end": end,
+            "items": len(rows),
+        },
+    )
     tz = ctx.timezone
     items = [
         {
@@ -171,14 +199,14 @@ async def observations(
 
 
 # --------------------------------------------------------------------------- derived series
-async def _operator(request: Request, authorization: str | None) -> JSONResponse | None:
-    """An error answer unless the operator token was given."""
+async def _operator(request: Request, authorization: str | None) -> Principal | JSONResponse:
+    """The operator's principal, or an error answer unless the operator token was given."""
     principal = await run_in_threadpool(_ctx(request).authenticate, authorization, "Bearer")
     if principal is None:
         return _error(401, "missing or wrong token", {"WWW-Authenticate": "Bearer"})
     if not principal.is_operator:
         return _error(403, "this needs the operator token")
-    return None
+    return principal
 
 
 def _alert_json(row: dict[str, Any], tz: Any) -> dict[str, Any]:
@@ -195,14 +223,16 @@ async def _operator_page(
     kinds: tuple[type[params.CursorKey], ...],
     key: Callable[[dict[str, Any]], tuple[params.CursorKey, ...]],
     read: Callable[[Any, tuple[Any, ...] | None, int], list[dict[str, Any]]],
+    dataset: str,
+    query: dict[str, Any],
 ) -> JSONResponse:
     """One page ``{"items": [...], "next_cursor"}`` of ``read(connection, after, limit)`` for
     the operator (times in the bureau's timezone); ``after`` is the decoded cursor (its parts of
     ``kinds``), ``key(row)`` the cursor of a row; 400 for a bad cursor or when ``read`` refuses
-    its arguments (``ValueError``)."""
-    denied = await _operator(request, authorization)
-    if denied is not None:
-        return denied
+    its arguments (``ValueError``). The read is audited (``dataset``, with ``query``)."""
+    principal = await _operator(request, authorization)
+    if isinstance(principal, JSONResponse):
+        return principal
     ctx = _ctx(request)
     try:
         after = params.decode_cursor(cursor, *kinds) if cursor else None
@@ -219,6 +249,7 @@ async def _operator_page(
         return _error(400, str(exc))
     more = len(rows) > limit
     rows = rows[:limit]
+    await _audit_read(request, principal, dataset, {**query, "items": len(rows)})
     return JSONResponse(
         {
             "items": [_alert_json(r, ctx.timezone) for r in rows],
@@ -253,6 +284,8 @@ async def list_alerts_route(
         lambda conn, after, n: alerts.list_alerts(
             conn, state, station, n, after=None if after is None else (after[0], after[1])
         ),
+        f"alerts:station={station}" if station else "alerts",
+        {"state": state},
     )
 
 
@@ -281,6 +314,8 @@ async def list_webhook_events_route(
         lambda conn, after, n: alerts.list_notifications(
             conn, state, n, after=None if after is None else int(after[0])
         ),
+        "alerts:webhooks",
+        {"state": state},
     )
 
 
@@ -288,28 +323,93 @@ async def list_webhook_events_route(
 async def acknowledge_route(
     request: Request,
     alert_id: int,
-    by: Annotated[str, Query(max_length=200, description="who acknowledges")] = "operator",
+    by: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            deprecated=True,
+            description="ignored: the alert is acknowledged by the authenticated caller",
+        ),
+    ] = None,
     authorization: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
-    """The alert, now ``acknowledged`` (404 unknown, 409 closed)."""
+    """The alert, now ``acknowledged`` by the authenticated caller (``acknowledged_by``:
+    ``admin`` for the operator token), audited; 404 unknown, 409 closed."""
     from store import alerts
 
-    denied = await _operator(request, authorization)
-    if denied is not None:
-        return denied
+    principal = await _operator(request, authorization)
+    if isinstance(principal, JSONResponse):
+        return principal
     ctx = _ctx(request)
+    actor = principal.actor
+    address = request.client.host if request.client else None
 
     def ack() -> dict[str, Any]:
         with ctx.store.connection() as conn:
-            return alerts.acknowledge(conn, alert_id, by)
+            return alerts.acknowledge(conn, alert_id, actor)
 
     try:
         row = await run_in_threadpool(ack)
     except alerts.AlertNotFound as exc:
-        return _error(404, str(exc))
+        outcome, answer = "failed", _error(404, str(exc))
     except ValueError as exc:
-        return _error(409, str(exc))
-    return JSONResponse(_alert_json(row, ctx.timezone))
+        outcome, answer = "refused", _error(409, str(exc))
+    else:
+        outcome = "ok"
+        answer = JSONResponse(_alert_json(row, ctx.timezone))
+    details = {"station": row.get("station"), "rule": row.get("rule")} if outcome == "ok" else None
+    await run_in_threadpool(
+        ctx.audit, actor, "alert.acknowledge", f"alert:{alert_id}", outcome, address, details
+    )
+    return answer
+
+
+@router.get("/api/v1/audit", summary="The audit, newest first (admin)")
+async def audit_route(
+    request: Request,
+    actor: Annotated[
+        str | None, Query(max_length=1000, description="e.g. admin, device:D1")
+    ] = None,
+    action: Annotated[
+        str | None, Query(max_length=200, description="e.g. write, read, import")
+    ] = None,
+    start: Annotated[str | None, Query(description="ISO 8601, inclusive")] = None,
+    end: Annotated[str | None, Query(description="ISO 8601, exclusive")] = None,
+    limit: Limit = 500,
+    cursor: Cursor = None,
+    authorization: Annotated[str | None, Header()] = None,
+) -> JSONResponse:
+    """``{"items": [{"id", "time", "actor", "address", "action", "object", "outcome",
+    "details", "prev_hash", "hash"}, …], "next_cursor"}``, newest first; follow
+    ``next_cursor`` for older entries. ``ecosense audit verify`` checks the chain."""
+    tz = _ctx(request).timezone
+    try:
+        t0 = query_time(start, tz) if start else None
+        t1 = query_time(end, tz) if end else None
+    except ValueError as exc:
+        return _error(400, str(exc))
+    return await _operator_page(
+        request,
+        authorization,
+        cursor,
+        limit,
+        (int,),
+        lambda row: (row["id"],),
+        lambda conn, after, n: [
+            e.as_json(tz)
+            for e in audit.read(
+                conn,
+                actor=actor,
+                action=action,
+                start=t0,
+                end=t1,
+                after=None if after is None else int(after[0]),
+                limit=n,
+            )
+        ],
+        "audit",
+        {"actor": actor, "action": action, "start": start, "end": end},
+    )
 
 
 @router.get("/api/v1/aggregates", summary="Aggregates with validity (public), paginated")

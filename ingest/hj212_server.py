@@ -25,6 +25,8 @@ server does with each packet (HJ 212-2017 §6 and Table 2; ``docs/standards/hj21
   repeat ``DataTime`` takes its upload's first piece's. Missing or out-of-order pieces are
   counted (``split``) and logged; what arrived is kept.
 - a connection idle for ``idle_timeout`` seconds is closed.
+- each group commit is audited: one entry per device and address (packets, readings accepted,
+  rejected and held), written off the event loop; never one per reading.
 
 Replies keep the order of their packets on each connection. A unit with ``max_unanswered``
 uploads waiting for the store is not read from until they are committed (flow control).
@@ -49,6 +51,7 @@ import uvloop
 from ingest import hj212
 from ingest.hj212_readings import STATUS_UPLOADS, RawReading, readings, rehome, status_readings
 from sensors.observations import Observation
+from store import audit as audit_log
 from store import quarantine
 from store.errors import StoreError
 from store.postgres import Device, PostgresStore
@@ -238,6 +241,9 @@ class _Connection(asyncio.Protocol):
             return
         for problem in found.problems:
             server.error("reading", self.peer, f"{device.id}: {problem}")
+        server.count_upload(
+            device, self.peer, len(found.observations), len(found.problems), len(found.raw)
+        )
         if found.raw:  # held (or mapped) in the same group commit, before the reply
             server.held.append((self.peer, device, found.raw))
         self.unanswered += 1
@@ -307,6 +313,8 @@ class Hj212Server:
         stops reading from it until they are committed.
     quarantine_codes: distinct codes not in the dictionary held per device; readings of
         further new codes are counted and dropped.
+    audit: whether each group commit is audited (one entry per device and address, with its
+        packets and readings accepted/rejected/held; written in a worker thread).
     """
 
     def __init__(
@@ -318,8 +326,13 @@ class Hj212Server:
         write: Callable[[Sequence[Observation]], int] | None = None,
         max_unanswered: int = 64,
         quarantine_codes: int = 50,
+        audit: bool = True,
     ) -> None:
         self.store = store
+        self.audit = audit
+        #: uploads since the last group commit, per (device, station, address):
+        #: [packets, readings accepted, readings rejected, readings held]
+        self._uploads: dict[tuple[str, str, str | None], list[int]] = {}
         self.write = write or store.write_observations
         self.idle_timeout = idle_timeout
         self.max_future = max_future
@@ -390,11 +403,23 @@ class Hj212Server:
         if self._flusher is None or self._flusher.done():
             self._flusher = self.loop.create_task(self._flush())
 
+    def count_upload(
+        self, device: Device, peer: object, accepted: int, rejected: int, held: int
+    ) -> None:
+        """Count an upload packet for the audit entry of the next group commit."""
+        host = str(peer[0]) if isinstance(peer, tuple) and peer else None
+        counts = self._uploads.setdefault((device.id, device.station, host), [0, 0, 0, 0])
+        counts[0] += 1
+        counts[1] += accepted
+        counts[2] += rejected
+        counts[3] += held
+
     async def _flush(self) -> None:
         """Group commit: whatever all connections submitted meanwhile, in one write."""
         while self._pending:
             group, self._pending = self._pending, []
             held, self.held = self.held, []
+            uploads, self._uploads = self._uploads, {}
             if held:
                 await asyncio.to_thread(self._hold, held)
             try:
@@ -402,11 +427,44 @@ class Hj212Server:
                     self.write, [o for _, obs, _, _ in group for o in obs]
                 )
             except Exception:
-                await self._one_by_one(group)
+                failed = await self._one_by_one(group)
+                await self._audit(uploads, failed)
                 continue
             self.stats.readings_stored += stored
-            for connection, _, reply, uploads in group:
-                connection.committed(reply, uploads)
+            for connection, _, reply, n in group:
+                connection.committed(reply, n)
+            await self._audit(uploads, 0)
+
+    async def _audit(
+        self, uploads: dict[tuple[str, str, str | None], list[int]], failed: int
+    ) -> None:
+        """One audit entry per device and address of a group commit (in a worker thread; a
+        failure is logged by :func:`store.audit.record_many`, never raised). ``failed``: the
+        uploads of the commit the store refused (outcome ``partial``, or ``failed`` when that
+        is all of them)."""
+        if not self.audit or not uploads:
+            return
+        total = sum(c[0] for c in uploads.values())
+        outcome = "ok" if not failed else "failed" if failed >= total else "partial"
+        events = [
+            audit_log.Event(
+                f"device:{device}",
+                "write",
+                f"station:{station}",
+                outcome,
+                host,
+                {
+                    "protocol": "hj212",
+                    "packets": c[0],
+                    "accepted": c[1],
+                    "rejected": c[2],
+                    "held": c[3],
+                    **({"uploads_not_stored": failed} if failed else {}),
+                },
+            )
+            for (device, station, host), c in uploads.items()
+        ]
+        await asyncio.to_thread(audit_log.record_many, self.store, events)
 
     def _hold(self, held: list[tuple[object, Device, list[RawReading]]]) -> None:
         """Hold each packet's readings of codes not in the dictionary in its device's
@@ -470,9 +528,11 @@ class Hj212Server:
                     f" ({', '.join(codes[:5])}{', …' if len(codes) > 5 else ''})",
                 )
 
-    async def _one_by_one(self, group: list[_Entry]) -> None:
+    async def _one_by_one(self, group: list[_Entry]) -> int:
         """After a failed group write, write each upload alone: one bad packet must not keep
-        the others unanswered. An upload that still fails is not answered (its unit re-sends)."""
+        the others unanswered. An upload that still fails is not answered (its unit re-sends).
+        Returns how many uploads failed."""
+        failed = 0
         for connection, obs, reply, uploads in group:
             if not obs:
                 connection.committed(reply, uploads)
@@ -482,8 +542,10 @@ class Hj212Server:
             except Exception as exc:
                 self.error("store", connection.peer, f"not answered, unit will re-send: {exc}")
                 connection.committed(None, uploads)
+                failed += uploads
                 continue
             connection.committed(reply, uploads)
+        return failed
 
     async def command(
         self, mn: str, cn: str, cp: str = "", timeout: float = 15.0

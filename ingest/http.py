@@ -37,6 +37,11 @@ def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> J
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
 
+def _address(request: Request) -> str | None:
+    """The client's address, for the audit."""
+    return request.client.host if request.client else None
+
+
 _READING_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["station", "parameter", "time", "value"],
@@ -115,7 +120,7 @@ async def post_observations(
 
     def work() -> JSONResponse:
         try:
-            result = ingest_items(ctx, principal, items)
+            result = ingest_items(ctx, principal, items, protocol="http", address=_address(request))
         except Forbidden as exc:
             return _error(403, str(exc))
         return JSONResponse(result.as_json())
@@ -207,7 +212,9 @@ async def write_line_protocol(
 
     def work() -> Response:
         try:
-            result = ingest_items(ctx, principal, items)
+            result = ingest_items(
+                ctx, principal, items, protocol="lineprotocol", address=_address(request)
+            )
         except Forbidden as exc:
             return _influx_error(403, "forbidden", str(exc))
         for index, reason in result.rejected:
@@ -284,10 +291,25 @@ async def hj212_command(
     commander = getattr(request.app.state, "hj212_command", None)
     if commander is None:
         return _error(503, "the HJ 212 server is not running")
+
+    async def audited(outcome: str, extra: dict[str, Any]) -> None:
+        await run_in_threadpool(
+            ctx.audit,
+            principal.actor,
+            "hj212.command",
+            f"mn:{mn}",
+            outcome,
+            _address(request),
+            {"cn": cn, "cp": "(new password withheld)" if cn == "1072" else cp, **extra},
+        )
+
     try:
         result = await run_in_threadpool(commander, mn, cn, cp)
     except LookupError as exc:
+        await audited("failed", {"reason": "not connected"})
         return _error(404, str(exc))
     except TimeoutError:
+        await audited("failed", {"reason": "no answer in time"})
         return _error(504, f"field unit {mn} did not answer in time")
+    await audited("ok" if result.get("QnRtn") == "1" else "refused", dict(result))
     return JSONResponse(result)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta, tzinfo
+from typing import Any
 
 from sensors.observations import Observation
+from store import audit as audit_log
 from store.postgres import Device, PostgresStore, hash_secret
 
 
@@ -20,6 +22,11 @@ class Principal:
     @property
     def is_operator(self) -> bool:
         return self.device is None
+
+    @property
+    def actor(self) -> str:
+        """Who this is in the audit: ``admin`` for the operator token, ``device:<id>``."""
+        return "admin" if self.device is None else f"device:{self.device.id}"
 
     def may_access(self, station_id: str) -> bool:
         """Whether this principal may read or write ``station_id``."""
@@ -47,6 +54,18 @@ class ServiceContext:
         if self.writer is not None:
             return self.writer(observations)
         return self.store.write_observations(observations)
+
+    def audit(
+        self,
+        actor: str,
+        action: str,
+        object: str,
+        outcome: str = "ok",
+        address: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Append an entry to the audit (blocking; never raises: a failure is logged)."""
+        return audit_log.record(self.store, actor, action, object, outcome, address, details)
 
     def authenticate(self, authorization: str | None, scheme: str = "Bearer") -> Principal | None:
         """The principal of an ``Authorization: <scheme> <token>`` header, or ``None``."""
