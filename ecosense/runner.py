@@ -37,6 +37,7 @@ from ingest.spool import DurableWriter, Spool
 from pipelines.scheduler import JobScheduler
 from sensors.observations import Observation
 from store import OpenedStore, open_store
+from store.audit import AuditWriter
 from store.context import ServiceContext
 from store.influx import InfluxMirror
 from store.postgres import hash_secret
@@ -210,6 +211,7 @@ def up(settings: Settings, options: UpOptions) -> int:
     mirror: InfluxMirror | None = None
     mqtt_ingest: MqttIngest | None = None
     jobs: JobScheduler | None = None
+    auditor: AuditWriter | None = None
     try:
         opened = open_store(
             database_url=settings.database_url, data_dir=settings.data_dir, max_size=16
@@ -224,12 +226,14 @@ def up(settings: Settings, options: UpOptions) -> int:
                 settings.influx_bucket,
             )
         durable = _mirrored(writer, mirror)
+        auditor = AuditWriter(opened.store).start()
         ctx = ServiceContext(
             opened.store,
             hash_secret(admin_token(settings)),
             settings.tz,
             settings.max_future,
             writer=durable,
+            auditor=auditor,
         )
         sock = _bind(options.host, options.http_port)
         http_url = _url(options.host, sock.getsockname()[1])
@@ -251,6 +255,7 @@ def up(settings: Settings, options: UpOptions) -> int:
                 max_future=settings.max_future,
                 write=durable,
                 quarantine_codes=settings.quarantine_codes,
+                auditor=auditor,
             )
         )
         try:
@@ -333,6 +338,8 @@ def up(settings: Settings, options: UpOptions) -> int:
                 server_thread.join(timeout=10)
         if writer is not None:
             writer.stop()
+        if auditor is not None:
+            auditor.stop()
         if mirror is not None:
             mirror.close()
         if opened is not None:

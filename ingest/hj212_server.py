@@ -314,7 +314,9 @@ class Hj212Server:
     quarantine_codes: distinct codes not in the dictionary held per device; readings of
         further new codes are counted and dropped.
     audit: whether each group commit is audited (one entry per device and address, with its
-        packets and readings accepted/rejected/held; written in a worker thread).
+        packets and readings accepted/rejected/held).
+    auditor: the background audit writer the entries are handed to (default: appended in a
+        worker thread after each group commit).
     """
 
     def __init__(
@@ -327,9 +329,11 @@ class Hj212Server:
         max_unanswered: int = 64,
         quarantine_codes: int = 50,
         audit: bool = True,
+        auditor: audit_log.AuditWriter | None = None,
     ) -> None:
         self.store = store
         self.audit = audit
+        self.auditor = auditor
         #: uploads since the last group commit, per (device, station, address):
         #: [packets, readings accepted, readings rejected, readings held]
         self._uploads: dict[tuple[str, str, str | None], list[int]] = {}
@@ -464,7 +468,10 @@ class Hj212Server:
             )
             for (device, station, host), c in uploads.items()
         ]
-        await asyncio.to_thread(audit_log.record_many, self.store, events)
+        if self.auditor is not None:
+            self.auditor.submit_events(events)
+        else:
+            await asyncio.to_thread(audit_log.record_many, self.store, events)
 
     def _hold(self, held: list[tuple[object, Device, list[RawReading]]]) -> None:
         """Hold each packet's readings of codes not in the dictionary in its device's

@@ -15,8 +15,10 @@ and names the first entry changed, deleted or moved. (Removing the newest entrie
 shorter intact chain: keep the head hash that ``ecosense audit verify`` prints elsewhere to
 detect that.)
 
-:func:`record` is what the services call: it never raises — a failed audit write is logged as
-an error and must not lose the reading or fail the request.
+:func:`record` is what a command calls: it never raises — a failed audit write is logged as
+an error and must not lose the reading or fail the request. The long-running services hand
+their events to an :class:`AuditWriter` instead, which appends them in the background, many per
+transaction, so that a request pays for no audit round trip or commit of its own.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import hashlib
 import json
 import logging
 import math
+import queue
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -56,6 +60,8 @@ class Event:
     outcome: str = "ok"
     address: str | None = None
     details: Mapping[str, Any] | None = None
+    #: when it happened (default: when it is appended)
+    time: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +215,7 @@ def append_many(conn: Connection, events: Sequence[Event]) -> list[Entry]:
             details = None if e.details is None else clean_details(dict(e.details))
             fields = (
                 int(new_id),
-                now,
+                now if e.time is None else e.time,
                 clean_text(e.actor),
                 None if e.address is None else clean_text(e.address, 200),
                 clean_text(e.action, 200),
@@ -285,6 +291,114 @@ def record(
 ) -> bool:
     """Append one entry through ``store``'s pool; never raises (see :func:`record_many`)."""
     return record_many(store, [Event(actor, action, object, outcome, address, details)])
+
+
+class AuditWriter:
+    """Appends submitted events in a background thread, in batches of up to ``max_batch``
+    (one transaction each, chained as :func:`append_many`). :meth:`submit` never blocks: beyond
+    ``max_queue`` waiting events, an event is logged as an error and dropped (the database is
+    down or far behind). :meth:`flush` waits until what was submitted is written;
+    :meth:`stop` flushes and ends the thread."""
+
+    def __init__(self, store: _Pooled, *, max_batch: int = 1000, max_queue: int = 100_000) -> None:
+        self.store = store
+        self.max_batch = max_batch
+        self._queue: queue.Queue[Event | None] = queue.Queue(max_queue)
+        self._thread: threading.Thread | None = None
+        self.written = 0
+        self.failed = 0
+
+    def start(self) -> AuditWriter:
+        self._thread = threading.Thread(target=self._run, name="audit", daemon=True)
+        self._thread.start()
+        return self
+
+    def submit(
+        self,
+        actor: str,
+        action: str,
+        object: str,
+        outcome: str = "ok",
+        address: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Queue an event (stamped now); ``False`` when the queue is full and it was dropped."""
+        event = Event(actor, action, object, outcome, address, details, datetime.now(UTC))
+        return self.submit_events([event])
+
+    def submit_events(self, events: Sequence[Event]) -> bool:
+        """Queue events; ``False`` when the queue is full and some were dropped (logged)."""
+        for n, e in enumerate(events):
+            try:
+                self._queue.put_nowait(e if e.time is not None else _stamped(e))
+            except queue.Full:
+                self.failed += len(events) - n
+                logger.error(
+                    "audit queue full (%d waiting): %d entries not written, first: actor=%s"
+                    " action=%s object=%s",
+                    self._queue.qsize(),
+                    len(events) - n,
+                    e.actor,
+                    e.action,
+                    e.object,
+                )
+                return False
+        return True
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until every event submitted so far is written (or failed); ``False`` on
+        time-out."""
+        done = threading.Event()
+
+        def wait() -> None:
+            self._queue.join()
+            done.set()
+
+        threading.Thread(target=wait, daemon=True).start()
+        return done.wait(timeout)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Write what is queued, then end the thread."""
+        if self._thread is None:
+            return
+        try:
+            self._queue.put(None, timeout=timeout)
+        except queue.Full:
+            logger.error("audit writer: queue full at stop, entries not written")
+            return
+        self._thread.join(timeout)
+        self._thread = None
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            batch: list[Event] = []
+            end = first is None
+            if first is not None:
+                batch.append(first)
+            while not end and len(batch) < self.max_batch:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    end = True
+                else:
+                    batch.append(more)
+            try:
+                if record_many(self.store, batch):
+                    self.written += len(batch)
+                else:
+                    self.failed += len(batch)
+            finally:
+                for _ in range(len(batch) + (1 if end else 0)):
+                    self._queue.task_done()
+            if end:
+                return
+
+
+def _stamped(e: Event) -> Event:
+    return Event(e.actor, e.action, e.object, e.outcome, e.address, e.details, datetime.now(UTC))
 
 
 # --------------------------------------------------------------------------- reading

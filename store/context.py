@@ -48,6 +48,9 @@ class ServiceContext:
     #: how a batch is made durable; default: straight into the store (the shell passes the
     #: spooling writer of ingest/)
     writer: Callable[[Sequence[Observation]], int] | None = field(default=None)
+    #: where audit events go; default: appended at once (the shell passes the background
+    #: :class:`store.audit.AuditWriter`, so that a request pays for no audit commit)
+    auditor: audit_log.AuditWriter | None = field(default=None)
 
     def write(self, observations: Sequence[Observation]) -> int:
         """Make a batch durable; return its size."""
@@ -64,7 +67,10 @@ class ServiceContext:
         address: str | None = None,
         details: Mapping[str, Any] | None = None,
     ) -> bool:
-        """Append an entry to the audit (blocking; never raises: a failure is logged)."""
+        """Append an entry to the audit, or queue it for the background writer (never raises:
+        a failure is logged)."""
+        if self.auditor is not None:
+            return self.auditor.submit(actor, action, object, outcome, address, details)
         return audit_log.record(self.store, actor, action, object, outcome, address, details)
 
     def authenticate(self, authorization: str | None, scheme: str = "Bearer") -> Principal | None:

@@ -393,3 +393,51 @@ def test_the_audit_route_pages_and_is_admin_only(
     assert client.get("/api/v1/audit", params={"start": "x"}, headers=admin).status_code == 400
     reads = entries(database_url, action="read")
     assert reads and all(e.object == "audit" and e.actor == "admin" for e in reads)
+
+
+def test_the_background_writer_batches_and_keeps_the_chain(
+    store: PostgresStore, database_url: str
+) -> None:
+    """As in ``ecosense up``: requests queue their entries, one thread appends them in batches;
+    the chain stays linear, every entry is written by ``flush``/``stop``, and an entry keeps the
+    time it happened."""
+    writer = audit.AuditWriter(store, max_batch=50).start()
+    store.upsert_stations([Station("S1", "One", "air", 116.4, 39.9)])
+    token = store.add_device("d1", "S1")
+    ctx = ServiceContext(store, hash_secret(ADMIN), ZoneInfo("Asia/Shanghai"), auditor=writer)
+    try:
+        with TestClient(create_app(ctx)) as client:
+            item = {"station": "S1", "parameter": "pm25", "time": "2026-11-28T08:00:00+08:00"}
+            r = client.post(
+                "/api/v1/observations",
+                json={"observations": [{**item, "value": 1}]},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert r.status_code == 200
+        before = time.time()
+        running = [
+            threading.Thread(
+                target=lambda n=n: [
+                    writer.submit(f"device:d{n}", "write", "station:S1") for _ in range(40)
+                ]
+            )
+            for n in range(6)
+        ]
+        for t in running:
+            t.start()
+        for t in running:
+            t.join()
+        assert writer.flush(30)
+    finally:
+        writer.stop()
+    assert writer.written == 241 and writer.failed == 0
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        result = audit.check(conn)
+    assert result.broken is None and result.entries == 241
+    first = entries(database_url, action="write")[0]
+    assert first.actor == "device:d1" and first.details == {
+        "protocol": "http",
+        "accepted": 1,
+        "rejected": 0,
+    }
+    assert first.time.timestamp() <= before
