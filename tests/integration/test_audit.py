@@ -36,6 +36,7 @@ from store.postgres import PostgresStore, hash_secret
 pytestmark = pytest.mark.integration
 ADMIN = "operator-secret"
 ROOT = Path(__file__).resolve().parents[2]
+UP = [sys.executable, "-m", "ecosense", "up", "--no-dashboard", "--http-port", "0"]
 
 
 @pytest.fixture
@@ -441,3 +442,89 @@ def test_the_background_writer_batches_and_keeps_the_chain(
         "rejected": 0,
     }
     assert first.time.timestamp() <= before
+
+
+def test_ecosense_up_audits_http_and_hj212_writes(
+    store: PostgresStore, database_url: str, tmp_path: Path
+) -> None:
+    """The shell's wiring: ``ecosense up`` hands HTTP and HJ 212 entries to its background
+    writer; they are in the table while it runs, and the chain verifies after it stops."""
+    import httpx
+
+    mn, pw = "010000A8900016F000169DC1", "654321"
+    store.upsert_stations(
+        [
+            Station("S1", "One", "air", 116.4, 39.9),
+            Station("W1", "Outfall 1", "wastewater", 120.1, 30.2),
+        ]
+    )
+    token = store.add_device("d1", "S1")
+    store.add_device("logger-2", "W1", mn=mn, password=pw)
+    env = {
+        **os.environ,
+        "ECOSENSE_DATABASE_URL": database_url,
+        "ECOSENSE_DATA_DIR": str(tmp_path / "data"),
+        "ECOSENSE_ADMIN_TOKEN": ADMIN,
+        "ECOSENSE_JOBS_INTERVAL_SECONDS": "0",
+        "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
+    proc = subprocess.Popen(
+        [*UP, "--hj212-port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("ready "), line
+        parts = dict(p.split("=", 1) for p in line.split()[1:])
+        r = httpx.post(
+            parts["http"] + "/api/v1/observations",
+            json={
+                "observations": [
+                    {
+                        "station": "S1",
+                        "parameter": "pm25",
+                        "time": "2026-11-28T08:00:00+08:00",
+                        "value": 1,
+                    }
+                ]
+            },
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert r.status_code == 200, r.text
+        host, port = parts["hj212"].rsplit(":", 1)
+        when = time.strftime("%Y%m%d%H%M00", time.gmtime(time.time() + 8 * 3600 - 600))
+        with socket.create_connection((host, int(port)), timeout=10) as s:
+            s.sendall(
+                hj212.encode(
+                    cn="2011",
+                    mn=mn,
+                    pw=pw,
+                    st="32",
+                    qn="20261128080000002",
+                    flag=5,
+                    cp=f"DataTime={when};w01018-Rtd=12.5,w01018-Flag=N",
+                )
+            )
+            decoder = hj212.FrameDecoder()
+            frames: list[bytes | hj212.ProtocolError] = []
+            while not frames:
+                frames = decoder.feed(s.recv(4096))
+        deadline = time.monotonic() + 20
+        while len(found := entries(database_url, action="write")) < 2:
+            assert time.monotonic() < deadline, found
+            time.sleep(0.1)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+    assert sorted((e.actor, e.object, e.outcome) for e in found) == [
+        ("device:d1", "station:S1", "ok"),
+        ("device:logger-2", "station:W1", "ok"),
+    ]
+    assert verify_cli(database_url, tmp_path).returncode == 0
