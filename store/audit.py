@@ -29,15 +29,18 @@ import logging
 import math
 import queue
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from store.db import Connection
+from store.errors import StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -255,6 +258,31 @@ class _Pooled(Protocol):
     def connection(self, timeout: float | None = None) -> Any: ...
 
 
+#: entries of a failed write logged one by one; the rest are counted in one line
+_LOGGED_PER_FAILURE = 5
+
+
+def _log_lost(events: Sequence[Event], exc: BaseException) -> None:
+    """Log the entries of a failed write as errors (the first few in full, then a count)."""
+    reason = " ".join(str(exc).split()) or type(exc).__name__
+    for e in events[:_LOGGED_PER_FAILURE]:
+        logger.error(
+            "audit entry not written (%s): actor=%s action=%s object=%s outcome=%s"
+            " address=%s details=%s",
+            reason,
+            e.actor,
+            e.action,
+            e.object,
+            e.outcome,
+            e.address,
+            e.details,
+        )
+    if len(events) > _LOGGED_PER_FAILURE:
+        logger.error(
+            "audit: %d more entries not written (%s)", len(events) - _LOGGED_PER_FAILURE, reason
+        )
+
+
 def record_many(store: _Pooled, events: Sequence[Event]) -> bool:
     """Append ``events`` through ``store``'s pool; never raises: a failure is logged as an
     error (with the events, so that nothing audited is silently lost) and ``False`` returned."""
@@ -265,18 +293,7 @@ def record_many(store: _Pooled, events: Sequence[Event]) -> bool:
             append_many(conn, events)
         return True
     except Exception as exc:
-        for e in events:
-            logger.error(
-                "audit entry not written (%s): actor=%s action=%s object=%s outcome=%s"
-                " address=%s details=%s",
-                " ".join(str(exc).split()) or type(exc).__name__,
-                e.actor,
-                e.action,
-                e.object,
-                e.outcome,
-                e.address,
-                e.details,
-            )
+        _log_lost(events, exc)
         return False
 
 
@@ -297,12 +314,23 @@ class AuditWriter:
     """Appends submitted events in a background thread, in batches of up to ``max_batch``
     (one transaction each, chained as :func:`append_many`). :meth:`submit` never blocks: beyond
     ``max_queue`` waiting events, an event is logged as an error and dropped (the database is
-    down or far behind). :meth:`flush` waits until what was submitted is written;
-    :meth:`stop` flushes and ends the thread."""
+    down or far behind). While the database is unreachable a batch is retried (every second,
+    for up to ``retry_seconds``, not once stopping) before it is logged and dropped.
+    :meth:`flush` waits until what was submitted is written; :meth:`stop` flushes and ends
+    the thread."""
 
-    def __init__(self, store: _Pooled, *, max_batch: int = 1000, max_queue: int = 100_000) -> None:
+    def __init__(
+        self,
+        store: _Pooled,
+        *,
+        max_batch: int = 1000,
+        max_queue: int = 100_000,
+        retry_seconds: float = 300.0,
+    ) -> None:
         self.store = store
         self.max_batch = max_batch
+        self.retry_seconds = retry_seconds
+        self._stopping = threading.Event()
         self._queue: queue.Queue[Event | None] = queue.Queue(max_queue)
         self._thread: threading.Thread | None = None
         self.written = 0
@@ -361,6 +389,7 @@ class AuditWriter:
         """Write what is queued, then end the thread."""
         if self._thread is None:
             return
+        self._stopping.set()
         try:
             self._queue.put(None, timeout=timeout)
         except queue.Full:
@@ -386,7 +415,7 @@ class AuditWriter:
                 else:
                     batch.append(more)
             try:
-                if record_many(self.store, batch):
+                if self._write(batch):
                     self.written += len(batch)
                 else:
                     self.failed += len(batch)
@@ -395,6 +424,26 @@ class AuditWriter:
                     self._queue.task_done()
             if end:
                 return
+
+    def _write(self, batch: list[Event]) -> bool:
+        """Append ``batch``, retrying while the database is unreachable; never raises."""
+        if not batch:
+            return True
+        give_up = time.monotonic() + self.retry_seconds
+        while True:
+            try:
+                with self.store.connection(timeout=5.0) as conn:
+                    append_many(conn, batch)
+                return True
+            except (StoreUnavailable, psycopg.OperationalError) as exc:
+                if self._stopping.is_set() or time.monotonic() >= give_up:
+                    _log_lost(batch, exc)
+                    return False
+                if self._stopping.wait(1.0):
+                    continue  # one last try at stop
+            except Exception as exc:
+                _log_lost(batch, exc)
+                return False
 
 
 def _stamped(e: Event) -> Event:

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -528,3 +529,36 @@ def test_ecosense_up_audits_http_and_hj212_writes(
         ("device:logger-2", "station:W1", "ok"),
     ]
     assert verify_cli(database_url, tmp_path).returncode == 0
+
+
+def test_the_background_writer_waits_out_an_outage(store: PostgresStore, database_url: str) -> None:
+    """Entries queued while the database cannot be reached are written once it answers (the
+    outage: the first two connection attempts fail as the store's pool fails when the server
+    is down); an entry with text PostgreSQL cannot hold is cleaned, not refused."""
+    from store.errors import StoreUnavailable
+
+    class Outage:
+        def __init__(self) -> None:
+            self.failures = 2
+
+        def connection(self, timeout: float | None = None) -> Any:
+            if self.failures:
+                self.failures -= 1
+                raise StoreUnavailable("database unavailable: connection refused")
+            return store.connection(timeout)
+
+    writer = audit.AuditWriter(Outage(), retry_seconds=30).start()
+    try:
+        writer.submit("admin", "read", "alerts")
+        writer.submit("admin", "read", "observations")
+        assert writer.flush(30)
+        assert writer.written == 2 and writer.failed == 0
+        writer.submit("admin", "read", "bad\x00name", details={"nested": [float("nan")]})
+        assert writer.flush(30) and writer.written == 3  # cleaned, not refused
+    finally:
+        writer.stop()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        result = audit.check(conn)
+        objects = [e.object for e in reversed(audit.read(conn))]
+    assert result.broken is None and result.entries == 3
+    assert objects == ["alerts", "observations", "bad\ufffdname"]
