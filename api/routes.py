@@ -43,15 +43,20 @@ def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> J
 
 
 async def _audit_read(
-    request: Request, principal: Principal, dataset: str, details: dict[str, Any]
+    request: Request,
+    principal: Principal,
+    dataset: str,
+    details: dict[str, Any],
+    outcome: str = "ok",
 ) -> None:
-    """Audit a read of non-public data (one entry per request, off the event loop)."""
+    """Audit a read of non-public data, or a refused one (one entry per request, off the
+    event loop)."""
     await run_in_threadpool(
         _ctx(request).audit,
         principal.actor,
         "read",
         dataset,
-        "ok",
+        outcome,
         request.client.host if request.client else None,
         details,
     )
@@ -135,6 +140,7 @@ async def observations(
     if station is None and principal.device is not None:
         station = principal.device.station
     if station is not None and not principal.may_access(station):
+        await _audit_read(request, principal, f"station:{station}", {}, "denied")
         return _error(403, f"this token may not read station {station}")
     try:
         code = lookup(parameter).code if parameter else None
@@ -205,6 +211,14 @@ async def _operator(request: Request, authorization: str | None) -> Principal | 
     if principal is None:
         return _error(401, "missing or wrong token", {"WWW-Authenticate": "Bearer"})
     if not principal.is_operator:
+        await run_in_threadpool(
+            _ctx(request).audit,
+            principal.actor,
+            request.method,
+            request.url.path,
+            "denied",
+            request.client.host if request.client else None,
+        )
         return _error(403, "this needs the operator token")
     return principal
 

@@ -372,9 +372,10 @@ def test_the_audit_route_pages_and_is_admin_only(
     seed(database_url, 5)
     token = store.add_device("d1", "S1")
     assert client.get("/api/v1/audit").status_code == 401
-    assert client.get(
-        "/api/v1/audit", headers={"Authorization": f"Bearer {token}"}
-    ).status_code == (403)
+    device = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/v1/audit", headers=device).status_code == 403
+    refused = entries(database_url, actor="device:d1", action="GET")
+    assert [(e.object, e.outcome) for e in refused] == [("/api/v1/audit", "denied")]
     admin = {"Authorization": f"Bearer {ADMIN}"}
     seen: list[int] = []
     cursor = None
@@ -387,9 +388,9 @@ def test_the_audit_route_pages_and_is_admin_only(
             break
     assert seen == [5, 4, 3, 2, 1]  # newest first; the route's own reads are action "read"
     mine = client.get("/api/v1/audit", params={"actor": "device:d1"}, headers=admin).json()
-    assert [i["id"] for i in mine["items"]] == [5, 3, 1]
-    assert mine["items"][0]["time"].endswith("+08:00")
-    assert mine["items"][0]["details"] == {"accepted": 4, "ratio": 4 / 3, "text": "污染物 ✓"}
+    assert [i["id"] for i in mine["items"]] == [6, 5, 3, 1]  # 6: the refused read
+    assert mine["items"][1]["time"].endswith("+08:00")
+    assert mine["items"][1]["details"] == {"accepted": 4, "ratio": 4 / 3, "text": "污染物 ✓"}
     future = client.get("/api/v1/audit", params={"start": "2100-01-01"}, headers=admin).json()
     assert future["items"] == []
     assert client.get("/api/v1/audit", params={"start": "x"}, headers=admin).status_code == 400
