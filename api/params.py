@@ -21,8 +21,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sensors.errors import SensorsError
-from sensors.observations import parse_time
-from store.postgres import storable_text
+from sensors.observations import is_clean_text, parse_time
 
 #: Most rows a page may hold; the default page is :data:`DEFAULT_LIMIT` rows.
 MAX_LIMIT: Final = 10_000
@@ -62,7 +61,7 @@ def decode_cursor(cursor: str, *kinds: type[CursorKey]) -> tuple[CursorKey, ...]
                     raise ValueError
                 key.append(value)
             else:
-                if not isinstance(value, str) or not storable_text(value):
+                if not isinstance(value, str) or not is_clean_text(value):
                     raise ValueError
                 key.append(value)
         return tuple(key)
@@ -94,7 +93,7 @@ class RejectUnprintable:
             query = scope.get("query_string", b"").decode("latin-1")
             for pair in parse_qsl(query, keep_blank_values=True):  # as Starlette decodes it
                 texts.extend(pair)
-            if not all(storable_text(t) for t in texts):
+            if not all(is_clean_text(t) for t in texts):
                 answer = JSONResponse(
                     {
                         "detail": "the path or a query parameter holds a NUL character or an"

@@ -1,7 +1,14 @@
-"""Read routes: ``GET /healthz``, ``/api/v1/stations``, ``/api/v1/observations``,
-``/api/v1/aggregates`` (with validity), ``/api/v1/alerts`` and
-``POST /api/v1/alerts/{id}/acknowledge`` (operator), ``/api/v1/audit`` (admin). Every read
-of non-public data is audited (:mod:`store.audit`), once per request.
+"""Read routes: ``GET /healthz``, ``/api/v1/stations``, ``/api/v1/observations`` (each
+reading with its provenance), ``/api/v1/observations/versions``, ``/api/v1/aggregates`` (with
+validity), ``/api/v1/alerts``, ``/api/v1/alerts/webhooks`` and
+``POST /api/v1/alerts/{id}/acknowledge`` (operator), ``/api/v1/audit`` (admin).
+
+Who may call each one is decided by :func:`access.authorize` through the one dependency
+:func:`api.auth.caller`: station data by the station's grade (anonymous callers read public
+stations), alerts from ``viewer`` up, acknowledgements from ``operator`` up, the audit
+``admin`` only. Every read of non-public data (a grade above ``public``) is audited
+(:mod:`store.audit`), once per request, with the caller's :attr:`access.Principal.actor`; a
+refusal to an authenticated caller is audited as ``denied`` (``ecosense.app``).
 
 Times in answers are ISO 8601 in the bureau's timezone (with offset); a query time without
 offset is read in the bureau's timezone. Every list route pages: ``limit`` and ``cursor`` in,
@@ -14,18 +21,29 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, cast
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+import access
+from access import Action, Dataset, Grade
 from api import params
+from api.auth import (
+    Caller,
+    allow,
+    readable_stations,
+    require,
+    station_dataset,
+    station_datasets,
+)
 from api.params import DEFAULT_LIMIT, MAX_LIMIT, query_time
 from sensors.errors import SensorsError
-from sensors.observations import BASES, INTERVALS, STATISTICS
+from sensors.observations import BASES, INTERVALS, STATISTICS, Source, check_text, parse_time
 from sensors.parameters import lookup
 from store import audit, derived
-from store.context import Principal, ServiceContext
-from store.postgres import StoredObservation
+from store.context import ServiceContext
+from store.errors import NotFound
+from store.postgres import AmbiguousStream, StoredObservation
 
 router = APIRouter(tags=["read"])
 
@@ -42,27 +60,58 @@ def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> J
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
 
-async def _audit_read(
+def _address(request: Request) -> str | None:
+    """The client's address, for the audit."""
+    return request.client.host if request.client else None
+
+
+async def audit_read(
     request: Request,
-    principal: Principal,
-    dataset: str,
+    principal: access.Principal,
+    object: str,
     details: dict[str, Any],
     outcome: str = "ok",
 ) -> None:
-    """Audit a read of non-public data, or a refused one (one entry per request, off the
-    event loop)."""
+    """Audit a read of non-public data (one entry per request, off the event loop)."""
     await run_in_threadpool(
         _ctx(request).audit,
         principal.actor,
         "read",
-        dataset,
+        object,
         outcome,
-        request.client.host if request.client else None,
+        _address(request),
         details,
     )
 
 
-@router.get("/healthz", summary="200 when the store is reachable")
+def stations_object(stations: list[str], most: int = 20) -> str:
+    """The audit's ``object`` naming stations: ``station:S1,S2`` (sorted, at most ``most``)."""
+    from ingest.accept import stations_object as named
+
+    return named(stations, most)
+
+
+async def non_public_stations(
+    request: Request, principal: access.Principal, known: Dataset | None, stations: set[str]
+) -> list[str]:
+    """Which of ``stations`` (read by ``principal``) are above ``public``: ``known`` when the
+    route resolved the one station asked for, else their grades are looked up (not for
+    anonymous callers, who read public stations only)."""
+    if not stations:
+        return []
+    if known is not None:
+        return [known.station] if known.grade > Grade.PUBLIC and known.station else []
+    if access.ceiling(principal) == Grade.PUBLIC:
+        return []
+    graded = await run_in_threadpool(station_datasets, _ctx(request), sorted(stations))
+    return sorted(d.station for d in graded if d.station is not None and d.grade > Grade.PUBLIC)
+
+
+@router.get(
+    "/healthz",
+    summary="200 when the store is reachable",
+    dependencies=[Depends(allow(Action.READ, "health"))],
+)
 async def healthz(request: Request) -> JSONResponse:
     """``{"status": "ok"}`` when the store answers, else 503."""
     ok = await run_in_threadpool(_ctx(request).store.ping)
@@ -71,7 +120,11 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "unavailable", "detail": "store unreachable"}, status_code=503)
 
 
-@router.get("/api/v1/stations", summary="Every station (public metadata), paginated")
+@router.get(
+    "/api/v1/stations",
+    summary="Every station (public metadata), paginated",
+    dependencies=[Depends(allow(Action.READ, "stations"))],
+)
 async def stations(
     request: Request, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
 ) -> JSONResponse:
@@ -105,6 +158,20 @@ async def stations(
     )
 
 
+def source_json(source: Source | None) -> dict[str, str | None]:
+    """A reading's provenance as the API gives it: ``{"protocol", "device"}``, plus ``user``
+    and ``file`` when set (file imports, operator writes); nulls for readings stored before
+    provenance was recorded."""
+    if source is None:
+        return {"protocol": None, "device": None}
+    out = {"protocol": source.protocol, "device": source.device}
+    if source.user is not None:
+        out["user"] = source.user
+    if source.file is not None:
+        out["file"] = source.file
+    return out
+
+
 def encode_cursor(row: StoredObservation) -> str:
     """An opaque cursor naming the position after ``row``."""
     return params.encode_cursor(row.stream_id, row.time)
@@ -116,9 +183,24 @@ def decode_cursor(cursor: str) -> tuple[int, datetime]:
     return cast(int, sid), cast(datetime, when)
 
 
+def _stream_kind_problem(
+    interval: str | None, statistic: str | None, basis: str | None
+) -> str | None:
+    """Why a stream-kind filter is not one of ours, or ``None`` (each may be left out)."""
+    for name, value, allowed in (
+        ("interval", interval, INTERVALS),
+        ("statistic", statistic, STATISTICS),
+        ("basis", basis, BASES),
+    ):
+        if value is not None and value not in allowed:
+            return f"{name} must be one of {', '.join(allowed)}"
+    return None
+
+
 @router.get("/api/v1/observations", summary="Readings with flags, paginated")
 async def observations(
     request: Request,
+    principal: Caller,
     station: Annotated[
         str | None, Query(description="station id (a device token: its own)")
     ] = None,
@@ -130,18 +212,20 @@ async def observations(
     basis: Annotated[str | None, Query(description="measured or converted")] = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
-    authorization: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
-    """Observations ordered by stream and time; follow ``next_cursor`` for the next page."""
+    """Observations ordered by stream and time; follow ``next_cursor`` for the next page.
+    Only the stations the caller may read by their grade (anonymous callers: ``public``
+    ones); naming a station beyond the caller's grade is a 401 (anonymous) or 403."""
     ctx = _ctx(request)
-    principal = await run_in_threadpool(ctx.authenticate, authorization, "Bearer")
-    if principal is None:
-        return _error(401, "missing or wrong token", {"WWW-Authenticate": "Bearer"})
-    if station is None and principal.device is not None:
-        station = principal.device.station
-    if station is not None and not principal.may_access(station):
-        await _audit_read(request, principal, f"station:{station}", {}, "denied")
-        return _error(403, f"this token may not read station {station}")
+    if station is None and principal.kind == "device":
+        station = principal.station
+    readable: list[str] | None = None
+    asked: Dataset | None = None
+    if station is not None:
+        asked = await run_in_threadpool(station_dataset, ctx, station)
+        require(principal, Action.READ, asked)
+    else:
+        readable = await run_in_threadpool(readable_stations, ctx, principal)
     try:
         code = lookup(parameter).code if parameter else None
         t0 = query_time(start, ctx.timezone) if start else None
@@ -149,17 +233,14 @@ async def observations(
         after = decode_cursor(cursor) if cursor else None
     except (SensorsError, ValueError) as exc:
         return _error(400, str(exc))
-    for name, value, allowed in (
-        ("interval", interval, INTERVALS),
-        ("statistic", statistic, STATISTICS),
-        ("basis", basis, BASES),
-    ):
-        if value is not None and value not in allowed:
-            return _error(400, f"{name} must be one of {', '.join(allowed)}")
+    problem = _stream_kind_problem(interval, statistic, basis)
+    if problem is not None:
+        return _error(400, problem)
 
     rows = await run_in_threadpool(
         lambda: ctx.store.read_observations(
             station=station,
+            stations=readable,
             parameter=code,
             start=t0,
             end=t1,
@@ -172,18 +253,20 @@ async def observations(
     )
     more = len(rows) > limit
     rows = rows[:limit]
-    await _audit_read(
-        request,
-        principal,
-        f"station:{station}" if station is not None else "observations",
-        {
-            "dataset": "observations",
-            "parameter": code,
-            "start": start,
-            "end": end,
-            "items": len(rows),
-        },
-    )
+    graded = await non_public_stations(request, principal, asked, {r.station for r in rows})
+    if graded:
+        await audit_read(
+            request,
+            principal,
+            stations_object(graded),
+            {
+                "dataset": "observations",
+                "parameter": code,
+                "start": start,
+                "end": end,
+                "items": len(rows),
+            },
+        )
     tz = ctx.timezone
     items = [
         {
@@ -196,57 +279,120 @@ async def observations(
             "interval": r.interval,
             "statistic": r.statistic,
             "basis": r.basis,
+            "received_at": r.received_at.astimezone(tz).isoformat() if r.received_at else None,
+            "source": source_json(r.source),
         }
         for r in rows
     ]
+    from api.reviews import observation_reviews
+
+    reviewed = await run_in_threadpool(observation_reviews, ctx, rows)
+    for item, review in zip(items, reviewed, strict=True):
+        if review is not None:  # invalidated by a reviewer (数据审核)
+            item["review"] = review
     return JSONResponse(
         {"items": items, "next_cursor": encode_cursor(rows[-1]) if more and rows else None}
     )
 
 
-# --------------------------------------------------------------------------- derived series
-async def _operator(request: Request, authorization: str | None) -> Principal | JSONResponse:
-    """The operator's principal, or an error answer unless the operator token was given."""
-    principal = await run_in_threadpool(_ctx(request).authenticate, authorization, "Bearer")
-    if principal is None:
-        return _error(401, "missing or wrong token", {"WWW-Authenticate": "Bearer"})
-    if not principal.is_operator:
-        await run_in_threadpool(
-            _ctx(request).audit,
-            principal.actor,
-            request.method,
-            request.url.path,
-            "denied",
-            request.client.host if request.client else None,
+@router.get(
+    "/api/v1/observations/versions",
+    summary="Every version of one reading, oldest first",
+    responses={
+        400: {"description": "bad input, or several streams match (they are named)"},
+        404: {"description": "no reading of that station and parameter at that time"},
+    },
+)
+async def observation_versions(
+    request: Request,
+    principal: Caller,
+    station: Annotated[str, Query(description="station id (a device token: its own)")],
+    parameter: Annotated[str, Query(description="canonical or HJ 212 code")],
+    time: Annotated[str, Query(description="ISO 8601 time of the reading")],
+    interval: Annotated[str | None, Query(description="PT1M, PT1H or P1D")] = None,
+    statistic: Annotated[str | None, Query(description="avg, min, max or cou")] = None,
+    basis: Annotated[str | None, Query(description="measured or converted")] = None,
+) -> JSONResponse:
+    """``{"items": [{"value", "flag", "unit", "received_at", "source", "superseded_at"}, …]}``:
+    the values a reading had, oldest first; the current one has ``"superseded_at": null``.
+    Raw data are never overwritten: a re-sent reading with another value becomes the current
+    one and the previous value stays here. Same access rule as ``/api/v1/observations``."""
+    ctx = _ctx(request)
+    try:
+        for name, text in (("station", station), ("parameter", parameter), ("time", time)):
+            check_text(name, text)
+    except SensorsError as exc:
+        return _error(400, str(exc))
+    asked = await run_in_threadpool(station_dataset, ctx, station)
+    require(principal, Action.READ, asked)
+    try:
+        code = lookup(parameter).code
+        when = parse_time(time, ctx.timezone)
+    except (SensorsError, ValueError, OverflowError) as exc:
+        return _error(400, str(exc))
+    problem = _stream_kind_problem(interval, statistic, basis)
+    if problem is not None:
+        return _error(400, problem)
+    try:
+        versions = await run_in_threadpool(
+            lambda: ctx.store.observation_versions(
+                station=station,
+                parameter=code,
+                time=when,
+                interval=interval,
+                statistic=statistic,
+                basis=basis,
+            )
         )
-        return _error(403, "this needs the operator token")
-    return principal
+    except NotFound as exc:
+        return _error(404, str(exc))
+    except AmbiguousStream as exc:
+        return _error(400, str(exc))
+    if asked.grade > Grade.PUBLIC:
+        await audit_read(
+            request,
+            principal,
+            f"station:{station}",
+            {"dataset": "observation-versions", "parameter": code, "time": time},
+        )
+    tz = ctx.timezone
+    items = [
+        {
+            "value": v.value,
+            "flag": v.flag,
+            "unit": v.unit,
+            "received_at": v.received_at.astimezone(tz).isoformat(),
+            "source": source_json(v.source),
+            "superseded_at": (
+                v.superseded_at.astimezone(tz).isoformat() if v.superseded_at else None
+            ),
+        }
+        for v in versions
+    ]
+    return JSONResponse({"items": items})
 
 
+# --------------------------------------------------------------------------- derived series
 def _alert_json(row: dict[str, Any], tz: Any) -> dict[str, Any]:
     return {
         k: (v.astimezone(tz).isoformat() if isinstance(v, datetime) else v) for k, v in row.items()
     }
 
 
-async def _operator_page(
+async def _page(
     request: Request,
-    authorization: str | None,
     cursor: str | None,
     limit: int,
     kinds: tuple[type[params.CursorKey], ...],
     key: Callable[[dict[str, Any]], tuple[params.CursorKey, ...]],
     read: Callable[[Any, tuple[Any, ...] | None, int], list[dict[str, Any]]],
-    dataset: str,
-    query: dict[str, Any],
+    audited: tuple[access.Principal, str, str, dict[str, Any]] | None = None,
 ) -> JSONResponse:
-    """One page ``{"items": [...], "next_cursor"}`` of ``read(connection, after, limit)`` for
-    the operator (times in the bureau's timezone); ``after`` is the decoded cursor (its parts of
+    """One page ``{"items": [...], "next_cursor"}`` of ``read(connection, after, limit)``
+    (times in the bureau's timezone); ``after`` is the decoded cursor (its parts of
     ``kinds``), ``key(row)`` the cursor of a row; 400 for a bad cursor or when ``read`` refuses
-    its arguments (``ValueError``). The read is audited (``dataset``, with ``query``)."""
-    principal = await _operator(request, authorization)
-    if isinstance(principal, JSONResponse):
-        return principal
+    its arguments (``ValueError``). ``audited``: (caller, dataset, object, query) of a read
+    to audit when the dataset is above ``public``."""
     ctx = _ctx(request)
     try:
         after = params.decode_cursor(cursor, *kinds) if cursor else None
@@ -263,7 +409,12 @@ async def _operator_page(
         return _error(400, str(exc))
     more = len(rows) > limit
     rows = rows[:limit]
-    await _audit_read(request, principal, dataset, {**query, "items": len(rows)})
+    if audited is not None:
+        principal, name, object, query = audited
+        if access.dataset(name).grade > Grade.PUBLIC:
+            await audit_read(
+                request, principal, object, {"dataset": name, **query, "items": len(rows)}
+            )
     return JSONResponse(
         {
             "items": [_alert_json(r, ctx.timezone) for r in rows],
@@ -272,25 +423,27 @@ async def _operator_page(
     )
 
 
-@router.get("/api/v1/alerts", summary="Alerts, newest first (operator)")
+@router.get(
+    "/api/v1/alerts",
+    summary="Alerts, newest first (viewer and up: internal)",
+)
 async def list_alerts_route(
     request: Request,
+    principal: Annotated[access.Principal, Depends(allow(Action.READ, "alerts"))],
     state: Annotated[
         str | None, Query(description="open, acknowledged, closed, or live (open or acknowledged)")
     ] = None,
     station: Annotated[str | None, Query()] = None,
     limit: Limit = 500,
     cursor: Cursor = None,
-    authorization: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     """``{"items": [{"id", "rule", "station", "parameter", "state", "severity", "message",
     "value", "details", "opened_at", "last_seen", "acknowledged_at", "acknowledged_by",
     "closed_at"}, …], "next_cursor"}``; follow ``next_cursor`` for older alerts."""
     from store import alerts
 
-    return await _operator_page(
+    return await _page(
         request,
-        authorization,
         cursor,
         limit,
         (datetime, int),
@@ -298,29 +451,35 @@ async def list_alerts_route(
         lambda conn, after, n: alerts.list_alerts(
             conn, state, station, n, after=None if after is None else (after[0], after[1])
         ),
-        f"alerts:station={station}" if station else "alerts",
-        {"state": state},
+        (
+            principal,
+            "alerts",
+            f"alerts:station={station}" if station else "alerts",
+            {"state": state},
+        ),
     )
 
 
-@router.get("/api/v1/alerts/webhooks", summary="Webhook events by delivery state (operator)")
+@router.get(
+    "/api/v1/alerts/webhooks",
+    summary="Webhook events by delivery state (analyst and up: sensitive)",
+)
 async def list_webhook_events_route(
     request: Request,
+    principal: Annotated[access.Principal, Depends(allow(Action.READ, "webhook-events"))],
     state: Annotated[
         str,
         Query(description="abandoned (given up after the maximum attempts), pending or delivered"),
     ] = "abandoned",
     limit: Limit = 500,
     cursor: Cursor = None,
-    authorization: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     """``{"items": [{"id", "alert_id", "event", "attempts", "next_attempt", "delivered_at",
     "abandoned_at", "last_error", "payload"}, …], "next_cursor"}``, newest first."""
     from store import alerts
 
-    return await _operator_page(
+    return await _page(
         request,
-        authorization,
         cursor,
         limit,
         (int,),
@@ -328,15 +487,18 @@ async def list_webhook_events_route(
         lambda conn, after, n: alerts.list_notifications(
             conn, state, n, after=None if after is None else int(after[0])
         ),
-        "alerts:webhooks",
-        {"state": state},
+        (principal, "webhook-events", "alerts:webhooks", {"state": state}),
     )
 
 
-@router.post("/api/v1/alerts/{alert_id}/acknowledge", summary="Acknowledge an alert (operator)")
+@router.post(
+    "/api/v1/alerts/{alert_id}/acknowledge",
+    summary="Acknowledge an alert (operator)",
+)
 async def acknowledge_route(
     request: Request,
     alert_id: int,
+    principal: Annotated[access.Principal, Depends(allow(Action.OPERATE, "alerts"))],
     by: Annotated[
         str | None,
         Query(
@@ -345,18 +507,13 @@ async def acknowledge_route(
             description="ignored: the alert is acknowledged by the authenticated caller",
         ),
     ] = None,
-    authorization: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
-    """The alert, now ``acknowledged`` by the authenticated caller (``acknowledged_by``:
-    ``admin`` for the operator token), audited; 404 unknown, 409 closed."""
+    """The alert, now ``acknowledged`` by the authenticated caller (``acknowledged_by``: the
+    user's name, ``admin`` for the break-glass token), audited; 404 unknown, 409 closed."""
     from store import alerts
 
-    principal = await _operator(request, authorization)
-    if isinstance(principal, JSONResponse):
-        return principal
     ctx = _ctx(request)
     actor = principal.actor
-    address = request.client.host if request.client else None
 
     def ack() -> dict[str, Any]:
         with ctx.store.connection() as conn:
@@ -373,14 +530,21 @@ async def acknowledge_route(
         answer = JSONResponse(_alert_json(row, ctx.timezone))
     details = {"station": row.get("station"), "rule": row.get("rule")} if outcome == "ok" else None
     await run_in_threadpool(
-        ctx.audit, actor, "alert.acknowledge", f"alert:{alert_id}", outcome, address, details
+        ctx.audit,
+        actor,
+        "alert.acknowledge",
+        f"alert:{alert_id}",
+        outcome,
+        _address(request),
+        details,
     )
     return answer
 
 
-@router.get("/api/v1/audit", summary="The audit, newest first (admin)")
+@router.get("/api/v1/audit", summary="The audit, newest first (admin: restricted)")
 async def audit_route(
     request: Request,
+    principal: Annotated[access.Principal, Depends(allow(Action.READ, "audit"))],
     actor: Annotated[
         str | None, Query(max_length=1000, description="e.g. admin, device:D1")
     ] = None,
@@ -391,7 +555,6 @@ async def audit_route(
     end: Annotated[str | None, Query(description="ISO 8601, exclusive")] = None,
     limit: Limit = 500,
     cursor: Cursor = None,
-    authorization: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     """``{"items": [{"id", "time", "actor", "address", "action", "object", "outcome",
     "details", "prev_hash", "hash"}, …], "next_cursor"}``, newest first; follow
@@ -402,9 +565,8 @@ async def audit_route(
         t1 = query_time(end, tz) if end else None
     except ValueError as exc:
         return _error(400, str(exc))
-    return await _operator_page(
+    return await _page(
         request,
-        authorization,
         cursor,
         limit,
         (int,),
@@ -421,14 +583,22 @@ async def audit_route(
                 limit=n,
             )
         ],
-        "audit",
-        {"actor": actor, "action": action, "start": start, "end": end},
+        (
+            principal,
+            "audit",
+            "audit",
+            {"actor": actor, "action": action, "start": start, "end": end},
+        ),
     )
 
 
-@router.get("/api/v1/aggregates", summary="Aggregates with validity (public), paginated")
+@router.get(
+    "/api/v1/aggregates",
+    summary="Aggregates with validity (by the grade of each station), paginated",
+)
 async def aggregates_route(
     request: Request,
+    principal: Caller,
     period: Annotated[str, Query(description="PT1H, PT8H, P1D, P1D-MAX8H, P1M or P1Y")],
     start: Annotated[str, Query(description="ISO 8601, inclusive")],
     end: Annotated[str, Query(description="ISO 8601, exclusive")],
@@ -441,7 +611,8 @@ async def aggregates_route(
     """``{"items": [{"scope", "subject", "parameter", "period", "start", "value", "count",
     "valid", "unit"}, …], "next_cursor"}`` ordered by subject, parameter and start; ``start``
     is the period's start in the bureau's time zone. Follow ``next_cursor`` for the next
-    page."""
+    page. Station aggregates carry their station's grade: only the stations the caller may
+    read are listed, and naming one beyond the caller's grade is a 401 (anonymous) or 403."""
     ctx = _ctx(request)
     if period not in derived.AGGREGATE_PERIODS:
         return _error(400, f"period must be one of {', '.join(derived.AGGREGATE_PERIODS)}")
@@ -454,6 +625,15 @@ async def aggregates_route(
         after = params.decode_cursor(cursor, str, str, datetime) if cursor else None
     except (SensorsError, ValueError) as exc:
         return _error(400, str(exc))
+    readable: list[str] | None = None
+    asked: Dataset | None = None
+    if scope == "station" and subject is not None:
+        asked = await run_in_threadpool(station_dataset, ctx, subject)
+        require(principal, Action.READ, asked)
+    elif scope == "station":
+        readable = await run_in_threadpool(readable_stations, ctx, principal)
+    else:
+        require(principal, Action.READ, access.dataset("city-aggregates"))
 
     def read() -> list[derived.AggregateRow]:
         key = None
@@ -470,11 +650,28 @@ async def aggregates_route(
                 parameter=code,
                 after=key,
                 limit=limit + 1,
+                subjects=readable,
             )
 
     rows = await run_in_threadpool(read)
     more = len(rows) > limit
     rows = rows[:limit]
+    if scope == "station":
+        graded = await non_public_stations(request, principal, asked, {r.subject for r in rows})
+        if graded:
+            await audit_read(
+                request,
+                principal,
+                stations_object(graded),
+                {
+                    "dataset": "aggregates",
+                    "period": period,
+                    "parameter": code,
+                    "start": start,
+                    "end": end,
+                    "items": len(rows),
+                },
+            )
     tz = ctx.timezone
     items = [
         {

@@ -34,6 +34,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from ingest.accept import ingest_items
+from sensors.observations import Source
 from sensors.stations import Station
 from store import audit
 from store.context import Principal, ServiceContext
@@ -77,6 +78,7 @@ def run(url: str, readings: int, threads: int, sizes: list[int]) -> dict[str, An
     for t in range(threads):
         store.add_device(f"bench-{t}", f"B{t}")
     principals = [Principal(Device(f"bench-{t}", f"B{t}")) for t in range(threads)]
+    sources = [Source("http", f"bench-{t}") for t in range(threads)]
     tz = ZoneInfo("Asia/Shanghai")
     with_audit = ServiceContext(store, hash_secret("x"), tz)
     writer = audit.AuditWriter(store).start()
@@ -102,7 +104,7 @@ def run(url: str, readings: int, threads: int, sizes: list[int]) -> dict[str, An
 
             def work(t: int, ctx: ServiceContext = ctx, batches: Any = batches) -> None:
                 for items in batches[t]:
-                    ingest_items(ctx, principals[t], items)
+                    ingest_items(ctx, principals[t], items, sources[t])
 
             seconds = _parallel(threads, work)
             if ctx is with_writer:

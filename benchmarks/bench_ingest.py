@@ -264,7 +264,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             for i, mn in enumerate(mns):
                 store.add_device(f"hj{i}", f"B{i}", mn=mn, password="pw")
             url = opened.url
-            with running(data_dir) as platform:
+            # each load writes its own past year (2021 …): let the devices write that far back
+            # (ECOSENSE_MAX_PAST_DAYS, 30 by default, refuses older readings)
+            with running(data_dir, env={"ECOSENSE_MAX_PAST_DAYS": "36000"}) as platform:
                 http, (host, port) = platform.http, platform.hj212
                 copy_rate, copy_cpu = _baseline_copy(url, args.rows, args.batch)
                 result["copy_rows_per_s"] = copy_rate

@@ -5,14 +5,18 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from api.auth import Denied
+from api.auth import router as auth_router
 from api.params import RejectUnprintable
+from api.reviews import router as review_router
 from api.routes import router as read_router
 from ecosense import __version__
 from ingest.http import router as ingest_router
 from store.context import ServiceContext
-from store.errors import StoreUnavailable
+from store.errors import Conflict, NotFound, StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +32,37 @@ def create_app(ctx: ServiceContext) -> FastAPI:
     app.add_middleware(RejectUnprintable)
     app.include_router(ingest_router)
     app.include_router(read_router)
+    app.include_router(review_router)
+    app.include_router(auth_router)
+
+    @app.exception_handler(Denied)
+    async def denied(request: Request, exc: Denied) -> JSONResponse:
+        """401/403 of the authorisation dependency; InfluxDB's error body on its write API.
+        A refusal to an authenticated caller (403) is audited as ``denied``."""
+        principal = getattr(request.state, "principal", None)
+        if exc.status_code == 403 and exc.action is not None and principal is not None:
+            await run_in_threadpool(
+                ctx.audit,
+                principal.actor,
+                exc.action,
+                exc.object or request.url.path,
+                "denied",
+                request.client.host if request.client else None,
+                {"path": request.url.path, "reason": str(exc.detail)},
+            )
+        if request.url.path.startswith("/api/v2/"):
+            unauthorised = exc.status_code == 401
+            return JSONResponse(
+                {
+                    "code": "unauthorized" if unauthorised else "forbidden",
+                    "message": "unauthorized access" if unauthorised else str(exc.detail),
+                },
+                status_code=exc.status_code,
+                headers={"WWW-Authenticate": "Token"} if unauthorised else None,
+            )
+        return JSONResponse(
+            {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+        )
 
     @app.exception_handler(StoreUnavailable)
     async def store_unavailable(_request: Request, exc: StoreUnavailable) -> JSONResponse:
@@ -35,5 +70,14 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         return JSONResponse(
             {"detail": "store unavailable"}, status_code=503, headers={"Retry-After": "5"}
         )
+
+    @app.exception_handler(NotFound)
+    async def not_found(_request: Request, exc: NotFound) -> JSONResponse:
+        # e.g. a station deleted between a route's check and its write: never a 500
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(Conflict)
+    async def conflict(_request: Request, exc: Conflict) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
 
     return app

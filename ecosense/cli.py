@@ -121,6 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
         "(one column per parameter) layout; lon/lat columns make sampling points",
     )
     imp.add_argument("--station", help="the station of every row, when the file has none")
+    imp.add_argument(
+        "--user",
+        help="who imports the file, recorded with every reading (default: the OS user)",
+    )
 
     sim = sub.add_parser("simulate", help="simulated field devices pushing to a gateway")
     sim.add_argument(
@@ -158,6 +162,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("name", help="job name (see `ecosense jobs list`)")
     run.add_argument("--start", help="first time of the range (inclusive)")
     run.add_argument("--end", help="end of the range (exclusive)")
+
+    review = sub.add_parser(
+        "review",
+        help="manual review (数据审核): invalidate or restore readings, with a reason",
+        description="Invalidate or restore the readings of one station and parameter timed in "
+        "[--start, --end). Readings stay stored; jobs leave invalidated ones out and recompute "
+        "the periods touched on their next run. Times are ISO 8601; a time without an offset "
+        "is in ECOSENSE_TIMEZONE. Prints the review's id and the readings it covers last.",
+    )
+    review.add_argument("action", choices=["invalidate", "restore"])
+    review.add_argument("--station", required=True, help="station id")
+    review.add_argument("--parameter", required=True, help="parameter (canonical or HJ 212 code)")
+    review.add_argument("--start", required=True, help="first reading time (inclusive)")
+    review.add_argument("--end", required=True, help="end of the range (exclusive)")
+    review.add_argument("--reason", required=True, help="why (kept with the review)")
+    review.add_argument("--by", help="who decides (default: the login name)")
 
     carbon = sub.add_parser("carbon", help="carbon accounting jobs written by planners")
     carbon_sub = carbon.add_subparsers(dest="carbon_command", required=True, metavar="ACTION")
@@ -215,6 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="mean,count",
         help="comma-separated: mean,sum,count,min,max,majority,frac",
     )
+    from ecosense import users_cli
+
+    users_cli.add_parsers(sub)
     return parser
 
 
@@ -418,6 +441,7 @@ def _map_code(settings: Settings, device: str, code: str, parameter: str, unit: 
 
     from ingest.hj212_readings import RawReading, rehome
     from sensors.errors import SensorsError, UnknownParameterError
+    from sensors.observations import Source
     from sensors.parameters import lookup
     from sensors.units import to_canonical
     from store import quarantine
@@ -451,7 +475,7 @@ def _map_code(settings: Settings, device: str, code: str, parameter: str, unit: 
             )
             observations += found
             problems += refused
-        store.write_observations(observations)
+        store.write_observations(observations, source=Source("hj212", device))
         with store.connection() as conn:
             quarantine.release(conn, device, code)
         _audit(
@@ -479,32 +503,47 @@ def _map_code(settings: Settings, device: str, code: str, parameter: str, unit: 
     return 0
 
 
-def cmd_import(settings: Settings, file: Path, station: str | None) -> int:
+def _os_user() -> str:
+    """The name of the user running this command (``unknown`` when the OS does not say)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "unknown"
+
+
+def cmd_import(settings: Settings, file: Path, station: str | None, user: str | None = None) -> int:
     from ingest.batch import validate_items
     from ingest.files import read_table, table_readings
+    from sensors.observations import Source
+
+    source = Source("file", None, user or _os_user(), file.name)
 
     found = table_readings(read_table(file), station)
     with _open(settings) as opened:
         store = opened.store
         if found.stations:
             store.upsert_stations(found.stations)
-        known = store.existing_station_ids({str(i["station"]) for i in found.items})
-        result = validate_items(
+        kinds = store.station_kinds({str(i["station"]) for i in found.items})
+        result = validate_items(  # a file import has no past window (the 2000 floor holds)
             found.items,
-            known_station=known.__contains__,
+            known_station=kinds.__contains__,
+            station_kind=kinds.get,
             default_tz=settings.tz,
             max_future=settings.max_future,
         )
-        store.write_observations(result.accepted)
-        from ingest.accept import stations_object
+        store.write_observations(result.accepted, source=source)
+        from ingest.accept import source_details, stations_object
 
         _audit(
             store,
             "import.readings",
-            stations_object(known),
+            stations_object(kinds),
             "ok" if not (found.problems or result.rejected) else "partial",
             {
-                "file": str(file),
+                **source_details(source),
+                "path": str(file),
                 "accepted": len(result.accepted),
                 "rejected": len(found.problems) + len(result.rejected),
                 "sampling_points": len(found.stations),
@@ -598,7 +637,19 @@ def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
         with Runner(settings.dask_scheduler) as runner:
             print(f"{job.name}: running on {runner.description}", file=sys.stderr, flush=True)
             report = job.run(
-                JobContext(opened.url, runner, settings.timezone, progress), start, end
+                JobContext(
+                    opened.url,
+                    runner,
+                    settings.timezone,
+                    progress,
+                    on_wait=lambda: print(
+                        f"{job.name}: waiting for the run of {job.name} under way",
+                        file=sys.stderr,
+                        flush=True,
+                    ),
+                ),
+                start,
+                end,
             )
     print(report.summary())
     for error in report.errors:
@@ -606,6 +657,50 @@ def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
     for warning in report.warnings:
         print(f"  warning: {warning}", file=sys.stderr)
     return 1 if report.errors else 0
+
+
+def cmd_review(settings: Settings, args: argparse.Namespace) -> int:
+    import getpass
+
+    from sensors.parameters import lookup
+    from store import reviews
+
+    start = _time_arg(args.start, settings, "--start")
+    end = _time_arg(args.end, settings, "--end")
+    assert start is not None and end is not None
+    code = lookup(args.parameter).code
+    by = args.by or f"{getpass.getuser()} (cli)"
+    with _open(settings) as opened, opened.store.connection() as conn:
+        review, affected = reviews.add(
+            conn,
+            station=args.station,
+            parameter=code,
+            start=start,
+            end=end,
+            action=args.action,
+            reason=args.reason,
+            by=by,
+        )
+        _audit(
+            opened.store,
+            f"review.{review.action}",
+            f"station:{review.station}",
+            "ok",
+            {
+                "review": review.id,
+                "parameter": review.parameter,
+                "start": start.isoformat(),
+                "end": end.isoformat(),
+                "by": by,
+                "reason": args.reason,
+                "affected": affected,
+            },
+        )
+    print(
+        f"review {review.id}: {review.action} {review.station} {review.parameter}"
+        f" [{start.isoformat()}, {end.isoformat()}): {affected} readings affected"
+    )
+    return 0
 
 
 def cmd_carbon_run(settings: Settings, job: Path, keep: bool = False) -> int:
@@ -728,7 +823,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "devices":
             return cmd_devices_add(settings, args)
         if args.command == "import":
-            return cmd_import(settings, args.file, args.station)
+            return cmd_import(settings, args.file, args.station, args.user)
         if args.command == "audit":
             return cmd_audit(settings, args)
         if args.command == "parameters":
@@ -737,12 +832,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_simulate(settings, args)
         if args.command == "jobs":
             return cmd_jobs(settings, args)
+        if args.command == "review":
+            return cmd_review(settings, args)
         if args.command == "gis":
             return cmd_gis(settings, args)
         if args.command == "carbon" and args.carbon_command == "import":
             return cmd_carbon_import(settings, args)
         if args.command == "carbon":
             return cmd_carbon_run(settings, args.job, args.store)
+        if args.command in ("users", "classify"):
+            from ecosense import users_cli
+
+            return users_cli.run(settings, args)
     except (EcosenseError, SensorsError, StoreError, ValueError) as exc:
         message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"ecosense: error: {message}", file=sys.stderr)

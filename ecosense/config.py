@@ -39,6 +39,9 @@ class Settings:
     jobs_interval_seconds: float = 300.0
     alert_webhook: str | None = None
     quarantine_codes: int = 50
+    max_past_days: float = 30.0
+    #: how long a user's bearer token lives, seconds (``ECOSENSE_TOKEN_TTL_SECONDS``)
+    token_ttl_seconds: float = 28800.0
 
     @property
     def tz(self) -> ZoneInfo:
@@ -49,6 +52,11 @@ class Settings:
     def max_future(self) -> timedelta:
         """How far ahead of the server clock a reading's time may be."""
         return timedelta(seconds=self.max_future_seconds)
+
+    @property
+    def max_past(self) -> timedelta:
+        """How far behind the server clock a device may write (operators and imports: any)."""
+        return timedelta(days=self.max_past_days)
 
 
 _KEYS = (
@@ -67,6 +75,8 @@ _KEYS = (
     "jobs_interval_seconds",
     "alert_webhook",
     "quarantine_codes",
+    "max_past_days",
+    "token_ttl_seconds",
 )
 
 
@@ -107,6 +117,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         jobs_interval = float(get("jobs_interval_seconds") or 300)
     except ValueError as exc:
         raise ConfigError("ECOSENSE_JOBS_INTERVAL_SECONDS must be a number of seconds") from exc
+    try:
+        max_past_days = float(get("max_past_days") or 30)
+    except ValueError as exc:
+        raise ConfigError("ECOSENSE_MAX_PAST_DAYS must be a number of days") from exc
+    if not 0 < max_past_days < 36_500:
+        raise ConfigError("ECOSENSE_MAX_PAST_DAYS must be more than 0 and under 36500 days")
     if jobs_interval < 0:
         raise ConfigError("ECOSENSE_JOBS_INTERVAL_SECONDS must be ≥ 0 (0: no scheduler)")
     try:
@@ -115,6 +131,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("ECOSENSE_QUARANTINE_CODES must be a whole number of codes") from exc
     if quarantine_codes < 0:
         raise ConfigError("ECOSENSE_QUARANTINE_CODES must be ≥ 0 (0: hold none)")
+    try:
+        token_ttl = float(get("token_ttl_seconds") or 28800)
+    except ValueError as exc:
+        raise ConfigError("ECOSENSE_TOKEN_TTL_SECONDS must be a number of seconds") from exc
+    if not 0 < token_ttl < 10**8:
+        raise ConfigError("ECOSENSE_TOKEN_TTL_SECONDS must be > 0")
     return Settings(
         data_dir=Path(get("data_dir") or ".ecosense").absolute(),
         database_url=get("database_url"),
@@ -131,6 +153,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         jobs_interval_seconds=jobs_interval,
         alert_webhook=get("alert_webhook"),
         quarantine_codes=quarantine_codes,
+        max_past_days=max_past_days,
+        token_ttl_seconds=token_ttl,
     )
 
 

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 
@@ -35,12 +35,11 @@ from ingest.hj212_server import Hj212Server, ThreadedHj212Server
 from ingest.mqtt import MqttIngest
 from ingest.spool import DurableWriter, Spool
 from pipelines.scheduler import JobScheduler
-from sensors.observations import Observation
 from store import OpenedStore, open_store
 from store.audit import AuditWriter
 from store.context import ServiceContext
 from store.influx import InfluxMirror
-from store.postgres import hash_secret
+from store.postgres import SourcedBatch, hash_secret
 
 logger = logging.getLogger(__name__)
 
@@ -147,14 +146,15 @@ def start_dashboard(
 
 def _mirrored(
     writer: DurableWriter, mirror: InfluxMirror | None
-) -> Callable[[Sequence[Observation]], int]:
-    """Make a batch durable, then (if configured) queue it for the InfluxDB mirror."""
+) -> Callable[[Sequence[SourcedBatch]], int]:
+    """Make batches durable, then (if configured) queue their readings for the InfluxDB
+    mirror."""
     if mirror is None:
-        return writer.write
+        return writer.write_batches
 
-    def write(observations: Sequence[Observation]) -> int:
-        n = writer.write(observations)
-        mirror.write(observations)
+    def write(batches: Sequence[SourcedBatch]) -> int:
+        n = writer.write_batches(batches)
+        mirror.write([o for _, observations in batches for o in observations])
         return n
 
     return write
@@ -232,7 +232,9 @@ def up(settings: Settings, options: UpOptions) -> int:
             hash_secret(admin_token(settings)),
             settings.tz,
             settings.max_future,
+            settings.max_past,
             writer=durable,
+            token_ttl=timedelta(seconds=settings.token_ttl_seconds),
             auditor=auditor,
         )
         sock = _bind(options.host, options.http_port)
@@ -255,6 +257,7 @@ def up(settings: Settings, options: UpOptions) -> int:
                 max_future=settings.max_future,
                 write=durable,
                 quarantine_codes=settings.quarantine_codes,
+                max_past=settings.max_past,
                 auditor=auditor,
             )
         )

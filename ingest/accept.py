@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ingest.batch import BatchResult, stations_named, validate_items
+from sensors.observations import Source
 from store.context import Principal, ServiceContext
 
 
@@ -24,19 +25,45 @@ def stations_object(stations: Iterable[str], most: int = 20) -> str:
     return f"station:{shown}"
 
 
+def source_details(source: Source) -> dict[str, str]:
+    """The provenance of a write as audit details: ``protocol`` and, when known, ``device``,
+    ``user`` and ``file``."""
+    found = {
+        "protocol": source.protocol,
+        "device": source.device,
+        "user": source.user,
+        "file": source.file,
+    }
+    return {k: v for k, v in found.items() if v is not None}
+
+
+def source_of(principal: Principal, protocol: str) -> Source:
+    """The provenance of what ``principal`` sends through ``protocol``: its device id, or for
+    the operator token the user ``operator``."""
+    if principal.device is None:
+        return Source(protocol, None, "operator")
+    return Source(protocol, principal.device.id)
+
+
 def ingest_items(
     ctx: ServiceContext,
     principal: Principal,
     items: Sequence[Any],
+    source: Source,
     *,
-    protocol: str = "http",
+    device: bool = False,
     address: str | None = None,
     actor: str | None = None,
 ) -> BatchResult:
-    """Validate raw reading items and store the good ones durably (blocking).
+    """Validate raw reading items and store the good ones durably (blocking), with their
+    provenance ``source``.
+
+    A device (a device token, or ``device=True`` for a path that authenticates devices
+    otherwise, MQTT) may not write further back than ``ctx.max_past``; the operator may.
 
     The request is audited once (action ``write``; ``actor`` defaults to the principal's;
-    details: ``protocol`` and the counts accepted/rejected), not per reading.
+    details: the provenance ``source`` and the counts accepted/rejected), not per reading;
+    ``address`` is the client's.
 
     Raises
     ------
@@ -48,7 +75,9 @@ def ingest_items(
     who = actor or principal.actor
     named = stations_named(items)
     target = stations_object(named)
-    known = ctx.store.existing_station_ids(named)
+    kinds = ctx.store.station_kinds(named)
+    known = kinds.keys()
+    provenance = source_details(source)
     foreign = sorted(s for s in known if not principal.may_access(s))
     if foreign:
         assert principal.device is not None
@@ -56,18 +85,23 @@ def ingest_items(
             f"device {principal.device.id} may only write to station "
             f"{principal.device.station}, not {', '.join(foreign)}"
         )
-        details = {"protocol": protocol, "items": len(items), "reason": reason}
+        details = {**provenance, "items": len(items), "reason": reason}
         ctx.audit(who, "write", target, "denied", address, details)
         raise Forbidden(reason)
     result = validate_items(
-        items, known_station=known.__contains__, default_tz=ctx.timezone, max_future=ctx.max_future
+        items,
+        known_station=known.__contains__,
+        station_kind=kinds.get,
+        default_tz=ctx.timezone,
+        max_future=ctx.max_future,
+        max_past=ctx.max_past if device or not principal.is_operator else None,
     )
-    counts = {"protocol": protocol, "accepted": len(result.accepted)}
     try:
-        ctx.write(result.accepted)
+        ctx.write(result.accepted, source)
     except Exception as exc:
-        failed = {"protocol": protocol, "items": len(items), "reason": f"{type(exc).__name__}"}
+        failed = {**provenance, "items": len(items), "reason": f"{type(exc).__name__}"}
         ctx.audit(who, "write", target, "failed", address, failed)
         raise
-    ctx.audit(who, "write", target, "ok", address, {**counts, "rejected": len(result.rejected)})
+    counts = {"accepted": len(result.accepted), "rejected": len(result.rejected)}
+    ctx.audit(who, "write", target, "ok", address, {**provenance, **counts})
     return result

@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from sensors.errors import ValidationError
-from sensors.observations import Observation, normalise
+from sensors.observations import Observation, is_clean_text, normalise
+from sensors.parameters import domain_of_kind
 
 
 @dataclass
@@ -36,13 +37,19 @@ def validate_items(
     known_station: Callable[[str], bool],
     default_tz: tzinfo,
     max_future: timedelta,
+    max_past: timedelta | None = None,
+    station_kind: Callable[[str], str | None] | None = None,
     now: datetime | None = None,
 ) -> BatchResult:
     """Normalise JSON items ``{"station","parameter","time","value","unit"?,"flag"?}``.
 
-    An item that is not an object, names an unknown station or parameter, has a non-finite
-    or non-numeric value, an unknown or incompatible unit, a bad flag, or a time more than
-    ``max_future`` ahead of ``now`` is rejected with its reason; the others are accepted.
+    An item that is not an object, names an unknown station or parameter, has a non-finite,
+    non-numeric or physically impossible value, an unknown or incompatible unit, a bad flag,
+    NUL or an unpaired surrogate in a text, a time before 2000-01-01, more than
+    ``max_future`` ahead of ``now`` or (``max_past`` not ``None``: devices) more than
+    ``max_past`` behind it, is rejected with its reason; the others are accepted.
+    ``station_kind`` gives a station's kind, whose domain resolves codes shared by media
+    (``cd`` from a water station is the water metal).
     """
     now = now or datetime.now(UTC)
     result = BatchResult()
@@ -60,6 +67,8 @@ def validate_items(
         if missing:
             result.rejected.append((i, f"missing {', '.join(missing)}"))
             continue
+        station = item["station"]
+        kind = station_kind(station) if station_kind and isinstance(station, str) else None
         try:
             obs = normalise(
                 station=item["station"],
@@ -70,7 +79,9 @@ def validate_items(
                 flag=item.get("flag"),
                 now=now,
                 max_future=max_future,
+                max_past=max_past,
                 default_tz=default_tz,
+                domain=domain_of_kind(kind),
             )
         except ValidationError as exc:
             result.rejected.append((i, str(exc)))
@@ -86,9 +97,12 @@ _ITEM_KEYS = frozenset({"station", "parameter", "time", "value", "unit", "flag"}
 
 
 def stations_named(items: Iterable[Any]) -> set[str]:
-    """The station ids named by the well-formed items of a batch."""
+    """The station ids named by the well-formed items of a batch (an id holding NUL or an
+    unpaired surrogate is left out: its item is rejected, and the database is not asked)."""
     return {
         item["station"]
         for item in items
-        if isinstance(item, Mapping) and isinstance(item.get("station"), str)
+        if isinstance(item, Mapping)
+        and isinstance(item.get("station"), str)
+        and is_clean_text(item["station"])
     }

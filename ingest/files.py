@@ -11,6 +11,11 @@ Two layouts are read, by their columns:
 Lab results with coordinates (soil samples, …) add ``lon`` and ``lat`` columns (WGS 84
 degrees) and optionally ``name`` and ``kind`` (default ``soil``): each sampling point becomes
 a station, so that its readings have a home. Column names are matched case-insensitively.
+
+Every cell but a value and a coordinate is text as written: station ``001`` stays ``001`` and
+the HJ/T 212-2005 code ``011`` stays ``011`` (a number typed into an Excel cell is written
+without a decimal part: ``1``, not ``1.0``); a station ``0`` is station ``0``, never
+``--station``, which only fills rows without a station.
 """
 
 from __future__ import annotations
@@ -65,20 +70,26 @@ def read_table(path: Path) -> pd.DataFrame:
     raise ValidationError(f"{path.name}: expected a .csv or .xlsx file")
 
 
-def _cell(value: Any) -> Any:
-    """A cell as JSON-like data: '' and NaN are missing, numbers stay numbers."""
+def _cell(value: Any, numeric: bool = False) -> Any:
+    """A cell as JSON-like data: '' and NaN are missing; a value or coordinate cell
+    (``numeric``) holding a number is a float, any other cell is text as written."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     if isinstance(value, str):
         text = value.strip()
         if not text:
             return None
-        try:
-            return float(text)
-        except ValueError:
-            return text
+        if numeric:
+            try:
+                return float(text)
+            except ValueError:
+                return text
+        return text
     if isinstance(value, pd.Timestamp):
         return value.to_pydatetime()
+    if not numeric and isinstance(value, int | float) and not isinstance(value, bool):
+        # a number typed into an Excel cell: 1 (or 1.0) is the id "1"
+        return str(int(value)) if float(value).is_integer() else str(value)
     return value
 
 
@@ -105,11 +116,12 @@ def table_readings(table: pd.DataFrame, station: str | None = None) -> FileReadi
         if not params:
             raise ValidationError("no parameter columns (long layout needs parameter, value)")
     has_points = {"lon", "lat"} <= set(columns)
+    numeric = {"value", "lon", "lat", *params}
     seen_points: set[str] = set()
     for index, raw in enumerate(table.to_dict("records")):
-        row = {k: _cell(raw[original]) for k, original in columns.items()}
+        row = {k: _cell(raw[original], k in numeric) for k, original in columns.items()}
         line = index + 2
-        sid = row.get("station") or row.get("id") or station
+        sid = next((row[k] for k in ("station", "id") if row.get(k) is not None), station)
         sid = None if sid is None else str(sid)
         if sid is None:
             out.problems.append((line, "no station"))

@@ -301,7 +301,8 @@ def reply(packet: Packet, cn: str, cp: str = "") -> bytes:
 
 
 def parse_time(text: str, tz: timezone = CST) -> datetime:
-    """``YYYYMMDDhhmmss`` (``zzz`` milliseconds optional) in ``tz`` → aware UTC datetime."""
+    """``YYYYMMDDhhmmss`` (``zzz`` milliseconds optional) in ``tz`` → aware UTC datetime (a time
+    before year 1 in UTC is given as 0001-01-01T00:00Z, for validation to refuse)."""
     if not (text.isascii() and text.isdigit()) or len(text) not in (14, 17):
         raise ProtocolError(f"time {text!r} is not YYYYMMDDhhmmss")
     try:  # slicing: several times faster than strptime, and as strict (datetime checks ranges)
@@ -318,7 +319,10 @@ def parse_time(text: str, tz: timezone = CST) -> datetime:
         raise ProtocolError(f"time {text!r} is not a valid date") from exc
     if len(text) == 17:
         t += timedelta(milliseconds=int(text[14:]))
-    return t.astimezone(UTC)
+    try:
+        return t.astimezone(UTC)
+    except OverflowError:  # 0001-01-01 in China Standard Time is before year 1 UTC: the
+        return datetime.min.replace(tzinfo=UTC)  # earliest time, which validation refuses
 
 
 @dataclass

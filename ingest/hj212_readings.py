@@ -14,7 +14,10 @@
   observation, never a parameter. :func:`rehome` turns them into observations once an operator
   has mapped the code to a parameter.
 - Each pollutant's ``-Flag`` (HJ 212-2017 Table 8) is kept; a bad value, flag or time
-  rejects that pollutant's readings only, with a reason.
+  rejects that pollutant's readings only, with a reason: as every ingest path
+  (:mod:`sensors.observations`), a time before 2000-01-01, more than ``max_future`` ahead or
+  ``max_past`` behind the clock, or a value outside the parameter's physical range. Codes
+  whose Appendix B unit is not the canonical one (water metals in µg/L) are converted.
 """
 
 from __future__ import annotations
@@ -27,10 +30,11 @@ from functools import lru_cache
 from typing import Final, NamedTuple
 
 from ingest.hj212 import UPLOAD_INTERVALS, DataItem, Packet, ProtocolError, data_items, parse_time
-from sensors.errors import UnknownParameterError, ValidationError
+from sensors.errors import SensorsError, UnknownParameterError, ValidationError
 from sensors.flags import DEFAULT_FLAG, is_valid_flag
-from sensors.observations import Observation, normalise
-from sensors.parameters import Domain, lookup
+from sensors.observations import Observation, check_physical, check_time, normalise
+from sensors.parameters import Domain, Parameter, lookup
+from sensors.units import convert
 
 #: HJ 212-2017 Table 5 system code → dictionary domain.
 SYSTEM_DOMAINS: Final[dict[str, Domain]] = {
@@ -99,9 +103,13 @@ def readings(
     *,
     now: datetime,
     max_future: timedelta = timedelta(hours=1),
+    max_past: timedelta | None = None,
     data_time: str | None = None,
 ) -> UploadReadings:
     """The observations of a data upload (``CN`` 2011, 2051, 2061 or 2031) for ``station``.
+
+    ``max_past``: how far behind ``now`` a reading may be (``None``: no limit; the floor
+    2000-01-01 always applies); a refused value is a problem of the result, not an error.
 
     ``data_time`` is used when the data area has no ``DataTime`` of its own: a later piece of
     a split upload (PNUM/PNO) that does not repeat its first piece's.
@@ -123,15 +131,13 @@ def readings(
     base_time = parse_time(data_time)
     out = UploadReadings(problems=list(problems))
     for item in items:
-        known = _canonical_code(item.code, domain)
+        param = _parameter(item.code, domain)
         try:
-            found = _item(
-                item, station, known or item.code, base_time, interval, cn, now, max_future
-            )
+            found = _item(item, station, param, base_time, interval, cn, now, max_future, max_past)
         except ValueError as exc:
             out.problems.append(f"{item.code}: {exc}")
             continue
-        if known is None:
+        if param is None:
             out.unknown_codes.append(item.code)
             out.raw += [RawReading(*o[1:]) for o in found]
         else:
@@ -140,11 +146,11 @@ def readings(
 
 
 @lru_cache(maxsize=4096)
-def _canonical_code(code: str, domain: Domain | None) -> str | None:
-    """The dictionary's code for an HJ 212 code in a system's domain; ``None`` if unknown
+def _parameter(code: str, domain: Domain | None) -> Parameter | None:
+    """The dictionary's parameter for an HJ 212 code in a system's domain; ``None`` if unknown
     (memoised: a station sends the same few codes in every packet)."""
     try:
-        return lookup(code, domain).code
+        return lookup(code, domain)
     except UnknownParameterError:
         return None
 
@@ -152,21 +158,24 @@ def _canonical_code(code: str, domain: Domain | None) -> str | None:
 def _item(
     item: DataItem,
     station: str,
-    code: str,
+    param: Parameter | None,
     base_time: datetime,
     interval: str | None,
     cn: str,
     now: datetime,
     max_future: timedelta,
+    max_past: timedelta | None,
 ) -> list[Observation]:
+    """The observations of one data item (``param`` ``None``: a code the dictionary lacks,
+    kept as sent: no unit conversion, no physical range)."""
+    code = item.code if param is None else param.code
     flag = item.flag or DEFAULT_FLAG
     if not is_valid_flag(flag):
         raise ValueError(f"flag {flag!r} is not an HJ 212-2017 data flag")
     t = base_time
     if cn == "2011" and item.sample_time:
         t = parse_time(item.sample_time)
-    if t > now + max_future:
-        raise ValueError(f"time {t.isoformat()} is more than {max_future} ahead of the clock")
+    check_time(t, now=now, max_future=max_future, max_past=max_past)
     result = []
     for suffix, text in item.values.items():
         statistic, basis = _SUFFIXES[suffix]
@@ -180,6 +189,17 @@ def _item(
             raise ValueError(f"-{suffix} value {text!r} is not a number") from None
         if not math.isfinite(value):
             raise ValueError(f"-{suffix} value {text!r} is not finite")
+        if param is not None:
+            if param.hj212_unit is None:
+                pass
+            elif statistic == "cou":  # Appendix B gives the amounts of µg/L items in g
+                value = convert(value, "g", "kg")
+            else:
+                value = convert(value, param.hj212_unit, param.unit)
+            try:
+                check_physical(param, value, statistic)
+            except SensorsError as exc:
+                raise ValueError(f"-{suffix}: {exc}") from None
         result.append(Observation(station, code, t, value, flag, interval, statistic, basis))
     return result
 
@@ -192,13 +212,15 @@ def rehome(
     *,
     now: datetime,
     max_future: timedelta,
+    max_past: timedelta | None = None,
 ) -> tuple[list[Observation], list[str]]:
     """The observations of ``readings`` of a raw code an operator mapped to ``parameter`` (a
     canonical code), sent in ``unit`` (``None``: the parameter's own unit).
 
     Each reading goes through the checks of every ingest path (:func:`normalise`: unit
     conversion to the canonical unit, flag, time); cumulative amounts (``-Cou``: kg, or m³ for
-    flows) keep their value. Returns the observations and one reason per refused reading.
+    flows) keep their value; ``max_past`` is the device's past window (``None`` for an
+    operator's re-homing). Returns the observations and one reason per refused reading.
     """
     observations: list[Observation] = []
     problems: list[str] = []
@@ -214,6 +236,7 @@ def rehome(
                     flag=r.flag,
                     now=now,
                     max_future=max_future,
+                    max_past=max_past,
                     default_tz=UTC,
                     interval=r.interval,
                     statistic=r.statistic,

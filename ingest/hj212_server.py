@@ -50,11 +50,11 @@ import uvloop
 
 from ingest import hj212
 from ingest.hj212_readings import STATUS_UPLOADS, RawReading, readings, rehome, status_readings
-from sensors.observations import Observation
+from sensors.observations import Source
 from store import audit as audit_log
 from store import quarantine
 from store.errors import StoreError
-from store.postgres import Device, PostgresStore
+from store.postgres import Device, PostgresStore, SourcedBatch
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +72,8 @@ class ServerStats:
     split_uploads: int = 0
     readings_quarantined: int = 0
     readings_dropped: int = 0
+    #: readings refused by validation (too old, ahead of the clock, physically impossible …)
+    readings_refused: int = 0
     errors: Counter[str] = field(default_factory=Counter)
 
 
@@ -86,7 +88,8 @@ class _Split:
 
 #: One entry of a group commit: the connection, its readings, the reply due once they are
 #: durable, and whether it is an upload (1) or a reply queued behind one (0).
-_Entry = tuple["_Connection", list[Observation], bytes | None, int]
+#: (connection, its readings with their provenance or ``None``, reply due, uploads answered)
+_Entry = tuple["_Connection", SourcedBatch | None, bytes | None, int]
 
 
 class _Connection(asyncio.Protocol):
@@ -219,7 +222,7 @@ class _Connection(asyncio.Protocol):
         if not packet.wants_reply:
             return
         if self.unanswered:  # behind an upload still being committed: keep the order
-            self.server.submit((self, [], hj212.reply(packet, cn), 0))
+            self.server.submit((self, None, hj212.reply(packet, cn), 0))
         else:
             self.send(hj212.reply(packet, cn))
 
@@ -234,13 +237,21 @@ class _Connection(asyncio.Protocol):
                     device.station,
                     now=datetime.now(UTC),
                     max_future=server.max_future,
+                    max_past=server.max_past,
                     data_time=self._split_data_time(packet, device),
                 )
         except hj212.ProtocolError as exc:
             server.error("upload", self.peer, exc)
             return
-        for problem in found.problems:
-            server.error("reading", self.peer, f"{device.id}: {problem}")
+        if found.problems:  # one log line per packet, however many values it refuses
+            server.stats.readings_refused += len(found.problems)
+            server.error(
+                "reading",
+                self.peer,
+                f"{device.id}: {len(found.problems)} value(s) refused: "
+                + "; ".join(found.problems[:5])
+                + (" …" if len(found.problems) > 5 else ""),
+            )
         server.count_upload(
             device, self.peer, len(found.observations), len(found.problems), len(found.raw)
         )
@@ -248,7 +259,8 @@ class _Connection(asyncio.Protocol):
             server.held.append((self.peer, device, found.raw))
         self.unanswered += 1
         reply = hj212.reply(packet, "9014") if packet.wants_reply else None
-        server.submit((self, found.observations, reply, 1))
+        batch = (Source("hj212", device.id), found.observations) if found.observations else None
+        server.submit((self, batch, reply, 1))
         if self.unanswered >= server.max_unanswered and not self.paused:
             assert self.transport is not None
             self.transport.pause_reading()  # a unit that outpaces the store waits
@@ -305,10 +317,13 @@ class Hj212Server:
     Parameters
     ----------
     store: where devices are looked up (blocking calls run in threads).
-    write: how a batch is made durable (default: the store; the shell passes the spooling
-        writer, so that uploads are acknowledged while the store is down).
+    write: how batches, each with its provenance, are made durable (default: the store; the
+        shell passes the spooling writer, so that uploads are acknowledged while the store is
+        down).
     idle_timeout: seconds without a byte after which a connection is closed.
     max_future: how far ahead of the clock a reading may be stamped.
+    max_past: how far behind the clock a reading may be stamped (``ECOSENSE_MAX_PAST_DAYS``);
+        older readings are refused, counted and logged, and the packet is still answered.
     max_unanswered: uploads of one connection waiting for the store, beyond which the server
         stops reading from it until they are committed.
     quarantine_codes: distinct codes not in the dictionary held per device; readings of
@@ -325,7 +340,8 @@ class Hj212Server:
         *,
         idle_timeout: float = 600.0,
         max_future: timedelta = timedelta(hours=1),
-        write: Callable[[Sequence[Observation]], int] | None = None,
+        max_past: timedelta | None = timedelta(days=30),
+        write: Callable[[Sequence[SourcedBatch]], int] | None = None,
         max_unanswered: int = 64,
         quarantine_codes: int = 50,
         audit: bool = True,
@@ -337,9 +353,10 @@ class Hj212Server:
         #: uploads since the last group commit, per (device, station, address):
         #: [packets, readings accepted, readings rejected, readings held]
         self._uploads: dict[tuple[str, str, str | None], list[int]] = {}
-        self.write = write or store.write_observations
+        self.write = write or store.write_batches
         self.idle_timeout = idle_timeout
         self.max_future = max_future
+        self.max_past = max_past
         self.max_unanswered = max_unanswered
         self.quarantine_codes = quarantine_codes
         self.held: list[tuple[object, Device, list[RawReading]]] = []
@@ -428,7 +445,7 @@ class Hj212Server:
                 await asyncio.to_thread(self._hold, held)
             try:
                 stored = await asyncio.to_thread(
-                    self.write, [o for _, obs, _, _ in group for o in obs]
+                    self.write, [batch for _, batch, _, _ in group if batch is not None]
                 )
             except Exception:
                 failed = await self._one_by_one(group)
@@ -459,6 +476,7 @@ class Hj212Server:
                 host,
                 {
                     "protocol": "hj212",
+                    "device": device,
                     "packets": c[0],
                     "accepted": c[1],
                     "rejected": c[2],
@@ -500,11 +518,14 @@ class Hj212Server:
                     mapping.unit,
                     now=datetime.now(UTC),
                     max_future=self.max_future,
+                    max_past=self.max_past,
                 )
                 for problem in problems:
                     self.error("reading", peer, f"{device.id}: {problem}")
                 try:
-                    self.stats.readings_stored += self.write(observations)
+                    self.stats.readings_stored += self.write(
+                        [(Source("hj212", device.id), observations)]
+                    )
                 except Exception as exc:
                     self.stats.readings_dropped += len(observations)
                     self.error(
@@ -540,12 +561,12 @@ class Hj212Server:
         the others unanswered. An upload that still fails is not answered (its unit re-sends).
         Returns how many uploads failed."""
         failed = 0
-        for connection, obs, reply, uploads in group:
-            if not obs:
+        for connection, batch, reply, uploads in group:
+            if batch is None:
                 connection.committed(reply, uploads)
                 continue
             try:
-                self.stats.readings_stored += await asyncio.to_thread(self.write, obs)
+                self.stats.readings_stored += await asyncio.to_thread(self.write, [batch])
             except Exception as exc:
                 self.error("store", connection.peer, f"not answered, unit will re-send: {exc}")
                 connection.committed(None, uploads)

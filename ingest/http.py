@@ -3,24 +3,28 @@
 
 A device is acknowledged (200) only after its accepted readings are committed to the store;
 when the store is down the answer is 503 and nothing is acknowledged, so the device re-sends.
-Authorisation: a device token writes to its own station only. A batch that names another
-existing station is refused whole (403): that is a misconfigured or hostile device, not a
-bad reading. An unknown station only rejects its items. The operator token writes anywhere.
+Authorisation (:func:`api.auth.caller`, decided by :func:`access.authorize`): a device token
+writes to its own station only. A batch that names another existing station is refused whole
+(403): that is a misconfigured or hostile device, not a bad reading. An unknown station only
+rejects its items. Operators (and admins, the break-glass token included) write anywhere.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
+import access
+from access import Action, Dataset, Grade
+from api.auth import Caller, allow, require
 from ingest import lineprotocol
-from ingest.accept import Forbidden, ingest_items
-from store.context import ServiceContext
+from ingest.accept import Forbidden, ingest_items, source_of
+from store.context import Principal, ServiceContext
 from store.errors import StoreUnavailable
 
 logger = logging.getLogger(__name__)
@@ -40,6 +44,14 @@ def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> J
 def _address(request: Request) -> str | None:
     """The client's address, for the audit."""
     return request.client.host if request.client else None
+
+
+def _writer(principal: access.Principal) -> Principal:
+    """The ingest identity of a caller allowed to write readings (401/403 otherwise): a
+    device for its own station, an operator or admin anywhere; each station named is checked
+    again by :func:`ingest.accept.ingest_items`."""
+    require(principal, Action.WRITE, Dataset("readings", Grade.PUBLIC, principal.station))
+    return Principal.of(principal)
 
 
 _READING_SCHEMA: dict[str, Any] = {
@@ -95,14 +107,10 @@ _BODY_SCHEMA: dict[str, Any] = {
         503: {"description": "store unavailable: nothing acknowledged, re-send"},
     },
 )
-async def post_observations(
-    request: Request, authorization: str | None = Header(default=None)
-) -> JSONResponse:
+async def post_observations(request: Request, caller: Caller) -> JSONResponse:
     """Store a batch ``{"observations": [{station, parameter, time, value, unit?, flag?}]}``."""
     ctx: ServiceContext = request.app.state.ctx
-    principal = await run_in_threadpool(ctx.authenticate, authorization, "Bearer")
-    if principal is None:
-        return _error(401, "missing or wrong device token", {"WWW-Authenticate": "Bearer"})
+    principal = _writer(caller)
     body = await request.body()
     if len(body) > MAX_BODY_BYTES:
         return _error(413, f"body larger than {MAX_BODY_BYTES} bytes")
@@ -120,7 +128,14 @@ async def post_observations(
 
     def work() -> JSONResponse:
         try:
-            result = ingest_items(ctx, principal, items, protocol="http", address=_address(request))
+            result = ingest_items(
+                ctx,
+                principal,
+                items,
+                source_of(principal, "http"),
+                address=_address(request),
+                actor=caller.actor,
+            )
         except Forbidden as exc:
             return _error(403, str(exc))
         return JSONResponse(result.as_json())
@@ -175,20 +190,15 @@ async def write_line_protocol(
     org: str | None = None,
     bucket: str | None = None,
     precision: str = "ns",
-    authorization: str | None = Header(default=None),
+    *,
+    caller: Caller,
 ) -> Response:
     """InfluxDB v2 write API: the measurement is the station id, each field key a parameter
     (canonical or HJ 212 code), the optional tags ``unit`` and ``flag`` apply to the line's
     fields; ``org`` and ``bucket`` are accepted and ignored. Partial writes as InfluxDB: a bad
     line is reported in a 400 body, the good lines are stored."""
     ctx: ServiceContext = request.app.state.ctx
-    principal = await run_in_threadpool(ctx.authenticate, authorization, "Token")
-    if principal is None:
-        principal = await run_in_threadpool(ctx.authenticate, authorization, "Bearer")
-    if principal is None:
-        return _influx_error(
-            401, "unauthorized", "unauthorized access", headers={"WWW-Authenticate": "Token"}
-        )
+    principal = _writer(caller)
     if precision not in lineprotocol.PRECISIONS:
         return _influx_error(400, "invalid", f"invalid precision {precision!r}: use ns, us, ms, s")
     body = await request.body()
@@ -213,7 +223,12 @@ async def write_line_protocol(
     def work() -> Response:
         try:
             result = ingest_items(
-                ctx, principal, items, protocol="lineprotocol", address=_address(request)
+                ctx,
+                principal,
+                items,
+                source_of(principal, "lineprotocol"),
+                address=_address(request),
+                actor=caller.actor,
             )
         except Forbidden as exc:
             return _influx_error(403, "forbidden", str(exc))
@@ -263,7 +278,7 @@ HJ212_COMMANDS = frozenset({"1011", "1012", "1061", "1062", "1063", "1064", "107
 
 @router.post(
     "/api/v1/hj212/{mn}/commands",
-    summary="Send an HJ 212 command to a connected field unit (operator token)",
+    summary="Send an HJ 212 command to a connected field unit (operator)",
     responses={
         200: {"description": "the field unit's QnRtn (9011) and ExeRtn (9012)"},
         404: {"description": "no field unit with that MN is connected"},
@@ -271,16 +286,12 @@ HJ212_COMMANDS = frozenset({"1011", "1012", "1061", "1062", "1063", "1064", "107
     },
 )
 async def hj212_command(
-    mn: str, request: Request, authorization: str | None = Header(default=None)
+    mn: str,
+    request: Request,
+    principal: Annotated[access.Principal, Depends(allow(Action.OPERATE, "field-units"))],
 ) -> JSONResponse:
     """Body ``{"cn": "1062", "cp": "RtdInterval=30"}``: set the real-time interval to 30 s;
     ``1012`` with ``SystemTime=YYYYMMDDhhmmss`` sets the clock; ``1064`` ``MinInterval=10``."""
-    ctx: ServiceContext = request.app.state.ctx
-    principal = await run_in_threadpool(ctx.authenticate, authorization, "Bearer")
-    if principal is None:
-        return _error(401, "missing or wrong token", {"WWW-Authenticate": "Bearer"})
-    if not principal.is_operator:
-        return _error(403, "only the operator may command field units")
     try:
         doc = json.loads(await request.body())
     except (ValueError, RecursionError):
@@ -291,6 +302,7 @@ async def hj212_command(
     commander = getattr(request.app.state, "hj212_command", None)
     if commander is None:
         return _error(503, "the HJ 212 server is not running")
+    ctx: ServiceContext = request.app.state.ctx
 
     async def audited(outcome: str, extra: dict[str, Any]) -> None:
         await run_in_threadpool(

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from sensors.observations import is_clean_text
+
 FieldValue = float | int | str | bool
 
 #: Nanoseconds per unit of each precision of the write API.
@@ -277,11 +279,18 @@ def points_to_items(
     points: list[tuple[int, Point]], ns_per_unit: int, errors: list[tuple[int, str]]
 ) -> tuple[list[dict[str, Any]], list[int]]:
     """One raw reading item per numeric field, and the line number of each; a non-numeric
-    field or an impossible timestamp is added to ``errors``."""
+    field, an impossible timestamp or a tag holding NUL (or a lone surrogate) is added to
+    ``errors``."""
     now = datetime.now(UTC)
     items: list[dict[str, Any]] = []
     origins: list[int] = []
     for number, point in points:
+        bad_tag = next(
+            (k for k, v in point.tags.items() if not (is_clean_text(k) and is_clean_text(v))), None
+        )
+        if bad_tag is not None:
+            errors.append((number, f"tag {bad_tag!r} holds a NUL character or a lone surrogate"))
+            continue
         if point.timestamp is None:
             when = now
         else:

@@ -31,11 +31,14 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest import lineprotocol
 from ingest.accept import ingest_items
+from sensors.observations import Source
 from store.context import Principal, ServiceContext
 
 logger = logging.getLogger(__name__)
 
 ROOT = "ecosense/v1"
+#: Provenance of MQTT readings: the broker authenticates publishers, so no device id is known.
+_MQTT = Source("mqtt")
 
 
 def parse_url(url: str) -> tuple[str, int, str | None, str | None]:
@@ -128,7 +131,7 @@ class MqttIngest:
         ]
         try:
             result = ingest_items(
-                self.ctx, Principal(None), mine, protocol="mqtt", actor=f"mqtt:{station}"
+                self.ctx, Principal(None), mine, _MQTT, device=True, actor=f"mqtt:{station}"
             )
         except OSError as exc:  # the store is unavailable and the spool failed: not durable
             logger.error("mqtt: %s not stored, the broker will re-deliver it: %s", msg.topic, exc)

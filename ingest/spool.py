@@ -16,6 +16,12 @@ behind it, would stop ingest for everyone: it is moved to the dead letters,
 and the replay goes on (of a batch naming several stations, only the readings of a deleted
 station are dead-lettered). An operator inspects a dead letter there and, once its cause is
 fixed, moves its ``.json`` back into ``DATA_DIR/spool`` to replay it (see the README).
+
+A file keeps each batch's provenance (:class:`~sensors.observations.Source`), so a replayed
+reading is stored with its real protocol and device: ``{"v": 2, "batches": [{"source":
+{"protocol", "device", "user", "file"}, "readings": [[station, parameter, time, value, flag,
+interval, statistic, basis], …]}, …]}``. A file of the first format (a bare list of readings,
+written before provenance existed) is still replayed, with no provenance (``source`` null).
 """
 
 from __future__ import annotations
@@ -31,9 +37,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sensors.observations import Observation
+from sensors.observations import Observation, Source
 from store.errors import StoreUnavailable
-from store.postgres import PostgresStore
+from store.postgres import PostgresStore, SourcedBatch
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +63,40 @@ def _observation(r: list[Any]) -> Observation:
     )
 
 
+def _source_record(src: Source | None) -> dict[str, str | None] | None:
+    if src is None:
+        return None
+    return {"protocol": src.protocol, "device": src.device, "user": src.user, "file": src.file}
+
+
+def _source(r: dict[str, Any] | None) -> Source | None:
+    if r is None:
+        return None
+    return Source(r["protocol"], r.get("device"), r.get("user"), r.get("file"))
+
+
+def _encode(batches: Sequence[SourcedBatch]) -> bytes:
+    doc = {
+        "v": 2,
+        "batches": [
+            {"source": _source_record(src), "readings": [_record(o) for o in obs]}
+            for src, obs in batches
+        ],
+    }
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def _decode(data: bytes) -> list[SourcedBatch]:
+    doc = json.loads(data)
+    if isinstance(doc, list):  # first format: readings without provenance
+        return [(None, [_observation(r) for r in doc])]
+    if not isinstance(doc, dict) or doc.get("v") != 2:
+        raise ValueError("not a spool file of a known format")
+    return [
+        (_source(b["source"]), [_observation(r) for r in b["readings"]]) for b in doc["batches"]
+    ]
+
+
 def _fsync_dir(directory: Path) -> None:
     """Make a rename in ``directory`` durable."""
     fd = os.open(directory, os.O_RDONLY)
@@ -66,9 +106,10 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _write_durably(path: Path, observations: Sequence[Observation]) -> None:
-    """Write a batch to ``path`` through a temporary file, fsynced, renamed, the folder fsynced."""
-    data = json.dumps([_record(o) for o in observations], separators=(",", ":")).encode()
+def _write_durably(path: Path, batches: Sequence[SourcedBatch]) -> None:
+    """Write batches to ``path`` through a temporary file, fsynced, renamed, the folder
+    fsynced."""
+    data = _encode(batches)
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -95,11 +136,12 @@ class Spool:
             tmp.unlink(missing_ok=True)
         self._pending = len(self.files())
 
-    def append(self, observations: Sequence[Observation]) -> Path:
-        """Write a batch durably (fsynced file and directory); return its file."""
+    def append(self, batches: Sequence[SourcedBatch]) -> Path:
+        """Write batches, each with its provenance, durably (fsynced file and directory), as
+        one file; return it."""
         with self._lock:
             path = self.directory / f"{next(self._counter):020d}.json"
-        _write_durably(path, observations)
+        _write_durably(path, batches)
         with self._lock:
             self._pending += 1
         return path
@@ -110,11 +152,11 @@ class Spool:
         return self.directory / "dead"
 
     def dead_letter(
-        self, path: Path, reason: str, readings: Sequence[Observation] | None = None
+        self, path: Path, reason: str, readings: Sequence[SourcedBatch] | None = None
     ) -> Path:
-        """Move a spooled batch the store refused for good to :attr:`dead`, with ``reason``
-        written beside it (``NAME.reason.txt``); return its new path. With ``readings``, the
-        dead letter holds only those (the rest of the batch was stored)."""
+        """Move a spooled file the store refused for good to :attr:`dead`, with ``reason``
+        written beside it (``NAME.reason.txt``); return its new path. With ``readings`` (batches
+        with their provenance), the dead letter holds only those (the rest was stored)."""
         self.dead.mkdir(exist_ok=True)
         stem = path.stem
         while (self.dead / f"{stem}.json").exists():  # a batch put back and refused again
@@ -157,21 +199,18 @@ class Spool:
         """How many batches wait (kept in memory: no disk access)."""
         return self._pending
 
-    def batches(self) -> Iterator[tuple[Path, list[Observation]]]:
-        """Each spooled batch with its file, oldest first; a file that cannot be read back as
-        a batch (corrupt, truncated, edited by hand) goes to the dead letters."""
+    def batches(self) -> Iterator[tuple[Path, list[SourcedBatch]]]:
+        """The batches of each spooled file (with their provenance), oldest first; a file that
+        cannot be read back (corrupt, truncated, edited by hand) goes to the dead letters."""
         for path in self.files():
             try:
-                records = json.loads(path.read_bytes())
-                if not isinstance(records, list):
-                    raise ValueError("not a list of readings")
-                batch = [_observation(r) for r in records]
+                batches = _decode(path.read_bytes())
             except FileNotFoundError:  # removed meanwhile (by an operator)
                 continue
             except (OSError, ValueError, TypeError, IndexError, KeyError, RecursionError) as exc:
                 self.dead_letter(path, f"unreadable spool file: {type(exc).__name__}: {exc}")
                 continue
-            yield path, batch
+            yield path, batches
 
 
 class DurableWriter:
@@ -185,21 +224,26 @@ class DurableWriter:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def write(self, observations: Sequence[Observation]) -> int:
-        """Make a batch durable (store or spool); return its size. Raises only if the disk
-        fails too (then nothing may be acknowledged)."""
-        if not observations:
+    def write(self, observations: Sequence[Observation], source: Source) -> int:
+        """Make a batch of one provenance durable; see :meth:`write_batches`."""
+        return self.write_batches([(source, observations)])
+
+    def write_batches(self, batches: Sequence[SourcedBatch]) -> int:
+        """Make batches, each with its provenance, durable (store or spool); return how many
+        readings they hold. Raises only if the disk fails too (then nothing may be
+        acknowledged)."""
+        batches = [(src, obs) for src, obs in batches if obs]
+        if not batches:
             return 0
+        size = sum(len(obs) for _, obs in batches)
         if self.spool.pending() == 0:
             try:
-                return self.store.write_observations(observations)
+                return self.store.write_batches(batches)
             except StoreUnavailable as exc:
-                logger.warning(
-                    "store unavailable, spooling %d readings: %s", len(observations), exc
-                )
-        self.spool.append(observations)
+                logger.warning("store unavailable, spooling %d readings: %s", size, exc)
+        self.spool.append(batches)
         self._wake.set()
-        return len(observations)
+        return size
 
     def drain(self) -> int:
         """Replay spooled batches until the spool is empty or the store is unavailable; return
@@ -207,11 +251,15 @@ class DurableWriter:
         letters (with the reason) and the replay continues. Readings of stations that no
         longer exist are dead-lettered on their own; the rest of their batch is stored."""
         replayed = 0
-        for path, batch in self.spool.batches():
+        for path, batches in self.spool.batches():
             try:
-                known = self.store.existing_station_ids({o.station for o in batch})
-                gone = [o for o in batch if o.station not in known]
-                self.store.write_observations([o for o in batch if o.station in known])
+                known = self.store.existing_station_ids(
+                    {o.station for _, obs in batches for o in obs}
+                )
+                kept = [(src, [o for o in obs if o.station in known]) for src, obs in batches]
+                gone = [(src, [o for o in obs if o.station not in known]) for src, obs in batches]
+                gone = [(src, obs) for src, obs in gone if obs]
+                self.store.write_batches([(src, obs) for src, obs in kept if obs])
             except StoreUnavailable:
                 return replayed
             except Exception as exc:  # refused for good: retrying would stall every writer
@@ -221,8 +269,8 @@ class DurableWriter:
                 self.spool.remove(path)
                 replayed += 1
                 continue
-            missing = ", ".join(sorted({o.station for o in gone}))
-            stored = len(batch) - len(gone)
+            missing = ", ".join(sorted({o.station for _, obs in gone for o in obs}))
+            stored = sum(len(obs) for _, obs in kept)
             reason = f"unknown station {missing} (deleted?); {stored} other readings stored"
             self.spool.dead_letter(path, reason, gone)
             if stored:

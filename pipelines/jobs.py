@@ -5,27 +5,36 @@ only at what arrived since — raw readings by ``ingest_time`` for ``hourly``, h
 ``computed_at`` for ``daily`` — and recomputes just the periods those touch. A late or
 corrected reading bumps its ``ingest_time`` (the store's upsert does), so it is picked up. The
 mark is set :data:`OVERLAP` before the run's start, so a write still committing while the job
-planned is seen by the next run. Run with ``--start/--end``, a job recomputes every period of
+planned is seen by the next run. A review (:mod:`store.reviews`) made since the mark touches
+the readings it covers, so ``hourly`` recomputes their hours; readings a review invalidated are
+left out of every computation. Run with ``--start/--end``, a job recomputes every period of
 the range and leaves its mark alone. Jobs are **idempotent**: results are upserts that change
 a row only when its values change.
+
+A run holds its job's advisory lock (:func:`store.jobs.exclusive`) from start to end: a run by
+hand waits for the scheduler's run of the same job, never races it. One stream's bad data is a
+warning (the stream is left out, the rest and the mark go on); only a failed task (the
+database went away) is an error that holds the mark.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 import pandas as pd
-import psycopg
 
 from pipelines import alerts, carbon, work
 from pipelines.runner import Progress, Runner
 from store import activity, db, derived
+from store import jobs as job_store
+from store.db import Connection
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +49,9 @@ class JobError(ValueError):
 
 @dataclass
 class JobReport:
-    """What a run did: tasks run, rows written, errors (one per failed task or bad stream; the
-    mark stays put), warnings (data left out, with the reason; the mark moves on)."""
+    """What a run did: tasks run, rows written, errors (one per failed task; the mark stays
+    put), warnings (data left out — a stream, sample or parameter that could not be computed,
+    readings timed outside what the job computes with — with the reason; the mark moves on)."""
 
     job: str
     tasks: int = 0
@@ -74,6 +84,8 @@ class JobContext:
     overlap: timedelta = OVERLAP
     webhook: str | None = None
     webhook_backoff: float = 5.0
+    #: called when the job waits for another run of it (the scheduler's, or one by hand)
+    on_wait: Callable[[], None] | None = None
 
     @property
     def zone(self) -> ZoneInfo:
@@ -96,13 +108,18 @@ class Job:
     run: Callable[[JobContext, datetime | None, datetime | None], JobReport]
 
 
-def _connect(url: str) -> psycopg.Connection[tuple[Any, ...]]:
-    return db.connect(url)
+@contextmanager
+def _running(ctx: JobContext, job: str) -> Iterator[Connection]:
+    """The run's own connection, holding job ``job``'s lock (:func:`store.jobs.exclusive`):
+    a run waits for a run of the same job under way (the scheduler's, or one by hand)."""
 
+    def waiting() -> None:
+        logger.info("%s: waiting for the run of %s under way", job, job)
+        if ctx.on_wait is not None:
+            ctx.on_wait()
 
-def _stations(conn: psycopg.Connection[tuple[Any, ...]]) -> dict[str, tuple[str, dict[str, Any]]]:
-    rows = conn.execute("SELECT id, kind, attributes FROM stations").fetchall()
-    return {r[0]: (r[1], dict(r[2] or {})) for r in rows}
+    with db.connect(ctx.url) as conn, job_store.exclusive(conn, job, waiting):
+        yield conn
 
 
 def _collect(
@@ -117,13 +134,14 @@ def _collect(
             report.rows += r.rows
             report.periods += sum(len(p) for p in r.periods.values())
             report.errors.extend(r.errors)
+            report.warnings.extend(r.warnings)
             out.append(r)
     return out
 
 
 def _finish(
     ctx: JobContext,
-    conn: psycopg.Connection[tuple[Any, ...]],
+    conn: Connection,
     report: JobReport,
     began: datetime,
     started: float,
@@ -173,14 +191,14 @@ def run_hourly(ctx: JobContext, start: datetime | None, end: datetime | None) ->
     """QC, hourly means, O₃ 8-hour means and hourly AQI, per station then per city."""
     started = time.monotonic()
     report = JobReport("hourly", incremental=start is None and end is None)
-    with _connect(ctx.url) as conn:
+    with _running(ctx, "hourly") as conn:
         began = derived.now(conn)
         if report.incremental:
             touched = derived.touched_streams(conn, since=derived.get_mark(conn, "hourly"))
         else:
             touched = derived.touched_streams(conn, start=start, end=end)
-        stations = _stations(conn)
-        plans = _hourly_plans(conn, touched, stations)
+        stations = job_store.stations(conn)
+        plans = _hourly_plans(conn, touched, stations, report)
         results = ctx.runner.map(
             work.station_hourly, plans, ctx.url, progress=ctx.stage("stations")
         )
@@ -202,20 +220,19 @@ def run_hourly(ctx: JobContext, start: datetime | None, end: datetime | None) ->
 
 
 def _hourly_plans(
-    conn: psycopg.Connection[tuple[Any, ...]],
+    conn: Connection,
     touched: pd.DataFrame,
     stations: Mapping[str, tuple[str, dict[str, Any]]],
+    report: JobReport,
 ) -> list[work.StationPlan]:
     """One plan per station: the touched streams that are its source of hourly means (per
-    parameter the first of :data:`SOURCES` the station has, basis ``measured``)."""
+    parameter the first of :data:`SOURCES` the station has, basis ``measured``). Readings
+    timed where the job cannot compute (before 1678 or from 2262 on) are left out and
+    reported as warnings."""
     if touched.empty:
         return []
     ids = sorted(set(touched["station"]))
-    rows = conn.execute(
-        "SELECT id, station_id, parameter, interval, statistic FROM streams"
-        " WHERE station_id = ANY(%s) AND basis = 'measured'",
-        (ids,),
-    ).fetchall()
+    rows = job_store.measured_streams(conn, ids)
     chosen: dict[tuple[str, str], int] = {}
     rank: dict[tuple[str, str], int] = {}
     for sid, station, parameter, interval, statistic in rows:
@@ -229,7 +246,13 @@ def _hourly_plans(
     by_station: dict[str, list[work.StreamPlan]] = {}
     records: list[dict[Any, Any]] = touched.to_dict("records")
     for row in records:
-        if row["stream_id"] not in sources:
+        if row["outside"]:
+            report.warnings.append(
+                f"{row['station']} {row['parameter']} (stream {row['stream_id']}):"
+                f" {row['outside']} readings timed outside {job_store.TIME_MIN.year}"
+                f"–{job_store.TIME_MAX.year - 1} left out"
+            )
+        if row["stream_id"] not in sources or pd.isna(row["first"]):
             continue
         by_station.setdefault(row["station"], []).append(
             work.StreamPlan(
@@ -253,9 +276,9 @@ def run_daily(ctx: JobContext, start: datetime | None, end: datetime | None) -> 
     water classes, for stations and cities."""
     started = time.monotonic()
     report = JobReport("daily", incremental=start is None and end is None)
-    with _connect(ctx.url) as conn:
+    with _running(ctx, "daily") as conn:
         began = derived.now(conn)
-        stations = _stations(conn)
+        stations = job_store.stations(conn)
         plans: list[work.DailyPlan] = []
         for scope in ("station", "city"):
             if report.incremental:
@@ -291,7 +314,7 @@ def run_alerts(ctx: JobContext, start: datetime | None, end: datetime | None) ->
         raise JobError("the alerts job evaluates the present: it takes no --start/--end")
     started = time.monotonic()
     report = JobReport("alerts", tasks=1, incremental=True)
-    with _connect(ctx.url) as conn:
+    with _running(ctx, "alerts") as conn:
         now = derived.now(conn)
         conditions = alerts.evaluate(alerts.load_state(conn, now))
         counts = alerts.sync(conn, conditions)
@@ -311,7 +334,7 @@ def run_carbon(ctx: JobContext, start: datetime | None, end: datetime | None) ->
     facility from the activity records in the store."""
     started = time.monotonic()
     report = JobReport("carbon-inventory", incremental=start is None and end is None)
-    with _connect(ctx.url) as conn:
+    with _running(ctx, "carbon-inventory") as conn:
         began = derived.now(conn)
         facilities = {f.id: f for f in activity.load_facilities(conn)}
         since = derived.get_mark(conn, "carbon-inventory") if report.incremental else None

@@ -104,5 +104,7 @@ class JobScheduler:
         logger.log(level, "%s", report.summary())
         for error in report.errors[:10]:
             logger.warning("%s: %s", report.job, error)
+        for warning in report.warnings[:10]:  # data left out; the mark moved on
+            logger.warning("%s: %s", report.job, warning)
         if self.on_report is not None:
             self.on_report(report)

@@ -15,29 +15,33 @@ Rules beyond GB 3095-2026 Table 4 (documented in the README):
 - A city's value for a period is the mean of its stations' valid values; it is valid when at
   least 75 % of the city's stations that measure the parameter have a valid value
   (:data:`CITY_MIN_SHARE`).
+- Readings a review invalidated (:mod:`store.reviews`) are left out of QC and of the means, as
+  if never received: an hour whose readings were all invalidated has no value and is invalid.
+- A stream, sample or parameter a task cannot compute with is reported as a warning
+  (:meth:`Touched.isolate`) and the task goes on; only the database going away fails a task.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 
 import numpy as np
 import pandas as pd
-import psycopg
 
 from carbon import cems
-from carbon.errors import CarbonError
 from pipelines import aggregate
 from sensors import qc
 from sensors.standards import aqi as aqi_std
 from sensors.standards import soil as soil_std
 from sensors.standards import water as water_std
 from store import db, derived
+from store import jobs as job_store
+from store.db import Connection
 
 logger = logging.getLogger(__name__)
 
@@ -75,20 +79,35 @@ class StationPlan:
 
 @dataclass
 class Touched:
-    """What a task changed: rows written, and per parameter the periods (UTC starts) touched."""
+    """What a task changed: rows written, and per parameter the periods (UTC starts) touched;
+    ``warnings``: data left out with the reason (one stream's or sample's bad data: reported,
+    and the rest of the task and the job's mark go on)."""
 
     rows: int = 0
     periods: dict[str, set[datetime]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def attempt(self, what: str, compute: Callable[..., int], *args: Any) -> None:
+        """Add the rows ``compute(*args)`` writes; if the data of ``what`` make it fail, report
+        that as a warning (see :meth:`isolate`) and go on."""
+        try:
+            self.rows += compute(*args)
+        except Exception as exc:  # one stream's (sample's, parameter's) data, not the task's
+            self.isolate(what, exc)
+
+    def isolate(self, what: str, exc: Exception) -> None:
+        """Report ``exc``, raised by the data of ``what``, as a warning — unless it is the
+        database going away, which fails the task (and holds the job's mark)."""
+        if job_store.transient(exc):
+            raise exc
+        logger.warning("%s left out: %s: %s", what, type(exc).__name__, exc)
+        self.warnings.append(f"{what} left out: {type(exc).__name__}: {exc}")
 
     def add(self, parameter: str, starts: Iterable[Any]) -> None:
         self.periods.setdefault(parameter, set()).update(
             pd.Timestamp(s).to_pydatetime() for s in starts
         )
-
-
-def _connect(url: str) -> psycopg.Connection[tuple[Any, ...]]:
-    return db.connect(url)
 
 
 def _frame(
@@ -114,55 +133,60 @@ def station_hourly(url: str, plan: StationPlan, config: qc.QcConfig = DEFAULT_QC
     hours they fall in, the O₃ 8-hour means that include them, and the hourly AQI; soil
     stations get their samples classified instead."""
     touched = Touched()
-    with _connect(url) as conn:
+    with db.connect(url) as conn:
         for sp in plan.streams:
-            try:
-                _stream_hourly(conn, plan, sp, config, touched)
-            except (ValueError, psycopg.DataError) as exc:  # one stream's bad data, not the job's
-                touched.errors.append(f"{plan.station} {sp.parameter}: {exc}")
+            what = f"{plan.station} {sp.parameter} (stream {sp.stream_id})"
+            touched.attempt(what, _stream_hourly, conn, plan, sp, config, touched)
         if plan.kind == "soil":
-            touched.rows += _soil(conn, plan, touched)
+            touched.attempt(f"{plan.station} soil samples", _soil, conn, plan, touched)
         cems_hours = touched.periods.get("flue_co2", set()) | touched.periods.get(
             "flue_flow", set()
         )
         if plan.kind == "cems" and cems_hours:
-            try:
-                touched.rows += _cems(conn, plan.station, cems_hours)
-            except CarbonError as exc:
-                # a lasting condition (no valid hour yet): logged, so as not to hold the job's
-                # mark back for ever; the hours are accounted once a valid hour arrives
-                logger.warning("%s: CEMS CO2 not accounted: %s", plan.station, exc)
+            # a lasting condition (no valid hour yet) is reported, not held against the job's
+            # mark; the hours are accounted once a valid hour arrives
+            touched.attempt(f"{plan.station} CEMS CO2", _cems, conn, plan.station, cems_hours)
         hours = touched.periods.get("o3")
         if hours:
-            touched.rows += _o3_8h(conn, "station", plan.station, hours)
+            what = f"{plan.station} o3 8-hour means"
+            touched.attempt(what, _o3_8h, conn, "station", plan.station, hours)
         aqi_hours = set().union(*(touched.periods.get(p, set()) for p in AQI_POLLUTANTS))
         if aqi_hours:
-            touched.rows += hourly_aqi(conn, "station", plan.station, aqi_hours)
+            what = f"{plan.station} hourly AQI"
+            touched.attempt(what, hourly_aqi, conn, "station", plan.station, aqi_hours)
     return touched
 
 
 def _stream_hourly(
-    conn: psycopg.Connection[tuple[Any, ...]],
+    conn: Connection,
     plan: StationPlan,
     sp: StreamPlan,
     config: qc.QcConfig,
     touched: Touched,
-) -> None:
+) -> int:
+    """QC and hourly means of one source stream's touched hours; returns the rows written."""
     start = pd.Timestamp(sp.first).floor("h") - QC_CONTEXT
     end = pd.Timestamp(sp.last).floor("h") + HOUR + QC_CONTEXT
-    readings = derived.read_readings(conn, sp.stream_id, start, end)
+    found = derived.read_readings(conn, sp.stream_id, start, end)
+    if found.empty:
+        return 0
+    # every hour of the window with a reading is recomputed (a QC verdict or a review may have
+    # changed); readings a review invalidated are left out of QC and of the means
+    hours = pd.DatetimeIndex(found["time"]).floor("h").unique()
+    readings = found[~found["invalid"].to_numpy()].reset_index(drop=True)
     if readings.empty:
-        return
-    mask = qc.check(readings["time"], readings["value"], sp.parameter, readings["flag"], config)
+        mask = np.zeros(0, dtype=np.int64)
+    else:
+        mask = qc.check(readings["time"], readings["value"], sp.parameter, readings["flag"], config)
     changed = readings["mask"].to_numpy() != mask
     if changed.any():
         rows = pd.DataFrame(
             {"stream_id": sp.stream_id, "time": readings["time"][changed], "mask": mask[changed]}
         )
-        touched.rows += derived.upsert(conn, "qc_flags", rows)
+        written = derived.upsert(conn, "qc_flags", rows)
+    else:
+        written = 0
     readings["valid"] = mask == 0
-    # every hour of the window with a reading is recomputed (a QC verdict may have changed)
-    hours = pd.DatetimeIndex(readings["time"]).floor("h").unique()
     if sp.interval == "PT1H":  # a logger's own hourly means (HJ 212 2061)
         agg = pd.DataFrame(
             {
@@ -172,7 +196,6 @@ def _stream_hourly(
             index=pd.DatetimeIndex(readings["time"]).floor("h"),
         )
         agg = agg[~agg.index.duplicated(keep="last")]
-        agg["valid"] = agg["count"] > 0
     else:
         times = pd.DatetimeIndex(readings["time"]).as_unit("ns").asi8
         spacing = np.diff(times) / 6e10  # minutes
@@ -181,21 +204,21 @@ def _stream_hourly(
         if sp.interval == "PT1M":
             sample = 1.0
         agg = aggregate.hourly(readings[["time", "value", "valid"]], sample_minutes=sample)
-        agg = agg.reindex(hours)
-        agg["count"] = agg["count"].fillna(0.0)
+    agg = agg.reindex(hours)  # an hour whose readings were all invalidated: no value, invalid
+    agg["count"] = agg["count"].astype("float64").fillna(0.0)
+    if "valid" in agg:
         agg["valid"] = agg["valid"].astype("boolean").fillna(False).astype(bool)
-        if plan.kind not in TABLE4_KINDS:
-            agg["valid"] = agg["count"] > 0
+    if sp.interval == "PT1H" or plan.kind not in TABLE4_KINDS:
+        agg["valid"] = agg["count"] > 0
     agg.index.name = "start"
-    touched.rows += derived.upsert(
+    written += derived.upsert(
         conn, "aggregates", _frame("station", plan.station, sp.parameter, "PT1H", sp.unit, agg)
     )
     touched.add(sp.parameter, agg.index)
+    return written
 
 
-def _o3_8h(
-    conn: psycopg.Connection[tuple[Any, ...]], scope: str, subject: str, hours: set[datetime]
-) -> int:
+def _o3_8h(conn: Connection, scope: str, subject: str, hours: set[datetime]) -> int:
     """O₃ 8-hour running means of the windows that contain any of ``hours``."""
     first, last = min(hours), max(hours)
     means = derived.read_aggregates(
@@ -218,7 +241,7 @@ def _o3_8h(
 
 
 def _report_frame(
-    conn: psycopg.Connection[tuple[Any, ...]],
+    conn: Connection,
     scope: str,
     subject: str,
     period: str,
@@ -291,9 +314,7 @@ def _aqi_rows(
     )
 
 
-def hourly_aqi(
-    conn: psycopg.Connection[tuple[Any, ...]], scope: str, subject: str, hours: Iterable[datetime]
-) -> int:
+def hourly_aqi(conn: Connection, scope: str, subject: str, hours: Iterable[datetime]) -> int:
     """HJ 633-2026 hourly AQI from the valid hourly means of ``hours``."""
     names = {f"{p}_1h": (p, "PT1H") for p in AQI_POLLUTANTS}
     frame = _report_frame(conn, scope, subject, "PT1H", list(hours), names)
@@ -303,28 +324,43 @@ def hourly_aqi(
     return derived.upsert(conn, "assessments", rows)
 
 
-def _soil(conn: psycopg.Connection[tuple[Any, ...]], plan: StationPlan, touched: Touched) -> int:
+def _soil(conn: Connection, plan: StationPlan, touched: Touched) -> int:
     """GB 15618-2018 risk class of each sample (readings of one time) touched at a soil station;
     land use from the station's ``land_use`` attribute (default ``other``)."""
     land_use = str(plan.attributes.get("land_use", "other"))
     times: set[pd.Timestamp] = set()
     values: dict[pd.Timestamp, dict[str, float]] = {}
+    first = min(sp.first for sp in plan.streams)
+    end = max(sp.last for sp in plan.streams) + timedelta(seconds=1)
+    touched_times: set[pd.Timestamp] = set()
     for sp in plan.streams:
         r = derived.read_readings(conn, sp.stream_id, sp.first, sp.last + timedelta(seconds=1))
+        touched_times.update(r["time"])
+    # a sample is every parameter measured at its time, touched or not
+    for stream_id, _station, parameter, interval, _statistic in job_store.measured_streams(
+        conn, [plan.station]
+    ):
+        if interval is not None:
+            continue
+        r = derived.read_readings(conn, stream_id, first, end)
+        r = r[r["time"].isin(touched_times)]
+        times.update(r["time"])
+        r = r[~r["invalid"].to_numpy()]  # invalidated by a review: not part of the sample
         for t, v in zip(r["time"], r["value"], strict=True):
-            values.setdefault(t, {})[sp.parameter] = float(v)
-            times.add(t)
+            values.setdefault(t, {})[parameter] = float(v)
     rows = []
+    incomplete = []
     for t in sorted(times):
-        sample = values[t]
+        sample = values.get(t, {})
         ph = sample.pop("ph", None)
         metals = {k: v for k, v in sample.items() if k in soil_std.METALS}
         if ph is None or not metals:
+            incomplete.append(t)  # e.g. its pH invalidated: no class (any earlier one goes)
             continue
         try:
             risk = soil_std.classify(metals, ph, land_use)  # type: ignore[arg-type]
         except ValueError as exc:  # reported, not skipped silently
-            touched.errors.append(f"{plan.station} soil sample {t.isoformat()}: {exc}")
+            touched.isolate(f"{plan.station} soil sample {t.isoformat()}", exc)
             continue
         rows.append(
             {
@@ -338,10 +374,13 @@ def _soil(conn: psycopg.Connection[tuple[Any, ...]], plan: StationPlan, touched:
                 "details": {"ph": ph, "land_use": land_use, "ratios": risk.ratios},
             }
         )
-    return derived.upsert(conn, "assessments", pd.DataFrame(rows)) if rows else 0
+    written = derived.upsert(conn, "assessments", pd.DataFrame(rows)) if rows else 0
+    return written + derived.delete_assessments(
+        conn, scope="station", subject=plan.station, kind="soil", starts=incomplete
+    )
 
 
-def _cems(conn: psycopg.Connection[tuple[Any, ...]], station: str, hours: set[datetime]) -> int:
+def _cems(conn: Connection, station: str, hours: set[datetime]) -> int:
     """CO₂ mass of the touched hours of a stack by the CEMS measurement method
     (:mod:`carbon.cems`): hourly means of ``flue_co2`` (mg/m³) × ``flue_flow`` (m³/s), the
     hours without a valid pair substituted and flagged (with 720 h of history for the rule)."""
@@ -416,53 +455,66 @@ def subject_daily(url: str, plan: DailyPlan) -> Touched:
     years, the daily AQI, and for water stations the daily and monthly class."""
     touched = Touched()
     tz = plan.tz
-    valid_any = plan.kind not in TABLE4_KINDS
-    with _connect(url) as conn:
+    with db.connect(url) as conn:
         for parameter, days in plan.days.items():
-            first, last = min(days), max(days)
-            start = pd.Timestamp(first) - 8 * HOUR
-            end = pd.Timestamp(last) + timedelta(days=1, hours=2)  # a day is 23–25 h long
-            hours = derived.read_aggregates(
-                conn,
-                scope=plan.scope,
-                period="PT1H",
-                start=start.to_pydatetime(),
-                end=end.to_pydatetime(),
-                subjects=[plan.subject],
-                parameters=[parameter],
-            )
-            if hours.empty:
-                continue
-            unit = str(hours["unit"].iloc[0])
-            means = hours.set_index("start")[["value", "valid"]]
-            wanted = {pd.Timestamp(d) for d in days}
-            day = aggregate.daily(means, tz)
-            day = day[day.index.isin(wanted)]
-            if valid_any:
-                day["valid"] = day["count"] > 0
-            touched.rows += derived.upsert(
-                conn, "aggregates", _frame(plan.scope, plan.subject, parameter, "P1D", unit, day)
-            )
-            touched.add(parameter, day.index)
-            if parameter == "o3":
-                mx = aggregate.o3_daily_max_8h(means, tz)
-                mx = mx[mx.index.isin(wanted)]
-                touched.rows += derived.upsert(
-                    conn,
-                    "aggregates",
-                    _frame(plan.scope, plan.subject, "o3", "P1D-MAX8H", unit, mx),
-                )
-            touched.rows += _months_and_year(conn, plan, parameter, unit, days)
+            what = f"{plan.scope} {plan.subject} {parameter} daily"
+            touched.attempt(what, _parameter_daily, conn, plan, parameter, days, touched)
         all_days = sorted(set().union(*(set(d) for d in plan.days.values()))) if plan.days else []
         if all_days and any(p in plan.days for p in AQI_POLLUTANTS):
-            touched.rows += daily_aqi(conn, plan.scope, plan.subject, all_days)
+            what = f"{plan.scope} {plan.subject} daily AQI"
+            touched.attempt(what, daily_aqi, conn, plan.scope, plan.subject, all_days)
         if all_days and plan.kind == "water":
-            touched.rows += _water(conn, plan, all_days, tz)
+            what = f"{plan.scope} {plan.subject} water classes"
+            touched.attempt(what, _water, conn, plan, all_days, tz)
     return touched
 
 
+def _parameter_daily(
+    conn: Connection,
+    plan: DailyPlan,
+    parameter: str,
+    days: Sequence[datetime],
+    touched: Touched,
+) -> int:
+    """Daily means (and for O₃ the daily maximum 8-hour mean) of one parameter's ``days``, and
+    their months and year; returns the rows written."""
+    tz = plan.tz
+    first, last = min(days), max(days)
+    start = pd.Timestamp(first) - 8 * HOUR
+    end = pd.Timestamp(last) + timedelta(days=1, hours=2)  # a day is 23–25 h long
+    hours = derived.read_aggregates(
+        conn,
+        scope=plan.scope,
+        period="PT1H",
+        start=start.to_pydatetime(),
+        end=end.to_pydatetime(),
+        subjects=[plan.subject],
+        parameters=[parameter],
+    )
+    if hours.empty:
+        return 0
+    unit = str(hours["unit"].iloc[0])
+    means = hours.set_index("start")[["value", "valid"]]
+    wanted = {pd.Timestamp(d) for d in days}
+    day = aggregate.daily(means, tz)
+    day = day[day.index.isin(wanted)]
+    if plan.kind not in TABLE4_KINDS:
+        day["valid"] = day["count"] > 0
+    rows = derived.upsert(
+        conn, "aggregates", _frame(plan.scope, plan.subject, parameter, "P1D", unit, day)
+    )
+    touched.add(parameter, day.index)
+    if parameter == "o3":
+        mx = aggregate.o3_daily_max_8h(means, tz)
+        mx = mx[mx.index.isin(wanted)]
+        rows += derived.upsert(
+            conn, "aggregates", _frame(plan.scope, plan.subject, "o3", "P1D-MAX8H", unit, mx)
+        )
+    return rows + _months_and_year(conn, plan, parameter, unit, days)
+
+
 def _months_and_year(
-    conn: psycopg.Connection[tuple[Any, ...]],
+    conn: Connection,
     plan: DailyPlan,
     parameter: str,
     unit: str,
@@ -505,9 +557,7 @@ def _months_and_year(
     return rows
 
 
-def daily_aqi(
-    conn: psycopg.Connection[tuple[Any, ...]], scope: str, subject: str, days: Iterable[datetime]
-) -> int:
+def daily_aqi(conn: Connection, scope: str, subject: str, days: Iterable[datetime]) -> int:
     """HJ 633-2026 daily AQI from the valid daily means and O₃ daily maximum 8-hour mean."""
     names: dict[str, tuple[str, str]] = {
         f"{p}_24h": (p, "P1D") for p in AQI_POLLUTANTS if p != "o3"
@@ -521,9 +571,7 @@ def daily_aqi(
     )
 
 
-def _water(
-    conn: psycopg.Connection[tuple[Any, ...]], plan: DailyPlan, days: Sequence[datetime], tz: str
-) -> int:
+def _water(conn: Connection, plan: DailyPlan, days: Sequence[datetime], tz: str) -> int:
     """GB 3838-2002 class per day and per month from the daily and monthly means (any count:
     GB 3838 sets no completeness rule); water body and target class from the station's
     ``water_body`` (``river``) and ``target_class`` (3) attributes."""
@@ -543,7 +591,7 @@ def _water(
             start=min(starts).to_pydatetime(),
             end=(max(starts) + timedelta(days=32)).to_pydatetime(),
             subjects=[plan.subject],
-            parameters=[p for p in water_std.PARAMETERS if p != "tn" or body == "lake"],
+            parameters=[p for p in water_std.STREAM_PARAMETERS if p != "tn" or body == "lake"],
         )
         found = found[found["start"].isin(starts) & (found["count"] > 0)]
         if found.empty:
@@ -596,41 +644,55 @@ def city_means(url: str, plan: CityPlan) -> Touched:
     """A city's means over its stations for the touched periods (see the module's rule), then
     its hourly AQI (for ``PT1H``)."""
     touched = Touched()
-    with _connect(url) as conn:
+    with db.connect(url) as conn:
         for parameter, starts in plan.starts.items():
-            step = _step(plan.period)
-            found = derived.read_aggregates(
-                conn,
-                scope="station",
-                period=plan.period,
-                start=min(starts),
-                end=max(starts) + step,
-                subjects=list(plan.stations),
-                parameters=[parameter],
-            )
-            found = found[found["start"].isin([pd.Timestamp(s) for s in starts])]
-            if found.empty:
-                continue
-            # stations measuring the parameter: those with any aggregate in the periods
-            n_stations = found["subject"].nunique()
-            good = found[found["valid"]]
-            grouped = good.groupby("start")["value"]
-            agg = pd.DataFrame({"value": grouped.mean(), "count": grouped.count()})
-            agg = agg.reindex(pd.DatetimeIndex(sorted(found["start"].unique())))
-            agg["count"] = agg["count"].fillna(0.0).astype(float)
-            needed = max(1, math.ceil(CITY_MIN_SHARE * n_stations))
-            agg["valid"] = agg["count"] >= needed
-            agg.index.name = "start"
-            unit = str(found["unit"].iloc[0])
-            touched.rows += derived.upsert(
-                conn, "aggregates", _frame("city", plan.city, parameter, plan.period, unit, agg)
-            )
-            touched.add(parameter, agg.index)
+            what = f"city {plan.city} {parameter} {plan.period}"
+            touched.attempt(what, _city_parameter, conn, plan, parameter, starts, touched)
         if plan.period == "PT1H":
             hours = touched.periods.get("o3")
             if hours:
-                touched.rows += _o3_8h(conn, "city", plan.city, hours)
+                what = f"city {plan.city} o3 8-hour means"
+                touched.attempt(what, _o3_8h, conn, "city", plan.city, hours)
             aqi_hours = set().union(*(touched.periods.get(p, set()) for p in AQI_POLLUTANTS))
             if aqi_hours:
-                touched.rows += hourly_aqi(conn, "city", plan.city, aqi_hours)
+                what = f"city {plan.city} hourly AQI"
+                touched.attempt(what, hourly_aqi, conn, "city", plan.city, aqi_hours)
     return touched
+
+
+def _city_parameter(
+    conn: Connection,
+    plan: CityPlan,
+    parameter: str,
+    starts: Sequence[datetime],
+    touched: Touched,
+) -> int:
+    """One parameter's city means for ``starts``; returns the rows written."""
+    step = _step(plan.period)
+    found = derived.read_aggregates(
+        conn,
+        scope="station",
+        period=plan.period,
+        start=min(starts),
+        end=max(starts) + step,
+        subjects=list(plan.stations),
+        parameters=[parameter],
+    )
+    found = found[found["start"].isin([pd.Timestamp(s) for s in starts])]
+    if found.empty:
+        return 0
+    # stations measuring the parameter: those with any aggregate in the periods
+    n_stations = found["subject"].nunique()
+    good = found[found["valid"]]
+    grouped = good.groupby("start")["value"]
+    agg = pd.DataFrame({"value": grouped.mean(), "count": grouped.count()})
+    agg = agg.reindex(pd.DatetimeIndex(sorted(found["start"].unique())))
+    agg["count"] = agg["count"].fillna(0.0).astype(float)
+    needed = max(1, math.ceil(CITY_MIN_SHARE * n_stations))
+    agg["valid"] = agg["count"] >= needed
+    agg.index.name = "start"
+    unit = str(found["unit"].iloc[0])
+    touched.add(parameter, agg.index)
+    return derived.upsert(
+        conn, "aggregates", _frame("city", plan.city, parameter, plan.period, unit, agg)
+    )

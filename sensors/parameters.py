@@ -14,6 +14,7 @@ picks the one of a domain; without a domain the ambient one wins.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final, Literal
@@ -41,6 +42,14 @@ class Parameter:
     hj212: HJ 212-2017 codes (Appendix B), the first one is used when encoding.
     hj212_2005: HJ/T 212-2005 codes where they exist.
     molar_mass: g/mol for gases, so that ppb ↔ µg/m³ can be converted; else ``None``.
+    physical_min, physical_max: the physically possible range in the canonical unit, far wider
+        than the plausible one: a value outside it is no measurement at all and is rejected at
+        ingest (a value outside ``valid_min``–``valid_max`` is only flagged by QC). See
+        :data:`PHYSICAL_BOUNDS` for the reasoning per unit.
+    hj212_unit: the unit HJ 212-2017 Appendix B gives for the code when it is not the
+        canonical one (water metals in µg/L against mg/L); ``None``: the canonical unit.
+    shares: the canonical code of another medium's parameter that this one stands for in its
+        own domain (``water_cd`` shares ``cd``: cadmium sent as ``cd`` by a water station).
     """
 
     code: str
@@ -53,10 +62,64 @@ class Parameter:
     hj212: tuple[str, ...] = ()
     hj212_2005: tuple[str, ...] = ()
     molar_mass: float | None = None
+    physical_min: float = -math.inf
+    physical_max: float = math.inf
+    hj212_unit: str | None = None
+    shares: str | None = None
 
     def in_range(self, value: float) -> bool:
         """Whether ``value`` (canonical unit) lies in the plausible range."""
         return self.valid_min <= value <= self.valid_max
+
+    def physically_possible(self, value: float) -> bool:
+        """Whether ``value`` (canonical unit) lies in the physically possible range."""
+        return self.physical_min <= value <= self.physical_max
+
+
+#: Physically possible range per canonical unit (and, where the unit alone does not say it,
+#: per domain): what no real instrument could report, not what is plausible (QC's job).
+#: - mass concentrations in ambient air: 0 to 1 g/m³ (10⁶ µg/m³, 10³ mg/m³) — the densest
+#:   dust storms and volcanic plumes stay below 0.1 g/m³, and a gaseous pollutant at 1 g/m³ is
+#:   lethal long before an analyser reads it;
+#: - in flue gas (stack CEMS, mg/m³): 0 to 3 kg/m³ — pure SO₂, the densest gas monitored,
+#:   is 2.93 kg/m³ at 0 °C and 101.325 kPa (pure CO₂ 1.98 kg/m³);
+#: - in water (mg/L): 0 to 10⁶ mg/L — a litre of solution cannot hold more than about a
+#:   kilogram of solute (COD/BOD are oxygen equivalents of it);
+#: - in soil (mg/kg): 0 to 10⁶ mg/kg — a mass fraction cannot exceed 1;
+#: - temperatures: above absolute zero (−273.15 °C), below 10⁴ °C;
+#: - percentages (humidity, O₂): 0 to 100 %;
+#: - absolute pressure (kPa): 0 to 10⁵ kPa; gauge pressure (flue gas): −101.325 kPa (vacuum)
+#:   to 10⁵ kPa;
+#: - speeds (m/s): 0 to 343 (wind and flue gas are slower than sound); directions 0–360°;
+#: - pH: −3 to 17 (concentrated acids and bases reach just beyond 0–14);
+#: - conductivity: 0 to 10⁷ µS/cm (concentrated acids reach about 10⁶);
+#: - flows, powers, doses: non-negative, and below 10⁸ L/s (half the Amazon's discharge),
+#:   10⁶ m³/s, 10⁹ Nm³/h, 10⁶ t/h, 10⁹ kW (forty Three Gorges), 10¹⁴ nGy/h (10⁵ Gy/h).
+PHYSICAL_BOUNDS: Final[dict[tuple[str, str], tuple[float, float]]] = {
+    ("ug/m3", "air"): (0.0, 1e6),
+    ("mg/m3", "air"): (0.0, 1e3),
+    ("mg/m3", "cems"): (0.0, 3e6),
+    ("mg/L", "water"): (0.0, 1e6),
+    ("mg/kg", "soil"): (0.0, 1e6),
+    ("degC", "met"): (-273.15, 1e4),
+    ("degC", "water"): (-273.15, 1e4),
+    ("degC", "cems"): (-273.15, 1e4),
+    ("%", "met"): (0.0, 100.0),
+    ("%", "cems"): (0.0, 100.0),
+    ("kPa", "met"): (0.0, 1e5),
+    ("kPa", "cems"): (-101.325, 1e5),
+    ("m/s", "met"): (0.0, 343.0),
+    ("m/s", "cems"): (0.0, 343.0),
+    ("deg", "met"): (0.0, 360.0),
+    ("pH", "water"): (-3.0, 17.0),
+    ("uS/cm", "water"): (0.0, 1e7),
+    ("L/s", "water"): (0.0, 1e8),
+    ("m3/s", "cems"): (0.0, 1e6),
+    ("Nm3/h", "meter"): (0.0, 1e9),
+    ("t/h", "meter"): (0.0, 1e6),
+    ("kW", "meter"): (0.0, 1e9),
+    ("nGy/h", "radiation"): (0.0, 1e14),
+}
 
 
 def _p(
@@ -70,8 +133,16 @@ def _p(
     hj212: tuple[str, ...] = (),
     hj2005: tuple[str, ...] = (),
     molar_mass: float | None = None,
+    *,
+    hj212_unit: str | None = None,
+    shares: str | None = None,
 ) -> Parameter:
-    return Parameter(code, zh, en, unit, domain, lo, hi, hj212, hj2005, molar_mass)
+    physical = PHYSICAL_BOUNDS.get((unit, domain))
+    if physical is None:
+        raise RuntimeError(f"{code}: no physical range for {unit} in {domain}")
+    return Parameter(
+        code, zh, en, unit, domain, lo, hi, hj212, hj2005, molar_mass, *physical, hj212_unit, shares
+    )
 
 
 # Molar masses (g/mol) from IUPAC standard atomic weights.
@@ -144,6 +215,111 @@ PARAMETERS: Final[tuple[Parameter, ...]] = (
         1_000_000,
         ("w00000",),
         ("B01",),
+    ),
+    # Metals in surface water and wastewater (GB 3838-2002 Table 1, as water.py names them;
+    # HJ 212-2017 Table B.1 codes, which send Hg, Cd, Cr(VI), As, Pb and Se in µg/L). Their
+    # element codes are shared with the soil metals: a water station's ``cd`` is ``water_cd``.
+    _p(
+        "water_cu",
+        "总铜",
+        "Copper (total)",
+        "mg/L",
+        "water",
+        0,
+        1_000,
+        ("w20122",),
+        ("029",),
+        shares="cu",
+    ),
+    _p(
+        "water_zn",
+        "总锌",
+        "Zinc (total)",
+        "mg/L",
+        "water",
+        0,
+        1_000,
+        ("w20123",),
+        ("030",),
+        shares="zn",
+    ),
+    _p(
+        "water_se",
+        "总硒",
+        "Selenium (total)",
+        "mg/L",
+        "water",
+        0,
+        100,
+        ("w20128",),
+        ("035",),
+        hj212_unit="ug/L",
+        shares="se",
+    ),
+    _p(
+        "water_as",
+        "总砷",
+        "Arsenic (total)",
+        "mg/L",
+        "water",
+        0,
+        100,
+        ("w20119",),
+        ("026",),
+        hj212_unit="ug/L",
+        shares="as",
+    ),
+    _p(
+        "water_hg",
+        "总汞",
+        "Mercury (total)",
+        "mg/L",
+        "water",
+        0,
+        10,
+        ("w20111",),
+        ("020",),
+        hj212_unit="ug/L",
+        shares="hg",
+    ),
+    _p(
+        "water_cd",
+        "总镉",
+        "Cadmium (total)",
+        "mg/L",
+        "water",
+        0,
+        100,
+        ("w20115",),
+        ("022",),
+        hj212_unit="ug/L",
+        shares="cd",
+    ),
+    _p(
+        "water_cr6",
+        "六价铬",
+        "Chromium (VI)",
+        "mg/L",
+        "water",
+        0,
+        100,
+        ("w20117",),
+        ("024",),
+        hj212_unit="ug/L",
+        shares="cr6",
+    ),
+    _p(
+        "water_pb",
+        "总铅",
+        "Lead (total)",
+        "mg/L",
+        "water",
+        0,
+        100,
+        ("w20120",),
+        ("027",),
+        hj212_unit="ug/L",
+        shares="pb",
     ),
     # Soil heavy metals (GB 15618-2018), mg/kg dry weight; HJ 212 has no codes for them.
     _p("cd", "镉", "Cadmium", "mg/kg", "soil", 0, 10_000),
@@ -256,12 +432,30 @@ def _build_index() -> tuple[dict[str, Parameter], dict[str, list[Parameter]]]:
         if p.code in canonical:
             raise RuntimeError(f"duplicate canonical code {p.code}")
         canonical[p.code] = p
-        for c in (*p.hj212, *p.hj212_2005):
+        for c in (*p.hj212, *p.hj212_2005, *((p.shares,) if p.shares else ())):
             by_code.setdefault(c, []).append(p)
     return canonical, by_code
 
 
 _CANONICAL, _BY_HJ212 = _build_index()
+
+#: Station kind (sensors.stations.KINDS) → the domain whose parameters a shared code names.
+KIND_DOMAINS: Final[dict[str, Domain]] = {
+    "air": "air",
+    "met": "air",
+    "water": "water",
+    "wastewater": "water",
+    "soil": "soil",
+    "radiation": "radiation",
+    "cems": "cems",
+    "meter": "meter",
+}
+
+
+def domain_of_kind(kind: str | None) -> Domain | None:
+    """The dictionary domain of a station kind (``wastewater`` → ``water``); ``None`` for a
+    kind without one of its own (``noise``) or an unknown station."""
+    return None if kind is None else KIND_DOMAINS.get(kind)
 
 
 def lookup(code: str, domain: Domain | None = None) -> Parameter:
@@ -269,8 +463,11 @@ def lookup(code: str, domain: Domain | None = None) -> Parameter:
 
     Canonical codes are matched case-insensitively; HJ 212 codes are case-sensitive, as in the
     standard (``a21026``, ``B02``), though an upper-case 2017 code is accepted too. With
-    ``domain`` (e.g. ``"cems"`` for an HJ 212 packet with system code 31), a shared HJ 212 code
-    resolves to that domain's parameter.
+    ``domain`` (e.g. ``"cems"`` for an HJ 212 packet with system code 31, or the domain of the
+    sending station's kind), a shared HJ 212 code resolves to that domain's parameter, and so
+    does a canonical code shared by media (``lookup("cd", "water")`` is ``water_cd``, mg/L;
+    ``lookup("cd")`` and ``lookup("cd", "soil")`` the soil metal, mg/kg; ``cr6`` and ``se``,
+    which only water has, name the water parameter).
 
     Raises
     ------
@@ -279,6 +476,10 @@ def lookup(code: str, domain: Domain | None = None) -> Parameter:
     """
     found = _CANONICAL.get(code.lower())
     if found is not None:
+        if domain is not None and found.domain != domain:
+            for p in _BY_HJ212.get(found.code, ()):
+                if p.domain == domain:
+                    return p
         return found
     candidates = _BY_HJ212.get(code) or _BY_HJ212.get(code.lower())
     if not candidates:

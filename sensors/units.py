@@ -3,6 +3,15 @@
 Gas mixing ratios (ppb, ppm) convert to mass concentrations (µg/m³, mg/m³) at the reference
 state of GB 3095-2026 for gaseous pollutants, 298.15 K and 1013.25 hPa:
 ``c[µg/m³] = x[ppb] · M[g/mol] · P / (R · T)`` (molar volume 24.465 L/mol).
+
+``Nm3`` (normal cubic metre: the gas that fills a cubic metre at 0 °C and 101.325 kPa) is a
+dimension of its own, an amount of gas, not a volume: ``convert(100, "m3/h", "Nm3/h")`` raises.
+:func:`gas_volume` converts between actual and normal volumes (or rates, or concentrations
+per volume) given the gas's temperature and absolute pressure, by the ideal gas law.
+
+A mass concentration must be per the parameter's medium: per cubic metre for air and flue gas,
+per litre for water (soil contents are per kilogram, a mass fraction): ``mg/L`` for PM2.5 and
+``ug/m3`` for cadmium in water are refused, though pint could convert them.
 """
 
 from __future__ import annotations
@@ -22,8 +31,14 @@ ureg: Final[pint.UnitRegistry] = pint.UnitRegistry(cache_folder=None)  # type: i
 ureg.define("ppb = 1e-9 = ppbv")
 ureg.define("ppt = 1e-12 = pptv")
 ureg.define("pH_unit = [acidity] = pH")  # its own dimension, so that 7 pH is not 7 %
-ureg.define("normal_cubic_meter = meter ** 3 = Nm3")  # gas volume at 0 °C and 101.325 kPa
+# An amount of gas measured by the volume it fills at 0 °C and 101.325 kPa: its own dimension,
+# so that actual and normal volumes are never mixed silently (see gas_volume).
+ureg.define("normal_cubic_meter = [normal_volume] = Nm3")
 Q_: Final = ureg.Quantity
+
+#: The normal state of ``Nm3``: 0 °C and 101.325 kPa.
+NORMAL_TEMPERATURE: Final = Q_(273.15, "K")
+NORMAL_PRESSURE: Final = Q_(101.325, "kPa")
 
 #: GB 3095-2026 reference state for gaseous pollutants.
 REFERENCE_TEMPERATURE: Final = Q_(298.15, "K")
@@ -110,17 +125,138 @@ def convert(value: Any, from_unit: str, to_unit: str, molar_mass: float | None =
         elif molar_mass is not None and _is_mass_concentration(src) and _is_mixing_ratio(dst):
             out = (q / (_molar_concentration() * Q_(molar_mass, "g/mol"))).to(dst)
         else:
-            raise UnitError(f"cannot convert {from_unit!r} to {to_unit!r}")
+            raise UnitError(f"cannot convert {from_unit!r} to {to_unit!r}{_normal_hint(src, dst)}")
     except pint.errors.DimensionalityError as exc:
-        raise UnitError(f"cannot convert {from_unit!r} to {to_unit!r}") from exc
+        hint = _normal_hint(src, dst)
+        raise UnitError(f"cannot convert {from_unit!r} to {to_unit!r}{hint}") from exc
     magnitude = out.magnitude
     return float(magnitude) if isinstance(value, float | int) else magnitude
 
 
+def _powers(unit: pint.Unit) -> dict[str, int]:
+    """The unit names of ``unit`` and their (integer) powers."""
+    return {name: int(power) for name, power in unit._units.items()}  # type: ignore[arg-type]
+
+
+def _normal_exponent(unit: pint.Unit) -> int:
+    return _powers(unit).get("normal_cubic_meter", 0)
+
+
+def _normal_hint(src: pint.Unit, dst: pint.Unit) -> str:
+    if _normal_exponent(src) != _normal_exponent(dst):
+        return (
+            " (Nm3 is gas at 0 °C and 101.325 kPa: converting actual to normal volumes needs"
+            " the gas's temperature and pressure, sensors.units.gas_volume)"
+        )
+    return ""
+
+
+def _as_actual(unit: pint.Unit) -> tuple[Any, int]:
+    """``unit`` with every ``Nm3`` read as ``m**3``, and the exponent of ``Nm3`` in it."""
+    e = _normal_exponent(unit)
+    actual: Any = ureg.dimensionless
+    for name, power in _powers(unit).items():
+        if name != "normal_cubic_meter":
+            actual = actual * ureg.Unit(name) ** power
+    return actual * ureg.meter ** (3 * e), e
+
+
+def gas_volume(
+    value: Any,
+    from_unit: str,
+    to_unit: str,
+    *,
+    temperature: float,
+    temperature_unit: str,
+    pressure: float,
+    pressure_unit: str = "kPa",
+) -> Any:
+    """Convert a gas volume, volume rate or per-volume concentration between actual and normal
+    (``Nm3``) volumes, by the ideal gas law: ``V_n = V · (P / 101.325 kPa) · (273.15 K / T)``.
+
+    ``temperature`` is the gas's temperature in ``temperature_unit`` (``degC`` or ``K``, no
+    default: the two differ by 273.15); ``pressure`` its absolute pressure in
+    ``pressure_unit`` (default kPa). Either side may be actual or normal, e.g.
+    ``gas_volume(100, "m3/h", "Nm3/h", temperature=25, temperature_unit="degC",
+    pressure=101.325)`` is 91.61 Nm³/h; ``mg/Nm3`` ↔ ``mg/m3`` works the inverse way.
+
+    Raises
+    ------
+    UnitError
+        when a unit is unknown or incompatible, the temperature is not above absolute zero, or
+        the pressure is not positive.
+    """
+    if temperature_unit not in ("degC", "K", "°C", "℃"):
+        raise UnitError(f"temperature unit must be degC or K, not {temperature_unit!r}")
+    t = Q_(float(temperature), "degC" if temperature_unit != "K" else "K").to("K")
+    try:
+        p = Q_(float(pressure), parse_unit(pressure_unit)).to("kPa")
+    except pint.errors.DimensionalityError as exc:
+        raise UnitError(f"{pressure_unit!r} is not a pressure unit") from exc
+    if not t.magnitude > 0:
+        raise UnitError(f"temperature {temperature} {temperature_unit} is not above absolute zero")
+    if not p.magnitude > 0:
+        raise UnitError(f"absolute pressure {pressure} {pressure_unit} must be positive")
+    #: normal cubic metres per actual cubic metre at this state
+    k = float((p / NORMAL_PRESSURE).to("dimensionless").magnitude) * float(
+        (NORMAL_TEMPERATURE / t).to("dimensionless").magnitude
+    )
+    src, e_src = _as_actual(parse_unit(from_unit))
+    dst, e_dst = _as_actual(parse_unit(to_unit))
+    try:
+        out = Q_(value * k ** (-e_src), src).to(dst).magnitude * k**e_dst
+    except pint.errors.DimensionalityError as exc:
+        raise UnitError(f"cannot convert {from_unit!r} to {to_unit!r}") from exc
+    return float(out) if isinstance(value, float | int) else out
+
+
+#: The volume a mass concentration must be per, by the parameter's domain.
+_MEDIUM_VOLUME: Final[dict[str, str]] = {"air": "m3", "met": "m3", "cems": "m3", "water": "L"}
+
+
+def _volume_basis(unit: pint.Unit) -> str | None:
+    """What the volume in the denominator of ``unit`` is expressed in: ``m3`` for the cubic
+    metre itself, ``L`` for a litre or another cubic length (dm³, cm³ …); ``None``: no volume."""
+    for name, power in _powers(unit).items():
+        parts = ureg.parse_unit_name(name)
+        if power < 0 and any(b == "liter" for _, b, _ in parts):
+            return "L"
+        if power == -3 and any(b == "meter" for _, b, _ in parts):
+            return "m3" if all(prefix == "" for prefix, _, _ in parts) else "L"
+    return None
+
+
+def check_medium(unit: str, parameter: Parameter) -> None:
+    """Refuse a mass concentration not per the parameter's medium (air per m³, water per L).
+
+    Raises
+    ------
+    UnitError
+        e.g. for ``mg/L`` of PM2.5: ``cannot convert 'mg/L' to 'ug/m3' (pm25 is measured in
+        air, per m3)``.
+    """
+    medium = _MEDIUM_VOLUME.get(parameter.domain)
+    if medium is not None and _volume_basis_of(unit) not in (None, medium):
+        where = "water, per L" if medium == "L" else "air, per m3"
+        raise UnitError(
+            f"cannot convert {unit!r} to {parameter.unit!r} ({parameter.code} is measured in"
+            f" {where})"
+        )
+
+
+@lru_cache(maxsize=512)
+def _volume_basis_of(unit: str) -> str | None:
+    """:func:`_volume_basis` of a mass concentration unit string; ``None`` for other units."""
+    sent = parse_unit(unit)
+    return _volume_basis(sent) if _is_mass_concentration(sent) else None
+
+
 def to_canonical(value: Any, unit: str | None, parameter: Parameter) -> Any:
-    """``value`` in ``unit`` (``None``: already canonical) converted to ``parameter.unit``."""
+    """``value`` in ``unit`` (``None``: already canonical) converted to ``parameter.unit``; a
+    mass concentration must be per the parameter's medium (:func:`check_medium`)."""
     if unit is None:
         return value
+    check_medium(unit, parameter)
     if (
         parameter.unit == "pH"
         and parse_unit(unit).dimensionless
@@ -147,4 +283,7 @@ def _is_mixing_ratio(unit: pint.Unit) -> bool:
 
 
 def _is_mass_concentration(unit: pint.Unit) -> bool:
-    return bool(unit.dimensionality == ureg.parse_units("g/m**3").dimensionality)
+    return bool(unit.dimensionality == _MASS_CONCENTRATION.dimensionality)
+
+
+_MASS_CONCENTRATION: Final = ureg.parse_units("g/m**3")

@@ -25,6 +25,7 @@ from psycopg.types.json import Jsonb
 
 from sensors import qc
 from sensors.alerts import AlertRules, Condition, State
+from store import reviews
 from store.db import Connection
 
 STATES: Final = ("open", "acknowledged", "closed")
@@ -112,11 +113,17 @@ def load_state(conn: Connection, now: datetime, rules: AlertRules | None = None)
         (now - timedelta(hours=1), qc.FLATLINE),
         ["station", "parameter", "since"],
     )
+    # the latest valid gamma reading (a reviewer's invalidation takes a reading out of the
+    # alerts too); the offline rule above counts every reading: invalid or not, it shows the
+    # device is sending
     gamma = _read(
         conn,
-        "SELECT DISTINCT ON (s.station_id) s.station_id, o.time, o.value FROM observations o"
-        " JOIN streams s ON s.id = o.stream_id WHERE s.parameter = 'gamma'"
-        " AND s.interval IS NULL AND o.time >= %s ORDER BY s.station_id, o.time DESC",
+        sql.SQL(
+            "SELECT DISTINCT ON (s.station_id) s.station_id, o.time, o.value FROM observations o"
+            " JOIN streams s ON s.id = o.stream_id WHERE s.parameter = 'gamma'"
+            " AND s.interval IS NULL AND o.time >= %s AND NOT {}"
+            " ORDER BY s.station_id, o.time DESC"
+        ).format(reviews.INVALIDATED_SQL),
         (now - timedelta(hours=1),),
         ["station", "time", "value"],
     )
@@ -124,7 +131,10 @@ def load_state(conn: Connection, now: datetime, rules: AlertRules | None = None)
 
 
 def _read(
-    conn: Connection, query: LiteralString, params: Sequence[Any], columns: list[str]
+    conn: Connection,
+    query: LiteralString | sql.Composed,
+    params: Sequence[Any],
+    columns: list[str],
 ) -> pd.DataFrame:
     """The rows of ``query`` as a frame of ``columns``, times as UTC, values as floats."""
     frame = pd.DataFrame(conn.execute(query, params).fetchall(), columns=columns)

@@ -8,9 +8,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta, tzinfo
 from typing import Any
 
-from sensors.observations import Observation
+import access
+from sensors.observations import Observation, Source
 from store import audit as audit_log
-from store.postgres import Device, PostgresStore, hash_secret
+from store import users
+from store.postgres import Device, PostgresStore, SourcedBatch, hash_secret
+
+#: the schemes an ``Authorization`` header may use (``Token``: InfluxDB clients)
+SCHEMES = ("bearer", "token")
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,8 +30,18 @@ class Principal:
 
     @property
     def actor(self) -> str:
-        """Who this is in the audit: ``admin`` for the operator token, ``device:<id>``."""
+        """Who this is in the audit when no authenticated caller is known: ``admin`` for
+        the operator, ``device:<id>`` (routes pass :attr:`access.Principal.actor`)."""
         return "admin" if self.device is None else f"device:{self.device.id}"
+
+    @classmethod
+    def of(cls, principal: access.Principal) -> Principal:
+        """The writer identity of an authorised ``principal`` (a device, or anyone allowed
+        to write anywhere)."""
+        if principal.kind == "device":
+            assert principal.station is not None
+            return cls(Device(principal.name, principal.station))
+        return cls(None)
 
     def may_access(self, station_id: str) -> bool:
         """Whether this principal may read or write ``station_id``."""
@@ -38,25 +53,30 @@ class ServiceContext:
     """Everything a request handler needs, built once by the shell.
 
     ``timezone`` is the bureau's (times without offset are read in it; answers are given in
-    it); ``max_future`` is how far ahead of the server clock a reading may be stamped.
+    it); ``max_future`` is how far ahead of the server clock a reading may be stamped;
+    ``max_past`` how far behind it a device may write (``ECOSENSE_MAX_PAST_DAYS``; the
+    operator token has no past limit).
     """
 
     store: PostgresStore
     admin_token_hash: str
     timezone: tzinfo
     max_future: timedelta = timedelta(hours=1)
-    #: how a batch is made durable; default: straight into the store (the shell passes the
-    #: spooling writer of ingest/)
-    writer: Callable[[Sequence[Observation]], int] | None = field(default=None)
+    max_past: timedelta = timedelta(days=30)
+    #: how batches (each with its provenance) are made durable; default: straight into the
+    #: store (the shell passes the spooling writer of ingest/)
+    writer: Callable[[Sequence[SourcedBatch]], int] | None = field(default=None)
+    #: how long a user's bearer token lives (``ECOSENSE_TOKEN_TTL_SECONDS``)
+    token_ttl: timedelta = timedelta(hours=8)
     #: where audit events go; default: appended at once (the shell passes the background
     #: :class:`store.audit.AuditWriter`, so that a request pays for no audit commit)
     auditor: audit_log.AuditWriter | None = field(default=None)
 
-    def write(self, observations: Sequence[Observation]) -> int:
-        """Make a batch durable; return its size."""
+    def write(self, observations: Sequence[Observation], source: Source) -> int:
+        """Make a batch of one provenance durable; return its size."""
         if self.writer is not None:
-            return self.writer(observations)
-        return self.store.write_observations(observations)
+            return self.writer([(source, observations)])
+        return self.store.write_observations(observations, source=source)
 
     def audit(
         self,
@@ -85,3 +105,24 @@ class ServiceContext:
             return Principal(None)
         device = self.store.device_for_token(token)
         return None if device is None else Principal(device)
+
+    def resolve(self, authorization: str | None) -> access.Principal | None:
+        """Who sent an ``Authorization`` header: :data:`access.ANONYMOUS` without one, the
+        break-glass admin, a device (its API token) or a signed-in user (a live session of an
+        enabled user); ``None`` when credentials were given but are wrong, expired or
+        revoked. Schemes ``Bearer`` and ``Token``."""
+        if authorization is None or not authorization.strip():
+            return access.ANONYMOUS
+        given_scheme, _, token = authorization.strip().partition(" ")
+        token = token.strip()
+        if given_scheme.lower() not in SCHEMES or not token:
+            return None
+        key = hash_secret(token)
+        if hmac.compare_digest(key, self.admin_token_hash):
+            return access.BREAK_GLASS
+        device = self.store.device_for_token(token)
+        if device is not None:
+            return access.device(device.id, device.station)
+        with self.store.connection() as conn:
+            user = users.user_for_session(conn, key)
+        return None if user is None else access.user(user.name, user.role)

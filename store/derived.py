@@ -18,6 +18,9 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
+from store import reviews
+from store.jobs import TIME_MAX, TIME_MIN
+
 Connection = psycopg.Connection[tuple[Any, ...]]
 
 #: table → (key columns, value columns); every upsert goes through :func:`upsert`.
@@ -182,26 +185,46 @@ def touched_streams(
 ) -> pd.DataFrame:
     """Streams with readings ingested after ``since`` and/or timed in [``start``, ``end``):
     one row each with ``stream_id, station, kind, parameter, interval, statistic, basis, unit``
-    and the ``first`` and ``last`` such reading time (UTC)."""
-    where: list[str] = []
-    params: list[Any] = []
-    for clause, value in (
-        ("o.ingest_time > %s", since),
-        ("o.time >= %s", start),
-        ("o.time < %s", end),
-    ):
-        if value is not None:
-            where.append(clause)
-            params.append(value)
-    query = (
-        "SELECT s.id, s.station_id, st.kind, s.parameter, s.interval, s.statistic, s.basis,"
-        " s.unit, t.first, t.last FROM (SELECT o.stream_id, min(o.time) AS first,"
-        " max(o.time) AS last FROM observations o WHERE "
-        + (" AND ".join(where) or "TRUE")
-        + " GROUP BY o.stream_id) t JOIN streams s ON s.id = t.stream_id"
-        " JOIN stations st ON st.id = s.station_id ORDER BY s.station_id, s.id"
+    and the ``first`` and ``last`` such reading time (UTC; ``NaT`` when every one lies outside
+    [:data:`TIME_MIN`, :data:`TIME_MAX`)) and ``outside``, the number of such readings left
+    out for their time.
+
+    With ``since``, the readings covered by a review (:mod:`store.reviews`) made after it count
+    as touched too, so the periods the review changes are recomputed.
+    """
+    params: dict[str, Any] = {"since": since, "start": start, "end": end}
+    conditions = [
+        sql.SQL(clause)
+        for clause, name in (
+            ("o.ingest_time > %(since)s", "since"),
+            ("o.time >= %(start)s", "start"),
+            ("o.time < %(end)s", "end"),
+        )
+        if params[name] is not None
+    ]
+    inside = sql.SQL("o.time >= %(lo)s AND o.time < %(hi)s")
+    arrived = sql.SQL("SELECT o.stream_id, o.time FROM observations o WHERE {}").format(
+        sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("TRUE")
     )
-    rows = conn.execute(query.encode(), params).fetchall()
+    if since is not None:
+        # readings a review made since the mark covers (whatever their ingest time)
+        reviewed = sql.SQL(
+            "SELECT o.stream_id, o.time FROM reviews r JOIN streams rs"
+            " ON rs.station_id = r.station AND rs.parameter = r.parameter"
+            " JOIN observations o ON o.stream_id = rs.id AND o.time >= r.start"
+            ' AND o.time < r."end" WHERE r.at > %(since)s'
+        )
+        arrived = sql.SQL("{} UNION ALL {}").format(arrived, reviewed)
+    query = sql.SQL(
+        "SELECT s.id, s.station_id, st.kind, s.parameter, s.interval, s.statistic, s.basis,"
+        " s.unit, t.first, t.last, t.outside FROM (SELECT o.stream_id,"
+        " min(o.time) FILTER (WHERE {inside}) AS first,"
+        " max(o.time) FILTER (WHERE {inside}) AS last,"
+        " count(*) FILTER (WHERE NOT ({inside})) AS outside"
+        " FROM ({arrived}) o GROUP BY o.stream_id) t JOIN streams s ON s.id = t.stream_id"
+        " JOIN stations st ON st.id = s.station_id ORDER BY s.station_id, s.id"
+    ).format(inside=inside, arrived=arrived)
+    rows = conn.execute(query, {**params, "lo": TIME_MIN, "hi": TIME_MAX}).fetchall()
     cols = [
         "stream_id",
         "station",
@@ -213,16 +236,20 @@ def touched_streams(
         "unit",
         "first",
         "last",
+        "outside",
     ]
     frame = pd.DataFrame(rows, columns=cols)
     for c in ("first", "last"):
         frame[c] = pd.to_datetime(frame[c], utc=True)
+    frame["outside"] = frame["outside"].astype("int64")
     return frame
 
 
 def read_readings(conn: Connection, stream_id: int, start: datetime, end: datetime) -> pd.DataFrame:
-    """One stream's readings in [start, end) with their QC mask (``-1``: not checked yet):
-    columns ``time`` (UTC), ``value``, ``flag``, ``mask``."""
+    """One stream's readings in [start, end) (within [:data:`TIME_MIN`, :data:`TIME_MAX`)) with
+    their QC mask (``-1``: not checked yet) and whether a review invalidated them: columns
+    ``time`` (UTC), ``value``, ``flag``, ``mask``, ``invalid``."""
+    start, end = max(start, TIME_MIN), min(end, TIME_MAX)
     rows = conn.execute(
         "SELECT o.time, o.value, o.flag, coalesce(q.mask, -1) FROM observations o"
         " LEFT JOIN qc_flags q ON q.stream_id = o.stream_id AND q.time = o.time"
@@ -233,6 +260,8 @@ def read_readings(conn: Connection, stream_id: int, start: datetime, end: dateti
     frame["time"] = pd.to_datetime(frame["time"], utc=True)
     frame["value"] = frame["value"].astype("float64")
     frame["mask"] = frame["mask"].astype("int64")
+    found = reviews.stream_reviews(conn, stream_id, start, end) if len(frame) else []
+    frame["invalid"] = reviews.invalidated(frame["time"], found)
     return frame
 
 
@@ -303,12 +332,14 @@ def read_aggregate_page(
     parameter: str | None = None,
     after: tuple[str, str, datetime] | None = None,
     limit: int = 1000,
+    subjects: Sequence[str] | None = None,
 ) -> list[AggregateRow]:
     """One page of the aggregates of ``period`` starting in [start, end), ordered by
     (subject, parameter, start) — the table's key order, so a page is an index range.
 
     ``after`` is the (subject, parameter, start) of the last row of the previous page (keyset
-    paging: a page is found in the same time however deep it is); at most ``limit`` rows.
+    paging: a page is found in the same time however deep it is); at most ``limit`` rows;
+    ``subjects``, when given, keeps only those subjects (the stations the caller may read).
     """
     where: list[sql.Composable] = [
         sql.SQL("scope = %s"),
@@ -321,6 +352,9 @@ def read_aggregate_page(
         if value is not None:
             where.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
             params.append(value)
+    if subjects is not None:
+        where.append(sql.SQL("subject = ANY(%s::text[])"))
+        params.append(list(subjects))
     if after is not None:
         where.append(sql.SQL("(subject, parameter, start) > (%s, %s, %s)"))
         params.extend(after)
@@ -378,6 +412,21 @@ def read_assessments(
     for c in ("value", "level"):
         frame[c] = frame[c].astype("Int64")
     return frame
+
+
+def delete_assessments(
+    conn: Connection, *, scope: str, subject: str, kind: str, starts: Sequence[datetime]
+) -> int:
+    """Delete the assessments of ``kind`` of one subject at ``starts`` (a period that can no
+    longer be assessed, e.g. its readings were invalidated); return how many went."""
+    if not starts:
+        return 0
+    cur = conn.execute(
+        "DELETE FROM assessments WHERE scope = %s AND subject = %s AND kind = %s"
+        " AND start = ANY(%s)",
+        (scope, subject, kind, [pd.Timestamp(t).to_pydatetime() for t in starts]),
+    )
+    return cur.rowcount
 
 
 def read_emissions(

@@ -8,6 +8,7 @@ Every SQL value is a bound parameter; identifiers are composed with :mod:`psycop
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import operator
 import secrets
@@ -26,7 +27,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from sensors.observations import Observation
+from sensors.observations import Observation, Source, is_clean_text
 from sensors.parameters import Parameter, is_canonical, stream_unit
 from sensors.stations import Station
 from store import migrations
@@ -36,7 +37,11 @@ logger = logging.getLogger(__name__)
 
 _TOKEN_CACHE_SECONDS: Final = 30.0
 _PROBE_SECONDS: Final = 1.0
-_COPY_TYPES: Final = ("int4", "timestamptz", "float8", "text")
+_COPY_TYPES: Final = ("int4", "timestamptz", "float8", "text", "int4")
+
+#: Readings of one provenance: what :meth:`PostgresStore.write_batches` takes a list of
+#: (``None``: unknown provenance, only for spool files written before provenance existed).
+SourcedBatch = tuple[Source | None, Sequence[Observation]]
 
 
 class StreamKey(NamedTuple):
@@ -56,6 +61,14 @@ class StreamKey(NamedTuple):
         return cls(*_stream_fields(obs))
 
 
+#: A row of the COPY: (stream_id, time, value, flag, source_id).
+_Row = tuple[int, datetime, float, str, int | None]
+# Fields of an Observation (a named tuple) by position: faster than by name in the write loop.
+_stream_items: Callable[[Observation], StreamTuple] = operator.itemgetter(0, 1, 5, 6, 7)
+_time_item: Callable[[Observation], datetime] = operator.itemgetter(2)
+_value_item: Callable[[Observation], float] = operator.itemgetter(3)
+_flag_item: Callable[[Observation], str] = operator.itemgetter(4)
+
 #: (station, parameter, interval, statistic, basis): a :class:`StreamKey` or a plain tuple.
 StreamTuple = tuple[str, str, str | None, str | None, str]
 _stream_fields: Callable[[Observation], StreamTuple] = operator.attrgetter(
@@ -71,6 +84,8 @@ class ObservationFilters(TypedDict, total=False):
     """
 
     station: str | None
+    #: only these stations (the ones the caller may read)
+    stations: Sequence[str] | None
     parameter: str | None
     start: datetime | None
     end: datetime | None
@@ -102,17 +117,34 @@ class StoredObservation:
     statistic: str | None
     basis: str
     stream_id: int
+    #: when the store received the current value (``ingest_time``); set by
+    #: :meth:`PostgresStore.read_observations`
+    received_at: datetime | None = None
+    #: who sent it; ``None`` for readings stored before provenance was recorded
+    source: Source | None = None
 
 
-def storable_text(text: str) -> bool:
-    """Whether PostgreSQL text can hold ``text`` (no NUL, no unpaired surrogate)."""
-    if "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+class AmbiguousStream(ValueError):
+    """Several streams of a station and parameter match where one is needed."""
+
+
+@dataclass(frozen=True, slots=True)
+class ObservationVersion:
+    """One version of a reading: a superseded value, or the current one
+    (``superseded_at`` is ``None``). ``value`` is in ``unit``; times are UTC."""
+
+    value: float
+    flag: str
+    unit: str
+    received_at: datetime
+    source: Source | None
+    superseded_at: datetime | None
+
+
+def _source(
+    protocol: str | None, device: str | None, user: str | None, file: str | None
+) -> Source | None:
+    return None if protocol is None else Source(protocol, device, user, file)
 
 
 def hash_secret(secret: str) -> str:
@@ -154,9 +186,10 @@ class PostgresStore:
             raise StoreUnavailable(f"cannot connect to the database: {exc}") from exc
         self._streams: dict[StreamTuple, int] = {}
         self._streams_lock = threading.Lock()
+        self._sources: dict[Source | None, int | None] = {None: None}
         self._tokens: dict[str, tuple[Device | None, float]] = {}
         # What the database said, for answering while it is unreachable.
-        self._known_stations: set[str] = set()
+        self._station_kinds: dict[str, str] = {}
         self._down_since: float | None = None
         self._next_probe = 0.0
         self._probe_lock = threading.Lock()
@@ -335,24 +368,30 @@ class PostgresStore:
         return None if r is None else Station(r[0], r[1], r[2], r[3], r[4], r[5] or {}, r[6])
 
     def existing_station_ids(self, ids: Iterable[str]) -> set[str]:
-        """The subset of ``ids`` that are registered stations (an id PostgreSQL text cannot
-        hold — NUL, an unpaired surrogate — names none)."""
-        wanted = [i for i in set(ids) if storable_text(i)]
+        """The subset of ``ids`` that are registered stations (see :meth:`station_kinds`)."""
+        return set(self.station_kinds(ids))
+
+    def station_kinds(self, ids: Iterable[str]) -> dict[str, str]:
+        """The kind of each of ``ids`` that is a registered station (unknown ids left out).
+
+        While the database is down, answered from what it said before — but only when every id
+        is known: a station we cannot vouch for must not be rejected. An id PostgreSQL text cannot
+        hold (NUL, an unpaired surrogate) names none.
+        """
+        wanted = [i for i in set(ids) if is_clean_text(i)]
         if not wanted:
-            return set()
+            return {}
         try:
             with self._connection() as conn:
                 rows = conn.execute(
-                    "SELECT id FROM stations WHERE id = ANY(%s)", (wanted,)
+                    "SELECT id, kind FROM stations WHERE id = ANY(%s)", (wanted,)
                 ).fetchall()
         except StoreUnavailable:
-            # While the database is down, answer from what it said before — but only when
-            # every id is known: a station we cannot vouch for must not be rejected.
-            if set(wanted) <= self._known_stations:
-                return set(wanted)
+            if set(wanted) <= self._station_kinds.keys():
+                return {i: self._station_kinds[i] for i in wanted}
             raise
-        found = {r[0] for r in rows}
-        self._known_stations |= found
+        found = {r[0]: r[1] for r in rows}
+        self._station_kinds.update(found)
         return found
 
     # ----------------------------------------------------------------- devices
@@ -502,22 +541,70 @@ class PostgresStore:
             for r in rows:
                 self._streams[StreamKey(r[1], r[2], r[3], r[4], r[5])] = r[0]
 
-    # ----------------------------------------------------------------- observations
-    def write_observations(self, observations: Sequence[Observation]) -> int:
-        """Store a batch durably (committed when this returns); return the rows written.
+    # ----------------------------------------------------------------- provenance
+    def source_ids(self, sources: Iterable[Source | None]) -> dict[Source | None, int | None]:
+        """Ids of the ``sources`` rows of these provenances, creating the missing ones (cached:
+        a source is looked up in the database once per process); ``None`` maps to ``None``."""
+        known = self._sources
+        missing = [src for src in set(sources) if src not in known]
+        if missing:
+            with self._connection() as conn, conn.cursor() as cur:
+                for src in missing:
+                    assert src is not None
+                    cur.execute(
+                        "INSERT INTO sources (protocol, device, user_name, file)"
+                        " VALUES (%s, %s, %s, %s) ON CONFLICT (protocol, device, user_name, file)"
+                        " DO UPDATE SET protocol = EXCLUDED.protocol RETURNING id",
+                        (src.protocol, src.device, src.user, src.file),
+                    )
+                    row = cur.fetchone()
+                    assert row is not None
+                    known[src] = row[0]
+        return known
 
-        Upsert on (stream, time): a re-sent reading replaces the stored one instead of
-        duplicating it; within one batch the last reading of a (stream, time) wins. The fast
-        path is one binary COPY into ``observations``; a batch that hits an existing
-        (stream, time) is rolled back to a savepoint and merged through a staging table.
+    # ----------------------------------------------------------------- observations
+    def write_observations(self, observations: Sequence[Observation], *, source: Source) -> int:
+        """Store a batch of one provenance durably (committed when this returns); return the
+        rows written. See :meth:`write_batches`."""
+        return self.write_batches([(source, observations)])
+
+    def write_batches(self, batches: Sequence[SourcedBatch]) -> int:
+        """Store batches, each with its provenance, in one transaction; return the rows written.
+
+        Raw data are never overwritten: a re-sent reading with the same value and flag changes
+        nothing (its first provenance stays); one with another value or flag becomes the
+        current value, stamped with a new ``ingest_time``, and the database keeps the previous
+        one in ``observation_versions`` (trigger of migration 0008). Within the call the last
+        reading of a (stream, time) wins. The fast path is one binary COPY into
+        ``observations``; a batch that hits an existing (stream, time) is rolled back to a
+        savepoint and merged through a staging table.
         """
-        if not observations:
+        batches = [(src, obs) for src, obs in batches if obs]
+        if not batches:
             return 0
-        keys = [_stream_fields(o) for o in observations]
-        ids = self.stream_ids(set(keys))
-        rows: dict[tuple[int, datetime], tuple[float, str]] = {}
-        for o, key in zip(observations, keys, strict=True):
-            rows[(ids[key], o.time)] = (o.value, o.flag)
+        keys = [list(map(_stream_items, obs)) for _, obs in batches]
+        ids = self.stream_ids({k for ks in keys for k in ks})
+        sids = self.source_ids(src for src, _ in batches)
+        # One row per (stream, time), the last one winning; built by C-level iteration (no
+        # Python code per reading): (stream_id, time, value, flag, source_id).
+        rows: dict[tuple[int, datetime], _Row] = {}
+        for (src, obs), ks in zip(batches, keys, strict=True):
+            streams = list(map(ids.__getitem__, ks))
+            times = list(map(_time_item, obs))
+            rows.update(
+                zip(
+                    zip(streams, times, strict=True),
+                    zip(
+                        streams,
+                        times,
+                        map(_value_item, obs),
+                        map(_flag_item, obs),
+                        itertools.repeat(sids[src], len(obs)),
+                        strict=True,
+                    ),
+                    strict=True,
+                )
+            )
         with self._connection() as conn, conn.transaction():
             try:
                 with conn.transaction():
@@ -530,31 +617,36 @@ class PostgresStore:
     def _copy(
         conn: psycopg.Connection[tuple[Any, ...]],
         table: str,
-        rows: dict[tuple[int, datetime], tuple[float, str]],
+        rows: dict[tuple[int, datetime], _Row],
     ) -> None:
-        stmt = sql.SQL("COPY {} (stream_id, time, value, flag) FROM STDIN (FORMAT BINARY)").format(
-            sql.Identifier(table)
-        )
+        stmt = sql.SQL(
+            "COPY {} (stream_id, time, value, flag, source_id) FROM STDIN (FORMAT BINARY)"
+        ).format(sql.Identifier(table))
         with conn.cursor() as cur, cur.copy(stmt) as copy:
             copy.set_types(list(_COPY_TYPES))
-            for (sid, t), (value, flag) in rows.items():
-                copy.write_row((sid, t, value, flag))
+            write = copy.write_row
+            for row in rows.values():
+                write(row)
 
     def _merge(
         self,
         conn: psycopg.Connection[tuple[Any, ...]],
-        rows: dict[tuple[int, datetime], tuple[float, str]],
+        rows: dict[tuple[int, datetime], _Row],
     ) -> None:
         conn.execute(
             "CREATE TEMP TABLE IF NOT EXISTS observations_staging"
             " (LIKE observations INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
         )
         self._copy(conn, "observations_staging", rows)
+        # Only a changed value or flag updates the row (and its trigger keeps the old version);
+        # a re-send of the same reading leaves it, and its provenance, as it was.
         conn.execute(
-            "INSERT INTO observations (stream_id, time, value, flag, ingest_time)"
-            " SELECT stream_id, time, value, flag, ingest_time FROM observations_staging"
+            "INSERT INTO observations (stream_id, time, value, flag, ingest_time, source_id)"
+            " SELECT stream_id, time, value, flag, ingest_time, source_id"
+            " FROM observations_staging"
             " ON CONFLICT (stream_id, time) DO UPDATE SET value = EXCLUDED.value,"
-            " flag = EXCLUDED.flag, ingest_time = EXCLUDED.ingest_time"
+            " flag = EXCLUDED.flag, ingest_time = EXCLUDED.ingest_time,"
+            " source_id = EXCLUDED.source_id"
             " WHERE (observations.value, observations.flag)"
             " IS DISTINCT FROM (EXCLUDED.value, EXCLUDED.flag)"
         )
@@ -564,6 +656,7 @@ class PostgresStore:
         filters: ObservationFilters,
         after: tuple[int, datetime] | None = None,
         limit: int | None = None,
+        provenance: bool = False,
     ) -> tuple[sql.Composed, list[Any]]:
         where: list[sql.Composable] = []
         params: list[Any] = []
@@ -577,6 +670,10 @@ class PostgresStore:
             if value is not None:
                 where.append(sql.SQL("s.{} = %s").format(sql.Identifier(column)))
                 params.append(value)
+        stations = filters.get("stations")
+        if stations is not None:
+            where.append(sql.SQL("s.station_id = ANY(%s::text[])"))
+            params.append(list(stations))
         start, end = filters.get("start"), filters.get("end")
         if start is not None:
             where.append(sql.SQL("o.time >= %s"))
@@ -589,10 +686,18 @@ class PostgresStore:
             params.extend(after)
         query = sql.SQL(
             "SELECT s.station_id, s.parameter, o.time, o.value, s.unit, o.flag, s.interval,"
-            " s.statistic, s.basis, o.stream_id"
-            " FROM observations o JOIN streams s ON s.id = o.stream_id"
+            " s.statistic, s.basis, o.stream_id{}"
+            " FROM observations o JOIN streams s ON s.id = o.stream_id{}"
             " WHERE {} ORDER BY o.stream_id, o.time"
-        ).format(sql.SQL(" AND ").join(where) if where else sql.SQL("TRUE"))
+        ).format(
+            sql.SQL(
+                ", o.ingest_time, src.protocol, src.device, src.user_name, src.file"
+                if provenance
+                else ""
+            ),
+            sql.SQL(" LEFT JOIN sources src ON src.id = o.source_id" if provenance else ""),
+            sql.SQL(" AND ").join(where) if where else sql.SQL("TRUE"),
+        )
         if limit is not None:
             query = query + sql.SQL(" LIMIT %s")
             params.append(limit)
@@ -605,15 +710,96 @@ class PostgresStore:
         limit: int = 1000,
         **filters: Unpack[ObservationFilters],
     ) -> list[StoredObservation]:
-        """One page of observations, ordered by (stream, time), ``start`` ≤ time < ``end``.
+        """One page of observations, ordered by (stream, time), ``start`` ≤ time < ``end``,
+        each with its provenance (``received_at``, ``source``).
 
         ``after`` is the (stream id, time) of the last row of the previous page. A filter
         left out (or ``None``) matches every value.
         """
-        query, params = self._select(filters, after, limit)
+        query, params = self._select(filters, after, limit, provenance=True)
         with self._connection() as conn:
             rows = conn.execute(query, params).fetchall()
-        return [StoredObservation(*r) for r in rows]
+        return [
+            StoredObservation(
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                r[6],
+                r[7],
+                r[8],
+                r[9],
+                r[10],
+                _source(*r[11:15]),
+            )
+            for r in rows
+        ]
+
+    def observation_versions(
+        self,
+        *,
+        station: str,
+        parameter: str,
+        time: datetime,
+        interval: str | None = None,
+        statistic: str | None = None,
+        basis: str | None = None,
+    ) -> list[ObservationVersion]:
+        """Every version of the reading of ``station`` × ``parameter`` at ``time``, oldest
+        first; the last is the current one (``superseded_at`` ``None``). ``interval``,
+        ``statistic`` and ``basis`` (left out: any) select the stream among those with a
+        reading at ``time``.
+
+        Raises
+        ------
+        NotFound
+            when no stream has a reading at ``time``.
+        AmbiguousStream
+            when several do (its message names them).
+        """
+        where: list[sql.Composable] = [
+            sql.SQL("s.station_id = %s"),
+            sql.SQL("s.parameter = %s"),
+            sql.SQL("o.time = %s"),
+        ]
+        params: list[Any] = [station, parameter, time]
+        for column, value in (("interval", interval), ("statistic", statistic), ("basis", basis)):
+            if value is not None:
+                where.append(sql.SQL("s.{} = %s").format(sql.Identifier(column)))
+                params.append(value)
+        current = sql.SQL(
+            "SELECT o.stream_id, s.interval, s.statistic, s.basis, s.unit, o.value, o.flag,"
+            " o.ingest_time, src.protocol, src.device, src.user_name, src.file"
+            " FROM observations o JOIN streams s ON s.id = o.stream_id"
+            " LEFT JOIN sources src ON src.id = o.source_id WHERE {} ORDER BY o.stream_id"
+        ).format(sql.SQL(" AND ").join(where))
+        with self._connection() as conn:
+            rows = conn.execute(current, params).fetchall()
+            if not rows:
+                raise NotFound(f"no reading of {station} {parameter} at {time.isoformat()}")
+            if len(rows) > 1:
+                kinds = "; ".join(
+                    f"interval={r[1] or '-'} statistic={r[2] or '-'} basis={r[3]}" for r in rows
+                )
+                raise AmbiguousStream(
+                    f"{len(rows)} streams of {station} {parameter} have a reading at "
+                    f"{time.isoformat()}; choose one with interval, statistic, basis: {kinds}"
+                )
+            stream_id, unit = rows[0][0], rows[0][4]
+            old = conn.execute(
+                "SELECT v.value, v.flag, v.received_at, src.protocol, src.device, src.user_name,"
+                " src.file, v.superseded_at FROM observation_versions v"
+                " LEFT JOIN sources src ON src.id = v.source_id"
+                " WHERE v.stream_id = %s AND v.time = %s"
+                " ORDER BY v.superseded_at, v.received_at",
+                (stream_id, time),
+            ).fetchall()
+        versions = [ObservationVersion(r[0], r[1], unit, r[2], _source(*r[3:7]), r[7]) for r in old]
+        r = rows[0]
+        versions.append(ObservationVersion(r[5], r[6], unit, r[7], _source(*r[8:12]), None))
+        return versions
 
     def read_frame(self, **filters: Unpack[ObservationFilters]) -> pd.DataFrame:
         """A range of observations as a DataFrame (``time`` is UTC; ``value`` in ``unit``)."""

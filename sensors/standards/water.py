@@ -15,7 +15,8 @@ Source: GB 3838-2002 Table 1; the table and its use: ``docs/standards/water.md``
 
 Parameter names: the dictionary's ``ph do codmn cod bod5 nh3n tp tn``, and ``cu zn fluoride se
 as hg cd cr6 pb cyanide volatile_phenols petroleum anionic_surfactants sulfide
-faecal_coliforms``; mg/L (pH dimensionless, faecal coliforms per litre).
+faecal_coliforms``; mg/L (pH dimensionless, faecal coliforms per litre). The metals are also
+accepted by the dictionary's codes for them in water, ``water_cd`` … (:data:`DICTIONARY_CODES`).
 """
 
 from __future__ import annotations
@@ -63,18 +64,26 @@ PH_RANGE: Final = (6.0, 9.0)
 PARAMETERS: Final = ("ph", "do", *UPPER_LIMITS)
 #: Classed, but not part of the overall class.
 NOT_IN_OVERALL: Final = frozenset({"faecal_coliforms"})
+#: The parameter dictionary's codes of the Table 1 metals in water (``cd`` … name the soil
+#: metals there, mg/kg): accepted wherever a Table 1 name is, and classed as that item.
+DICTIONARY_CODES: Final[dict[str, str]] = {
+    f"water_{m}": m for m in ("cu", "zn", "se", "as", "hg", "cd", "cr6", "pb")
+}
+#: The stream parameters a station's water class is computed from (Table 1 names and the
+#: dictionary's water metals).
+STREAM_PARAMETERS: Final = (*PARAMETERS, *DICTIONARY_CODES)
 
 
 def _limits(parameter: str, water_body: WaterBody) -> tuple[float, ...]:
     if parameter == "tp" and water_body == "lake":
         return TP_LAKE
-    return UPPER_LIMITS[parameter]
+    return UPPER_LIMITS[DICTIONARY_CODES.get(parameter, parameter)]
 
 
 def _check(parameter: str, water_body: str) -> None:
     if water_body not in ("river", "lake"):
         raise ValueError(f"water body must be 'river' or 'lake', not {water_body!r}")
-    if parameter not in PARAMETERS:
+    if DICTIONARY_CODES.get(parameter, parameter) not in PARAMETERS:
         raise ValueError(
             f"GB 3838-2002 Table 1 has no limit for {parameter!r} ({', '.join(PARAMETERS)})"
         )

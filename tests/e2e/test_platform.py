@@ -509,7 +509,8 @@ def test_sigkill_mid_stream_loses_no_acknowledged_reading(tmp_path: Path) -> Non
     acked: set[tuple[str, int]] = set()
     lock = threading.Lock()
     stop_flag = threading.Event()
-    t0 = datetime(2026, 11, 1, tzinfo=UTC)
+    # a day ago: inside the window devices may write (ECOSENSE_MAX_PAST_DAYS, 30 days)
+    t0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=1)
 
     def http_device(i: int) -> None:
         n = 0

@@ -19,12 +19,14 @@ from pipelines import alerts
 from pipelines.jobs import JobContext, get
 from pipelines.runner import Runner
 from sensors.alerts import Condition
-from sensors.observations import Observation
+from sensors.observations import Observation, Source
 from sensors.stations import Station
 from store import alerts as alert_store
 from store import derived
 from store.context import ServiceContext
 from store.postgres import PostgresStore, hash_secret
+
+SOURCE = Source("http", "test-device")
 
 pytestmark = pytest.mark.integration
 ADMIN = "operator-secret"
@@ -86,7 +88,8 @@ def _write_hours(store: PostgresStore, start: Any, end: Any, so2: float) -> None
         [
             Observation("S1", "so2", start + timedelta(minutes=m), so2 + (m % 5) * 0.37)
             for m in range(minutes)
-        ]
+        ],
+        source=SOURCE,
     )
 
 
@@ -273,3 +276,38 @@ def test_no_webhook_call_inside_an_open_transaction(
         hook.close()
     assert sent["delivered"] == 1
     assert seen == [(False, 0)]
+
+
+def test_an_invalidated_gamma_reading_raises_no_alert(store: PostgresStore) -> None:
+    """Issue 12, bullet 4: jobs exclude invalidated readings from alerts — the radiation rule
+    reads raw gamma readings, so a reviewer's invalidation must reach it too; a restore brings
+    the alert back."""
+    from datetime import UTC, datetime
+
+    from sensors.alerts import evaluate
+    from store import reviews
+
+    store.upsert_stations([Station("R1", "Rad one", "radiation", 116.4, 39.9)])
+    now = datetime.now(UTC).replace(microsecond=0)
+    spike = now - timedelta(minutes=5)
+    store.write_observations([Observation("R1", "gamma", spike, 5000.0)], source=SOURCE)
+
+    def gamma_alerts() -> list[Condition]:
+        with store.connection() as conn:
+            state = alert_store.load_state(conn, now)
+        return [c for c in evaluate(state) if c.rule == "gamma"]
+
+    assert [c.station for c in gamma_alerts()] == ["R1"]
+    for action, expected in (("invalidate", []), ("restore", ["R1"])):
+        with store.connection() as conn:
+            reviews.add(
+                conn,
+                station="R1",
+                parameter="gamma",
+                start=spike,
+                end=spike + timedelta(seconds=1),
+                action=action,
+                reason="detector fault, see log 42",
+                by="reviewer",
+            )
+        assert [c.station for c in gamma_alerts()] == expected

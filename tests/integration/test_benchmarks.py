@@ -18,5 +18,7 @@ def test_store_write_benchmark_runs(database_url: str) -> None:
         "resend_rows_per_s",
         "ratio_ecosense_to_copy",
         "ratio_resend_to_copy",
+        "correct_rows_per_s",
+        "ratio_correct_to_copy",
     ):
         assert result[key] > 0

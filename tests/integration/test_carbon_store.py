@@ -22,9 +22,12 @@ from ecosense.cli import main
 from pipelines.carbon import WITHOUT_CALCULATION, FacilityPlan, cems_check, facility_inventory
 from pipelines.jobs import JobContext, get
 from pipelines.runner import Runner
+from sensors.observations import Source
 from sensors.stations import Station
 from store import activity, derived
 from store.postgres import PostgresStore
+
+SOURCE = Source("file", None, "test", "meter.csv")
 
 pytestmark = pytest.mark.integration
 CST = ZoneInfo("Asia/Shanghai")
@@ -303,7 +306,8 @@ def test_activity_derived_from_a_plant_meter(
                 round(1000 + 50 * math.sin(m / 37), 3),
             )
             for m in range(0, 24 * 60 - 120, 10)  # the last two hours are missing
-        ]
+        ],
+        source=SOURCE,
     )  # fmt: skip
     ctx = JobContext(database_url, runner)
     assert get("hourly").run(ctx, None, None).errors == []

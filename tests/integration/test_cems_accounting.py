@@ -34,7 +34,9 @@ def test_stack_co2_by_measurement_with_a_substituted_hour(
 ) -> None:
     store.upsert_stations([Station("STACK-1", "Unit 1 stack", "cems", 117.2, 39.1)])
     token = store.add_device("cems-1", "STACK-1")
-    ctx = ServiceContext(store, hash_secret("admin"), ZoneInfo("Asia/Shanghai"))
+    ctx = ServiceContext(  # T0 stays writable by the device (ECOSENSE_MAX_PAST_DAYS)
+        store, hash_secret("admin"), ZoneInfo("Asia/Shanghai"), max_past=timedelta(days=3650)
+    )
     readings = []
     for hour, co2 in ((0, 180_000.0), (2, 200_000.0)):  # hour 1: the analyser was down
         for m in range(60):

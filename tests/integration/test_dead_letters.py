@@ -16,9 +16,11 @@ from pathlib import Path
 import pytest
 
 from ingest.spool import DurableWriter, Spool
-from sensors.observations import Observation
+from sensors.observations import Observation, Source
 from sensors.stations import Station
 from store.postgres import PostgresStore
+
+SOURCE = Source("http", "d1")
 
 pytestmark = pytest.mark.integration
 T0 = datetime(2026, 11, 28, tzinfo=UTC)
@@ -48,9 +50,9 @@ def test_a_batch_of_a_deleted_station_is_dead_lettered_and_the_replay_continues(
     reason, is logged, and the later batches are replayed."""
     store = two_stations
     spool = Spool(tmp_path / "spool")
-    spool.append([reading("S1", 0)])
-    doomed = spool.append([reading("S2", 0), reading("S2", 1)])
-    spool.append([reading("S1", 1)])
+    spool.append([(SOURCE, [reading("S1", 0)])])
+    doomed = spool.append([(SOURCE, [reading("S2", 0), reading("S2", 1)])])
+    spool.append([(SOURCE, [reading("S1", 1)])])
     delete_station(store, "S2")
     writer = DurableWriter(store, spool)
     with caplog.at_level(logging.WARNING, logger="ingest.spool"):
@@ -63,14 +65,16 @@ def test_a_batch_of_a_deleted_station_is_dead_lettered_and_the_replay_continues(
     assert any("refused" in r.getMessage() for r in caplog.records)
     assert store.count_observations() == 2
     # the dead letter is kept as written: it can be put back once its station exists again
-    assert [b for _, b in Spool(spool.dead).batches()] == [[reading("S2", 0), reading("S2", 1)]]
+    assert [b for _, b in Spool(spool.dead).batches()] == [
+        [(SOURCE, [reading("S2", 0), reading("S2", 1)])]
+    ]
 
 
 def test_corrupt_spool_files_are_dead_lettered(two_stations: PostgresStore, tmp_path: Path) -> None:
     """Issue 12: "a malformed file" — not JSON, or JSON that is not a batch of readings."""
     store = two_stations
     spool = Spool(tmp_path / "spool")
-    spool.append([reading("S1", 0)])
+    spool.append([(SOURCE, [reading("S1", 0)])])
     bad = {
         "00000000000000000002.json": b"\x00\xff{[not json",
         "00000000000000000003.json": b'{"a": 1}',
@@ -80,7 +84,7 @@ def test_corrupt_spool_files_are_dead_lettered(two_stations: PostgresStore, tmp_
     for name, data in bad.items():
         (spool.directory / name).write_bytes(data)
     spool = Spool(spool.directory)  # a restart finds them
-    spool.append([reading("S1", 1)])
+    spool.append([(SOURCE, [reading("S1", 1)])])
     assert spool.pending() == 6
     assert DurableWriter(store, spool).drain() == 2
     assert spool.pending() == 0
@@ -90,8 +94,8 @@ def test_corrupt_spool_files_are_dead_lettered(two_stations: PostgresStore, tmp_
         assert note.read_text().strip(), "every dead letter has its reason"
     assert store.count_observations() == 2
     # numbering goes on after the dead letters: a new batch never takes a dead letter's name
-    spool.dead_letter(spool.append([reading("S1", 2)]), "test")
-    assert Spool(spool.directory).append([reading("S1", 3)]).name not in {
+    spool.dead_letter(spool.append([(SOURCE, [reading("S1", 2)])]), "test")
+    assert Spool(spool.directory).append([(SOURCE, [reading("S1", 3)])]).name not in {
         p.name for p in spool.dead.glob("*.json")
     }
 
@@ -103,17 +107,17 @@ def test_new_writes_reach_the_database_after_a_refused_batch(
     batch is dead-lettered the spool is empty and new writes go straight to the store."""
     store = two_stations
     spool = Spool(tmp_path / "spool")
-    spool.append([reading("S2", 0)])
+    spool.append([(SOURCE, [reading("S2", 0)])])
     delete_station(store, "S2")
     writer = DurableWriter(store, spool, retry_seconds=0.2)
     writer.start()
     try:
-        writer.write([reading("S1", 0)])  # spooled behind the refused batch
+        writer.write([reading("S1", 0)], SOURCE)  # spooled behind the refused batch
         deadline = time.monotonic() + 20
         while (spool.pending() or store.count_observations() < 1) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert spool.pending() == 0 and store.count_observations() == 1
-        assert writer.write([reading("S1", 1)]) == 1
+        assert writer.write([reading("S1", 1)], SOURCE) == 1
         assert store.count_observations() == 2, "written to the database, not the spool"
         assert spool.files() == []
     finally:
@@ -124,7 +128,7 @@ def test_a_dead_letter_put_back_is_replayed(two_stations: PostgresStore, tmp_pat
     """The README's recipe: fix the cause, move the ``.json`` back into the spool folder."""
     store = two_stations
     spool = Spool(tmp_path / "spool")
-    doomed = spool.append([reading("S2", 0)])
+    doomed = spool.append([(SOURCE, [reading("S2", 0)])])
     delete_station(store, "S2")
     writer = DurableWriter(store, spool, retry_seconds=0.2)
     writer.start()
@@ -149,15 +153,15 @@ def test_only_the_readings_of_a_deleted_station_are_dead_lettered(
     stream: without the check its readings would have been stored under a stream that no
     longer exists."""
     store = two_stations
-    store.write_observations([reading("S2", 0)])  # the store now knows S2's stream
+    store.write_observations([reading("S2", 0)], source=SOURCE)  # the store now knows S2's stream
     spool = Spool(tmp_path / "spool")
-    mixed = spool.append([reading("S1", 0), reading("S2", 1), reading("S1", 1)])
+    mixed = spool.append([(SOURCE, [reading("S1", 0), reading("S2", 1), reading("S1", 1)])])
     delete_station(store, "S2")
     assert DurableWriter(store, spool).drain() == 1
     assert store.count_observations() == 1 + 2  # S2's first reading is stored (orphaned)
     assert store.read_frame(station="S1")["value"].tolist() == [1.0, 1.0]
     dead = list(Spool(spool.dead).batches())
-    assert [b for _, b in dead] == [[reading("S2", 1)]]
+    assert [b for _, b in dead] == [[(SOURCE, [reading("S2", 1)])]]
     assert dead[0][0].name == mixed.name
     note = (spool.dead / f"{mixed.stem}.reason.txt").read_text()
     assert "unknown station S2" in note and "2 other readings stored" in note

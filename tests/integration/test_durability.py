@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from ecosense.app import create_app
 from ingest.spool import DurableWriter, Spool
-from sensors.observations import Observation
+from sensors.observations import Observation, Source
 from sensors.stations import Station
 from store.context import ServiceContext
 from store.embedded import EmbeddedPostgres
@@ -23,6 +23,7 @@ from store.postgres import PostgresStore, hash_secret
 pytestmark = pytest.mark.integration
 OUTAGE_SECONDS = 30
 T0 = datetime(2026, 11, 27, tzinfo=UTC)
+HTTP = Source("http", "d1")
 
 
 def pg_ctl(pgdata: Path, *args: str) -> None:
@@ -36,10 +37,13 @@ def test_spool_round_trip_and_order(tmp_path: Path) -> None:
     spool = Spool(tmp_path)
     a = [Observation("S1", "pm25", T0, 1.0, "M", "PT1H", "avg", "converted")]
     b = [Observation("S1", "pm25", T0, 2.0)]
-    spool.append(a)
-    spool.append(b)
+    spool.append([(HTTP, a)])
+    spool.append([(HTTP, b), (None, a)])
     assert spool.pending() == 2
-    assert [batch for _, batch in Spool(tmp_path).batches()] == [a, b]  # survives a restart
+    assert [batches for _, batches in Spool(tmp_path).batches()] == [
+        [(HTTP, a)],
+        [(HTTP, b), (None, a)],
+    ]  # survives a restart, each batch with its provenance
     (tmp_path / "99999999999999999999.tmp").write_text("half")  # an unfinished write
     assert Spool(tmp_path).pending() == 2 and not list(tmp_path.glob("*.tmp"))
 
@@ -56,8 +60,12 @@ def test_database_down_for_30_s_loses_nothing(tmp_path: Path) -> None:
         store.upsert_stations([Station("S1", "One", "air", 116.4, 39.9)])
         token = store.add_device("d1", "S1")
         writer.start()
-        ctx = ServiceContext(
-            store, hash_secret("op"), ZoneInfo("Asia/Shanghai"), writer=writer.write
+        ctx = ServiceContext(  # T0 stays writable by the device (ECOSENSE_MAX_PAST_DAYS)
+            store,
+            hash_secret("op"),
+            ZoneInfo("Asia/Shanghai"),
+            max_past=timedelta(days=3650),
+            writer=writer.write_batches,
         )
         acknowledged: list[int] = []
         with TestClient(create_app(ctx)) as client:

@@ -14,9 +14,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from sensors.observations import Observation
+from sensors.observations import Observation, Source
 from sensors.stations import Station
 from store import open_store
+
+SOURCE = Source("http", "test-device")
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +34,7 @@ def test_data_survives_a_restart_and_the_server_stops_when_released(tmp_path: Pa
     with open_store(database_url=None, data_dir=tmp_path) as opened:
         opened.store.upsert_stations([Station("S1", "One", "air", 116.4, 39.9)])
         opened.store.write_observations(
-            [Observation("S1", "pm25", datetime(2026, 1, 1, tzinfo=UTC), 5.0)]
+            [Observation("S1", "pm25", datetime(2026, 1, 1, tzinfo=UTC), 5.0)], source=SOURCE
         )
         assert postmaster_running(tmp_path)
     assert not postmaster_running(tmp_path)

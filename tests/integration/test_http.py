@@ -19,6 +19,9 @@ from store.context import ServiceContext
 from store.postgres import PostgresStore, hash_secret
 
 pytestmark = pytest.mark.integration
+#: devices may write this far back here, so that the fixed times of these tests stay writable
+#: (the default, ECOSENSE_MAX_PAST_DAYS, is 30 days: tests/integration/test_validation.py)
+FIXED_TIMES_WINDOW = timedelta(days=3650)
 ADMIN = "operator-secret"
 
 
@@ -27,7 +30,9 @@ def client(store: PostgresStore) -> Iterator[TestClient]:
     store.upsert_stations(
         [Station("S1", "One", "air", 116.4, 39.9), Station("S2", "Two", "air", 121.5, 31.2)]
     )
-    ctx = ServiceContext(store, hash_secret(ADMIN), ZoneInfo("Asia/Shanghai"))
+    ctx = ServiceContext(
+        store, hash_secret(ADMIN), ZoneInfo("Asia/Shanghai"), max_past=FIXED_TIMES_WINDOW
+    )
     with TestClient(create_app(ctx)) as c:
         yield c
 
@@ -72,7 +77,9 @@ def test_push_is_stored_once_and_read_back(client: TestClient, token: str) -> No
         ("2026-11-28T08:00:00+08:00", 35.2, "N"),
         ("2026-11-28T08:01:00+08:00", 40.0, "M"),
     ]
-    assert items[0] | {"time": None, "value": None, "flag": None} == {
+    assert items[0]["source"] == {"protocol": "http", "device": "d1"}  # issue 12: provenance
+    assert items[0]["received_at"].endswith("+08:00")
+    assert items[0] | {"time": None, "value": None, "flag": None, "received_at": None} == {
         "station": "S1",
         "parameter": "pm25",
         "time": None,
@@ -82,6 +89,8 @@ def test_push_is_stored_once_and_read_back(client: TestClient, token: str) -> No
         "interval": None,
         "statistic": None,
         "basis": "measured",
+        "received_at": None,
+        "source": {"protocol": "http", "device": "d1"},
     }
     assert r.json()["next_cursor"] is None
 
@@ -141,7 +150,10 @@ def test_missing_or_wrong_token_gets_401(client: TestClient) -> None:
     assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
     r = client.post("/api/v1/observations", json=body, headers={"Authorization": "Token x"})
     assert r.status_code == 401
-    assert client.get("/api/v1/observations", params={"station": "S1"}).status_code == 401
+    r = client.get("/api/v1/observations", params={"station": "S1"}, headers=auth("es_forged"))
+    assert r.status_code == 401
+    # issue 13: anonymous callers read public stations (S1 is an ambient-air station)
+    assert client.get("/api/v1/observations", params={"station": "S1"}).status_code == 200
 
 
 def test_a_device_writing_for_another_station_gets_403(

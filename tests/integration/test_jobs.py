@@ -22,12 +22,14 @@ from pipelines import aggregate
 from pipelines.jobs import JobContext, get
 from pipelines.runner import Runner
 from sensors import qc
-from sensors.observations import Observation
+from sensors.observations import Observation, Source
 from sensors.standards import aqi as aqi_std
 from sensors.standards import water as water_std
 from sensors.stations import Station
 from store import derived
 from store.postgres import PostgresStore
+
+SOURCE = Source("http", "test-device")
 
 pytestmark = pytest.mark.integration
 #: 00:00 China Standard Time, 27 November 2026: two whole bureau days of data follow.
@@ -77,7 +79,7 @@ def seeded(store: PostgresStore) -> PostgresStore:
             Station("W1", "River", "water", 116.2, 39.8, {"water_body": "river"}),
         ]
     )
-    store.write_observations(_readings())
+    store.write_observations(_readings(), source=SOURCE)
     return store
 
 
@@ -214,7 +216,7 @@ def test_a_late_reading_recomputes_only_the_periods_it_touches(
     before = _table(database_url, "aggregates")
     time.sleep(0.01)
     late = T0 + timedelta(hours=5, minutes=2, seconds=30)  # between two readings
-    seeded.write_observations([Observation("A1", "pm25", late, 47.0)])
+    seeded.write_observations([Observation("A1", "pm25", late, 47.0)], source=SOURCE)
     report = get("hourly").run(ctx, None, None)
     # one stream: its hours within the QC context (±6 h) are re-evaluated, nothing else
     assert report.tasks == 2 and report.periods <= 2 * 13 + 13
@@ -256,7 +258,7 @@ def test_qc_flags_beside_raw_values_and_bad_readings_leave_the_mean(
     ]
     readings[30] = readings[30]._replace(value=900.0)  # a spike
     readings[40] = readings[40]._replace(flag="D")  # the device says: fault
-    store.write_observations(readings)
+    store.write_observations(readings, source=SOURCE)
     get("hourly").run(_ctx(database_url, runner), None, None)
     with psycopg.connect(database_url) as conn:
         masks = dict(conn.execute("SELECT time, mask FROM qc_flags WHERE mask <> 0").fetchall())

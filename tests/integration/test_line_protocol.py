@@ -23,6 +23,9 @@ from store.context import ServiceContext
 from store.postgres import PostgresStore, hash_secret
 
 pytestmark = pytest.mark.integration
+#: devices may write this far back here, so that the fixed times of these tests stay writable
+#: (the default, ECOSENSE_MAX_PAST_DAYS, is 30 days: tests/integration/test_validation.py)
+FIXED_TIMES_WINDOW = timedelta(days=3650)
 
 
 @pytest.fixture
@@ -31,7 +34,9 @@ def gateway(store: PostgresStore) -> Iterator[str]:
     store.upsert_stations(
         [Station("S1", "One", "air", 116.4, 39.9), Station("S2", "Two", "air", 121.5, 31.2)]
     )
-    ctx = ServiceContext(store, hash_secret("operator"), ZoneInfo("Asia/Shanghai"))
+    ctx = ServiceContext(
+        store, hash_secret("operator"), ZoneInfo("Asia/Shanghai"), max_past=FIXED_TIMES_WINDOW
+    )
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(create_app(ctx), log_level="warning"))

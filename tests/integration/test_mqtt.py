@@ -21,12 +21,16 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from ecosense.testing import environment, running
 from ingest.mqtt import MqttIngest
+from sensors.observations import Source
 from sensors.stations import Station
 from store.context import ServiceContext
 from store.postgres import PostgresStore, hash_secret
 from tests.conftest import require_service
 
 pytestmark = pytest.mark.integration
+#: devices may write this far back here, so that the fixed times of these tests stay writable
+#: (the default, ECOSENSE_MAX_PAST_DAYS, is 30 days: tests/integration/test_validation.py)
+FIXED_TIMES_WINDOW = timedelta(days=3650)
 MOSQUITTO = os.environ.get("ECOSENSE_TEST_MOSQUITTO", "/usr/sbin/mosquitto")
 
 
@@ -73,7 +77,9 @@ def wait_for(check: Callable[[], bool], timeout: float = 20) -> None:
 
 def test_json_and_line_protocol_messages_with_results(broker: str, store: PostgresStore) -> None:
     store.upsert_stations([Station("S1", "One", "air", 116.4, 39.9)])
-    ctx = ServiceContext(store, hash_secret("op"), ZoneInfo("Asia/Shanghai"))
+    ctx = ServiceContext(
+        store, hash_secret("op"), ZoneInfo("Asia/Shanghai"), max_past=FIXED_TIMES_WINDOW
+    )
     ingest = MqttIngest(broker, ctx, client_id="ecosense-" + uuid.uuid4().hex[:6])
     ingest.start()
     results: list[dict[str, object]] = []
@@ -100,6 +106,8 @@ def test_json_and_line_protocol_messages_with_results(broker: str, store: Postgr
         pub.loop_stop()
         ingest.stop()
     assert store.count_observations() == 3
+    # issue 12: provenance per reading (the broker authenticates publishers: no device id)
+    assert {r.source for r in store.read_observations(station="S1")} == {Source("mqtt")}
     assert results[0]["accepted"] == 1 and results[0]["rejected"] == 2
     assert any("not for station S1" in str(e) for e in results[0]["errors"])  # type: ignore[attr-defined]
     assert results[1] == {"accepted": 2, "rejected": 0, "errors": []}
@@ -110,7 +118,9 @@ def test_messages_published_while_ecosense_is_away_are_delivered_later(
     broker: str, store: PostgresStore
 ) -> None:
     store.upsert_stations([Station("S1", "One", "air", 116.4, 39.9)])
-    ctx = ServiceContext(store, hash_secret("op"), ZoneInfo("Asia/Shanghai"))
+    ctx = ServiceContext(
+        store, hash_secret("op"), ZoneInfo("Asia/Shanghai"), max_past=FIXED_TIMES_WINDOW
+    )
     client_id = "ecosense-" + uuid.uuid4().hex[:6]
     first = MqttIngest(broker, ctx, client_id=client_id)
     first.start()

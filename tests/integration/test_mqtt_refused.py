@@ -16,10 +16,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ingest.mqtt import MqttIngest
-from sensors.observations import Observation
 from sensors.stations import Station
 from store.context import ServiceContext
-from store.postgres import PostgresStore, hash_secret
+from store.postgres import PostgresStore, SourcedBatch, hash_secret
 from tests.integration.test_mqtt import broker, publisher, wait_for
 
 pytestmark = pytest.mark.integration
@@ -38,12 +37,13 @@ def test_a_batch_refused_for_a_deleted_station_is_answered_and_acknowledged(
     )
     writes: list[str] = []
 
-    def delete_then_write(observations: Sequence[Observation]) -> int:
-        writes.append(observations[0].station)
-        if observations[0].station == "S1":
+    def delete_then_write(batches: Sequence[SourcedBatch]) -> int:
+        station = batches[0][1][0].station
+        writes.append(station)
+        if station == "S1":
             with store.connection() as conn:
                 conn.execute("DELETE FROM stations WHERE id = 'S1'")
-        return store.write_observations(observations)
+        return store.write_batches(batches)
 
     ctx = ServiceContext(
         store, hash_secret("op"), ZoneInfo("Asia/Shanghai"), writer=delete_then_write

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from api.params import encode_cursor
 from ecosense.app import create_app
 from ingest.hj212_server import Hj212Server, ThreadedHj212Server
-from sensors.observations import Observation
+from sensors.observations import Observation, Source
 from sensors.stations import Station
 from sensors.strategies import json_values
 from store import derived
@@ -197,7 +197,8 @@ def client(store: PostgresStore) -> Iterator[tuple[TestClient, dict[str, str]]]:
     )
     device = store.add_device("d1", "S1", mn="MN1", password="pw")
     store.write_observations(
-        [Observation("S1", "pm25", T0 + timedelta(minutes=i), float(i)) for i in range(5)]
+        [Observation("S1", "pm25", T0 + timedelta(minutes=i), float(i)) for i in range(5)],
+        source=Source("http", "d1"),
     )
     with store.connection() as conn:
         derived.upsert(

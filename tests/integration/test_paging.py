@@ -76,6 +76,8 @@ def test_aggregates_past_10000_rows_page_by_cursor(
         )
         for subject in ("S1", "S2", "S3")
     ]
+    # issue 13: a station's aggregates carry its grade; ambient-air stations are public
+    store.upsert_stations([Station(s, s, "air", 116.4, 39.9) for s in ("S1", "S2", "S3")])
     with store.connection() as conn:
         assert derived.upsert(conn, "aggregates", pd.concat(frames)) == 3 * hours
     query = {"period": "PT1H", "start": "2000-01-01", "end": "2100-01-01"}

@@ -7,11 +7,13 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from sensors.observations import Observation
+from sensors.observations import Observation, Source
 from sensors.stations import Station
 from store import migrations
 from store.errors import Conflict, NotFound
 from store.postgres import PostgresStore
+
+SOURCE = Source("http", "test-device")
 
 pytestmark = pytest.mark.integration
 T0 = datetime(2026, 11, 28, tzinfo=UTC)
@@ -54,7 +56,7 @@ def test_timescaledb_hypertable_when_the_extension_is_there(
 
 def test_write_then_read_back(store: PostgresStore) -> None:
     seed(store)
-    assert store.write_observations([obs(i) for i in range(10)]) == 10
+    assert store.write_observations([obs(i) for i in range(10)], source=SOURCE) == 10
     frame = store.read_frame(
         station="S1",
         parameter="pm25",
@@ -70,9 +72,11 @@ def test_write_then_read_back(store: PostgresStore) -> None:
 
 def test_resent_readings_do_not_duplicate_and_corrections_replace(store: PostgresStore) -> None:
     seed(store)
-    store.write_observations([obs(i) for i in range(5)])
-    store.write_observations([obs(i) for i in range(5)])  # the same again
-    store.write_observations([obs(3, 99.0, flag="M"), obs(7)])  # a correction and a new one
+    store.write_observations([obs(i) for i in range(5)], source=SOURCE)
+    store.write_observations([obs(i) for i in range(5)], source=SOURCE)  # the same again
+    store.write_observations(
+        [obs(3, 99.0, flag="M"), obs(7)], source=SOURCE
+    )  # a correction and a new one
     frame = store.read_frame(station="S1")
     assert len(frame) == 6
     assert store.count_observations() == 6
@@ -82,7 +86,7 @@ def test_resent_readings_do_not_duplicate_and_corrections_replace(store: Postgre
 
 def test_duplicates_inside_one_batch_keep_the_last(store: PostgresStore) -> None:
     seed(store)
-    assert store.write_observations([obs(1, 1.0), obs(1, 2.0)]) == 1
+    assert store.write_observations([obs(1, 1.0), obs(1, 2.0)], source=SOURCE) == 1
     assert list(store.read_frame(station="S1")["value"]) == [2.0]
 
 
@@ -93,7 +97,8 @@ def test_streams_keep_series_apart(store: PostgresStore) -> None:
             obs(0),
             obs(0, 5.0, interval="PT1H", statistic="avg"),
             obs(0, 6.0, interval="PT1H", statistic="avg", basis="converted"),
-        ]
+        ],
+        source=SOURCE,
     )
     assert len(store.read_frame(station="S1")) == 3
     hourly = store.read_frame(station="S1", interval="PT1H", statistic="avg", basis="measured")
@@ -102,7 +107,7 @@ def test_streams_keep_series_apart(store: PostgresStore) -> None:
 
 def test_pagination_walks_every_row_once(store: PostgresStore) -> None:
     seed(store)
-    store.write_observations([obs(i) for i in range(25)])
+    store.write_observations([obs(i) for i in range(25)], source=SOURCE)
     seen: list[datetime] = []
     after = None
     while True:
@@ -116,7 +121,9 @@ def test_pagination_walks_every_row_once(store: PostgresStore) -> None:
 
 def test_latest_per_stream(store: PostgresStore) -> None:
     seed(store)
-    store.write_observations([obs(i) for i in range(3)] + [Observation("S2", "ph", T0, 7.2)])
+    store.write_observations(
+        [obs(i) for i in range(3)] + [Observation("S2", "ph", T0, 7.2)], source=SOURCE
+    )
     latest = store.latest()
     assert dict(zip(latest["station"], latest["value"], strict=True)) == {"S1": 2.0, "S2": 7.2}
     assert len(store.latest("S2")) == 1
@@ -124,7 +131,7 @@ def test_latest_per_stream(store: PostgresStore) -> None:
 
 def test_writing_for_an_unknown_station_is_not_found(store: PostgresStore) -> None:
     with pytest.raises(NotFound):
-        store.write_observations([Observation("NOPE", "pm25", T0, 1.0)])
+        store.write_observations([Observation("NOPE", "pm25", T0, 1.0)], source=SOURCE)
 
 
 def test_stations_import_is_idempotent(store: PostgresStore) -> None:
@@ -171,7 +178,7 @@ def test_a_code_the_dictionary_does_not_know_is_never_a_parameter_nor_a_stream(
     with store.connection() as conn:
         before = conn.execute("SELECT count(*) FROM parameters").fetchone()
     with pytest.raises(NotFound, match="a99999"):
-        store.write_observations([Observation("S1", "a99999", T0, 1.5)])
+        store.write_observations([Observation("S1", "a99999", T0, 1.5)], source=SOURCE)
     with store.connection() as conn:
         assert conn.execute("SELECT count(*) FROM parameters").fetchone() == before
         assert conn.execute("SELECT count(*) FROM streams").fetchone() == (0,)
@@ -184,7 +191,8 @@ def test_amount_streams_are_kept(store: PostgresStore) -> None:
             Observation("S1", "ww_flow", T0, 63.0, interval="PT1H", statistic="cou"),
             Observation("S1", "cod", T0, 2.0, interval="PT1H", statistic="cou"),
             Observation("S1", "cod", T0, 40.1, interval="PT1H", statistic="avg"),
-        ]
+        ],
+        source=SOURCE,
     )
     frame = store.read_frame(station="S1")
     units = {

@@ -17,6 +17,8 @@ def test_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.data_dir == tmp_path / ".ecosense"
     assert s.database_url is None and s.timezone == "Asia/Shanghai"
     assert s.max_future.total_seconds() == 3600
+    assert s.max_past.days == 30  # ECOSENSE_MAX_PAST_DAYS
+    assert load_settings({"ECOSENSE_MAX_PAST_DAYS": "7"}).max_past.days == 7
 
 
 def test_environment_wins_over_toml(tmp_path: Path) -> None:
@@ -31,6 +33,8 @@ def test_environment_wins_over_toml(tmp_path: Path) -> None:
     [
         ({"ECOSENSE_TIMEZONE": "Mars/Olympus"}, "unknown timezone"),
         ({"ECOSENSE_MAX_FUTURE_SECONDS": "soon"}, "number of seconds"),
+        ({"ECOSENSE_MAX_PAST_DAYS": "a month"}, "number of days"),
+        ({"ECOSENSE_MAX_PAST_DAYS": "0"}, "more than 0"),
         ({"ECOSENSE_CONFIG": "/nonexistent.toml"}, "does not exist"),
     ],
 )

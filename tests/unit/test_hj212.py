@@ -286,3 +286,38 @@ def test_rehome_converts_from_the_mapped_unit_and_refuses_like_any_reading() -> 
     found, problems = rehome("S1", held, "pm25", "mg/m3", now=NOW, max_future=timedelta(hours=1))
     assert [(o.parameter, o.time, o.value) for o in found] == [("pm25", NOW, pytest.approx(35.0))]
     assert len(problems) == 1 and "ahead" in problems[0]
+
+
+# ------------------------------------------------------------- validation (issue 12)
+def test_backdated_and_impossible_values_are_problems_not_errors() -> None:
+    """Issue 12: devices may not backdate (year 1, 1900, beyond ECOSENSE_MAX_PAST_DAYS), nor
+    send physically impossible values; the rest of the packet is kept."""
+    now = datetime(2026, 11, 28, tzinfo=UTC)
+    for data_time, reason in (
+        ("00010101000000", "before 2000-01-01"),
+        ("19000101000000", "before 2000-01-01"),
+        ("20261001000000", "more than 30 days in the past"),
+    ):
+        packet = hj212.parse(
+            hj212.encode(
+                cn="2011", mn="M", pw="P", st="32", cp=f"DataTime={data_time};w01018-Rtd=1"
+            )
+        )
+        found = readings(packet, "W1", now=now, max_past=timedelta(days=30))
+        assert found.observations == [] and reason in found.problems[0]
+    packet = hj212.parse(
+        hj212.encode(
+            cn="2061",
+            mn="M",
+            pw="P",
+            st="32",
+            cp="DataTime=20261127000000;w01018-Avg=-1;w20115-Avg=4,w20115-Cou=2;w21003-Avg=1e308",
+        )
+    )
+    found = readings(packet, "W1", now=now, max_past=timedelta(days=30))
+    assert [(o.parameter, o.statistic, o.value) for o in found.observations] == [
+        ("water_cd", "avg", pytest.approx(0.004)),  # Table B.1: µg/L → mg/L
+        ("water_cd", "cou", pytest.approx(0.002)),  # and its amount g → kg
+    ]
+    assert len(found.problems) == 2
+    assert all("physically impossible" in p for p in found.problems)

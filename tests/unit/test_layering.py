@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Final
 
 ROOT: Final = Path(__file__).resolve().parents[2]
-#: Temporary: these two modules' SQL is being moved into store/ repositories on another
-#: branch (issue 12, the jobs' repositories); remove them from here once that is merged.
-ALLOWED: Final = frozenset({"pipelines/jobs.py", "pipelines/work.py"})
+#: Production modules outside store/ allowed to import psycopg or write SQL: none.
+ALLOWED: Final[frozenset[str]] = frozenset()
 #: a string that starts like an SQL statement
 SQL: Final = re.compile(
     r"^\s*(SELECT|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|WITH\s+\w+\s+AS|COPY|CREATE|"

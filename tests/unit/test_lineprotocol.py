@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ingest.batch import validate_items
 from ingest.lineprotocol import (
     LineProtocolError,
     Point,
@@ -15,7 +18,9 @@ from ingest.lineprotocol import (
     encode_line,
     parse,
     parse_line,
+    points_to_items,
 )
+from sensors.parameters import lookup
 
 
 def test_contract_example() -> None:
@@ -119,3 +124,44 @@ def test_fast_path_agrees_with_the_general_scanner(line: str) -> None:
     """Lines without escapes or strings take a str.split path; it must parse exactly as the
     general scanner does, errors included."""
     assert _outcome(parse_line, line) == _outcome(_parse_line_general, line)
+
+
+# ------------------------------------------------------------- validation (issue 12)
+def _validated(body: str, precision: int = 1) -> tuple[list[Any], list[tuple[int, str]]]:
+    points, errors = parse(body)
+    items, origins = points_to_items(points, precision, errors)
+    result = validate_items(
+        items,
+        known_station=lambda _s: True,
+        default_tz=UTC,
+        max_future=timedelta(hours=1),
+        max_past=timedelta(days=30),
+    )
+    errors += [(origins[i], reason) for i, reason in result.rejected]
+    return result.accepted, errors
+
+
+def test_year_1_with_precision_s_is_rejected_beside_a_good_line() -> None:
+    """Issue 12: "One reading stamped `-62135596800` (line protocol, year 1)"."""
+    now_s = int(datetime.now(UTC).timestamp())
+    accepted, errors = _validated(
+        f"S1 pm25=300 -62135596800\nS1 pm25=35 {now_s}", precision=1_000_000_000
+    )
+    assert [o.value for o in accepted] == [35.0]
+    assert errors == [(1, "time 0001-01-01T00:00:00+00:00 is before 2000-01-01T00:00:00Z")]
+
+
+def test_a_nul_in_a_tag_rejects_its_line_only() -> None:
+    accepted, errors = _validated("S1,site=a\x00b pm25=1\nS1 pm25=2")
+    assert [o.value for o in accepted] == [2.0]
+    assert errors == [(1, "tag 'site' holds a NUL character or a lone surrogate")]
+
+
+@given(st.text(max_size=200))
+def test_arbitrary_bodies_store_only_clean_recent_possible_readings(body: str) -> None:
+    accepted, errors = _validated(body)
+    now = datetime.now(UTC)
+    for o in accepted:
+        assert "\x00" not in o.station and now - timedelta(days=31) < o.time
+        assert lookup(o.parameter).physically_possible(o.value)
+    assert all(isinstance(n, int) and reason for n, reason in errors)

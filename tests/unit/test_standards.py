@@ -226,3 +226,15 @@ def test_gamma_outside_the_station_background_range() -> None:
     assert got.tolist() == ["below", "within", "within", "within", "above", None]
     with pytest.raises(ValueError, match="background range"):
         radiation.background_status([1], (300, 100))
+
+
+def test_water_metals_by_their_dictionary_codes_are_classed_as_table_1_items() -> None:
+    """The dictionary stores GB 3838 metals from water stations as ``water_cd`` … (``cd`` is
+    the soil metal): the classifier takes either name."""
+    from sensors.standards import water
+
+    by_code = water.classify({"water_cd": 0.006, "water_pb": 0.01})
+    assert by_code.classes == {"water_cd": 5, "water_pb": 1}
+    assert by_code.overall == water.classify({"cd": 0.006, "pb": 0.01}).overall == 5
+    frame = water.classify_frame(pd.DataFrame({"water_hg": [0.00005, 0.002]}))
+    assert frame["class_water_hg"].tolist() == [1, 6]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 
 from sensors.errors import UnitError
 from sensors.parameters import lookup
-from sensors.units import convert, parse_unit, to_canonical
+from sensors.units import convert, gas_volume, parse_unit, to_canonical
 
 
 def test_so2_ppb_to_ugm3_at_25c() -> None:
@@ -65,3 +66,54 @@ def test_ppb_round_trip(x: float) -> None:
 def test_any_unit_text_parses_or_raises_unit_error(text: str) -> None:
     with contextlib.suppress(UnitError):
         parse_unit(text)
+
+
+# ---------------------------------------------------------------- Nm3 (issue 12)
+def test_nm3_is_not_a_cubic_metre() -> None:
+    """Issue 12: "`convert(100, "m3/h", "Nm3/h")` returns 100 with no warning"."""
+    with pytest.raises(UnitError, match="temperature and pressure"):
+        convert(100.0, "m3/h", "Nm3/h")
+    with pytest.raises(UnitError):
+        convert(1.0, "Nm3", "L")
+    assert convert(1.0, "Nm3/h", "Nm3/s") == pytest.approx(1 / 3600)
+
+
+def test_gas_volume_by_the_ideal_gas_law() -> None:
+    # 100 m³/h at 25 °C and 101.325 kPa: 100 · 273.15 / 298.15 = 91.615 Nm³/h
+    assert gas_volume(
+        100.0, "m3/h", "Nm3/h", temperature=25, temperature_unit="degC", pressure=101.325
+    ) == pytest.approx(91.61496, rel=1e-6)
+    # the same state in kelvin; at 0 °C and 202.65 kPa a cubic metre holds 2 Nm³
+    assert gas_volume(
+        1.0, "m3", "Nm3", temperature=273.15, temperature_unit="K", pressure=202.65
+    ) == pytest.approx(2.0)
+    # concentrations the other way: 10 mg/Nm³ is 9.16 mg per actual m³ at 25 °C
+    assert gas_volume(
+        10.0, "mg/Nm3", "mg/m3", temperature=25, temperature_unit="degC", pressure=101.325
+    ) == pytest.approx(9.161496, rel=1e-6)
+    assert gas_volume(
+        1.0, "Nm3", "L", temperature=0, temperature_unit="degC", pressure=1, pressure_unit="atm"
+    ) == pytest.approx(1000.0)
+
+
+def test_gas_volume_wants_explicit_units_and_a_possible_state() -> None:
+    kw: dict[str, Any] = {"temperature": 25, "pressure": 101.325}
+    with pytest.raises(UnitError, match="degC or K"):
+        gas_volume(1.0, "m3", "Nm3", temperature_unit="F", **kw)
+    with pytest.raises(UnitError, match="absolute zero"):
+        gas_volume(1.0, "m3", "Nm3", temperature=-300, temperature_unit="degC", pressure=100)
+    with pytest.raises(UnitError, match="positive"):
+        gas_volume(1.0, "m3", "Nm3", temperature=20, temperature_unit="degC", pressure=0)
+    with pytest.raises(UnitError, match="cannot convert"):
+        gas_volume(1.0, "m3", "kg", temperature_unit="K", **kw)
+
+
+@given(
+    st.floats(0, 1e9),
+    st.floats(-50, 1500),
+    st.floats(1, 1000),
+)
+def test_gas_volume_round_trips(v: float, t: float, p: float) -> None:
+    state: dict[str, Any] = {"temperature": t, "temperature_unit": "degC", "pressure": p}
+    n = gas_volume(v, "m3/h", "Nm3/h", **state)
+    assert gas_volume(n, "Nm3/h", "m3/h", **state) == pytest.approx(v, rel=1e-9, abs=1e-9)

@@ -1,0 +1,222 @@
+"""The one authorisation dependency of the HTTP API, and ``POST /api/v1/auth/token``.
+
+Every route declares :func:`caller` (directly, or through :func:`allow`): it resolves the
+``Authorization`` header to an :class:`access.Principal` — anonymous without one, the
+break-glass admin (``ECOSENSE_ADMIN_TOKEN``), a device (its API token) or a signed-in user
+(a bearer token from ``/api/v1/auth/token``) — and answers 401 for wrong credentials. What the
+caller may then do is decided by :func:`access.authorize` alone; routes never compare roles
+themselves. tests/integration/test_access_matrix.py walks the OpenAPI document and fails for a
+route without the dependency.
+
+Tokens: 256-bit random bearer tokens; the server keeps only their SHA-256 in ``sessions`` with
+an expiry (``ECOSENSE_TOKEN_TTL_SECONDS``, default 8 h), so a token can be revoked, and a
+disabled user's tokens stop working at once. Failed sign-ins are throttled per user name and
+per client address (:data:`USER_FAILURES`, :data:`ADDRESS_FAILURES` within :data:`WINDOW`):
+beyond them the answer is 429 with ``Retry-After`` (seconds), even for the right password.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Final
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from fastapi.security import OAuth2PasswordRequestForm
+
+import access
+from access import Action, Dataset, Grade
+from access.passwords import generate_token, hash_password, needs_rehash, verify_password
+from store import users
+from store.context import ServiceContext
+from store.postgres import hash_secret
+
+router = APIRouter(tags=["auth"])
+
+#: failed sign-ins of one user name, and of one client address, tolerated within WINDOW
+USER_FAILURES: Final = 5
+ADDRESS_FAILURES: Final = 20
+WINDOW: Final = timedelta(minutes=15)
+#: verified against when the user does not exist, so both cases take the same time
+_DUMMY_HASH: Final = hash_password("ecosense: no such user")
+
+
+class Denied(HTTPException):
+    """401 or 403 from the authorisation dependency (the influx write route reshapes it);
+    ``action`` and ``object`` name what was refused, for the audit (``None`` for a 401 of
+    wrong credentials)."""
+
+    action: str | None = None
+    object: str | None = None
+
+
+def _ctx(request: Request) -> ServiceContext:
+    ctx: ServiceContext = request.app.state.ctx
+    return ctx
+
+
+async def caller(
+    request: Request,
+    authorization: Annotated[
+        str | None,
+        Header(description="Bearer <user, device or admin token> (Token <…> for InfluxDB)"),
+    ] = None,
+) -> access.Principal:
+    """The one authorisation dependency: who calls (anonymous without credentials; 401 for
+    wrong, expired or revoked ones)."""
+    principal = await run_in_threadpool(_ctx(request).resolve, authorization)
+    if principal is None:
+        raise Denied(401, "missing or wrong token", headers={"WWW-Authenticate": "Bearer"})
+    request.state.principal = principal
+    return principal
+
+
+Caller = Annotated[access.Principal, Depends(caller)]
+
+
+def require(principal: access.Principal, action: Action, dataset: Dataset) -> None:
+    """Raise :class:`Denied` (401 or 403, as :func:`access.authorize` decides) unless
+    ``principal`` may do ``action`` to ``dataset``."""
+    decision = access.authorize(principal, action, dataset)
+    if not decision:
+        headers = {"WWW-Authenticate": "Bearer"} if decision.status == 401 else None
+        denied = Denied(decision.status, decision.reason, headers=headers)
+        denied.action = str(action)
+        denied.object = f"station:{dataset.station}" if dataset.station else dataset.name
+        raise denied
+
+
+def allow(action: Action, name: str) -> Callable[..., Awaitable[access.Principal]]:
+    """A dependency: the caller, when it may do ``action`` to the dataset ``name`` of
+    :data:`access.DATASET_GRADES` (``KeyError`` at import for an unknown name)."""
+    target = access.dataset(name)
+
+    async def dependency(principal: Caller) -> access.Principal:
+        require(principal, action, target)
+        return principal
+
+    dependency.__name__ = f"allow_{action}_{name.replace('-', '_')}"
+    return dependency
+
+
+def station_datasets(ctx: ServiceContext, stations: Sequence[str] | None) -> list[Dataset]:
+    """The graded datasets of ``stations`` (all stations for ``None``) that exist (blocking)."""
+    with ctx.store.connection() as conn:
+        rows = users.station_grades(conn, stations)
+    return [access.station_dataset(r.station, r.kind, r.override) for r in rows]
+
+
+def station_dataset(ctx: ServiceContext, station: str) -> Dataset:
+    """One station's graded dataset; an unknown station is ``public`` (it holds nothing)."""
+    found = station_datasets(ctx, [station])
+    return found[0] if found else Dataset(f"station {station}", Grade.PUBLIC, station)
+
+
+def readable_stations(ctx: ServiceContext, principal: access.Principal) -> list[str] | None:
+    """The stations ``principal`` may read (``None``: every station, no filter needed)."""
+    if access.ceiling(principal) == Grade.RESTRICTED:
+        return None
+    return [
+        d.station
+        for d in station_datasets(ctx, None)
+        if d.station is not None and access.authorize(principal, Action.READ, d)
+    ]
+
+
+# ------------------------------------------------------------------------------ sign in
+def _address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _retry_after(oldest: datetime | None) -> int:
+    if oldest is None:
+        return 1
+    left = (oldest + WINDOW - datetime.now(UTC)).total_seconds()
+    return max(1, math.ceil(left))
+
+
+def _usable(text: str, most: int) -> bool:
+    """Whether ``text`` can be a user name or password: at most ``most`` characters, no NUL
+    (PostgreSQL text cannot hold it) and no unpaired surrogate."""
+    if not text or len(text) > most or "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def sign_in(ctx: ServiceContext, name: str, password: str, address: str) -> JSONResponse:
+    """Check a user's password and issue a bearer token (blocking); 401 for a wrong name or
+    password or a disabled user, 429 when the name or the address failed too often. Every
+    attempt is audited (action ``login``: ``ok``, ``failed`` or ``throttled``)."""
+    if not _usable(name, 200) or not _usable(password, 1024):
+        who = name if _usable(name, 200) else "anonymous"
+        ctx.audit(who, "login", f"user:{who}", "failed", address, {"reason": "unusable"})
+        return JSONResponse(
+            {"detail": "wrong user name or password"},
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    keys = (f"user:{name}", f"address:{address}")
+    with ctx.store.connection() as conn:
+        for key, most in zip(keys, (USER_FAILURES, ADDRESS_FAILURES), strict=True):
+            count, oldest = users.failures(conn, key, WINDOW)
+            if count >= most:
+                ctx.audit(name, "login", f"user:{name}", "throttled", address, {"by": key})
+                return JSONResponse(
+                    {"detail": "too many failed sign-ins; try again later"},
+                    status_code=429,
+                    headers={"Retry-After": str(_retry_after(oldest))},
+                )
+        found = users.credentials(conn, name)
+        ok = verify_password(found[1] if found else _DUMMY_HASH, password)
+        if found is None or not ok or found[0].disabled:
+            users.record_failure(conn, keys, WINDOW)
+            reason = "no such user" if found is None else "disabled" if ok else "wrong password"
+            ctx.audit(name, "login", f"user:{name}", "failed", address, {"reason": reason})
+            return JSONResponse(
+                {"detail": "wrong user name or password"},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        user = found[0]
+        if needs_rehash(found[1]):
+            users.set_password(conn, user.name, hash_password(password))
+        users.clear_failures(conn, keys[0])
+        token = generate_token()
+        expires = datetime.now(UTC) + ctx.token_ttl
+        users.open_session(conn, user.name, hash_secret(token), expires)
+    ctx.audit(user.name, "login", f"user:{user.name}", "ok", address, {"role": user.role.label})
+    return JSONResponse(
+        {
+            "access_token": token,
+            "token_type": "bearer",
+            "expires_in": int(ctx.token_ttl.total_seconds()),
+        },
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@router.post(
+    "/api/v1/auth/token",
+    summary="Sign in: a bearer token for a user (OAuth2 password form)",
+    responses={
+        401: {"description": "wrong user name or password, or the user is disabled"},
+        429: {"description": "too many failed sign-ins (per user and per address)"},
+    },
+)
+async def token_route(
+    request: Request,
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    _caller: Caller,
+) -> JSONResponse:
+    """Form ``username``, ``password`` → ``{"access_token", "token_type": "bearer",
+    "expires_in"}`` (seconds)."""
+    return await run_in_threadpool(
+        sign_in, _ctx(request), form.username, form.password, _address(request)
+    )
