@@ -97,10 +97,10 @@ async def non_public_stations(
     """Which of ``stations`` (read by ``principal``) are above ``public``: ``known`` when the
     route resolved the one station asked for, else their grades are looked up (not for
     anonymous callers, who read public stations only)."""
+    if known is not None:  # audited even when nothing is there yet: it was asked for
+        return [known.station] if known.grade > Grade.PUBLIC and known.station else []
     if not stations:
         return []
-    if known is not None:
-        return [known.station] if known.grade > Grade.PUBLIC and known.station else []
     if access.ceiling(principal) == Grade.PUBLIC:
         return []
     graded = await run_in_threadpool(station_datasets, _ctx(request), sorted(stations))

@@ -30,7 +30,8 @@ from ecosense.app import create_app
 from ingest import hj212
 from ingest.hj212_server import Hj212Server, ThreadedHj212Server
 from sensors.stations import Station
-from store import audit
+from access import Grade
+from store import audit, users
 from store.context import ServiceContext
 from store.postgres import PostgresStore, hash_secret
 
@@ -125,8 +126,13 @@ def test_an_http_write_is_one_entry_per_request(
         ("device:d1", "station:S2", "denied"),
     ]
     assert writes[0].address == "testclient"
-    assert writes[0].details == {"protocol": "http", "accepted": 2, "rejected": 1}
-    assert writes[1].details == {"protocol": "lineprotocol", "accepted": 2, "rejected": 0}
+    assert writes[0].details == {"protocol": "http", "device": "d1", "accepted": 2, "rejected": 1}
+    assert writes[1].details == {
+        "protocol": "lineprotocol",
+        "device": "d1",
+        "accepted": 2,
+        "rejected": 0,
+    }
 
 
 def test_an_hj212_packet_is_audited_per_group_commit(
@@ -168,6 +174,7 @@ def test_an_hj212_packet_is_audited_per_group_commit(
     ]
     assert found[0].details == {
         "protocol": "hj212",
+        "device": "logger-1",
         "packets": 1,
         "accepted": 2,
         "rejected": 0,
@@ -222,8 +229,12 @@ def test_an_acknowledgement_is_by_the_authenticated_actor(
 
 
 def test_reads_of_non_public_data_are_audited(client: TestClient, database_url: str) -> None:
-    """ "every read of non-public data": the operator token reading observations and alerts."""
+    """ "every read of non-public data": the break-glass token reading a sensitive station's
+    observations and the (internal) alerts; a public station's readings are not audited."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        users.set_station_grade(conn, "S1", Grade.SENSITIVE)
     admin = {"Authorization": f"Bearer {ADMIN}"}
+    assert client.get("/api/v1/observations?station=S2", headers=admin).status_code == 200
     assert client.get("/api/v1/observations?station=S1", headers=admin).status_code == 200
     assert client.get("/api/v1/alerts", headers=admin).status_code == 200
     assert client.get("/api/v1/stations").status_code == 200  # public: not audited
@@ -374,8 +385,8 @@ def test_the_audit_route_pages_and_is_admin_only(
     assert client.get("/api/v1/audit").status_code == 401
     device = {"Authorization": f"Bearer {token}"}
     assert client.get("/api/v1/audit", headers=device).status_code == 403
-    refused = entries(database_url, actor="device:d1", action="GET")
-    assert [(e.object, e.outcome) for e in refused] == [("/api/v1/audit", "denied")]
+    refused = entries(database_url, actor="device:d1", action="read")
+    assert [(e.object, e.outcome) for e in refused] == [("audit", "denied")]
     admin = {"Authorization": f"Bearer {ADMIN}"}
     seen: list[int] = []
     cursor = None
@@ -394,8 +405,8 @@ def test_the_audit_route_pages_and_is_admin_only(
     future = client.get("/api/v1/audit", params={"start": "2100-01-01"}, headers=admin).json()
     assert future["items"] == []
     assert client.get("/api/v1/audit", params={"start": "x"}, headers=admin).status_code == 400
-    reads = entries(database_url, action="read")
-    assert reads and all(e.object == "audit" and e.actor == "admin" for e in reads)
+    reads = entries(database_url, actor="admin", action="read")
+    assert reads and all(e.object == "audit" and e.outcome == "ok" for e in reads)
 
 
 def test_the_background_writer_batches_and_keeps_the_chain(
@@ -440,6 +451,7 @@ def test_the_background_writer_batches_and_keeps_the_chain(
     first = entries(database_url, action="write")[0]
     assert first.actor == "device:d1" and first.details == {
         "protocol": "http",
+        "device": "d1",
         "accepted": 1,
         "rejected": 0,
     }
