@@ -25,18 +25,19 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from access import Grade
 from ecosense import cli
 from ecosense.app import create_app
 from ingest import hj212
 from ingest.hj212_server import Hj212Server, ThreadedHj212Server
 from sensors.stations import Station
-from access import Grade
 from store import audit, users
 from store.context import ServiceContext
 from store.postgres import PostgresStore, hash_secret
 
 pytestmark = pytest.mark.integration
 ADMIN = "operator-secret"
+WHO = "wang.reviewer"
 ROOT = Path(__file__).resolve().parents[2]
 UP = [sys.executable, "-m", "ecosense", "up", "--no-dashboard", "--http-port", "0"]
 
@@ -240,6 +241,73 @@ def test_reads_of_non_public_data_are_audited(client: TestClient, database_url: 
     assert client.get("/api/v1/stations").status_code == 200  # public: not audited
     reads = entries(database_url, action="read")
     assert [(e.actor, e.object) for e in reads] == [("admin", "station:S1"), ("admin", "alerts")]
+
+
+def test_sign_ins_reviews_and_refusals_are_audited(
+    client: TestClient, store: PostgresStore, database_url: str
+) -> None:
+    """ "logins (success and failure)", "reviews", and a read refused to a signed-in user
+    (403) as ``denied``; each entry's actor is the user's name as is."""
+    from access import Role
+    from access.passwords import hash_password
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        users.set_station_grade(conn, "S2", Grade.RESTRICTED)
+    with store.connection() as conn:
+        users.add_user(conn, WHO, Role.REVIEWER, hash_password("pw-right"))
+    wrong = client.post("/api/v1/auth/token", data={"username": WHO, "password": "nope"})
+    assert wrong.status_code == 401
+    r = client.post("/api/v1/auth/token", data={"username": WHO, "password": "pw-right"})
+    assert r.status_code == 200, r.text
+    me = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    logins = entries(database_url, action="login")
+    assert [(e.actor, e.object, e.outcome, e.address) for e in logins] == [
+        (WHO, f"user:{WHO}", "failed", "testclient"),
+        (WHO, f"user:{WHO}", "ok", "testclient"),
+    ]
+    assert logins[0].details == {"reason": "wrong password"}
+    body = {
+        "station": "S1",
+        "parameter": "pm25",
+        "start": "2026-11-28T08:00:00+08:00",
+        "end": "2026-11-28T09:00:00+08:00",
+        "action": "invalidate",
+        "reason": "calibration",
+    }
+    r = client.post("/api/v1/reviews", json=body, headers=me)
+    assert r.status_code == 201, r.text
+    reviews = entries(database_url, action="review.invalidate")
+    assert [(e.actor, e.object, e.outcome) for e in reviews] == [(WHO, "station:S1", "ok")]
+    assert reviews[0].details is not None and reviews[0].details["reason"] == "calibration"
+    assert client.get("/api/v1/observations?station=S2", headers=me).status_code == 403
+    denied = entries(database_url, actor=WHO, action="read")
+    assert [(e.object, e.outcome) for e in denied] == [("station:S2", "denied")]
+
+
+def test_user_and_grade_changes_and_cli_reviews_are_audited(
+    cli_env: Path, store: PostgresStore, database_url: str
+) -> None:
+    """ "reviews, classification and role changes": ``ecosense users add|role|disable``,
+    ``ecosense classify`` and ``ecosense review``, each by ``cli:<login>``."""
+    store.upsert_stations([Station("S1", "One", "air", 116.4, 39.9)])
+    assert cli.main(["users", "add", "li", "--role", "viewer"]) == 0
+    assert cli.main(["users", "role", "li", "analyst"]) == 0
+    assert cli.main(["users", "disable", "li"]) == 0
+    assert cli.main(["classify", "station", "S1", "--class", "sensitive"]) == 0
+    argv = ["review", "invalidate", "--station", "S1", "--parameter", "pm25"]
+    argv += ["--start", "2026-11-28T08:00", "--end", "2026-11-28T09:00", "--reason", "drift"]
+    assert cli.main(argv) == 0
+    found = entries(database_url)
+    assert [(e.action, e.object, e.outcome) for e in found] == [
+        ("user.add", "user:li", "ok"),
+        ("user.role", "user:li", "ok"),
+        ("user.disable", "user:li", "ok"),
+        ("classify", "station:S1", "ok"),
+        ("review.invalidate", "station:S1", "ok"),
+    ]
+    assert all(e.actor.startswith("cli:") for e in found)
+    assert found[1].details == {"role": "analyst"}
+    assert found[3].details == {"grade": "sensitive", "default": False}
 
 
 # --------------------------------------------------------------------------- the chain
