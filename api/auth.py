@@ -45,7 +45,12 @@ _DUMMY_HASH: Final = hash_password("ecosense: no such user")
 
 
 class Denied(HTTPException):
-    """401 or 403 from the authorisation dependency (the influx write route reshapes it)."""
+    """401 or 403 from the authorisation dependency (the influx write route reshapes it);
+    ``action`` and ``object`` name what was refused, for the audit (``None`` for a 401 of
+    wrong credentials)."""
+
+    action: str | None = None
+    object: str | None = None
 
 
 def _ctx(request: Request) -> ServiceContext:
@@ -78,7 +83,10 @@ def require(principal: access.Principal, action: Action, dataset: Dataset) -> No
     decision = access.authorize(principal, action, dataset)
     if not decision:
         headers = {"WWW-Authenticate": "Bearer"} if decision.status == 401 else None
-        raise Denied(decision.status, decision.reason, headers=headers)
+        denied = Denied(decision.status, decision.reason, headers=headers)
+        denied.action = str(action)
+        denied.object = f"station:{dataset.station}" if dataset.station else dataset.name
+        raise denied
 
 
 def allow(action: Action, name: str) -> Callable[..., Awaitable[access.Principal]]:
@@ -144,8 +152,11 @@ def _usable(text: str, most: int) -> bool:
 
 def sign_in(ctx: ServiceContext, name: str, password: str, address: str) -> JSONResponse:
     """Check a user's password and issue a bearer token (blocking); 401 for a wrong name or
-    password or a disabled user, 429 when the name or the address failed too often."""
+    password or a disabled user, 429 when the name or the address failed too often. Every
+    attempt is audited (action ``login``: ``ok``, ``failed`` or ``throttled``)."""
     if not _usable(name, 200) or not _usable(password, 1024):
+        who = name if _usable(name, 200) else "anonymous"
+        ctx.audit(who, "login", f"user:{who}", "failed", address, {"reason": "unusable"})
         return JSONResponse(
             {"detail": "wrong user name or password"},
             status_code=401,
@@ -156,6 +167,7 @@ def sign_in(ctx: ServiceContext, name: str, password: str, address: str) -> JSON
         for key, most in zip(keys, (USER_FAILURES, ADDRESS_FAILURES), strict=True):
             count, oldest = users.failures(conn, key, WINDOW)
             if count >= most:
+                ctx.audit(name, "login", f"user:{name}", "throttled", address, {"by": key})
                 return JSONResponse(
                     {"detail": "too many failed sign-ins; try again later"},
                     status_code=429,
@@ -165,6 +177,8 @@ def sign_in(ctx: ServiceContext, name: str, password: str, address: str) -> JSON
         ok = verify_password(found[1] if found else _DUMMY_HASH, password)
         if found is None or not ok or found[0].disabled:
             users.record_failure(conn, keys, WINDOW)
+            reason = "no such user" if found is None else "disabled" if ok else "wrong password"
+            ctx.audit(name, "login", f"user:{name}", "failed", address, {"reason": reason})
             return JSONResponse(
                 {"detail": "wrong user name or password"},
                 status_code=401,
@@ -177,6 +191,7 @@ def sign_in(ctx: ServiceContext, name: str, password: str, address: str) -> JSON
         token = generate_token()
         expires = datetime.now(UTC) + ctx.token_ttl
         users.open_session(conn, user.name, hash_secret(token), expires)
+    ctx.audit(user.name, "login", f"user:{user.name}", "ok", address, {"role": user.role.label})
     return JSONResponse(
         {
             "access_token": token,

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+import access
 from access import Action
 from api.auth import Caller, allow, require, station_dataset
 from api.params import MAX_LIMIT
@@ -117,22 +118,47 @@ async def add_review(request: Request, principal: Caller) -> JSONResponse:
                 by=principal.actor,
             )
 
+    address = request.client.host if request.client else None
+    details: dict[str, Any] = {
+        "parameter": code,
+        "start": body["start"],
+        "end": body["end"],
+        "reason": body["reason"],
+    }
+    audit_action = f"review.{body['action']}"
+    audit_object = f"station:{body['station']}"
     try:
         review, affected = await run_in_threadpool(write)
-    except NotFound as exc:
-        return _error(404, str(exc))
-    except ValueError as exc:
-        return _error(400, str(exc))
+    except (NotFound, ValueError) as exc:
+        await run_in_threadpool(
+            ctx.audit,
+            principal.actor,
+            audit_action,
+            audit_object,
+            "failed",
+            address,
+            {**details, "error": str(exc)},
+        )
+        return _error(404 if isinstance(exc, NotFound) else 400, str(exc))
+    await run_in_threadpool(
+        ctx.audit,
+        principal.actor,
+        audit_action,
+        audit_object,
+        "ok",
+        address,
+        {**details, "review": review.id, "affected": affected},
+    )
     return JSONResponse({"id": review.id, "affected": affected}, status_code=201)
 
 
 @router.get(
     "/api/v1/reviews",
     summary="Reviews, newest first (reviewer)",
-    dependencies=[Depends(allow(Action.REVIEW, "reviews"))],
 )
 async def list_reviews_route(
     request: Request,
+    principal: Annotated[access.Principal, Depends(allow(Action.REVIEW, "reviews"))],
     station: Annotated[str | None, Query(description="station id")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 500,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
@@ -155,6 +181,15 @@ async def list_reviews_route(
     rows = await run_in_threadpool(read)
     more = len(rows) > limit
     rows = rows[:limit]
+    await run_in_threadpool(  # reviews are sensitive: the read is audited
+        ctx.audit,
+        principal.actor,
+        "read",
+        f"station:{station}" if station is not None else "reviews",
+        "ok",
+        request.client.host if request.client else None,
+        {"dataset": "reviews", "items": len(rows)},
+    )
     return JSONResponse(
         {
             "items": [review_json(r, ctx.timezone) for r in rows],

@@ -1,11 +1,14 @@
 """Read routes: ``GET /healthz``, ``/api/v1/stations``, ``/api/v1/observations`` (each
 reading with its provenance), ``/api/v1/observations/versions``, ``/api/v1/aggregates`` (with
 validity), ``/api/v1/alerts``, ``/api/v1/alerts/webhooks`` and
-``POST /api/v1/alerts/{id}/acknowledge`` (operator).
+``POST /api/v1/alerts/{id}/acknowledge`` (operator), ``/api/v1/audit`` (admin).
 
 Who may call each one is decided by :func:`access.authorize` through the one dependency
 :func:`api.auth.caller`: station data by the station's grade (anonymous callers read public
-stations), alerts from ``viewer`` up, acknowledgements from ``operator`` up.
+stations), alerts from ``viewer`` up, acknowledgements from ``operator`` up, the audit
+``admin`` only. Every read of non-public data (a grade above ``public``) is audited
+(:mod:`store.audit`), once per request, with the caller's :attr:`access.Principal.actor`; a
+refusal to an authenticated caller is audited as ``denied`` (``ecosense.app``).
 
 Times in answers are ISO 8601 in the bureau's timezone (with offset); a query time without
 offset is read in the bureau's timezone. Every list route pages: ``limit`` and ``cursor`` in,
@@ -24,14 +27,21 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 import access
-from access import Action
+from access import Action, Dataset, Grade
 from api import params
-from api.auth import Caller, allow, readable_stations, require, station_dataset
+from api.auth import (
+    Caller,
+    allow,
+    readable_stations,
+    require,
+    station_dataset,
+    station_datasets,
+)
 from api.params import DEFAULT_LIMIT, MAX_LIMIT, query_time
 from sensors.errors import SensorsError
 from sensors.observations import BASES, INTERVALS, STATISTICS, Source, check_text, parse_time
 from sensors.parameters import domain_of_kind, lookup
-from store import derived
+from store import audit, derived
 from store.context import ServiceContext
 from store.errors import NotFound
 from store.postgres import AmbiguousStream, StoredObservation
@@ -49,6 +59,53 @@ def _ctx(request: Request) -> ServiceContext:
 
 def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+def _address(request: Request) -> str | None:
+    """The client's address, for the audit."""
+    return request.client.host if request.client else None
+
+
+async def audit_read(
+    request: Request,
+    principal: access.Principal,
+    object: str,
+    details: dict[str, Any],
+    outcome: str = "ok",
+) -> None:
+    """Audit a read of non-public data (one entry per request, off the event loop)."""
+    await run_in_threadpool(
+        _ctx(request).audit,
+        principal.actor,
+        "read",
+        object,
+        outcome,
+        _address(request),
+        details,
+    )
+
+
+def stations_object(stations: list[str], most: int = 20) -> str:
+    """The audit's ``object`` naming stations: ``station:S1,S2`` (sorted, at most ``most``)."""
+    from ingest.accept import stations_object as named
+
+    return named(stations, most)
+
+
+async def non_public_stations(
+    request: Request, principal: access.Principal, known: Dataset | None, stations: set[str]
+) -> list[str]:
+    """Which of ``stations`` (read by ``principal``) are above ``public``: ``known`` when the
+    route resolved the one station asked for, else their grades are looked up (not for
+    anonymous callers, who read public stations only)."""
+    if known is not None:  # audited even when nothing is there yet: it was asked for
+        return [known.station] if known.grade > Grade.PUBLIC and known.station else []
+    if not stations:
+        return []
+    if access.ceiling(principal) == Grade.PUBLIC:
+        return []
+    graded = await run_in_threadpool(station_datasets, _ctx(request), sorted(stations))
+    return sorted(d.station for d in graded if d.station is not None and d.grade > Grade.PUBLIC)
 
 
 @router.get(
@@ -178,8 +235,10 @@ async def observations(
     if station is None and principal.kind == "device":
         station = principal.station
     readable: list[str] | None = None
+    asked: Dataset | None = None
     if station is not None:
-        require(principal, Action.READ, await run_in_threadpool(station_dataset, ctx, station))
+        asked = await run_in_threadpool(station_dataset, ctx, station)
+        require(principal, Action.READ, asked)
     else:
         readable = await run_in_threadpool(readable_stations, ctx, principal)
     try:
@@ -211,6 +270,20 @@ async def observations(
     )
     more = len(rows) > limit
     rows = rows[:limit]
+    graded = await non_public_stations(request, principal, asked, {r.station for r in rows})
+    if graded:
+        await audit_read(
+            request,
+            principal,
+            stations_object(graded),
+            {
+                "dataset": "observations",
+                "parameter": code,
+                "start": start,
+                "end": end,
+                "items": len(rows),
+            },
+        )
     tz = ctx.timezone
     items = [
         {
@@ -271,7 +344,8 @@ async def observation_versions(
             check_text(name, text)
     except SensorsError as exc:
         return _error(400, str(exc))
-    require(principal, Action.READ, await run_in_threadpool(station_dataset, ctx, station))
+    asked = await run_in_threadpool(station_dataset, ctx, station)
+    require(principal, Action.READ, asked)
     try:
         code = await run_in_threadpool(parameter_code, ctx, parameter, station)
         when = parse_time(time, ctx.timezone)
@@ -298,6 +372,13 @@ async def observation_versions(
         return _error(404, str(exc))
     except AmbiguousStream as exc:
         return _error(400, str(exc))
+    if asked.grade > Grade.PUBLIC:
+        await audit_read(
+            request,
+            principal,
+            f"station:{station}",
+            {"dataset": "observation-versions", "parameter": code, "time": time},
+        )
     tz = ctx.timezone
     items = [
         {
@@ -329,11 +410,13 @@ async def _page(
     kinds: tuple[type[params.CursorKey], ...],
     key: Callable[[dict[str, Any]], tuple[params.CursorKey, ...]],
     read: Callable[[Any, tuple[Any, ...] | None, int], list[dict[str, Any]]],
+    audited: tuple[access.Principal, str, str, dict[str, Any]] | None = None,
 ) -> JSONResponse:
     """One page ``{"items": [...], "next_cursor"}`` of ``read(connection, after, limit)``
     (times in the bureau's timezone); ``after`` is the decoded cursor (its parts of
     ``kinds``), ``key(row)`` the cursor of a row; 400 for a bad cursor or when ``read`` refuses
-    its arguments (``ValueError``)."""
+    its arguments (``ValueError``). ``audited``: (caller, dataset, object, query) of a read
+    to audit when the dataset is above ``public``."""
     ctx = _ctx(request)
     try:
         after = params.decode_cursor(cursor, *kinds) if cursor else None
@@ -350,6 +433,12 @@ async def _page(
         return _error(400, str(exc))
     more = len(rows) > limit
     rows = rows[:limit]
+    if audited is not None:
+        principal, name, object, query = audited
+        if access.dataset(name).grade > Grade.PUBLIC:
+            await audit_read(
+                request, principal, object, {"dataset": name, **query, "items": len(rows)}
+            )
     return JSONResponse(
         {
             "items": [_alert_json(r, ctx.timezone) for r in rows],
@@ -361,10 +450,10 @@ async def _page(
 @router.get(
     "/api/v1/alerts",
     summary="Alerts, newest first (viewer and up: internal)",
-    dependencies=[Depends(allow(Action.READ, "alerts"))],
 )
 async def list_alerts_route(
     request: Request,
+    principal: Annotated[access.Principal, Depends(allow(Action.READ, "alerts"))],
     state: Annotated[
         str | None, Query(description="open, acknowledged, closed, or live (open or acknowledged)")
     ] = None,
@@ -386,16 +475,22 @@ async def list_alerts_route(
         lambda conn, after, n: alerts.list_alerts(
             conn, state, station, n, after=None if after is None else (after[0], after[1])
         ),
+        (
+            principal,
+            "alerts",
+            f"alerts:station={station}" if station else "alerts",
+            {"state": state},
+        ),
     )
 
 
 @router.get(
     "/api/v1/alerts/webhooks",
     summary="Webhook events by delivery state (analyst and up: sensitive)",
-    dependencies=[Depends(allow(Action.READ, "webhook-events"))],
 )
 async def list_webhook_events_route(
     request: Request,
+    principal: Annotated[access.Principal, Depends(allow(Action.READ, "webhook-events"))],
     state: Annotated[
         str,
         Query(description="abandoned (given up after the maximum attempts), pending or delivered"),
@@ -416,35 +511,109 @@ async def list_webhook_events_route(
         lambda conn, after, n: alerts.list_notifications(
             conn, state, n, after=None if after is None else int(after[0])
         ),
+        (principal, "webhook-events", "alerts:webhooks", {"state": state}),
     )
 
 
 @router.post(
     "/api/v1/alerts/{alert_id}/acknowledge",
     summary="Acknowledge an alert (operator)",
-    dependencies=[Depends(allow(Action.OPERATE, "alerts"))],
 )
 async def acknowledge_route(
     request: Request,
     alert_id: int,
-    by: Annotated[str, Query(max_length=200, description="who acknowledges")] = "operator",
+    principal: Annotated[access.Principal, Depends(allow(Action.OPERATE, "alerts"))],
+    by: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            deprecated=True,
+            description="ignored: the alert is acknowledged by the authenticated caller",
+        ),
+    ] = None,
 ) -> JSONResponse:
-    """The alert, now ``acknowledged`` (404 unknown, 409 closed)."""
+    """The alert, now ``acknowledged`` by the authenticated caller (``acknowledged_by``: the
+    user's name, ``admin`` for the break-glass token), audited; 404 unknown, 409 closed."""
     from store import alerts
 
     ctx = _ctx(request)
+    actor = principal.actor
 
     def ack() -> dict[str, Any]:
         with ctx.store.connection() as conn:
-            return alerts.acknowledge(conn, alert_id, by)
+            return alerts.acknowledge(conn, alert_id, actor)
 
     try:
         row = await run_in_threadpool(ack)
     except alerts.AlertNotFound as exc:
-        return _error(404, str(exc))
+        outcome, answer = "failed", _error(404, str(exc))
     except ValueError as exc:
-        return _error(409, str(exc))
-    return JSONResponse(_alert_json(row, ctx.timezone))
+        outcome, answer = "refused", _error(409, str(exc))
+    else:
+        outcome = "ok"
+        answer = JSONResponse(_alert_json(row, ctx.timezone))
+    details = {"station": row.get("station"), "rule": row.get("rule")} if outcome == "ok" else None
+    await run_in_threadpool(
+        ctx.audit,
+        actor,
+        "alert.acknowledge",
+        f"alert:{alert_id}",
+        outcome,
+        _address(request),
+        details,
+    )
+    return answer
+
+
+@router.get("/api/v1/audit", summary="The audit, newest first (admin: restricted)")
+async def audit_route(
+    request: Request,
+    principal: Annotated[access.Principal, Depends(allow(Action.READ, "audit"))],
+    actor: Annotated[
+        str | None, Query(max_length=1000, description="e.g. admin, device:D1")
+    ] = None,
+    action: Annotated[
+        str | None, Query(max_length=200, description="e.g. write, read, import")
+    ] = None,
+    start: Annotated[str | None, Query(description="ISO 8601, inclusive")] = None,
+    end: Annotated[str | None, Query(description="ISO 8601, exclusive")] = None,
+    limit: Limit = 500,
+    cursor: Cursor = None,
+) -> JSONResponse:
+    """``{"items": [{"id", "time", "actor", "address", "action", "object", "outcome",
+    "details", "prev_hash", "hash"}, …], "next_cursor"}``, newest first; follow
+    ``next_cursor`` for older entries. ``ecosense audit verify`` checks the chain."""
+    tz = _ctx(request).timezone
+    try:
+        t0 = query_time(start, tz) if start else None
+        t1 = query_time(end, tz) if end else None
+    except ValueError as exc:
+        return _error(400, str(exc))
+    return await _page(
+        request,
+        cursor,
+        limit,
+        (int,),
+        lambda row: (row["id"],),
+        lambda conn, after, n: [
+            e.as_json(tz)
+            for e in audit.read(
+                conn,
+                actor=actor,
+                action=action,
+                start=t0,
+                end=t1,
+                after=None if after is None else int(after[0]),
+                limit=n,
+            )
+        ],
+        (
+            principal,
+            "audit",
+            "audit",
+            {"actor": actor, "action": action, "start": start, "end": end},
+        ),
+    )
 
 
 @router.get(
@@ -481,8 +650,10 @@ async def aggregates_route(
     except (SensorsError, ValueError) as exc:
         return _error(400, str(exc))
     readable: list[str] | None = None
+    asked: Dataset | None = None
     if scope == "station" and subject is not None:
-        require(principal, Action.READ, await run_in_threadpool(station_dataset, ctx, subject))
+        asked = await run_in_threadpool(station_dataset, ctx, subject)
+        require(principal, Action.READ, asked)
     elif scope == "station":
         readable = await run_in_threadpool(readable_stations, ctx, principal)
     else:
@@ -509,6 +680,22 @@ async def aggregates_route(
     rows = await run_in_threadpool(read)
     more = len(rows) > limit
     rows = rows[:limit]
+    if scope == "station":
+        graded = await non_public_stations(request, principal, asked, {r.subject for r in rows})
+        if graded:
+            await audit_read(
+                request,
+                principal,
+                stations_object(graded),
+                {
+                    "dataset": "aggregates",
+                    "period": period,
+                    "parameter": code,
+                    "start": start,
+                    "end": end,
+                    "items": len(rows),
+                },
+            )
     tz = ctx.timezone
     items = [
         {

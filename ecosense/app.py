@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from api.auth import Denied
@@ -36,7 +37,19 @@ def create_app(ctx: ServiceContext) -> FastAPI:
 
     @app.exception_handler(Denied)
     async def denied(request: Request, exc: Denied) -> JSONResponse:
-        """401/403 of the authorisation dependency; InfluxDB's error body on its write API."""
+        """401/403 of the authorisation dependency; InfluxDB's error body on its write API.
+        A refusal to an authenticated caller (403) is audited as ``denied``."""
+        principal = getattr(request.state, "principal", None)
+        if exc.status_code == 403 and exc.action is not None and principal is not None:
+            await run_in_threadpool(
+                ctx.audit,
+                principal.actor,
+                exc.action,
+                exc.object or request.url.path,
+                "denied",
+                request.client.host if request.client else None,
+                {"path": request.url.path, "reason": str(exc.detail)},
+            )
         if request.url.path.startswith("/api/v2/"):
             unauthorised = exc.status_code == 401
             return JSONResponse(

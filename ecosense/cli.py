@@ -1,6 +1,9 @@
 """The ``ecosense`` command: ``up``, ``stations import``, ``devices add``, ``import`` (readings
-from files), ``simulate``, ``jobs list|run``, ``carbon run|import`` and ``gis`` (layers,
-rasters, zonal statistics).
+from files), ``simulate``, ``jobs list|run``, ``carbon run|import``, ``gis`` (layers,
+rasters, zonal statistics) and ``audit verify``.
+
+What a command changes is audited (:mod:`store.audit`) with the actor ``cli:<login>``: the
+operating-system account that ran it on the server.
 
 Every command exits 0 on success, and non-zero with a one-line reason on stderr on failure.
 """
@@ -115,6 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="re-home held readings even where PARAMETER already has a reading at that time "
         "(the replaced values stay as versions); otherwise refused",
+    )
+
+    aud = sub.add_parser("audit", help="the tamper-evident audit")
+    aud_sub = aud.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    aud_sub.add_parser(
+        "verify",
+        help="recompute the hash chain; exit 0 when intact, else name the first entry"
+        " changed or deleted",
     )
 
     imp = sub.add_parser("import", help="bulk readings from CSV or Excel (same checks as live)")
@@ -258,6 +269,12 @@ def cmd_gis(settings: Settings, args: argparse.Namespace) -> int:
             layer, key = read_layer(args.file, args.layer), args.key
         with _open(settings) as opened, db.connect(opened.url) as conn:
             n = gis_store.save_layer(conn, args.name, layer, key, str(args.file))
+            _audit(
+                opened.store,
+                "import.gis_layer",
+                f"layer:{args.name}",
+                details={"file": str(args.file), "features": n},
+            )
         repaired = layer.attrs.get("repaired", [])
         print(
             f"layer {args.name}: {n} features" + (f", {len(repaired)} repaired" if repaired else "")
@@ -282,6 +299,12 @@ def cmd_gis(settings: Settings, args: argparse.Namespace) -> int:
                     f"raster {item.id}: {item.width} x {item.height} cells of"
                     f" {item.res_x:g} x {item.res_y:g}"
                 )
+            _audit(
+                opened.store,
+                "import.gis_raster",
+                "rasters:" + ",".join(i.id for i in items[:20]),
+                details={"file": str(args.file), "rasters": len(items)},
+            )
         return 0
     from gis.zonal import STATS
     from pipelines import zonal
@@ -323,6 +346,45 @@ def _open(settings: Settings):  # type: ignore[no-untyped-def]
     return open_store(database_url=settings.database_url, data_dir=settings.data_dir, max_size=2)
 
 
+def _actor() -> str:
+    """Who runs this command, in the audit: ``cli:<login>``."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli:?"
+
+
+def _audit(
+    store: Any,
+    action: str,
+    object: str,
+    outcome: str = "ok",
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Audit what this command did (a failure is logged, never raised)."""
+    from store import audit
+
+    audit.record(store, _actor(), action, object, outcome, None, details)
+
+
+def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
+    """``audit verify``: the last line says the chain is intact, or which entry broke it."""
+    from store import audit, db
+
+    with _open(settings) as opened, db.connect(opened.url) as conn:
+        result = audit.check(conn)
+    if result.broken is not None:
+        raise EcosenseError(
+            f"audit chain broken at entry {result.broken.id}: {result.broken.reason}"
+            f" ({result.entries} entries read)"
+        )
+    print(f"head hash: {result.head}", file=sys.stderr)
+    print(f"audit chain intact: {result.entries} entries")
+    return 0
+
+
 def cmd_stations_import(settings: Settings, file: Path) -> int:
     from sensors.stations import read_stations
 
@@ -333,6 +395,12 @@ def cmd_stations_import(settings: Settings, file: Path) -> int:
     stations = read_stations(text, file.name)
     with _open(settings) as opened:
         opened.store.upsert_stations(stations)
+        _audit(
+            opened.store,
+            "import.stations",
+            "stations",
+            details={"file": str(file), "stations": len(stations)},
+        )
     print(f"imported {len(stations)} stations from {file}")
     return 0
 
@@ -341,6 +409,12 @@ def cmd_devices_add(settings: Settings, args: argparse.Namespace) -> int:
     with _open(settings) as opened:
         token = opened.store.add_device(
             args.device_id, args.station, mn=args.mn, password=args.password
+        )
+        _audit(
+            opened.store,
+            "device.token_issue",
+            f"station:{args.station}",
+            details={"device": args.device_id, "hj212": args.mn is not None},
         )
     print(f"device {args.device_id} registered for station {args.station}; its API token:")
     print(token)
@@ -457,6 +531,20 @@ def _map_code(
         store.write_observations(observations, source=Source("hj212", device, _os_user()))
         with store.connection() as conn:
             quarantine.release(conn, device, code)
+        _audit(
+            store,
+            "parameters.map",
+            ",".join(sorted({f"station:{h.station}" for h in held})) or f"device:{device}",
+            "ok" if not problems else "partial",
+            {
+                "device": device,
+                "code": code,
+                "parameter": param.code,
+                "unit": unit,
+                "rehomed": len(observations),
+                "refused": len(problems),
+            },
+        )
     for problem in problems[:50]:
         print(f"refused: {problem}", file=sys.stderr)
     print(
@@ -526,6 +614,21 @@ def cmd_import(settings: Settings, file: Path, station: str | None, user: str | 
             max_future=settings.max_future,
         )
         store.write_observations(result.accepted, source=source)
+        from ingest.accept import source_details, stations_object
+
+        _audit(
+            store,
+            "import.readings",
+            stations_object(kinds),
+            "ok" if not (found.problems or result.rejected) else "partial",
+            {
+                **source_details(source),
+                "path": str(file),
+                "accepted": len(result.accepted),
+                "rejected": len(found.problems) + len(result.rejected),
+                "sampling_points": len(found.stations),
+            },
+        )
     problems = found.problems + [(found.rows[i], reason) for i, reason in result.rejected]
     for line, reason in sorted(problems)[:50]:
         print(f"{file.name}:{line}: {reason}")
@@ -658,6 +761,21 @@ def cmd_review(settings: Settings, args: argparse.Namespace) -> int:
             reason=args.reason,
             by=by,
         )
+        _audit(
+            opened.store,
+            f"review.{review.action}",
+            f"station:{review.station}",
+            "ok",
+            {
+                "review": review.id,
+                "parameter": review.parameter,
+                "start": start.isoformat(),
+                "end": end.isoformat(),
+                "by": by,
+                "reason": args.reason,
+                "affected": affected,
+            },
+        )
     print(
         f"review {review.id}: {review.action} {review.station} {review.parameter}"
         f" [{start.isoformat()}, {end.isoformat()}): {affected} readings affected"
@@ -716,15 +834,37 @@ def cmd_carbon_import(settings: Settings, args: argparse.Namespace) -> int:
         if args.facilities:
             found, bad = read_facilities(args.facilities)
             problems += bad
-            print(f"facilities: {activity.save_facilities(conn, found)} stored or changed")
+            n = activity.save_facilities(conn, found)
+            print(f"facilities: {n} stored or changed")
+            _audit(
+                opened.store,
+                "import.carbon_facilities",
+                "facilities",
+                "ok" if not bad else "partial",
+                {"file": str(args.facilities), "changed": n, "rejected": len(bad)},
+            )
         known = activity.load_facilities(conn)
         for path in args.activity:
             records, bad = read_activity(path, known, settings.timezone, natural_ids=True)
             changed, refused = activity.save_activity(conn, records)
             problems += bad + refused
             print(f"{path.name}: {changed} activity records stored or changed")
+            _audit(
+                opened.store,
+                "import.carbon_activity",
+                "facility activity",
+                "ok" if not (bad or refused) else "partial",
+                {"file": str(path), "changed": changed, "rejected": len(bad) + len(refused)},
+            )
         if args.targets:
-            print(f"targets: {activity.save_targets(conn, read_targets(args.targets))} stored")
+            n = activity.save_targets(conn, read_targets(args.targets))
+            print(f"targets: {n} stored")
+            _audit(
+                opened.store,
+                "import.carbon_targets",
+                "carbon targets",
+                details={"file": str(args.targets), "stored": n},
+            )
     for p in problems[:50]:
         print(f"  rejected: {p.where}: {p.reason}", file=sys.stderr)
     if problems:
@@ -764,6 +904,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_devices_add(settings, args)
         if args.command == "import":
             return cmd_import(settings, args.file, args.station, args.user)
+        if args.command == "audit":
+            return cmd_audit(settings, args)
         if args.command == "parameters":
             return cmd_parameters(settings, args)
         if args.command == "simulate":

@@ -40,6 +40,7 @@ from ingest.mqtt import MqttIngest
 from ingest.spool import DurableWriter, Spool
 from pipelines.scheduler import JobScheduler
 from store import OpenedStore, open_store
+from store.audit import AuditWriter
 from store.context import ServiceContext
 from store.influx import InfluxMirror
 from store.postgres import SourcedBatch, hash_secret
@@ -249,6 +250,7 @@ def up(settings: Settings, options: UpOptions) -> int:
     mirror: InfluxMirror | None = None
     mqtt_ingest: MqttIngest | None = None
     jobs: JobScheduler | None = None
+    auditor: AuditWriter | None = None
     try:
         opened = open_store(
             database_url=settings.database_url, data_dir=settings.data_dir, max_size=16
@@ -263,6 +265,7 @@ def up(settings: Settings, options: UpOptions) -> int:
                 settings.influx_bucket,
             )
         durable = _mirrored(writer, mirror)
+        auditor = AuditWriter(opened.store).start()
         ctx = ServiceContext(
             opened.store,
             hash_secret(admin_token(settings)),
@@ -271,6 +274,7 @@ def up(settings: Settings, options: UpOptions) -> int:
             settings.max_past,
             writer=durable,
             token_ttl=timedelta(seconds=settings.token_ttl_seconds),
+            auditor=auditor,
         )
         sock = _bind(options.host, options.http_port)
         http_url = _url(options.host, sock.getsockname()[1])
@@ -311,6 +315,7 @@ def up(settings: Settings, options: UpOptions) -> int:
                 max_per_address=settings.max_connections_per_address,
                 max_connections=total,
                 trusted_proxies=trusted,
+                auditor=auditor,
             )
         )
         try:
@@ -394,6 +399,8 @@ def up(settings: Settings, options: UpOptions) -> int:
                 server_thread.join(timeout=10)
         if writer is not None:
             writer.stop()
+        if auditor is not None:
+            auditor.stop()
         if mirror is not None:
             mirror.close()
         if opened is not None:

@@ -65,14 +65,21 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     """Run a ``users`` or ``classify`` command."""
     from access.grades import station_grade
     from access.passwords import generate_password, hash_password
-    from ecosense.cli import _open
+    from ecosense.cli import _audit, _open
     from store import users
 
     if args.command == "classify":
         grade = None if args.grade == "default" else Grade.parse(args.grade)
-        with _open(settings) as opened, opened.store.connection() as conn:
-            got = users.set_station_grade(conn, args.station_id, grade)
-        effective = station_grade(got.kind, got.override)
+        with _open(settings) as opened:
+            with opened.store.connection() as conn:
+                got = users.set_station_grade(conn, args.station_id, grade)
+            effective = station_grade(got.kind, got.override)
+            _audit(
+                opened.store,
+                "classify",
+                f"station:{got.station}",
+                details={"grade": effective.label, "default": got.override is None},
+            )
         note = " (the default of its kind)" if got.override is None else ""
         print(f"station {got.station} ({got.kind}): {effective.label}{note}")
         return 0
@@ -81,23 +88,32 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         generated = not args.password_stdin
         password = generate_password() if generated else _read_password()
         digest = hash_password(password)
-        with _open(settings) as opened, opened.store.connection() as conn:
-            user = users.add_user(conn, args.name, Role.parse(args.role), digest)
+        with _open(settings) as opened:
+            with opened.store.connection() as conn:
+                user = users.add_user(conn, args.name, Role.parse(args.role), digest)
+            _audit(opened.store, "user.add", f"user:{user.name}", details={"role": user.role.label})
         print(f"user {user.name} added with the role {user.role.label}")
         if generated:
             print("its password:")
             print(password)
         return 0
-    with _open(settings) as opened, opened.store.connection() as conn:
-        if command == "list":
-            for u in users.list_users(conn):
-                state = "disabled" if u.disabled else "active"
-                print(f"{u.name}\t{u.role.label}\t{state}")
-            return 0
+    with _open(settings) as opened:
+        with opened.store.connection() as conn:
+            if command == "list":
+                for u in users.list_users(conn):
+                    state = "disabled" if u.disabled else "active"
+                    print(f"{u.name}\t{u.role.label}\t{state}")
+                return 0
+            if command == "role":
+                user = users.set_role(conn, args.name, Role.parse(args.role))
+            else:
+                user = users.disable(conn, args.name)
         if command == "role":
-            user = users.set_role(conn, args.name, Role.parse(args.role))
+            _audit(
+                opened.store, "user.role", f"user:{user.name}", details={"role": user.role.label}
+            )
             print(f"user {user.name} now has the role {user.role.label}")
             return 0
-        user = users.disable(conn, args.name)
+        _audit(opened.store, "user.disable", f"user:{user.name}")
         print(f"user {user.name} disabled; its tokens no longer work")
         return 0

@@ -5,7 +5,7 @@ Shared by every ingest path that carries JSON-like items (HTTP JSON, line protoc
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ingest.batch import BatchResult, stations_named, validate_items
@@ -15,6 +15,26 @@ from store.context import Principal, ServiceContext
 
 class Forbidden(Exception):
     """A device naming a station that is not its own."""
+
+
+def stations_object(stations: Iterable[str], most: int = 20) -> str:
+    """The audit's ``object`` of a write: ``station:S1`` or ``station:S1,S2`` (sorted, at most
+    ``most`` names, then ``…``)."""
+    names = sorted(stations)
+    shown = ",".join(names[:most]) + (",…" if len(names) > most else "")
+    return f"station:{shown}"
+
+
+def source_details(source: Source) -> dict[str, str]:
+    """The provenance of a write as audit details: ``protocol`` and, when known, ``device``,
+    ``user`` and ``file``."""
+    found = {
+        "protocol": source.protocol,
+        "device": source.device,
+        "user": source.user,
+        "file": source.file,
+    }
+    return {k: v for k, v in found.items() if v is not None}
 
 
 def source_of(principal: Principal, protocol: str) -> Source:
@@ -32,12 +52,18 @@ def ingest_items(
     source: Source,
     *,
     device: bool = False,
+    address: str | None = None,
+    actor: str | None = None,
 ) -> BatchResult:
     """Validate raw reading items and store the good ones durably (blocking), with their
     provenance ``source``.
 
     A device (a device token, or ``device=True`` for a path that authenticates devices
     otherwise, MQTT) may not write further back than ``ctx.max_past``; the operator may.
+
+    The request is audited once (action ``write``; ``actor`` defaults to the principal's;
+    details: the provenance ``source`` and the counts accepted/rejected), not per reading;
+    ``address`` is the client's.
 
     Raises
     ------
@@ -46,15 +72,22 @@ def ingest_items(
     StoreUnavailable
         when the store cannot take the batch (nothing is acknowledged).
     """
-    kinds = ctx.store.station_kinds(stations_named(items))
+    who = actor or principal.actor
+    named = stations_named(items)
+    target = stations_object(named)
+    kinds = ctx.store.station_kinds(named)
     known = kinds.keys()
+    provenance = source_details(source)
     foreign = sorted(s for s in known if not principal.may_access(s))
     if foreign:
         assert principal.device is not None
-        raise Forbidden(
+        reason = (
             f"device {principal.device.id} may only write to station "
             f"{principal.device.station}, not {', '.join(foreign)}"
         )
+        details = {**provenance, "items": len(items), "reason": reason}
+        ctx.audit(who, "write", target, "denied", address, details)
+        raise Forbidden(reason)
     result = validate_items(
         items,
         known_station=known.__contains__,
@@ -63,5 +96,12 @@ def ingest_items(
         max_future=ctx.max_future,
         max_past=ctx.max_past if device or not principal.is_operator else None,
     )
-    ctx.write(result.accepted, source)
+    try:
+        ctx.write(result.accepted, source)
+    except Exception as exc:
+        failed = {**provenance, "items": len(items), "reason": f"{type(exc).__name__}"}
+        ctx.audit(who, "write", target, "failed", address, failed)
+        raise
+    counts = {"accepted": len(result.accepted), "rejected": len(result.rejected)}
+    ctx.audit(who, "write", target, "ok", address, {**provenance, **counts})
     return result

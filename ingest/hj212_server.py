@@ -25,6 +25,8 @@ server does with each packet (HJ 212-2017 §6 and Table 2; ``docs/standards/hj21
   repeat ``DataTime`` takes its upload's first piece's. Missing or out-of-order pieces are
   counted (``split``) and logged; what arrived is kept.
 - a connection idle for ``idle_timeout`` seconds is closed.
+- each group commit is audited: one entry per device and address (packets, readings accepted,
+  rejected and held), written off the event loop; never one per reading.
 
 Under abuse (README "Listeners under abuse"):
 
@@ -65,6 +67,7 @@ from ingest import hj212
 from ingest.hj212_readings import STATUS_UPLOADS, RawReading, readings, rehome, status_readings
 from ingest.limits import Admission, Network, host_of
 from sensors.observations import Source
+from store import audit as audit_log
 from store import quarantine
 from store.errors import StoreError
 from store.postgres import Device, PostgresStore, SourcedBatch
@@ -361,6 +364,9 @@ class _Connection(asyncio.Protocol):
                 + "; ".join(found.problems[:5])
                 + (" …" if len(found.problems) > 5 else ""),
             )
+        server.count_upload(
+            device, self.peer, len(found.observations), len(found.problems), len(found.raw)
+        )
         if found.raw:  # held (or mapped) in the same group commit, before the reply
             server.held.append((self.peer, device, found.raw))
         self.unanswered += 1
@@ -439,6 +445,10 @@ class Hj212Server:
     max_per_address: most open connections from one address (trusted proxies excepted).
     max_connections: most open connections in all.
     trusted_proxies: networks of trusted proxies, capped by ``max_connections`` only.
+    audit: whether each group commit is audited (one entry per device and address, with its
+        packets and readings accepted/rejected/held).
+    auditor: the background audit writer the entries are handed to (default: appended in a
+        worker thread after each group commit).
     """
 
     def __init__(
@@ -455,8 +465,15 @@ class Hj212Server:
         max_per_address: int = 64,
         max_connections: int = 4096,
         trusted_proxies: Sequence[Network] = (),
+        audit: bool = True,
+        auditor: audit_log.AuditWriter | None = None,
     ) -> None:
         self.store = store
+        self.audit = audit
+        self.auditor = auditor
+        #: uploads since the last group commit, per (device, station, address):
+        #: [packets, readings accepted, readings rejected, readings held]
+        self._uploads: dict[tuple[str, str, str | None], list[int]] = {}
         self.write = write or store.write_batches
         self.idle_timeout = idle_timeout
         self.max_future = max_future
@@ -550,11 +567,23 @@ class Hj212Server:
         if self._flusher is None or self._flusher.done():
             self._flusher = self.loop.create_task(self._flush())
 
+    def count_upload(
+        self, device: Device, peer: object, accepted: int, rejected: int, held: int
+    ) -> None:
+        """Count an upload packet for the audit entry of the next group commit."""
+        host = str(peer[0]) if isinstance(peer, tuple) and peer else None
+        counts = self._uploads.setdefault((device.id, device.station, host), [0, 0, 0, 0])
+        counts[0] += 1
+        counts[1] += accepted
+        counts[2] += rejected
+        counts[3] += held
+
     async def _flush(self) -> None:
         """Group commit: whatever all connections submitted meanwhile, in one write."""
         while self._pending:
             group, self._pending = self._pending, []
             held, self.held = self.held, []
+            uploads, self._uploads = self._uploads, {}
             if held:
                 await asyncio.to_thread(self._hold, held)
             try:
@@ -562,11 +591,48 @@ class Hj212Server:
                     self.write, [batch for _, batch, _, _ in group if batch is not None]
                 )
             except Exception:
-                await self._one_by_one(group)
+                failed = await self._one_by_one(group)
+                await self._audit(uploads, failed)
                 continue
             self.stats.readings_stored += stored
-            for connection, _, reply, uploads in group:
-                connection.committed(reply, uploads)
+            for connection, _, reply, n in group:
+                connection.committed(reply, n)
+            await self._audit(uploads, 0)
+
+    async def _audit(
+        self, uploads: dict[tuple[str, str, str | None], list[int]], failed: int
+    ) -> None:
+        """One audit entry per device and address of a group commit (in a worker thread; a
+        failure is logged by :func:`store.audit.record_many`, never raised). ``failed``: the
+        uploads of the commit the store refused (outcome ``partial``, or ``failed`` when that
+        is all of them)."""
+        if not self.audit or not uploads:
+            return
+        total = sum(c[0] for c in uploads.values())
+        outcome = "ok" if not failed else "failed" if failed >= total else "partial"
+        events = [
+            audit_log.Event(
+                f"device:{device}",
+                "write",
+                f"station:{station}",
+                outcome,
+                host,
+                {
+                    "protocol": "hj212",
+                    "device": device,
+                    "packets": c[0],
+                    "accepted": c[1],
+                    "rejected": c[2],
+                    "held": c[3],
+                    **({"uploads_not_stored": failed} if failed else {}),
+                },
+            )
+            for (device, station, host), c in uploads.items()
+        ]
+        if self.auditor is not None:
+            self.auditor.submit_events(events)
+        else:
+            await asyncio.to_thread(audit_log.record_many, self.store, events)
 
     def _hold(self, held: list[tuple[object, Device, list[RawReading]]]) -> None:
         """Hold each packet's readings of codes not in the dictionary in its device's
@@ -633,9 +699,11 @@ class Hj212Server:
                     f" ({', '.join(codes[:5])}{', …' if len(codes) > 5 else ''})",
                 )
 
-    async def _one_by_one(self, group: list[_Entry]) -> None:
+    async def _one_by_one(self, group: list[_Entry]) -> int:
         """After a failed group write, write each upload alone: one bad packet must not keep
-        the others unanswered. An upload that still fails is not answered (its unit re-sends)."""
+        the others unanswered. An upload that still fails is not answered (its unit re-sends).
+        Returns how many uploads failed."""
+        failed = 0
         for connection, batch, reply, uploads in group:
             if batch is None:
                 connection.committed(reply, uploads)
@@ -645,8 +713,10 @@ class Hj212Server:
             except Exception as exc:
                 self.error("store", connection.peer, f"not answered, unit will re-send: {exc}")
                 connection.committed(None, uploads)
+                failed += uploads
                 continue
             connection.committed(reply, uploads)
+        return failed
 
     async def command(
         self, mn: str, cn: str, cp: str = "", timeout: float = 15.0

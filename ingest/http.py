@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
@@ -53,6 +53,11 @@ async def read_body(request: Request, limit: int) -> bytes | None:
 
 def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+def _address(request: Request) -> str | None:
+    """The client's address, for the audit."""
+    return request.client.host if request.client else None
 
 
 def _writer(principal: access.Principal) -> Principal:
@@ -137,7 +142,14 @@ async def post_observations(request: Request, caller: Caller) -> JSONResponse:
 
     def work() -> JSONResponse:
         try:
-            result = ingest_items(ctx, principal, items, source_of(principal, "http"))
+            result = ingest_items(
+                ctx,
+                principal,
+                items,
+                source_of(principal, "http"),
+                address=_address(request),
+                actor=caller.actor,
+            )
         except Forbidden as exc:
             return _error(403, str(exc))
         return JSONResponse(result.as_json())
@@ -231,7 +243,14 @@ async def write_line_protocol(
 
     def work() -> Response:
         try:
-            result = ingest_items(ctx, principal, items, source_of(principal, "lineprotocol"))
+            result = ingest_items(
+                ctx,
+                principal,
+                items,
+                source_of(principal, "lineprotocol"),
+                address=_address(request),
+                actor=caller.actor,
+            )
         except Forbidden as exc:
             return _influx_error(403, "forbidden", str(exc))
         for index, reason in result.rejected:
@@ -281,14 +300,17 @@ HJ212_COMMANDS = frozenset({"1011", "1012", "1061", "1062", "1063", "1064", "107
 @router.post(
     "/api/v1/hj212/{mn}/commands",
     summary="Send an HJ 212 command to a connected field unit (operator)",
-    dependencies=[Depends(allow(Action.OPERATE, "field-units"))],
     responses={
         200: {"description": "the field unit's QnRtn (9011) and ExeRtn (9012)"},
         404: {"description": "no field unit with that MN is connected"},
         504: {"description": "the field unit did not answer in time"},
     },
 )
-async def hj212_command(mn: str, request: Request) -> JSONResponse:
+async def hj212_command(
+    mn: str,
+    request: Request,
+    principal: Annotated[access.Principal, Depends(allow(Action.OPERATE, "field-units"))],
+) -> JSONResponse:
     """Body ``{"cn": "1062", "cp": "RtdInterval=30"}``: set the real-time interval to 30 s;
     ``1012`` with ``SystemTime=YYYYMMDDhhmmss`` sets the clock; ``1064`` ``MinInterval=10``."""
     try:
@@ -301,10 +323,26 @@ async def hj212_command(mn: str, request: Request) -> JSONResponse:
     commander = getattr(request.app.state, "hj212_command", None)
     if commander is None:
         return _error(503, "the HJ 212 server is not running")
+    ctx: ServiceContext = request.app.state.ctx
+
+    async def audited(outcome: str, extra: dict[str, Any]) -> None:
+        await run_in_threadpool(
+            ctx.audit,
+            principal.actor,
+            "hj212.command",
+            f"mn:{mn}",
+            outcome,
+            _address(request),
+            {"cn": cn, "cp": "(new password withheld)" if cn == "1072" else cp, **extra},
+        )
+
     try:
         result = await run_in_threadpool(commander, mn, cn, cp)
     except LookupError as exc:
+        await audited("failed", {"reason": "not connected"})
         return _error(404, str(exc))
     except TimeoutError:
+        await audited("failed", {"reason": "no answer in time"})
         return _error(504, f"field unit {mn} did not answer in time")
+    await audited("ok" if result.get("QnRtn") == "1" else "refused", dict(result))
     return JSONResponse(result)

@@ -12,7 +12,8 @@ only to ``ROOT/<its station>/#`` (Mosquitto: ``password_file`` and ``acl_file``)
 subscribes with a persistent session (``clean_session=False``) and acknowledges a message
 (PUBACK) only after its readings are durable — in the store or the local spool — so the broker
 keeps and re-delivers anything not yet taken, across EcoSense restarts. The outcome of each
-message (counts and reasons) is published, QoS 0, to ``ROOT/<station>/result``. A message the
+message (counts and reasons) is published, QoS 0, to ``ROOT/<station>/result``, and audited
+once (actor ``mqtt:<station>``: the broker, not EcoSense, knows the device). A message the
 store refuses for good (not "unavailable": e.g. its station was deleted meanwhile) is
 acknowledged too, with the reason in its result — re-delivering it would loop forever.
 """
@@ -129,7 +130,9 @@ class MqttIngest:
             if not (isinstance(i, dict) and i.get("station") == station)
         ]
         try:
-            result = ingest_items(self.ctx, Principal(None), mine, _MQTT, device=True)
+            result = ingest_items(
+                self.ctx, Principal(None), mine, _MQTT, device=True, actor=f"mqtt:{station}"
+            )
         except OSError as exc:  # the store is unavailable and the spool failed: not durable
             logger.error("mqtt: %s not stored, the broker will re-deliver it: %s", msg.topic, exc)
             # Un-acknowledged messages are re-delivered when the session resumes: reconnect.

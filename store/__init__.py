@@ -15,6 +15,8 @@ Modules, one per concern:
 - :mod:`store.activity` — carbon accounting inputs: facilities, activity records, targets,
   stored runs;
 - :mod:`store.gis` — vector layers, the raster catalogue, zonal statistics;
+- :mod:`store.audit` — the append-only, hash-chained audit (append, read, verify, the
+  background writer);
 - :mod:`store.context` — what the HTTP routes share: the store, credentials, time settings;
 - :mod:`store.db` — a worker's own connection; :mod:`store.embedded` — the embedded server;
   :mod:`store.migrations` — versioned schema migrations (``store/migrations/NNNN_*.sql``);

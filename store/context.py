@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta, tzinfo
+from typing import Any
 
 import access
 from sensors.observations import Observation, Source
+from store import audit as audit_log
 from store import users
 from store.postgres import Device, PostgresStore, SourcedBatch, hash_secret
 
@@ -25,6 +27,12 @@ class Principal:
     @property
     def is_operator(self) -> bool:
         return self.device is None
+
+    @property
+    def actor(self) -> str:
+        """Who this is in the audit when no authenticated caller is known: ``admin`` for
+        the operator, ``device:<id>`` (routes pass :attr:`access.Principal.actor`)."""
+        return "admin" if self.device is None else f"device:{self.device.id}"
 
     @classmethod
     def of(cls, principal: access.Principal) -> Principal:
@@ -60,12 +68,30 @@ class ServiceContext:
     writer: Callable[[Sequence[SourcedBatch]], int] | None = field(default=None)
     #: how long a user's bearer token lives (``ECOSENSE_TOKEN_TTL_SECONDS``)
     token_ttl: timedelta = timedelta(hours=8)
+    #: where audit events go; default: appended at once (the shell passes the background
+    #: :class:`store.audit.AuditWriter`, so that a request pays for no audit commit)
+    auditor: audit_log.AuditWriter | None = field(default=None)
 
     def write(self, observations: Sequence[Observation], source: Source) -> int:
         """Make a batch of one provenance durable; return its size."""
         if self.writer is not None:
             return self.writer([(source, observations)])
         return self.store.write_observations(observations, source=source)
+
+    def audit(
+        self,
+        actor: str,
+        action: str,
+        object: str,
+        outcome: str = "ok",
+        address: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Append an entry to the audit, or queue it for the background writer (never raises:
+        a failure is logged)."""
+        if self.auditor is not None:
+            return self.auditor.submit(actor, action, object, outcome, address, details)
+        return audit_log.record(self.store, actor, action, object, outcome, address, details)
 
     def authenticate(self, authorization: str | None, scheme: str = "Bearer") -> Principal | None:
         """The principal of an ``Authorization: <scheme> <token>`` header, or ``None``."""

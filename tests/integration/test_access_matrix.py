@@ -172,6 +172,10 @@ SPEC: dict[tuple[str, str], tuple[Call, Callable[[str, Grade], bool]]] = {
         lambda c, h, s: c.get("/api/v1/reviews", headers=h),
         needs(Role.REVIEWER, SENSITIVE),
     ),
+    ("get", "/api/v1/audit"): (
+        lambda c, h, s: c.get("/api/v1/audit", params={"limit": 5}, headers=h),
+        reads(RESTRICTED),
+    ),
     ("post", "/api/v1/auth/token"): (
         lambda c, h, s: c.post(
             "/api/v1/auth/token", data={"username": "admin", "password": "pw-admin"}, headers=h

@@ -133,7 +133,8 @@ def test_alert_life_cycle_api_and_webhook(
             headers=admin,
         )
         assert acked.status_code == 200 and acked.json()["state"] == "acknowledged"
-        assert acked.json()["acknowledged_by"] == "duty officer"
+        # issue 13: "acknowledged by the authenticated actor, not a query parameter"
+        assert acked.json()["acknowledged_by"] == "admin"
         assert client.post("/api/v1/alerts/999999/acknowledge", headers=admin).status_code == 404
 
         # SO2 falls back below the limit: both alerts close, and the webhook hears of it

@@ -371,6 +371,17 @@ def test_platform_commands_get_the_field_units_answers(server, store: PostgresSt
             ).status_code
             == 403
         )
+    # issue 13: "HJ 212 commands" are audited, with the field unit's answers
+    from store import audit
+
+    with store.connection() as conn:
+        commands = list(reversed(audit.read(conn, action="hj212.command")))
+    assert [(e.actor, e.object, e.outcome) for e in commands] == [
+        ("admin", f"mn:{MN}", "ok"),
+        ("admin", f"mn:{MN}", "refused"),
+        ("admin", "mn:NOBODY", "failed"),
+    ]
+    assert commands[0].details is not None and commands[0].details["ExeRtn"] == "1"
     with pytest.raises(TimeoutError), connect(address) as s2:
         s2.sendall(upload("8", f"DataTime={now_cst()};w01018-Rtd=1", flag=4))
         time.sleep(0.3)
