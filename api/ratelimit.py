@@ -19,7 +19,7 @@ Counters are fixed windows (``limits.FixedWindowRateLimiter``) in memory: a wind
 an address's first request and lasts the limit's period, so within one window the count is
 exact; across a window's end an address can make up to twice the rate in a short burst.
 Memory is bounded: a counter is dropped when its window ends, and at most ``max_addresses``
-counters are held in all (about 0.4 KB each, ~20 MB at the default 50,000); when a flood of
+counters are held in all (about 0.3 KB each: ~16 MB at the default 50,000); when a flood of
 distinct addresses fills that, further new addresses share one overflow counter with the
 same limit, while the addresses already tracked keep their own. Counters are per process:
 several gateway instances behind a load balancer each allow the full rate.
