@@ -52,14 +52,17 @@ Scope = Literal["public", "auth"]
 
 def parse_rate(text: str) -> RateLimitItem:
     """One rate in the ``limits`` notation (``"120/minute"``, ``"10 per minute"``);
-    ``ValueError`` for anything else, or for more than one rate."""
+    ``ValueError`` for anything else, for more than one rate, or for none allowed."""
     items = text.split(";")
     if len(items) != 1 or not text.strip():
         raise ValueError(f"{text!r} is not one rate such as 120/minute")
     try:
-        return parse(text)
+        item = parse(text)
     except ValueError as exc:
         raise ValueError(f"{text!r} is not a rate such as 120/minute") from exc
+    if item.amount < 1:
+        raise ValueError(f"{text!r}: a rate allows at least 1 request")
+    return item
 
 
 def client_key(address: str | None) -> str:

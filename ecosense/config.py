@@ -55,8 +55,8 @@ class Settings:
     body_timeout_seconds: float = 30.0
     trusted_proxies: tuple[str, ...] = ()
     #: request rate limits per client address (README "Rate limits"), ``limits`` notation
-    public_rate: str = "120/minute"
-    auth_rate: str = "10/minute"
+    public_rate: str = DEFAULT_PUBLIC_RATE
+    auth_rate: str = DEFAULT_AUTH_RATE
     rate_exempt: tuple[str, ...] = ()
 
     @property

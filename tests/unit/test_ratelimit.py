@@ -61,7 +61,7 @@ def test_a_flood_of_distinct_addresses_stays_within_the_memory_bound() -> None:
 def test_rates_are_parsed() -> None:
     assert parse_rate("120/minute").amount == 120
     assert parse_rate("10 per minute").amount == 10
-    for bad in ["", "lots", "120/fortnight", "1/second;2/minute"]:
+    for bad in ["", "lots", "120/fortnight", "1/second;2/minute", "0/minute"]:
         with pytest.raises(ValueError):
             parse_rate(bad)
 
