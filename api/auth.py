@@ -30,6 +30,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 import access
 from access import Action, Dataset, Grade
 from access.passwords import generate_token, hash_password, needs_rehash, verify_password
+from api.throttle import rate_limit, sign_in_rate
 from store import users
 from store.context import ServiceContext
 from store.postgres import hash_secret
@@ -68,6 +69,8 @@ async def caller(
     """The one authorisation dependency: who calls (anonymous without credentials; 401 for
     wrong, expired or revoked ones)."""
     principal = await run_in_threadpool(_ctx(request).resolve, authorization)
+    if principal is None or principal.kind == "anonymous":
+        rate_limit(request, "public")  # anonymous and wrong credentials (README "Rate limits")
     if principal is None:
         raise Denied(401, "missing or wrong token", headers={"WWW-Authenticate": "Bearer"})
     request.state.principal = principal
@@ -205,6 +208,7 @@ def sign_in(ctx: ServiceContext, name: str, password: str, address: str) -> JSON
 @router.post(
     "/api/v1/auth/token",
     summary="Sign in: a bearer token for a user (OAuth2 password form)",
+    dependencies=[Depends(sign_in_rate)],
     responses={
         401: {"description": "wrong user name or password, or the user is disabled"},
         429: {"description": "too many failed sign-ins (per user and per address)"},

@@ -5,10 +5,12 @@ validity), ``/api/v1/alerts``, ``/api/v1/alerts/webhooks`` and
 
 Who may call each one is decided by :func:`access.authorize` through the one dependency
 :func:`api.auth.caller`: station data by the station's grade (anonymous callers read public
-stations), alerts from ``viewer`` up, acknowledgements from ``operator`` up, the audit
-``admin`` only. Every read of non-public data (a grade above ``public``) is audited
-(:mod:`store.audit`), once per request, with the caller's :attr:`access.Principal.actor`; a
-refusal to an authenticated caller is audited as ``denied`` (``ecosense.app``).
+stations), alerts from ``viewer`` up and by the grade of their station (as are webhook
+events, from ``analyst`` up), acknowledgements from ``operator`` up (a restricted station's
+alert: ``admin``), the audit ``admin`` only. Every read of non-public data (a grade above
+``public``) is audited (:mod:`store.audit`), once per request, with the caller's
+:attr:`access.Principal.actor`; a refusal to an authenticated caller is audited as ``denied``
+(``ecosense.app``).
 
 Times in answers are ISO 8601 in the bureau's timezone (with offset); a query time without
 offset is read in the bureau's timezone. Every list route pages: ``limit`` and ``cursor`` in,
@@ -447,6 +449,19 @@ async def _page(
     )
 
 
+async def _readable_alerts(
+    request: Request, principal: access.Principal, station: str | None
+) -> list[str] | None:
+    """The stations whose alerts ``principal`` may read (``None``: all): an alert carries its
+    station's grade. ``station`` named: that one, or :class:`api.auth.Denied` beyond the
+    caller's grade."""
+    ctx = _ctx(request)
+    if station is not None:
+        require(principal, Action.READ, await run_in_threadpool(station_dataset, ctx, station))
+        return None
+    return await run_in_threadpool(readable_stations, ctx, principal)
+
+
 @router.get(
     "/api/v1/alerts",
     summary="Alerts, newest first (viewer and up: internal)",
@@ -463,9 +478,13 @@ async def list_alerts_route(
 ) -> JSONResponse:
     """``{"items": [{"id", "rule", "station", "parameter", "state", "severity", "message",
     "value", "details", "opened_at", "last_seen", "acknowledged_at", "acknowledged_by",
-    "closed_at"}, …], "next_cursor"}``; follow ``next_cursor`` for older alerts."""
+    "closed_at"}, …], "next_cursor"}``; follow ``next_cursor`` for older alerts. Only the
+    alerts of stations the caller may read by their grade are listed (a viewer: public and
+    internal stations, not a plant's CEMS); naming a station beyond the caller's grade is a
+    403."""
     from store import alerts
 
+    readable = await _readable_alerts(request, principal, station)
     return await _page(
         request,
         cursor,
@@ -473,7 +492,12 @@ async def list_alerts_route(
         (datetime, int),
         lambda row: (row["opened_at"], row["id"]),
         lambda conn, after, n: alerts.list_alerts(
-            conn, state, station, n, after=None if after is None else (after[0], after[1])
+            conn,
+            state,
+            station,
+            n,
+            after=None if after is None else (after[0], after[1]),
+            stations=readable,
         ),
         (
             principal,
@@ -499,9 +523,11 @@ async def list_webhook_events_route(
     cursor: Cursor = None,
 ) -> JSONResponse:
     """``{"items": [{"id", "alert_id", "event", "attempts", "next_attempt", "delivered_at",
-    "abandoned_at", "last_error", "payload"}, …], "next_cursor"}``, newest first."""
+    "abandoned_at", "last_error", "payload"}, …], "next_cursor"}``, newest first; only the
+    events of alerts on stations the caller may read by their grade."""
     from store import alerts
 
+    readable = await _readable_alerts(request, principal, None)
     return await _page(
         request,
         cursor,
@@ -509,7 +535,7 @@ async def list_webhook_events_route(
         (int,),
         lambda row: (row["id"],),
         lambda conn, after, n: alerts.list_notifications(
-            conn, state, n, after=None if after is None else int(after[0])
+            conn, state, n, after=None if after is None else int(after[0]), stations=readable
         ),
         (principal, "webhook-events", "alerts:webhooks", {"state": state}),
     )
@@ -533,11 +559,23 @@ async def acknowledge_route(
     ] = None,
 ) -> JSONResponse:
     """The alert, now ``acknowledged`` by the authenticated caller (``acknowledged_by``: the
-    user's name, ``admin`` for the break-glass token), audited; 404 unknown, 409 closed."""
+    user's name, ``admin`` for the break-glass token), audited; 404 unknown, 409 closed, 403
+    for an alert on a station beyond the caller's grade (a restricted one needs admin)."""
     from store import alerts
 
     ctx = _ctx(request)
     actor = principal.actor
+
+    def station_of() -> str | None:
+        with ctx.store.connection() as conn:
+            try:
+                return alerts.alert_station(conn, alert_id)
+            except alerts.AlertNotFound:
+                return None  # answered 404 below, audited
+
+    station = await run_in_threadpool(station_of)
+    if station is not None:
+        require(principal, Action.READ, await run_in_threadpool(station_dataset, ctx, station))
 
     def ack() -> dict[str, Any]:
         with ctx.store.connection() as conn:

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from api.auth import Denied
 from api.auth import router as auth_router
 from api.params import RejectUnprintable
+from api.ratelimit import RateLimits
 from api.reviews import router as review_router
 from api.routes import router as read_router
 from ecosense import __version__
@@ -21,14 +22,17 @@ from store.errors import Conflict, NotFound, StoreUnavailable
 logger = logging.getLogger(__name__)
 
 
-def create_app(ctx: ServiceContext) -> FastAPI:
-    """The gateway application over ``ctx`` (store, credentials, time settings)."""
+def create_app(ctx: ServiceContext, rate_limits: RateLimits | None = None) -> FastAPI:
+    """The gateway application over ``ctx`` (store, credentials, time settings), with the
+    request rate limits ``rate_limits`` (default: :class:`api.ratelimit.RateLimits`'s
+    defaults, no address exempt)."""
     app = FastAPI(
         title="EcoSense gateway",
         version=__version__,
         description="Device-facing write routes and the HTTP read API of EcoSense.",
     )
     app.state.ctx = ctx
+    app.state.rate_limits = RateLimits() if rate_limits is None else rate_limits
     app.add_middleware(RejectUnprintable)
     app.include_router(ingest_router)
     app.include_router(read_router)

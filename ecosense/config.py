@@ -17,8 +17,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from api.ratelimit import DEFAULT_AUTH_RATE, DEFAULT_PUBLIC_RATE, parse_rate
 from ecosense.errors import ConfigError
 from ingest.limits import parse_networks
+
+#: the rate settings and their defaults
+_RATES = {"public_rate": DEFAULT_PUBLIC_RATE, "auth_rate": DEFAULT_AUTH_RATE}
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,10 @@ class Settings:
     header_timeout_seconds: float = 10.0
     body_timeout_seconds: float = 30.0
     trusted_proxies: tuple[str, ...] = ()
+    #: request rate limits per client address (README "Rate limits"), ``limits`` notation
+    public_rate: str = DEFAULT_PUBLIC_RATE
+    auth_rate: str = DEFAULT_AUTH_RATE
+    rate_exempt: tuple[str, ...] = ()
 
     @property
     def tz(self) -> ZoneInfo:
@@ -91,6 +99,9 @@ _KEYS = (
     "header_timeout_seconds",
     "body_timeout_seconds",
     "trusted_proxies",
+    "public_rate",
+    "auth_rate",
+    "rate_exempt",
 )
 
 
@@ -165,6 +176,17 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         parse_networks(proxies)
     except ValueError as exc:
         raise ConfigError(f"ECOSENSE_TRUSTED_PROXIES: {exc}") from exc
+    rates = {key: get(key) or default for key, default in _RATES.items()}
+    for key, rate in rates.items():
+        try:
+            parse_rate(rate)
+        except ValueError as exc:
+            raise ConfigError(f"ECOSENSE_{key.upper()}: {exc}") from exc
+    exempt = get("rate_exempt") or ""
+    try:
+        parse_networks(exempt)
+    except ValueError as exc:
+        raise ConfigError(f"ECOSENSE_RATE_EXEMPT: {exc}") from exc
     return Settings(
         data_dir=Path(get("data_dir") or ".ecosense").absolute(),
         database_url=get("database_url"),
@@ -189,6 +211,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         header_timeout_seconds=header_timeout,
         body_timeout_seconds=body_timeout,
         trusted_proxies=tuple(p.strip() for p in proxies.split(",") if p.strip()),
+        public_rate=rates["public_rate"],
+        auth_rate=rates["auth_rate"],
+        rate_exempt=tuple(p.strip() for p in exempt.split(",") if p.strip()),
     )
 
 

@@ -27,6 +27,7 @@ from types import FrameType
 import httpx
 import uvicorn
 
+from api.ratelimit import RateLimits
 from ecosense.app import create_app
 from ecosense.config import Settings, admin_token
 from ecosense.demo import demo_carbon, demo_stations
@@ -278,7 +279,9 @@ def up(settings: Settings, options: UpOptions) -> int:
         )
         sock = _bind(options.host, options.http_port)
         http_url = _url(options.host, sock.getsockname()[1])
-        app = create_app(ctx)
+        app = create_app(
+            ctx, RateLimits(settings.public_rate, settings.auth_rate, settings.rate_exempt)
+        )
         config = uvicorn.Config(
             ClientConcurrency(
                 BodyLimit(app, MAX_BODY_BYTES, settings.body_timeout_seconds),

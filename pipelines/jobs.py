@@ -30,9 +30,11 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
+import access
+from access import Grade
 from pipelines import alerts, carbon, work
 from pipelines.runner import Progress, Runner
-from store import activity, db, derived
+from store import activity, db, derived, users
 from store import jobs as job_store
 from store.db import Connection
 
@@ -154,24 +156,44 @@ def _finish(
     return report
 
 
-def _cities(
-    stations: Mapping[str, tuple[str, dict[str, Any]]],
+#: the station kind whose readings make a city's means: ambient air (HJ 663-2013 assesses a
+#: city's air quality from its ambient-air assessment stations, docs/standards/air.md)
+CITY_KIND: Final = "air"
+
+
+def public_stations(conn: Connection) -> frozenset[str]:
+    """The stations whose grade is ``public`` now (their kind's default or an administrator's
+    override, :func:`access.station_grade`)."""
+    return frozenset(
+        g.station
+        for g in users.station_grades(conn)
+        if access.station_grade(g.kind, g.override) == Grade.PUBLIC
+    )
+
+
+def city_members(
+    stations: Mapping[str, tuple[str, dict[str, Any]]], public: Iterable[str]
 ) -> dict[str, tuple[str, ...]]:
-    """City name → its stations (the ``city`` attribute)."""
+    """City name → the stations its means are taken over: those with a ``city`` attribute that
+    are ambient-air stations (kind :data:`CITY_KIND`) and ``public`` (graded public). A
+    plant's CEMS stack, a wastewater outlet, or an air station reclassified above public is
+    never in the public city means (``city-aggregates``, city AQI)."""
+    allowed = set(public)
     out: dict[str, list[str]] = {}
-    for sid, (_kind, attrs) in stations.items():
+    for sid, (kind, attrs) in stations.items():
         city = attrs.get("city")
-        if city:
+        if city and kind == CITY_KIND and sid in allowed:
             out.setdefault(str(city), []).append(sid)
     return {c: tuple(sorted(s)) for c, s in out.items()}
 
 
 def _city_plans(
     stations: Mapping[str, tuple[str, dict[str, Any]]],
+    public: Iterable[str],
     touched: Iterable[tuple[str, work.Touched]],
     period: str,
 ) -> list[work.CityPlan]:
-    cities = _cities(stations)
+    cities = city_members(stations, public)
     city_of = {s: c for c, members in cities.items() for s in members}
     starts: dict[str, dict[str, set[datetime]]] = {}
     for station, t in touched:
@@ -205,6 +227,7 @@ def run_hourly(ctx: JobContext, start: datetime | None, end: datetime | None) ->
         _collect(report, results)
         city_plans = _city_plans(
             stations,
+            public_stations(conn),
             (
                 (p.station, t)
                 for p, t in zip(plans, results, strict=True)

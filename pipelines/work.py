@@ -14,7 +14,9 @@ Rules beyond GB 3095-2026 Table 4 (documented in the README):
   water stations sample every few hours.
 - A city's value for a period is the mean of its stations' valid values; it is valid when at
   least 75 % of the city's stations that measure the parameter have a valid value
-  (:data:`CITY_MIN_SHARE`).
+  (:data:`CITY_MIN_SHARE`). A city's stations are its public ambient-air stations
+  (:func:`pipelines.jobs.city_members`): never a CEMS stack, a wastewater outlet, or a
+  station graded above public.
 - Readings a review invalidated (:mod:`store.reviews`) are left out of QC and of the means, as
   if never received: an hour whose readings were all invalidated has no value and is invalid.
 - A stream, sample or parameter a task cannot compute with is reported as a warning

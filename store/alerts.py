@@ -262,16 +262,26 @@ def acknowledge(conn: Connection, alert_id: int, by: str) -> dict[str, Any]:
     return row
 
 
+def alert_station(conn: Connection, alert_id: int) -> str:
+    """The station an alert is about (``AlertNotFound`` for an unknown id)."""
+    row = conn.execute("SELECT station_id FROM alerts WHERE id = %s", (alert_id,)).fetchone()
+    if row is None:
+        raise AlertNotFound(f"no alert {alert_id}")
+    return str(row[0])
+
+
 def list_alerts(
     conn: Connection,
     state: str | None = None,
     station: str | None = None,
     limit: int = 500,
     after: tuple[datetime, int] | None = None,
+    stations: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Alerts, newest first; ``state`` one of :data:`STATES` or ``live`` (open or
     acknowledged); ``after`` the (``opened_at``, ``id``) of the last alert of the previous
-    page."""
+    page; ``stations``: only the alerts of these stations (``None``: every station), e.g.
+    those the caller may read by their grade."""
     where: list[sql.Composable] = [sql.SQL("TRUE")]
     params: list[Any] = []
     if state == "live":
@@ -284,6 +294,9 @@ def list_alerts(
     if station is not None:
         where.append(sql.SQL("station_id = %s"))
         params.append(station)
+    if stations is not None:
+        where.append(sql.SQL("station_id = ANY(%s)"))
+        params.append(list(stations))
     if after is not None:
         where.append(sql.SQL("(opened_at, id) < (%s, %s)"))
         params.extend(after)
@@ -341,17 +354,29 @@ def record_failed(
 
 
 def list_notifications(
-    conn: Connection, state: str = "abandoned", limit: int = 500, after: int | None = None
+    conn: Connection,
+    state: str = "abandoned",
+    limit: int = 500,
+    after: int | None = None,
+    stations: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Webhook events in ``state`` (one of :data:`WEBHOOK_STATES`), newest first: ``id,
     alert_id, event, attempts, next_attempt, delivered_at, abandoned_at, last_error,
-    payload``; ``after`` the id of the last event of the previous page."""
+    payload``; ``after`` the id of the last event of the previous page; ``stations``: only
+    the events of these stations' alerts (``None``: every station)."""
     if state not in _WEBHOOK_WHERE:
         raise ValueError(f"state must be one of {', '.join(WEBHOOK_STATES)}")
+    among = sql.SQL("")
+    params: list[Any] = [2**63 - 1 if after is None else after]
+    if stations is not None:
+        among = sql.SQL(" AND alert_id IN (SELECT id FROM alerts WHERE station_id = ANY(%s))")
+        params.append(list(stations))
     rows = conn.execute(
         sql.SQL(
-            "SELECT {} FROM alert_notifications WHERE {} AND id < %s ORDER BY id DESC LIMIT %s"
-        ).format(sql.SQL(", ").join(map(sql.Identifier, _EVENT_NAMES)), _WEBHOOK_WHERE[state]),
-        (2**63 - 1 if after is None else after, limit),
+            "SELECT {} FROM alert_notifications WHERE {} AND id < %s{} ORDER BY id DESC LIMIT %s"
+        ).format(
+            sql.SQL(", ").join(map(sql.Identifier, _EVENT_NAMES)), _WEBHOOK_WHERE[state], among
+        ),
+        [*params, limit],
     ).fetchall()
     return [dict(zip(_EVENT_NAMES, r, strict=True)) for r in rows]

@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from api.params import encode_cursor
+from api.ratelimit import RateLimits
 from ecosense.app import create_app
 from ingest.hj212_server import Hj212Server, ThreadedHj212Server
 from sensors.observations import Observation, Source
@@ -220,7 +221,12 @@ def client(store: PostgresStore) -> Iterator[tuple[TestClient, dict[str, str]]]:
         )
     hj212 = ThreadedHj212Server(Hj212Server(store, idle_timeout=3.0))
     hj212.start("127.0.0.1", 0)
-    app = create_app(ServiceContext(store, hash_secret(ADMIN), ZoneInfo("Asia/Shanghai")))
+    # many anonymous requests and sign-ins from one client: the rate limits raised, explicitly
+    # (their defaults are tested in test_rate_limits.py)
+    unlimited = RateLimits(public="1000000/minute", auth="1000000/minute")
+    app = create_app(
+        ServiceContext(store, hash_secret(ADMIN), ZoneInfo("Asia/Shanghai")), unlimited
+    )
     app.state.hj212_command = hj212.command
     callers = {"anonymous": "", "operator": f"Bearer {ADMIN}", "device": f"Bearer {device}"}
     try:
