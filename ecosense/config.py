@@ -50,6 +50,14 @@ class Settings:
     header_timeout_seconds: float = 10.0
     body_timeout_seconds: float = 30.0
     trusted_proxies: tuple[str, ...] = ()
+    #: per-component database URLs (README "Least privilege in the database"); each
+    #: defaults to ``database_url`` (the owner's, which runs the migrations)
+    gateway_database_url: str | None = None
+    jobs_database_url: str | None = None
+    reader_database_url: str | None = None
+    #: HTTPS for the HTTP API: a PEM certificate (chain) and its private key
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -91,6 +99,11 @@ _KEYS = (
     "header_timeout_seconds",
     "body_timeout_seconds",
     "trusted_proxies",
+    "gateway_database_url",
+    "jobs_database_url",
+    "reader_database_url",
+    "tls_cert",
+    "tls_key",
 )
 
 
@@ -165,6 +178,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         parse_networks(proxies)
     except ValueError as exc:
         raise ConfigError(f"ECOSENSE_TRUSTED_PROXIES: {exc}") from exc
+    tls_cert, tls_key = get("tls_cert"), get("tls_key")
+    if bool(tls_cert) != bool(tls_key):
+        raise ConfigError("ECOSENSE_TLS_CERT and ECOSENSE_TLS_KEY go together: set both or none")
     return Settings(
         data_dir=Path(get("data_dir") or ".ecosense").absolute(),
         database_url=get("database_url"),
@@ -189,6 +205,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         header_timeout_seconds=header_timeout,
         body_timeout_seconds=body_timeout,
         trusted_proxies=tuple(p.strip() for p in proxies.split(",") if p.strip()),
+        gateway_database_url=get("gateway_database_url"),
+        jobs_database_url=get("jobs_database_url"),
+        reader_database_url=get("reader_database_url"),
+        tls_cert=Path(tls_cert).absolute() if tls_cert else None,
+        tls_key=Path(tls_key).absolute() if tls_key else None,
     )
 
 
