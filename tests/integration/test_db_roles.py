@@ -237,3 +237,31 @@ def test_the_embedded_server_trusts_no_one_but_its_superuser_over_its_socket(
             psycopg.connect(make_conninfo(server.role_url("reader"), passfile=os.devnull)).close()
     finally:
         server.stop()
+
+
+def test_db_roles_print_is_runnable_sql_and_apply_grants(
+    cli_env: Path, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``ecosense db roles --print`` for a DBA, ``--apply`` as the owner (README)."""
+    from ecosense.cli import main
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for role in roles.ROLES.values():  # as a server whose roles had none of their grants
+            with contextlib.suppress(psycopg.errors.UndefinedObject):
+                conn.execute(
+                    sql.SQL("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {}").format(
+                        sql.Identifier(role)
+                    )
+                )
+    assert main(["db", "roles", "--print"]) == 0
+    script = capsys.readouterr().out
+    assert all(f'ON TABLE "{table}"' in script for table in roles.TABLES)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(script.encode())
+        assert roles.granted(conn) == roles.expected()
+        conn.execute("REVOKE ALL ON observations FROM ecosense_gateway")
+        assert roles.granted(conn) != roles.expected()
+    assert main(["db", "roles", "--apply"]) == 0
+    assert "ecosense_gateway" in capsys.readouterr().out
+    with psycopg.connect(database_url) as conn:
+        assert roles.granted(conn) == roles.expected()
