@@ -76,6 +76,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     up.add_argument("--dashboard-port", type=_port, default=8501, help="dashboard port (0: any)")
     up.add_argument("--no-dashboard", action="store_true", help="do not start the dashboard")
+    up.add_argument(
+        "--tls-cert", type=Path, help="serve the HTTP API over HTTPS: PEM certificate (chain)"
+    )
+    up.add_argument("--tls-key", type=Path, help="the certificate's PEM private key")
+
+    dbp = sub.add_parser("db", help="the database: least-privilege roles")
+    db_sub = dbp.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    db_roles = db_sub.add_parser(
+        "roles",
+        help="the roles of the gateway, jobs and dashboard, and their privileges",
+        description="--print: the SQL a DBA runs on an external server (create the roles, "
+        "grants); --apply: migrate, create the roles that are missing (LOGIN, no password: "
+        "set one) and grant, as ECOSENSE_DATABASE_URL's role (the owner, with CREATEROLE).",
+    )
+    db_how = db_roles.add_mutually_exclusive_group(required=True)
+    db_how.add_argument("--print", action="store_true", dest="print_sql", help="print the SQL")
+    db_how.add_argument("--apply", action="store_true", help="apply it to the database")
 
     stations = sub.add_parser("stations", help="manage stations")
     st_sub = stations.add_subparsers(dest="stations_command", required=True, metavar="ACTION")
@@ -344,6 +361,23 @@ def _open(settings: Settings):  # type: ignore[no-untyped-def]
     from store import open_store
 
     return open_store(database_url=settings.database_url, data_dir=settings.data_dir, max_size=2)
+
+
+def cmd_db_roles(settings: Settings, apply: bool) -> int:
+    """``ecosense db roles --print | --apply`` (README "Least privilege in the database")."""
+    from store import roles
+
+    if not apply:
+        print(roles.script(settings.database_url), end="")
+        return 0
+    if settings.database_url is None:
+        print("the embedded server creates and grants its roles itself at every start")
+        with _open(settings):
+            return 0
+    with _open(settings) as opened, opened.store.connection() as conn:
+        done = roles.create_and_grant(conn)
+    print("roles granted: " + ", ".join(done))
+    return 0
 
 
 def _actor() -> str:
@@ -885,7 +919,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
         if args.command == "up":
+            from dataclasses import replace
+
             from ecosense.runner import UpOptions, up
+
+            if bool(args.tls_cert) != bool(args.tls_key):
+                raise EcosenseError("--tls-cert and --tls-key go together")
+            if args.tls_cert:
+                settings = replace(settings, tls_cert=args.tls_cert, tls_key=args.tls_key)
 
             return up(
                 settings,
@@ -900,6 +941,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         if args.command == "stations":
             return cmd_stations_import(settings, args.file)
+        if args.command == "db":
+            return cmd_db_roles(settings, args.apply)
         if args.command == "devices":
             return cmd_devices_add(settings, args)
         if args.command == "import":

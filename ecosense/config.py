@@ -58,6 +58,14 @@ class Settings:
     public_rate: str = DEFAULT_PUBLIC_RATE
     auth_rate: str = DEFAULT_AUTH_RATE
     rate_exempt: tuple[str, ...] = ()
+    #: per-component database URLs (README "Least privilege in the database"); each
+    #: defaults to ``database_url`` (the owner's, which runs the migrations)
+    gateway_database_url: str | None = None
+    jobs_database_url: str | None = None
+    reader_database_url: str | None = None
+    #: HTTPS for the HTTP API: a PEM certificate (chain) and its private key
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -102,6 +110,11 @@ _KEYS = (
     "public_rate",
     "auth_rate",
     "rate_exempt",
+    "gateway_database_url",
+    "jobs_database_url",
+    "reader_database_url",
+    "tls_cert",
+    "tls_key",
 )
 
 
@@ -187,6 +200,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         parse_networks(exempt)
     except ValueError as exc:
         raise ConfigError(f"ECOSENSE_RATE_EXEMPT: {exc}") from exc
+    tls_cert, tls_key = get("tls_cert"), get("tls_key")
+    if bool(tls_cert) != bool(tls_key):
+        raise ConfigError("ECOSENSE_TLS_CERT and ECOSENSE_TLS_KEY go together: set both or none")
     return Settings(
         data_dir=Path(get("data_dir") or ".ecosense").absolute(),
         database_url=get("database_url"),
@@ -214,6 +230,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         public_rate=rates["public_rate"],
         auth_rate=rates["auth_rate"],
         rate_exempt=tuple(p.strip() for p in exempt.split(",") if p.strip()),
+        gateway_database_url=get("gateway_database_url"),
+        jobs_database_url=get("jobs_database_url"),
+        reader_database_url=get("reader_database_url"),
+        tls_cert=Path(tls_cert).absolute() if tls_cert else None,
+        tls_key=Path(tls_key).absolute() if tls_key else None,
     )
 
 

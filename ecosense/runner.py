@@ -4,6 +4,12 @@ demo, together.
 It prints ``ready http=<url> hj212=<host:port> dashboard=<url>`` once everything accepts
 connections; SIGINT or SIGTERM stops everything it started, in reverse order, the embedded
 PostgreSQL last.
+
+Each component connects as its own database role (:mod:`store.roles`): the migrations and
+the demo seeding as the owner (whose connections are closed once started), the HTTP API and
+the listeners (HTTP, HJ 212, MQTT, spool replay, audit writer) as ``gateway``, the scheduler
+and its Dask workers as ``jobs``, the dashboard as ``reader``. With ``tls_cert``/``tls_key``
+the HTTP API answers over HTTPS only.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import os
 import resource
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -44,7 +51,7 @@ from store import OpenedStore, open_store
 from store.audit import AuditWriter
 from store.context import ServiceContext
 from store.influx import InfluxMirror
-from store.postgres import SourcedBatch, hash_secret
+from store.postgres import PostgresStore, SourcedBatch, hash_secret
 
 logger = logging.getLogger(__name__)
 
@@ -87,8 +94,34 @@ def _shown_host(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
 
 
-def _url(host: str, port: int) -> str:
-    return f"http://{_shown_host(host)}:{port}"
+def _url(host: str, port: int, scheme: str = "http") -> str:
+    return f"{scheme}://{_shown_host(host)}:{port}"
+
+
+def tls_files(settings: Settings) -> dict[str, str]:
+    """uvicorn's ``ssl_certfile``/``ssl_keyfile`` from the settings (none: plain HTTP),
+    checked first so that a wrong file is a clear error, not a gateway that never starts."""
+    if settings.tls_cert is None or settings.tls_key is None:
+        return {}
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+            settings.tls_cert, settings.tls_key
+        )
+    except (OSError, ssl.SSLError) as exc:
+        raise EcosenseError(
+            f"TLS: cannot use certificate {settings.tls_cert} with key {settings.tls_key}: {exc}"
+        ) from exc
+    return {"ssl_certfile": str(settings.tls_cert), "ssl_keyfile": str(settings.tls_key)}
+
+
+def _wait_started(server: uvicorn.Server, thread: threading.Thread, deadline: float) -> None:
+    """Wait until uvicorn listens (for HTTPS, whose certificate this process need not trust)."""
+    while not server.started:
+        if not thread.is_alive():
+            raise EcosenseError("the HTTP gateway stopped while starting")
+        if time.monotonic() > deadline:
+            raise EcosenseError("the HTTP gateway did not start in time")
+        time.sleep(0.05)
 
 
 def _wait_http(url: str, deadline: float, proc: subprocess.Popen[bytes] | None = None) -> None:
@@ -242,6 +275,7 @@ def up(settings: Settings, options: UpOptions) -> int:
     trusted = parse_networks(settings.trusted_proxies)
 
     opened: OpenedStore | None = None
+    gateway: PostgresStore | None = None
     server: uvicorn.Server | None = None
     server_thread: threading.Thread | None = None
     dashboard: subprocess.Popen[bytes] | None = None
@@ -253,10 +287,13 @@ def up(settings: Settings, options: UpOptions) -> int:
     jobs: JobScheduler | None = None
     auditor: AuditWriter | None = None
     try:
+        tls = tls_files(settings)
+        # the owner migrates and grants; every component then connects as its own role
         opened = open_store(
-            database_url=settings.database_url, data_dir=settings.data_dir, max_size=16
+            database_url=settings.database_url, data_dir=settings.data_dir, max_size=2
         )
-        writer = DurableWriter(opened.store, Spool(settings.data_dir / "spool"))
+        gateway = opened.open_as("gateway", settings.gateway_database_url, max_size=16)
+        writer = DurableWriter(gateway, Spool(settings.data_dir / "spool"))
         writer.start()  # replays what a previous run spooled
         if settings.influx_url:
             mirror = InfluxMirror(
@@ -266,9 +303,9 @@ def up(settings: Settings, options: UpOptions) -> int:
                 settings.influx_bucket,
             )
         durable = _mirrored(writer, mirror)
-        auditor = AuditWriter(opened.store).start()
+        auditor = AuditWriter(gateway).start()
         ctx = ServiceContext(
-            opened.store,
+            gateway,
             hash_secret(admin_token(settings)),
             settings.tz,
             settings.max_future,
@@ -278,7 +315,7 @@ def up(settings: Settings, options: UpOptions) -> int:
             auditor=auditor,
         )
         sock = _bind(options.host, options.http_port)
-        http_url = _url(options.host, sock.getsockname()[1])
+        http_url = _url(options.host, sock.getsockname()[1], "https" if tls else "http")
         app = create_app(
             ctx, RateLimits(settings.public_rate, settings.auth_rate, settings.rate_exempt)
         )
@@ -298,6 +335,8 @@ def up(settings: Settings, options: UpOptions) -> int:
             # X-Forwarded-For from the trusted proxies only (uvicorn trusts loopback otherwise)
             proxy_headers=bool(trusted),
             forwarded_allow_ips=list(settings.trusted_proxies),
+            ssl_certfile=tls.get("ssl_certfile"),
+            ssl_keyfile=tls.get("ssl_keyfile"),
         )
         server = uvicorn.Server(config)
         server_thread = threading.Thread(
@@ -305,11 +344,14 @@ def up(settings: Settings, options: UpOptions) -> int:
         )
         server_thread.start()
         deadline = time.monotonic() + 60
-        _wait_http(http_url + "/healthz", deadline)
+        if tls:
+            _wait_started(server, server_thread, deadline)
+        else:
+            _wait_http(http_url + "/healthz", deadline)
 
         hj212_server = ThreadedHj212Server(
             Hj212Server(
-                opened.store,
+                gateway,
                 max_future=settings.max_future,
                 write=durable,
                 quarantine_codes=settings.quarantine_codes,
@@ -337,7 +379,8 @@ def up(settings: Settings, options: UpOptions) -> int:
             mqtt_ingest.start()
         if options.dashboard:
             port = options.dashboard_port or _free_port(options.host)
-            dashboard = start_dashboard(settings, opened.url, options.host, port)
+            reader_url = opened.role_url("reader", settings.reader_database_url)
+            dashboard = start_dashboard(settings, reader_url, options.host, port)
             dash_url = _url(options.host, port)
             _wait_http(dash_url + "/_stcore/health", deadline, dashboard)
         if options.demo:
@@ -361,7 +404,7 @@ def up(settings: Settings, options: UpOptions) -> int:
             sim_thread.start()
         if settings.jobs_interval_seconds > 0:
             jobs = JobScheduler(
-                opened.url,
+                opened.role_url("jobs", settings.jobs_database_url),
                 settings.jobs_interval_seconds,
                 scheduler=settings.dask_scheduler,
                 tz=settings.timezone,
@@ -371,6 +414,7 @@ def up(settings: Settings, options: UpOptions) -> int:
             jobs.start()
         if dashboard is not None:
             parts.append(f"dashboard={dash_url}")
+        opened.store.close()  # the owner's connections: not needed once started
         _tune_for_latency()
         print("ready " + " ".join(parts), flush=True)
         while not stop.is_set():
@@ -406,5 +450,7 @@ def up(settings: Settings, options: UpOptions) -> int:
             auditor.stop()
         if mirror is not None:
             mirror.close()
+        if gateway is not None:
+            gateway.close()
         if opened is not None:
             opened.close()

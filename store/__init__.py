@@ -3,8 +3,9 @@ the extension is present).
 
 ``open_store`` opens it for a long-lived process: with a URL it connects to that server, without
 one it starts (or attaches to) the embedded PostgreSQL in the data directory, and applies the
-schema migrations. A worker process (a Dask task) opens its own connection with
-:func:`store.db.connect` instead.
+schema migrations (as the owner); :meth:`OpenedStore.open_as` then opens a store as one
+component's least-privilege role (:mod:`store.roles`). A worker process (a Dask task) opens
+its own connection with :func:`store.db.connect` instead.
 
 Modules, one per concern:
 
@@ -20,6 +21,7 @@ Modules, one per concern:
 - :mod:`store.context` — what the HTTP routes share: the store, credentials, time settings;
 - :mod:`store.db` — a worker's own connection; :mod:`store.embedded` — the embedded server;
   :mod:`store.migrations` — versioned schema migrations (``store/migrations/NNNN_*.sql``);
+  :mod:`store.roles` — the database roles of the components and their privileges;
   :mod:`store.influx` — the optional InfluxDB-compatible mirror; :mod:`store.errors`.
 """
 
@@ -55,8 +57,26 @@ class OpenedStore:
 
     @property
     def url(self) -> str:
-        """The database URL (for the embedded server: its Unix socket)."""
+        """The owner's database URL (for the embedded server: its Unix socket, as the
+        superuser)."""
         return self.store.url
+
+    def role_url(self, component: str, configured: str | None = None) -> str:
+        """The URL a component (``gateway``, ``jobs``, ``reader``: :data:`store.roles.ROLES`)
+        connects with: on the embedded server its own role's (the socket and the password
+        file, no password); on an external server ``configured``
+        (``ECOSENSE_<COMPONENT>_DATABASE_URL``), else the owner's URL as before."""
+        if self.embedded is not None:
+            return self.embedded.role_url(component)
+        return configured or self.store.url
+
+    def open_as(
+        self, component: str, configured: str | None = None, *, max_size: int = 8
+    ) -> PostgresStore:
+        """A store (its own pool) connected as ``component``'s role (:meth:`role_url`)."""
+        store = PostgresStore(self.role_url(component, configured), max_size=max_size)
+        store.timescale = self.store.timescale
+        return store
 
     def close(self) -> None:
         """Close the connections; let go of the embedded server (stopped by its last user)."""

@@ -1,7 +1,9 @@
 """Versioned, idempotent schema migrations, applied at start.
 
 Each ``migrations/NNNN_name.sql`` file is applied once, in order, in its own transaction, under
-an advisory lock so that several gateway replicas starting together do not race.
+an advisory lock so that several gateway replicas starting together do not race. After them,
+in the same transaction, :func:`store.roles.apply` gives the component roles that exist on the
+server exactly their privileges (README "Least privilege in the database").
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from dataclasses import dataclass
 from importlib import resources
 
 import psycopg
+
+from store import roles
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +64,8 @@ def apply(conn: psycopg.Connection[tuple[object, ...]]) -> list[int]:
                 (mig.version, mig.name),
             )
             applied_now.append(mig.version)
+        # the roles' privileges, re-applied on every start (a new table is then covered)
+        roles.apply(conn)
     return applied_now
 
 

@@ -28,13 +28,19 @@ def require_service(name: str, available: bool) -> None:
 
 
 @pytest.fixture(scope="session")
-def embedded_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The admin URL of an embedded PostgreSQL started for this test session."""
+def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+    """An embedded PostgreSQL started for this test session (its roles made)."""
     server = EmbeddedPostgres(tmp_path_factory.mktemp("embedded"))
     server.start()
-    assert server.admin_url is not None
-    yield server.admin_url
+    yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def embedded_admin_url(embedded_server: EmbeddedPostgres) -> str:
+    """The admin (superuser) URL of the session's embedded PostgreSQL."""
+    assert embedded_server.admin_url is not None
+    return embedded_server.admin_url
 
 
 @pytest.fixture(scope="session", params=["embedded", "timescaledb"])
