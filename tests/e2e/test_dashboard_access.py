@@ -245,6 +245,8 @@ def test_dashboard_access_in_chromium(world: dict[str, Any], tmp_path: Path) -> 
             anon.page.goto(base + "/")
             anon.page.wait_for_selector('[data-testid="stVegaLiteChart"]', timeout=60_000)
             anon.settle()
+            assert anon.sent(PUBLIC)
+            assert not anon.sent(CEMS), "a sensitive station reached an anonymous visitor"
             nav = anon.page.locator('[data-testid="stSidebarNav"]')
             for title in ("Alerts · 告警", "Carbon · 碳排放", "Soil · 土壤", "Water · 水质"):
                 assert nav.get_by_text(title).count() == 1, title
