@@ -17,10 +17,8 @@ beyond them the answer is 429 with ``Retry-After`` (seconds), even for the right
 
 from __future__ import annotations
 
-import math
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Final
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
@@ -29,20 +27,14 @@ from fastapi.security import OAuth2PasswordRequestForm
 
 import access
 from access import Action, Dataset, Grade
-from access.passwords import generate_token, hash_password, needs_rehash, verify_password
 from api.throttle import rate_limit, sign_in_rate
-from store import users
+from store import signin, users
 from store.context import ServiceContext
-from store.postgres import hash_secret
+from store.signin import ADDRESS_FAILURES as ADDRESS_FAILURES  # the throttle, re-exported
+from store.signin import USER_FAILURES as USER_FAILURES
+from store.signin import WINDOW as WINDOW
 
 router = APIRouter(tags=["auth"])
-
-#: failed sign-ins of one user name, and of one client address, tolerated within WINDOW
-USER_FAILURES: Final = 5
-ADDRESS_FAILURES: Final = 20
-WINDOW: Final = timedelta(minutes=15)
-#: verified against when the user does not exist, so both cases take the same time
-_DUMMY_HASH: Final = hash_password("ecosense: no such user")
 
 
 class Denied(HTTPException):
@@ -108,8 +100,7 @@ def allow(action: Action, name: str) -> Callable[..., Awaitable[access.Principal
 def station_datasets(ctx: ServiceContext, stations: Sequence[str] | None) -> list[Dataset]:
     """The graded datasets of ``stations`` (all stations for ``None``) that exist (blocking)."""
     with ctx.store.connection() as conn:
-        rows = users.station_grades(conn, stations)
-    return [access.station_dataset(r.station, r.kind, r.override) for r in rows]
+        return users.station_datasets(conn, stations)
 
 
 def station_dataset(ctx: ServiceContext, station: str) -> Dataset:
@@ -120,13 +111,8 @@ def station_dataset(ctx: ServiceContext, station: str) -> Dataset:
 
 def readable_stations(ctx: ServiceContext, principal: access.Principal) -> list[str] | None:
     """The stations ``principal`` may read (``None``: every station, no filter needed)."""
-    if access.ceiling(principal) == Grade.RESTRICTED:
-        return None
-    return [
-        d.station
-        for d in station_datasets(ctx, None)
-        if d.station is not None and access.authorize(principal, Action.READ, d)
-    ]
+    with ctx.store.connection() as conn:
+        return users.readable_stations(conn, principal)
 
 
 # ------------------------------------------------------------------------------ sign in
@@ -134,73 +120,25 @@ def _address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _retry_after(oldest: datetime | None) -> int:
-    if oldest is None:
-        return 1
-    left = (oldest + WINDOW - datetime.now(UTC)).total_seconds()
-    return max(1, math.ceil(left))
-
-
-def _usable(text: str, most: int) -> bool:
-    """Whether ``text`` can be a user name or password: at most ``most`` characters, no NUL
-    (PostgreSQL text cannot hold it) and no unpaired surrogate."""
-    if not text or len(text) > most or "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def sign_in(ctx: ServiceContext, name: str, password: str, address: str) -> JSONResponse:
-    """Check a user's password and issue a bearer token (blocking); 401 for a wrong name or
-    password or a disabled user, 429 when the name or the address failed too often. Every
-    attempt is audited (action ``login``: ``ok``, ``failed`` or ``throttled``)."""
-    if not _usable(name, 200) or not _usable(password, 1024):
-        who = name if _usable(name, 200) else "anonymous"
-        ctx.audit(who, "login", f"user:{who}", "failed", address, {"reason": "unusable"})
+    """Check a user's password and issue a bearer token (blocking): the shared core
+    :func:`store.signin.sign_in` answered as HTTP — 401 for a wrong name or password or a
+    disabled user, 429 with ``Retry-After`` when the name or the address failed too often."""
+    done = signin.sign_in(ctx.store, ctx.audit, name, password, address, ctx.token_ttl)
+    if done.outcome == "throttled":
+        return JSONResponse(
+            {"detail": "too many failed sign-ins; try again later"},
+            status_code=429,
+            headers={"Retry-After": str(done.retry_after)},
+        )
+    if not done:
         return JSONResponse(
             {"detail": "wrong user name or password"},
             status_code=401,
             headers={"WWW-Authenticate": "Bearer"},
         )
-    keys = (f"user:{name}", f"address:{address}")
-    with ctx.store.connection() as conn:
-        for key, most in zip(keys, (USER_FAILURES, ADDRESS_FAILURES), strict=True):
-            count, oldest = users.failures(conn, key, WINDOW)
-            if count >= most:
-                ctx.audit(name, "login", f"user:{name}", "throttled", address, {"by": key})
-                return JSONResponse(
-                    {"detail": "too many failed sign-ins; try again later"},
-                    status_code=429,
-                    headers={"Retry-After": str(_retry_after(oldest))},
-                )
-        found = users.credentials(conn, name)
-        ok = verify_password(found[1] if found else _DUMMY_HASH, password)
-        if found is None or not ok or found[0].disabled:
-            users.record_failure(conn, keys, WINDOW)
-            reason = "no such user" if found is None else "disabled" if ok else "wrong password"
-            ctx.audit(name, "login", f"user:{name}", "failed", address, {"reason": reason})
-            return JSONResponse(
-                {"detail": "wrong user name or password"},
-                status_code=401,
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        user = found[0]
-        if needs_rehash(found[1]):
-            users.set_password(conn, user.name, hash_password(password))
-        users.clear_failures(conn, keys[0])
-        token = generate_token()
-        expires = datetime.now(UTC) + ctx.token_ttl
-        users.open_session(conn, user.name, hash_secret(token), expires)
-    ctx.audit(user.name, "login", f"user:{user.name}", "ok", address, {"role": user.role.label})
     return JSONResponse(
-        {
-            "access_token": token,
-            "token_type": "bearer",
-            "expires_in": int(ctx.token_ttl.total_seconds()),
-        },
+        {"access_token": done.token, "token_type": "bearer", "expires_in": done.expires_in},
         headers={"Cache-Control": "no-store"},
     )
 

@@ -3,6 +3,9 @@ of AQI, water classes, soil risk, alerts, carbon emissions, the one map and data
 
 Run by ``ecosense up``; standalone: ``streamlit run dashboards/app.py`` with the same
 ``ECOSENSE_*`` settings. It only reads: stations, latest values and series come from store/.
+Every page decides what its caller may see through :mod:`dashboards.session` (one
+:func:`access.authorize`): anonymous visitors see public data only; a page that fails shows a
+short message, never a traceback.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import streamlit as st
 
-from dashboards import emissions, onemap, quality
+from dashboards import emissions, onemap, quality, session
+from dashboards.session import Viewer, guarded
 from dashboards.settings import DashboardSettings, from_environment
 from dashboards.views import STATES, deck, default_choice, parameter_label, station_table
 from store import OpenedStore, open_store
@@ -38,8 +42,9 @@ def _store() -> OpenedStore:
     return open_store(database_url=s.database_url, data_dir=s.data_dir, migrate=False, max_size=4)
 
 
-def _stations_frame() -> pd.DataFrame:
-    rows = _store().store.list_stations()
+def _stations_frame(readable: frozenset[str]) -> pd.DataFrame:
+    """The stations of ``readable`` (those the caller may read)."""
+    rows = [s for s in _store().store.list_stations() if s.id in readable]
     return pd.DataFrame(
         [{"id": s.id, "name": s.name, "kind": s.kind, "lon": s.lon, "lat": s.lat} for s in rows],
         columns=["id", "name", "kind", "lon", "lat"],
@@ -48,6 +53,13 @@ def _stations_frame() -> pd.DataFrame:
 
 settings = _settings()
 tz = settings.timezone
+#: the caller of this run's page render (set below, before the page runs)
+viewer: Viewer | None = None
+
+
+def _viewer() -> Viewer:
+    assert viewer is not None
+    return viewer
 
 
 def live_page() -> None:
@@ -55,15 +67,19 @@ def live_page() -> None:
     st.title("EcoSense · 生态环境感知")
     st.caption("Live readings from field devices · 站点实时监测")
 
-    stations = _stations_frame()
+    who = _viewer()
+    stations = _stations_frame(who.stations)
     if stations.empty:
+        if not who.signed_in and who.store.list_stations(limit=1):
+            st.info(f"No public stations. · 暂无公开站点。 {session.SIGN_IN} to see more.")
+            return
         st.info(
             "No stations yet: import some with `ecosense stations import FILE`, "
             "or run `ecosense up --demo`."
         )
         return
 
-    latest_all = _store().store.latest()
+    latest_all = who.readable(_store().store.latest(), "station")
     station_ids = list(stations["id"])
     default_station, default_param = default_choice(latest_all, station_ids)
 
@@ -85,17 +101,40 @@ def live_page() -> None:
             ),
             unsafe_allow_html=True,
         )
-    live(station, WINDOWS[window_label], default_station, default_param)
+    who.shown_stations(station_ids)  # the map and its states show every listed station
+    live(who, station, WINDOWS[window_label], default_station, default_param)
 
 
 @st.fragment(run_every="5s")
 def live(
-    station: str, window: timedelta, default_station: str | None, default_param: str | None
+    who: Viewer,
+    station: str,
+    window: timedelta,
+    default_station: str | None,
+    default_param: str | None,
+) -> None:
+    """The map, latest values and series, refreshed every 5 s (audited by the page render;
+    the caller is checked again on each refresh)."""
+    try:
+        _live(who, station, window, default_station, default_param)
+    except Exception:
+        session.logger.exception("the live fragment failed")
+        st.error(session.TROUBLE, icon="⚠️")
+
+
+def _live(
+    who: Viewer,
+    station: str,
+    window: timedelta,
+    default_station: str | None,
+    default_param: str | None,
 ) -> None:
     store = _store().store
+    if session.current(store, settings) != who.principal:
+        st.rerun(scope="app")  # signed out, disabled or expired: render the page anew
     now = datetime.now(UTC)
-    latest = store.latest()
-    table = station_table(_stations_frame(), latest, now)
+    latest = who.readable(store.latest(), "station")
+    table = station_table(_stations_frame(who.stations), latest, now)
     counts = table["state"].value_counts()
     cols = st.columns(4)
     for col, key in zip(cols, STATES, strict=True):
@@ -150,44 +189,59 @@ def live(
 
 
 def aqi_page() -> None:
-    quality.aqi_page(_store().store, settings)
+    quality.aqi_page(_store().store, settings, _viewer())
 
 
 def water_page() -> None:
-    quality.water_page(_store().store, settings)
+    quality.water_page(_store().store, settings, _viewer())
 
 
 def soil_page() -> None:
-    quality.soil_page(_store().store, settings)
+    quality.soil_page(_store().store, settings, _viewer())
 
 
 def alerts_page() -> None:
-    quality.alerts_page(_store().store, settings)
+    quality.alerts_page(_store().store, settings, _viewer())
 
 
 def carbon_page() -> None:
-    emissions.carbon_page(_store().store, settings)
+    emissions.carbon_page(_store().store, settings, _viewer())
 
 
 def onemap_page() -> None:
-    onemap.onemap_page(_store().store, settings)
+    onemap.onemap_page(_store().store, settings, _viewer())
 
 
 def completeness_page() -> None:
-    quality.completeness_page(_store().store, settings)
+    quality.completeness_page(_store().store, settings, _viewer())
 
 
-st.navigation(
+# Every page stays in the navigation, signed in or not; each decides what it shows.
+page = st.navigation(
     [
-        st.Page(live_page, title="Live · 实时监测", icon="🌏", url_path="live", default=True),
-        st.Page(aqi_page, title="Air quality · 空气质量", icon="🌫️", url_path="aqi"),
-        st.Page(water_page, title="Water · 水质", icon="💧", url_path="water"),
-        st.Page(soil_page, title="Soil · 土壤", icon="🌱", url_path="soil"),
-        st.Page(alerts_page, title="Alerts · 告警", icon="🚨", url_path="alerts"),
-        st.Page(carbon_page, title="Carbon · 碳排放", icon="🏭", url_path="carbon"),
-        st.Page(onemap_page, title="One map · 一张图", icon="🗺️", url_path="onemap"),
         st.Page(
-            completeness_page, title="Completeness · 有效率", icon="📊", url_path="completeness"
+            guarded(live_page), title="Live · 实时监测", icon="🌏", url_path="live", default=True
+        ),
+        st.Page(guarded(aqi_page), title="Air quality · 空气质量", icon="🌫️", url_path="aqi"),
+        st.Page(guarded(water_page), title="Water · 水质", icon="💧", url_path="water"),
+        st.Page(guarded(soil_page), title="Soil · 土壤", icon="🌱", url_path="soil"),
+        st.Page(guarded(alerts_page), title="Alerts · 告警", icon="🚨", url_path="alerts"),
+        st.Page(guarded(carbon_page), title="Carbon · 碳排放", icon="🏭", url_path="carbon"),
+        st.Page(guarded(onemap_page), title="One map · 一张图", icon="🗺️", url_path="onemap"),
+        st.Page(
+            guarded(completeness_page),
+            title="Completeness · 有效率",
+            icon="📊",
+            url_path="completeness",
         ),
     ]
-).run()
+)
+
+
+def _render() -> None:
+    global viewer
+    viewer = session.viewer(_store().store, settings, page.url_path or "live")
+    page.run()
+
+
+guarded(_render)()

@@ -11,6 +11,7 @@ import streamlit as st
 
 from carbon.errors import CarbonError
 from carbon.targets import track
+from dashboards.session import Viewer
 from dashboards.settings import DashboardSettings
 from dashboards.views import (
     annual_of_region,
@@ -28,10 +29,14 @@ GASES = ("CO2e", "CO2", "CH4", "N2O")
 LEVELS = ("province", "city", "county")
 
 
-def carbon_page(store: PostgresStore, settings: DashboardSettings) -> None:
-    """Emissions by sector, region and time; the targets; CEMS against calculation."""
+def carbon_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) -> None:
+    """Emissions by sector, region and time; the targets; CEMS against calculation. Facility
+    emissions are ``sensitive``: anonymous visitors are asked to sign in; a CEMS stack is
+    compared only when ``who`` may read its station."""
     tz = settings.timezone
     st.title("Carbon · 碳排放")
+    if who.refuse("facility-emissions"):
+        return
     now = datetime.now(UTC)
     with store.connection() as conn:
         rows = derived.read_emissions(
@@ -40,7 +45,12 @@ def carbon_page(store: PostgresStore, settings: DashboardSettings) -> None:
         targets = activity.load_targets(conn)
         year_ago = now - timedelta(days=365)
         check = cems_check(conn, year_ago, now)
-        linked = stacks(conn)
+        linked = {
+            f: [s for s in stations if s in who.stations] for f, stations in stacks(conn).items()
+        }
+    linked = {f: stations for f, stations in linked.items() if stations}
+    if not check.empty:  # the comparison is derived from the stacks' readings
+        check = check[check["facility"].isin(linked)]
     table = emission_table(rows, tz)
     if table.empty:
         st.info(
@@ -49,6 +59,8 @@ def carbon_page(store: PostgresStore, settings: DashboardSettings) -> None:
             "accounts them."
         )
         return
+    who.shown("facility-emissions", {"facilities": int(table["facility"].nunique())})
+    who.shown_stations(s for stations in linked.values() for s in stations)
     c1, c2 = st.columns(2)
     gas = c1.radio("Gas · 气体", GASES, horizontal=True, key="carbon_gas")
     level = c2.radio("Regions · 区域级别", LEVELS, horizontal=True, key="carbon_level")

@@ -21,6 +21,7 @@ from dashboards.mapview import (
     station_surface,
     terrain_image,
 )
+from dashboards.session import Viewer
 from dashboards.settings import DashboardSettings
 from dashboards.views import basemap, map_style, station_table, style_url
 from gis.errors import GisError
@@ -43,8 +44,9 @@ def _terrain(path: str, variable: str | None, band: int | None) -> tuple[str, li
     return terrain_image(open_raster(path, variable=variable, band=band))
 
 
-def onemap_page(store: PostgresStore, settings: DashboardSettings) -> None:
-    """The page (see the module)."""
+def onemap_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) -> None:
+    """The page (see the module); stations, their states and the PM2.5 surface only from
+    the stations ``who`` may read."""
     st.title("One map · 一张图")
     now = datetime.now(UTC)
     with store.connection() as conn:
@@ -54,10 +56,12 @@ def onemap_page(store: PostgresStore, settings: DashboardSettings) -> None:
             conn, scope="station", period="PT1H", start=now - timedelta(hours=6), end=now,
             parameters=["pm25"],
         )  # fmt: skip
+    hourly = who.readable(hourly, "subject")
     stations = pd.DataFrame(
         [
             {"id": s.id, "name": s.name, "kind": s.kind, "lon": s.lon, "lat": s.lat}
             for s in store.list_stations()
+            if s.id in who.stations
         ],
         columns=["id", "name", "kind", "lon", "lat"],
     )
@@ -149,8 +153,10 @@ def onemap_page(store: PostgresStore, settings: DashboardSettings) -> None:
                 f"PM2.5 surface from {len(cv.predicted)} stations, {cv.method}: leave-one-out "
                 f"RMSE {cv.rmse:.1f} µg/m³, bias {cv.bias:+.1f}"
             )
+            who.shown_stations(points[points["valid"]]["subject"])
     if show_stations and not stations.empty:
-        table = station_table(stations, store.latest(), now)
+        table = station_table(stations, who.readable(store.latest(), "station"), now)
+        who.shown_stations(table["id"])
         layers.append(
             pdk.Layer(
                 "ScatterplotLayer", table, id="stations", get_position=["lon", "lat"],

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from dashboards.session import SIGN_IN, Viewer
 from dashboards.settings import DashboardSettings
 from dashboards.views import (
     RISK_LABELS,
@@ -29,8 +30,9 @@ from store.postgres import PostgresStore
 HOURS_SHOWN = 48  # the map shows each station's latest hourly AQI of the last 48 hours
 
 
-def _stations(store: PostgresStore) -> pd.DataFrame:
-    rows = store.list_stations()
+def _stations(store: PostgresStore, who: Viewer) -> pd.DataFrame:
+    """The stations ``who`` may read."""
+    rows = [s for s in store.list_stations() if s.id in who.stations]
     return pd.DataFrame(
         [
             {
@@ -54,6 +56,24 @@ def _assessments(
         return derived.read_assessments(conn, kind=kind, start=start, end=end, scope=scope)
 
 
+def _station_rows(frame: pd.DataFrame, who: Viewer) -> pd.DataFrame:
+    """``frame`` (assessments or aggregates with ``scope``, ``subject``) without the station
+    rows of stations ``who`` may not read; other scopes (cities) are kept."""
+    if frame.empty:
+        return frame
+    keep = (frame["scope"] != "station") | frame["subject"].isin(who.stations)
+    return frame[keep]
+
+
+def _hidden_note(before: pd.DataFrame, after: pd.DataFrame, who: Viewer) -> None:
+    """Say so when rows were left out for an anonymous visitor (signing in may show them)."""
+    if not who.signed_in and len(after) < len(before):
+        st.info(
+            f"🔒 Some stations' data are not public: **{SIGN_IN}** to see more. "
+            "· 部分站点数据不公开。"
+        )
+
+
 def _no_results(what: str) -> None:
     st.info(
         f"No {what} yet: the scheduler in `ecosense up` computes them from the readings "
@@ -61,15 +81,19 @@ def _no_results(what: str) -> None:
     )
 
 
-def aqi_page(store: PostgresStore, settings: DashboardSettings) -> None:
-    """Station map in category colours, city ranking, the daily report table."""
+def aqi_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) -> None:
+    """Station map in category colours, city ranking, the daily report table (the stations
+    ``who`` may read)."""
     tz = settings.timezone
     st.title("Air quality · 空气质量指数 (HJ 633-2026)")
     now = datetime.now(UTC)
-    stations = _stations(store)
+    stations = _stations(store, who)
     air = stations[stations["kind"] == "air"]
-    hourly = _assessments(
-        store, "aqi-hourly", now - timedelta(hours=HOURS_SHOWN), now + timedelta(hours=1)
+    hourly = _station_rows(
+        _assessments(
+            store, "aqi-hourly", now - timedelta(hours=HOURS_SHOWN), now + timedelta(hours=1)
+        ),
+        who,
     )
     st.caption(
         "  ".join(
@@ -101,11 +125,14 @@ def aqi_page(store: PostgresStore, settings: DashboardSettings) -> None:
     today = pd.Timestamp(now).tz_convert(tz).normalize()
     day = st.date_input("Day · 日期", value=(today - pd.Timedelta(days=1)).date(), key="aqi_day")
     start = pd.Timestamp(day).tz_localize(tz)
-    daily = _assessments(
-        store,
-        "aqi-daily",
-        start.tz_convert("UTC"),
-        (start + pd.Timedelta(days=1)).tz_convert("UTC"),
+    daily = _station_rows(
+        _assessments(
+            store,
+            "aqi-daily",
+            start.tz_convert("UTC"),
+            (start + pd.Timedelta(days=1)).tz_convert("UTC"),
+        ),
+        who,
     )
     if daily.empty:
         _no_results("daily AQI for this day")
@@ -120,25 +147,29 @@ def aqi_page(store: PostgresStore, settings: DashboardSettings) -> None:
             columns={"state_label": "category"}
         )
         st.dataframe(shown, hide_index=True, width="stretch")
+    who.shown_stations(air["id"])
 
 
-def water_page(store: PostgresStore, settings: DashboardSettings) -> None:
-    """GB 3838-2002 classes per water station, daily and monthly."""
+def water_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) -> None:
+    """GB 3838-2002 classes per water station (those ``who`` may read), daily and monthly."""
     tz = settings.timezone
     st.title("Water quality · 地表水水质类别 (GB 3838-2002)")
     now = datetime.now(UTC)
-    stations = _stations(store)
+    stations = _stations(store, who)
     names = dict(zip(stations["id"], stations["name"], strict=True))
     for kind, label, back in (
         ("water-daily", "Daily · 日", timedelta(days=7)),
         ("water-monthly", "Monthly · 月", timedelta(days=400)),
     ):
         st.subheader(label)
-        rows = _assessments(store, kind, now - back, now + timedelta(days=1))
+        every = _assessments(store, kind, now - back, now + timedelta(days=1))
+        rows = _station_rows(every, who)
+        _hidden_note(every, rows, who)
         if rows.empty:
             _no_results("water classes")
             continue
         latest = latest_per_subject(rows)
+        who.shown_stations(latest["subject"])
         st.dataframe(
             pd.DataFrame(
                 {
@@ -162,16 +193,21 @@ def water_page(store: PostgresStore, settings: DashboardSettings) -> None:
         )
 
 
-def soil_page(store: PostgresStore, settings: DashboardSettings) -> None:
-    """GB 15618-2018 risk class of each soil station's latest sample."""
+def soil_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) -> None:
+    """GB 15618-2018 risk class of each soil station's latest sample (the stations ``who``
+    may read; soil stations are ``sensitive`` by default)."""
     tz = settings.timezone
     st.title("Soil · 农用地土壤污染风险 (GB 15618-2018)")
     now = datetime.now(UTC)
-    rows = _assessments(store, "soil", now - timedelta(days=3650), now + timedelta(days=1))
+    every = _assessments(store, "soil", now - timedelta(days=3650), now + timedelta(days=1))
+    rows = _station_rows(every, who)
+    _hidden_note(every, rows, who)
     if rows.empty:
-        _no_results("soil risk classes (soil stations with metal contents and pH)")
+        if every.empty:
+            _no_results("soil risk classes (soil stations with metal contents and pH)")
         return
     latest = latest_per_subject(rows)
+    who.shown_stations(latest["subject"])
     st.dataframe(
         pd.DataFrame(
             {
@@ -191,14 +227,31 @@ def soil_page(store: PostgresStore, settings: DashboardSettings) -> None:
     )
 
 
-def alerts_page(store: PostgresStore, settings: DashboardSettings) -> None:
-    """Live and recent alerts (acknowledged through the API by an operator)."""
+def alerts_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) -> None:
+    """Live and recent alerts (``internal``; acknowledged through the API by an operator):
+    only those of stations ``who`` may read; the abandoned webhook events (``sensitive``)
+    to those who may read them."""
     tz = settings.timezone
     st.title("Alerts · 告警")
+    if who.refuse("alerts"):
+        return
     with store.connection() as conn:
         live = alert_store.list_alerts(conn, "live")
         closed = alert_store.list_alerts(conn, "closed", limit=100)
-        abandoned = alert_store.list_notifications(conn, "abandoned", limit=100)
+        abandoned = (
+            alert_store.list_notifications(conn, "abandoned", limit=100)
+            if who.may("webhook-events")
+            else []
+        )
+    # an alert names its station: only those of stations the caller may read
+    live = [r for r in live if not r["station"] or r["station"] in who.stations]
+    closed = [r for r in closed if not r["station"] or r["station"] in who.stations]
+    shown_ids = {r["id"] for r in live + closed}
+    abandoned = [e for e in abandoned if e["alert_id"] in shown_ids]
+    who.shown("alerts", {"alerts": len(shown_ids)})
+    who.shown_stations(r["station"] for r in live + closed if r["station"])
+    if abandoned:
+        who.shown("webhook-events", {"events": len(abandoned)})
 
     def table(rows: list[dict[str, Any]]) -> pd.DataFrame:
         return pd.DataFrame(
@@ -256,8 +309,8 @@ def alerts_page(store: PostgresStore, settings: DashboardSettings) -> None:
         )
 
 
-def completeness_page(store: PostgresStore, settings: DashboardSettings) -> None:
-    """Share of valid hourly means per station and parameter."""
+def completeness_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) -> None:
+    """Share of valid hourly means per station (those ``who`` may read) and parameter."""
     st.title("Data completeness · 数据有效率")
     label = st.radio(
         "Window · 时段", ["24 h", "7 d", "30 d"], horizontal=True, key="completeness_window"
@@ -268,10 +321,15 @@ def completeness_page(store: PostgresStore, settings: DashboardSettings) -> None
         hourly = derived.read_aggregates(
             conn, scope="station", period="PT1H", start=now - timedelta(hours=hours), end=now
         )
+    every = hourly
+    hourly = who.readable(hourly, "subject")
+    _hidden_note(every, hourly, who)
     table = completeness(hourly, hours)
     if table.empty:
-        _no_results("hourly means")
+        if every.empty:
+            _no_results("hourly means")
         return
+    who.shown_stations(table.index)
     st.caption(
         "Valid hourly means (≥ 45 minutes of valid readings, GB 3095-2026 Table 4) as a share of"
         f" the last {hours} hours, per station and parameter (%)."

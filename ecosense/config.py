@@ -66,6 +66,29 @@ class Settings:
     #: HTTPS for the HTTP API: a PEM certificate (chain) and its private key
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    #: the dashboard's optional single sign-on (README "Dashboard sign-in and single sign-on")
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_redirect_uri: str | None = None
+    oidc_cookie_secret: str | None = None
+    oidc_role_claim: str = "groups"
+    oidc_roles: str = ""
+
+    @property
+    def oidc(self) -> bool:
+        """Whether single sign-on is configured (``ECOSENSE_OIDC_ISSUER``)."""
+        return self.oidc_issuer is not None
+
+    @property
+    def oidc_metadata_url(self) -> str | None:
+        """The identity provider's discovery document: ``ECOSENSE_OIDC_ISSUER`` itself when it
+        names one, else ``<issuer>/.well-known/openid-configuration``."""
+        if self.oidc_issuer is None:
+            return None
+        if self.oidc_issuer.endswith("/.well-known/openid-configuration"):
+            return self.oidc_issuer
+        return self.oidc_issuer.rstrip("/") + "/.well-known/openid-configuration"
 
     @property
     def tz(self) -> ZoneInfo:
@@ -115,6 +138,13 @@ _KEYS = (
     "reader_database_url",
     "tls_cert",
     "tls_key",
+    "oidc_issuer",
+    "oidc_client_id",
+    "oidc_client_secret",
+    "oidc_redirect_uri",
+    "oidc_cookie_secret",
+    "oidc_role_claim",
+    "oidc_roles",
 )
 
 
@@ -203,6 +233,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     tls_cert, tls_key = get("tls_cert"), get("tls_key")
     if bool(tls_cert) != bool(tls_key):
         raise ConfigError("ECOSENSE_TLS_CERT and ECOSENSE_TLS_KEY go together: set both or none")
+    oidc = _oidc(get)
     return Settings(
         data_dir=Path(get("data_dir") or ".ecosense").absolute(),
         database_url=get("database_url"),
@@ -235,7 +266,47 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         reader_database_url=get("reader_database_url"),
         tls_cert=Path(tls_cert).absolute() if tls_cert else None,
         tls_key=Path(tls_key).absolute() if tls_key else None,
+        **oidc,
     )
+
+
+def _oidc(get: Callable[[str], str | None]) -> dict[str, Any]:
+    """The ``ECOSENSE_OIDC_*`` settings, checked: an issuer needs a client id and secret; a
+    redirect URI ends with ``/oauth2callback`` (Streamlit's callback); roles map to known
+    roles."""
+    from access.sso import parse_role_map
+
+    found: dict[str, Any] = {
+        key: get(key)
+        for key in (
+            "oidc_issuer",
+            "oidc_client_id",
+            "oidc_client_secret",
+            "oidc_redirect_uri",
+            "oidc_cookie_secret",
+        )
+    }
+    found["oidc_role_claim"] = get("oidc_role_claim") or "groups"
+    found["oidc_roles"] = get("oidc_roles") or ""
+    if found["oidc_issuer"] is None:
+        if found["oidc_client_id"] or found["oidc_roles"]:
+            raise ConfigError("ECOSENSE_OIDC_ISSUER is needed for single sign-on")
+        return found
+    if not found["oidc_issuer"].startswith(("https://", "http://")):
+        raise ConfigError("ECOSENSE_OIDC_ISSUER must be an http(s) URL")
+    for key in ("oidc_client_id", "oidc_client_secret"):
+        if not found[key]:
+            raise ConfigError(f"ECOSENSE_{key.upper()} is needed with ECOSENSE_OIDC_ISSUER")
+    redirect = found["oidc_redirect_uri"]
+    if redirect is not None and not redirect.endswith("/oauth2callback"):
+        raise ConfigError(
+            "ECOSENSE_OIDC_REDIRECT_URI must end with /oauth2callback (the dashboard's address)"
+        )
+    try:
+        parse_role_map(found["oidc_roles"])
+    except ValueError as exc:
+        raise ConfigError(f"ECOSENSE_OIDC_ROLES: {exc}") from exc
+    return found
 
 
 def _whole(get: Callable[[str], str | None], key: str, default: int, least: int) -> int:

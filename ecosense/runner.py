@@ -35,6 +35,7 @@ import httpx
 import uvicorn
 
 from api.ratelimit import RateLimits
+from ecosense import dashboard
 from ecosense.app import create_app
 from ecosense.config import Settings, admin_token
 from ecosense.demo import demo_carbon, demo_stations
@@ -152,6 +153,11 @@ def start_dashboard(
     )
     if settings.tile_url:
         env["ECOSENSE_TILE_URL"] = settings.tile_url
+    # no tracebacks in the browser; single sign-on's secrets in a 0600 file, not argv
+    extra_flags, extra_env = dashboard.streamlit_options(settings, _url(host, port))
+    env.update(extra_env)
+    for name in dashboard.SECRET_ENV:
+        env.pop(name, None)
     cmd = [
         sys.executable,
         "-m",
@@ -175,11 +181,12 @@ def start_dashboard(
         "light",
         "--client.toolbarMode",
         "viewer",
+        *extra_flags,
     ]
-    log = open(settings.data_dir / "dashboard.log", "ab")  # noqa: SIM115 - kept for the child's life
-    return subprocess.Popen(
-        cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
+    with open(settings.data_dir / "dashboard.log", "ab") as log:  # the child keeps its copy
+        return subprocess.Popen(
+            cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
 
 def _mirrored(

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from access.policy import Grade, Role
+from access.grades import station_dataset
+from access.policy import Action, Dataset, Grade, Principal, Role, authorize, ceiling
 from store.db import Connection
 from store.errors import Conflict, NotFound
 
@@ -229,3 +230,20 @@ def set_station_grade(conn: Connection, station: str, grade: Grade | None) -> St
                 (station, grade.label),
             )
     return StationGrade(station, str(row[0]), grade)
+
+
+def station_datasets(conn: Connection, stations: Sequence[str] | None = None) -> list[Dataset]:
+    """The graded datasets of ``stations`` (all stations for ``None``) that exist, by id."""
+    return [station_dataset(r.station, r.kind, r.override) for r in station_grades(conn, stations)]
+
+
+def readable_stations(conn: Connection, principal: Principal) -> list[str] | None:
+    """The stations ``principal`` may read by their grade (``None``: every station, no filter
+    needed), as :func:`access.authorize` decides."""
+    if ceiling(principal) == Grade.RESTRICTED:
+        return None
+    return [
+        d.station
+        for d in station_datasets(conn)
+        if d.station is not None and authorize(principal, Action.READ, d)
+    ]

