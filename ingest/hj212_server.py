@@ -84,7 +84,7 @@ from sensors.observations import Source
 from store import audit as audit_log
 from store import notify, quarantine
 from store.errors import StoreError
-from store.postgres import Device, PostgresStore, SourcedBatch
+from store.postgres import Device, PasswordCheck, PostgresStore, SourcedBatch
 
 logger = logging.getLogger(__name__)
 
@@ -371,8 +371,11 @@ class _Connection(asyncio.Protocol):
             transport.pause_reading()
         try:
             try:
-                async with server.verifying:
-                    device = await asyncio.to_thread(server.store.device_for_mn, *key)
+                found = await asyncio.to_thread(server.store.look_up_mn, *key)
+                if isinstance(found, PasswordCheck):  # slow: a bounded number at once
+                    async with server.verifying:
+                        found = await asyncio.to_thread(found.run)
+                device = found
             except StoreError as exc:  # the unit re-sends what is not answered
                 server.error("store", self.peer, exc)
                 backlog, self.backlog = self.backlog or [], None

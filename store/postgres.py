@@ -111,6 +111,25 @@ class Device:
     version: int = field(default=0, compare=False)
 
 
+@dataclass(frozen=True, slots=True, repr=False)
+class PasswordCheck:
+    """The slow part of an HJ 212 login (:meth:`PostgresStore.look_up_mn`): verifying a
+    password against its Argon2id hash, tens of ms of CPU and 19 MiB. :meth:`run` is
+    blocking: run it in a worker thread, a bounded number at a time."""
+
+    store: PostgresStore
+    device: Device
+    mn: str
+    password: str
+    key: str
+    stored: str
+    generation: int
+
+    def run(self) -> Device | None:
+        """The device when the password matches, else ``None``."""
+        return self.store._check_password(self)
+
+
 @dataclass(frozen=True, slots=True)
 class StoredObservation:
     """An observation as read back, with its stream's unit and kind."""
@@ -197,6 +216,8 @@ class PostgresStore:
         self._sources: dict[Source | None, int | None] = {None: None}
         self._tokens: dict[str, tuple[Device | None, float]] = {}
         self._credentials_lock = threading.Lock()
+        #: incremented by every change heard: an answer read before it is not cached
+        self._credentials_generation = 0
         self._cache_key = secrets.token_bytes(32)
         #: HJ 212 (MN, password) pairs verified, by keyed hash: the device and the stored hash
         self._mn_verified: dict[str, tuple[Device, str]] = {}
@@ -506,6 +527,7 @@ class PostgresStore:
         if payload == notify.ADMIN:
             return
         with self._credentials_lock:
+            self._credentials_generation += 1
             if device_id is None:
                 self._tokens.clear()
                 self._mn_verified.clear()
@@ -529,6 +551,7 @@ class PostgresStore:
         cached = self._tokens.get(key)
         if cached is not None and cached[1] > now:
             return cached[0]
+        generation = self._credentials_generation
         try:
             with self._connection() as conn:
                 r = conn.execute(
@@ -542,6 +565,8 @@ class PostgresStore:
             raise
         device = None if r is None else Device(r[0], r[1], r[2], r[3])
         with self._credentials_lock:
+            if generation != self._credentials_generation:
+                return device  # a change was heard meanwhile: this answer may predate it
             if len(self._tokens) > 10_000:
                 self._tokens.clear()
             self._tokens[key] = (device, now + CREDENTIAL_CACHE_SECONDS)
@@ -553,22 +578,24 @@ class PostgresStore:
         return hmac.new(self._cache_key, f"{mn}\0{password}".encode(), "sha256").hexdigest()
 
     def device_for_mn(self, mn: str, password: str) -> Device | None:
-        """The active device with this HJ 212 MN and password, or ``None``.
+        """The active device with this HJ 212 MN and password, or ``None`` (blocking:
+        :meth:`look_up_mn`, then the password check when one is due)."""
+        found = self.look_up_mn(mn, password)
+        return found.run() if isinstance(found, PasswordCheck) else found
 
-        Blocking, and slow when it verifies: the password is checked against its Argon2id
-        hash (tens of ms; callers run it in a worker thread, and once per connection). A
-        pair verified once is remembered by this process, keyed by the stored hash, so it is
-        not verified again until that hash changes; the device's row (active or revoked) is
-        read every time. A legacy SHA-256 hash is replaced by Argon2id on a successful match.
-        While the database is unreachable a device it knew is still recognised.
+    def look_up_mn(self, mn: str, password: str) -> Device | PasswordCheck | None:
+        """The first, quick part of an HJ 212 login (blocking: one indexed query): the active
+        device with this MN when this process verified this password against its stored
+        hash before, ``None`` for an MN unknown or revoked, otherwise the
+        :class:`PasswordCheck` to run (slow: callers bound how many run at once).
+
+        A pair verified once is remembered by this process, keyed by the stored hash, so it
+        is not verified again until that hash changes; the device's row (active or revoked)
+        is read every time. While the database is unreachable a device it knew is still
+        recognised.
         """
-        from access.passwords import (
-            device_needs_rehash,
-            hash_device_password,
-            verify_device_password,
-        )
-
         key = self._mn_key(mn, password)
+        generation = self._credentials_generation
         try:
             with self._connection() as conn:
                 r = conn.execute(
@@ -588,13 +615,27 @@ class PostgresStore:
         verified = self._mn_verified.get(key)
         if verified is not None and verified[1] == stored:
             return device
+        return PasswordCheck(self, device, mn, password, key, stored, generation)
+
+    def _check_password(self, check: PasswordCheck) -> Device | None:
+        """Run a :class:`PasswordCheck`: Argon2id (or a legacy SHA-256 of ``MN:PW``, then
+        replaced by Argon2id on a match)."""
+        from access.passwords import (
+            device_needs_rehash,
+            hash_device_password,
+            verify_device_password,
+        )
+
+        device, stored, password = check.device, check.stored, check.password
+        verified = self._mn_verified.get(check.key)
+        if verified is not None and verified[1] == stored:
+            return device  # verified meanwhile (units of one MN logging in together)
         self.password_verifications += 1
         if stored.startswith("$argon2"):
             if not verify_device_password(stored, password):
                 return None
-        else:  # legacy: unsalted SHA-256 of MN:PW (before migration 0014)
-            if not hmac.compare_digest(stored, hash_secret(f"{mn}:{password}")):
-                return None
+        elif not hmac.compare_digest(stored, hash_secret(f"{check.mn}:{password}")):
+            return None  # legacy: unsalted SHA-256 of MN:PW (before migration 0014)
         if device_needs_rehash(stored):
             renewed = hash_device_password(password)
             try:
@@ -608,10 +649,12 @@ class PostgresStore:
             except StoreUnavailable as exc:  # rehashed at the next login
                 logger.warning("device %s: password not rehashed: %s", device.id, exc)
         with self._credentials_lock:
+            if check.generation != self._credentials_generation:
+                return device  # a change was heard meanwhile: not remembered
             if len(self._mn_verified) > 10_000:
                 self._mn_verified.clear()
-            self._mn_verified[key] = (device, stored)
-            self._mn_devices[key] = device
+            self._mn_verified[check.key] = (device, stored)
+            self._mn_devices[check.key] = device
         return device
 
     def device_versions(self, ids: Iterable[str]) -> dict[str, int]:

@@ -79,7 +79,7 @@ def test_a_revoked_or_rotated_token_is_refused_at_once(  # type: ignore[no-untyp
 
         def status(token: str) -> int:
             r = client.get("/api/v1/observations", params={"station": "S1"}, headers=auth(token))
-            return r.status_code
+            return int(r.status_code)
 
         first = run_cli(capsys, "devices", "add", "d1", "--station", "S1").splitlines()[-1]
         assert status(first) == 200  # cached by the gateway from now on
@@ -301,7 +301,7 @@ def test_admin_token_rotated_without_a_restart(  # type: ignore[no-untyped-def]
         with TestClient(create_app(ctx)) as client:
 
             def status(token: str) -> int:
-                return client.get("/api/v1/audit", headers=auth(token)).status_code
+                return int(client.get("/api/v1/audit", headers=auth(token)).status_code)
 
             assert status(old) == 200
             new = run_cli(capsys, "admin", "rotate-token").splitlines()[-1]
@@ -322,3 +322,43 @@ def test_admin_token_rotated_without_a_restart(  # type: ignore[no-untyped-def]
             "SELECT action FROM audit_log WHERE action = 'token.rotate'"
         ).fetchone()
     assert action == "token.rotate"
+
+
+def test_ecosense_up_hears_the_cli_at_once(tmp_path: Path) -> None:
+    """The CLI is another process than ``ecosense up``: a device revoked and the admin token
+    rotated there are refused by the running gateway at once (401), without a restart."""
+    import subprocess
+
+    import httpx
+
+    from ecosense.testing import environment, running
+
+    def ecosense(*args: str) -> str:
+        r = subprocess.run(
+            [sys.executable, "-m", "ecosense", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=environment(tmp_path),
+        )
+        assert r.returncode == 0, r.stderr
+        return r.stdout.splitlines()[-1]
+
+    stations = tmp_path / "stations.csv"
+    stations.write_text("id,name,kind,lon,lat\nS1,One,air,116.4,39.9\n")
+    with running(tmp_path) as platform, httpx.Client(base_url=platform.http) as client:
+
+        def status(token: str, path: str = "/api/v1/observations?station=S1") -> int:
+            return client.get(path, headers=auth(token)).status_code
+
+        old_admin = platform.admin_token
+        ecosense("stations", "import", str(stations))
+        token = ecosense("devices", "add", "d1", "--station", "S1")
+        assert wait_for(lambda: status(token) == 200, 5.0) < 1.0
+        ecosense("devices", "revoke", "d1")
+        assert wait_for(lambda: status(token) == 401, 2.0) < 1.0
+        assert status(old_admin, "/api/v1/audit") == 200
+        new_admin = ecosense("admin", "rotate-token")
+        assert wait_for(lambda: status(old_admin, "/api/v1/audit") == 401, 2.0) < 1.0
+        assert status(new_admin, "/api/v1/audit") == 200
+        assert platform.admin_token == new_admin  # the data directory's file
