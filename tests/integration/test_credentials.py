@@ -362,3 +362,20 @@ def test_ecosense_up_hears_the_cli_at_once(tmp_path: Path) -> None:
         assert wait_for(lambda: status(old_admin, "/api/v1/audit") == 401, 2.0) < 1.0
         assert status(new_admin, "/api/v1/audit") == 200
         assert platform.admin_token == new_admin  # the data directory's file
+
+
+def test_without_the_announcement_a_revoked_token_expires_within_seconds(
+    store: PostgresStore,
+) -> None:
+    """The fallback: a gateway that missed the announcement (no listener here) stops
+    accepting a revoked token when its cached answer expires (5 s), not after 30 s."""
+    store.upsert_stations([Station("S1", "One", "air", 116.4, 39.9)])
+    token = store.add_device("d1", "S1")
+    assert store.device_for_token(token) is not None  # cached
+    other = PostgresStore(store.url)  # the revocation comes from elsewhere
+    try:
+        other.revoke_device("d1")
+    finally:
+        other.close()
+    assert store.device_for_token(token) is not None  # still cached: no announcement heard
+    assert 1.0 < wait_for(lambda: store.device_for_token(token) is None, 8.0) <= 5.5
