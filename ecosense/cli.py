@@ -1,4 +1,5 @@
-"""The ``ecosense`` command: ``up``, ``stations import``, ``devices add``, ``import`` (readings
+"""The ``ecosense`` command: ``up``, ``stations import``, ``devices add|list|revoke|rotate``,
+``admin rotate-token``, ``import`` (readings
 from files), ``simulate``, ``jobs list|run``, ``carbon run|import``, ``gis`` (layers,
 rasters, zonal statistics) and ``audit verify``.
 
@@ -21,7 +22,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from ecosense import __version__
+from ecosense import __version__, devices_cli
 from ecosense.config import Settings, load_settings
 from ecosense.errors import EcosenseError
 
@@ -106,6 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
     dev_add.add_argument("--station", required=True, help="the station the device reports for")
     dev_add.add_argument("--mn", help="HJ 212 device id (MN)")
     dev_add.add_argument("--password", help="HJ 212 password (PW)")
+    dev_add.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the HJ 212 password from one line of standard input",
+    )
+    devices_cli.add_device_parsers(dev_sub)
+    devices_cli.add_admin_parser(sub)
 
     params = sub.add_parser("parameters", help="HJ 212 codes the dictionary does not know")
     par_sub = params.add_subparsers(dest="parameters_command", required=True, metavar="ACTION")
@@ -440,10 +448,15 @@ def cmd_stations_import(settings: Settings, file: Path) -> int:
 
 
 def cmd_devices_add(settings: Settings, args: argparse.Namespace) -> int:
+    password = args.password
+    if args.password_stdin:
+        from ecosense.users_cli import _read_password
+
+        if password is not None:
+            raise EcosenseError("give --password or --password-stdin, not both")
+        password = _read_password()
     with _open(settings) as opened:
-        token = opened.store.add_device(
-            args.device_id, args.station, mn=args.mn, password=args.password
-        )
+        token = opened.store.add_device(args.device_id, args.station, mn=args.mn, password=password)
         _audit(
             opened.store,
             "device.token_issue",
@@ -943,8 +956,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_stations_import(settings, args.file)
         if args.command == "db":
             return cmd_db_roles(settings, args.apply)
-        if args.command == "devices":
+        if args.command == "devices" and args.devices_command == "add":
             return cmd_devices_add(settings, args)
+        if args.command in ("devices", "admin"):
+            return devices_cli.run(settings, args)
         if args.command == "import":
             return cmd_import(settings, args.file, args.station, args.user)
         if args.command == "audit":

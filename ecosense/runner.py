@@ -37,7 +37,8 @@ import uvicorn
 from api.ratelimit import RateLimits
 from ecosense import dashboard
 from ecosense.app import create_app
-from ecosense.config import Settings, admin_token
+from ecosense.config import Settings
+from ecosense.credentials import admin_token_in_force
 from ecosense.demo import demo_carbon, demo_stations
 from ecosense.errors import EcosenseError
 from ecosense.simulator import register, run
@@ -52,7 +53,8 @@ from store import OpenedStore, open_store
 from store.audit import AuditWriter
 from store.context import ServiceContext
 from store.influx import InfluxMirror
-from store.postgres import PostgresStore, SourcedBatch, hash_secret
+from store.notify import CredentialListener
+from store.postgres import PostgresStore, SourcedBatch
 
 logger = logging.getLogger(__name__)
 
@@ -293,6 +295,7 @@ def up(settings: Settings, options: UpOptions) -> int:
     mqtt_ingest: MqttIngest | None = None
     jobs: JobScheduler | None = None
     auditor: AuditWriter | None = None
+    listener: CredentialListener | None = None
     try:
         tls = tls_files(settings)
         # the owner migrates and grants; every component then connects as its own role
@@ -311,15 +314,23 @@ def up(settings: Settings, options: UpOptions) -> int:
             )
         durable = _mirrored(writer, mirror)
         auditor = AuditWriter(gateway).start()
+        # credential changes (CLI, other instances) reach this process's caches at once
+        listener = CredentialListener(opened.role_url("gateway", settings.gateway_database_url))
+        listener.subscribe(gateway.credentials_changed)
+        # the owner seeds the admin token; the gateway's connections check it from then on
+        admin = admin_token_in_force(settings, opened.store, gateway)
+        listener.subscribe(admin.changed)
+        listener.start()
         ctx = ServiceContext(
             gateway,
-            hash_secret(admin_token(settings)),
+            admin.current(),
             settings.tz,
             settings.max_future,
             settings.max_past,
             writer=durable,
             token_ttl=timedelta(seconds=settings.token_ttl_seconds),
             auditor=auditor,
+            admin_token=admin,
         )
         sock = _bind(options.host, options.http_port)
         http_url = _url(options.host, sock.getsockname()[1], "https" if tls else "http")
@@ -370,6 +381,7 @@ def up(settings: Settings, options: UpOptions) -> int:
                 auditor=auditor,
             )
         )
+        listener.subscribe(hj212_server.server.credentials_changed)
         try:
             hj_host, hj_port = hj212_server.start(options.host, options.hj212_port)
         except OSError as exc:
@@ -451,6 +463,8 @@ def up(settings: Settings, options: UpOptions) -> int:
             server.should_exit = True
             if server_thread is not None:
                 server_thread.join(timeout=10)
+        if listener is not None:
+            listener.stop()
         if writer is not None:
             writer.stop()
         if auditor is not None:

@@ -6,7 +6,21 @@ server does with each packet (HJ 212-2017 §6 and Table 2; ``docs/standards/hj21
 - framing, length or CRC error: processing ends — nothing stored, nothing answered; counted
   and logged; the connection stays open (the standard's "执行结束").
 - unknown MN, or wrong PW: nothing stored, nothing answered (the standard defines no platform
-  reply; ``QnRtn`` is the field unit's); counted and logged, connection kept.
+  reply; ``QnRtn`` is the field unit's); counted, logged in the connection's summary line,
+  connection kept, and the connection's next packets wait ``failure_delay`` seconds.
+- authentication (README "Credentials"): each (MN, PW) pair is verified once per connection
+  and the answer kept for the connection's life; the password is checked against its salted
+  Argon2id hash in a worker thread, at most ``max_verifications`` at a time (the event loop
+  never runs a hash; a packet of a connection already authenticated costs a dict look-up).
+- wrong passwords are throttled (:class:`LoginThrottle`): after ``per_mn`` failures for one MN,
+  or ``per_address`` from one address (a trusted proxy without PROXY line excepted), within
+  ``window`` seconds, further new logins of that MN or from that address are refused without
+  running the hash, answered as any refused login (nothing), and their connection is closed.
+- credentials changed while connected (:meth:`Hj212Server.credentials_changed`, fed by
+  :class:`store.notify.CredentialListener`): the connections of a revoked or rotated device
+  or one whose password changed are closed at once; the unit reconnects and logs in again.
+  Should the announcement be missed, the credential versions of all connected devices are
+  re-checked every ``recheck_interval`` seconds.
 - data upload (2011, 2051, 2061, 2031): readings are written to the store; only once they are
   committed does a packet whose Flag has A=1 get its 9014 data reply echoing its QN. If the
   store is unavailable the packet is not answered, so the field unit re-sends it.
@@ -55,7 +69,7 @@ import contextlib
 import ipaddress
 import logging
 import threading
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -68,9 +82,9 @@ from ingest.hj212_readings import STATUS_UPLOADS, RawReading, readings, rehome, 
 from ingest.limits import Admission, Network, host_of
 from sensors.observations import Source
 from store import audit as audit_log
-from store import quarantine
+from store import notify, quarantine
 from store.errors import StoreError
-from store.postgres import Device, PostgresStore, SourcedBatch
+from store.postgres import Device, PasswordCheck, PostgresStore, SourcedBatch
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +152,8 @@ class _Connection(asyncio.Protocol):
         self.splits: dict[tuple[str, str, int], _Split] = {}
         self.paused = False
         self.proxy_header: bytearray | None = None  # from a trusted proxy: PROXY line awaited
+        self.auth_failures = 0  # refused logins not yet logged, and the last MN refused
+        self.last_refused = ""
 
     # asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -242,6 +258,15 @@ class _Connection(asyncio.Protocol):
             return
         errors, discarded = self.decoder.errors, self.decoder.discarded
         new_errors = errors - self.noise_logged[0]
+        if self.auth_failures:
+            logger.warning(
+                "hj212 %s: %d packets refused (unknown MN or wrong PW, e.g. MN %r) in %.0f s",
+                self.peer,
+                self.auth_failures,
+                self.last_refused[:40],
+                now - self.last_summary,
+            )
+            self.auth_failures = 0
         if new_errors or self.packet_errors:
             logger.warning(
                 "hj212 %s: %d framing errors, %d bytes discarded, %d bad packets in %.0f s",
@@ -266,6 +291,8 @@ class _Connection(asyncio.Protocol):
 
     def _handle(self, frames: list[bytes | hj212.ProtocolError]) -> None:
         for i, frame in enumerate(frames):
+            if self.transport is None or self.transport.is_closing():
+                return  # closed (throttled, credentials changed): the rest is not read
             if isinstance(frame, hj212.ProtocolError):  # not with a summarising decoder
                 self.server.stats.errors["framing"] += 1
                 continue
@@ -285,12 +312,25 @@ class _Connection(asyncio.Protocol):
             return True
         key = (packet.mn or "", packet.pw or "")
         if key not in self.devices:
-            server.loop.create_task(self._look_up(key))
-            return False
+            blocked = server.throttle.blocked(key[0], self.host, server.loop.time())
+            if blocked is None:
+                server.loop.create_task(self._look_up(key))
+                return False
+            server.stats.packets += 1
+            server.stats.errors["throttled"] += 1
+            self._refused(key[0])
+            logger.warning(
+                "hj212 %s: too many failed logins (%s): closing the connection",
+                self.peer,
+                blocked,
+            )
+            self._summarise(force=True)
+            self.close()
+            return True
         server.stats.packets += 1
         device = self.devices[key]
         if device is None:
-            server.error("auth", self.peer, f"unknown MN {packet.mn!r} or wrong PW: ignored")
+            self._refused(key[0])
             return True
         self.authenticated = True
         mn, st, pw = packet.mn or "", packet.st or "91", packet.pw or ""
@@ -314,21 +354,48 @@ class _Connection(asyncio.Protocol):
             server.error("unsupported", self.peer, f"CN={cn} from {device.id}")
         return True
 
+    def _refused(self, mn: str) -> None:
+        """A packet refused for its MN and PW: counted, logged in the summary line."""
+        self.server.stats.errors["auth"] += 1
+        self.auth_failures += 1
+        self.last_refused = mn
+        self._summarise()
+
     async def _look_up(self, key: tuple[str, str]) -> None:
+        """Verify an (MN, PW) pair met for the first time on this connection (in a worker
+        thread, at most ``max_verifications`` at once), then handle the packets that waited
+        for it. Reading from the connection pauses meanwhile."""
+        server = self.server
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.pause_reading()
         try:
             try:
-                device = await asyncio.to_thread(self.server.store.device_for_mn, *key)
+                found = await asyncio.to_thread(server.store.look_up_mn, *key)
+                if isinstance(found, PasswordCheck):  # slow: a bounded number at once
+                    async with server.verifying:
+                        found = await asyncio.to_thread(found.run)
+                device = found
             except StoreError as exc:  # the unit re-sends what is not answered
-                self.server.error("store", self.peer, exc)
+                server.error("store", self.peer, exc)
                 backlog, self.backlog = self.backlog or [], None
                 dropped = [f for f in backlog if isinstance(f, bytes)]
                 logger.warning("hj212 %s: %d packet(s) not answered", self.peer, len(dropped))
                 return
+            if device is None:
+                server.throttle.failed(key[0], self.host, server.loop.time())
+                if server.failure_delay > 0:
+                    await asyncio.sleep(server.failure_delay)
+            elif len(self.devices) > 64:  # garbage pairs must not grow without bound
+                self.devices = {k: d for k, d in self.devices.items() if d is not None}
             self.devices[key] = device
             backlog, self.backlog = self.backlog or [], None
             self._handle(backlog)
         except Exception:
             self._internal_error()
+        finally:
+            if not self.paused and self.transport is not None and not self.transport.is_closing():
+                self.transport.resume_reading()
 
     def _answer(self, packet: hj212.Packet, cn: str) -> None:
         if not packet.wants_reply:
@@ -414,6 +481,57 @@ class _Connection(asyncio.Protocol):
             self.transport.resume_reading()
 
 
+class LoginThrottle:
+    """Failed HJ 212 logins counted per MN and per address over a sliding window.
+
+    ``per_mn`` failures of one MN, or ``per_address`` from one address, within ``window``
+    seconds block further logins of that MN or from that address until the oldest of those
+    failures is ``window`` seconds old (even with the right password: a guesser must not
+    learn it then). Addresses in ``exempt(host)`` (trusted proxies) are counted by MN only.
+    Pure bookkeeping, on the event loop's thread; times in seconds of a monotonic clock.
+    """
+
+    def __init__(
+        self,
+        per_mn: int = 5,
+        per_address: int = 20,
+        window: float = 60.0,
+        exempt: Callable[[str], bool] = lambda host: False,
+    ) -> None:
+        self.per_mn = per_mn
+        self.per_address = per_address
+        self.window = window
+        self.exempt = exempt
+        self._failures: dict[str, deque[float]] = {}
+
+    def _full(self, key: str, limit: int, now: float) -> bool:
+        times = self._failures.get(key)
+        return times is not None and len(times) >= limit and times[0] > now - self.window
+
+    def blocked(self, mn: str, host: str, now: float) -> str | None:
+        """Why a login of ``mn`` from ``host`` is refused now (``None``: it may be tried)."""
+        if self._full("mn:" + mn, self.per_mn, now):
+            return f"MN {mn[:40]!r}: {self.per_mn} in {self.window:.0f} s"
+        if not self.exempt(host) and self._full("address:" + host, self.per_address, now):
+            return f"address {host}: {self.per_address} in {self.window:.0f} s"
+        return None
+
+    def failed(self, mn: str, host: str, now: float) -> None:
+        """Count a failed login of ``mn`` from ``host``."""
+        if len(self._failures) > 100_000:
+            self.prune(now)
+        for key, limit in (("mn:" + mn, self.per_mn), ("address:" + host, self.per_address)):
+            times = self._failures.get(key)
+            if times is None:
+                times = self._failures[key] = deque(maxlen=limit)
+            times.append(now)
+
+    def prune(self, now: float) -> None:
+        """Forget failures older than the window."""
+        old = now - self.window
+        self._failures = {k: t for k, t in self._failures.items() if t and t[-1] > old}
+
+
 @dataclass
 class _Link:
     """The live connection of an authenticated field unit, for platform commands."""
@@ -449,6 +567,13 @@ class Hj212Server:
         packets and readings accepted/rejected/held).
     auditor: the background audit writer the entries are handed to (default: appended in a
         worker thread after each group commit).
+    max_verifications: password hashes verified at once, in worker threads (each Argon2id
+        verification takes tens of ms and 19 MiB).
+    throttle: failed logins allowed per MN and per address (default: 5 per MN and 20 per
+        address in 60 s).
+    failure_delay: seconds a connection waits after a refused login before its next packet.
+    recheck_interval: seconds between two checks of the credential versions of the connected
+        devices (the fallback should an announcement of a change be missed).
     """
 
     def __init__(
@@ -467,8 +592,15 @@ class Hj212Server:
         trusted_proxies: Sequence[Network] = (),
         audit: bool = True,
         auditor: audit_log.AuditWriter | None = None,
+        max_verifications: int = 2,
+        throttle: LoginThrottle | None = None,
+        failure_delay: float = 0.5,
+        recheck_interval: float = 5.0,
     ) -> None:
         self.store = store
+        self.max_verifications = max_verifications
+        self.failure_delay = failure_delay
+        self.recheck_interval = recheck_interval
         self.audit = audit
         self.auditor = auditor
         #: uploads since the last group commit, per (device, station, address):
@@ -482,6 +614,8 @@ class Hj212Server:
         self.quarantine_codes = quarantine_codes
         self.auth_timeout = auth_timeout
         self.admission = Admission("hj212", max_per_address, max_connections, trusted_proxies)
+        self.throttle = throttle or LoginThrottle()
+        self.throttle.exempt = self.admission.is_trusted
         self.held: list[tuple[object, Device, list[RawReading]]] = []
         self.stats = ServerStats()
         self.connections: set[_Connection] = set()
@@ -491,7 +625,15 @@ class Hj212Server:
         self._pending: list[_Entry] = []
         self._flusher: asyncio.Task[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._rechecker: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._verifying: asyncio.Semaphore | None = None
+
+    @property
+    def verifying(self) -> asyncio.Semaphore:
+        """Bounds the password verifications running at once."""
+        assert self._verifying is not None, "the server is not started"
+        return self._verifying
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -501,17 +643,20 @@ class Hj212Server:
     async def start(self, host: str, port: int) -> tuple[str, int]:
         """Listen on ``host:port`` (0: a free port); return the bound address."""
         self._loop = asyncio.get_running_loop()
+        self._verifying = asyncio.Semaphore(self.max_verifications)
         self._server = await self._loop.create_server(
             lambda: _Connection(self), host, port, backlog=4096
         )
         self._sweeper = self._loop.create_task(self._sweep_idle())
+        self._rechecker = self._loop.create_task(self._recheck_periodically())
         sock = self._server.sockets[0].getsockname()
         return str(sock[0]), int(sock[1])
 
     async def stop(self) -> None:
         """Stop listening and close every connection."""
-        if self._sweeper is not None:
-            self._sweeper.cancel()
+        for task in (self._sweeper, self._rechecker):
+            if task is not None:
+                task.cancel()
         if self._server is not None:
             self._server.close()
         for connection in list(self.connections):
@@ -531,6 +676,7 @@ class Hj212Server:
             await asyncio.sleep(period)
             now = self.loop.time()
             self.admission.summarise()
+            self.throttle.prune(now)
             idle = [c for c in self.connections if c.last_active < now - self.idle_timeout]
             silent = [
                 c
@@ -555,6 +701,74 @@ class Hj212Server:
                 )
                 for connection in closing:
                     connection.close()
+
+    # credentials changed
+    def credentials_changed(self, payload: str) -> None:
+        """A credential change was announced (:mod:`store.notify`; from any thread): close
+        the connections authenticated as that device (``device:<id>``), or re-check every
+        connected device's credential version now (``*``: announcements may have been
+        missed)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(self._on_change, payload)
+
+    def _on_change(self, payload: str) -> None:
+        device_id = notify.changed_device(payload)
+        if payload == notify.EVERYTHING:
+            self.loop.create_task(self._recheck())
+        if device_id is None:
+            return
+        closing = []
+        for connection in self.connections:
+            held = connection.devices
+            if any(d is not None and d.id == device_id for d in held.values()):
+                closing.append(connection)
+            elif None in held.values():  # a pair refused before may be valid now
+                connection.devices = {k: d for k, d in held.items() if d is not None}
+        self._close_changed(closing, f"the credentials of device {device_id} changed")
+
+    def _close_changed(self, closing: list[_Connection], why: str) -> None:
+        if not closing:
+            return
+        self.stats.errors["credentials_changed"] += len(closing)
+        logger.warning(
+            "hj212: closing %d connection(s): %s (e.g. %s)", len(closing), why, closing[0].peer
+        )
+        for connection in closing:
+            connection.close()
+
+    async def _recheck_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.recheck_interval)
+            try:
+                await self._recheck()
+            except Exception:  # never let the fallback die
+                logger.exception("hj212: credential re-check failed")
+
+    async def _recheck(self) -> None:
+        """Close the connections whose device was revoked or changed its credentials since
+        it authenticated (one indexed query for all connected devices; skipped while the
+        database is unreachable: a device it knew keeps uploading)."""
+        held = {
+            c: {d.id: d.version for d in c.devices.values() if d is not None}
+            for c in self.connections
+            if c.authenticated
+        }
+        ids = {i for versions in held.values() for i in versions}
+        if not ids:
+            return
+        try:
+            current = await asyncio.to_thread(self.store.device_versions, ids)
+        except StoreError:
+            return
+        stale = [
+            c
+            for c, versions in held.items()
+            if any(current.get(i) != v for i, v in versions.items())
+        ]
+        self._close_changed(stale, "their device was revoked or its credentials changed")
 
     def error(self, kind: str, peer: object, exc: object) -> None:
         """Count and log a problem of kind ``kind``."""

@@ -12,6 +12,7 @@ import access
 from sensors.observations import Observation, Source
 from store import audit as audit_log
 from store import users
+from store.devices import AdminToken
 from store.postgres import Device, PostgresStore, SourcedBatch, hash_secret
 
 #: the schemes an ``Authorization`` header may use (``Token``: InfluxDB clients)
@@ -59,6 +60,7 @@ class ServiceContext:
     """
 
     store: PostgresStore
+    #: SHA-256 of the admin token at start (in force while ``admin_token`` is not given)
     admin_token_hash: str
     timezone: tzinfo
     max_future: timedelta = timedelta(hours=1)
@@ -71,6 +73,15 @@ class ServiceContext:
     #: where audit events go; default: appended at once (the shell passes the background
     #: :class:`store.audit.AuditWriter`, so that a request pays for no audit commit)
     auditor: audit_log.AuditWriter | None = field(default=None)
+    #: the admin token in force, kept in the database so that ``ecosense admin
+    #: rotate-token`` reaches this process at once (the shell passes it); without it,
+    #: ``admin_token_hash`` is the admin token for the process's life (tests)
+    admin_token: AdminToken | None = field(default=None)
+
+    def is_admin_token(self, key: str) -> bool:
+        """Whether ``key`` (a token's SHA-256) is the break-glass admin token in force."""
+        current = self.admin_token_hash if self.admin_token is None else self.admin_token.current()
+        return hmac.compare_digest(key, current)
 
     def write(self, observations: Sequence[Observation], source: Source) -> int:
         """Make a batch of one provenance durable; return its size."""
@@ -101,7 +112,7 @@ class ServiceContext:
         token = token.strip()
         if given_scheme.lower() != scheme.lower() or not token:
             return None
-        if hmac.compare_digest(hash_secret(token), self.admin_token_hash):
+        if self.is_admin_token(hash_secret(token)):
             return Principal(None)
         device = self.store.device_for_token(token)
         return None if device is None else Principal(device)
@@ -118,7 +129,7 @@ class ServiceContext:
         if given_scheme.lower() not in SCHEMES or not token:
             return None
         key = hash_secret(token)
-        if hmac.compare_digest(key, self.admin_token_hash):
+        if self.is_admin_token(key):
             return access.BREAK_GLASS
         device = self.store.device_for_token(token)
         if device is not None:

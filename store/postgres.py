@@ -8,6 +8,7 @@ Every SQL value is a bound parameter; identifiers are composed with :mod:`psycop
 from __future__ import annotations
 
 import hashlib
+import hmac
 import itertools
 import logging
 import operator
@@ -16,9 +17,9 @@ import threading
 import time as _time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final, NamedTuple, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypedDict, Unpack
 
 import pandas as pd
 import psycopg
@@ -33,9 +34,14 @@ from sensors.stations import Station
 from store import migrations
 from store.errors import Conflict, NotFound, StoreUnavailable
 
+if TYPE_CHECKING:
+    from store.devices import DeviceRecord
+
 logger = logging.getLogger(__name__)
 
-_TOKEN_CACHE_SECONDS: Final = 30.0
+#: how long an answer about a device credential is cached at most (a change announced on
+#: ``ecosense_credentials`` drops it at once; this bounds a missed announcement)
+CREDENTIAL_CACHE_SECONDS: Final = 5.0
 _PROBE_SECONDS: Final = 1.0
 _COPY_TYPES: Final = ("int4", "timestamptz", "float8", "text", "int4")
 
@@ -101,6 +107,27 @@ class Device:
     id: str
     station: str
     simulated: bool = False
+    #: the credential version it was authenticated with (0: unknown; not compared)
+    version: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class PasswordCheck:
+    """The slow part of an HJ 212 login (:meth:`PostgresStore.look_up_mn`): verifying a
+    password against its Argon2id hash, tens of ms of CPU and 19 MiB. :meth:`run` is
+    blocking: run it in a worker thread, a bounded number at a time."""
+
+    store: PostgresStore
+    device: Device
+    mn: str
+    password: str
+    key: str
+    stored: str
+    generation: int
+
+    def run(self) -> Device | None:
+        """The device when the password matches, else ``None``."""
+        return self.store._check_password(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,12 +215,20 @@ class PostgresStore:
         self._streams_lock = threading.Lock()
         self._sources: dict[Source | None, int | None] = {None: None}
         self._tokens: dict[str, tuple[Device | None, float]] = {}
+        self._credentials_lock = threading.Lock()
+        #: incremented by every change heard: an answer read before it is not cached
+        self._credentials_generation = 0
+        self._cache_key = secrets.token_bytes(32)
+        #: HJ 212 (MN, password) pairs verified, by keyed hash: the device and the stored hash
+        self._mn_verified: dict[str, tuple[Device, str]] = {}
+        #: password hashes verified (Argon2id or legacy) by this process, for tests and health
+        self.password_verifications = 0
         # What the database said, for answering while it is unreachable.
         self._station_kinds: dict[str, str] = {}
         self._down_since: float | None = None
         self._next_probe = 0.0
         self._probe_lock = threading.Lock()
-        self._mn_devices: dict[tuple[str, str], Device] = {}
+        self._mn_devices: dict[str, Device] = {}
 
     # ----------------------------------------------------------------- lifecycle
     @contextmanager
@@ -404,10 +439,12 @@ class PostgresStore:
         password: str | None = None,
         simulated: bool = False,
     ) -> str:
-        """Register a device (or renew its token) and return its new API token.
+        """Register a device (or register it again: new token, active again) and return its
+        new API token.
 
         The token is shown once: only its SHA-256 is stored. HJ 212 devices also get an MN
-        and password (stored as SHA-256 of ``MN:PW``).
+        and password (stored as a salted Argon2id hash). The change is announced on
+        ``ecosense_credentials`` (:mod:`store.notify`) in the same transaction.
 
         Raises
         ------
@@ -416,10 +453,13 @@ class PostgresStore:
         Conflict
             when the device id is bound to another station, or the MN to another device.
         """
+        from access.passwords import hash_device_password
+        from store import devices, notify
+
         if (mn is None) != (password is None):
             raise ValueError("an HJ 212 device needs both --mn and --password")
-        token = "es_" + secrets.token_urlsafe(32)
-        pw_hash = hash_secret(f"{mn}:{password}") if mn is not None else None
+        token = devices.new_device_token()
+        pw_hash = hash_device_password(password) if password is not None else None
         with self._connection() as conn, conn.transaction():
             if (
                 conn.execute("SELECT 1 FROM stations WHERE id = %s", (station_id,)).fetchone()
@@ -437,55 +477,199 @@ class PostgresStore:
                         "INSERT INTO devices (id, station_id, token_hash, mn, pw_hash, simulated)"
                         " VALUES (%s,%s,%s,%s,%s,%s) ON CONFLICT (id) DO UPDATE SET"
                         " token_hash = EXCLUDED.token_hash, mn = EXCLUDED.mn,"
-                        " pw_hash = EXCLUDED.pw_hash, simulated = EXCLUDED.simulated",
+                        " pw_hash = EXCLUDED.pw_hash, simulated = EXCLUDED.simulated,"
+                        " revoked_at = NULL, rotated_at = now(),"
+                        " credential_version = devices.credential_version + 1",
                         (device_id, station_id, hash_secret(token), mn, pw_hash, simulated),
                     )
             except psycopg.errors.UniqueViolation as exc:
                 raise Conflict(f"MN {mn!r} is registered to another device") from exc
-        self._tokens.clear()
+            notify.announce(conn, notify.device_payload(device_id))
+        self.credentials_changed(notify.device_payload(device_id))
         return token
 
+    def list_devices(self) -> list[DeviceRecord]:
+        """Every device with its kind of credential, state and times (never a secret)."""
+        from store import devices
+
+        with self._connection() as conn:
+            return devices.list_devices(conn)
+
+    def revoke_device(self, device_id: str) -> DeviceRecord:
+        """Revoke a device's API token and HJ 212 password, at once in every process
+        listening on ``ecosense_credentials`` (:class:`store.devices.DeviceNotFound`)."""
+        from store import devices, notify
+
+        with self._connection() as conn:
+            record = devices.revoke(conn, device_id)
+        self.credentials_changed(notify.device_payload(device_id))
+        return record
+
+    def rotate_device(
+        self, device_id: str, password: str | None = None
+    ) -> tuple[DeviceRecord, str]:
+        """A new API token (and with ``password`` a new HJ 212 password) for a device; the
+        old ones stop working at once (see :func:`store.devices.rotate`)."""
+        from store import devices, notify
+
+        with self._connection() as conn:
+            got = devices.rotate(conn, device_id, password)
+        self.credentials_changed(notify.device_payload(device_id))
+        return got
+
+    def credentials_changed(self, payload: str) -> None:
+        """Drop what this process cached of the credentials ``payload`` names
+        (:mod:`store.notify` payloads: ``device:<id>``, or ``*`` for everything). Thread-safe;
+        the credential listener calls it."""
+        from store import notify
+
+        device_id = notify.changed_device(payload)
+        if payload == notify.ADMIN:
+            return
+        with self._credentials_lock:
+            self._credentials_generation += 1
+            if device_id is None:
+                self._tokens.clear()
+                self._mn_verified.clear()
+                return
+            # the device's entries, and every "unknown" answer (it may be known now)
+            self._tokens = {
+                k: v for k, v in self._tokens.items() if v[0] is not None and v[0].id != device_id
+            }
+            self._mn_verified = {k: v for k, v in self._mn_verified.items() if v[0].id != device_id}
+            self._mn_devices = {k: v for k, v in self._mn_devices.items() if v.id != device_id}
+
     def device_for_token(self, token: str) -> Device | None:
-        """The device holding this API token, or ``None`` (answers are cached for 30 s; while
-        the database is unreachable a device it knew is still recognised)."""
+        """The active device holding this API token, or ``None``.
+
+        Answers are cached for ``CREDENTIAL_CACHE_SECONDS`` (5 s) at most, and dropped at
+        once when the credential listener (:mod:`store.notify`) hears of a change. While the
+        database is unreachable a device it knew (and has not heard revoked) is still
+        recognised."""
         key = hash_secret(token)
         now = _time.monotonic()
         cached = self._tokens.get(key)
         if cached is not None and cached[1] > now:
             return cached[0]
+        generation = self._credentials_generation
         try:
             with self._connection() as conn:
                 r = conn.execute(
-                    "SELECT id, station_id, simulated FROM devices WHERE token_hash = %s", (key,)
+                    "SELECT id, station_id, simulated, credential_version FROM devices"
+                    " WHERE token_hash = %s AND revoked_at IS NULL",
+                    (key,),
                 ).fetchone()
         except StoreUnavailable:
             if cached is not None and cached[0] is not None:
                 return cached[0]  # the database is down: a device it knew keeps writing
             raise
-        device = None if r is None else Device(r[0], r[1], r[2])
-        if len(self._tokens) > 10_000:
-            self._tokens.clear()
-        self._tokens[key] = (device, now + _TOKEN_CACHE_SECONDS)
+        device = None if r is None else Device(r[0], r[1], r[2], r[3])
+        with self._credentials_lock:
+            if generation != self._credentials_generation:
+                return device  # a change was heard meanwhile: this answer may predate it
+            if len(self._tokens) > 10_000:
+                self._tokens.clear()
+            self._tokens[key] = (device, now + CREDENTIAL_CACHE_SECONDS)
         return device
 
+    def _mn_key(self, mn: str, password: str) -> str:
+        """A keyed hash of an MN and password, for this process's caches only (the key is
+        random per process: a memory dump does not give an offline dictionary attack)."""
+        return hmac.new(self._cache_key, f"{mn}\0{password}".encode(), "sha256").hexdigest()
+
     def device_for_mn(self, mn: str, password: str) -> Device | None:
-        """The device with this HJ 212 MN and password, or ``None``."""
-        key = hash_secret(f"{mn}:{password}")
+        """The active device with this HJ 212 MN and password, or ``None`` (blocking:
+        :meth:`look_up_mn`, then the password check when one is due)."""
+        found = self.look_up_mn(mn, password)
+        return found.run() if isinstance(found, PasswordCheck) else found
+
+    def look_up_mn(self, mn: str, password: str) -> Device | PasswordCheck | None:
+        """The first, quick part of an HJ 212 login (blocking: one indexed query): the active
+        device with this MN when this process verified this password against its stored
+        hash before, ``None`` for an MN unknown or revoked, otherwise the
+        :class:`PasswordCheck` to run (slow: callers bound how many run at once).
+
+        A pair verified once is remembered by this process, keyed by the stored hash, so it
+        is not verified again until that hash changes; the device's row (active or revoked)
+        is read every time. While the database is unreachable a device it knew is still
+        recognised.
+        """
+        key = self._mn_key(mn, password)
+        generation = self._credentials_generation
         try:
             with self._connection() as conn:
                 r = conn.execute(
-                    "SELECT id, station_id, simulated FROM devices WHERE mn = %s AND pw_hash = %s",
-                    (mn, key),
+                    "SELECT id, station_id, simulated, credential_version, pw_hash FROM devices"
+                    " WHERE mn = %s AND revoked_at IS NULL",
+                    (mn,),
                 ).fetchone()
         except StoreUnavailable:
-            known = self._mn_devices.get((mn, key))
+            known = self._mn_devices.get(key)
             if known is not None:
                 return known  # the database is down: a device it knew keeps uploading
             raise
-        device = None if r is None else Device(r[0], r[1], r[2])
-        if device is not None:
-            self._mn_devices[(mn, key)] = device
+        if r is None or r[4] is None:
+            return None
+        device = Device(r[0], r[1], r[2], r[3])
+        stored: str = r[4]
+        verified = self._mn_verified.get(key)
+        if verified is not None and verified[1] == stored:
+            return device
+        return PasswordCheck(self, device, mn, password, key, stored, generation)
+
+    def _check_password(self, check: PasswordCheck) -> Device | None:
+        """Run a :class:`PasswordCheck`: Argon2id (or a legacy SHA-256 of ``MN:PW``, then
+        replaced by Argon2id on a match)."""
+        from access.passwords import (
+            device_needs_rehash,
+            hash_device_password,
+            verify_device_password,
+        )
+
+        device, stored, password = check.device, check.stored, check.password
+        verified = self._mn_verified.get(check.key)
+        if verified is not None and verified[1] == stored:
+            return device  # verified meanwhile (units of one MN logging in together)
+        self.password_verifications += 1
+        if stored.startswith("$argon2"):
+            if not verify_device_password(stored, password):
+                return None
+        elif not hmac.compare_digest(stored, hash_secret(f"{check.mn}:{password}")):
+            return None  # legacy: unsalted SHA-256 of MN:PW (before migration 0014)
+        if device_needs_rehash(stored):
+            renewed = hash_device_password(password)
+            try:
+                with self._connection() as conn:
+                    conn.execute(
+                        "UPDATE devices SET pw_hash = %s WHERE id = %s AND pw_hash = %s",
+                        (renewed, device.id, stored),
+                    )
+                stored = renewed
+                logger.info("device %s: HJ 212 password rehashed with Argon2id", device.id)
+            except StoreUnavailable as exc:  # rehashed at the next login
+                logger.warning("device %s: password not rehashed: %s", device.id, exc)
+        with self._credentials_lock:
+            if check.generation != self._credentials_generation:
+                return device  # a change was heard meanwhile: not remembered
+            if len(self._mn_verified) > 10_000:
+                self._mn_verified.clear()
+            self._mn_verified[check.key] = (device, stored)
+            self._mn_devices[check.key] = device
         return device
+
+    def device_versions(self, ids: Iterable[str]) -> dict[str, int]:
+        """The credential version of each active device of ``ids`` (a revoked or deleted one
+        is missing): a cheap check that connections authenticated earlier are still valid."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        with self._connection() as conn:
+            rows = conn.execute(
+                "SELECT id, credential_version FROM devices"
+                " WHERE id = ANY(%s) AND revoked_at IS NULL",
+                (wanted,),
+            ).fetchall()
+        return {str(i): int(v) for i, v in rows}
 
     # ----------------------------------------------------------------- streams
     def stream_ids(self, keys: Iterable[StreamTuple]) -> dict[StreamTuple, int]:

@@ -70,7 +70,11 @@ TABLES: Final[Mapping[str, Table]] = {
     "parameters": Table({"gateway": R, "jobs": R, "reader": R}),
     "station_grades": Table({"gateway": R, "jobs": R, "reader": R}),
     # credentials: the gateway checks tokens and HJ 212 passwords; the dashboard never
-    "devices": Table({"gateway": R}),
+    # (a legacy SHA-256 HJ 212 password is rehashed to Argon2id at the unit's next login)
+    "devices": Table({"gateway": "SELECT, UPDATE (pw_hash)"}),
+    # the break-glass admin token in force (seeded and rotated by the owner; checked by the API)
+    "admin_token": Table({"gateway": R}),
+    "admin_token_retired": Table({}),
     # --- readings (the gateway inserts; a re-sent reading updates, never deletes)
     "streams": Table({"gateway": "SELECT, INSERT", "jobs": R, "reader": R}, sequence="id"),
     "sources": Table({"gateway": RW, "jobs": R, "reader": R}, sequence="id"),
