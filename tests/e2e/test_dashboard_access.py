@@ -31,6 +31,7 @@ import pandas as pd
 import psutil
 import psycopg
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
@@ -305,8 +306,15 @@ def test_dashboard_access_in_chromium(world: dict[str, Any], tmp_path: Path) -> 
             sso.refused()
             sidebar = sso.page.locator('[data-testid="stSidebar"]')
             sidebar.get_by_text("Sign in · 登录").first.click()
-            sidebar.get_by_role("button", name="Single sign-on · 统一身份认证").click()
-            sso.page.wait_for_url("**/oauth2/authorize**", timeout=60_000)
+            sso_button = sidebar.get_by_role("button", name="Single sign-on · 统一身份认证")
+            for attempt in range(3):  # a click landing while the page reruns can be lost
+                sso_button.click()
+                try:
+                    sso.page.wait_for_url("**/oauth2/authorize**", timeout=20_000)
+                    break
+                except PlaywrightTimeout:
+                    if attempt == 2 or "oauth2" in sso.page.url:
+                        raise
             sso.page.get_by_placeholder("sub").fill(SSO_USER)
             sso.page.get_by_role("button", name="Authorize").first.click()
             sso.page.wait_for_url(base + "/**", timeout=60_000)

@@ -451,6 +451,50 @@ def test_scheduled_jobs_feed_the_aqi_water_soil_alert_and_completeness_pages(
     assert outside == [], "the dashboard must work with no internet"
 
 
+def test_each_component_connects_as_its_own_database_role(platform: dict[str, Any]) -> None:
+    """Issue 13: "every connection, the read-only dashboard's included, is the database
+    superuser". Now the dashboard's URL is the reader's, the gateway and the scheduler use
+    theirs, and no connection of the platform is the superuser's."""
+    import psycopg
+
+    data_dir = Path(platform["data_dir"])
+    urls = []
+    for child in psutil.Process(platform["proc"].pid).children(recursive=True):
+        try:  # some children (Dask's) come and go
+            if "streamlit" in " ".join(child.cmdline()):
+                urls.append(child.environ()["ECOSENSE_DATABASE_URL"])
+        except psutil.Error:
+            continue
+    assert len(urls) == 1, "one dashboard process"
+    url = urls[0]
+    assert "user=ecosense_reader" in url and "password" not in url
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert conn.execute("SELECT current_user").fetchone() == ("ecosense_reader",)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("DELETE FROM observations")
+
+    socket_dir = (data_dir / "pg" / "postmaster.pid").read_text().splitlines()[4]
+    admin = f"host={socket_dir} dbname=ecosense user=postgres"
+    deadline = time.monotonic() + 60
+    seen: set[str] = set()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            seen |= {
+                str(r[0])
+                for r in conn.execute(
+                    "SELECT usename FROM pg_stat_activity"
+                    " WHERE datname = 'ecosense' AND pid <> pg_backend_pid()"
+                )
+            }
+            marks = conn.execute("SELECT count(*) FROM job_marks").fetchone()
+            if "ecosense_jobs" in seen and marks is not None and marks[0] > 0:
+                break
+            time.sleep(0.2)
+    assert "ecosense_gateway" in seen and "ecosense_jobs" in seen, seen
+    assert seen <= {"ecosense_gateway", "ecosense_jobs", "ecosense_reader"}, seen
+    assert marks is not None and marks[0] > 0  # the scheduler's runs wrote as ecosense_jobs
+
+
 def test_sigterm_stops_everything_including_the_embedded_database(
     platform: dict[str, Any],
 ) -> None:
@@ -636,47 +680,3 @@ def test_sigkill_mid_stream_loses_no_acknowledged_reading(tmp_path: Path) -> Non
         assert len(stored) == len(set(stored)), "no reading stored twice"
     finally:
         assert stop(second) == 0
-
-
-def test_each_component_connects_as_its_own_database_role(platform: dict[str, Any]) -> None:
-    """Issue 13: "every connection, the read-only dashboard's included, is the database
-    superuser". Now the dashboard's URL is the reader's, the gateway and the scheduler use
-    theirs, and no connection of the platform is the superuser's."""
-    import psycopg
-
-    data_dir = Path(platform["data_dir"])
-    urls = []
-    for child in psutil.Process(platform["proc"].pid).children(recursive=True):
-        try:  # some children (Dask's) come and go
-            if "streamlit" in " ".join(child.cmdline()):
-                urls.append(child.environ()["ECOSENSE_DATABASE_URL"])
-        except psutil.Error:
-            continue
-    assert len(urls) == 1, "one dashboard process"
-    url = urls[0]
-    assert "user=ecosense_reader" in url and "password" not in url
-    with psycopg.connect(url, autocommit=True) as conn:
-        assert conn.execute("SELECT current_user").fetchone() == ("ecosense_reader",)
-        with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            conn.execute("DELETE FROM observations")
-
-    socket_dir = (data_dir / "pg" / "postmaster.pid").read_text().splitlines()[4]
-    admin = f"host={socket_dir} dbname=ecosense user=postgres"
-    deadline = time.monotonic() + 60
-    seen: set[str] = set()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        while time.monotonic() < deadline:
-            seen |= {
-                str(r[0])
-                for r in conn.execute(
-                    "SELECT usename FROM pg_stat_activity"
-                    " WHERE datname = 'ecosense' AND pid <> pg_backend_pid()"
-                )
-            }
-            marks = conn.execute("SELECT count(*) FROM job_marks").fetchone()
-            if "ecosense_jobs" in seen and marks is not None and marks[0] > 0:
-                break
-            time.sleep(0.2)
-    assert "ecosense_gateway" in seen and "ecosense_jobs" in seen, seen
-    assert seen <= {"ecosense_gateway", "ecosense_jobs", "ecosense_reader"}, seen
-    assert marks is not None and marks[0] > 0  # the scheduler's runs wrote as ecosense_jobs
