@@ -280,9 +280,7 @@ def alerts_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
         st.dataframe(table(live), hide_index=True, width="stretch")
     else:
         st.success("No live alerts · 无告警")
-    st.caption(
-        "Acknowledge with `POST /api/v1/alerts/{id}/acknowledge` (an operator's token)."
-    )
+    st.caption("Acknowledge with `POST /api/v1/alerts/{id}/acknowledge` (an operator's token).")
     st.subheader("Recently closed · 最近关闭")
     if closed:
         st.dataframe(table(closed), hide_index=True, width="stretch")
