@@ -43,6 +43,7 @@ from api.params import DEFAULT_LIMIT, MAX_LIMIT, query_time
 from sensors.errors import SensorsError
 from sensors.observations import BASES, INTERVALS, STATISTICS, Source, check_text, parse_time
 from sensors.parameters import domain_of_kind, lookup
+from sensors.stations import Station
 from store import audit, derived
 from store.context import ServiceContext
 from store.errors import NotFound
@@ -125,21 +126,29 @@ async def healthz(request: Request) -> JSONResponse:
 
 @router.get(
     "/api/v1/stations",
-    summary="Every station (public metadata), paginated",
-    dependencies=[Depends(allow(Action.READ, "stations"))],
+    summary="The stations whose data the caller may read (metadata), paginated",
 )
 async def stations(
-    request: Request, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+    request: Request,
+    principal: Annotated[access.Principal, Depends(allow(Action.READ, "stations"))],
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
 ) -> JSONResponse:
     """Stations with id, name, kind, lon/lat (WGS 84, degrees), attributes, simulated, by id;
-    follow ``next_cursor`` for the next page."""
+    follow ``next_cursor`` for the next page. Only the stations whose readings the caller may
+    read are listed (anonymous callers: the public ones), as on the dashboard: a station
+    above the caller's grade appears nowhere."""
     try:
         after = cast(str, params.decode_cursor(cursor, str)[0]) if cursor else None
     except ValueError as exc:
         return _error(400, str(exc))
-    rows = await run_in_threadpool(
-        lambda: _ctx(request).store.list_stations(after=after, limit=limit + 1)
-    )
+    ctx = _ctx(request)
+
+    def read() -> list[Station]:
+        readable = readable_stations(ctx, principal)
+        return ctx.store.list_stations(after=after, limit=limit + 1, ids=readable)
+
+    rows = await run_in_threadpool(read)
     more = len(rows) > limit
     rows = rows[:limit]
     return JSONResponse(
@@ -669,6 +678,9 @@ async def aggregates_route(
     parameter: Annotated[str | None, Query()] = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
+    station: Annotated[
+        str | None, Query(description="a station id: the same as scope=station&subject=ID")
+    ] = None,
 ) -> JSONResponse:
     """``{"items": [{"scope", "subject", "parameter", "period", "start", "value", "count",
     "valid", "unit"}, …], "next_cursor"}`` ordered by subject, parameter and start; ``start``
@@ -676,6 +688,10 @@ async def aggregates_route(
     page. Station aggregates carry their station's grade: only the stations the caller may
     read are listed, and naming one beyond the caller's grade is a 401 (anonymous) or 403."""
     ctx = _ctx(request)
+    if station is not None:
+        if scope != "station" or (subject is not None and subject != station):
+            return _error(400, "station= names a station: give it alone, or scope and subject")
+        subject = station
     if period not in derived.AGGREGATE_PERIODS:
         return _error(400, f"period must be one of {', '.join(derived.AGGREGATE_PERIODS)}")
     if scope not in derived.AGGREGATE_SCOPES:

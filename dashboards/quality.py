@@ -280,7 +280,7 @@ def alerts_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
         st.dataframe(table(live), hide_index=True, width="stretch")
     else:
         st.success("No live alerts · 无告警")
-    st.caption("Acknowledge with `POST /api/v1/alerts/{id}/acknowledge` (operator token).")
+    st.caption("Acknowledge with `POST /api/v1/alerts/{id}/acknowledge` (an operator's token).")
     st.subheader("Recently closed · 最近关闭")
     if closed:
         st.dataframe(table(closed), hide_index=True, width="stretch")
@@ -288,7 +288,7 @@ def alerts_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
         st.subheader("Webhook events abandoned · 推送失败")
         st.caption(
             "Refused by the webhook at every attempt; listed by"
-            " `GET /api/v1/alerts/webhooks?state=abandoned` (operator token)."
+            " `GET /api/v1/alerts/webhooks?state=abandoned` (analyst and up)."
         )
         st.dataframe(
             pd.DataFrame(

@@ -23,7 +23,9 @@
 from __future__ import annotations
 
 import functools
+import ipaddress
 import logging
+import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +37,7 @@ import access
 from access import Action, Dataset, Grade
 from access.sso import role_from_claims, sso_name
 from dashboards.settings import DashboardSettings
+from ingest.limits import parse_networks
 from store import audit as audit_log
 from store import signin, users
 from store.postgres import PostgresStore
@@ -71,11 +74,31 @@ def guarded(page: Callable[[], None]) -> Callable[[], None]:
     return run
 
 
+def client_address(peer: str | None, forwarded: str | None, trusted: str) -> str:
+    """The browser's address, as the sign-in throttle and the audit see it: Streamlit's peer
+    address (``peer``; it gives none for a loopback connection: then ``127.0.0.1``), or, when
+    that peer is a trusted proxy (``trusted``: ``ECOSENSE_TRUSTED_PROXIES``), the client its
+    ``X-Forwarded-For`` names last — as the API does (README "Listeners under abuse")."""
+    address = peer or "127.0.0.1"
+    if not forwarded or not trusted:
+        return address
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if not any(ip in net for net in parse_networks(trusted)):
+        return address
+    hops = [h.strip() for h in forwarded.split(",") if h.strip()]
+    return hops[-1][:64] if hops else address
+
+
 def _address() -> str:
     try:
-        return st.context.ip_address or "unknown"
+        peer = st.context.ip_address
+        forwarded = st.context.headers.get("X-Forwarded-For")
     except Exception:  # no browser session (a bare script run)
         return "unknown"
+    return client_address(peer, forwarded, os.environ.get("ECOSENSE_TRUSTED_PROXIES", ""))
 
 
 def _recorder(store: PostgresStore) -> signin.Audit:

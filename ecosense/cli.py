@@ -696,7 +696,10 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
         raise EcosenseError("--devices must be at least 1")
     with _open(settings) as opened:
         devices = register(
-            opened.store, demo_stations(args.devices, args.prefix), protocol=args.protocol
+            opened.store,
+            demo_stations(args.devices, args.prefix),
+            protocol=args.protocol,
+            actor=_actor(),
         )
     stop = threading.Event()
 

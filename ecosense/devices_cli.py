@@ -103,7 +103,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
                 f"station:{record.station}",
                 details={"device": record.id, "hj212": record.mn is not None},
             )
-            print(f"device {record.id} revoked: its API token and HJ 212 password are refused")
+            what = "API token and HJ 212 password are" if record.mn else "API token is"
+            print(f"device {record.id} revoked: its {what} refused")
             return 0
         password = _read_password() if args.password_stdin else None
         record, token = store.rotate_device(args.device_id, password)

@@ -155,6 +155,8 @@ def start_dashboard(
     )
     if settings.tile_url:
         env["ECOSENSE_TILE_URL"] = settings.tile_url
+    # the dashboard believes X-Forwarded-For from the same proxies as the API
+    env["ECOSENSE_TRUSTED_PROXIES"] = ",".join(settings.trusted_proxies)
     # no tracebacks in the browser; single sign-on's secrets in a 0600 file, not argv
     extra_flags, extra_env = dashboard.streamlit_options(settings, _url(host, port))
     env.update(extra_env)
@@ -409,6 +411,7 @@ def up(settings: Settings, options: UpOptions) -> int:
                 demo_stations(),
                 device_suffix="demo",
                 protocol=lambda s: "hj212" if s.kind in ("cems", "water") else "http",
+                actor="demo",
             )
             _seed_demo_carbon(opened.url, settings.timezone)
             for d in devices:  # every parameter of every demo station about every 5 s

@@ -134,26 +134,42 @@ def register(
     stations: Sequence[Station],
     device_suffix: str = "sim",
     protocol: str | Callable[[Station], str] = "http",
+    actor: str = "simulator",
 ) -> list[SimulatedDevice]:
     """Register ``stations`` and one simulated device each (``<station>-<device_suffix>``);
     return the devices with fresh credentials (API token; MN and password for HJ 212).
+    Issuing them is audited (action ``device.token_issue``, by ``actor``); a device that was
+    revoked stays revoked and is not simulated.
 
     Registering renews the credentials of a device of the same id, so the demo of
     ``ecosense up`` and ``ecosense simulate`` use different suffixes and do not lock each
     other out. ``protocol`` is one of :data:`PROTOCOLS`, or a function of the station.
     """
+    from store import audit
+
     store.upsert_stations(stations)
+    revoked = {d.id for d in store.list_devices() if d.state == "revoked"}
     devices = []
+    issued: list[str] = []
     for s in stations:
         proto = protocol(s) if callable(protocol) else protocol
         if proto not in PROTOCOLS:
             raise ValueError(f"unknown protocol {proto!r}")
         device_id = f"{s.id}-{device_suffix}"
+        if device_id in revoked:
+            # a revocation is an operator's decision: a restart of the simulator must not undo it
+            logger.warning(
+                "device %s is revoked: not simulated (`ecosense devices rotate %s` brings it back)",
+                device_id,
+                device_id,
+            )
+            continue
         mn = pw = None
         if proto == "hj212":
             mn = hashlib.sha256(device_id.encode()).hexdigest()[:24].upper()
             pw = f"{random.randrange(10**6):06d}"
         token = store.add_device(device_id, s.id, mn=mn, password=pw, simulated=True)
+        issued.append(device_id)
         devices.append(
             SimulatedDevice(
                 s,
@@ -164,6 +180,14 @@ def register(
                 mn=mn,
                 pw=pw,
             )
+        )
+    if issued:  # one entry for the batch, like any other issue of device credentials
+        audit.record(
+            store,
+            actor,
+            "device.token_issue",
+            "devices:simulated",
+            details={"devices": issued[:50], "count": len(issued)},
         )
     return devices
 

@@ -2,7 +2,8 @@
 
 ``users add NAME --role ROLE [--password-stdin]`` reads one line from standard input (without
 its newline) as the password, or prints a generated one on the last line; ``users list``;
-``users role NAME ROLE``; ``users disable NAME`` (its tokens stop working at once).
+``users role NAME ROLE``; ``users disable NAME`` (its tokens stop working at once);
+``users enable NAME``; ``users password NAME [--password-stdin]`` (its tokens stop working).
 """
 
 from __future__ import annotations
@@ -37,6 +38,18 @@ def add_parsers(sub: Any) -> None:
     role.add_argument("role", choices=ROLES)
     disable = u_sub.add_parser("disable", help="disable a user and revoke its tokens")
     disable.add_argument("name")
+    enable = u_sub.add_parser("enable", help="let a disabled user sign in again")
+    enable.add_argument("name")
+    password = u_sub.add_parser(
+        "password",
+        help="set a new password (revokes the user's tokens); prints a generated one last",
+    )
+    password.add_argument("name")
+    password.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from one line of standard input",
+    )
 
     classify = sub.add_parser("classify", help="set a dataset's grade (数据分级)")
     c_sub = classify.add_subparsers(dest="classify_command", required=True, metavar="WHAT")
@@ -97,6 +110,20 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             print("its password:")
             print(password)
         return 0
+    if command == "password":
+        generated = not args.password_stdin
+        password = generate_password() if generated else _read_password()
+        digest = hash_password(password)
+        with _open(settings) as opened:
+            with opened.store.connection() as conn:
+                user = users.reset_password(conn, args.name, digest)
+            _audit(opened.store, "user.password", f"user:{user.name}")
+        state = " (disabled: `ecosense users enable` lets it sign in)" if user.disabled else ""
+        print(f"user {user.name} has a new password; its tokens no longer work{state}")
+        if generated:
+            print("its password:")
+            print(password)
+        return 0
     with _open(settings) as opened:
         with opened.store.connection() as conn:
             if command == "list":
@@ -106,13 +133,20 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
                 return 0
             if command == "role":
                 user = users.set_role(conn, args.name, Role.parse(args.role))
+            elif command == "enable":
+                user = users.enable(conn, args.name)
             else:
                 user = users.disable(conn, args.name)
         if command == "role":
             _audit(
                 opened.store, "user.role", f"user:{user.name}", details={"role": user.role.label}
             )
-            print(f"user {user.name} now has the role {user.role.label}")
+            state = " (disabled: `ecosense users enable` lets it sign in)" if user.disabled else ""
+            print(f"user {user.name} now has the role {user.role.label}{state}")
+            return 0
+        if command == "enable":
+            _audit(opened.store, "user.enable", f"user:{user.name}")
+            print(f"user {user.name} enabled; it may sign in again")
             return 0
         _audit(opened.store, "user.disable", f"user:{user.name}")
         print(f"user {user.name} disabled; its tokens no longer work")

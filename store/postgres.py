@@ -375,15 +375,25 @@ class PostgresStore:
             )
         return len(stations)
 
-    def list_stations(self, *, after: str | None = None, limit: int | None = None) -> list[Station]:
-        """Stations ordered by id: every one, or (paging) at most ``limit`` after id ``after``."""
+    def list_stations(
+        self,
+        *,
+        after: str | None = None,
+        limit: int | None = None,
+        ids: Sequence[str] | None = None,
+    ) -> list[Station]:
+        """Stations ordered by id: every one (or those of ``ids``), or (paging) at most
+        ``limit`` after id ``after``."""
         query: sql.Composable = sql.SQL(
-            "SELECT id, name, kind, lon, lat, attributes, simulated FROM stations"
+            "SELECT id, name, kind, lon, lat, attributes, simulated FROM stations WHERE true"
         )
         params: list[Any] = []
         if after is not None:
-            query += sql.SQL(" WHERE id > %s")
+            query += sql.SQL(" AND id > %s")
             params.append(after)
+        if ids is not None:
+            query += sql.SQL(" AND id = ANY(%s)")
+            params.append(list(ids))
         query += sql.SQL(" ORDER BY id")
         if limit is not None:
             query += sql.SQL(" LIMIT %s")

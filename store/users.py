@@ -127,6 +127,36 @@ def disable(conn: Connection, name: str) -> User:
     return _user(row)
 
 
+def enable(conn: Connection, name: str) -> User:
+    """Let a disabled user sign in again (its old tokens stay revoked) (:class:`UserNotFound`)."""
+    row = conn.execute(
+        "UPDATE users SET disabled_at = NULL, updated_at = now() WHERE name = %s"
+        " RETURNING name, role, disabled_at, created_at",
+        (name,),
+    ).fetchone()
+    if row is None:
+        raise UserNotFound(f"no user {name}")
+    return _user(row)
+
+
+def reset_password(conn: Connection, name: str, password_hash: str) -> User:
+    """Give ``name`` a new password and revoke its sessions at once, so a leaked password's
+    tokens stop working too (:class:`UserNotFound`)."""
+    with conn.transaction():
+        row = conn.execute(
+            "UPDATE users SET password_hash = %s, updated_at = now() WHERE name = %s"
+            " RETURNING name, role, disabled_at, created_at",
+            (password_hash, name),
+        ).fetchone()
+        if row is None:
+            raise UserNotFound(f"no user {name}")
+        conn.execute(
+            "UPDATE sessions SET revoked_at = now() WHERE user_name = %s AND revoked_at IS NULL",
+            (name,),
+        )
+    return _user(row)
+
+
 def set_password(conn: Connection, name: str, password_hash: str) -> None:
     """Replace ``name``'s password hash (:class:`UserNotFound`)."""
     cur = conn.execute(

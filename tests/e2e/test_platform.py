@@ -133,7 +133,8 @@ def test_simulated_devices_reach_the_api(platform: dict[str, Any]) -> None:
         ).json()
         total += len(page["items"])
     assert total == accepted  # stored once each
-    stations = httpx.get(platform["http"] + "/api/v1/stations").json()["items"]
+    admin = {"Authorization": f"Bearer {platform['admin']}"}
+    stations = httpx.get(platform["http"] + "/api/v1/stations", headers=admin).json()["items"]
     assert len(stations) == 3 and all(s["simulated"] for s in stations)
 
 
@@ -193,7 +194,7 @@ def test_dashboard_shows_map_and_chart_in_a_real_browser(
         "--rate",
         "9",
         "--duration",
-        "40",
+        "180"  # stopped at the end; long enough for a slow first render,
         "--url",
         platform["http"],
         "--prefix",
@@ -514,10 +515,12 @@ def test_demo_seeds_stations_and_streams_readings(tmp_path: Path) -> None:
     )
     try:
         http = ready(proc, r"ready http=(\S+) hj212=(\S+)\n").group(1)
-        stations = httpx.get(http + "/api/v1/stations").json()["items"]
+        headers = {"Authorization": "Bearer " + (tmp_path / "admin_token").read_text().strip()}
+        stations = httpx.get(http + "/api/v1/stations", headers=headers).json()["items"]
         assert len(stations) >= 20 and all(s["simulated"] for s in stations)
         assert all(73 < s["lon"] < 136 and 18 < s["lat"] < 54 for s in stations)
-        headers = {"Authorization": "Bearer " + (tmp_path / "admin_token").read_text().strip()}
+        public = httpx.get(http + "/api/v1/stations").json()["items"]
+        assert 0 < len(public) < len(stations)  # anonymous: public stations only
         kind_of = {s["id"]: s["kind"] for s in stations}
         kinds: set[str] = set()
         deadline = time.monotonic() + 30

@@ -379,3 +379,27 @@ def test_without_the_announcement_a_revoked_token_expires_within_seconds(
         other.close()
     assert store.device_for_token(token) is not None  # still cached: no announcement heard
     assert 1.0 < wait_for(lambda: store.device_for_token(token) is None, 8.0) <= 5.5
+
+
+def test_a_demo_restart_leaves_revoked_devices_revoked_and_audits_its_tokens(
+    store: PostgresStore,
+) -> None:
+    """Found trying issue 13 as a new user: after ``ecosense devices revoke SIM-LHASA-demo``
+    a restart of ``ecosense up --demo`` re-issued every demo device's token, un-revoking it,
+    and wrote no audit entry."""
+    from ecosense.demo import demo_stations
+    from ecosense.simulator import register
+    from store import audit
+
+    stations = demo_stations(3)
+    first = register(store, stations, device_suffix="demo", actor="demo")
+    assert len(first) == 3
+    revoked = f"{stations[0].id}-demo"
+    store.revoke_device(revoked)
+    again = register(store, stations, device_suffix="demo", actor="demo")
+    assert [d.station.id for d in again] == [s.id for s in stations[1:]]
+    state = {d.id: d.state for d in store.list_devices()}
+    assert state[revoked] == "revoked"
+    with store.connection() as conn:
+        issued = audit.read(conn, actor="demo", action="device.token_issue")
+    assert len(issued) == 2 and issued[0].details["count"] == 2

@@ -193,3 +193,51 @@ def test_city_means_are_over_public_ambient_air_stations_only(
             " AND subject IN ('A1', 'Beijing') ORDER BY scope"
         ).fetchall()
         assert aqi[0][0] == "city" and aqi[1][0] == "station" and aqi[0][1] == aqi[1][1], aqi
+
+
+def test_the_station_list_holds_the_stations_the_caller_may_read(
+    world: tuple[TestClient, dict[str, dict[str, str]]],
+) -> None:
+    """Found trying issue 13 as a new user: after ``ecosense classify station SIM-HARBIN
+    --class restricted`` an anonymous ``GET /api/v1/stations`` still returned it (and the
+    CEMS stations with their facility ids) while the dashboard hid it."""
+    client, headers = world
+
+    def listed(who: dict[str, str] | None) -> list[str]:
+        r = client.get("/api/v1/stations", headers=who)
+        assert r.status_code == 200, r.text
+        return [s["id"] for s in r.json()["items"]]
+
+    assert listed(None) == ["A1"]
+    assert listed(headers["viewer"]) == ["A1"]
+    assert listed(headers["analyst"]) == ["A1", "C1"]
+    assert listed(headers["admin"]) == ["A1", "C1", "X1"]
+    # paging still walks the readable stations only
+    r = client.get("/api/v1/stations", headers=headers["analyst"], params={"limit": 1})
+    page = r.json()
+    assert [s["id"] for s in page["items"]] == ["A1"] and page["next_cursor"]
+    r = client.get(
+        "/api/v1/stations",
+        headers=headers["analyst"],
+        params={"limit": 1, "cursor": page["next_cursor"]},
+    )
+    assert [s["id"] for s in r.json()["items"]] == ["C1"] and r.json()["next_cursor"] is None
+
+
+def test_aggregates_take_station_as_the_subject(
+    world: tuple[TestClient, dict[str, dict[str, str]]],
+) -> None:
+    """Found trying issue 13 as a new user: ``/api/v1/aggregates?…&station=SIM-JINAN``
+    silently ignored ``station=`` and answered other stations' means to an anonymous caller."""
+    client, headers = world
+    query = {"period": "PT1H", "start": "2026-11-28", "end": "2026-11-29"}
+    assert client.get("/api/v1/aggregates", params=query | {"station": "C1"}).status_code == 401
+    viewer = headers["viewer"]
+    r = client.get("/api/v1/aggregates", params=query | {"station": "C1"}, headers=viewer)
+    assert r.status_code == 403
+    r = client.get(
+        "/api/v1/aggregates", params=query | {"station": "C1"}, headers=headers["analyst"]
+    )
+    assert r.status_code == 200
+    r = client.get("/api/v1/aggregates", params=query | {"station": "A1", "scope": "city"})
+    assert r.status_code == 400

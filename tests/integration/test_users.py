@@ -25,7 +25,7 @@ from api.ratelimit import RateLimits
 from ecosense.app import create_app
 from ecosense.cli import main
 from sensors.stations import Station
-from store import users
+from store import audit, users
 from store.context import ServiceContext
 from store.postgres import PostgresStore, hash_secret
 
@@ -88,6 +88,48 @@ def test_users_commands(
     with pytest.raises(SystemExit):
         main(["users", "add", "eve", "--role", "root"])
     capsys.readouterr()
+
+
+def test_users_enable_and_new_password(
+    cli_env: Path,
+    store: PostgresStore,
+    client: TestClient,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found trying issue 13 as a new user: "a disabled user cannot be re-enabled, and no
+    password can be reset" (``users role`` on a disabled user said nothing of it)."""
+    monkeypatch.setattr("sys.stdin", io.StringIO("first-pass\n"))
+    assert run(capsys, "users", "add", "vera", "--role", "viewer", "--password-stdin")[0] == 0
+    status, body = sign_in(client, "vera", "first-pass")
+    assert status == 200
+    old_token = {"Authorization": f"Bearer {body['access_token']}"}
+    assert run(capsys, "users", "disable", "vera")[0] == 0
+    code, lines = run(capsys, "users", "role", "vera", "analyst")
+    assert code == 0 and "disabled" in lines[-1] and "users enable" in lines[-1]
+    assert sign_in(client, "vera", "first-pass")[0] == 401
+    code, lines = run(capsys, "users", "enable", "vera")
+    assert code == 0 and "enabled" in lines[-1]
+    assert sign_in(client, "vera", "first-pass")[0] == 200
+    assert client.get("/api/v1/alerts", headers=old_token).status_code == 401  # stays revoked
+    status, body = sign_in(client, "vera", "first-pass")
+    live = {"Authorization": f"Bearer {body['access_token']}"}
+    assert client.get("/api/v1/alerts", headers=live).status_code == 200
+    # a new password: the old one and its tokens stop working at once
+    code, lines = run(capsys, "users", "password", "vera")
+    assert code == 0
+    generated = lines[-1]
+    assert client.get("/api/v1/alerts", headers=live).status_code == 401
+    assert sign_in(client, "vera", "first-pass")[0] == 401
+    assert sign_in(client, "vera", generated)[0] == 200
+    monkeypatch.setattr("sys.stdin", io.StringIO("third pass\n"))
+    assert run(capsys, "users", "password", "vera", "--password-stdin")[0] == 0
+    assert sign_in(client, "vera", "third pass")[0] == 200
+    code, lines = run(capsys, "users", "enable", "nobody")
+    assert code == 1 and "no user nobody" in lines[-1]
+    with store.connection() as conn:
+        actions = {e.action for e in audit.read(conn, limit=1000)}
+    assert {"user.enable", "user.password"} <= actions
 
 
 def test_classify_station(

@@ -124,3 +124,18 @@ def test_secrets_written_private_and_not_on_the_command_line(tmp_path: Path) -> 
     write_secrets(settings, "http://10.1.2.3:8501")
     assert path.stat().st_mode & 0o777 == 0o600
     assert tomllib.loads(path.read_text())["auth"]["cookie_secret"] == cookie
+
+
+def test_the_sign_in_address_is_the_browsers() -> None:
+    """Found trying issue 13 as a new user: Streamlit gives no address for loopback
+    connections, so every dashboard sign-in was throttled under one key ``address:unknown``
+    — twenty wrong passwords from anyone locked everyone out."""
+    from dashboards.session import client_address
+
+    assert client_address(None, None, "") == "127.0.0.1"
+    assert client_address("203.0.113.9", None, "") == "203.0.113.9"
+    # X-Forwarded-For is believed from trusted proxies only; the last hop is the client
+    assert client_address(None, "198.51.100.7", "") == "127.0.0.1"
+    assert client_address(None, "1.1.1.1, 198.51.100.7", "127.0.0.1") == "198.51.100.7"
+    assert client_address("10.0.0.5", "198.51.100.7", "10.0.0.0/8") == "198.51.100.7"
+    assert client_address("203.0.113.9", "198.51.100.7", "10.0.0.0/8") == "203.0.113.9"
