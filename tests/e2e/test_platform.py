@@ -194,7 +194,7 @@ def test_dashboard_shows_map_and_chart_in_a_real_browser(
         "--rate",
         "9",
         "--duration",
-        "180"  # stopped at the end; long enough for a slow first render,
+        "180",  # stopped at the end; long enough for a slow first render
         "--url",
         platform["http"],
         "--prefix",
