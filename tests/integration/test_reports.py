@@ -194,3 +194,68 @@ def test_a_report_that_cannot_be_written_exits_non_zero(
     assert (
         cli.main(["report", "daily", "--date", "30/11/2026", "--out", str(cli_env / "x.pdf")]) != 0
     )
+
+
+def _page(url: str, role: str, page: str = "water") -> None:
+    """A quality page rendered for a caller (an AppTest script: imports inside)."""
+    from pathlib import Path
+    from zoneinfo import ZoneInfo
+
+    import access
+    from dashboards import quality
+    from dashboards.session import Viewer
+    from dashboards.settings import DashboardSettings
+    from store import users
+    from store.postgres import PostgresStore
+
+    store = PostgresStore(url)
+    principal = access.ANONYMOUS if role == "" else access.user("u", access.Role.parse(role))
+    with store.connection() as conn:
+        graded = {
+            d.station: d
+            for d in users.station_datasets(conn)
+            if d.station is not None and access.authorize(principal, access.Action.READ, d)
+        }
+    settings = DashboardSettings(url, Path("."), ZoneInfo("Asia/Shanghai"), None)
+    render = quality.water_page if page == "water" else quality.aqi_page
+    render(store, settings, Viewer(principal, store, page, "127.0.0.1", graded))
+
+
+def test_the_pages_offer_the_reports_and_a_non_public_download_is_audited(
+    computed: PostgresStore, database_url: str
+) -> None:
+    """The same report downloadable from the page; a non-public one is audited on download."""
+    from streamlit.testing.v1 import AppTest
+
+    with computed.connection() as conn:
+        users.set_station_grade(conn, "W1", access.Grade.SENSITIVE)
+    at = AppTest.from_function(_page, args=(database_url, "analyst"), default_timeout=60)
+    at.run()
+    at.date_input(key="water_month").set_value(DAY).run()
+    assert not at.exception
+    buttons = at.get("download_button")
+    assert len(buttons) == 1 and "2026-11" in str(buttons[0].proto.label)
+    assert "1 stations" in " ".join(c.value for c in at.caption)
+    anonymous = AppTest.from_function(_page, args=(database_url, ""), default_timeout=60)
+    anonymous.run()
+    anonymous.date_input(key="water_month").set_value(DAY).run()
+    assert "0 stations" in " ".join(c.value for c in anonymous.caption)
+    air = AppTest.from_function(_page, args=(database_url, "", "aqi"), default_timeout=60)
+    air.run()
+    air.date_input(key="aqi_day").set_value(DAY).run()
+    assert not air.exception and len(air.get("download_button")) == 1
+    assert "2 stations" in " ".join(c.value for c in air.caption)  # A1, A2: public
+    # the button's on_click: a download above public is audited like an export
+    from dashboards.downloads import _audit
+    from dashboards.session import Viewer
+
+    analyst = access.user("ana", access.Role.ANALYST)
+    report = data.build(computed, "monthly", DAY, "Asia/Shanghai", analyst)
+    assert report.grade == access.Grade.SENSITIVE
+    _audit(Viewer(analyst, computed, "water", "127.0.0.1"), report, "pdf")
+    public = data.build(computed, "monthly", DAY, "Asia/Shanghai", access.ANONYMOUS)
+    _audit(Viewer(access.ANONYMOUS, computed, "water", "127.0.0.1"), public, "pdf")
+    with computed.connection() as conn:
+        entries = audit.read(conn, action="export")
+    assert [(e.actor, e.object) for e in entries] == [("ana", "report:monthly:2026-11")]
+    assert entries[0].details is not None and entries[0].details["via"] == "dashboard"
