@@ -101,7 +101,7 @@ def _sheet_rows(path: Path) -> list[list[object]]:
     return [list(r) for r in ws.iter_rows(values_only=True)]
 
 
-def test_daily_xlsx_rounds_for_publication_and_states_the_gaps(
+def test_daily_report_rounds_for_publication_and_states_the_gaps(
     computed: PostgresStore, cli_env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = _report(cli_env, "daily", "xlsx")
@@ -137,11 +137,11 @@ def test_daily_xlsx_rounds_for_publication_and_states_the_gaps(
         entry = audit.read(conn, action="export", limit=1)[0]
     assert entry.actor.startswith("cli:") and entry.object == "report:daily:2026-11-30"
     assert entry.details is not None and entry.details["grade"] == "internal"
+    _check_pdf_and_csv(cli_env)
 
 
-def test_daily_pdf_renders_chinese_and_csv_has_a_bom(
-    computed: PostgresStore, cli_env: Path
-) -> None:
+def _check_pdf_and_csv(cli_env: Path) -> None:
+    """The PDF's pages rendered to images and its text read back; the CSV starts with a BOM."""
     pdf = pdfium.PdfDocument(_report(cli_env, "daily", "pdf"))
     text = "".join(page.get_textpage().get_text_range() for page in pdf)
     assert "空气质量日报" in text and "天坛" in text and "轻度污染" in text
@@ -157,7 +157,7 @@ def test_daily_pdf_renders_chinese_and_csv_has_a_bom(
     assert any("空气质量指数 AQI" in r for r in rows)
 
 
-def test_monthly_water_report_classes_exceedances_and_change(
+def test_monthly_water_report_and_reports_carry_their_grades(
     computed: PostgresStore, cli_env: Path
 ) -> None:
     rows = _sheet_rows(_report(cli_env, "monthly", "xlsx"))
@@ -170,9 +170,10 @@ def test_monthly_water_report_classes_exceedances_and_change(
     assert "(0.17)" in str(w1["超标项目 Items exceeding the target (times over)"])  # (7-6)/6
     notes = [str(r[0]) for r in rows if r and r[0]]
     assert any("W1 密云水库入口: 1 of 30 days with data" in n for n in notes)
+    _check_grades(computed)
 
 
-def test_anonymous_reports_hold_public_stations_only(computed: PostgresStore) -> None:
+def _check_grades(computed: PostgresStore) -> None:
     """Reports carry their stations' grades: anonymous callers get public stations only."""
     anon = data.build(computed, "daily", DAY, "Asia/Shanghai", access.ANONYMOUS)
     assert set(anon.stations) == {"A1", "A2"} and anon.grade == access.Grade.PUBLIC
@@ -186,9 +187,7 @@ def test_anonymous_reports_hold_public_stations_only(computed: PostgresStore) ->
     assert "A3 Plant fence" not in render.to_csv(anon).decode("utf-8-sig")
 
 
-def test_a_report_that_cannot_be_written_exits_non_zero(
-    computed: PostgresStore, cli_env: Path
-) -> None:
+def test_a_report_that_cannot_be_written_exits_non_zero(cli_env: Path) -> None:
     out = cli_env / "missing" / "daily.xlsx"
     assert cli.main(["report", "daily", "--date", "2026-11-30", "--out", str(out)]) != 0
     assert (
