@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from dashboards.downloads import report_download
 from dashboards.session import SIGN_IN, Viewer
 from dashboards.settings import DashboardSettings
 from dashboards.views import (
@@ -124,6 +125,7 @@ def aqi_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) -> 
     st.subheader("Daily report · 日报")
     today = pd.Timestamp(now).tz_convert(tz).normalize()
     day = st.date_input("Day · 日期", value=(today - pd.Timedelta(days=1)).date(), key="aqi_day")
+    report_download(store, str(tz), who, "daily", day)
     start = pd.Timestamp(day).tz_localize(tz)
     daily = _station_rows(
         _assessments(
@@ -157,6 +159,10 @@ def water_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) -
     now = datetime.now(UTC)
     stations = _stations(store, who)
     names = dict(zip(stations["id"], stations["name"], strict=True))
+    month = st.date_input(
+        "Month of · 月份", value=pd.Timestamp(now).tz_convert(tz).date(), key="water_month"
+    )
+    report_download(store, str(tz), who, "monthly", month)
     for kind, label, back in (
         ("water-daily", "Daily · 日", timedelta(days=7)),
         ("water-monthly", "Monthly · 月", timedelta(days=400)),
