@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -22,7 +23,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from ecosense import __version__, devices_cli
+from ecosense import __version__, devices_cli, lists_cli
 from ecosense.config import Settings, load_settings
 from ecosense.errors import EcosenseError
 
@@ -99,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     st_sub = stations.add_subparsers(dest="stations_command", required=True, metavar="ACTION")
     st_import = st_sub.add_parser("import", help="import stations from CSV or GeoJSON (idempotent)")
     st_import.add_argument("file", type=Path, help="CSV (id,name,kind,lon,lat,...) or GeoJSON")
+    lists_cli.add_station_parsers(st_sub)
 
     devices = sub.add_parser("devices", help="manage devices")
     dev_sub = devices.add_subparsers(dest="devices_command", required=True, metavar="ACTION")
@@ -241,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--activity", type=Path, action="append", default=[], help="activity file (repeatable)"
     )
     c_imp.add_argument("--targets", type=Path, help="region, peak_year, neutral_year")
+    lists_cli.add_carbon_parsers(carbon_sub)
     gis = sub.add_parser("gis", help="the one map: layers, rasters, zonal statistics")
     gis_sub = gis.add_subparsers(dest="gis_command", required=True, metavar="ACTION")
     g_layer = gis_sub.add_parser(
@@ -275,6 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="mean,count",
         help="comma-separated: mean,sum,count,min,max,majority,frac",
     )
+    lists_cli.add_gis_parsers(gis_sub)
     from ecosense import users_cli
 
     users_cli.add_parsers(sub)
@@ -365,9 +369,49 @@ def cmd_gis(settings: Settings, args: argparse.Namespace) -> int:
     return 1 if report.errors else 0
 
 
+#: the start of the line every command that opens the store prints on stderr
+WHERE_PREFIX = "ecosense: data dir "
+
+
+def where(settings: Settings) -> str:
+    """One line naming the data dir a command uses, where that setting comes from, and
+    whether a platform (``ecosense up``) is running on it (with its pid and addresses).
+
+    Raises
+    ------
+    EcosenseError
+        without a database URL, when the data dir holds no database yet: only ``ecosense up``
+        creates one, so that a command run from another folder never fills a new, empty
+        database the platform does not read.
+    """
+    from ecosense.config import data_dir_origin
+    from ecosense.instance import running
+
+    data_dir, origin = settings.data_dir, data_dir_origin()
+    holder = running(data_dir)
+    if holder is not None:
+        state = f"platform running on it: {holder.describe()}"
+    else:
+        state = "no platform running on it"
+    if settings.database_url is None and not (data_dir / "pg" / "PG_VERSION").exists():
+        hint = ""
+        old = Path(".ecosense").absolute()
+        if origin == "default" and (old / "pg" / "PG_VERSION").exists() and old != data_dir:
+            hint = f"; {old} here is a data dir of an older default: set ECOSENSE_DATA_DIR={old}"
+        raise EcosenseError(
+            f"no EcoSense data dir at {data_dir} ({origin}): `ecosense up` creates it; run this"
+            " command where the platform's settings apply, or set ECOSENSE_DATA_DIR (or"
+            f" data_dir in ecosense.toml) to the platform's data dir{hint}"
+        )
+    database = "" if settings.database_url is None else ", database ECOSENSE_DATABASE_URL"
+    return f"{WHERE_PREFIX}{data_dir} ({origin}{database}); {state}"
+
+
 def _open(settings: Settings):  # type: ignore[no-untyped-def]
+    """Open the store of the data dir (or database) in force, after saying so on stderr."""
     from store import open_store
 
+    print(where(settings), file=sys.stderr, flush=True)
     return open_store(database_url=settings.database_url, data_dir=settings.data_dir, max_size=2)
 
 
@@ -684,7 +728,10 @@ def cmd_import(settings: Settings, file: Path, station: str | None, user: str | 
         + (f" ({len(found.stations)} sampling points)" if found.stations else "")
     )
     if problems:
-        raise EcosenseError(f"{len(problems)} rows or readings rejected, the rest imported")
+        raise EcosenseError(
+            f"{len(problems)} rejected (rows or readings, listed above),"
+            f" {len(result.accepted)} imported"
+        )
     return 0
 
 
@@ -866,6 +913,11 @@ def cmd_carbon_run(settings: Settings, job: Path, keep: bool = False) -> int:
         print(f"  wrote {f}")
     if keep:
         print(f"  stored as run {run_id}")
+    if result.excluded:
+        raise EcosenseError(
+            f"{len(result.excluded)} excluded (records or facilities, listed above);"
+            " the rest accounted"
+        )
     return 0
 
 
@@ -915,13 +967,23 @@ def cmd_carbon_import(settings: Settings, args: argparse.Namespace) -> int:
     for p in problems[:50]:
         print(f"  rejected: {p.where}: {p.reason}", file=sys.stderr)
     if problems:
-        raise EcosenseError(f"{len(problems)} rows rejected, the rest imported")
+        raise EcosenseError(f"{len(problems)} rejected (rows, listed above), the rest imported")
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``ecosense`` command."""
+    """Entry point of the ``ecosense`` command; a Ctrl-C at any moment exits 130 quietly."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("ecosense: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
+    if not args.verbose:  # Dask's INFO chatter (cluster start-up, workers) off, workers too
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -932,6 +994,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
         if args.command == "up":
+            from ecosense.config import data_dir_origin
+
+            print(
+                f"{WHERE_PREFIX}{settings.data_dir} ({data_dir_origin()}): starting the platform",
+                file=sys.stderr,
+                flush=True,
+            )
             from dataclasses import replace
 
             from ecosense.runner import UpOptions, up
@@ -952,8 +1021,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                     demo=args.demo,
                 ),
             )
-        if args.command == "stations":
+        if args.command == "stations" and args.stations_command == "import":
             return cmd_stations_import(settings, args.file)
+        if (
+            args.command == "stations"
+            or (args.command == "gis" and args.gis_command in lists_cli.GIS_ACTIONS)
+            or (args.command == "carbon" and args.carbon_command in lists_cli.CARBON_ACTIONS)
+        ):
+            return lists_cli.run(settings, args)
         if args.command == "db":
             return cmd_db_roles(settings, args.apply)
         if args.command == "devices" and args.devices_command == "add":

@@ -24,6 +24,13 @@ def ecosense(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
     )
 
 
+def errors(stderr: str) -> list[str]:
+    """stderr without the line naming the data dir in use (issue 14)."""
+    return [
+        line for line in stderr.strip().splitlines() if not line.startswith("ecosense: data dir ")
+    ]
+
+
 def test_import_stations_then_add_a_device(
     tmp_path: Path, database_url: str, store: PostgresStore
 ) -> None:
@@ -65,7 +72,7 @@ def test_failures_exit_non_zero_with_one_line(
 ) -> None:
     r = ecosense(*args, env={"ECOSENSE_DATABASE_URL": database_url})
     assert r.returncode != 0
-    assert len(r.stderr.strip().splitlines()) == 1 and reason in r.stderr
+    assert len(errors(r.stderr)) == 1 and reason in r.stderr
 
 
 def test_help_for_every_command() -> None:
@@ -90,7 +97,7 @@ def test_an_unreachable_database_is_a_one_line_error(tmp_path: Path) -> None:
         env={"ECOSENSE_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"},
     )
     assert r.returncode == 1
-    assert len(r.stderr.strip().splitlines()) == 1 and "database" in r.stderr
+    assert len(errors(r.stderr)) == 1 and "database" in r.stderr
 
 
 def test_up_on_a_busy_port_is_a_one_line_error(tmp_path: Path) -> None:
@@ -103,7 +110,7 @@ def test_up_on_a_busy_port_is_a_one_line_error(tmp_path: Path) -> None:
         env = {"ECOSENSE_DATA_DIR": str(tmp_path), "ECOSENSE_DATABASE_URL": ""}
         r = ecosense("up", "--http-port", str(port), "--hj212-port", "0", "--no-dashboard", env=env)
     assert r.returncode == 1
-    assert r.stderr.strip().splitlines() == [r.stderr.strip()] and "cannot listen" in r.stderr
+    assert len(errors(r.stderr)) == 1 and "cannot listen" in r.stderr
     assert not (tmp_path / "pg" / "postmaster.pid").exists(), "the database was stopped again"
 
 
@@ -125,7 +132,10 @@ def test_import_csv_and_excel_through_live_validation(
     assert r.returncode == 1, r.stdout
     assert "readings.csv:3: value nan is not finite" in r.stdout
     assert "imported 4 readings" in r.stdout
-    assert len(r.stderr.strip().splitlines()) == 1 and "1 rows or readings rejected" in r.stderr
+    # issue 14: "a file with 1 bad row of 10 must exit non-zero and say '1 rejected'"
+    assert errors(r.stderr) == [
+        "ecosense: error: 1 rejected (rows or readings, listed above), 4 imported"
+    ]
     so2 = store.read_frame(station="BJ1", parameter="so2")
     assert so2["value"].round(2).tolist() == [26.19, 31.42]  # ppb → µg/m³ at 298.15 K
 
