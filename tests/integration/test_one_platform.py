@@ -43,9 +43,10 @@ def ecosense(
     )
 
 
-def start_up(cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
-    """``ecosense up`` without dashboard nor scheduler, any free ports, in its own session
-    (as a terminal's foreground job: a Ctrl-C reaches its whole process group)."""
+def start_up(cwd: Path, env: dict[str, str], jobs_interval: str = "0") -> subprocess.Popen[str]:
+    """``ecosense up`` without dashboard (and by default without scheduler), any free ports, in
+    its own session (as a terminal's foreground job: a Ctrl-C reaches its whole process
+    group)."""
     return subprocess.Popen(
         [
             sys.executable,
@@ -59,7 +60,7 @@ def start_up(cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
             "0",
         ],
         cwd=cwd,
-        env={**env, "ECOSENSE_JOBS_INTERVAL_SECONDS": "0"},
+        env={**env, "ECOSENSE_JOBS_INTERVAL_SECONDS": jobs_interval},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -97,13 +98,14 @@ def test_a_command_in_a_new_folder_does_not_make_a_database_there(tmp_path: Path
 
 def test_up_once_per_data_dir_and_commands_find_it_from_anywhere(tmp_path: Path) -> None:
     """Issue 14: "a second `ecosense up` on the same data dir starts silently, with a second
-    scheduler"; the CLI "silently uses another database when run from another folder"."""
+    scheduler"; the CLI "silently uses another database when run from another folder";
+    "Dask's INFO chatter off by default" (the scheduler's local cluster runs here)."""
     home, first, second, third = (tmp_path / n for n in ("home", "a", "b", "c"))
     for d in (home, first, second, third):
         d.mkdir()
     env = clean_env(home)
     data_dir = home / ".local" / "share" / "ecosense"
-    proc = start_up(first, env)
+    proc = start_up(first, env, jobs_interval="2")
     try:
         ready = wait_ready(proc)
         http = ready.split()[1]
@@ -135,6 +137,9 @@ def test_up_once_per_data_dir_and_commands_find_it_from_anywhere(tmp_path: Path)
             proc.kill()
             _, err = proc.communicate()
     assert proc.returncode == 0, err
+    assert err.strip().splitlines() == [
+        f"ecosense: data dir {data_dir} (default): starting the platform"
+    ], err  # nothing of Dask's (INFO), the scheduler's cluster included
     stopped = ecosense(third, env, "stations", "list")
     assert stopped.returncode == 0, stopped.stderr
     assert f"ecosense: data dir {data_dir} (default); no platform running on it" in stopped.stderr

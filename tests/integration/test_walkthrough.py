@@ -57,11 +57,16 @@ def test_the_examples_are_what_make_examples_makes() -> None:
     assert "examples/ndvi-2026-07.tif" in used
 
 
-def test_the_walkthrough_runs_verbatim(tmp_path: Path) -> None:
-    """Each line, as written, exits 0 against an ``ecosense up`` of the test's own (the
-    commands share one Dask cluster through ``ECOSENSE_DASK_SCHEDULER``, to save the start of
-    one per command)."""
+def test_the_walkthrough_runs_verbatim(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each line, as written, exits 0 against an ``ecosense up`` of the test's own (a
+    subprocess). Every line is one plain ``ecosense`` command (no pipe, no variable), so it is
+    run as ``ecosense.cli.main(ARGS)`` in this process, saving an interpreter start per line,
+    and the commands share one Dask cluster through ``ECOSENSE_DASK_SCHEDULER``."""
     from distributed import LocalCluster
+
+    from ecosense.cli import main
 
     ups, commands = walkthrough()
     assert ups == ["ecosense up          # leave it running; Ctrl-C stops it"]
@@ -87,14 +92,20 @@ def test_the_walkthrough_runs_verbatim(tmp_path: Path) -> None:
     outputs: dict[str, str] = {}
     try:
         wait_ready(platform)
+        monkeypatch.chdir(tmp_path)
+        for key in [k for k in os.environ if k.startswith("ECOSENSE_")]:
+            monkeypatch.delenv(key)
+        for key in ("ECOSENSE_DATA_DIR", "ECOSENSE_DASK_SCHEDULER"):
+            monkeypatch.setenv(key, env[key])
         for line in commands:
-            r = subprocess.run(
-                line, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
-            )
-            assert r.returncode == 0, f"{line}\n{r.stdout}\n{r.stderr}"
+            argv = shlex.split(line, comments=True)
+            assert argv[0] == "ecosense" and not set("|&;<>$`") & set(line), line
+            code = main(argv[1:])
+            out, err = capsys.readouterr()
+            assert code == 0, f"{line}\n{out}\n{err}"
             if not line.startswith("ecosense carbon run"):  # a job file alone opens no store
-                assert "platform running on it: pid" in r.stderr, (line, r.stderr)
-            outputs[line] = r.stdout
+                assert "platform running on it: pid" in err, (line, err)
+            outputs[line] = out
     finally:
         os.killpg(platform.pid, signal.SIGINT)
         platform.communicate(timeout=60)
