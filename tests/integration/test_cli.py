@@ -160,3 +160,46 @@ def test_import_csv_and_excel_through_live_validation(
         "P2": "soil",
     }
     assert store.read_frame(station="P1", parameter="pb")["value"].tolist() == [299.0]
+
+
+def test_read_back_commands_print_tables_csv_json_and_are_audited(
+    cli_env: Path, store: PostgresStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 14: "list/show commands for stations, devices, jobs, layers, rasters, zonal results
+    and emissions" ("zonal results and emissions cannot be read back except with psql"); each
+    read is audited as ``read`` by ``cli:<login>``, as ``devices list`` is."""
+    import getpass
+    import json
+
+    from ecosense.cli import main
+
+    stations = Path(__file__).resolve().parents[2] / "examples" / "stations.csv"
+    assert main(["stations", "import", str(stations)]) == 0
+    assert main(["devices", "add", "logger-1", "--station", "BJ-HD"]) == 0
+    capsys.readouterr()
+    assert main(["stations", "list", "--kind", "air", "--format", "json"]) == 0
+    out, err = capsys.readouterr()
+    assert [s["id"] for s in json.loads(out)] == ["BJ-DC", "BJ-HD"]
+    assert err.startswith("ecosense: data dir ") and "no platform running on it" in err
+    assert main(["stations", "show", "BJ-HD"]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    assert "devices:     logger-1 (active)" in shown and "kind:        air" in shown
+    assert main(["gis", "layers", "--format", "csv"]) == 0
+    assert capsys.readouterr().out == "layer,features\n"
+    assert main(["carbon", "emissions", "--format", "csv"]) == 0
+    assert capsys.readouterr().out.startswith("subject,gas,period,start,tonnes,substitution\n")
+    assert main(["gis", "results", "--layer", "nowhere"]) == 1
+    assert "no layer 'nowhere'" in capsys.readouterr().err
+    assert main(["stations", "show", "NOPE"]) == 1
+    with store.connection() as conn:
+        reads = conn.execute(
+            "SELECT actor, object, details->>'command', details->>'items' FROM audit_log"
+            " WHERE action = 'read' ORDER BY id"
+        ).fetchall()
+    actor = f"cli:{getpass.getuser()}"
+    assert reads == [
+        (actor, "stations", "stations list", "2"),
+        (actor, "station:BJ-HD", "stations show", "1"),
+        (actor, "gis-layers", "gis layers", "0"),
+        (actor, "emissions:calculation", "carbon emissions", "0"),
+    ]
