@@ -373,6 +373,19 @@ def cmd_gis(settings: Settings, args: argparse.Namespace) -> int:
 WHERE_PREFIX = "ecosense: data dir "
 
 
+def old_default_hint(settings: Settings, origin: str) -> str:
+    """``; <cwd>/.ecosense here is …`` when the data dir is the default one and the current
+    folder holds a data dir of the former default (``./.ecosense``), else empty."""
+    old = Path(".ecosense").absolute()
+    if origin != "default" or old == settings.data_dir:
+        return ""
+    if not (old / "pg" / "PG_VERSION").exists():
+        return ""
+    return (
+        f"; {old} here is a data dir of the former default: set ECOSENSE_DATA_DIR={old} to use it"
+    )
+
+
 def where(settings: Settings) -> str:
     """One line naming the data dir a command uses, where that setting comes from, and
     whether a platform (``ecosense up``) is running on it (with its pid and addresses).
@@ -394,10 +407,7 @@ def where(settings: Settings) -> str:
     else:
         state = "no platform running on it"
     if settings.database_url is None and not (data_dir / "pg" / "PG_VERSION").exists():
-        hint = ""
-        old = Path(".ecosense").absolute()
-        if origin == "default" and (old / "pg" / "PG_VERSION").exists() and old != data_dir:
-            hint = f"; {old} here is a data dir of an older default: set ECOSENSE_DATA_DIR={old}"
+        hint = old_default_hint(settings, origin)
         raise EcosenseError(
             f"no EcoSense data dir at {data_dir} ({origin}): `ecosense up` creates it; run this"
             " command where the platform's settings apply, or set ECOSENSE_DATA_DIR (or"
@@ -996,8 +1006,10 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.command == "up":
             from ecosense.config import data_dir_origin
 
+            origin = data_dir_origin()
             print(
-                f"{WHERE_PREFIX}{settings.data_dir} ({data_dir_origin()}): starting the platform",
+                f"{WHERE_PREFIX}{settings.data_dir} ({origin}): starting the platform"
+                + old_default_hint(settings, origin),
                 file=sys.stderr,
                 flush=True,
             )

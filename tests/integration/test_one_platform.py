@@ -94,6 +94,12 @@ def test_a_command_in_a_new_folder_does_not_make_a_database_there(tmp_path: Path
     data_dir = home / ".local" / "share" / "ecosense"
     assert f"no EcoSense data dir at {data_dir} (default)" in r.stderr
     assert "`ecosense up` creates it" in r.stderr and "ECOSENSE_DATA_DIR" in r.stderr
+    # a folder holding a data dir of the former default (./.ecosense) is pointed out
+    (folder / ".ecosense" / "pg").mkdir(parents=True)
+    (folder / ".ecosense" / "pg" / "PG_VERSION").write_text("16\n")
+    r = ecosense(folder, clean_env(home), "stations", "list")
+    assert r.returncode == 1
+    assert f"set ECOSENSE_DATA_DIR={folder / '.ecosense'} to use it" in r.stderr
 
 
 def test_up_once_per_data_dir_and_commands_find_it_from_anywhere(tmp_path: Path) -> None:
