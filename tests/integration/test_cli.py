@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from sensors.stations import Station
 from store.postgres import PostgresStore
 
 pytestmark = pytest.mark.integration
@@ -203,3 +204,33 @@ def test_read_back_commands_print_tables_csv_json_and_are_audited(
         (actor, "gis-layers", "gis layers", "0"),
         (actor, "emissions:calculation", "carbon emissions", "0"),
     ]
+
+
+def test_one_bad_row_of_ten_exits_1_and_says_1_rejected(
+    cli_env: Path, store: PostgresStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 14: "consistent exit codes (non-zero whenever something was rejected or
+    excluded, with the count)": a file with 1 bad row of 10."""
+    from ecosense.cli import main
+
+    store.upsert_stations([Station("BJ1", "北京一号", "air", 116.4, 39.9)])
+    rows = [f"BJ1,pm25,2026-11-28T{h:02d}:00+08:00,{30 + h}" for h in range(9)]
+    rows.insert(4, "BJ1,pm25,2026-11-28T09:00+08:00,lots")
+    readings = cli_env / "ten.csv"
+    readings.write_text("station,parameter,time,value\n" + "\n".join(rows) + "\n")
+    assert main(["import", str(readings)]) == 1
+    out, err = capsys.readouterr()
+    assert "imported 9 readings" in out
+    assert err.strip().splitlines()[-1] == (
+        "ecosense: error: 1 rejected (rows or readings, listed above), 9 imported"
+    )
+    facilities = cli_env / "facilities.csv"
+    facilities.write_text(
+        "id,name,region,sector\nP1,Plant,110105,1.A.1.a\nP2,Nowhere,CN-ZZ,1.A.1.a\n"
+    )
+    assert main(["carbon", "import", "--facilities", str(facilities)]) == 1
+    out, err = capsys.readouterr()
+    assert "facilities: 1 stored or changed" in out
+    assert err.strip().splitlines()[-1] == (
+        "ecosense: error: 1 rejected (rows, listed above), the rest imported"
+    )
