@@ -192,7 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     jobs = sub.add_parser("jobs", help="pipeline jobs (aggregation, AQI, water classes, alerts)")
     jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True, metavar="ACTION")
-    jobs_sub.add_parser("list", help="the jobs, and where each incremental one got to")
+    jobs_list = jobs_sub.add_parser("list", help="the jobs, and where each incremental one got to")
+    jobs_list.add_argument(
+        "--format", choices=lists_cli.FORMATS, default="table", help="table (default), csv or json"
+    )
     run = jobs_sub.add_parser(
         "run",
         help="run a job: incrementally (what arrived since its last run) or over a range",
@@ -798,6 +801,13 @@ def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
     if args.jobs_command == "list":
         with _open(settings) as opened, db.connect(opened.url) as conn:
             marks = derived.marks(conn)
+        if args.format != "table":
+            rows = [
+                {"job": j.name, "description": j.description, "up_to": marks.get(j.name)}
+                for j in JOBS.values()
+            ]
+            lists_cli.emit(rows, ["job", "description", "up_to"], args.format, settings)
+            return 0
         for job in JOBS.values():
             mark = marks.get(job.name)
             shown = mark.astimezone(settings.tz).isoformat(timespec="seconds") if mark else "never"
