@@ -1,12 +1,15 @@
-"""The ``ecosense`` command: ``up``, ``stations import``, ``devices add|list|revoke|rotate``,
-``admin rotate-token``, ``import`` (readings
-from files), ``simulate``, ``jobs list|run``, ``carbon run|import``, ``gis`` (layers,
-rasters, zonal statistics) and ``audit verify``.
+"""The ``ecosense`` command: ``up``, ``stations import|list|show``,
+``devices add|list|revoke|rotate``, ``admin rotate-token``, ``import`` (readings from files),
+``simulate``, ``jobs list|run``, ``carbon run|import|emissions``, ``gis`` (layers, rasters,
+zonal statistics, and reading them back: :mod:`ecosense.lists_cli`) and ``audit verify``.
 
-What a command changes is audited (:mod:`store.audit`) with the actor ``cli:<login>``: the
-operating-system account that ran it on the server.
+What a command changes, and what it reads back, is audited (:mod:`store.audit`) with the actor
+``cli:<login>``: the operating-system account that ran it on the server.
 
-Every command exits 0 on success, and non-zero with a one-line reason on stderr on failure.
+Every command that opens the store first says on stderr which data dir it uses and whether a
+platform runs on it (:func:`where`); its result (a token, a password) stays the last line of
+stdout. Exit codes: 0 everything done; 1 failed, or done in part (rows rejected, records
+excluded) with the count in the one-line reason on stderr; 2 usage; 130 interrupted.
 """
 
 from __future__ import annotations
