@@ -203,22 +203,75 @@ def latest_per_subject(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values("start").groupby("subject", as_index=False).tail(1)
 
 
-def aqi_stations(stations: pd.DataFrame, latest: pd.DataFrame) -> pd.DataFrame:
-    """Stations (id, name, kind, lon, lat) with their latest hourly AQI: ``aqi``, ``level``,
-    ``colour`` (the category's) and ``state_label`` (for the map's tooltip)."""
+#: a station's latest complete hour is shown in its colour until it ended more than this ago
+STALE_AFTER: Final = timedelta(hours=2)
+
+
+def is_stale(start: Any, now: datetime) -> bool:
+    """Whether the complete hour starting at ``start`` is too old to be "current": it ended
+    (``start + 1 h``) more than :data:`STALE_AFTER` before ``now``; no hour at all is stale."""
+    if start is None or pd.isna(start):
+        return True
+    return bool(now - (pd.Timestamp(start) + pd.Timedelta(hours=1)) > STALE_AFTER)
+
+
+def hour_label(start: Any, tz: Any) -> str:
+    """``2026-12-02 10:00–11:00 CST``: the hour starting at ``start`` in the zone ``tz``."""
+    if start is None or pd.isna(start):
+        return "—"
+    t = pd.Timestamp(start).tz_convert(tz)
+    return f"{t:%Y-%m-%d %H:%M}–{t + pd.Timedelta(hours=1):%H:%M} {t.tzname()}"
+
+
+def shown_hours(starts: pd.Series, tz: Any) -> str:
+    """What a view's caption says about the hours it shows: ``Hour shown · 时段: 2026-12-02
+    10:00–11:00 CST``, and how many subjects show an earlier hour when they differ."""
+    if starts.empty:
+        return "Hour shown · 时段: —"
+    newest = starts.max()
+    older = int((starts < newest).sum())
+    text = f"Hour shown · 时段: {hour_label(newest, tz)}"
+    if older:
+        text += f" ({older} earlier · {older} 个更早)"
+    return text
+
+
+def aqi_stations(
+    stations: pd.DataFrame,
+    latest: pd.DataFrame,
+    now: datetime | None = None,
+    tz: Any = UTC,
+) -> pd.DataFrame:
+    """Stations (id, name, kind, lon, lat) with their latest complete hourly AQI (``latest``:
+    one row per subject, as :func:`store.derived.latest_complete_hours` reads them): ``aqi``,
+    ``level``, ``hour`` (its label in ``tz``), ``stale`` (the hour ended more than
+    :data:`STALE_AFTER` ago), ``colour`` (the category's; grey when stale or without an AQI)
+    and ``state_label`` (for the map's tooltip)."""
+    now = now or datetime.now(UTC)
     by = (
         latest.set_index("subject")
         if not latest.empty
-        else pd.DataFrame(columns=["value", "level", "label"])
+        else pd.DataFrame(columns=["value", "level", "label", "start"])
     )
     out = stations.copy()
     out["aqi"] = out["id"].map(by["value"]) if not by.empty else pd.NA
     out["level"] = out["id"].map(by["level"]) if not by.empty else pd.NA
     out["primary"] = out["id"].map(by["label"]).fillna("") if not by.empty else ""
-    out["colour"] = [aqi_colour(v) for v in out["level"]]
+    starts = out["id"].map(by["start"]) if not by.empty else pd.Series(pd.NaT, index=out.index)
+    out["hour"] = [hour_label(t, tz) for t in starts]
+    out["stale"] = [is_stale(t, now) for t in starts]
+    out["colour"] = [
+        aqi_colour(None if stale else v)
+        for v, stale in zip(out["level"], out["stale"], strict=True)
+    ]
     out["state_label"] = [
-        f"AQI {'NA' if pd.isna(a) else int(a)} · {category_label(lv)}" + (f" · {p}" if p else "")
-        for a, lv, p in zip(out["aqi"], out["level"], out["primary"], strict=True)
+        f"AQI {'NA' if pd.isna(a) else int(a)} · {category_label(lv)}"
+        + (f" · {p}" if p else "")
+        + f" · {h}"
+        + (" · 数据过旧 out of date" if stale and h != "—" else "")
+        for a, lv, p, h, stale in zip(
+            out["aqi"], out["level"], out["primary"], out["hour"], out["stale"], strict=True
+        )
     ]
     return out
 

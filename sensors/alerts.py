@@ -5,7 +5,10 @@ Rules (:class:`AlertRules`; thresholds as in the README):
 - ``exceedance``: the latest valid hourly mean of SO₂, NO₂, CO or O₃ above its GB 3095-2026
   1-hour limit, or the latest valid daily mean of any Table 1 pollutant above its 24-hour
   limit, for the station's area class (attribute ``area_class``, default 2);
-- ``aqi``: the latest hourly AQI at or above a level (default 4, 中度污染; 5 and up critical);
+- ``aqi``: the hourly AQI of the station's latest valid complete hour (the running hour is
+  never used; an hour that ended more than 2 hours ago is not current), or the daily AQI of
+  its latest valid complete day, at or above a level (default 4, 中度污染; 5 重度污染 and up
+  critical); the hourly alert has parameter ``""``, the daily one ``P1D``;
 - ``sustained``: the last ``sustained_hours`` (default 3) hourly means all valid and above the
   limit (the 1-hour limit, or the 24-hour one where Table 1 has no 1-hour limit);
 - ``offline``: a station with readings in the last 7 days but none for ``offline_after``
@@ -33,6 +36,7 @@ from sensors.standards import gb3095, radiation
 
 ONE_HOUR_LIMITS: Final = ("so2", "no2", "co", "o3")
 DAILY_LIMITS: Final = ("so2", "no2", "co", "pm10", "pm25")
+AQI_COLUMNS: Final = ["subject", "start", "value", "level", "label"]
 
 
 @dataclass(frozen=True)
@@ -70,10 +74,16 @@ class State:
     stations: Mapping[str, tuple[str, Mapping[str, Any]]]
     hourly: pd.DataFrame  # subject, parameter, start, value, valid (last hours)
     daily: pd.DataFrame  # subject, parameter, start, value, valid (latest day each)
-    aqi: pd.DataFrame  # subject, start, value, level, label (latest each)
+    aqi: pd.DataFrame  # subject, start, value, level, label (latest complete valid hour each)
     last_seen: Mapping[str, datetime]  # station → latest reading time
     flatlined: pd.DataFrame  # station, parameter, since
     gamma: pd.DataFrame  # station, time, value (latest each)
+    #: subject, start, value, level, label (latest complete valid day each)
+    aqi_daily: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(
+            columns=["subject", "start", "value", "level", "label"]
+        )
+    )
 
 
 class _Row:
@@ -151,19 +161,26 @@ def evaluate(state: State, rules: AlertRules = AlertRules()) -> list[Condition]:
                         {"limit": lim, "hours": n},
                     )
                 )
-    # AQI level
-    for row in map(_Row, _records(state.aqi)):
-        if pd.notna(row.level) and row.level >= rules.aqi_level:
+    # AQI level: the latest complete valid hour, and the latest complete valid day
+    for frame, parameter, what in ((state.aqi, "", "hourly"), (state.aqi_daily, "P1D", "daily")):
+        for row in map(_Row, _records(frame)):
+            if pd.isna(row.value) or pd.isna(row.level) or row.level < rules.aqi_level:
+                continue
             out.append(
                 Condition(
                     "aqi",
                     str(row.subject),
-                    "",
+                    parameter,
                     "critical" if row.level >= 5 else "warning",
-                    f"AQI {row.value} (level {row.level}) at {row.start.isoformat()};"
-                    f" primary: {row.label or '-'}",
+                    f"{what} AQI {int(row.value)} (level {int(row.level)}) at"
+                    f" {row.start.isoformat()}; primary: {row.label or '-'}",
                     float(row.value),
-                    {"level": int(row.level), "primary": row.label},
+                    {
+                        "level": int(row.level),
+                        "primary": row.label,
+                        "start": row.start.isoformat(),
+                        "report": what,
+                    },
                 )
             )
     # offline

@@ -105,11 +105,43 @@ def test_station_map_takes_each_stations_latest_hour() -> None:
     stations = pd.DataFrame(
         {"id": ["A", "B", "Z"], "name": ["a", "b", "z"], "kind": "air", "lon": 116.0, "lat": 39.0}
     )
-    table = aqi_stations(stations, latest_per_subject(_aqi_rows()))
+    now = pd.Timestamp("2026-11-28 03:30", tz="UTC").to_pydatetime()
+    table = aqi_stations(stations, latest_per_subject(_aqi_rows()), now)
     assert list(table["aqi"].astype("Int64")) == [160, 75, pd.NA]
-    assert table.loc[0, "state_label"] == "AQI 160 · 中度污染 Moderately polluted · pm25_1h"
-    assert table.loc[2, "state_label"] == "AQI NA · —"
+    assert table.loc[0, "state_label"] == (
+        "AQI 160 · 中度污染 Moderately polluted · pm25_1h · 2026-11-28 02:00–03:00 UTC"
+    )
+    assert table.loc[2, "state_label"] == "AQI NA · — · —"
     assert table.loc[2, "colour"] == [170, 170, 170, 230]
+
+
+def test_a_station_greys_only_when_its_latest_complete_hour_is_over_2_hours_old() -> None:
+    """Issue 14: "The hourly views are grey for about 45 minutes of every hour"; a station is
+    grey only when the hour it shows is older than 2 hours, and the hour is named in the
+    bureau's zone."""
+    from zoneinfo import ZoneInfo
+
+    from dashboards.views import aqi_colour, aqi_stations, is_stale, shown_hours
+
+    ten = pd.Timestamp("2026-11-28 02:00", tz="UTC")  # 10:00 CST
+    latest = pd.DataFrame(
+        {
+            "subject": ["A"],
+            "start": [ten],
+            "value": pd.array([160], dtype="Int64"),
+            "level": pd.array([4], dtype="Int64"),
+            "label": ["pm25_1h"],
+        }
+    )
+    stations = pd.DataFrame({"id": ["A"], "name": ["a"], "kind": "air", "lon": 1.0, "lat": 1.0})
+    tz = ZoneInfo("Asia/Shanghai")
+    for minutes, grey in ((1, False), (59, False), (119, False), (121, True)):
+        now = (ten + pd.Timedelta(hours=1, minutes=minutes)).to_pydatetime()  # after it ended
+        (row,) = aqi_stations(stations, latest, now, tz).to_dict("records")
+        assert is_stale(ten, now) is grey
+        assert row["colour"] == (aqi_colour(None) if grey else aqi_colour(4)), minutes
+        assert row["hour"] == "2026-11-28 10:00–11:00 CST"
+    assert shown_hours(latest["start"], tz) == "Hour shown · 时段: 2026-11-28 10:00–11:00 CST"
 
 
 def test_ranking_from_clean_to_polluted_with_na_last() -> None:
