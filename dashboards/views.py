@@ -294,7 +294,11 @@ def ranking(latest: pd.DataFrame) -> pd.DataFrame:
 
 def daily_report(daily: pd.DataFrame, names: dict[str, str], tz: Any) -> pd.DataFrame:
     """The HJ 633 daily report table: per station and day the AQI, category, primary
-    pollutants, each IAQI and the concentrations it was computed from."""
+    pollutants, each IAQI and the concentrations it was computed from, rounded for
+    publication (:func:`sensors.standards.aqi.published`: µg/m³ whole, CO mg/m³ one
+    decimal)."""
+    from sensors.standards.aqi import published
+
     rows = []
     for r in daily.to_dict("records"):
         details = r["details"] or {}
@@ -310,7 +314,7 @@ def daily_report(daily: pd.DataFrame, names: dict[str, str], tz: Any) -> pd.Data
             if key.startswith("c_"):
                 continue
             row[f"IAQI {key}"] = details[key]
-            row[key] = details.get(f"c_{key}")
+            row[key] = published(key, details.get(f"c_{key}"))
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -173,6 +173,36 @@ def test_daily_report_lists_iaqi_and_concentrations() -> None:
     assert row["category"].endswith("Lightly polluted") and row["name"] == "One"
 
 
+def test_daily_report_rounds_concentrations_for_publication() -> None:
+    """Issue 14: "the daily report shows CO 0.7973 and NO₂ 34.9661 (published values are
+    rounded as the standard says)": HJ 633-2026 §4.2.2, GB/T 8170 — integers, CO one decimal."""
+    from zoneinfo import ZoneInfo
+
+    from dashboards.views import daily_report
+
+    daily = pd.DataFrame(
+        {
+            "subject": ["S1"],
+            "start": [pd.Timestamp("2026-11-26 16:00", tz="UTC")],
+            "value": pd.array([44], dtype="Int64"),
+            "level": pd.array([1], dtype="Int64"),
+            "label": [""],
+            "details": [
+                {
+                    "co_24h": 20,
+                    "c_co_24h": 0.7973,
+                    "no2_24h": 44,
+                    "c_no2_24h": 34.9661,
+                    "pm25_24h": 36,
+                    "c_pm25_24h": 24.5,  # a tie goes to the even digit
+                }
+            ],
+        }
+    )
+    (row,) = daily_report(daily, {}, ZoneInfo("Asia/Shanghai")).to_dict("records")
+    assert (row["co_24h"], row["no2_24h"], row["pm25_24h"]) == (0.8, 35.0, 24.0)
+
+
 def test_completeness_is_the_share_of_valid_hours() -> None:
     from dashboards.views import completeness
 
