@@ -136,7 +136,7 @@ def _live(
     latest = who.readable(store.latest(), "station")
     table = station_table(_stations_frame(who.stations), latest, now)
     counts = table["state"].value_counts()
-    cols = st.columns(4)
+    cols = st.columns(len(STATES))
     for col, key in zip(cols, STATES, strict=True):
         col.metric(f"{STATES[key][1]} · {STATES[key][0]}", int(counts.get(key, 0)))
 

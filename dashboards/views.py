@@ -20,13 +20,20 @@ STATES: Final[dict[str, tuple[str, str, tuple[int, int, int]]]] = {
     "delayed": ("延迟", "delayed", (255, 170, 0)),
     "offline": ("离线", "offline", (200, 30, 30)),
     "no_data": ("无数据", "no data", (150, 150, 150)),
+    "sampled": ("采样点", "sampled", (70, 110, 190)),
 }
 ONLINE_WITHIN: Final = timedelta(minutes=5)
 OFFLINE_AFTER: Final = timedelta(hours=1)
 
 
-def station_state(latest: datetime | None, now: datetime) -> str:
-    """``online`` (data within 5 min), ``delayed`` (within 1 h), ``offline`` or ``no_data``."""
+def station_state(latest: datetime | None, now: datetime, kind: str = "air") -> str:
+    """``online`` (data within 5 min), ``delayed`` (within 1 h), ``offline`` or ``no_data``;
+    ``sampled`` for a station of a kind that is sampled, not streaming (a soil sampling point
+    is never "offline": :func:`sensors.stations.is_continuous`)."""
+    from sensors.stations import is_continuous
+
+    if not is_continuous(kind):
+        return "sampled"
     if latest is None or pd.isna(latest):
         return "no_data"
     age = now - latest
@@ -49,7 +56,10 @@ def station_table(
     )
     out = stations.copy()
     out["last_time"] = out["id"].map(last)
-    out["state"] = [station_state(t if not pd.isna(t) else None, now) for t in out["last_time"]]
+    out["state"] = [
+        station_state(t if not pd.isna(t) else None, now, str(k))
+        for t, k in zip(out["last_time"], out["kind"], strict=True)
+    ]
     out["colour"] = [[*list(STATES[s][2]), 230] for s in out["state"]]
     out["state_label"] = [f"{STATES[s][0]} {STATES[s][1]}" for s in out["state"]]
     return out

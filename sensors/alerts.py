@@ -12,7 +12,7 @@ Rules (:class:`AlertRules`; thresholds as in the README):
 - ``sustained``: the last ``sustained_hours`` (default 3) hourly means all valid and above the
   limit (the 1-hour limit, or the 24-hour one where Table 1 has no 1-hour limit);
 - ``offline``: a station with readings in the last 7 days but none for ``offline_after``
-  (default 30 minutes);
+  (default 30 minutes); never a sampled station (soil: :func:`sensors.stations.is_continuous`);
 - ``flatline``: a QC flatline flag in the last hour (a stuck sensor);
 - ``gamma``: the latest ambient gamma dose rate outside the station's background range
   (attribute ``background`` as ``[low, high]`` nGy/h; the national open-field range otherwise).
@@ -33,6 +33,7 @@ from typing import Any, Final
 import pandas as pd
 
 from sensors.standards import gb3095, radiation
+from sensors.stations import is_continuous
 
 ONE_HOUR_LIMITS: Final = ("so2", "no2", "co", "o3")
 DAILY_LIMITS: Final = ("so2", "no2", "co", "pm10", "pm25")
@@ -185,6 +186,9 @@ def evaluate(state: State, rules: AlertRules = AlertRules()) -> list[Condition]:
             )
     # offline
     for station, seen in state.last_seen.items():
+        kind = state.stations.get(station, ("", {}))[0]
+        if not is_continuous(kind):  # a sampling point (soil) is sampled, never "offline"
+            continue
         if state.now - seen > rules.offline_after:
             minutes = (state.now - seen).total_seconds() / 60
             out.append(

@@ -134,6 +134,14 @@ def test_offline_after_the_set_time() -> None:
     assert c.key == ("offline", "S1", "") and c.value == pytest.approx(31)
 
 
+def test_a_soil_sampling_point_raises_no_offline_alert() -> None:
+    """Issue 14: "soil sampling points count as 'offline'"."""
+    stations = {"S1": ("air", {}), "P1": ("soil", {})}
+    seen = {"S1": NOW - timedelta(hours=2), "P1": NOW - timedelta(days=2)}
+    found = evaluate(state(stations=stations, last_seen=seen))
+    assert rules_of(found) == {("offline", "S1", "")}
+
+
 def test_flatline() -> None:
     flat = pd.DataFrame({"station": ["S1"], "parameter": ["pm10"], "since": [NOW - HOUR / 2]})
     (c,) = evaluate(state(flatlined=flat))

@@ -32,6 +32,24 @@ def test_station_states_by_age() -> None:
     assert station_state(None, NOW) == "no_data"
 
 
+def test_soil_sampling_points_are_never_offline() -> None:
+    """Issue 14: "soil sampling points count as 'offline'": a sampled kind has no offline
+    state; an air station without data for 2 h stays offline."""
+    stations = pd.DataFrame(
+        {"id": ["S", "A"], "name": "x", "kind": ["soil", "air"], "lon": 1.0, "lat": 1.0}
+    )
+    latest = pd.DataFrame(
+        {
+            "station": ["S", "A"],
+            "parameter": ["cd", "pm25"],
+            "time": pd.to_datetime([NOW - timedelta(days=30), NOW - timedelta(hours=2)], utc=True),
+        }
+    )
+    table = station_table(stations, latest, NOW)
+    assert list(table["state"]) == ["sampled", "offline"]
+    assert station_state(None, NOW, "soil") == "sampled"
+
+
 def test_basemap_has_every_provincial_division_with_iso_codes() -> None:
     provinces = [f for f in basemap()["features"] if f["properties"]["kind"] == "province"]
     codes = {f["properties"]["code"] for f in provinces}
