@@ -24,6 +24,7 @@ from dashboards.views import (
     latest_per_subject,
     ranking,
     shown_hours,
+    water_parameter_label,
 )
 from sensors.standards.aqi import CATEGORIES
 from store import alerts as alert_store
@@ -180,10 +181,14 @@ def water_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) -
                     "class · 类别": [
                         ROMAN.get(int(v), "—") if pd.notna(v) else "—" for v in latest["value"]
                     ],
-                    "worse than target · 超标项目": latest["label"].replace("", "—"),
-                    "per parameter": [
+                    "worse than target · 超标项目": [
+                        "、".join(water_parameter_label(p) for p in str(e).split(",") if p) or "—"
+                        for e in latest["label"]
+                    ],
+                    "per parameter · 单项类别": [
                         ", ".join(
-                            f"{p} {ROMAN[c]}" for p, c in sorted(d.get("classes", {}).items())
+                            f"{water_parameter_label(p)} {ROMAN[c]}"
+                            for p, c in sorted(d.get("classes", {}).items())
                         )
                         for d in latest["details"]
                     ],

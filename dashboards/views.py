@@ -12,6 +12,7 @@ from typing import Any, Final
 import pandas as pd
 import pydeck as pdk
 
+from sensors.errors import UnknownParameterError
 from sensors.parameters import lookup
 
 #: state → (label zh, label en, RGB)
@@ -401,6 +402,78 @@ def annual_of_region(table: pd.DataFrame, region: str) -> pd.Series:
     inside = table["region"].map(lambda r: region in chain(r))
     years = table[inside & (table["period"] == "P1Y")]
     return years.groupby(years["start"].map(lambda t: t.year))["tonnes"].sum()
+
+
+def annual_by_part(table: pd.DataFrame, region: str) -> pd.DataFrame:
+    """Annual emissions (t) of the facilities inside ``region`` from ``P1Y`` rows of one gas,
+    year × part: the sub-region one level below ``region`` holding the facility (a province of
+    ``CN``, a city of a province), or the facility itself when it sits at ``region``'s own
+    level; NaN where a part has no emissions that year (:func:`carbon.targets.track_region`)."""
+    from carbon.regions import chain
+
+    if table.empty:
+        return pd.DataFrame()
+
+    def part(facility: Any, of: Any) -> str | None:
+        regions = chain(str(of))
+        if region not in regions:
+            return None
+        at = regions.index(region)
+        return regions[at - 1] if at > 0 else str(facility)
+
+    years = table[table["period"] == "P1Y"]
+    if years.empty:
+        return pd.DataFrame()
+    parts = pd.Series(
+        [part(f, r) for f, r in zip(years["facility"], years["region"], strict=True)],
+        index=years.index,
+        dtype="object",
+    )
+    inside = years.assign(part=parts, year=years["start"].map(lambda t: t.year)).dropna(
+        subset=["part"]
+    )
+    if inside.empty:
+        return pd.DataFrame()
+    return inside.pivot_table(index="year", columns="part", values="tonnes", aggfunc="sum")
+
+
+def region_label(code: str) -> str:
+    """A region by name: ``北京市 Beijing`` for ``CN-BJ``, ``中国 China`` for ``CN``, a city or
+    county code with its province's name (``北京市 Beijing · 110105``); province names from the
+    shipped base map (Natural Earth); other codes (``grid:north``) as they are."""
+    from carbon.regions import PROVINCES
+
+    if code == "CN":
+        return "中国 China"
+    names = {
+        f["properties"]["code"]: f"{f['properties']['name_zh']} {f['properties']['name_en']}"
+        for f in basemap()["features"]
+        if f["properties"].get("kind") == "province"
+    }
+    if code in names:
+        return names[code]
+    province = PROVINCES.get(code[:2]) if len(code) == 6 and code.isdigit() else None
+    if province in names:
+        return f"{names[province]} · {code}"
+    return code
+
+
+def sector_label(code: str) -> str:
+    """A sector by name: ``公用电力和热力生产 Public electricity and heat production
+    (1.A.1.a)`` (:func:`carbon.sectors.label`)."""
+    from carbon.sectors import label
+
+    return label(code)
+
+
+def water_parameter_label(code: str) -> str:
+    """A water parameter by name: ``高锰酸盐指数 Permanganate index (CODMn)`` for ``codmn``;
+    an unknown code as it is."""
+    try:
+        p = lookup(code, "water")
+    except UnknownParameterError:  # not a known parameter: show the code
+        return code
+    return f"{p.name_zh} {p.name_en}"
 
 
 def target_chart(history: pd.Series, projection: pd.Series, required: pd.Series) -> pd.DataFrame:

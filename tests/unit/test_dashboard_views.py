@@ -299,3 +299,67 @@ def test_target_chart_joins_projection_to_history() -> None:
     assert list(frame.index) == [2022, 2023, 2024, 2025]
     assert frame.loc[2023].tolist() == [12.0, 12.0, 12.0]
     assert pd.isna(frame.loc[2022, "projection"]) and frame.loc[2025, "required"] == 0
+
+
+def test_one_imported_beijing_year_does_not_judge_the_nation() -> None:
+    """Issue 14: "one imported Beijing year flips the national panel to 'on track'": the
+    national panel judges the nation against years whose data cover it, or says it has too
+    little data; a target warning names its region once ("CN-BJ: CN-BJ: …")."""
+    from zoneinfo import ZoneInfo
+
+    import pytest
+
+    from carbon.errors import CarbonError
+    from carbon.targets import Target, track_region
+    from dashboards.views import annual_by_part
+
+    cst = ZoneInfo("Asia/Shanghai")
+
+    def year(facility: str, region: str, y: int, t: float) -> dict[str, object]:
+        start = pd.Timestamp(datetime(y, 1, 1, tzinfo=cst)).tz_convert("UTC")
+        return {
+            "subject": facility,
+            "gas": "CO2e",
+            "period": "P1Y",
+            "start": start,
+            "tonnes": t,
+            "details": {"region": region, "sector": "1.A.1.a"},
+        }
+
+    # the demo's plants (Tianjin, Jiangsu) in 2025, one Beijing plant imported for 2024 only
+    rows = [year("TJ1", "120100", 2025, 1e6), year("JS1", "320100", 2025, 2e6)]
+    rows.append(year("BJ1", "110105", 2024, 5e6))
+    table = emission_table(pd.DataFrame(rows), cst)
+    by_part = annual_by_part(table, "CN")
+    assert sorted(by_part.columns) == ["CN-BJ", "CN-JS", "CN-TJ"]
+    # the old panel: 2024 (Beijing alone, 5e6) → 2025 (the rest, 3e6) reads as falling
+    assert annual_of_region(table, "CN").to_dict() == {2024: 5e6, 2025: 3e6}
+    with pytest.raises(CarbonError) as err:
+        track_region(by_part, Target("CN"))
+    message = str(err.value)
+    assert message.startswith("CN: too little data") and "2024 lacks CN-JS, CN-TJ" in message
+    with pytest.raises(CarbonError) as err:
+        track_region(annual_by_part(table, "CN-BJ"), Target("CN-BJ"))
+    assert str(err.value).count("CN-BJ:") == 1
+    # with every province in both years the nation is judged on its own totals
+    rows += [year("TJ1", "120100", 2024, 1.5e6), year("JS1", "320100", 2024, 2.5e6)]
+    rows.append(year("BJ1", "110105", 2025, 4e6))
+    tracking = track_region(
+        annual_by_part(emission_table(pd.DataFrame(rows), cst), "CN"), Target("CN")
+    )
+    assert tracking.history.to_dict() == {2024: 9e6, 2025: 7e6}
+
+
+def test_sectors_provinces_and_water_parameters_by_name() -> None:
+    """Issue 14: "sectors appear as IPCC codes, provinces as ISO codes, water parameters as
+    ``codmn``"."""
+    from dashboards.views import region_label, sector_label, water_parameter_label
+
+    assert sector_label("1.A.1.a") == (
+        "公用电力和热力生产 Public electricity and heat production (1.A.1.a)"
+    )
+    assert sector_label("2.A.1").startswith("水泥生产 Cement production")
+    assert region_label("CN-BJ") == "北京市 Beijing" and region_label("CN") == "中国 China"
+    assert region_label("320100") == "江苏省 Jiangsu · 320100"
+    assert water_parameter_label("codmn") == "高锰酸盐指数 Permanganate index (CODMn)"
+    assert water_parameter_label("not-a-parameter") == "not-a-parameter"
