@@ -18,7 +18,14 @@ import streamlit as st
 from dashboards import emissions, onemap, quality, session
 from dashboards.session import Viewer, guarded
 from dashboards.settings import DashboardSettings, from_environment
-from dashboards.views import STATES, deck, default_choice, parameter_label, station_table
+from dashboards.views import (
+    STATES,
+    deck,
+    default_choice,
+    parameter_label,
+    station_table,
+    time_chart,
+)
 from store import OpenedStore, open_store
 
 WINDOWS = {
@@ -185,7 +192,10 @@ def _live(
         return
     series = frame.assign(time=frame["time"].dt.tz_convert(tz).dt.tz_localize(None))
     series = series.pivot_table(index="time", columns="basis", values="value", aggfunc="last")
-    st.line_chart(series, y_label=parameter_label(parameter), x_label=f"time ({tz.key})")
+    st.altair_chart(
+        time_chart(series, y_label=parameter_label(parameter), x_label=f"time ({tz.key})"),
+        width="stretch",
+    )
 
 
 def aqi_page() -> None:

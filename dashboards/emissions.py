@@ -21,6 +21,7 @@ from dashboards.views import (
     region_label,
     sector_label,
     target_chart,
+    time_chart,
 )
 from pipelines.carbon import cems_check
 from store import activity, derived
@@ -84,7 +85,10 @@ def carbon_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
     by_sector = emissions_by(monthly, "sector")
     by_sector.index = pd.DatetimeIndex(by_sector.index).tz_localize(None)
     by_sector.columns = [sector_label(str(c)) for c in by_sector.columns]  # names, not codes
-    st.bar_chart(by_sector, y_label=unit, x_label=f"month ({tz.key})")
+    st.altair_chart(
+        time_chart(by_sector, y_label=unit, x_label=f"month ({tz.key})", mark="bar", fmt="%Y-%m"),
+        width="stretch",
+    )
     st.subheader(f"By {level}, per year · 分区域年度排放")
     by_region = emissions_by(annual, "region", level)
     by_region.index = [t.year for t in by_region.index]
@@ -128,7 +132,9 @@ def carbon_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
         )
         chart = target_chart(tracking.history, tracking.projection, tracking.required)
         chart.index = pd.to_datetime(chart.index.astype(str), format="%Y")  # a time axis
-        st.line_chart(chart, y_label="t CO2e", x_label="year")
+        st.altair_chart(
+            time_chart(chart, y_label="t CO2e", x_label="year", fmt="%Y"), width="stretch"
+        )
 
     st.subheader("CEMS against calculation · 在线监测与核算对比")
     if not linked:
@@ -177,4 +183,7 @@ def carbon_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
         st.info(f"{facility}: no CEMS hours or calculated months in the last 12 months.")
         return
     frame.index = pd.PeriodIndex(frame.index).to_timestamp()
-    st.bar_chart(frame, stack=False, y_label="t CO2", x_label=f"month ({tz.key})")
+    st.altair_chart(
+        time_chart(frame, y_label="t CO2", x_label=f"month ({tz.key})", mark="bar", fmt="%Y-%m"),
+        width="stretch",
+    )

@@ -159,6 +159,58 @@ def deck(
     )
 
 
+def time_format(index: pd.Index) -> str:
+    """The d3 time format of a chart's time axis over ``index``: real times, never the
+    ":01 :02" seconds ticks a short span gets by default — ``%H:%M`` within two days,
+    ``%m-%d %H:%M`` within two weeks, ``%Y-%m-%d`` within a year and a half, ``%Y-%m`` after."""
+    if len(index) < 2:
+        return "%Y-%m-%d %H:%M"
+    span = pd.Timestamp(index.max()) - pd.Timestamp(index.min())
+    if span <= pd.Timedelta(days=2):
+        return "%H:%M"
+    if span <= pd.Timedelta(days=14):
+        return "%m-%d %H:%M"
+    if span <= pd.Timedelta(days=550):
+        return "%Y-%m-%d"
+    return "%Y-%m"
+
+
+def time_chart(
+    frame: pd.DataFrame,
+    *,
+    y_label: str,
+    x_label: str,
+    mark: str = "line",
+    fmt: str | None = None,
+) -> Any:
+    """An Altair chart of ``frame`` (index: naive local times; one series per column) whose
+    time axis reads real times (:func:`time_format`, or ``fmt``), with a tooltip giving the
+    full time of each point."""
+    import altair as alt
+
+    fmt = fmt or time_format(frame.index)
+    long = (
+        frame.rename_axis("time")
+        .reset_index()
+        .melt(id_vars="time", var_name="series", value_name="value")
+        .dropna(subset=["value"])
+    )
+    long["series"] = long["series"].astype(str)
+    chart = alt.Chart(long)
+    base = chart.mark_bar() if mark == "bar" else chart.mark_line(point=len(frame) < 60)
+    return base.encode(
+        x=alt.X("time:T", title=x_label, axis=alt.Axis(format=fmt, labelOverlap=True)),
+        y=alt.Y("value:Q", title=y_label),
+        color=alt.Color("series:N", title=None),
+        xOffset="series:N" if mark == "bar" else alt.Undefined,
+        tooltip=[
+            alt.Tooltip("time:T", format="%Y-%m-%d %H:%M:%S"),
+            "series:N",
+            alt.Tooltip("value:Q", format=",.4~g"),
+        ],
+    )
+
+
 def parameter_label(code: str) -> str:
     """``PM2.5 细颗粒物 (ug/m3)`` for ``pm25``."""
     p = lookup(code)

@@ -363,3 +363,23 @@ def test_sectors_provinces_and_water_parameters_by_name() -> None:
     assert region_label("320100") == "江苏省 Jiangsu · 320100"
     assert water_parameter_label("codmn") == "高锰酸盐指数 Permanganate index (CODMn)"
     assert water_parameter_label("not-a-parameter") == "not-a-parameter"
+
+
+def test_the_time_axis_reads_real_times() -> None:
+    """Issue 14: "the time axis reads ':01 :02'": the chart's time axis has an explicit
+    format of real times (hours and minutes for a live window, dates, months, years)."""
+    from dashboards.views import time_chart, time_format
+
+    minutes = pd.date_range("2026-12-02 10:00", periods=90, freq="min")
+    assert time_format(minutes) == "%H:%M"
+    assert time_format(pd.date_range("2026-11-25", periods=7 * 24, freq="h")) == "%m-%d %H:%M"
+    assert time_format(pd.date_range("2026-01-01", periods=12, freq="MS")) == "%Y-%m-%d"
+    assert time_format(pd.date_range("2020-01-01", periods=5, freq="YS")) == "%Y-%m"
+    frame = pd.DataFrame({"measured": range(90), "corrected": range(90)}, index=minutes)
+    spec = time_chart(frame, y_label="PM2.5", x_label="time (Asia/Shanghai)").to_dict()
+    x = spec["encoding"]["x"]
+    assert x["type"] == "temporal" and x["axis"]["format"] == "%H:%M"
+    assert x["title"] == "time (Asia/Shanghai)"
+    years = pd.DataFrame({"history": [1.0, 2.0]}, index=pd.to_datetime(["2024", "2025"]))
+    spec = time_chart(years, y_label="t", x_label="year", fmt="%Y").to_dict()
+    assert spec["encoding"]["x"]["axis"]["format"] == "%Y"
