@@ -16,6 +16,7 @@ from dashboards.views import (
     RISK_LABELS,
     ROMAN,
     STALE_AFTER,
+    alert_period,
     aqi_stations,
     completeness,
     daily_report,
@@ -270,6 +271,7 @@ def alerts_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
                     "station": r["station"],
                     "parameter": r["parameter"],
                     "message": r["message"],
+                    "hour or day · 时段": alert_period(r["parameter"], r["details"], tz),
                     "opened": r["opened_at"].astimezone(tz).strftime("%Y-%m-%d %H:%M"),
                     "last seen": r["last_seen"].astimezone(tz).strftime("%Y-%m-%d %H:%M"),
                 }

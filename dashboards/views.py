@@ -299,6 +299,19 @@ def shown_hours(starts: pd.Series, tz: Any) -> str:
     return text
 
 
+def alert_period(parameter: str, details: Any, tz: Any) -> str:
+    """The hour or day an alert's value belongs to, in the zone ``tz``: ``2026-12-02
+    10:00–11:00 CST`` for an hourly value, ``2026-12-01`` for a daily one (parameter ``P1D``
+    or ``…_24h``); ``—`` when the alert names none (offline, flatline…)."""
+    start = (details or {}).get("start")
+    if not start:
+        return "—"
+    t = pd.Timestamp(start)
+    if parameter == "P1D" or parameter.endswith("_24h"):
+        return f"{t.tz_convert(tz):%Y-%m-%d}"
+    return hour_label(t, tz)
+
+
 def aqi_stations(
     stations: pd.DataFrame,
     latest: pd.DataFrame,

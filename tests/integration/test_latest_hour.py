@@ -44,7 +44,7 @@ def _minutes(
 def test_running_hour_is_never_the_current_hour(
     store: PostgresStore, database_url: str, runner: Runner
 ) -> None:
-    """The station AQI map, the city ranking and the PM2.5 surface use the current,
+    """Issue 14: "The station AQI map, the city ranking and the PM2.5 surface use the current,
     unfinished hour (11:00 ``count 30, valid false``) instead of the latest complete valid
     hour": at 11:30 (CST) the views read 10:00, not the running 11:00."""
     store.upsert_stations([Station("S1", "One", "air", 116.4, 39.9)])
@@ -73,9 +73,9 @@ def test_running_hour_is_never_the_current_hour(
 def test_a_daily_aqi_of_215_opens_an_aqi_alert(
     store: PostgresStore, database_url: str, runner: Runner
 ) -> None:
-    """ "No ``aqi`` alert opened for a station whose daily AQI was 215 (重度污染)": a whole
-    day of PM2.5 at 165 µg/m³ (24-hour IAQI 215, HJ 633-2026) opens a critical ``aqi``
-    alert for the day."""
+    """Issue 14: "no ``aqi`` alert opened for a station whose daily AQI was 215 (重度污染)":
+    a whole day of PM2.5 at 165 µg/m³ (24-hour IAQI 215, HJ 633-2026) opens a critical
+    ``aqi`` alert for the day."""
     store.upsert_stations([Station("S1", "One", "air", 116.4, 39.9)])
     with psycopg.connect(database_url) as conn:
         now = derived.now(conn)

@@ -383,3 +383,15 @@ def test_the_time_axis_reads_real_times() -> None:
     years = pd.DataFrame({"history": [1.0, 2.0]}, index=pd.to_datetime(["2024", "2025"]))
     spec = time_chart(years, y_label="t", x_label="year", fmt="%Y").to_dict()
     assert spec["encoding"]["x"]["axis"]["format"] == "%Y"
+
+
+def test_an_alert_says_which_hour_or_day_it_is_about() -> None:
+    from zoneinfo import ZoneInfo
+
+    from dashboards.views import alert_period
+
+    tz = ZoneInfo("Asia/Shanghai")
+    hour = {"start": "2026-12-02T02:00:00+00:00"}
+    assert alert_period("", hour, tz) == "2026-12-02 10:00–11:00 CST"
+    assert alert_period("P1D", {"start": "2026-11-30T16:00:00+00:00"}, tz) == "2026-12-01"
+    assert alert_period("", {}, tz) == alert_period("", None, tz) == "—"
