@@ -26,7 +26,7 @@ from dashboards.settings import DashboardSettings
 from dashboards.views import (
     STALE_AFTER,
     basemap,
-    is_stale,
+    current_rows,
     map_style,
     shown_hours,
     station_table,
@@ -148,7 +148,7 @@ def onemap_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
             )
         )  # fmt: skip
     if show_pm25:
-        current = hourly[[not is_stale(t, now) for t in hourly["start"]]]
+        current = current_rows(hourly, now)
         points = current.merge(stations, left_on="subject", right_on="id")
         surface = station_surface(points)
         if surface is None:

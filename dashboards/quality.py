@@ -19,9 +19,9 @@ from dashboards.views import (
     alert_period,
     aqi_stations,
     completeness,
+    current_rows,
     daily_report,
     deck,
-    is_stale,
     latest_per_subject,
     ranking,
     shown_hours,
@@ -118,7 +118,7 @@ def aqi_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) -> 
     with right:
         st.subheader("City ranking · 城市排名")
         cities = hourly[hourly["scope"] == "city"]
-        cities = cities[[not is_stale(t, now) for t in cities["start"]]]
+        cities = current_rows(cities, now)
         if cities.empty:
             _no_results("city AQI")
         else:

@@ -278,6 +278,14 @@ def is_stale(start: Any, now: datetime) -> bool:
     return bool(now - (pd.Timestamp(start) + pd.Timedelta(hours=1)) > STALE_AFTER)
 
 
+def current_rows(frame: pd.DataFrame, now: datetime) -> pd.DataFrame:
+    """The rows of ``frame`` (with a ``start``) whose complete hour is not stale
+    (:func:`is_stale`); an empty frame keeps its columns."""
+    if frame.empty:
+        return frame
+    return frame[[not is_stale(t, now) for t in frame["start"]]]
+
+
 def hour_label(start: Any, tz: Any) -> str:
     """``2026-12-02 10:00–11:00 CST``: the hour starting at ``start`` in the zone ``tz``."""
     if start is None or pd.isna(start):

@@ -395,3 +395,14 @@ def test_an_alert_says_which_hour_or_day_it_is_about() -> None:
     assert alert_period("", hour, tz) == "2026-12-02 10:00–11:00 CST"
     assert alert_period("P1D", {"start": "2026-11-30T16:00:00+00:00"}, tz) == "2026-12-01"
     assert alert_period("", {}, tz) == alert_period("", None, tz) == "—"
+
+
+def test_current_rows_keep_the_columns_of_an_empty_frame() -> None:
+    from dashboards.views import current_rows
+
+    empty = pd.DataFrame(columns=["subject", "start", "value"])
+    assert list(current_rows(empty, NOW).columns) == ["subject", "start", "value"]
+    rows = pd.DataFrame(
+        {"subject": ["A", "B"], "start": [NOW - timedelta(hours=2), NOW - timedelta(hours=4)]}
+    )
+    assert list(current_rows(rows, NOW)["subject"]) == ["A"]
