@@ -173,9 +173,10 @@ def track_region(by_part: pd.DataFrame, target: Target, window: int = 5) -> Trac
         missing = "; ".join(
             f"{year} lacks {', '.join(parts)}" for year, parts in sorted(left_out.items())
         )
+        have = ", ".join(map(str, years)) or "none"
         raise CarbonError(
             f"{target.region}: too little data covering the whole region (at least 2 consecutive"
-            " years in which every part with emissions reported are needed)"
+            f" years in which every part with emissions reported are needed; such years: {have})"
             + (f": {missing}" if missing else "")
         )
     return track(totals.loc[run], target, window)
