@@ -118,12 +118,15 @@ def aqi_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) -> 
     with right:
         st.subheader("City ranking · 城市排名")
         cities = hourly[hourly["scope"] == "city"]
-        cities = current_rows(cities, now)
         if cities.empty:
             _no_results("city AQI")
         else:
-            st.caption(shown_hours(cities["start"], tz))
-            st.dataframe(ranking(cities), hide_index=True, width="stretch")
+            current = current_rows(cities, now)
+            st.caption(
+                shown_hours(current["start"], tz)
+                + ("" if len(current) == len(cities) else " · unranked: out of date · 不参与排名")
+            )
+            st.dataframe(ranking(cities, now, tz), hide_index=True, width="stretch")
     st.subheader("Daily report · 日报")
     today = pd.Timestamp(now).tz_convert(tz).normalize()
     day = st.date_input("Day · 日期", value=(today - pd.Timedelta(days=1)).date(), key="aqi_day")

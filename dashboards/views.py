@@ -360,20 +360,43 @@ def aqi_stations(
     return out
 
 
-def ranking(latest: pd.DataFrame) -> pd.DataFrame:
-    """Subjects ranked from the cleanest air (lowest AQI) to the worst; NA last."""
+def ranking(latest: pd.DataFrame, now: datetime | None = None, tz: Any = None) -> pd.DataFrame:
+    """Subjects ranked from the cleanest air (lowest AQI) to the worst; NA last. With ``now``
+    (and ``tz``), each row says its hour (``hour · 时段``) and the subjects whose hour is stale
+    (:func:`is_stale`) are not ranked: they follow, marked out of date, without a rank."""
+    columns = ["rank", "city", "AQI", "category", "primary"]
+    if now is not None:
+        columns.append("hour · 时段")
     if latest.empty:
-        return pd.DataFrame(columns=["rank", "city", "AQI", "category", "primary"])
-    ordered = latest.sort_values(["value", "subject"], na_position="last").reset_index(drop=True)
-    return pd.DataFrame(
+        return pd.DataFrame(columns=columns)
+    stale = (
+        pd.Series([is_stale(t, now) for t in latest["start"]], index=latest.index)
+        if now is not None
+        else pd.Series(False, index=latest.index)
+    )
+    ordered = (
+        latest.assign(_stale=stale)
+        .sort_values(["_stale", "value", "subject"], na_position="last")
+        .reset_index(drop=True)
+    )
+    current = int((~ordered["_stale"]).sum())
+    out = pd.DataFrame(
         {
-            "rank": range(1, len(ordered) + 1),
+            "rank": pd.array(
+                [i if i <= current else pd.NA for i in range(1, len(ordered) + 1)], dtype="Int64"
+            ),
             "city": ordered["subject"],
             "AQI": ordered["value"],
             "category": [category_label(v) for v in ordered["level"]],
             "primary": ordered["label"].replace("", "—"),
         }
     )
+    if now is not None:
+        out["hour · 时段"] = [
+            hour_label(t, tz or UTC) + (" · 数据过旧 out of date" if old else "")
+            for t, old in zip(ordered["start"], ordered["_stale"], strict=True)
+        ]
+    return out
 
 
 def daily_report(daily: pd.DataFrame, names: dict[str, str], tz: Any) -> pd.DataFrame:

@@ -406,3 +406,17 @@ def test_current_rows_keep_the_columns_of_an_empty_frame() -> None:
         {"subject": ["A", "B"], "start": [NOW - timedelta(hours=2), NOW - timedelta(hours=4)]}
     )
     assert list(current_rows(rows, NOW)["subject"]) == ["A"]
+
+
+def test_the_city_ranking_ranks_current_hours_and_lists_old_ones_after() -> None:
+    from zoneinfo import ZoneInfo
+
+    from dashboards.views import ranking
+
+    rows = _aqi_rows().iloc[1:]  # A at 02:00 (160), B at 01:00 (75), C at 01:00 (NA)
+    now = pd.Timestamp("2026-11-28 04:30", tz="UTC").to_pydatetime()  # 01:00 ended 2.5 h ago
+    ranked = ranking(rows, now, ZoneInfo("Asia/Shanghai"))
+    assert list(ranked["city"]) == ["A", "B", "C"]
+    assert list(ranked["rank"]) == [1, pd.NA, pd.NA]
+    assert ranked["hour · 时段"].iloc[0] == "2026-11-28 10:00–11:00 CST"
+    assert ranked["hour · 时段"].iloc[1].endswith("out of date")
