@@ -2,9 +2,10 @@
 
 Rules (:class:`AlertRules`; thresholds as in the README):
 
-- ``exceedance``: the latest valid hourly mean of SO₂, NO₂, CO or O₃ above its GB 3095-2026
-  1-hour limit, or the latest valid daily mean of any Table 1 pollutant above its 24-hour
-  limit, for the station's area class (attribute ``area_class``, default 2);
+- ``exceedance``: the latest valid complete hourly mean of SO₂, NO₂, CO or O₃ above its
+  GB 3095-2026 1-hour limit, or the latest valid complete daily mean of any Table 1 pollutant
+  above its 24-hour limit (the store reads complete hours and days only), for the station's
+  area class (attribute ``area_class``, default 2);
 - ``aqi``: the hourly AQI of the station's latest valid complete hour (the running hour is
   never used; an hour that ended more than 2 hours ago is not current), or the daily AQI of
   its latest valid complete day, at or above a level (default 4, 中度污染; 5 重度污染 and up

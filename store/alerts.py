@@ -74,11 +74,12 @@ def load_state(conn: Connection, now: datetime, rules: AlertRules | None = None)
         for r in conn.execute("SELECT id, kind, attributes FROM stations").fetchall()
     }
     since_hours = now - timedelta(hours=rules.sustained_hours + 2)
+    # complete hours and days only (never the running one, even once its mean is valid)
     hourly = _read(
         conn,
         "SELECT subject, parameter, start, value, valid FROM aggregates WHERE scope = 'station'"
         " AND period = 'PT1H' AND start >= %s AND start <= %s",
-        (since_hours, now),
+        (since_hours, now - timedelta(hours=1)),
         ["subject", "parameter", "start", "value", "valid"],
     )
     daily = _read(
@@ -86,7 +87,7 @@ def load_state(conn: Connection, now: datetime, rules: AlertRules | None = None)
         "SELECT DISTINCT ON (subject, parameter) subject, parameter, start, value, valid"
         " FROM aggregates WHERE scope = 'station' AND period = 'P1D' AND start >= %s"
         " AND start <= %s AND valid ORDER BY subject, parameter, start DESC",
-        (now - timedelta(days=2), now),
+        (now - timedelta(days=2), now - timedelta(days=1)),
         ["subject", "parameter", "start", "value", "valid"],
     )
     # the latest valid complete hour (never the running one) that is still current: it ended

@@ -99,3 +99,29 @@ def test_a_daily_aqi_of_215_opens_an_aqi_alert(
     (alert,) = [a for a in live if a["rule"] == "aqi" and a["parameter"] == "P1D"]
     assert alert["station"] == "S1" and alert["severity"] == "critical"
     assert "daily AQI 215" in alert["message"]
+
+
+def test_alerts_never_judge_the_running_hour(
+    store: PostgresStore, database_url: str, runner: Runner
+) -> None:
+    """Item 1: alerts use the latest complete hour: at 10:50 a running 10:00 hour whose
+    50 minutes of SO₂ already make a valid mean above the 1-hour limit raises nothing until
+    the hour is over; the complete 09:00 hour below the limit is the one judged."""
+    from sensors.alerts import evaluate
+
+    store.upsert_stations([Station("S1", "One", "air", 116.4, 39.9)])
+    nine = datetime(2026, 11, 28, 1, tzinfo=UTC)  # 09:00 CST
+    readings = _minutes("S1", "so2", nine, 60, 100.0)
+    readings += _minutes("S1", "so2", nine + timedelta(hours=1), 50, 700.0)  # the running hour
+    store.write_observations(readings, source=SOURCE)
+    assert get("hourly").run(JobContext(database_url, runner, TZ), None, None).errors == []
+    with psycopg.connect(database_url) as conn:
+        hours = derived.read_aggregates(
+            conn, scope="station", period="PT1H", start=nine, end=nine + timedelta(hours=2)
+        )
+        assert list(hours["valid"]) == [True, True]  # 50 minutes: already a valid mean
+        running = alert_store.load_state(conn, nine + timedelta(hours=1, minutes=50))
+        over = alert_store.load_state(conn, nine + timedelta(hours=2, minutes=1))
+    assert [c for c in evaluate(running) if c.rule == "exceedance"] == []
+    (c,) = [c for c in evaluate(over) if c.rule == "exceedance"]
+    assert c.key == ("exceedance", "S1", "so2_1h")
