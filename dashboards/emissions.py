@@ -184,6 +184,13 @@ def carbon_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
         return
     frame.index = pd.PeriodIndex(frame.index).to_timestamp()
     st.altair_chart(
-        time_chart(frame, y_label="t CO2", x_label=f"month ({tz.key})", mark="bar", fmt="%Y-%m"),
+        time_chart(
+            frame,
+            y_label="t CO2",
+            x_label=f"month ({tz.key})",
+            mark="bar",
+            fmt="%Y-%m",
+            stack=False,
+        ),
         width="stretch",
     )

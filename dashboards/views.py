@@ -182,10 +182,11 @@ def time_chart(
     x_label: str,
     mark: str = "line",
     fmt: str | None = None,
+    stack: bool = True,
 ) -> Any:
     """An Altair chart of ``frame`` (index: naive local times; one series per column) whose
     time axis reads real times (:func:`time_format`, or ``fmt``), with a tooltip giving the
-    full time of each point."""
+    full time of each point; bars are stacked unless ``stack`` is false (then side by side)."""
     import altair as alt
 
     fmt = fmt or time_format(frame.index)
@@ -202,7 +203,7 @@ def time_chart(
         x=alt.X("time:T", title=x_label, axis=alt.Axis(format=fmt, labelOverlap=True)),
         y=alt.Y("value:Q", title=y_label),
         color=alt.Color("series:N", title=None),
-        xOffset="series:N" if mark == "bar" else alt.Undefined,
+        xOffset="series:N" if mark == "bar" and not stack else alt.Undefined,
         tooltip=[
             alt.Tooltip("time:T", format="%Y-%m-%d %H:%M:%S"),
             "series:N",
