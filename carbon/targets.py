@@ -128,3 +128,55 @@ def track(annual: Mapping[int, float] | pd.Series, target: Target, window: int =
         float(projection.iloc[-1]),
         PROJECTION_METHOD.format(window=min(window, len(history))),
     )
+
+
+def comparable_years(by_part: pd.DataFrame) -> tuple[pd.Series, dict[int, list[str]]]:
+    """A region's annual totals (t CO₂e) over the years its data cover **the whole region**.
+
+    ``by_part`` is year × part (the region's sub-regions one level down — provinces of ``CN``,
+    cities of a province — or facilities at the region's own level), NaN where a part has no
+    emissions that year. A year counts only when every part with data in any year reported in
+    it: one imported Beijing year is Beijing's year, not the nation's. Returns the totals of
+    those years and, for each year left out, the parts it lacks.
+    """
+    if by_part.empty:
+        return pd.Series(dtype="float64"), {}
+    present = by_part.notna()
+    complete = present.all(axis=1)
+    totals = by_part[complete].sum(axis=1).astype("float64")
+    totals.index = totals.index.astype(int)
+    left_out = {
+        int(str(year)): [str(p) for p in by_part.columns[~row.to_numpy()]]
+        for year, row in present[~complete].iterrows()
+    }
+    return totals.sort_index(), left_out
+
+
+def track_region(by_part: pd.DataFrame, target: Target, window: int = 5) -> Tracking:
+    """:func:`track` over the latest run of consecutive years whose data cover the whole
+    region (:func:`comparable_years`).
+
+    Raises
+    ------
+    CarbonError
+        (its message begins with the region, once) when fewer than 2 such consecutive years
+        remain — naming the years left out and the parts they lack — or as :func:`track`.
+    """
+    totals, left_out = comparable_years(by_part)
+    years = list(totals.index)
+    run = years[-1:]
+    for year in reversed(years[:-1]):  # the latest run of consecutive complete years
+        if year != run[0] - 1:
+            break
+        run.insert(0, year)
+    if len(run) < 2:
+        missing = "; ".join(
+            f"{year} lacks {', '.join(parts)}" for year, parts in sorted(left_out.items())
+        )
+        have = ", ".join(map(str, years)) or "none"
+        raise CarbonError(
+            f"{target.region}: too little data covering the whole region (at least 2 consecutive"
+            f" years in which every part with emissions reported are needed; such years: {have})"
+            + (f": {missing}" if missing else "")
+        )
+    return track(totals.loc[run], target, window)

@@ -18,7 +18,14 @@ import streamlit as st
 from dashboards import emissions, onemap, quality, session
 from dashboards.session import Viewer, guarded
 from dashboards.settings import DashboardSettings, from_environment
-from dashboards.views import STATES, deck, default_choice, parameter_label, station_table
+from dashboards.views import (
+    STATES,
+    deck,
+    default_choice,
+    parameter_label,
+    station_table,
+    time_chart,
+)
 from store import OpenedStore, open_store
 
 WINDOWS = {
@@ -136,7 +143,7 @@ def _live(
     latest = who.readable(store.latest(), "station")
     table = station_table(_stations_frame(who.stations), latest, now)
     counts = table["state"].value_counts()
-    cols = st.columns(4)
+    cols = st.columns(len(STATES))
     for col, key in zip(cols, STATES, strict=True):
         col.metric(f"{STATES[key][1]} · {STATES[key][0]}", int(counts.get(key, 0)))
 
@@ -185,7 +192,10 @@ def _live(
         return
     series = frame.assign(time=frame["time"].dt.tz_convert(tz).dt.tz_localize(None))
     series = series.pivot_table(index="time", columns="basis", values="value", aggfunc="last")
-    st.line_chart(series, y_label=parameter_label(parameter), x_label=f"time ({tz.key})")
+    st.altair_chart(
+        time_chart(series, y_label=parameter_label(parameter), x_label=f"time ({tz.key})"),
+        width="stretch",
+    )
 
 
 def aqi_page() -> None:
@@ -216,12 +226,19 @@ def completeness_page() -> None:
     quality.completeness_page(_store().store, settings, _viewer())
 
 
-# Every page stays in the navigation, signed in or not; each decides what it shows.
+def _home() -> None:
+    """The root address ``/``: nothing of its own (see :func:`_render`)."""
+
+
+#: the live page, at its own address ``/live`` (the address the README and links give)
+LIVE = st.Page(guarded(live_page), title="Live · 实时监测", icon="🌏", url_path="live")
+# Every page stays in the navigation, signed in or not; each decides what it shows. The root
+# address is a hidden default page that opens the live page: a default page is served at the
+# root only, so the live page as the default would answer its own /live with "Page not found".
 page = st.navigation(
     [
-        st.Page(
-            guarded(live_page), title="Live · 实时监测", icon="🌏", url_path="live", default=True
-        ),
+        st.Page(_home, title="EcoSense", url_path="home", default=True, visibility="hidden"),
+        LIVE,
         st.Page(guarded(aqi_page), title="Air quality · 空气质量", icon="🌫️", url_path="aqi"),
         st.Page(guarded(water_page), title="Water · 水质", icon="💧", url_path="water"),
         st.Page(guarded(soil_page), title="Soil · 土壤", icon="🌱", url_path="soil"),
@@ -240,7 +257,9 @@ page = st.navigation(
 
 def _render() -> None:
     global viewer
-    viewer = session.viewer(_store().store, settings, page.url_path or "live")
+    if not page.url_path:  # the root: the live page, at its own address (query kept)
+        st.switch_page(LIVE, query_params=st.query_params.to_dict())
+    viewer = session.viewer(_store().store, settings, page.url_path)
     page.run()
 
 

@@ -10,15 +10,18 @@ import pandas as pd
 import streamlit as st
 
 from carbon.errors import CarbonError
-from carbon.targets import track
+from carbon.targets import track_region
 from dashboards.session import Viewer
 from dashboards.settings import DashboardSettings
 from dashboards.views import (
-    annual_of_region,
+    annual_by_part,
     emission_table,
     emissions_by,
     left_out_of,
+    region_label,
+    sector_label,
     target_chart,
+    time_chart,
 )
 from pipelines.carbon import cems_check
 from store import activity, derived
@@ -81,10 +84,15 @@ def carbon_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
     st.subheader("By sector, per month · 分行业月度排放")
     by_sector = emissions_by(monthly, "sector")
     by_sector.index = pd.DatetimeIndex(by_sector.index).tz_localize(None)
-    st.bar_chart(by_sector, y_label=unit, x_label=f"month ({tz.key})")
+    by_sector.columns = [sector_label(str(c)) for c in by_sector.columns]  # names, not codes
+    st.altair_chart(
+        time_chart(by_sector, y_label=unit, x_label=f"month ({tz.key})", mark="bar", fmt="%Y-%m"),
+        width="stretch",
+    )
     st.subheader(f"By {level}, per year · 分区域年度排放")
     by_region = emissions_by(annual, "region", level)
     by_region.index = [t.year for t in by_region.index]
+    by_region.columns = [region_label(str(c)) for c in by_region.columns]
     st.dataframe(by_region.round(1), width="stretch")
     left_out = left_out_of(annual, level)
     if not left_out.empty:
@@ -98,16 +106,18 @@ def carbon_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
         st.info("No regional targets: add them with `ecosense carbon import --targets FILE`.")
     all_gases = table[table["gas"] == "CO2e"]
     for target in targets:
-        history = annual_of_region(all_gases, target.region)
-        history = history[history.index < now.astimezone(tz).year]  # complete years only
+        by_part = annual_by_part(all_gases, target.region)
+        if not by_part.empty:  # complete years only
+            by_part = by_part[by_part.index < now.astimezone(tz).year]
         try:
-            tracking = track(history, target)
-        except CarbonError as exc:
-            st.warning(f"{target.region}: {exc}")
+            tracking = track_region(by_part, target)
+        except CarbonError as exc:  # the message names the region (once)
+            st.warning(f"**{region_label(target.region)}** · {exc}")
             continue
         st.markdown(
-            f"**{target.region}** — peak by {target.peak_year}, neutrality by "
-            f"{target.neutral_year} ({tracking.method})"
+            f"**{region_label(target.region)}** ({target.region}) — peak by {target.peak_year},"
+            f" neutrality by {target.neutral_year} ({tracking.method}; years whose data cover"
+            " the whole region)"
         )
         m = st.columns(3)
         m[0].metric(
@@ -122,7 +132,9 @@ def carbon_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
         )
         chart = target_chart(tracking.history, tracking.projection, tracking.required)
         chart.index = pd.to_datetime(chart.index.astype(str), format="%Y")  # a time axis
-        st.line_chart(chart, y_label="t CO2e", x_label="year")
+        st.altair_chart(
+            time_chart(chart, y_label="t CO2e", x_label="year", fmt="%Y"), width="stretch"
+        )
 
     st.subheader("CEMS against calculation · 在线监测与核算对比")
     if not linked:
@@ -171,4 +183,14 @@ def carbon_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
         st.info(f"{facility}: no CEMS hours or calculated months in the last 12 months.")
         return
     frame.index = pd.PeriodIndex(frame.index).to_timestamp()
-    st.bar_chart(frame, stack=False, y_label="t CO2", x_label=f"month ({tz.key})")
+    st.altair_chart(
+        time_chart(
+            frame,
+            y_label="t CO2",
+            x_label=f"month ({tz.key})",
+            mark="bar",
+            fmt="%Y-%m",
+            stack=False,
+        ),
+        width="stretch",
+    )

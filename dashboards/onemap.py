@@ -6,7 +6,7 @@ no tile or style server is asked for anything."""
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -23,7 +23,15 @@ from dashboards.mapview import (
 )
 from dashboards.session import Viewer
 from dashboards.settings import DashboardSettings
-from dashboards.views import basemap, map_style, station_table, style_url
+from dashboards.views import (
+    STALE_AFTER,
+    basemap,
+    current_rows,
+    map_style,
+    shown_hours,
+    station_table,
+    style_url,
+)
 from gis.errors import GisError
 from gis.rasters import open_raster
 from store import derived
@@ -48,14 +56,14 @@ def onemap_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
     """The page (see the module); stations, their states and the PM2.5 surface only from
     the stations ``who`` may read."""
     st.title("One map · 一张图")
+    tz = settings.timezone
     now = datetime.now(UTC)
     with store.connection() as conn:
         names = gis_store.layers(conn)
         rasters = gis_store.load_rasters(conn)
-        hourly = derived.read_aggregates(
-            conn, scope="station", period="PT1H", start=now - timedelta(hours=6), end=now,
-            parameters=["pm25"],
-        )  # fmt: skip
+        hourly = derived.latest_complete_hours(  # each station's latest valid complete hour
+            conn, now, what="mean", scope="station", parameters=["pm25"]
+        )
     hourly = who.readable(hourly, "subject")
     stations = pd.DataFrame(
         [
@@ -140,20 +148,24 @@ def onemap_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
             )
         )  # fmt: skip
     if show_pm25:
-        latest = hourly.sort_values("start").groupby("subject").last().reset_index()
-        points = latest.merge(stations, left_on="subject", right_on="id")
-        surface = station_surface(points[points["valid"]])
+        current = current_rows(hourly, now)
+        points = current.merge(stations, left_on="subject", right_on="id")
+        surface = station_surface(points)
         if surface is None:
-            notes.append("PM2.5 surface: needs valid hourly means from at least 3 stations")
+            notes.append(
+                "PM2.5 surface: needs a valid complete hour of PM2.5 from at least 3 stations"
+                f" within {STALE_AFTER.total_seconds() / 3600:.0f} h"
+            )
         else:
             grid, cv = surface
             image, bounds, _, _ = raster_image(grid, "pm25", 0.0, 150.0)  # µg/m³
             layers.append(pdk.Layer("BitmapLayer", id="pm25", image=String(image), bounds=bounds))
             notes.append(
-                f"PM2.5 surface from {len(cv.predicted)} stations, {cv.method}: leave-one-out "
-                f"RMSE {cv.rmse:.1f} µg/m³, bias {cv.bias:+.1f}"
+                f"PM2.5 surface ({shown_hours(points['start'], tz)}) from {len(cv.predicted)}"
+                f" stations, {cv.method}: leave-one-out RMSE {cv.rmse:.1f} µg/m³,"
+                f" bias {cv.bias:+.1f}"
             )
-            who.shown_stations(points[points["valid"]]["subject"])
+            who.shown_stations(points["subject"])
     if show_stations and not stations.empty:
         table = station_table(stations, who.readable(store.latest(), "station"), now)
         who.shown_stations(table["id"])

@@ -10,24 +10,28 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from dashboards.downloads import report_download
 from dashboards.session import SIGN_IN, Viewer
 from dashboards.settings import DashboardSettings
 from dashboards.views import (
     RISK_LABELS,
     ROMAN,
+    STALE_AFTER,
+    alert_period,
     aqi_stations,
     completeness,
+    current_rows,
     daily_report,
     deck,
     latest_per_subject,
     ranking,
+    shown_hours,
+    water_parameter_label,
 )
 from sensors.standards.aqi import CATEGORIES
 from store import alerts as alert_store
 from store import derived
 from store.postgres import PostgresStore
-
-HOURS_SHOWN = 48  # the map shows each station's latest hourly AQI of the last 48 hours
 
 
 def _stations(store: PostgresStore, who: Viewer) -> pd.DataFrame:
@@ -89,12 +93,8 @@ def aqi_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) -> 
     now = datetime.now(UTC)
     stations = _stations(store, who)
     air = stations[stations["kind"] == "air"]
-    hourly = _station_rows(
-        _assessments(
-            store, "aqi-hourly", now - timedelta(hours=HOURS_SHOWN), now + timedelta(hours=1)
-        ),
-        who,
-    )
+    with store.connection() as conn:  # each subject's latest valid complete hour
+        hourly = _station_rows(derived.latest_complete_hours(conn, now, what="aqi"), who)
     st.caption(
         "  ".join(
             f"<span style='color:{c}'>■</span> {lo}+ {zh} {en}"
@@ -106,24 +106,32 @@ def aqi_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) -> 
         st.info("No air stations yet.")
         return
     station_rows = hourly[hourly["scope"] == "station"]
-    table = aqi_stations(air, latest_per_subject(station_rows))
+    table = aqi_stations(air, station_rows, now, tz)
     left, right = st.columns([3, 2])
     with left:
         st.subheader("Hourly AQI by station · 站点小时 AQI")
-        st.caption(f"Each station's latest hour within {HOURS_SHOWN} h; grey: none, or NA.")
+        st.caption(
+            f"{shown_hours(station_rows['start'], tz)} · Each station's latest complete valid"
+            " hour (never the running hour) · 各站最近一个完整有效小时；grey · 灰色: none, or"
+            f" older than {STALE_AFTER.total_seconds() / 3600:.0f} h · 无数据或超过2小时"
+        )
         st.pydeck_chart(deck(table, None, settings.tile_url), height=480)
     with right:
         st.subheader("City ranking · 城市排名")
-        cities = latest_per_subject(hourly[hourly["scope"] == "city"])
+        cities = hourly[hourly["scope"] == "city"]
         if cities.empty:
             _no_results("city AQI")
         else:
-            when = cities["start"].max().tz_convert(tz).strftime("%Y-%m-%d %H:00")
-            st.caption(f"Hour starting {when} · 时段")
-            st.dataframe(ranking(cities), hide_index=True, width="stretch")
+            current = current_rows(cities, now)
+            st.caption(
+                shown_hours(current["start"], tz)
+                + ("" if len(current) == len(cities) else " · unranked: out of date · 不参与排名")
+            )
+            st.dataframe(ranking(cities, now, tz), hide_index=True, width="stretch")
     st.subheader("Daily report · 日报")
     today = pd.Timestamp(now).tz_convert(tz).normalize()
     day = st.date_input("Day · 日期", value=(today - pd.Timedelta(days=1)).date(), key="aqi_day")
+    report_download(store, str(tz), who, "daily", day)
     start = pd.Timestamp(day).tz_localize(tz)
     daily = _station_rows(
         _assessments(
@@ -143,8 +151,8 @@ def aqi_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) -> 
         _no_results("hourly AQI")
     else:
         st.subheader("Latest hourly AQI · 最新小时 AQI")
-        shown = table[["id", "name", "aqi", "state_label"]].rename(
-            columns={"state_label": "category"}
+        shown = table[["id", "name", "aqi", "hour", "state_label"]].rename(
+            columns={"state_label": "category", "hour": "hour · 时段"}
         )
         st.dataframe(shown, hide_index=True, width="stretch")
     who.shown_stations(air["id"])
@@ -157,6 +165,10 @@ def water_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) -
     now = datetime.now(UTC)
     stations = _stations(store, who)
     names = dict(zip(stations["id"], stations["name"], strict=True))
+    month = st.date_input(
+        "Month of · 月份", value=pd.Timestamp(now).tz_convert(tz).date(), key="water_month"
+    )
+    report_download(store, str(tz), who, "monthly", month)
     for kind, label, back in (
         ("water-daily", "Daily · 日", timedelta(days=7)),
         ("water-monthly", "Monthly · 月", timedelta(days=400)),
@@ -179,10 +191,14 @@ def water_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) -
                     "class · 类别": [
                         ROMAN.get(int(v), "—") if pd.notna(v) else "—" for v in latest["value"]
                     ],
-                    "worse than target · 超标项目": latest["label"].replace("", "—"),
-                    "per parameter": [
+                    "worse than target · 超标项目": [
+                        "、".join(water_parameter_label(p) for p in str(e).split(",") if p) or "—"
+                        for e in latest["label"]
+                    ],
+                    "per parameter · 单项类别": [
                         ", ".join(
-                            f"{p} {ROMAN[c]}" for p, c in sorted(d.get("classes", {}).items())
+                            f"{water_parameter_label(p)} {ROMAN[c]}"
+                            for p, c in sorted(d.get("classes", {}).items())
                         )
                         for d in latest["details"]
                     ],
@@ -264,6 +280,7 @@ def alerts_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
                     "station": r["station"],
                     "parameter": r["parameter"],
                     "message": r["message"],
+                    "hour or day · 时段": alert_period(r["parameter"], r["details"], tz),
                     "opened": r["opened_at"].astimezone(tz).strftime("%Y-%m-%d %H:%M"),
                     "last seen": r["last_seen"].astimezone(tz).strftime("%Y-%m-%d %H:%M"),
                 }

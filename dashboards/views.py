@@ -12,6 +12,7 @@ from typing import Any, Final
 import pandas as pd
 import pydeck as pdk
 
+from sensors.errors import UnknownParameterError
 from sensors.parameters import lookup
 
 #: state → (label zh, label en, RGB)
@@ -20,13 +21,20 @@ STATES: Final[dict[str, tuple[str, str, tuple[int, int, int]]]] = {
     "delayed": ("延迟", "delayed", (255, 170, 0)),
     "offline": ("离线", "offline", (200, 30, 30)),
     "no_data": ("无数据", "no data", (150, 150, 150)),
+    "sampled": ("采样点", "sampled", (70, 110, 190)),
 }
 ONLINE_WITHIN: Final = timedelta(minutes=5)
 OFFLINE_AFTER: Final = timedelta(hours=1)
 
 
-def station_state(latest: datetime | None, now: datetime) -> str:
-    """``online`` (data within 5 min), ``delayed`` (within 1 h), ``offline`` or ``no_data``."""
+def station_state(latest: datetime | None, now: datetime, kind: str = "air") -> str:
+    """``online`` (data within 5 min), ``delayed`` (within 1 h), ``offline`` or ``no_data``;
+    ``sampled`` for a station of a kind that is sampled, not streaming (a soil sampling point
+    is never "offline": :func:`sensors.stations.is_continuous`)."""
+    from sensors.stations import is_continuous
+
+    if not is_continuous(kind):
+        return "sampled"
     if latest is None or pd.isna(latest):
         return "no_data"
     age = now - latest
@@ -49,7 +57,10 @@ def station_table(
     )
     out = stations.copy()
     out["last_time"] = out["id"].map(last)
-    out["state"] = [station_state(t if not pd.isna(t) else None, now) for t in out["last_time"]]
+    out["state"] = [
+        station_state(t if not pd.isna(t) else None, now, str(k))
+        for t, k in zip(out["last_time"], out["kind"], strict=True)
+    ]
     out["colour"] = [[*list(STATES[s][2]), 230] for s in out["state"]]
     out["state_label"] = [f"{STATES[s][0]} {STATES[s][1]}" for s in out["state"]]
     return out
@@ -148,6 +159,59 @@ def deck(
     )
 
 
+def time_format(index: pd.Index) -> str:
+    """The d3 time format of a chart's time axis over ``index``: real times, never the
+    ":01 :02" seconds ticks a short span gets by default — ``%H:%M`` within two days,
+    ``%m-%d %H:%M`` within two weeks, ``%Y-%m-%d`` within a year and a half, ``%Y-%m`` after."""
+    if len(index) < 2:
+        return "%Y-%m-%d %H:%M"
+    span = pd.Timestamp(index.max()) - pd.Timestamp(index.min())
+    if span <= pd.Timedelta(days=2):
+        return "%H:%M"
+    if span <= pd.Timedelta(days=14):
+        return "%m-%d %H:%M"
+    if span <= pd.Timedelta(days=550):
+        return "%Y-%m-%d"
+    return "%Y-%m"
+
+
+def time_chart(
+    frame: pd.DataFrame,
+    *,
+    y_label: str,
+    x_label: str,
+    mark: str = "line",
+    fmt: str | None = None,
+    stack: bool = True,
+) -> Any:
+    """An Altair chart of ``frame`` (index: naive local times; one series per column) whose
+    time axis reads real times (:func:`time_format`, or ``fmt``), with a tooltip giving the
+    full time of each point; bars are stacked unless ``stack`` is false (then side by side)."""
+    import altair as alt
+
+    fmt = fmt or time_format(frame.index)
+    long = (
+        frame.rename_axis("time")
+        .reset_index()
+        .melt(id_vars="time", var_name="series", value_name="value")
+        .dropna(subset=["value"])
+    )
+    long["series"] = long["series"].astype(str)
+    chart = alt.Chart(long)
+    base = chart.mark_bar() if mark == "bar" else chart.mark_line(point=len(frame) < 60)
+    return base.encode(
+        x=alt.X("time:T", title=x_label, axis=alt.Axis(format=fmt, labelOverlap=True)),
+        y=alt.Y("value:Q", title=y_label),
+        color=alt.Color("series:N", title=None),
+        xOffset="series:N" if mark == "bar" and not stack else alt.Undefined,
+        tooltip=[
+            alt.Tooltip("time:T", format="%Y-%m-%d %H:%M:%S"),
+            "series:N",
+            alt.Tooltip("value:Q", format=",.4~g"),
+        ],
+    )
+
+
 def parameter_label(code: str) -> str:
     """``PM2.5 细颗粒物 (ug/m3)`` for ``pm25``."""
     p = lookup(code)
@@ -203,45 +267,146 @@ def latest_per_subject(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values("start").groupby("subject", as_index=False).tail(1)
 
 
-def aqi_stations(stations: pd.DataFrame, latest: pd.DataFrame) -> pd.DataFrame:
-    """Stations (id, name, kind, lon, lat) with their latest hourly AQI: ``aqi``, ``level``,
-    ``colour`` (the category's) and ``state_label`` (for the map's tooltip)."""
+#: a station's latest complete hour is shown in its colour until it ended more than this ago
+STALE_AFTER: Final = timedelta(hours=2)
+
+
+def is_stale(start: Any, now: datetime) -> bool:
+    """Whether the complete hour starting at ``start`` is too old to be "current": it ended
+    (``start + 1 h``) more than :data:`STALE_AFTER` before ``now``; no hour at all is stale."""
+    if start is None or pd.isna(start):
+        return True
+    return bool(now - (pd.Timestamp(start) + pd.Timedelta(hours=1)) > STALE_AFTER)
+
+
+def current_rows(frame: pd.DataFrame, now: datetime) -> pd.DataFrame:
+    """The rows of ``frame`` (with a ``start``) whose complete hour is not stale
+    (:func:`is_stale`); an empty frame keeps its columns."""
+    if frame.empty:
+        return frame
+    return frame[[not is_stale(t, now) for t in frame["start"]]]
+
+
+def hour_label(start: Any, tz: Any) -> str:
+    """``2026-12-02 10:00–11:00 CST``: the hour starting at ``start`` in the zone ``tz``."""
+    if start is None or pd.isna(start):
+        return "—"
+    t = pd.Timestamp(start).tz_convert(tz)
+    return f"{t:%Y-%m-%d %H:%M}–{t + pd.Timedelta(hours=1):%H:%M} {t.tzname()}"
+
+
+def shown_hours(starts: pd.Series, tz: Any) -> str:
+    """What a view's caption says about the hours it shows: ``Hour shown · 时段: 2026-12-02
+    10:00–11:00 CST``, and how many subjects show an earlier hour when they differ."""
+    if starts.empty:
+        return "Hour shown · 时段: —"
+    newest = starts.max()
+    older = int((starts < newest).sum())
+    text = f"Hour shown · 时段: {hour_label(newest, tz)}"
+    if older:
+        text += f" ({older} earlier · {older} 个更早)"
+    return text
+
+
+def alert_period(parameter: str, details: Any, tz: Any) -> str:
+    """The hour or day an alert's value belongs to, in the zone ``tz``: ``2026-12-02
+    10:00–11:00 CST`` for an hourly value, ``2026-12-01`` for a daily one (parameter ``P1D``
+    or ``…_24h``); ``—`` when the alert names none (offline, flatline…)."""
+    start = (details or {}).get("start")
+    if not start:
+        return "—"
+    t = pd.Timestamp(start)
+    if parameter == "P1D" or parameter.endswith("_24h"):
+        return f"{t.tz_convert(tz):%Y-%m-%d}"
+    return hour_label(t, tz)
+
+
+def aqi_stations(
+    stations: pd.DataFrame,
+    latest: pd.DataFrame,
+    now: datetime | None = None,
+    tz: Any = UTC,
+) -> pd.DataFrame:
+    """Stations (id, name, kind, lon, lat) with their latest complete hourly AQI (``latest``:
+    one row per subject, as :func:`store.derived.latest_complete_hours` reads them): ``aqi``,
+    ``level``, ``hour`` (its label in ``tz``), ``stale`` (the hour ended more than
+    :data:`STALE_AFTER` ago), ``colour`` (the category's; grey when stale or without an AQI)
+    and ``state_label`` (for the map's tooltip)."""
+    now = now or datetime.now(UTC)
     by = (
         latest.set_index("subject")
         if not latest.empty
-        else pd.DataFrame(columns=["value", "level", "label"])
+        else pd.DataFrame(columns=["value", "level", "label", "start"])
     )
     out = stations.copy()
     out["aqi"] = out["id"].map(by["value"]) if not by.empty else pd.NA
     out["level"] = out["id"].map(by["level"]) if not by.empty else pd.NA
     out["primary"] = out["id"].map(by["label"]).fillna("") if not by.empty else ""
-    out["colour"] = [aqi_colour(v) for v in out["level"]]
+    starts = out["id"].map(by["start"]) if not by.empty else pd.Series(pd.NaT, index=out.index)
+    out["hour"] = [hour_label(t, tz) for t in starts]
+    out["stale"] = [is_stale(t, now) for t in starts]
+    out["colour"] = [
+        aqi_colour(None if stale else v)
+        for v, stale in zip(out["level"], out["stale"], strict=True)
+    ]
     out["state_label"] = [
-        f"AQI {'NA' if pd.isna(a) else int(a)} · {category_label(lv)}" + (f" · {p}" if p else "")
-        for a, lv, p in zip(out["aqi"], out["level"], out["primary"], strict=True)
+        f"AQI {'NA' if pd.isna(a) else int(a)} · {category_label(lv)}"
+        + (f" · {p}" if p else "")
+        + f" · {h}"
+        + (" · 数据过旧 out of date" if stale and h != "—" else "")
+        for a, lv, p, h, stale in zip(
+            out["aqi"], out["level"], out["primary"], out["hour"], out["stale"], strict=True
+        )
     ]
     return out
 
 
-def ranking(latest: pd.DataFrame) -> pd.DataFrame:
-    """Subjects ranked from the cleanest air (lowest AQI) to the worst; NA last."""
+def ranking(latest: pd.DataFrame, now: datetime | None = None, tz: Any = None) -> pd.DataFrame:
+    """Subjects ranked from the cleanest air (lowest AQI) to the worst; NA last. With ``now``
+    (and ``tz``), each row says its hour (``hour · 时段``) and the subjects whose hour is stale
+    (:func:`is_stale`) are not ranked: they follow, marked out of date, without a rank."""
+    columns = ["rank", "city", "AQI", "category", "primary"]
+    if now is not None:
+        columns.append("hour · 时段")
     if latest.empty:
-        return pd.DataFrame(columns=["rank", "city", "AQI", "category", "primary"])
-    ordered = latest.sort_values(["value", "subject"], na_position="last").reset_index(drop=True)
-    return pd.DataFrame(
+        return pd.DataFrame(columns=columns)
+    stale = (
+        pd.Series([is_stale(t, now) for t in latest["start"]], index=latest.index)
+        if now is not None
+        else pd.Series(False, index=latest.index)
+    )
+    ordered = (
+        latest.assign(_stale=stale)
+        .sort_values(["_stale", "value", "subject"], na_position="last")
+        .reset_index(drop=True)
+    )
+    current = int((~ordered["_stale"]).sum())
+    out = pd.DataFrame(
         {
-            "rank": range(1, len(ordered) + 1),
+            "rank": pd.array(
+                [i if i <= current else pd.NA for i in range(1, len(ordered) + 1)], dtype="Int64"
+            ),
             "city": ordered["subject"],
             "AQI": ordered["value"],
             "category": [category_label(v) for v in ordered["level"]],
             "primary": ordered["label"].replace("", "—"),
         }
     )
+    if now is not None:
+        out["hour · 时段"] = [
+            hour_label(t, tz or UTC) + (" · 数据过旧 out of date" if old else "")
+            for t, old in zip(ordered["start"], ordered["_stale"], strict=True)
+        ]
+    return out
 
 
 def daily_report(daily: pd.DataFrame, names: dict[str, str], tz: Any) -> pd.DataFrame:
     """The HJ 633 daily report table: per station and day the AQI, category, primary
-    pollutants, each IAQI and the concentrations it was computed from."""
+    pollutants, each IAQI and the concentrations it was computed from, rounded for
+    publication (:func:`sensors.standards.aqi.published`: µg/m³ whole, CO mg/m³ one
+    decimal)."""
+    from sensors.standards.aqi import published
+
     rows = []
     for r in daily.to_dict("records"):
         details = r["details"] or {}
@@ -257,7 +422,7 @@ def daily_report(daily: pd.DataFrame, names: dict[str, str], tz: Any) -> pd.Data
             if key.startswith("c_"):
                 continue
             row[f"IAQI {key}"] = details[key]
-            row[key] = details.get(f"c_{key}")
+            row[key] = published(key, details.get(f"c_{key}"))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -334,6 +499,78 @@ def annual_of_region(table: pd.DataFrame, region: str) -> pd.Series:
     inside = table["region"].map(lambda r: region in chain(r))
     years = table[inside & (table["period"] == "P1Y")]
     return years.groupby(years["start"].map(lambda t: t.year))["tonnes"].sum()
+
+
+def annual_by_part(table: pd.DataFrame, region: str) -> pd.DataFrame:
+    """Annual emissions (t) of the facilities inside ``region`` from ``P1Y`` rows of one gas,
+    year × part: the sub-region one level below ``region`` holding the facility (a province of
+    ``CN``, a city of a province), or the facility itself when it sits at ``region``'s own
+    level; NaN where a part has no emissions that year (:func:`carbon.targets.track_region`)."""
+    from carbon.regions import chain
+
+    if table.empty:
+        return pd.DataFrame()
+
+    def part(facility: Any, of: Any) -> str | None:
+        regions = chain(str(of))
+        if region not in regions:
+            return None
+        at = regions.index(region)
+        return regions[at - 1] if at > 0 else str(facility)
+
+    years = table[table["period"] == "P1Y"]
+    if years.empty:
+        return pd.DataFrame()
+    parts = pd.Series(
+        [part(f, r) for f, r in zip(years["facility"], years["region"], strict=True)],
+        index=years.index,
+        dtype="object",
+    )
+    inside = years.assign(part=parts, year=years["start"].map(lambda t: t.year)).dropna(
+        subset=["part"]
+    )
+    if inside.empty:
+        return pd.DataFrame()
+    return inside.pivot_table(index="year", columns="part", values="tonnes", aggfunc="sum")
+
+
+def region_label(code: str) -> str:
+    """A region by name: ``北京市 Beijing`` for ``CN-BJ``, ``中国 China`` for ``CN``, a city or
+    county code with its province's name (``北京市 Beijing · 110105``); province names from the
+    shipped base map (Natural Earth); other codes (``grid:north``) as they are."""
+    from carbon.regions import PROVINCES
+
+    if code == "CN":
+        return "中国 China"
+    names = {
+        f["properties"]["code"]: f"{f['properties']['name_zh']} {f['properties']['name_en']}"
+        for f in basemap()["features"]
+        if f["properties"].get("kind") == "province"
+    }
+    if code in names:
+        return names[code]
+    province = PROVINCES.get(code[:2]) if len(code) == 6 and code.isdigit() else None
+    if province in names:
+        return f"{names[province]} · {code}"
+    return code
+
+
+def sector_label(code: str) -> str:
+    """A sector by name: ``公用电力和热力生产 Public electricity and heat production
+    (1.A.1.a)`` (:func:`carbon.sectors.label`)."""
+    from carbon.sectors import label
+
+    return label(code)
+
+
+def water_parameter_label(code: str) -> str:
+    """A water parameter by name: ``高锰酸盐指数 Permanganate index (CODMn)`` for ``codmn``;
+    an unknown code as it is."""
+    try:
+        p = lookup(code, "water")
+    except UnknownParameterError:  # not a known parameter: show the code
+        return code
+    return f"{p.name_zh} {p.name_en}"
 
 
 def target_chart(history: pd.Series, projection: pd.Series, required: pd.Series) -> pd.DataFrame:

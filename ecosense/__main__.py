@@ -2,6 +2,9 @@
 
 import sys
 
-from ecosense.cli import main
+try:
+    from ecosense.cli import main
+except KeyboardInterrupt:  # a Ctrl-C while the command is still loading
+    sys.exit(130)
 
 sys.exit(main())

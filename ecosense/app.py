@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from api import docs as api_docs
 from api.auth import Denied
 from api.auth import router as auth_router
 from api.params import RejectUnprintable
@@ -30,6 +31,8 @@ def create_app(ctx: ServiceContext, rate_limits: RateLimits | None = None) -> Fa
         title="EcoSense gateway",
         version=__version__,
         description="Device-facing write routes and the HTTP read API of EcoSense.",
+        docs_url=None,  # served from packaged assets (api/docs.py), not from a CDN
+        redoc_url=None,
     )
     app.state.ctx = ctx
     app.state.rate_limits = RateLimits() if rate_limits is None else rate_limits
@@ -38,6 +41,7 @@ def create_app(ctx: ServiceContext, rate_limits: RateLimits | None = None) -> Fa
     app.include_router(read_router)
     app.include_router(review_router)
     app.include_router(auth_router)
+    api_docs.install(app)
 
     @app.exception_handler(Denied)
     async def denied(request: Request, exc: Denied) -> JSONResponse:

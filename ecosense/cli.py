@@ -1,18 +1,22 @@
-"""The ``ecosense`` command: ``up``, ``stations import``, ``devices add|list|revoke|rotate``,
-``admin rotate-token``, ``import`` (readings
-from files), ``simulate``, ``jobs list|run``, ``carbon run|import``, ``gis`` (layers,
-rasters, zonal statistics) and ``audit verify``.
+"""The ``ecosense`` command: ``up``, ``stations import|list|show``,
+``devices add|list|revoke|rotate``, ``admin rotate-token``, ``import`` (readings from files),
+``simulate``, ``jobs list|run``, ``carbon run|import|emissions``, ``gis`` (layers, rasters,
+zonal statistics, and reading them back: :mod:`ecosense.lists_cli`) and ``audit verify``.
 
-What a command changes is audited (:mod:`store.audit`) with the actor ``cli:<login>``: the
-operating-system account that ran it on the server.
+What a command changes, and what it reads back, is audited (:mod:`store.audit`) with the actor
+``cli:<login>``: the operating-system account that ran it on the server.
 
-Every command exits 0 on success, and non-zero with a one-line reason on stderr on failure.
+Every command that opens the store first says on stderr which data dir it uses and whether a
+platform runs on it (:func:`where`); its result (a token, a password) stays the last line of
+stdout. Exit codes: 0 everything done; 1 failed, or done in part (rows rejected, records
+excluded) with the count in the one-line reason on stderr; 2 usage; 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -22,7 +26,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from ecosense import __version__, devices_cli
+from ecosense import __version__, devices_cli, lists_cli
 from ecosense.config import Settings, load_settings
 from ecosense.errors import EcosenseError
 
@@ -99,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     st_sub = stations.add_subparsers(dest="stations_command", required=True, metavar="ACTION")
     st_import = st_sub.add_parser("import", help="import stations from CSV or GeoJSON (idempotent)")
     st_import.add_argument("file", type=Path, help="CSV (id,name,kind,lon,lat,...) or GeoJSON")
+    lists_cli.add_station_parsers(st_sub)
 
     devices = sub.add_parser("devices", help="manage devices")
     dev_sub = devices.add_subparsers(dest="devices_command", required=True, metavar="ACTION")
@@ -190,7 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     jobs = sub.add_parser("jobs", help="pipeline jobs (aggregation, AQI, water classes, alerts)")
     jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True, metavar="ACTION")
-    jobs_sub.add_parser("list", help="the jobs, and where each incremental one got to")
+    jobs_list = jobs_sub.add_parser("list", help="the jobs, and where each incremental one got to")
+    jobs_list.add_argument(
+        "--format", choices=lists_cli.FORMATS, default="table", help="table (default), csv or json"
+    )
     run = jobs_sub.add_parser(
         "run",
         help="run a job: incrementally (what arrived since its last run) or over a range",
@@ -241,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--activity", type=Path, action="append", default=[], help="activity file (repeatable)"
     )
     c_imp.add_argument("--targets", type=Path, help="region, peak_year, neutral_year")
+    lists_cli.add_carbon_parsers(carbon_sub)
     gis = sub.add_parser("gis", help="the one map: layers, rasters, zonal statistics")
     gis_sub = gis.add_subparsers(dest="gis_command", required=True, metavar="ACTION")
     g_layer = gis_sub.add_parser(
@@ -275,9 +284,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="mean,count",
         help="comma-separated: mean,sum,count,min,max,majority,frac",
     )
+    lists_cli.add_gis_parsers(gis_sub)
     from ecosense import users_cli
 
     users_cli.add_parsers(sub)
+    _add_report_parser(sub)
     return parser
 
 
@@ -365,9 +376,59 @@ def cmd_gis(settings: Settings, args: argparse.Namespace) -> int:
     return 1 if report.errors else 0
 
 
+#: the start of the line every command that opens the store prints on stderr
+WHERE_PREFIX = "ecosense: data dir "
+
+
+def old_default_hint(settings: Settings, origin: str) -> str:
+    """``; <cwd>/.ecosense here is …`` when the data dir is the default one and the current
+    folder holds a data dir of the former default (``./.ecosense``), else empty."""
+    old = Path(".ecosense").absolute()
+    if origin != "default" or old == settings.data_dir:
+        return ""
+    if not (old / "pg" / "PG_VERSION").exists():
+        return ""
+    return (
+        f"; {old} here is a data dir of the former default: set ECOSENSE_DATA_DIR={old} to use it"
+    )
+
+
+def where(settings: Settings) -> str:
+    """One line naming the data dir a command uses, where that setting comes from, and
+    whether a platform (``ecosense up``) is running on it (with its pid and addresses).
+
+    Raises
+    ------
+    EcosenseError
+        without a database URL, when the data dir holds no database yet: only ``ecosense up``
+        creates one, so that a command run from another folder never fills a new, empty
+        database the platform does not read.
+    """
+    from ecosense.config import data_dir_origin
+    from ecosense.instance import running
+
+    data_dir, origin = settings.data_dir, data_dir_origin()
+    holder = running(data_dir)
+    if holder is not None:
+        state = f"platform running on it: {holder.describe()}"
+    else:
+        state = "no platform running on it"
+    if settings.database_url is None and not (data_dir / "pg" / "PG_VERSION").exists():
+        hint = old_default_hint(settings, origin)
+        raise EcosenseError(
+            f"no EcoSense data dir at {data_dir} ({origin}): `ecosense up` creates it; run this"
+            " command where the platform's settings apply, or set ECOSENSE_DATA_DIR (or"
+            f" data_dir in ecosense.toml) to the platform's data dir{hint}"
+        )
+    database = "" if settings.database_url is None else ", database ECOSENSE_DATABASE_URL"
+    return f"{WHERE_PREFIX}{data_dir} ({origin}{database}); {state}"
+
+
 def _open(settings: Settings):  # type: ignore[no-untyped-def]
+    """Open the store of the data dir (or database) in force, after saying so on stderr."""
     from store import open_store
 
+    print(where(settings), file=sys.stderr, flush=True)
     return open_store(database_url=settings.database_url, data_dir=settings.data_dir, max_size=2)
 
 
@@ -385,6 +446,63 @@ def cmd_db_roles(settings: Settings, apply: bool) -> int:
     with _open(settings) as opened, opened.store.connection() as conn:
         done = roles.create_and_grant(conn)
     print("roles granted: " + ", ".join(done))
+    return 0
+
+
+def _add_report_parser(sub: Any) -> None:
+    """``ecosense report daily|monthly --date D --format xlsx|pdf|csv --out FILE``."""
+    rep = sub.add_parser(
+        "report",
+        help="the daily air-quality or monthly surface-water report (xlsx, PDF, CSV)",
+        description="Write the bureau's daily air-quality report (HJ 633-2026) of day D, or "
+        "the surface-water quality report (GB 3838-2002) of the month of D, from the computed "
+        "aggregates and assessments. Gaps and invalid hours or days are stated in the report "
+        "(exit 0); a report that cannot be written exits non-zero. Runs as the owner (every "
+        "station) and is audited.",
+    )
+    rep.add_argument("kind", choices=["daily", "monthly"])
+    rep.add_argument("--date", required=True, help="the day (YYYY-MM-DD, the bureau's zone)")
+    rep.add_argument(
+        "--format", choices=["xlsx", "pdf", "csv"], help="default: from --out's suffix"
+    )
+    rep.add_argument("--out", required=True, type=Path, help="the file to write")
+
+
+def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
+    """``report``: build, render, write; the path and what it holds on stdout."""
+    from datetime import date
+
+    import access
+    from reports import data, render
+
+    try:
+        day = date.fromisoformat(args.date)
+    except ValueError as exc:
+        raise EcosenseError(f"--date {args.date!r} is not a date (YYYY-MM-DD)") from exc
+    fmt = args.format or args.out.suffix.lstrip(".").lower()
+    if fmt not in render.FORMATS:
+        raise EcosenseError(f"give --format xlsx, pdf or csv (not {fmt!r})")
+    with _open(settings) as opened:
+        report = data.build(opened.store, args.kind, day, settings.timezone, access.BREAK_GLASS)
+        content = render.render(report, fmt)
+        try:
+            args.out.write_bytes(content)
+        except OSError as exc:
+            raise EcosenseError(f"cannot write {args.out}: {exc.strerror}") from exc
+        _audit(
+            opened.store,
+            "export",
+            data.audit_object(report),
+            details={
+                "via": "cli",
+                "format": fmt,
+                "file": str(args.out),
+                "stations": len(report.stations),
+                "grade": report.grade.label,
+            },
+        )
+    print(f"{len(report.notes) - 1} statements on gaps or validity", file=sys.stderr)
+    print(f"wrote the {args.kind} report of {report.period} ({fmt}) to {args.out}")
     return 0
 
 
@@ -684,7 +802,10 @@ def cmd_import(settings: Settings, file: Path, station: str | None, user: str | 
         + (f" ({len(found.stations)} sampling points)" if found.stations else "")
     )
     if problems:
-        raise EcosenseError(f"{len(problems)} rows or readings rejected, the rest imported")
+        raise EcosenseError(
+            f"{len(problems)} rejected (rows or readings, listed above),"
+            f" {len(result.accepted)} imported"
+        )
     return 0
 
 
@@ -744,6 +865,13 @@ def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
     if args.jobs_command == "list":
         with _open(settings) as opened, db.connect(opened.url) as conn:
             marks = derived.marks(conn)
+        if args.format != "table":
+            rows = [
+                {"job": j.name, "description": j.description, "up_to": marks.get(j.name)}
+                for j in JOBS.values()
+            ]
+            lists_cli.emit(rows, ["job", "description", "up_to"], args.format, settings)
+            return 0
         for job in JOBS.values():
             mark = marks.get(job.name)
             shown = mark.astimezone(settings.tz).isoformat(timespec="seconds") if mark else "never"
@@ -869,6 +997,11 @@ def cmd_carbon_run(settings: Settings, job: Path, keep: bool = False) -> int:
         print(f"  wrote {f}")
     if keep:
         print(f"  stored as run {run_id}")
+    if result.excluded:
+        raise EcosenseError(
+            f"{len(result.excluded)} excluded (records or facilities, listed above);"
+            " the rest accounted"
+        )
     return 0
 
 
@@ -918,13 +1051,23 @@ def cmd_carbon_import(settings: Settings, args: argparse.Namespace) -> int:
     for p in problems[:50]:
         print(f"  rejected: {p.where}: {p.reason}", file=sys.stderr)
     if problems:
-        raise EcosenseError(f"{len(problems)} rows rejected, the rest imported")
+        raise EcosenseError(f"{len(problems)} rejected (rows, listed above), the rest imported")
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``ecosense`` command."""
+    """Entry point of the ``ecosense`` command; a Ctrl-C at any moment exits 130 quietly."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("ecosense: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
+    if not args.verbose:  # Dask's INFO chatter (cluster start-up, workers) off, workers too
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -935,6 +1078,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
         if args.command == "up":
+            from ecosense.config import data_dir_origin
+
+            origin = data_dir_origin()
+            print(
+                f"{WHERE_PREFIX}{settings.data_dir} ({origin}): starting the platform"
+                + old_default_hint(settings, origin),
+                file=sys.stderr,
+                flush=True,
+            )
             from dataclasses import replace
 
             from ecosense.runner import UpOptions, up
@@ -955,8 +1107,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                     demo=args.demo,
                 ),
             )
-        if args.command == "stations":
+        if args.command == "stations" and args.stations_command == "import":
             return cmd_stations_import(settings, args.file)
+        if (
+            args.command == "stations"
+            or (args.command == "gis" and args.gis_command in lists_cli.GIS_ACTIONS)
+            or (args.command == "carbon" and args.carbon_command in lists_cli.CARBON_ACTIONS)
+        ):
+            return lists_cli.run(settings, args)
         if args.command == "db":
             return cmd_db_roles(settings, args.apply)
         if args.command == "devices" and args.devices_command == "add":
@@ -981,6 +1139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_carbon_import(settings, args)
         if args.command == "carbon":
             return cmd_carbon_run(settings, args.job, args.store)
+        if args.command == "report":
+            return cmd_report(settings, args)
         if args.command in ("users", "classify"):
             from ecosense import users_cli
 

@@ -1,8 +1,13 @@
 """Configuration: environment variables (``ECOSENSE_*``), optionally a TOML file setting the same.
 
 Precedence: environment, then the TOML file named by ``ECOSENSE_CONFIG`` (or ``ecosense.toml``
-in the working directory), then defaults. TOML keys are the variable names without the
-``ECOSENSE_`` prefix, in lower case (``data_dir = "/var/lib/ecosense"``).
+in the working directory, else the user's ``$XDG_CONFIG_HOME/ecosense/ecosense.toml``), then
+defaults. TOML keys are the variable names without the ``ECOSENSE_`` prefix, in lower case
+(``data_dir = "/var/lib/ecosense"``).
+
+The data directory defaults to the user's ``$XDG_DATA_HOME/ecosense`` (``~/.local/share/
+ecosense``): the same from every folder, so that a command run anywhere finds the platform
+``ecosense up`` runs (:func:`default_data_dir`).
 """
 
 from __future__ import annotations
@@ -148,12 +153,48 @@ _KEYS = (
 )
 
 
+def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """The data directory when none is configured: ``$XDG_DATA_HOME/ecosense``, else
+    ``~/.local/share/ecosense`` (``./.ecosense`` only when there is no home directory)."""
+    env = os.environ if environ is None else environ
+    base = env.get("XDG_DATA_HOME") or ""
+    if base and Path(base).is_absolute():
+        return Path(base) / "ecosense"
+    home = env.get("HOME") or ""
+    if not home:
+        try:
+            home = str(Path.home())
+        except (RuntimeError, KeyError):
+            return Path(".ecosense").absolute()
+    return Path(home) / ".local" / "share" / "ecosense"
+
+
+def config_file(environ: Mapping[str, str] | None = None) -> Path | None:
+    """The TOML file in force: ``ECOSENSE_CONFIG``, else ``./ecosense.toml``, else
+    ``$XDG_CONFIG_HOME/ecosense/ecosense.toml`` (``~/.config/…``); None when none exists."""
+    env = os.environ if environ is None else environ
+    named = env.get("ECOSENSE_CONFIG")
+    if named:
+        return Path(named)
+    here = Path("ecosense.toml")
+    if here.exists():
+        return here
+    base = env.get("XDG_CONFIG_HOME") or ""
+    if not (base and Path(base).is_absolute()):
+        home = env.get("HOME") or ""
+        if not home:
+            return None
+        base = str(Path(home) / ".config")
+    user = Path(base) / "ecosense" / "ecosense.toml"
+    return user if user.exists() else None
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Settings from the environment (default: ``os.environ``) and the optional TOML file."""
     env = os.environ if environ is None else environ
     file_values: dict[str, Any] = {}
     config_path = env.get("ECOSENSE_CONFIG")
-    path = Path(config_path) if config_path else Path("ecosense.toml")
+    path = config_file(env) or Path("ecosense.toml")
     if config_path and not path.exists():
         raise ConfigError(f"ECOSENSE_CONFIG names {path}, which does not exist")
     if path.exists():
@@ -235,7 +276,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("ECOSENSE_TLS_CERT and ECOSENSE_TLS_KEY go together: set both or none")
     oidc = _oidc(get)
     return Settings(
-        data_dir=Path(get("data_dir") or ".ecosense").absolute(),
+        data_dir=Path(get("data_dir") or default_data_dir(env)).expanduser().absolute(),
         database_url=get("database_url"),
         dask_scheduler=get("dask_scheduler"),
         timezone=timezone,
@@ -350,3 +391,19 @@ def admin_token(settings: Settings) -> str:
     finally:
         os.close(fd)
     return token
+
+
+def data_dir_origin(environ: Mapping[str, str] | None = None) -> str:
+    """Where the data directory's setting comes from: ``ECOSENSE_DATA_DIR``, the TOML file
+    (its path), or ``default``."""
+    env = os.environ if environ is None else environ
+    if env.get("ECOSENSE_DATA_DIR"):
+        return "ECOSENSE_DATA_DIR"
+    path = config_file(env)
+    if path is not None and path.exists():
+        try:
+            if "data_dir" in tomllib.loads(path.read_text("utf-8")):
+                return str(path.absolute())
+        except (OSError, tomllib.TOMLDecodeError):
+            pass
+    return "default"

@@ -25,7 +25,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,6 +42,7 @@ from ecosense.config import Settings
 from ecosense.credentials import admin_token_in_force
 from ecosense.demo import demo_carbon, demo_stations
 from ecosense.errors import EcosenseError
+from ecosense.instance import InstanceLock
 from ecosense.simulator import register, run
 from ingest.hj212_server import Hj212Server, ThreadedHj212Server
 from ingest.http import MAX_BODY_BYTES
@@ -271,17 +273,81 @@ def _seed_demo_carbon(url: str, tz: str) -> None:
         activity.save_targets(conn, targets)
 
 
-def up(settings: Settings, options: UpOptions) -> int:
-    """Run the platform until SIGINT/SIGTERM; return the exit code."""
-    stop = threading.Event()
+class Interruptible:
+    """Ctrl-C (SIGINT) and SIGTERM honoured at any moment of ``ecosense up``.
 
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
+    Once ``ready``, a signal sets :attr:`stop` and the main loop returns. While starting, the
+    signal raises :class:`KeyboardInterrupt` in the main thread at once (interrupting a wait
+    for the gateway or the dashboard), except inside :meth:`shielded` steps, which create
+    something that must be known to be stopped again (the embedded database, a child
+    process): those finish, or fail because the terminal's Ctrl-C reached their own child
+    processes, and the interruption is raised right after. ``up``'s ``finally`` then stops
+    whatever was started.
+    """
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.starting = True
+        self.signum: int | None = None
+        self._shield = 0
+
+    def on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        """The SIGINT/SIGTERM handler."""
         logger.info("signal %s: stopping", signum)
-        stop.set()
+        self.signum = self.signum or signum
+        self.stop.set()
+        if self.starting and self._shield == 0:
+            raise KeyboardInterrupt
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    def checkpoint(self) -> None:
+        """Raise the interruption a signal asked for during a shielded step."""
+        if self.starting and self.stop.is_set():
+            raise KeyboardInterrupt
+
+    @contextmanager
+    def shielded(self) -> Iterator[None]:
+        """A start-up step not to be cut in the middle (see the class)."""
+        self._shield += 1
+        try:
+            yield
+        except Exception as exc:
+            if self.stop.is_set():  # e.g. initdb killed by the terminal's Ctrl-C
+                raise KeyboardInterrupt from exc
+            raise
+        finally:
+            self._shield -= 1
+        self.checkpoint()
+
+
+def up(settings: Settings, options: UpOptions) -> int:
+    """Run the platform until SIGINT/SIGTERM; return the exit code (``128 + signal`` when
+    stopped while starting)."""
+    guard = Interruptible()
+    signal.signal(signal.SIGINT, guard.on_signal)
+    signal.signal(signal.SIGTERM, guard.on_signal)
+    lock: InstanceLock | None = None
+    try:
+        with guard.shielded():
+            lock = InstanceLock(settings.data_dir).acquire()  # refused when one runs already
+        return _up(settings, options, guard, lock)
+    except KeyboardInterrupt:
+        signum = guard.signum or signal.SIGINT
+        print(
+            f"ecosense: stopped while starting ({signal.Signals(signum).name});"
+            " everything started was stopped again",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 128 + signum
+    finally:
+        guard.starting = False
+        if lock is not None:
+            lock.release()
+
+
+def _up(settings: Settings, options: UpOptions, guard: Interruptible, lock: InstanceLock) -> int:
+    """``up`` with its lock held and its signal handlers set."""
+    stop = guard.stop
     total = connection_caps(settings, raise_nofile())
     trusted = parse_networks(settings.trusted_proxies)
 
@@ -301,12 +367,14 @@ def up(settings: Settings, options: UpOptions) -> int:
     try:
         tls = tls_files(settings)
         # the owner migrates and grants; every component then connects as its own role
-        opened = open_store(
-            database_url=settings.database_url, data_dir=settings.data_dir, max_size=2
-        )
-        gateway = opened.open_as("gateway", settings.gateway_database_url, max_size=16)
-        writer = DurableWriter(gateway, Spool(settings.data_dir / "spool"))
-        writer.start()  # replays what a previous run spooled
+        with guard.shielded():
+            opened = open_store(
+                database_url=settings.database_url, data_dir=settings.data_dir, max_size=2
+            )
+        with guard.shielded():
+            gateway = opened.open_as("gateway", settings.gateway_database_url, max_size=16)
+            writer = DurableWriter(gateway, Spool(settings.data_dir / "spool"))
+            writer.start()  # replays what a previous run spooled
         if settings.influx_url:
             mirror = InfluxMirror(
                 settings.influx_url,
@@ -315,14 +383,16 @@ def up(settings: Settings, options: UpOptions) -> int:
                 settings.influx_bucket,
             )
         durable = _mirrored(writer, mirror)
-        auditor = AuditWriter(gateway).start()
+        with guard.shielded():
+            auditor = AuditWriter(gateway).start()
         # credential changes (CLI, other instances) reach this process's caches at once
         listener = CredentialListener(opened.role_url("gateway", settings.gateway_database_url))
         listener.subscribe(gateway.credentials_changed)
         # the owner seeds the admin token; the gateway's connections check it from then on
         admin = admin_token_in_force(settings, opened.store, gateway)
         listener.subscribe(admin.changed)
-        listener.start()
+        with guard.shielded():
+            listener.start()
         ctx = ServiceContext(
             gateway,
             admin.current(),
@@ -362,7 +432,8 @@ def up(settings: Settings, options: UpOptions) -> int:
         server_thread = threading.Thread(
             target=server.run, kwargs={"sockets": [sock]}, name="gateway", daemon=True
         )
-        server_thread.start()
+        with guard.shielded():
+            server_thread.start()
         deadline = time.monotonic() + 60
         if tls:
             _wait_started(server, server_thread, deadline)
@@ -385,7 +456,8 @@ def up(settings: Settings, options: UpOptions) -> int:
         )
         listener.subscribe(hj212_server.server.credentials_changed)
         try:
-            hj_host, hj_port = hj212_server.start(options.host, options.hj212_port)
+            with guard.shielded():
+                hj_host, hj_port = hj212_server.start(options.host, options.hj212_port)
         except OSError as exc:
             raise EcosenseError(
                 f"cannot listen on {options.host}:{options.hj212_port}: {exc.strerror}"
@@ -397,11 +469,13 @@ def up(settings: Settings, options: UpOptions) -> int:
                 mqtt_ingest = MqttIngest(settings.mqtt_url, ctx)
             except ValueError as exc:
                 raise EcosenseError(str(exc)) from exc
-            mqtt_ingest.start()
+            with guard.shielded():
+                mqtt_ingest.start()
         if options.dashboard:
             port = options.dashboard_port or _free_port(options.host)
             reader_url = opened.role_url("reader", settings.reader_database_url)
-            dashboard = start_dashboard(settings, reader_url, options.host, port)
+            with guard.shielded():
+                dashboard = start_dashboard(settings, reader_url, options.host, port)
             dash_url = _url(options.host, port)
             _wait_http(dash_url + "/_stcore/health", deadline, dashboard)
         if options.demo:
@@ -423,7 +497,8 @@ def up(settings: Settings, options: UpOptions) -> int:
                 name="simulator",
                 daemon=True,
             )
-            sim_thread.start()
+            with guard.shielded():
+                sim_thread.start()
         if settings.jobs_interval_seconds > 0:
             jobs = JobScheduler(
                 opened.role_url("jobs", settings.jobs_database_url),
@@ -433,11 +508,15 @@ def up(settings: Settings, options: UpOptions) -> int:
                 webhook=settings.alert_webhook,
                 host=options.host,
             )
-            jobs.start()
+            with guard.shielded():
+                jobs.start()
         if dashboard is not None:
             parts.append(f"dashboard={dash_url}")
         opened.store.close()  # the owner's connections: not needed once started
         _tune_for_latency()
+        guard.checkpoint()
+        guard.starting = False  # from here a signal only sets `stop`
+        lock.describe(" ".join(parts))
         print("ready " + " ".join(parts), flush=True)
         while not stop.is_set():
             if dashboard is not None and dashboard.poll() is not None:
@@ -447,6 +526,7 @@ def up(settings: Settings, options: UpOptions) -> int:
             stop.wait(0.5)
         return 0
     finally:
+        guard.starting = False  # a second Ctrl-C does not cut the stopping short
         stop.set()
         if jobs is not None:
             jobs.stop()

@@ -2,14 +2,18 @@
 
 Rules (:class:`AlertRules`; thresholds as in the README):
 
-- ``exceedance``: the latest valid hourly mean of SO₂, NO₂, CO or O₃ above its GB 3095-2026
-  1-hour limit, or the latest valid daily mean of any Table 1 pollutant above its 24-hour
-  limit, for the station's area class (attribute ``area_class``, default 2);
-- ``aqi``: the latest hourly AQI at or above a level (default 4, 中度污染; 5 and up critical);
+- ``exceedance``: the latest valid complete hourly mean of SO₂, NO₂, CO or O₃ above its
+  GB 3095-2026 1-hour limit, or the latest valid complete daily mean of any Table 1 pollutant
+  above its 24-hour limit (the store reads complete hours and days only), for the station's
+  area class (attribute ``area_class``, default 2);
+- ``aqi``: the hourly AQI of the station's latest valid complete hour (the running hour is
+  never used; an hour that ended more than 2 hours ago is not current), or the daily AQI of
+  its latest valid complete day, at or above a level (default 4, 中度污染; 5 重度污染 and up
+  critical); the hourly alert has parameter ``""``, the daily one ``P1D``;
 - ``sustained``: the last ``sustained_hours`` (default 3) hourly means all valid and above the
   limit (the 1-hour limit, or the 24-hour one where Table 1 has no 1-hour limit);
 - ``offline``: a station with readings in the last 7 days but none for ``offline_after``
-  (default 30 minutes);
+  (default 30 minutes); never a sampled station (soil: :func:`sensors.stations.is_continuous`);
 - ``flatline``: a QC flatline flag in the last hour (a stuck sensor);
 - ``gamma``: the latest ambient gamma dose rate outside the station's background range
   (attribute ``background`` as ``[low, high]`` nGy/h; the national open-field range otherwise).
@@ -30,9 +34,11 @@ from typing import Any, Final
 import pandas as pd
 
 from sensors.standards import gb3095, radiation
+from sensors.stations import is_continuous
 
 ONE_HOUR_LIMITS: Final = ("so2", "no2", "co", "o3")
 DAILY_LIMITS: Final = ("so2", "no2", "co", "pm10", "pm25")
+AQI_COLUMNS: Final = ["subject", "start", "value", "level", "label"]
 
 
 @dataclass(frozen=True)
@@ -70,10 +76,16 @@ class State:
     stations: Mapping[str, tuple[str, Mapping[str, Any]]]
     hourly: pd.DataFrame  # subject, parameter, start, value, valid (last hours)
     daily: pd.DataFrame  # subject, parameter, start, value, valid (latest day each)
-    aqi: pd.DataFrame  # subject, start, value, level, label (latest each)
+    aqi: pd.DataFrame  # subject, start, value, level, label (latest complete valid hour each)
     last_seen: Mapping[str, datetime]  # station → latest reading time
     flatlined: pd.DataFrame  # station, parameter, since
     gamma: pd.DataFrame  # station, time, value (latest each)
+    #: subject, start, value, level, label (latest complete valid day each)
+    aqi_daily: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(
+            columns=["subject", "start", "value", "level", "label"]
+        )
+    )
 
 
 class _Row:
@@ -151,23 +163,33 @@ def evaluate(state: State, rules: AlertRules = AlertRules()) -> list[Condition]:
                         {"limit": lim, "hours": n},
                     )
                 )
-    # AQI level
-    for row in map(_Row, _records(state.aqi)):
-        if pd.notna(row.level) and row.level >= rules.aqi_level:
+    # AQI level: the latest complete valid hour, and the latest complete valid day
+    for frame, parameter, what in ((state.aqi, "", "hourly"), (state.aqi_daily, "P1D", "daily")):
+        for row in map(_Row, _records(frame)):
+            if pd.isna(row.value) or pd.isna(row.level) or row.level < rules.aqi_level:
+                continue
             out.append(
                 Condition(
                     "aqi",
                     str(row.subject),
-                    "",
+                    parameter,
                     "critical" if row.level >= 5 else "warning",
-                    f"AQI {row.value} (level {row.level}) at {row.start.isoformat()};"
-                    f" primary: {row.label or '-'}",
+                    f"{what} AQI {int(row.value)} (level {int(row.level)}) at"
+                    f" {row.start.isoformat()}; primary: {row.label or '-'}",
                     float(row.value),
-                    {"level": int(row.level), "primary": row.label},
+                    {
+                        "level": int(row.level),
+                        "primary": row.label,
+                        "start": row.start.isoformat(),
+                        "report": what,
+                    },
                 )
             )
     # offline
     for station, seen in state.last_seen.items():
+        kind = state.stations.get(station, ("", {}))[0]
+        if not is_continuous(kind):  # a sampling point (soil) is sampled, never "offline"
+            continue
         if state.now - seen > rules.offline_after:
             minutes = (state.now - seen).total_seconds() / 60
             out.append(

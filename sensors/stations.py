@@ -17,6 +17,16 @@ KINDS: Final = (
     "air", "water", "wastewater", "soil", "radiation", "cems", "noise", "met", "meter",
 )  # fmt: skip
 
+#: Kinds whose stations are sampled (a soil sampling point: a lab result now and then), not
+#: streaming: they have no "online"/"offline" state and raise no ``offline`` alert.
+SAMPLED_KINDS: Final = frozenset({"soil"})
+
+
+def is_continuous(kind: str) -> bool:
+    """Whether stations of ``kind`` stream readings (and so can be "offline")."""
+    return kind not in SAMPLED_KINDS
+
+
 _ID_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
 

@@ -25,7 +25,7 @@ from psycopg.types.json import Jsonb
 
 from sensors import qc
 from sensors.alerts import AlertRules, Condition, State
-from store import reviews
+from store import derived, reviews
 from store.db import Connection
 
 STATES: Final = ("open", "acknowledged", "closed")
@@ -74,11 +74,12 @@ def load_state(conn: Connection, now: datetime, rules: AlertRules | None = None)
         for r in conn.execute("SELECT id, kind, attributes FROM stations").fetchall()
     }
     since_hours = now - timedelta(hours=rules.sustained_hours + 2)
+    # complete hours and days only (never the running one, even once its mean is valid)
     hourly = _read(
         conn,
         "SELECT subject, parameter, start, value, valid FROM aggregates WHERE scope = 'station'"
         " AND period = 'PT1H' AND start >= %s AND start <= %s",
-        (since_hours, now),
+        (since_hours, now - timedelta(hours=1)),
         ["subject", "parameter", "start", "value", "valid"],
     )
     daily = _read(
@@ -86,15 +87,21 @@ def load_state(conn: Connection, now: datetime, rules: AlertRules | None = None)
         "SELECT DISTINCT ON (subject, parameter) subject, parameter, start, value, valid"
         " FROM aggregates WHERE scope = 'station' AND period = 'P1D' AND start >= %s"
         " AND start <= %s AND valid ORDER BY subject, parameter, start DESC",
-        (now - timedelta(days=2), now),
+        (now - timedelta(days=2), now - timedelta(days=1)),
         ["subject", "parameter", "start", "value", "valid"],
     )
-    aqi = _read(
+    # the latest valid complete hour (never the running one) that is still current: it ended
+    # at most 2 hours ago (the dashboard's rule, derived.latest_complete_hours)
+    aqi = derived.latest_complete_hours(
+        conn, now, what="aqi", scope="station", lookback=timedelta(hours=3)
+    )[["subject", "start", "value", "level", "label"]]
+    # the latest complete day with a daily AQI (computed from valid daily means)
+    aqi_daily = _read(
         conn,
         "SELECT DISTINCT ON (subject) subject, start, value, level, label FROM assessments"
-        " WHERE scope = 'station' AND kind = 'aqi-hourly' AND start >= %s AND start <= %s"
-        " ORDER BY subject, start DESC",
-        (now - timedelta(hours=3), now),
+        " WHERE scope = 'station' AND kind = 'aqi-daily' AND value IS NOT NULL"
+        " AND start >= %s AND start <= %s ORDER BY subject, start DESC",
+        (now - timedelta(days=2), now - timedelta(days=1)),
         ["subject", "start", "value", "level", "label"],
     )
     last_seen = {
@@ -127,7 +134,7 @@ def load_state(conn: Connection, now: datetime, rules: AlertRules | None = None)
         (now - timedelta(hours=1),),
         ["station", "time", "value"],
     )
-    return State(now, stations, hourly, daily, aqi, last_seen, flatlined, gamma)
+    return State(now, stations, hourly, daily, aqi, last_seen, flatlined, gamma, aqi_daily)
 
 
 def _read(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 import numpy as np
@@ -448,4 +448,72 @@ def read_emissions(
         rows, columns=["subject", "gas", "period", "start", "tonnes", "substitution", "details"]
     )
     frame["start"] = pd.to_datetime(frame["start"], utc=True)
+    return frame
+
+
+#: how far back :func:`latest_complete_hours` looks for a station's latest complete hour
+HOURS_LOOKBACK: Final = timedelta(hours=48)
+
+
+def latest_complete_hours(
+    conn: Connection,
+    now: datetime,
+    *,
+    what: str = "aqi",
+    scope: str | None = None,
+    parameters: Sequence[str] | None = None,
+    subjects: Sequence[str] | None = None,
+    lookback: timedelta = HOURS_LOOKBACK,
+) -> pd.DataFrame:
+    """Each subject's **latest valid complete hour** as of ``now``: the one rule every
+    "current" hourly view (the AQI map and city ranking, the PM2.5 surface, the alerts) uses.
+
+    An hour is *complete* when it has ended (``start + 1 h ≤ now``: never the running hour,
+    whose aggregate is still e.g. ``count 30, valid false``) and *valid* when its value met the
+    validity rule: for ``what="aqi"`` the ``aqi-hourly`` assessment has a value (the AQI is
+    computed from valid hourly means only); for ``what="mean"`` the ``PT1H`` aggregate is
+    marked ``valid``. Hours starting before ``now − lookback`` are not looked at.
+
+    Returns, one row per subject (and parameter for ``"mean"``), ``scope, subject, start``
+    (UTC) and for ``"aqi"``: ``value, level, label, details``; for ``"mean"``:
+    ``parameter, value, count, unit`` (µg/m³, CO mg/m³, as stored).
+    """
+    if what not in ("aqi", "mean"):
+        raise ValueError(f"what must be 'aqi' or 'mean', not {what!r}")
+    last_start = now - timedelta(hours=1)  # the hour [start, start + 1 h) has ended
+    where: list[sql.Composable] = [sql.SQL("start >= %s AND start <= %s")]
+    params: list[Any] = [now - lookback, last_start]
+    if scope is not None:
+        where.append(sql.SQL("scope = %s"))
+        params.append(scope)
+    if subjects is not None:
+        where.append(sql.SQL("subject = ANY(%s::text[])"))
+        params.append(list(subjects))
+    if what == "aqi":
+        where.append(sql.SQL("kind = 'aqi-hourly' AND value IS NOT NULL"))
+        columns = ["scope", "subject", "start", "value", "level", "label", "details"]
+        query = sql.SQL(
+            "SELECT DISTINCT ON (scope, subject) scope, subject, start, value, level, label,"
+            " details FROM assessments WHERE {} ORDER BY scope, subject, start DESC"
+        )
+    else:
+        where.append(sql.SQL("period = 'PT1H' AND valid AND value IS NOT NULL"))
+        if parameters is not None:
+            where.append(sql.SQL("parameter = ANY(%s::text[])"))
+            params.append(list(parameters))
+        columns = ["scope", "subject", "parameter", "start", "value", "count", "unit"]
+        query = sql.SQL(
+            "SELECT DISTINCT ON (scope, subject, parameter) scope, subject, parameter, start,"
+            " value, count, unit FROM aggregates WHERE {}"
+            " ORDER BY scope, subject, parameter, start DESC"
+        )
+    rows = conn.execute(query.format(sql.SQL(" AND ").join(where)), params).fetchall()
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["start"] = pd.to_datetime(frame["start"], utc=True)
+    if what == "aqi":
+        for c in ("value", "level"):
+            frame[c] = frame[c].astype("Int64")
+    else:
+        frame["value"] = frame["value"].astype("float64")
+        frame["count"] = frame["count"].astype("float64")
     return frame

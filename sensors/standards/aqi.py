@@ -148,6 +148,16 @@ def round_gbt8170(value: float, decimals: int) -> Decimal:
     return Decimal(str(value)).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_EVEN)
 
 
+def published(pollutant: str, concentration: float | None) -> float | None:
+    """A concentration as published (HJ 633-2026 §4.2.2/§4.2.3, rounded per GB/T 8170 by
+    :func:`round_gbt8170`): a whole number of µg/m³, CO (mg/m³) to one decimal —
+    ``published("co_24h", 0.7973)`` is 0.8, ``published("no2_24h", 34.9661)`` is 35.
+    ``None`` (or NaN) stays ``None``; ``pollutant`` is a report key such as ``pm25_24h``."""
+    if concentration is None or not math.isfinite(concentration):
+        return None
+    return float(round_gbt8170(concentration, _decimals(pollutant)))
+
+
 def _decimals(pollutant: str) -> int:
     return 1 if pollutant.startswith("co_") else 0
 

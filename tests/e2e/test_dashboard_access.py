@@ -357,3 +357,27 @@ def test_dashboard_access_in_chromium(world: dict[str, Any], tmp_path: Path) -> 
     assert CLIENT_SECRET not in "".join(proc.environ().values())
     log = (world["data_dir"] / "dashboard.log").read_text(errors="replace")
     assert "Traceback" in log, "the details of the failed page belong in the log"
+
+
+def test_live_opens_at_its_own_address(world: dict[str, Any]) -> None:
+    """Issue 14: "``/live`` opens with 'Page not found'": ``/live`` shows the live page (map
+    and chart), and the root address opens it too, at ``/live``, keeping the query."""
+    from playwright.sync_api import sync_playwright
+
+    base = world["url"]
+    with sync_playwright() as p:
+        browser = _launch(p)
+        try:
+            visitor = Visitor(browser, base)
+            visitor.page.goto(base + "/live")
+            visitor.page.wait_for_selector('[data-testid="stVegaLiteChart"]', timeout=60_000)
+            visitor.text("EcoSense · 生态环境感知")
+            assert visitor.page.get_by_text("Page not found").count() == 0
+            visitor.no_traceback()
+            visitor.page.goto(base + "/?station=" + PUBLIC)
+            visitor.page.wait_for_url("**/live?station=*", timeout=60_000)
+            visitor.page.wait_for_selector('[data-testid="stVegaLiteChart"]', timeout=60_000)
+            assert visitor.page.get_by_text("Page not found").count() == 0
+            visitor.context.close()
+        finally:
+            browser.close()

@@ -428,7 +428,8 @@ def test_scheduled_jobs_feed_the_aqi_water_soil_alert_and_completeness_pages(
                 except PlaywrightTimeout:
                     assert time.monotonic() < deadline, "no emissions on the carbon page"
                     nav.get_by_text("Water · 水质").click()  # leave, to come back anew
-            for text in ("By sector, per month", "CN-BJ", "CN-HE", "CEMS against calculation"):
+            # regions by name (issue 14: "provinces as ISO codes"), not CN-BJ / CN-HE
+            for text in ("By sector, per month", "Beijing", "Hebei", "CEMS against calculation"):
                 page.get_by_text(text).first.wait_for(state="attached", timeout=60_000)
             assert page.locator('[data-testid="stException"]').count() == 0, "carbon"
             # the one map: admin areas, the stored layer, the raster overlay, the stations

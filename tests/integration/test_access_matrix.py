@@ -358,3 +358,25 @@ def test_the_check_sees_a_route_without_the_dependency() -> None:
     found = [r for r in app_routes(app) if r.path == "/api/v1/naked"]
     assert len(found) == 1 and not _depends_on(found[0].dependant, caller)
     assert ("get", "/api/v1/naked") not in SPEC
+
+
+#: what the gateway serves outside the OpenAPI document: the API's own documentation (public,
+#: like FastAPI's default ``/docs``; issue 14 item 8 serves it from packaged assets)
+DOCUMENTATION: frozenset[str] = frozenset(
+    {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/docs-assets"}
+)
+
+
+def test_routes_outside_the_document_are_the_public_documentation_only() -> None:
+    """A route or mount left out of the OpenAPI document escapes the matrix above: only the
+    documentation may be, and it answers anonymous callers (it holds no data)."""
+    app = create_app(None)  # type: ignore[arg-type]
+    documented = {path for _, path in openapi_routes()}
+    served = {r.path for r in app_routes(app)} | {
+        str(r.path) for r in app.routes if getattr(r, "path", None) is not None
+    }
+    assert served - documented == DOCUMENTATION
+    client = TestClient(app)
+    for path in ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"):
+        assert client.get(path).status_code == 200, path
+    assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200

@@ -342,9 +342,11 @@ def test_job_file_on_dask_kept_in_the_store(
     (tmp_path / "facilities.csv").write_text(JOB_FACILITIES)
     (tmp_path / "activity.csv").write_text(JOB_ACTIVITY)
     (tmp_path / "job.toml").write_text(JOB)
-    assert main(["carbon", "run", str(tmp_path / "job.toml"), "--store"]) == 0
+    # issue 14: "non-zero whenever something was rejected or excluded, with the count"
+    assert main(["carbon", "run", str(tmp_path / "job.toml"), "--store"]) == 1
     out, err = capsys.readouterr()
     assert out.startswith("Test inventory 2023: ") and "6 excluded" in out
+    assert err.strip().splitlines()[-1].startswith("ecosense: error: 6 excluded")
     assert "excluded: activity.csv line 7: unknown activity 'whale_oil'" in err
     assert "job.toml: running on local cluster" in err and "job.toml: accounting 1/" in err
     assert "stored as run 1" in out

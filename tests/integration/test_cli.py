@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from sensors.stations import Station
 from store.postgres import PostgresStore
 
 pytestmark = pytest.mark.integration
@@ -22,6 +23,13 @@ def ecosense(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
         timeout=120,
         env={**os.environ, **(env or {})},
     )
+
+
+def errors(stderr: str) -> list[str]:
+    """stderr without the line naming the data dir in use (issue 14)."""
+    return [
+        line for line in stderr.strip().splitlines() if not line.startswith("ecosense: data dir ")
+    ]
 
 
 def test_import_stations_then_add_a_device(
@@ -65,7 +73,7 @@ def test_failures_exit_non_zero_with_one_line(
 ) -> None:
     r = ecosense(*args, env={"ECOSENSE_DATABASE_URL": database_url})
     assert r.returncode != 0
-    assert len(r.stderr.strip().splitlines()) == 1 and reason in r.stderr
+    assert len(errors(r.stderr)) == 1 and reason in r.stderr
 
 
 def test_help_for_every_command() -> None:
@@ -90,7 +98,7 @@ def test_an_unreachable_database_is_a_one_line_error(tmp_path: Path) -> None:
         env={"ECOSENSE_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"},
     )
     assert r.returncode == 1
-    assert len(r.stderr.strip().splitlines()) == 1 and "database" in r.stderr
+    assert len(errors(r.stderr)) == 1 and "database" in r.stderr
 
 
 def test_up_on_a_busy_port_is_a_one_line_error(tmp_path: Path) -> None:
@@ -103,7 +111,7 @@ def test_up_on_a_busy_port_is_a_one_line_error(tmp_path: Path) -> None:
         env = {"ECOSENSE_DATA_DIR": str(tmp_path), "ECOSENSE_DATABASE_URL": ""}
         r = ecosense("up", "--http-port", str(port), "--hj212-port", "0", "--no-dashboard", env=env)
     assert r.returncode == 1
-    assert r.stderr.strip().splitlines() == [r.stderr.strip()] and "cannot listen" in r.stderr
+    assert len(errors(r.stderr)) == 1 and "cannot listen" in r.stderr
     assert not (tmp_path / "pg" / "postmaster.pid").exists(), "the database was stopped again"
 
 
@@ -125,7 +133,10 @@ def test_import_csv_and_excel_through_live_validation(
     assert r.returncode == 1, r.stdout
     assert "readings.csv:3: value nan is not finite" in r.stdout
     assert "imported 4 readings" in r.stdout
-    assert len(r.stderr.strip().splitlines()) == 1 and "1 rows or readings rejected" in r.stderr
+    # issue 14: "a file with 1 bad row of 10 must exit non-zero and say '1 rejected'"
+    assert errors(r.stderr) == [
+        "ecosense: error: 1 rejected (rows or readings, listed above), 4 imported"
+    ]
     so2 = store.read_frame(station="BJ1", parameter="so2")
     assert so2["value"].round(2).tolist() == [26.19, 31.42]  # ppb → µg/m³ at 298.15 K
 
@@ -150,3 +161,79 @@ def test_import_csv_and_excel_through_live_validation(
         "P2": "soil",
     }
     assert store.read_frame(station="P1", parameter="pb")["value"].tolist() == [299.0]
+
+
+def test_read_back_commands_print_tables_csv_json_and_are_audited(
+    cli_env: Path, store: PostgresStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 14: "list/show commands for stations, devices, jobs, layers, rasters, zonal results
+    and emissions" ("zonal results and emissions cannot be read back except with psql"); each
+    read is audited as ``read`` by ``cli:<login>``, as ``devices list`` is."""
+    import getpass
+    import json
+
+    from ecosense.cli import main
+
+    stations = Path(__file__).resolve().parents[2] / "examples" / "stations.csv"
+    assert main(["stations", "import", str(stations)]) == 0
+    assert main(["devices", "add", "logger-1", "--station", "BJ-HD"]) == 0
+    capsys.readouterr()
+    assert main(["stations", "list", "--kind", "air", "--format", "json"]) == 0
+    out, err = capsys.readouterr()
+    assert [s["id"] for s in json.loads(out)] == ["BJ-DC", "BJ-HD"]
+    assert err.startswith("ecosense: data dir ") and "no platform running on it" in err
+    assert main(["stations", "show", "BJ-HD"]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    assert "devices:     logger-1 (active)" in shown and "kind:        air" in shown
+    assert main(["gis", "layers", "--format", "csv"]) == 0
+    assert capsys.readouterr().out == "layer,features\n"
+    assert main(["carbon", "emissions", "--format", "csv"]) == 0
+    assert capsys.readouterr().out.startswith("subject,gas,period,start,tonnes,substitution\n")
+    assert main(["jobs", "list", "--format", "json"]) == 0
+    jobs = json.loads(capsys.readouterr().out)
+    assert [j["job"] for j in jobs] == ["hourly", "daily", "carbon-inventory", "alerts"]
+    assert main(["gis", "results", "--layer", "nowhere"]) == 1
+    assert "no layer 'nowhere'" in capsys.readouterr().err
+    assert main(["stations", "show", "NOPE"]) == 1
+    with store.connection() as conn:
+        reads = conn.execute(
+            "SELECT actor, object, details->>'command', details->>'items' FROM audit_log"
+            " WHERE action = 'read' ORDER BY id"
+        ).fetchall()
+    actor = f"cli:{getpass.getuser()}"
+    assert reads == [
+        (actor, "stations", "stations list", "2"),
+        (actor, "station:BJ-HD", "stations show", "1"),
+        (actor, "gis-layers", "gis layers", "0"),
+        (actor, "emissions:calculation", "carbon emissions", "0"),
+    ]
+
+
+def test_one_bad_row_of_ten_exits_1_and_says_1_rejected(
+    cli_env: Path, store: PostgresStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 14: "consistent exit codes (non-zero whenever something was rejected or
+    excluded, with the count)": a file with 1 bad row of 10."""
+    from ecosense.cli import main
+
+    store.upsert_stations([Station("BJ1", "北京一号", "air", 116.4, 39.9)])
+    rows = [f"BJ1,pm25,2026-11-28T{h:02d}:00+08:00,{30 + h}" for h in range(9)]
+    rows.insert(4, "BJ1,pm25,2026-11-28T09:00+08:00,lots")
+    readings = cli_env / "ten.csv"
+    readings.write_text("station,parameter,time,value\n" + "\n".join(rows) + "\n")
+    assert main(["import", str(readings)]) == 1
+    out, err = capsys.readouterr()
+    assert "imported 9 readings" in out
+    assert err.strip().splitlines()[-1] == (
+        "ecosense: error: 1 rejected (rows or readings, listed above), 9 imported"
+    )
+    facilities = cli_env / "facilities.csv"
+    facilities.write_text(
+        "id,name,region,sector\nP1,Plant,110105,1.A.1.a\nP2,Nowhere,CN-ZZ,1.A.1.a\n"
+    )
+    assert main(["carbon", "import", "--facilities", str(facilities)]) == 1
+    out, err = capsys.readouterr()
+    assert "facilities: 1 stored or changed" in out
+    assert err.strip().splitlines()[-1] == (
+        "ecosense: error: 1 rejected (rows, listed above), the rest imported"
+    )

@@ -206,7 +206,11 @@ def test_parameters_map_errors_are_one_line(
     reason: str,
 ) -> None:
     assert main(args) == 1
-    err = capsys.readouterr().err.strip().splitlines()
+    err = [
+        line
+        for line in capsys.readouterr().err.strip().splitlines()
+        if not line.startswith("ecosense: data dir ")  # the data dir in use (issue 14)
+    ]
     assert len(err) == 1 and err[0].startswith("ecosense: error:") and reason in err[0]
 
 

@@ -110,11 +110,36 @@ def test_aqi_level(level: int, severity: str | None) -> None:
     assert [c.severity for c in found] == ([severity] if severity else [])
 
 
+def test_daily_aqi_raises_an_aqi_alert_of_its_own() -> None:
+    """Issue 14: "no ``aqi`` alert opened for a station whose daily AQI was 215 (重度污染)"."""
+    day = pd.DataFrame(
+        {
+            "subject": ["S1"],
+            "start": [NOW - timedelta(days=1, hours=2)],
+            "value": [215],
+            "level": [5],
+            "label": ["pm25_24h"],
+        }
+    )
+    (c,) = evaluate(state(aqi_daily=day))
+    assert c.key == ("aqi", "S1", "P1D") and c.severity == "critical"
+    assert c.message.startswith("daily AQI 215 (level 5)")
+    assert not evaluate(state(aqi_daily=day.assign(value=150, level=3)))
+
+
 def test_offline_after_the_set_time() -> None:
     rules = AlertRules(offline_after=timedelta(minutes=30))
     assert not evaluate(state(last_seen={"S1": NOW - timedelta(minutes=29)}), rules)
     (c,) = evaluate(state(last_seen={"S1": NOW - timedelta(minutes=31)}), rules)
     assert c.key == ("offline", "S1", "") and c.value == pytest.approx(31)
+
+
+def test_a_soil_sampling_point_raises_no_offline_alert() -> None:
+    """Issue 14: "soil sampling points count as 'offline'"."""
+    stations = {"S1": ("air", {}), "P1": ("soil", {})}
+    seen = {"S1": NOW - timedelta(hours=2), "P1": NOW - timedelta(days=2)}
+    found = evaluate(state(stations=stations, last_seen=seen))
+    assert rules_of(found) == {("offline", "S1", "")}
 
 
 def test_flatline() -> None:

@@ -13,8 +13,11 @@ from ecosense.errors import ConfigError
 
 def test_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    s = load_settings({})
-    assert s.data_dir == tmp_path / ".ecosense"
+    s = load_settings({"HOME": str(tmp_path / "home")})
+    # issue 14: the default does not depend on the current folder (a per-user data dir)
+    assert s.data_dir == tmp_path / "home" / ".local" / "share" / "ecosense"
+    xdg = load_settings({"HOME": "/nowhere", "XDG_DATA_HOME": str(tmp_path / "xdg")})
+    assert xdg.data_dir == tmp_path / "xdg" / "ecosense"
     assert s.database_url is None and s.timezone == "Asia/Shanghai"
     assert s.max_future.total_seconds() == 3600
     assert s.max_past.days == 30  # ECOSENSE_MAX_PAST_DAYS
@@ -65,3 +68,27 @@ def test_quarantine_codes_per_device(tmp_path: Path, monkeypatch: pytest.MonkeyP
     for bad in ("many", "-1", "2.5"):
         with pytest.raises(ConfigError, match="ECOSENSE_QUARANTINE_CODES"):
             load_settings({"ECOSENSE_QUARANTINE_CODES": bad})
+
+
+def test_the_data_dir_and_where_its_setting_comes_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same data dir from every folder: environment, then ``./ecosense.toml``, then the
+    user's ``~/.config/ecosense/ecosense.toml``, then the per-user default (issue 14)."""
+    from ecosense.config import data_dir_origin
+
+    home, folder = tmp_path / "home", tmp_path / "somewhere"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    env = {"HOME": str(home)}
+    assert data_dir_origin(env) == "default"
+    user_toml = home / ".config" / "ecosense" / "ecosense.toml"
+    user_toml.parent.mkdir(parents=True)
+    user_toml.write_text(f'data_dir = "{tmp_path / "platform"}"\n')
+    assert load_settings(env).data_dir == tmp_path / "platform"
+    assert data_dir_origin(env) == str(user_toml)
+    (folder / "ecosense.toml").write_text('timezone = "UTC"\n')  # the folder's file wins whole
+    assert load_settings(env).data_dir == home / ".local" / "share" / "ecosense"
+    env["ECOSENSE_DATA_DIR"] = str(tmp_path / "env")
+    assert load_settings(env).data_dir == tmp_path / "env"
+    assert data_dir_origin(env) == "ECOSENSE_DATA_DIR"

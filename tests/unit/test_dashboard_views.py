@@ -32,6 +32,24 @@ def test_station_states_by_age() -> None:
     assert station_state(None, NOW) == "no_data"
 
 
+def test_soil_sampling_points_are_never_offline() -> None:
+    """Issue 14: "soil sampling points count as 'offline'": a sampled kind has no offline
+    state; an air station without data for 2 h stays offline."""
+    stations = pd.DataFrame(
+        {"id": ["S", "A"], "name": "x", "kind": ["soil", "air"], "lon": 1.0, "lat": 1.0}
+    )
+    latest = pd.DataFrame(
+        {
+            "station": ["S", "A"],
+            "parameter": ["cd", "pm25"],
+            "time": pd.to_datetime([NOW - timedelta(days=30), NOW - timedelta(hours=2)], utc=True),
+        }
+    )
+    table = station_table(stations, latest, NOW)
+    assert list(table["state"]) == ["sampled", "offline"]
+    assert station_state(None, NOW, "soil") == "sampled"
+
+
 def test_basemap_has_every_provincial_division_with_iso_codes() -> None:
     provinces = [f for f in basemap()["features"] if f["properties"]["kind"] == "province"]
     codes = {f["properties"]["code"] for f in provinces}
@@ -105,11 +123,43 @@ def test_station_map_takes_each_stations_latest_hour() -> None:
     stations = pd.DataFrame(
         {"id": ["A", "B", "Z"], "name": ["a", "b", "z"], "kind": "air", "lon": 116.0, "lat": 39.0}
     )
-    table = aqi_stations(stations, latest_per_subject(_aqi_rows()))
+    now = pd.Timestamp("2026-11-28 03:30", tz="UTC").to_pydatetime()
+    table = aqi_stations(stations, latest_per_subject(_aqi_rows()), now)
     assert list(table["aqi"].astype("Int64")) == [160, 75, pd.NA]
-    assert table.loc[0, "state_label"] == "AQI 160 · 中度污染 Moderately polluted · pm25_1h"
-    assert table.loc[2, "state_label"] == "AQI NA · —"
+    assert table.loc[0, "state_label"] == (
+        "AQI 160 · 中度污染 Moderately polluted · pm25_1h · 2026-11-28 02:00–03:00 UTC"
+    )
+    assert table.loc[2, "state_label"] == "AQI NA · — · —"
     assert table.loc[2, "colour"] == [170, 170, 170, 230]
+
+
+def test_a_station_greys_only_when_its_latest_complete_hour_is_over_2_hours_old() -> None:
+    """Issue 14: "The hourly views are grey for about 45 minutes of every hour"; a station is
+    grey only when the hour it shows is older than 2 hours, and the hour is named in the
+    bureau's zone."""
+    from zoneinfo import ZoneInfo
+
+    from dashboards.views import aqi_colour, aqi_stations, is_stale, shown_hours
+
+    ten = pd.Timestamp("2026-11-28 02:00", tz="UTC")  # 10:00 CST
+    latest = pd.DataFrame(
+        {
+            "subject": ["A"],
+            "start": [ten],
+            "value": pd.array([160], dtype="Int64"),
+            "level": pd.array([4], dtype="Int64"),
+            "label": ["pm25_1h"],
+        }
+    )
+    stations = pd.DataFrame({"id": ["A"], "name": ["a"], "kind": "air", "lon": 1.0, "lat": 1.0})
+    tz = ZoneInfo("Asia/Shanghai")
+    for minutes, grey in ((1, False), (59, False), (119, False), (121, True)):
+        now = (ten + pd.Timedelta(hours=1, minutes=minutes)).to_pydatetime()  # after it ended
+        (row,) = aqi_stations(stations, latest, now, tz).to_dict("records")
+        assert is_stale(ten, now) is grey
+        assert row["colour"] == (aqi_colour(None) if grey else aqi_colour(4)), minutes
+        assert row["hour"] == "2026-11-28 10:00–11:00 CST"
+    assert shown_hours(latest["start"], tz) == "Hour shown · 时段: 2026-11-28 10:00–11:00 CST"
 
 
 def test_ranking_from_clean_to_polluted_with_na_last() -> None:
@@ -139,6 +189,36 @@ def test_daily_report_lists_iaqi_and_concentrations() -> None:
     assert row["date"] == "2026-11-27"  # the bureau's day
     assert row["IAQI pm25_24h"] == 120 and row["pm25_24h"] == 91.0 and row["o3_8h"] is None
     assert row["category"].endswith("Lightly polluted") and row["name"] == "One"
+
+
+def test_daily_report_rounds_concentrations_for_publication() -> None:
+    """Issue 14: "the daily report shows CO 0.7973 and NO₂ 34.9661 (published values are
+    rounded as the standard says)": HJ 633-2026 §4.2.2, GB/T 8170 — integers, CO one decimal."""
+    from zoneinfo import ZoneInfo
+
+    from dashboards.views import daily_report
+
+    daily = pd.DataFrame(
+        {
+            "subject": ["S1"],
+            "start": [pd.Timestamp("2026-11-26 16:00", tz="UTC")],
+            "value": pd.array([44], dtype="Int64"),
+            "level": pd.array([1], dtype="Int64"),
+            "label": [""],
+            "details": [
+                {
+                    "co_24h": 20,
+                    "c_co_24h": 0.7973,
+                    "no2_24h": 44,
+                    "c_no2_24h": 34.9661,
+                    "pm25_24h": 36,
+                    "c_pm25_24h": 24.5,  # a tie goes to the even digit
+                }
+            ],
+        }
+    )
+    (row,) = daily_report(daily, {}, ZoneInfo("Asia/Shanghai")).to_dict("records")
+    assert (row["co_24h"], row["no2_24h"], row["pm25_24h"]) == (0.8, 35.0, 24.0)
 
 
 def test_completeness_is_the_share_of_valid_hours() -> None:
@@ -219,3 +299,124 @@ def test_target_chart_joins_projection_to_history() -> None:
     assert list(frame.index) == [2022, 2023, 2024, 2025]
     assert frame.loc[2023].tolist() == [12.0, 12.0, 12.0]
     assert pd.isna(frame.loc[2022, "projection"]) and frame.loc[2025, "required"] == 0
+
+
+def test_one_imported_beijing_year_does_not_judge_the_nation() -> None:
+    """Issue 14: "one imported Beijing year flips the national panel to 'on track'": the
+    national panel judges the nation against years whose data cover it, or says it has too
+    little data; a target warning names its region once ("CN-BJ: CN-BJ: …")."""
+    from zoneinfo import ZoneInfo
+
+    import pytest
+
+    from carbon.errors import CarbonError
+    from carbon.targets import Target, track_region
+    from dashboards.views import annual_by_part
+
+    cst = ZoneInfo("Asia/Shanghai")
+
+    def year(facility: str, region: str, y: int, t: float) -> dict[str, object]:
+        start = pd.Timestamp(datetime(y, 1, 1, tzinfo=cst)).tz_convert("UTC")
+        return {
+            "subject": facility,
+            "gas": "CO2e",
+            "period": "P1Y",
+            "start": start,
+            "tonnes": t,
+            "details": {"region": region, "sector": "1.A.1.a"},
+        }
+
+    # the demo's plants (Tianjin, Jiangsu) in 2025, one Beijing plant imported for 2024 only
+    rows = [year("TJ1", "120100", 2025, 1e6), year("JS1", "320100", 2025, 2e6)]
+    rows.append(year("BJ1", "110105", 2024, 5e6))
+    table = emission_table(pd.DataFrame(rows), cst)
+    by_part = annual_by_part(table, "CN")
+    assert sorted(by_part.columns) == ["CN-BJ", "CN-JS", "CN-TJ"]
+    # the old panel: 2024 (Beijing alone, 5e6) → 2025 (the rest, 3e6) reads as falling
+    assert annual_of_region(table, "CN").to_dict() == {2024: 5e6, 2025: 3e6}
+    with pytest.raises(CarbonError) as err:
+        track_region(by_part, Target("CN"))
+    message = str(err.value)
+    assert message.startswith("CN: too little data") and "2024 lacks CN-JS, CN-TJ" in message
+    with pytest.raises(CarbonError) as err:
+        track_region(annual_by_part(table, "CN-BJ"), Target("CN-BJ"))
+    assert str(err.value).count("CN-BJ:") == 1
+    # with every province in both years the nation is judged on its own totals
+    rows += [year("TJ1", "120100", 2024, 1.5e6), year("JS1", "320100", 2024, 2.5e6)]
+    rows.append(year("BJ1", "110105", 2025, 4e6))
+    tracking = track_region(
+        annual_by_part(emission_table(pd.DataFrame(rows), cst), "CN"), Target("CN")
+    )
+    assert tracking.history.to_dict() == {2024: 9e6, 2025: 7e6}
+
+
+def test_sectors_provinces_and_water_parameters_by_name() -> None:
+    """Issue 14: "sectors appear as IPCC codes, provinces as ISO codes, water parameters as
+    ``codmn``"."""
+    from dashboards.views import region_label, sector_label, water_parameter_label
+
+    assert sector_label("1.A.1.a") == (
+        "公用电力和热力生产 Public electricity and heat production (1.A.1.a)"
+    )
+    assert sector_label("2.A.1").startswith("水泥生产 Cement production")
+    assert region_label("CN-BJ") == "北京市 Beijing" and region_label("CN") == "中国 China"
+    assert region_label("320100") == "江苏省 Jiangsu · 320100"
+    assert water_parameter_label("codmn") == "高锰酸盐指数 Permanganate index (CODMn)"
+    assert water_parameter_label("not-a-parameter") == "not-a-parameter"
+
+
+def test_the_time_axis_reads_real_times() -> None:
+    """Issue 14: "the time axis reads ':01 :02'": the chart's time axis has an explicit
+    format of real times (hours and minutes for a live window, dates, months, years)."""
+    from dashboards.views import time_chart, time_format
+
+    minutes = pd.date_range("2026-12-02 10:00", periods=90, freq="min")
+    assert time_format(minutes) == "%H:%M"
+    assert time_format(pd.date_range("2026-11-25", periods=7 * 24, freq="h")) == "%m-%d %H:%M"
+    assert time_format(pd.date_range("2026-01-01", periods=12, freq="MS")) == "%Y-%m-%d"
+    assert time_format(pd.date_range("2020-01-01", periods=5, freq="YS")) == "%Y-%m"
+    frame = pd.DataFrame({"measured": range(90), "corrected": range(90)}, index=minutes)
+    spec = time_chart(frame, y_label="PM2.5", x_label="time (Asia/Shanghai)").to_dict()
+    x = spec["encoding"]["x"]
+    assert x["type"] == "temporal" and x["axis"]["format"] == "%H:%M"
+    assert x["title"] == "time (Asia/Shanghai)"
+    years = pd.DataFrame({"history": [1.0, 2.0]}, index=pd.to_datetime(["2024", "2025"]))
+    spec = time_chart(years, y_label="t", x_label="year", fmt="%Y").to_dict()
+    assert spec["encoding"]["x"]["axis"]["format"] == "%Y"
+
+
+def test_an_alert_says_which_hour_or_day_it_is_about() -> None:
+    from zoneinfo import ZoneInfo
+
+    from dashboards.views import alert_period
+
+    tz = ZoneInfo("Asia/Shanghai")
+    hour = {"start": "2026-12-02T02:00:00+00:00"}
+    assert alert_period("", hour, tz) == "2026-12-02 10:00–11:00 CST"
+    assert alert_period("P1D", {"start": "2026-11-30T16:00:00+00:00"}, tz) == "2026-12-01"
+    assert alert_period("", {}, tz) == alert_period("", None, tz) == "—"
+
+
+def test_current_rows_keep_the_columns_of_an_empty_frame() -> None:
+    from dashboards.views import current_rows
+
+    empty = pd.DataFrame(columns=["subject", "start", "value"])
+    assert list(current_rows(empty, NOW).columns) == ["subject", "start", "value"]
+    rows = pd.DataFrame(
+        {"subject": ["A", "B"], "start": [NOW - timedelta(hours=2), NOW - timedelta(hours=4)]}
+    )
+    assert list(current_rows(rows, NOW)["subject"]) == ["A"]
+
+
+def test_the_city_ranking_ranks_current_hours_and_lists_old_ones_after() -> None:
+    from zoneinfo import ZoneInfo
+
+    from dashboards.views import ranking
+
+    rows = _aqi_rows().iloc[1:]  # A at 02:00 (160), B at 01:00 (75), C at 01:00 (NA)
+    now = pd.Timestamp("2026-11-28 04:30", tz="UTC").to_pydatetime()  # 01:00 ended 2.5 h ago
+    ranked = ranking(rows, now, ZoneInfo("Asia/Shanghai"))
+    assert list(ranked["city"]) == ["A", "B", "C"]
+    assert list(ranked["rank"]) == [1, pd.NA, pd.NA]
+    assert ranked["hour · 时段"].iloc[0] == "2026-11-28 10:00–11:00 CST"
+    assert ranked["hour · 时段"].iloc[1].endswith("out of date")

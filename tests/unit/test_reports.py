@@ -1,0 +1,110 @@
+"""The report tables (pure, :mod:`reports.tables`) and their rendering, without a database
+(issue 14: "the daily report shows CO 0.7973 and NO₂ 34.9661 (published values are rounded as
+the standard says)")."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, date, datetime
+
+import pandas as pd
+import pytest
+from openpyxl import load_workbook
+
+import access
+from reports import render, tables
+from sensors.standards import aqi as aqi_std
+
+DAY = date(2026, 11, 30)
+START = datetime(2026, 11, 29, 16, tzinfo=UTC)
+
+
+def _aggregates(values: dict[str, float], counts: dict[str, int] | None = None) -> pd.DataFrame:
+    rows = []
+    for _, _, parameter, period in tables.AIR_COLUMNS:
+        count = (counts or {}).get(parameter, 24)
+        rows.append(
+            {
+                "scope": "station",
+                "subject": "S1",
+                "parameter": parameter,
+                "period": period,
+                "start": START,
+                "value": values[parameter],
+                "count": float(count),
+                "valid": count >= 20,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+STATIONS = pd.DataFrame([{"id": "S1", "name": "天坛", "city": "Beijing"}])
+VALUES = {"so2": 8.5, "no2": 34.9661, "co": 0.7973, "o3": 61.5, "pm10": 90.2, "pm25": 80.4}
+
+
+def _row(report: tables.Report) -> dict[str, object]:
+    table = report.tables[0]
+    return dict(zip(table.headers, table.rows[-1], strict=True))
+
+
+def test_concentrations_are_published_rounded_as_hj633_says() -> None:
+    row = _row(tables.daily_report(DAY, STATIONS, _aggregates(VALUES)))
+    # §4.2.2, GB/T 8170 round half to even: whole µg/m³, CO to 0.1 mg/m³
+    assert row["NO2 (μg/m³)"] == 35 and row["CO (mg/m³)"] == 0.8
+    assert row["SO2 (μg/m³)"] == 8 and row["O3-8h (μg/m³)"] == 62  # halves go to even
+    expected = aqi_std.aqi(
+        {"so2_24h": 8.5, "no2_24h": 34.9661, "co_24h": 0.7973, "o3_8h": 61.5,
+         "pm10_24h": 90.2, "pm25_24h": 80.4},
+        "daily",
+    )  # fmt: skip
+    assert row["空气质量指数 AQI"] == expected.aqi and row["类别 Category"] == "轻度污染"
+    assert row["PM2.5 分指数 IAQI"] == expected.iaqi["pm25_24h"]
+    assert row["有效小时 Valid hours"] == "24/24"
+
+
+def test_gaps_are_stated_and_an_invalid_daily_mean_is_not_scored() -> None:
+    report = tables.daily_report(DAY, STATIONS, _aggregates(VALUES, {"pm25": 18, "no2": 21}))
+    row = _row(report)
+    assert row["PM2.5 (μg/m³)"] == tables.NA and row["有效小时 Valid hours"] == "18/24"
+    assert row["NO2 (μg/m³)"] == 35  # 21 of 24 hours: valid, still stated
+    assert (
+        "S1 天坛 PM2.5: 18 of 24 hours valid (daily mean invalid: fewer than 20 valid hours)"
+        in (report.notes)
+    )
+    assert "S1 天坛 NO2: 21 of 24 hours valid (daily mean valid)" in report.notes
+
+
+def test_renderings_carry_the_tables_and_notes() -> None:
+    report = tables.daily_report(
+        DAY, STATIONS, _aggregates(VALUES, {"pm25": 18}), {"S1": access.Grade.PUBLIC}
+    )
+    raw = render.to_csv(report)
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert "空气质量指数 AQI" in rows[4] and any("18 of 24 hours valid" in r[0] for r in rows if r)
+    ws = load_workbook(io.BytesIO(render.to_xlsx(report))).worksheets[0]
+    cells = [c for r in ws.iter_rows(values_only=True) for c in r if c is not None]
+    assert "空气质量指数 AQI" in cells and 35 in cells
+    with pytest.raises(ValueError, match="unknown report format"):
+        render.render(report, "docx")
+
+
+def test_monthly_water_change_and_exceedances() -> None:
+    stations = pd.DataFrame(
+        [{"id": "W1", "name": "入口", "water_body": "river", "target_class": 2}]
+    )
+    means = pd.DataFrame(
+        [
+            {"subject": "W1", "parameter": "codmn", "value": 5.0, "count": 12.0},
+            {"subject": "W1", "parameter": "do", "value": 7.0, "count": 12.0},
+        ]
+    )
+    this = pd.DataFrame([{"subject": "W1", "value": 3}])
+    before = pd.DataFrame([{"subject": "W1", "value": 4}])
+    report = tables.monthly_report(date(2026, 11, 1), stations, this, before, means, 30)
+    row = dict(zip(report.tables[0].headers, report.tables[0].rows[0], strict=True))
+    assert row["水质类别 Class"] == "Ⅲ" and row["目标类别 Target class"] == "Ⅱ"
+    assert row["变化 Change"] == "好转 better"
+    assert "codmn (0.25)" in str(row["超标项目 Items exceeding the target (times over)"])
+    assert "W1 入口: 12 of 30 days with data" in report.notes
