@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,17 @@ def require_service(name: str, available: bool) -> None:
     if IN_CI:
         pytest.fail(f"{name} is not available in CI: scripts/services.sh must start it")
     pytest.skip(f"{name} not available (run `make test` as root to install it)")
+
+
+@pytest.fixture(autouse=True)
+def _keep_main_module() -> Iterator[None]:
+    """Streamlit's AppTest runs its script as ``sys.modules["__main__"]`` and leaves it there;
+    a later test that starts Dask workers (spawned processes re-import ``__main__`` from its
+    file) then fails with "Nanny failed to start worker process". Put the real one back."""
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None:
+        sys.modules["__main__"] = main
 
 
 @pytest.fixture(scope="session")

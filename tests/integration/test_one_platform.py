@@ -157,8 +157,8 @@ def test_ctrl_c_at_any_moment_of_start_up(
 ) -> None:
     """Issue 14: "Ctrl-C in the first second of `ecosense up` is ignored". A Ctrl-C (SIGINT to
     the process group, as a terminal sends it) at several moments of the start stops
-    everything within 15 s: the process exits 0 or 130, the embedded database is stopped and
-    the data dir's lock is free."""
+    everything within 15 s: the process exits 0 or 130 (or ends by the signal), the embedded
+    database is stopped and the data dir's lock is free."""
     from ecosense.instance import running
 
     base = tmp_path_factory.getbasetemp() / "ctrl-c"
@@ -176,7 +176,11 @@ def test_ctrl_c_at_any_moment_of_start_up(
         proc.kill()
         raise AssertionError(f"still running 15 s after Ctrl-C at {delay} s") from None
     took = time.monotonic() - sent
-    assert proc.returncode in (0, 130), err
+    # 130 is ``ecosense``'s own exit code for an interruption. -SIGINT is CPython ending the
+    # process with the signal itself, as it does after a KeyboardInterrupt it counts as
+    # unhandled (seen once in CI, "ecosense: interrupted" printed, the Ctrl-C arriving while
+    # the command was still loading). A shell's $? is 130 either way.
+    assert proc.returncode in (0, 130, -signal.SIGINT), err
     assert "Traceback" not in err, err
     assert took < 15
     assert running(data_dir) is None
