@@ -109,6 +109,14 @@ def set_role(conn: Connection, name: str, role: Role) -> User:
     return _user(row)
 
 
+def _revoke_sessions(conn: Connection, name: str) -> None:
+    """Revoke every live session (bearer token) of ``name`` at once."""
+    conn.execute(
+        "UPDATE sessions SET revoked_at = now() WHERE user_name = %s AND revoked_at IS NULL",
+        (name,),
+    )
+
+
 def disable(conn: Connection, name: str) -> User:
     """Disable ``name``: no more sign-ins, and its sessions are revoked at once
     (:class:`UserNotFound`)."""
@@ -120,10 +128,7 @@ def disable(conn: Connection, name: str) -> User:
         ).fetchone()
         if row is None:
             raise UserNotFound(f"no user {name}")
-        conn.execute(
-            "UPDATE sessions SET revoked_at = now() WHERE user_name = %s AND revoked_at IS NULL",
-            (name,),
-        )
+        _revoke_sessions(conn, name)
     return _user(row)
 
 
@@ -150,10 +155,7 @@ def reset_password(conn: Connection, name: str, password_hash: str) -> User:
         ).fetchone()
         if row is None:
             raise UserNotFound(f"no user {name}")
-        conn.execute(
-            "UPDATE sessions SET revoked_at = now() WHERE user_name = %s AND revoked_at IS NULL",
-            (name,),
-        )
+        _revoke_sessions(conn, name)
     return _user(row)
 
 
