@@ -290,7 +290,7 @@ def _backfill_demo(store: PostgresStore, stations: Sequence[Station], tz: str) -
     """48 hours of demo history (:func:`ecosense.demo.demo_history`) for the ``stations`` that
     have no reading yet (a restart adds none: raw readings are never rewritten); returns the
     readings written, through the store's batch path with the provenance
-    :data:`ecosense.demo.HISTORY_SOURCE`."""
+    :data:`ecosense.demo.HISTORY_SOURCE`, and audited as an import of readings."""
     empty = [s for s in stations if store.latest(s.id).empty]
     if not empty:
         return 0
@@ -299,6 +299,20 @@ def _backfill_demo(store: PostgresStore, stations: Sequence[Station], tz: str) -
     written = 0
     for i in range(0, len(observations), 50_000):  # a few transactions of bounded size
         written += store.write_observations(observations[i : i + 50_000], source=HISTORY_SOURCE)
+    from store import audit
+
+    audit.record(  # like any import of readings
+        store,
+        "demo",
+        "import.readings",
+        "stations:simulated",
+        details={
+            "protocol": HISTORY_SOURCE.protocol,
+            "file": HISTORY_SOURCE.file,
+            "accepted": written,
+            "stations": len(empty),
+        },
+    )
     logger.info(
         "demo: %d readings of history for %d stations in %.1f s",
         written,

@@ -26,8 +26,8 @@ def runner() -> Iterator[Runner]:
 
 
 def test_backfill_once_with_its_own_provenance(store: PostgresStore) -> None:
-    """The history is written once, as readings of its own source (a re-start adds none and
-    rewrites none: no reading gets a second version)."""
+    """The history is written once, as readings of its own source, and audited (a re-start adds
+    none and rewrites none: no reading gets a second version)."""
     stations = [s for s in demo_stations() if s.kind in ("radiation", "water")][:2]
     stations += demo_soil_points()[:1]
     store.upsert_stations(stations)
@@ -41,8 +41,13 @@ def test_backfill_once_with_its_own_provenance(store: PostgresStore) -> None:
             " JOIN sources s ON s.id = o.source_id GROUP BY 1, 2, 3"
         ).fetchall()
         versions = conn.execute("SELECT count(*) FROM observation_versions").fetchone()
+        audited = conn.execute(
+            "SELECT object, details->>'accepted' FROM audit_log"
+            " WHERE actor = 'demo' AND action = 'import.readings'"
+        ).fetchall()
     assert sources == [(HISTORY_SOURCE.protocol, "demo", HISTORY_SOURCE.file, written)]
     assert versions == (0,)
+    assert audited == [("stations:simulated", str(written))]  # audited once, like an import
 
 
 def test_demo_cems_agree_with_calculation_but_one(
