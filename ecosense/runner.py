@@ -535,7 +535,6 @@ def _up(settings: Settings, options: UpOptions, guard: Interruptible, lock: Inst
             with guard.shielded():
                 dashboard = start_dashboard(settings, reader_url, options.host, port)
             dash_url = _url(options.host, port)
-            _wait_http(dash_url + "/_stcore/health", deadline, dashboard)
         if options.demo:
             # Stack CEMS and water stations speak HJ 212-2017, as such loggers do in China.
             online = demo_stations()
@@ -575,10 +574,11 @@ def _up(settings: Settings, options: UpOptions, guard: Interruptible, lock: Inst
             )
             with guard.shielded():
                 jobs.start()
-            if options.demo:  # alive at once: the jobs have run over the history
-                _wait_first_run(jobs, started + DEMO_READY_SECONDS, stop)
-        if dashboard is not None:
+        if dashboard is not None:  # started above: it came up while the demo was seeded
+            _wait_http(dash_url + "/_stcore/health", deadline, dashboard)
             parts.append(f"dashboard={dash_url}")
+        if options.demo and jobs is not None:  # alive at once: the jobs ran over the history
+            _wait_first_run(jobs, started + DEMO_READY_SECONDS, stop)
         opened.store.close()  # the owner's connections: not needed once started
         _tune_for_latency()
         guard.checkpoint()
