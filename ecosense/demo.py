@@ -190,8 +190,12 @@ def demo_soil_points(prefix: str = "SIM") -> list[Station]:
 HISTORY_HOURS: Final = 48
 #: The last hours of history at one reading a minute (as the live devices send); before
 #: them one every :data:`HISTORY_STEP_MINUTES` minutes — each counts for that many minutes
-#: of the hour, so the hours are complete while the backfill stays small.
-MINUTE_HOURS: Final = 3
+#: of the hour, so the hours are complete while the backfill stays small. The minute readings
+#: cover more than the hourly job's QC context (6 h before the hours it recomputes), so that
+#: later runs, which see minute and live readings around them, never judge a coarse hour; the
+#: coarse readings outnumber them, so that the first run (whose sampling interval is the
+#: median spacing) counts 5 minutes for each.
+MINUTE_HOURS: Final = 7
 HISTORY_STEP_MINUTES: Final = 5
 #: The pollution episode: cities, the hour of its peak yesterday (bureau time; whole in
 #: yesterday, so that yesterday's daily AQI and daily means — what the daily alerts look at —

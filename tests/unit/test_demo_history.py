@@ -113,6 +113,12 @@ def test_hours_outside_gaps_are_complete(history: pd.DataFrame) -> None:
     hourly = _hourly(_stream(history, "SIM-HARBIN", "no2"))
     complete = hourly[hourly.index < pd.Timestamp(NOW).floor("h")]
     assert len(complete) >= HISTORY_HOURS and complete["valid"].all()
+    # a later run reads its hours with 6 hours of QC context, among live readings a few
+    # seconds apart: one a minute there, so no coarse hour is judged at 1 minute a reading
+    stream = _stream(history, "SIM-HARBIN", "no2")
+    window = stream[stream["time"] >= pd.Timestamp(NOW).floor("h") - pd.Timedelta(hours=6)]
+    later = aggregate.hourly(window[["time", "value"]], sample_minutes=1.0)
+    assert later[later.index < pd.Timestamp(NOW).floor("h")]["valid"].all()
     gap = _hourly(_stream(history, "SIM-SHANGHAI", "no2"))
     assert len(gap) < len(hourly)  # the gap's hours are missing
 
