@@ -73,7 +73,7 @@ def test_the_demo_is_alive_at_once(tmp_path: Path) -> None:
                     "SELECT kind, count(*) FROM assessments WHERE scope = 'station' GROUP BY kind"
                 ).fetchall()
             )
-            assert kinds.get("aqi", 0) > 11 * 40 and kinds.get("aqi-daily", 0) >= 11
+            assert kinds.get("aqi-hourly", 0) > 11 * 40 and kinds.get("aqi-daily", 0) >= 11
             assert kinds.get("soil") == 3
             stuck = conn.execute(
                 "SELECT count(*) FROM qc_flags q JOIN streams s ON s.id = q.stream_id"
