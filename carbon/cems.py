@@ -18,8 +18,11 @@ A series with no measured hour cannot be accounted by measurement: :class:`Carbo
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Final
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
@@ -112,3 +115,50 @@ def compare(measured_t: float, calculated_t: float, threshold: float = 0.05) -> 
         raise CarbonError(f"calculated emissions {calculated_t} t: nothing to compare against")
     diff = (measured_t - calculated_t) / calculated_t
     return Comparison(measured_t, calculated_t, diff, abs(diff) > threshold, threshold)
+
+
+def calculated_for_hours(
+    hours: pd.DatetimeIndex,
+    months: Mapping[datetime, float],
+    covered: Sequence[tuple[datetime, datetime]],
+    tz: str = "Asia/Shanghai",
+) -> tuple[float, npt.NDArray[np.bool_]]:
+    """The calculated tonnes that belong to the CEMS ``hours`` (aware starts), and which of
+    the hours have a calculation to be compared with.
+
+    ``months`` maps the first instant of each calculated month (bureau time ``tz``) to its
+    calculated tonnes; ``covered`` are the periods [start, end) its activity records cover.
+    Each month contributes its tonnes × (CEMS hours in the month inside a covered period) /
+    (hours of the month the records cover): CEMS and calculation are compared over the same
+    hours, not a few measured hours against whole months.
+    """
+    zone = ZoneInfo(tz)
+    t = pd.DatetimeIndex(hours).tz_convert("UTC").as_unit("ns").asi8
+    compared = np.zeros(len(t), dtype=bool)
+    total = 0.0
+    for first, tonnes in months.items():
+        local = first.astimezone(zone)
+        after = datetime(local.year + local.month // 12, local.month % 12 + 1, 1, tzinfo=zone)
+        spans = _merged(
+            [(max(s, first), min(e, after)) for s, e in covered if s < after and e > first]
+        )
+        covered_h = sum((e - s).total_seconds() for s, e in spans) / 3600
+        if covered_h <= 0:
+            continue
+        inside = np.zeros(len(t), dtype=bool)
+        for s, e in spans:
+            inside |= (t >= pd.Timestamp(s).value) & (t < pd.Timestamp(e).value)
+        total += tonnes * int(inside.sum()) / covered_h
+        compared |= inside
+    return total, compared
+
+
+def _merged(spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """Overlapping periods joined, in order."""
+    out: list[tuple[datetime, datetime]] = []
+    for s, e in sorted(spans):
+        if out and s <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], e))
+        else:
+            out.append((s, e))
+    return out

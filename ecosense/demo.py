@@ -1,14 +1,25 @@
-"""Demo data: simulated stations at real Chinese city coordinates (WGS 84, degrees) and demo
-carbon facilities with their activity records and targets."""
+"""Demo data: simulated stations at real Chinese city coordinates (WGS 84, degrees), soil
+sampling points, demo carbon facilities with their activity records and targets, and 48 hours
+of history for all of them (:func:`demo_history`), so that ``ecosense up --demo`` is alive at
+once."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
 
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
 from carbon.activity import ActivityRecord, Facility
+from carbon.inventory import account
 from carbon.targets import Target
+from ecosense.simulator import KIND_PARAMETERS, PROFILE, _seed, stream_level
+from sensors.observations import Observation, Source
+from sensors.parameters import lookup
 from sensors.stations import Station
 
 #: (id suffix, city zh, city en, kind, lon, lat) — city-centre coordinates.
@@ -42,6 +53,7 @@ _KIND_ZH: Final = {
     "water": "水质站",
     "cems": "烟气在线监测",
     "radiation": "辐射站",
+    "soil": "土壤采样点",
 }
 
 
@@ -82,19 +94,39 @@ def demo_carbon(
     records: list[ActivityRecord] = []
     while (month.year, month.month) < (local.year, local.month):
         after = (month + timedelta(days=32)).replace(day=1)
-        trend = 1 + 0.03 * (month.year - local.year + years) - 0.01 * (month.year >= local.year)
-        season = 1.1 if month.month in (1, 2, 7, 8, 12) else 1.0
         for fid, _name, _region, _sector, activities in _PLANTS.values():
             for activity, quantity, unit, method in activities:
                 records.append(
                     ActivityRecord(
                         f"{fid}/{activity}/{month.isoformat()}", fid, month, after, activity,
-                        round(quantity * trend * season, 1), unit, "demo", method,
+                        _monthly(quantity, month, local.year, years), unit, "demo", method,
                     )
                 )  # fmt: skip
         month = after
+    # the month so far (to the start of the current hour), as a plant's meters give it: the
+    # demo CEMS hours of this month have a calculation to be compared with
+    hour = local.replace(minute=0, second=0, microsecond=0)
+    if hour > month:
+        after = (month + timedelta(days=32)).replace(day=1)
+        share = (hour - month) / (after - month)
+        for fid, _name, _region, _sector, activities in _PLANTS.values():
+            for activity, quantity, unit, method in activities:
+                records.append(
+                    ActivityRecord(
+                        f"{fid}/{activity}/{month.isoformat()}", fid, month, hour, activity,
+                        round(_monthly(quantity, month, local.year, years) * share, 1), unit,
+                        "demo", method,
+                    )
+                )  # fmt: skip
     targets = [Target("CN"), Target("CN-TJ"), Target("CN-JS"), Target("CN-SD"), Target("CN-SX")]
     return facilities, records, targets
+
+
+def _monthly(quantity: float, month: datetime, this_year: int, years: int) -> float:
+    """A plant's activity in ``month``: a gentle growth, more in winter and summer."""
+    trend = 1 + 0.03 * (month.year - this_year + years) - 0.01 * (month.year >= this_year)
+    season = 1.1 if month.month in (1, 2, 7, 8, 12) else 1.0
+    return round(quantity * trend * season, 1)
 
 
 def demo_stations(count: int | None = None, prefix: str = "SIM") -> list[Station]:
@@ -120,3 +152,253 @@ def demo_stations(count: int | None = None, prefix: str = "SIM") -> list[Station
             )
         )
     return out
+
+
+#: Soil sampling points (id suffix, city zh, city en, lon, lat, land use, sample: metals mg/kg
+#: and pH) — one clean paddy, one orchard above a screening value (cadmium), one near a
+#: smelter above an intervention value (GB 15618-2018).
+_SOIL: Final = (
+    ("CHANGSHA", "长沙", "Changsha", 112.9388, 28.2282, "paddy",
+     {"cd": 0.21, "hg": 0.18, "as": 12.0, "pb": 35.0, "cr": 80.0, "cu": 28.0, "ni": 30.0,
+      "zn": 95.0, "ph": 6.2}),
+    ("SHIJIAZHUANG", "石家庄", "Shijiazhuang", 114.5149, 38.0428, "orchard",
+     {"cd": 0.9, "hg": 0.4, "as": 18.0, "pb": 60.0, "cr": 110.0, "cu": 60.0, "ni": 45.0,
+      "zn": 180.0, "ph": 7.8}),
+    ("ZHUZHOU", "株洲", "Zhuzhou", 113.1340, 27.8274, "other",
+     {"cd": 3.2, "hg": 0.9, "as": 45.0, "pb": 420.0, "cr": 150.0, "cu": 90.0, "ni": 50.0,
+      "zn": 600.0, "ph": 5.8}),
+)  # fmt: skip
+
+
+def demo_soil_points(prefix: str = "SIM") -> list[Station]:
+    """Soil sampling points (kind ``soil``): sampled now and then, never online."""
+    return [
+        Station(
+            f"{prefix}-SOIL-{key}",
+            f"{zh}{_KIND_ZH['soil']}（模拟） {en} soil sampling point (simulated)",
+            "soil",
+            lon,
+            lat,
+            {"city": en, "city_zh": zh, "land_use": land_use},
+            simulated=True,
+        )
+        for key, zh, en, lon, lat, land_use, _ in _SOIL
+    ]
+
+
+#: Hours of history the demo starts with.
+HISTORY_HOURS: Final = 48
+#: The last hours of history at one reading a minute (as the live devices send); before
+#: them one every :data:`HISTORY_STEP_MINUTES` minutes — each counts for that many minutes
+#: of the hour, so the hours are complete while the backfill stays small. The minute readings
+#: cover more than the hourly job's QC context (6 h before the hours it recomputes), so that
+#: later runs, which see minute and live readings around them, never judge a coarse hour; the
+#: coarse readings outnumber them, so that the first run (whose sampling interval is the
+#: median spacing) counts 5 minutes for each.
+MINUTE_HOURS: Final = 7
+HISTORY_STEP_MINUTES: Final = 5
+#: The pollution episode: cities, the hour of its peak yesterday (bureau time; whole in
+#: yesterday, so that yesterday's daily AQI and daily means — what the daily alerts look at —
+#: show it whenever the demo starts) and its length (hours).
+EPISODE_STATIONS: Final = ("SIM-BEIJING", "SIM-SHENYANG", "SIM-ZHENGZHOU", "SIM-XIAN")
+EPISODE_PEAK_HOUR: Final = 14
+EPISODE_HOURS: Final = 16
+#: Added at the episode's peak (µg/m³; CO mg/m³): hourly PM2.5 above 250 (严重污染), the
+#: day's mean above 115 (daily AQI 中度污染 or worse).
+EPISODE_PEAK: Final = {"pm25": 280.0, "pm10": 330.0, "no2": 45.0, "co": 1.4, "so2": 10.0}
+#: Gaps: station → (hours ago the gap starts, its length in hours): nothing was received.
+GAPS: Final = {
+    "SIM-SHANGHAI": (30, 4),
+    "SIM-WUHAN": (40, 6),
+    "SIM-NANJING": (12, 3),
+    "SIM-LHASA": (20, 2),
+}
+#: The faulty device: its PM2.5 sensor stuck at one value (QC flatline) for some recent hours.
+FAULTY: Final = ("SIM-CHENGDU", "pm25")
+FAULTY_FROM_HOURS_AGO: Final = 7
+FAULTY_HOURS: Final = 4
+#: The plant whose stack measures more than its activity data say: the deliberate finding
+#: of "CEMS against calculation" (+18 %); the others agree within a few percent, as real
+#: measurement and calculation do (:data:`CEMS_BIAS`).
+FINDING_FACILITY: Final = "DEMO-TY-CEMENT"
+CEMS_BIAS: Final = {
+    "DEMO-NJ-GAS": -0.02,
+    "DEMO-TJ-COAL": 0.03,
+    "DEMO-JN-STEEL": -0.01,
+    FINDING_FACILITY: 0.18,
+}
+#: Flue-gas CO₂ of the demo stacks (mg/m³, dry, standard state, about 7.6 % by volume).
+STACK_CO2_MG_M3: Final = 150_000.0
+
+
+def plant_co2_t_per_hour(now: datetime, tz: str = "Asia/Shanghai") -> dict[str, float]:
+    """Scope-1 CO₂ of each demo plant in the month of ``now`` per hour (t/h), from its demo
+    activity data accounted as the ``carbon-inventory`` job does."""
+    zone = ZoneInfo(tz)
+    local = now.astimezone(zone)
+    month = datetime(local.year, local.month, 1, tzinfo=zone)
+    after = (month + timedelta(days=32)).replace(day=1)
+    facilities = [Facility(f, n, r, s) for f, n, r, s, _ in _PLANTS.values()]
+    records = [
+        ActivityRecord(
+            f"{fid}/{a}", fid, month, after, a, _monthly(q, month, local.year, 4), u, "demo", m
+        )
+        for fid, _n, _r, _s, activities in _PLANTS.values()
+        for a, q, u, m in activities
+    ]
+    rows, _ = account(records, facilities, tz=tz)
+    rows = rows[(rows["scope"] == 1) & (rows["gas"] == "CO2")]
+    hours = (after - month).total_seconds() / 3600
+    return {str(f): float(t) / hours for f, t in rows.groupby("facility")["tonnes"].sum().items()}
+
+
+def stack_levels(
+    stations: Sequence[Station], now: datetime, tz: str = "Asia/Shanghai"
+) -> dict[str, dict[str, float]]:
+    """CEMS station → daily-mean ``flue_co2`` (mg/m³) and ``flue_flow`` (m³/s) whose product is
+    its plant's calculated CO₂ off by the plant's :data:`CEMS_BIAS`."""
+    rates = plant_co2_t_per_hour(now, tz)
+    out = {}
+    for s in stations:
+        facility = s.attributes.get("facility")
+        if s.kind != "cems" or facility not in rates:
+            continue
+        t_h = rates[str(facility)] * (1 + CEMS_BIAS.get(str(facility), 0.0))
+        # t/h = mg/m³ × m³/s × 3600 s/h × 1e-9 t/mg
+        out[s.id] = {"flue_co2": STACK_CO2_MG_M3, "flue_flow": t_h / (STACK_CO2_MG_M3 * 3.6e-6)}
+    return out
+
+
+def _history_times(now: datetime) -> npt.NDArray[np.int64]:
+    """UTC instants (ns) of the history readings before ``now`` (floored to the minute)."""
+    end = pd.Timestamp(now).tz_convert("UTC").floor("min")
+    dense_from = end - pd.Timedelta(hours=MINUTE_HOURS)
+    coarse = pd.date_range(
+        (end - pd.Timedelta(hours=HISTORY_HOURS)).floor("h"),
+        dense_from - pd.Timedelta(minutes=1),
+        freq=f"{HISTORY_STEP_MINUTES}min",
+    )
+    dense = pd.date_range(dense_from, end - pd.Timedelta(minutes=1), freq="min")
+    return np.concatenate([coarse.as_unit("ns").asi8, dense.as_unit("ns").asi8])
+
+
+def episode_peak(now: datetime, tz: str = "Asia/Shanghai") -> datetime:
+    """The pollution episode's peak: yesterday at :data:`EPISODE_PEAK_HOUR` (bureau time)."""
+    local = now.astimezone(ZoneInfo(tz))
+    yesterday = (local - timedelta(days=1)).date()
+    return datetime(
+        yesterday.year, yesterday.month, yesterday.day, EPISODE_PEAK_HOUR, tzinfo=ZoneInfo(tz)
+    )
+
+
+def demo_history(
+    stations: Sequence[Station],
+    now: datetime,
+    *,
+    seed: int = 14,
+    tz: str = "Asia/Shanghai",
+) -> pd.DataFrame:
+    """48 hours of plausible readings of ``stations`` up to ``now`` (pure: the same arguments
+    give the same readings).
+
+    Columns ``station, parameter, time`` (aware UTC), ``value`` (canonical unit), ``flag``.
+    Each online stream follows its parameter's daily cycle (bureau time ``tz``) around the same
+    level as the live simulator's, with noise; on top: the pollution episode at
+    :data:`EPISODE_STATIONS`, the :data:`GAPS`, the stuck sensor :data:`FAULTY`, CEMS stacks
+    sized to their plants' activity data (:func:`stack_levels`). Soil sampling points get one
+    sample (every metal and pH at one time) a day ago.
+    """
+    times = _history_times(now)
+    end_ns = int(pd.Timestamp(now).tz_convert("UTC").floor("min").value)
+    hours_ago = (end_ns - times) / 3.6e12
+    zone = ZoneInfo(tz)
+    offset = zone.utcoffset(now.replace(tzinfo=None)) or timedelta(0)
+    local_hour = ((times / 3.6e12) + offset.total_seconds() / 3600) % 24
+    peak = episode_peak(now, tz)
+    peak_ago = (end_ns - pd.Timestamp(peak).value) / 3.6e12
+    episode = np.where(
+        np.abs(hours_ago - peak_ago) < EPISODE_HOURS / 2,
+        0.5 + 0.5 * np.cos(2 * np.pi * (hours_ago - peak_ago) / EPISODE_HOURS),
+        0.0,
+    )
+    stacks = stack_levels(stations, now, tz)
+    # readings of last month: the stacks follow last month's activity (a plant's output
+    # changes from month to month)
+    month_start = pd.Timestamp(now).tz_convert(zone).replace(day=1).normalize()
+    last_month = times < month_start.value
+    rate_now = plant_co2_t_per_hour(now, tz)
+    rate_before = plant_co2_t_per_hour(month_start.to_pydatetime() - timedelta(hours=1), tz)
+    frames: list[pd.DataFrame] = []
+    for s in stations:
+        if s.kind == "soil":
+            frames.append(_soil_sample(s, end_ns))
+            continue
+        keep = np.ones(len(times), dtype=bool)
+        if s.id in GAPS:
+            start, length = GAPS[s.id]
+            keep &= ~((hours_ago <= start) & (hours_ago > start - length))
+        for parameter in KIND_PARAMETERS.get(s.kind, ()):
+            _, amplitude, peak_hour, noise = PROFILE[parameter]
+            level = stacks.get(s.id, {}).get(parameter, stream_level(s.id, parameter))
+            rng = np.random.default_rng([seed, _seed(s.id + parameter) % 2**32])
+            cycle = np.cos(2 * np.pi * (local_hour - peak_hour) / 24)
+            values = level * (1 + amplitude * cycle) * (1 + rng.normal(0, noise, len(times)))
+            facility = str(s.attributes.get("facility", ""))
+            if parameter == "flue_flow" and s.id in stacks and facility in rate_now:
+                ratio = rate_before[facility] / rate_now[facility]
+                values = np.where(last_month, values * ratio, values)
+            if s.id in EPISODE_STATIONS and parameter in EPISODE_PEAK:
+                values = values + EPISODE_PEAK[parameter] * episode
+            if (s.id, parameter) == FAULTY:
+                stuck = (hours_ago <= FAULTY_FROM_HOURS_AGO) & (
+                    hours_ago > FAULTY_FROM_HOURS_AGO - FAULTY_HOURS
+                )
+                values = np.where(stuck, np.float64(round(level * 0.4, 1)), values)
+            p = lookup(parameter)
+            values = np.clip(values, p.valid_min, p.valid_max).round(3).astype(np.float64)
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "station": s.id,
+                        "parameter": parameter,
+                        "time": pd.to_datetime(times[keep], utc=True),
+                        "value": values[keep],
+                        "flag": "N",
+                    }
+                )
+            )
+    columns = ["station", "parameter", "time", "value", "flag"]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True)[columns]
+
+
+def _soil_sample(s: Station, end_ns: int) -> pd.DataFrame:
+    """One laboratory sample of a soil point, taken a day before ``end_ns`` at 10:00 UTC."""
+    sample = next(v for key, *_, v in _SOIL if s.id.endswith(f"SOIL-{key}"))
+    when = pd.Timestamp(end_ns, tz="UTC").floor("D") - pd.Timedelta(hours=14)
+    return pd.DataFrame(
+        {
+            "station": s.id,
+            "parameter": list(sample),
+            "time": when,
+            "value": list(sample.values()),
+            "flag": "N",
+        }
+    )
+
+
+#: The provenance of the demo's history: a file import by the user ``demo``.
+HISTORY_SOURCE: Final = Source("file", user="demo", file="ecosense demo history (simulated)")
+
+
+def history_observations(frame: pd.DataFrame) -> list[Observation]:
+    """The rows of :func:`demo_history` as observations (instantaneous readings, the same
+    streams the live demo devices write)."""
+    times = frame["time"].dt.to_pydatetime()
+    return [
+        Observation(st, p, t, float(v), f)
+        for st, p, t, v, f in zip(
+            frame["station"], frame["parameter"], times, frame["value"], frame["flag"], strict=True
+        )
+    ]

@@ -40,7 +40,15 @@ from ecosense import dashboard
 from ecosense.app import create_app
 from ecosense.config import Settings
 from ecosense.credentials import admin_token_in_force
-from ecosense.demo import demo_carbon, demo_stations
+from ecosense.demo import (
+    HISTORY_SOURCE,
+    demo_carbon,
+    demo_history,
+    demo_soil_points,
+    demo_stations,
+    history_observations,
+    stack_levels,
+)
 from ecosense.errors import EcosenseError
 from ecosense.instance import InstanceLock
 from ecosense.simulator import register, run
@@ -51,6 +59,7 @@ from ingest.limits import Admission, parse_networks
 from ingest.mqtt import MqttIngest
 from ingest.spool import DurableWriter, Spool
 from pipelines.scheduler import JobScheduler
+from sensors.stations import Station
 from store import OpenedStore, open_store
 from store.audit import AuditWriter
 from store.context import ServiceContext
@@ -227,6 +236,10 @@ def _tune_for_latency() -> None:
     sys.setswitchinterval(0.001)
 
 
+#: ``up --demo`` waits for the first run of the jobs at most until this many seconds after it
+#: started (``ready`` within 60 s on a 2-core machine).
+DEMO_READY_SECONDS = 45.0
+
 #: Descriptors kept free of the listeners' caps: database pool, spool, logs, Dask, dashboard.
 RESERVED_DESCRIPTORS = 256
 
@@ -271,6 +284,50 @@ def _seed_demo_carbon(url: str, tz: str) -> None:
         activity.save_facilities(conn, facilities)
         activity.save_activity(conn, records)
         activity.save_targets(conn, targets)
+
+
+def _backfill_demo(store: PostgresStore, stations: Sequence[Station], tz: str) -> int:
+    """48 hours of demo history (:func:`ecosense.demo.demo_history`) for the ``stations`` that
+    have no reading yet (a restart adds none: raw readings are never rewritten); returns the
+    readings written, through the store's batch path with the provenance
+    :data:`ecosense.demo.HISTORY_SOURCE`, and audited as an import of readings."""
+    empty = [s for s in stations if store.latest(s.id).empty]
+    if not empty:
+        return 0
+    started = time.monotonic()
+    observations = history_observations(demo_history(empty, datetime.now(UTC), tz=tz))
+    # one transaction: a start cut short leaves no station with half a history
+    written = store.write_observations(observations, source=HISTORY_SOURCE)
+    from store import audit
+
+    audit.record(  # like any import of readings
+        store,
+        "demo",
+        "import.readings",
+        "stations:simulated",
+        details={
+            "protocol": HISTORY_SOURCE.protocol,
+            "file": HISTORY_SOURCE.file,
+            "accepted": written,
+            "stations": len(empty),
+        },
+    )
+    logger.info(
+        "demo: %d readings of history for %d stations in %.1f s",
+        written,
+        len(empty),
+        time.monotonic() - started,
+    )
+    return written
+
+
+def _wait_first_run(jobs: JobScheduler, deadline: float, stop: threading.Event) -> None:
+    """Wait (until ``deadline``, monotonic) for the scheduler's first run of the jobs, so that
+    the demo's pages have aggregates, AQI and alerts when ``ready`` is printed."""
+    while jobs.runs < 1 and time.monotonic() < deadline and not stop.is_set():
+        stop.wait(0.2)
+    if jobs.runs < 1:
+        logger.warning("demo: the first run of the jobs is still going; the pages fill in soon")
 
 
 class Interruptible:
@@ -348,6 +405,7 @@ def up(settings: Settings, options: UpOptions) -> int:
 def _up(settings: Settings, options: UpOptions, guard: Interruptible, lock: InstanceLock) -> int:
     """``up`` with its lock held and its signal handlers set."""
     stop = guard.stop
+    started = time.monotonic()
     total = connection_caps(settings, raise_nofile())
     trusted = parse_networks(settings.trusted_proxies)
 
@@ -477,19 +535,25 @@ def _up(settings: Settings, options: UpOptions, guard: Interruptible, lock: Inst
             with guard.shielded():
                 dashboard = start_dashboard(settings, reader_url, options.host, port)
             dash_url = _url(options.host, port)
-            _wait_http(dash_url + "/_stcore/health", deadline, dashboard)
         if options.demo:
             # Stack CEMS and water stations speak HJ 212-2017, as such loggers do in China.
+            online = demo_stations()
             devices = register(
                 opened.store,
-                demo_stations(),
+                online,
                 device_suffix="demo",
                 protocol=lambda s: "hj212" if s.kind in ("cems", "water") else "http",
                 actor="demo",
             )
+            soil = demo_soil_points()  # sampled, never online: no device
+            opened.store.upsert_stations(soil)
             _seed_demo_carbon(opened.url, settings.timezone)
+            with guard.shielded():
+                _backfill_demo(opened.store, [*online, *soil], settings.timezone)
+            stacks = stack_levels(online, datetime.now(UTC), settings.timezone)
             for d in devices:  # every parameter of every demo station about every 5 s
                 d.rate = len(d.parameters) / 5.0
+                d.levels = stacks.get(d.station.id, {})  # stacks sized to their plants
             sim_thread = threading.Thread(
                 target=run,
                 args=(http_url, devices, 1.0),
@@ -510,8 +574,11 @@ def _up(settings: Settings, options: UpOptions, guard: Interruptible, lock: Inst
             )
             with guard.shielded():
                 jobs.start()
-        if dashboard is not None:
+        if dashboard is not None:  # started above: it came up while the demo was seeded
+            _wait_http(dash_url + "/_stcore/health", deadline, dashboard)
             parts.append(f"dashboard={dash_url}")
+        if options.demo and jobs is not None:  # alive at once: the jobs ran over the history
+            _wait_first_run(jobs, started + DEMO_READY_SECONDS, stop)
         opened.store.close()  # the owner's connections: not needed once started
         _tune_for_latency()
         guard.checkpoint()

@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 #: parameter → (level, daily amplitude as a fraction of level, hour of the daily peak,
 #: noise sd as a fraction)
-_PROFILE: Final[dict[str, tuple[float, float, float, float]]] = {
+PROFILE: Final[dict[str, tuple[float, float, float, float]]] = {
     "so2": (12.0, 0.3, 9, 0.10),
     "no2": (35.0, 0.35, 8, 0.10),
     "co": (0.8, 0.3, 8, 0.08),
@@ -71,15 +71,30 @@ def _seed(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
 
 
-def simulated_value(station: str, parameter: str, when: datetime, rng: random.Random) -> float:
-    """A plausible reading of ``parameter`` (canonical unit) at ``station`` at ``when``."""
-    level, amplitude, peak_hour, noise = _PROFILE[parameter]
+def stream_level(station: str, parameter: str) -> float:
+    """The daily-mean level of a simulated stream (canonical unit): the parameter's typical
+    level times a factor fixed per stream (0.6–1.8; 0.9–1.1 for physical quantities)."""
+    level = PROFILE[parameter][0]
     factor = 0.6 + (_seed(station + parameter) % 1000) / 1000 * 1.2  # 0.6–1.8, fixed per stream
     if lookup(parameter).domain in ("met", "water", "radiation") or parameter in ("flue_o2",):
         factor = 0.9 + (factor - 0.6) / 6  # 0.9–1.1: physical quantities vary less between sites
+    return level * factor
+
+
+def simulated_value(
+    station: str,
+    parameter: str,
+    when: datetime,
+    rng: random.Random,
+    level: float | None = None,
+) -> float:
+    """A plausible reading of ``parameter`` (canonical unit) at ``station`` at ``when``, around
+    ``level`` (default :func:`stream_level`)."""
+    _, amplitude, peak_hour, noise = PROFILE[parameter]
+    mean = stream_level(station, parameter) if level is None else level
     local_hour = (when.astimezone(UTC).hour + 8 + when.minute / 60) % 24
     cycle = math.cos(2 * math.pi * (local_hour - peak_hour) / 24)
-    value = level * factor * (1 + amplitude * cycle) * (1 + rng.gauss(0, noise))
+    value = mean * (1 + amplitude * cycle) * (1 + rng.gauss(0, noise))
     p = lookup(parameter)
     return round(min(max(value, p.valid_min), p.valid_max), 3)
 
@@ -96,6 +111,7 @@ class SimulatedDevice:
     protocol: str = "http"
     mn: str | None = None
     pw: str | None = None
+    levels: dict[str, float] = field(default_factory=dict)  # parameter → level override
     _next: int = 0
     _credit: float = 0.0
 
@@ -111,7 +127,9 @@ class SimulatedDevice:
                     "station": self.station.id,
                     "parameter": param,
                     "time": t.isoformat(),
-                    "value": simulated_value(self.station.id, param, t, self.rng),
+                    "value": simulated_value(
+                        self.station.id, param, t, self.rng, self.levels.get(param)
+                    ),
                 }
             )
         return out

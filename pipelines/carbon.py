@@ -25,7 +25,7 @@ import pandas as pd
 
 from carbon import factors
 from carbon.activity import Facility, daily_from_meter
-from carbon.cems import compare
+from carbon.cems import calculated_for_hours, compare
 from carbon.errors import CarbonError
 from carbon.inventory import account, split_months
 from pipelines.work import Touched
@@ -238,13 +238,22 @@ DIFFERENCE: Final = "difference above threshold"
 
 
 def cems_check(
-    conn: derived.Connection, start: datetime, end: datetime, threshold: float = 0.05
+    conn: derived.Connection,
+    start: datetime,
+    end: datetime,
+    threshold: float = 0.05,
+    tz: str = "Asia/Shanghai",
 ) -> pd.DataFrame:
     """Per facility with a CEMS stack (a station whose ``facility`` attribute names it): CO₂
     measured by CEMS (hourly rows, substituted hours counted) against the calculated CO₂ of
     scope 1 over the months starting in [start, end). Columns: ``facility, stations,
     measured_t, substituted_hours, calculated_t, relative_difference, finding, threshold,
-    reason``.
+    reason, compared_hours``.
+
+    Both sides cover the same hours (:func:`carbon.cems.calculated_for_hours`): the CEMS hours
+    inside the periods the facility's scope-1 activity records cover, and each calculated
+    month's share for those hours (``compared_hours``) — a stack measured for two days is not
+    held against twelve months of calculation.
 
     ``finding`` is true and ``reason`` says why for a relative difference above ``threshold``
     (:data:`DIFFERENCE`) and for a facility whose stacks measured CO₂ but which has no
@@ -266,7 +275,20 @@ def cems_check(
             conn, source="calculation", start=start, end=end, subject=facility
         )
         calc = calc[(calc["period"] == "P1M") & (calc["gas"] == "CO2")]
-        calculated = float(sum(float(d.get("scope", {}).get("1", 0.0)) for d in calc["details"]))
+        months = {
+            pd.Timestamp(t).to_pydatetime(): float(d.get("scope", {}).get("1", 0.0))
+            for t, d in zip(calc["start"], calc["details"], strict=True)
+        }
+        covered = [
+            (r.start, r.end)
+            for r in activity.load_activity(conn, facilities=[facility], start=start, end=end)
+            if r.activity != "electricity"  # scope 2: not what the stack measures
+        ]
+        calculated, compared = calculated_for_hours(
+            pd.DatetimeIndex(measured["start"]), months, covered, tz
+        )
+        if calculated > 0:  # compared over the hours both sides cover
+            measured = measured[compared]
         measured_t = float(measured["tonnes"].sum())
         row: dict[str, Any] = {
             "facility": facility,
@@ -274,6 +296,7 @@ def cems_check(
             "measured_t": measured_t,
             "substituted_hours": int((measured["substitution"] != "").sum()),
             "threshold": threshold,
+            "compared_hours": int(compared.sum()) if calculated > 0 else 0,
         }
         if calculated <= 0:
             row |= {
@@ -293,6 +316,6 @@ def cems_check(
         out.append(row)
     columns = [
         "facility", "stations", "measured_t", "substituted_hours", "calculated_t",
-        "relative_difference", "finding", "threshold", "reason",
+        "relative_difference", "finding", "threshold", "reason", "compared_hours",
     ]  # fmt: skip
     return pd.DataFrame(out, columns=columns)

@@ -3,9 +3,10 @@
 Every ``interval`` (``ECOSENSE_JOBS_INTERVAL_SECONDS``, default 300 s; 0 turns the scheduler
 off) it runs the ``hourly`` job (with CEMS emissions), ``carbon-inventory`` (activity records
 stored since), then ``alerts``; every 12 intervals (hourly by default) and at the first tick
-after the bureau's midnight, ``daily``. All are incremental, so a tick
-with nothing new costs a few queries; the interval only sets how fresh dashboards and alerts
-are. A run that fails is logged and retried at the next tick (the job's mark has not moved).
+after the bureau's midnight, ``daily`` too, before ``alerts`` (which read the daily AQI). All
+are incremental, so a tick with nothing new costs a few queries; the interval only sets how
+fresh dashboards and alerts are. A run that fails is logged and retried at the next tick (the
+job's mark has not moved).
 """
 
 from __future__ import annotations
@@ -86,12 +87,16 @@ class JobScheduler:
                     if runner is None:
                         runner = Runner(self.scheduler, local="threads", workers=2, host=self.host)
                     ctx = JobContext(self.url, runner, self.tz, webhook=self.webhook)
-                    for job in self.jobs:
-                        self._report(job.run(ctx, None, None))
                     today = datetime.now(ZoneInfo(self.tz)).replace(
                         hour=0, minute=0, second=0, microsecond=0
                     )
-                    if tick % DAILY_EVERY == 0 or today != last_day:
+                    daily_due = tick % DAILY_EVERY == 0 or today != last_day
+                    for job in self.jobs:
+                        if job.name == "alerts" and daily_due:  # alerts read the daily AQI
+                            self._report(self.daily.run(ctx, None, None))
+                            last_day, daily_due = today, False
+                        self._report(job.run(ctx, None, None))
+                    if daily_due:
                         self._report(self.daily.run(ctx, None, None))
                         last_day = today
                 except Exception:
