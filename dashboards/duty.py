@@ -136,7 +136,7 @@ def act_on_alert(who: Viewer, alert_id: int, action: AlertAction, comment: str) 
         except alert_store.AlertNotFound as exc:
             _audit(who, audit_action, audit_object, "failed", {"error": str(exc)})
             return False, str(exc)
-    if station not in who.stations:  # beyond the caller's grade, as the API's 403
+    if station and station not in who.stations:  # beyond the caller's grade, as the API's 403
         reason = f"station {station} is beyond {who.principal.actor}'s grade"
         _audit(who, audit_action, audit_object, "denied", {"reason": reason})
         return False, f"{reason} · 无权操作"
@@ -237,7 +237,7 @@ def alert_actions(who: Viewer, live: Sequence[Mapping[str, Any]], tz: Any) -> No
         return
     if not live:
         return
-    rows = {int(r["id"]): r for r in live if r["station"] in who.stations}
+    rows = {int(r["id"]): r for r in live if not r["station"] or r["station"] in who.stations}
     if not rows:
         return
     st.subheader("Acknowledge or close · 确认或关闭")

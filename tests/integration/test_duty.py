@@ -122,6 +122,34 @@ def test_an_operator_acknowledges_and_closes_with_a_comment_a_viewer_sees_no_but
     assert len(at.button) == 0  # nothing live is left to act on
 
 
+def test_acting_without_the_role_or_beyond_the_grade_is_denied_and_audited(
+    store: PostgresStore, database_url: str
+) -> None:
+    """The page's form is not the only guard: the action itself asks access.authorize (a
+    viewer may not operate; an operator may not touch a restricted station's alert)."""
+    import access
+    from dashboards import duty
+    from dashboards.session import Viewer
+    from store import users
+
+    alert_id = _alert(store, database_url)
+    viewer = Viewer(access.user("v", access.Role.VIEWER), store, "alerts", "127.0.0.1")
+    viewer.graded = {"S1": access.dataset("alerts")}
+    done, message = duty.act_on_alert(viewer, alert_id, "acknowledge", "x")
+    assert not done and "operator" in message
+    with store.connection() as conn:
+        users.set_station_grade(conn, "S1", access.Grade.RESTRICTED)
+    operator = Viewer(access.user("op", access.Role.OPERATOR), store, "alerts", "127.0.0.1")
+    done, message = duty.act_on_alert(operator, alert_id, "close", "done")  # S1 not readable
+    assert not done and "beyond" in message
+    with store.connection() as conn:
+        assert alert_store.list_alerts(conn, "live")[0]["state"] == "open"
+        entries = audit.read(conn, action="alert.close") + audit.read(
+            conn, action="alert.acknowledge"
+        )
+    assert sorted((e.actor, e.outcome) for e in entries) == [("op", "denied"), ("v", "denied")]
+
+
 def test_a_reviewer_invalidates_a_range_in_the_page_and_an_analyst_only_reads(
     store: PostgresStore,
     database_url: str,
