@@ -134,7 +134,6 @@ def test_acting_without_the_role_or_beyond_the_grade_is_denied_and_audited(
 
     alert_id = _alert(store, database_url)
     viewer = Viewer(access.user("v", access.Role.VIEWER), store, "alerts", "127.0.0.1")
-    viewer.graded = {"S1": access.dataset("alerts")}
     done, message = duty.act_on_alert(viewer, alert_id, "acknowledge", "x")
     assert not done and "operator" in message
     with store.connection() as conn:
