@@ -247,6 +247,7 @@ def alert_actions(who: Viewer, live: Sequence[Mapping[str, Any]], tz: Any) -> No
             list(rows),
             format_func=lambda i: (
                 f"#{i} {rows[i]['state']} · {rows[i]['station']} · {rows[i]['message']}"
+                f" · {_stamp(rows[i]['opened_at'], tz)}"
             ),
             key="duty_alert_id",
         )
