@@ -1,8 +1,11 @@
 """EcoSense dashboard (Streamlit): the live map, latest values and a time series, and the pages
-of AQI, water classes, soil risk, alerts, carbon emissions, the one map and data completeness.
+of AQI, water classes, soil risk, alerts (acknowledged and closed there by an operator), data
+review (a reviewer), carbon emissions, the one map and data completeness.
 
 Run by ``ecosense up``; standalone: ``streamlit run dashboards/app.py`` with the same
-``ECOSENSE_*`` settings. It only reads: stations, latest values and series come from store/.
+``ECOSENSE_*`` settings. It reads stations, latest values and series from store/; it writes
+only the duty officer's decisions (:mod:`dashboards.duty`), through the same store functions
+as the API.
 Every page decides what its caller may see through :mod:`dashboards.session` (one
 :func:`access.authorize`): anonymous visitors see public data only; a page that fails shows a
 short message, never a traceback.
@@ -15,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import streamlit as st
 
-from dashboards import emissions, onemap, quality, session
+from dashboards import duty, emissions, onemap, quality, session
 from dashboards.session import Viewer, guarded
 from dashboards.settings import DashboardSettings, from_environment
 from dashboards.views import (
@@ -214,6 +217,10 @@ def alerts_page() -> None:
     quality.alerts_page(_store().store, settings, _viewer())
 
 
+def review_page() -> None:
+    duty.review_page(_store().store, settings, _viewer())
+
+
 def carbon_page() -> None:
     emissions.carbon_page(_store().store, settings, _viewer())
 
@@ -243,6 +250,7 @@ page = st.navigation(
         st.Page(guarded(water_page), title="Water · 水质", icon="💧", url_path="water"),
         st.Page(guarded(soil_page), title="Soil · 土壤", icon="🌱", url_path="soil"),
         st.Page(guarded(alerts_page), title="Alerts · 告警", icon="🚨", url_path="alerts"),
+        st.Page(guarded(review_page), title="Review · 数据审核", icon="✅", url_path="review"),
         st.Page(guarded(carbon_page), title="Carbon · 碳排放", icon="🏭", url_path="carbon"),
         st.Page(guarded(onemap_page), title="One map · 一张图", icon="🗺️", url_path="onemap"),
         st.Page(

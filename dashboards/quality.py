@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from dashboards import duty
 from dashboards.downloads import report_download
 from dashboards.session import SIGN_IN, Viewer
 from dashboards.settings import DashboardSettings
@@ -244,9 +245,10 @@ def soil_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) ->
 
 
 def alerts_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) -> None:
-    """Live and recent alerts (``internal``; acknowledged through the API by an operator):
-    only those of stations ``who`` may read; the abandoned webhook events (``sensitive``)
-    to those who may read them."""
+    """Live and recent alerts (``internal``) with their life cycle: only those of stations
+    ``who`` may read; an operator acknowledges and closes them here with a comment
+    (:mod:`dashboards.duty`); the abandoned webhook events (``sensitive``) to those who may
+    read them."""
     tz = settings.timezone
     st.title("Alerts · 告警")
     if who.refuse("alerts"):
@@ -283,6 +285,7 @@ def alerts_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
                     "hour or day · 时段": alert_period(r["parameter"], r["details"], tz),
                     "opened": r["opened_at"].astimezone(tz).strftime("%Y-%m-%d %H:%M"),
                     "last seen": r["last_seen"].astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+                    "life cycle · 处理过程": duty.lifecycle(r, tz),
                 }
                 for r in rows
             ]
@@ -297,7 +300,7 @@ def alerts_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
         st.dataframe(table(live), hide_index=True, width="stretch")
     else:
         st.success("No live alerts · 无告警")
-    st.caption("Acknowledge with `POST /api/v1/alerts/{id}/acknowledge` (an operator's token).")
+    duty.alert_actions(who, live, tz)
     st.subheader("Recently closed · 最近关闭")
     if closed:
         st.dataframe(table(closed), hide_index=True, width="stretch")

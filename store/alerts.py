@@ -3,7 +3,8 @@
 - :func:`load_state` reads what :func:`sensors.alerts.evaluate` needs as of a time;
 - :func:`sync` opens, updates and closes alerts so that the live ones are exactly the
   conditions that hold (one live alert per rule, station and parameter), :func:`acknowledge`
-  and :func:`list_alerts` serve the operator;
+  (with an optional comment), :func:`close` (by hand, with a comment) and :func:`list_alerts`
+  serve the operator;
 - each transition is queued in ``alert_notifications`` (the outbox) in the same transaction.
   The notifier (:mod:`pipelines.alerts`) takes due events with :func:`claim_due` (a short
   transaction that leases them), posts them with no transaction open, and records the outcome
@@ -35,7 +36,10 @@ WEBHOOK_STATES: Final = ("pending", "delivered", "abandoned")
 _NAMES: Final = (
     "id", "rule", "station_id", "parameter", "state", "severity", "message", "value", "details",
     "opened_at", "last_seen", "acknowledged_at", "acknowledged_by", "closed_at",
+    "acknowledge_comment", "closed_by", "close_comment",
 )  # fmt: skip
+#: Longest comment kept on an acknowledgement or a closing (characters).
+MAX_COMMENT: Final = 2000
 _COLUMNS: Final = sql.SQL(", ").join(map(sql.Identifier, _NAMES))
 _EVENT_NAMES: Final = (
     "id", "alert_id", "event", "attempts", "next_attempt", "delivered_at", "abandoned_at",
@@ -234,16 +238,36 @@ def sync(conn: Connection, conditions: Iterable[Condition]) -> dict[str, int]:
     return counts
 
 
-def acknowledge(conn: Connection, alert_id: int, by: str) -> dict[str, Any]:
-    """Acknowledge an open alert (an acknowledged one stays as it was); return it.
+def comment_text(comment: str | None, *, required: bool = False) -> str | None:
+    """A duty officer's comment, stripped (``None`` for none); ``ValueError`` when it is
+    ``required`` and empty, longer than :data:`MAX_COMMENT` characters, or holds NUL or
+    unpaired surrogate characters."""
+    text = (comment or "").strip()
+    if not text:
+        if required:
+            raise ValueError("a comment is needed")
+        return None
+    if len(text) > MAX_COMMENT:
+        raise ValueError(f"comment longer than {MAX_COMMENT} characters")
+    if "\x00" in text or any(0xD800 <= ord(c) <= 0xDFFF for c in text):
+        raise ValueError("comment: NUL or unpaired surrogate characters")
+    return text
+
+
+def acknowledge(
+    conn: Connection, alert_id: int, by: str, comment: str | None = None
+) -> dict[str, Any]:
+    """Acknowledge an open alert, with an optional ``comment`` (an acknowledged one stays as
+    it was); return it.
 
     Raises
     ------
     AlertNotFound
         for an unknown id.
     ValueError
-        for a closed alert.
+        for a closed alert, or a comment :func:`comment_text` refuses.
     """
+    text = comment_text(comment)
     with conn.transaction():
         found = conn.execute(
             sql.SQL("SELECT {} FROM alerts WHERE id = %s FOR UPDATE").format(_COLUMNS),
@@ -259,13 +283,48 @@ def acknowledge(conn: Connection, alert_id: int, by: str) -> dict[str, Any]:
         updated = conn.execute(
             sql.SQL(
                 "UPDATE alerts SET state = 'acknowledged', acknowledged_at = now(),"
-                " acknowledged_by = %s WHERE id = %s RETURNING {}"
+                " acknowledged_by = %s, acknowledge_comment = %s WHERE id = %s RETURNING {}"
             ).format(_COLUMNS),
-            (by, alert_id),
+            (by, text, alert_id),
         ).fetchone()
         assert updated is not None
         row = _row(updated)
         _notify(conn, row, "acknowledged")
+    return row
+
+
+def close(conn: Connection, alert_id: int, by: str, comment: str) -> dict[str, Any]:
+    """Close a live (open or acknowledged) alert by hand, with a ``comment`` (required): the
+    duty officer dealt with it. Queues the ``closed`` webhook event; return the alert. Should
+    its condition still hold at the next evaluation, the alert jobs open a new alert.
+
+    Raises
+    ------
+    AlertNotFound
+        for an unknown id.
+    ValueError
+        for an alert already closed, or a comment :func:`comment_text` refuses.
+    """
+    text = comment_text(comment, required=True)
+    with conn.transaction():
+        found = conn.execute(
+            sql.SQL("SELECT {} FROM alerts WHERE id = %s FOR UPDATE").format(_COLUMNS),
+            (alert_id,),
+        ).fetchone()
+        if found is None:
+            raise AlertNotFound(f"no alert {alert_id}")
+        if _row(found)["state"] == "closed":
+            raise ValueError(f"alert {alert_id} is closed")
+        updated = conn.execute(
+            sql.SQL(
+                "UPDATE alerts SET state = 'closed', closed_at = now(), closed_by = %s,"
+                " close_comment = %s WHERE id = %s RETURNING {}"
+            ).format(_COLUMNS),
+            (by, text, alert_id),
+        ).fetchone()
+        assert updated is not None
+        row = _row(updated)
+        _notify(conn, row, "closed")
     return row
 
 

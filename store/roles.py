@@ -18,7 +18,9 @@ Four roles (README "Least privilege in the database"):
   tables (QC flags, aggregates, assessments, emissions), job marks, alerts and their webhook
   queue, carbon and GIS results. No user, session, device or audit access.
 - ``ecosense_reader``: the dashboard. Reads what the dashboard shows; writes only what a
-  sign-in must (a session, a failed sign-in, a password rehash) and audit entries. It reads
+  sign-in must (a session, a failed sign-in, a password rehash), audit entries and the duty
+  officer's decisions (an alert's acknowledgement or closing with its webhook event, a
+  review). It reads
   neither device credentials nor the quarantine nor the audit itself (only the last entry's
   ``id``/``hash``, which appending a chained entry needs).
 
@@ -85,17 +87,29 @@ TABLES: Final[Mapping[str, Table]] = {
     "quarantine_readings": Table({"gateway": RW}),
     "quarantine_dropped": Table({"gateway": RW}),
     "raw_code_maps": Table({"gateway": R}),
-    "reviews": Table({"gateway": "SELECT, INSERT", "jobs": R, "reader": R}, sequence="id"),
+    # reviews: recorded by the API and the dashboard's review page (a reviewer)
+    "reviews": Table(
+        {"gateway": "SELECT, INSERT", "jobs": R, "reader": "SELECT, INSERT"}, sequence="id"
+    ),
     # --- derived series (jobs write; the API and dashboard read)
     "qc_flags": Table({"gateway": R, "jobs": RWD, "reader": R}),
     "aggregates": Table({"gateway": R, "jobs": RWD, "reader": R}),
     "assessments": Table({"gateway": R, "jobs": RWD, "reader": R}),
     "emissions": Table({"gateway": R, "jobs": RWD, "reader": R}),
     "job_marks": Table({"gateway": R, "jobs": RW, "reader": R}),
-    # alerts: jobs open/close them; the API acknowledges (and queues the webhook event)
-    "alerts": Table({"gateway": "SELECT, UPDATE", "jobs": RW, "reader": R}, sequence="id"),
+    # alerts: jobs open/close them; the API and the dashboard's duty officer acknowledge (the
+    # dashboard closes with a comment too) and queue the webhook event
+    "alerts": Table(
+        {
+            "gateway": "SELECT, UPDATE",
+            "jobs": RW,
+            "reader": "SELECT, UPDATE (state, acknowledged_at, acknowledged_by,"
+            " acknowledge_comment, closed_at, closed_by, close_comment)",
+        },
+        sequence="id",
+    ),
     "alert_notifications": Table(
-        {"gateway": "SELECT, INSERT", "jobs": RW, "reader": R}, sequence="id"
+        {"gateway": "SELECT, INSERT", "jobs": RW, "reader": "SELECT, INSERT"}, sequence="id"
     ),
     # --- carbon and GIS (imports by the CLI, as owner; jobs write results)
     "facilities": Table({"gateway": R, "jobs": R, "reader": R}),

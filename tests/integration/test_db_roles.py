@@ -96,6 +96,11 @@ REFUSED = [
     ("reader", "SELECT token_hash FROM devices"),
     ("reader", "SELECT actor FROM audit_log"),
     ("reader", "UPDATE users SET role = 'admin'"),
+    # the duty officer's decisions only: an alert's life cycle, never what it says
+    ("reader", "UPDATE alerts SET message = 'x', value = 0"),
+    ("reader", "DELETE FROM alerts"),
+    ("reader", "DELETE FROM reviews"),
+    ("reader", "INSERT INTO aggregates SELECT * FROM aggregates LIMIT 0"),
     ("gateway", "DELETE FROM observations"),
     ("gateway", "TRUNCATE observations"),
     ("gateway", "SET ecosense.audit_maintenance = 'on'; UPDATE audit_log SET actor = 'x'"),

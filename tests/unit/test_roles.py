@@ -21,9 +21,23 @@ def test_no_component_deletes_readings_nor_changes_the_audit() -> None:
         assert _can(component, "audit_log") & {"UPDATE", "DELETE"} == set()
 
 
+def _columns(component: str, table: str, privilege: str) -> set[str | None]:
+    role = roles.ROLES[component]
+    return {c for t, c, r, p in roles.expected() if t == table and r == role and p == privilege}
+
+
 def test_the_reader_writes_no_data_and_reads_no_credentials() -> None:
-    data = ["observations", "streams", "sources", "aggregates", "qc_flags", "alerts", "reviews"]
+    data = ["observations", "streams", "sources", "aggregates", "qc_flags", "assessments"]
     assert all(_can("reader", t) == {"SELECT"} for t in data)
+    # the duty officer's decisions only (issue 14, item 5): an alert's life cycle columns (not
+    # its rule, station, value or message), a review, the webhook event; never a DELETE
+    assert _columns("reader", "alerts", "UPDATE") == {
+        "state", "acknowledged_at", "acknowledged_by", "acknowledge_comment", "closed_at",
+        "closed_by", "close_comment",
+    }  # fmt: skip
+    assert _can("reader", "alerts") == {"SELECT", "UPDATE"}
+    assert _can("reader", "reviews") == {"SELECT", "INSERT"}
+    assert _can("reader", "alert_notifications") == {"SELECT", "INSERT"}
     assert _can("reader", "devices") == set()
     assert not any(_can("reader", t) for t in roles.TABLES if t.startswith("quarantine"))
 
