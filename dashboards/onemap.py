@@ -1,7 +1,9 @@
 """The one map · 一张图: admin areas, stored layers (watersheds, protection zones), stations by
-state, a raster overlay from the catalogue (NDVI …), the PM2.5 surface interpolated from the
-stations, and a DEM in 3D — each switched on and off. Everything is drawn from ``data:`` URLs:
-no tile or style server is asked for anything."""
+state, a raster overlay from the catalogue (NDVI …), a stored zonal-statistics result as a
+choropleth of its layer's regions (with its table beside), the PM2.5 surface interpolated from
+the stations, and a DEM in 3D — each switched on and off. Everything is drawn by deck.gl's own
+layers from the page's data and ``data:`` URLs: no tile or style server, and no loaders.gl
+worker, is asked for anything."""
 
 from __future__ import annotations
 
@@ -15,11 +17,13 @@ import streamlit as st
 from pydeck.types import String  # a literal, not an expression to evaluate
 
 from dashboards.mapview import (
-    TERRAIN_DECODER,
+    DemCells,
+    dem_cells,
     layer_geojson,
+    legend_image,
     raster_image,
     station_surface,
-    terrain_image,
+    zonal_choropleth,
 )
 from dashboards.session import Viewer
 from dashboards.settings import DashboardSettings
@@ -32,6 +36,7 @@ from dashboards.views import (
     station_table,
     style_url,
 )
+from gis.catalogue import RasterItem
 from gis.errors import GisError
 from gis.rasters import open_raster
 from store import derived
@@ -42,14 +47,37 @@ ADMIN_FILL = "properties.kind == 'province' ? [245, 241, 230, 120] : [228, 228, 
 LAYER_COLOURS = ([0, 110, 200], [200, 80, 0], [120, 0, 160], [0, 140, 90])
 
 
-@st.cache_data(ttl=600, show_spinner=False)
-def _overlay(path: str, variable: str | None, band: int | None, ramp: str) -> tuple[Any, ...]:
-    return raster_image(open_raster(path, variable=variable, band=band), ramp)
+#: the colour ramps a raster overlay can be drawn with (colour-blind safe, or grey)
+OVERLAY_RAMPS = ["viridis", "cividis", "grey"]
+
+
+def _open(item: RasterItem) -> Any:
+    """A catalogue item's raster (one step of a time stack: its own)."""
+    return open_raster(
+        item.path, variable=item.variable, band=item.band, time=item.time if item.stacked else None
+    )
 
 
 @st.cache_data(ttl=600, show_spinner=False)
-def _terrain(path: str, variable: str | None, band: int | None) -> tuple[str, list[float]]:
-    return terrain_image(open_raster(path, variable=variable, band=band))
+def _overlay(item: RasterItem, ramp: str) -> tuple[Any, ...]:
+    try:
+        return raster_image(_open(item), ramp)
+    except ValueError as exc:
+        raise GisError(str(exc)) from exc
+
+
+@st.cache_data(ttl=600, show_spinner=False)
+def _dem(item: RasterItem) -> DemCells:
+    try:
+        return dem_cells(_open(item))
+    except ValueError as exc:
+        raise GisError(str(exc)) from exc
+
+
+def _legend(ramp: str, lo: float, hi: float, what: str) -> None:
+    """A colour bar of ``ramp`` from ``lo`` to ``hi``, with the numbers in words."""
+    st.image(legend_image(ramp), width=256)
+    st.caption(f"{what}: {lo:.4g} (left · 左) … {hi:.4g} (right · 右), {ramp}")
 
 
 def onemap_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) -> None:
@@ -61,6 +89,7 @@ def onemap_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
     with store.connection() as conn:
         names = gis_store.layers(conn)
         rasters = gis_store.load_rasters(conn)
+        results = gis_store.zonal_results(conn)
         hourly = derived.latest_complete_hours(  # each station's latest valid complete hour
             conn, now, what="mean", scope="station", parameters=["pm25"]
         )
@@ -87,7 +116,7 @@ def onemap_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
             choices,
             index=choices.index(asked_overlay) if asked_overlay in choices else len(by_id),
         )
-        ramp = st.radio("Colours · 色带", ["ndvi", "grey"], horizontal=True)
+        ramp = st.radio("Colours · 色带", OVERLAY_RAMPS, horizontal=True)
         show_pm25 = st.checkbox("PM2.5 surface (IDW) · PM2.5插值", value=True)
         asked_dem = st.query_params.get("dem")
         dem = st.selectbox(
@@ -95,26 +124,41 @@ def onemap_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
             choices,
             index=choices.index(asked_dem) if asked_dem in choices else 0,
         )
+        # ?zonal=LAYER:RASTER:STAT picks a stored zonal result
+        zonal_choices = ["—", *(f"{r.layer}:{r.raster}:{r.stat}" for r in results.itertuples())]
+        asked_zonal = st.query_params.get("zonal")
+        zonal = st.selectbox(
+            "Zonal results · 分区统计 (layer:raster:statistic)",
+            zonal_choices,
+            index=zonal_choices.index(asked_zonal) if asked_zonal in zonal_choices else 0,
+        )
     layers: list[pdk.Layer] = []
     view = pdk.ViewState(longitude=104.5, latitude=35.5, zoom=3.1, pitch=0)
     notes: list[str] = []
+    legends: list[tuple[str, float, float, str]] = []
+    zonal_table: pd.DataFrame | None = None
     if dem != "—":
-        item = by_id[dem]
         try:
-            image, bounds = _terrain(item.path, item.variable, item.band)
+            cells = _dem(by_id[dem])
         except GisError as exc:
             st.error(f"{dem}: {exc}")
         else:
+            # extruded cells, drawn by deck.gl itself: its TerrainLayer needs loaders.gl's
+            # worker, which is fetched from a CDN (and cannot decode on the page)
             layers.append(
                 pdk.Layer(
-                    "TerrainLayer", id="dem", elevation_data=String(image), bounds=bounds,
-                    elevation_decoder=TERRAIN_DECODER, texture=None, wireframe=False,
-                    # decode on the page: loaders.gl's worker would be fetched from a CDN
-                    load_options={"worker": False},
+                    "PolygonLayer", cells.cells, id="dem", get_polygon="polygon",
+                    get_elevation="elevation", get_fill_color="colour", extruded=True,
+                    filled=True, stroked=False, wireframe=False, pickable=False,
                 )
             )  # fmt: skip
-            view = _view_over(bounds, pitch=50)
-            notes.append(f"{dem}: terrain in 3D (drag with the right button to tilt)")
+            view = _view_over(cells.bounds, pitch=50)
+            notes.append(
+                f"{dem}: terrain in 3D, {len(cells.cells):,} cells of {cells.factor}×"
+                f"{cells.factor} DEM cells, heights in metres at true scale (drag with the right"
+                " button to tilt) · 三维地形"
+            )
+            legends.append(("cividis", cells.lo, cells.hi, f"{dem} height · 高程 (m)"))
     if show_admin:
         layers.append(
             pdk.Layer(
@@ -124,9 +168,8 @@ def onemap_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
             )
         )  # fmt: skip
     if overlay != "—":
-        item = by_id[overlay]
         try:
-            image, bounds, lo, hi = _overlay(item.path, item.variable, item.band, ramp)
+            image, bounds, lo, hi = _overlay(by_id[overlay], ramp)
         except GisError as exc:
             st.error(f"{overlay}: {exc}")
         else:
@@ -134,8 +177,33 @@ def onemap_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
                 pdk.Layer("BitmapLayer", id="overlay", image=String(image), bounds=bounds)
             )
             notes.append(f"{overlay}: {lo:.3g} … {hi:.3g} ({ramp} colours)")
+            if ramp != "grey":
+                legends.append((ramp, lo, hi, overlay))
             if dem == "—":
                 view = _view_over(bounds)
+    if zonal != "—":
+        layer_name, raster_id, stat = zonal.split(":", 2)
+        with store.connection() as conn:
+            regions = gis_store.load_layer(conn, layer_name)
+            stored = gis_store.read_zonal(conn, layer=layer_name, stat=stat, raster=raster_id)
+        values = stored.set_index("feature")["value"]
+        try:
+            doc, lo, hi = zonal_choropleth(regions, values, stat)
+        except ValueError as exc:
+            st.error(f"{zonal}: {exc}")
+        else:
+            layers.append(
+                pdk.Layer(
+                    "GeoJsonLayer", doc, id="zonal", stroked=True, filled=True,
+                    get_fill_color="properties.fill", get_line_color=[60, 60, 60],
+                    line_width_min_pixels=1, pickable=True,
+                )
+            )  # fmt: skip
+            legends.append(("viridis", lo, hi, f"{raster_id} {stat} by {layer_name} · 分区"))
+            zonal_table = _zonal_table(regions, values, stat)
+            if dem == "—" and overlay == "—":
+                west, south, east, north = regions.to_crs("EPSG:4326").total_bounds
+                view = _view_over([float(west), float(south), float(east), float(north)])
     for i, name in enumerate(chosen_layers):
         with store.connection() as conn:
             layer = gis_store.load_layer(conn, name)
@@ -177,18 +245,37 @@ def onemap_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
                 get_radius=20000, pickable=True,
             )
         )  # fmt: skip
-    st.pydeck_chart(
-        pdk.Deck(
-            layers=layers,
-            initial_view_state=view,
-            map_style=style_url(map_style(settings.tile_url)),
-            map_provider=None,
-            tooltip={"text": "{name}\n{id}"},
-        ),
-        height=640,
+    chart = pdk.Deck(
+        layers=layers,
+        initial_view_state=view,
+        map_style=style_url(map_style(settings.tile_url)),
+        map_provider=None,
+        tooltip={"text": "{name}\n{id}"},
     )
+    if zonal_table is None:
+        st.pydeck_chart(chart, height=640)
+    else:
+        left, right = st.columns([3, 2])
+        with left:
+            st.pydeck_chart(chart, height=640)
+        with right:
+            st.subheader(f"{zonal} · 分区统计")
+            st.dataframe(zonal_table, hide_index=True, height=600)
+    for ramp_name, lo, hi, what in legends:
+        _legend(ramp_name, lo, hi, what)
     for note in notes:
         st.caption(note)
+
+
+def _zonal_table(regions: Any, values: pd.Series, stat: str) -> pd.DataFrame:
+    """The zonal result by region, as a table beside the map (its text alternative): the
+    feature, its names when the layer has them, the value (empty when it has none)."""
+    table = pd.DataFrame({"Region · 区域": [str(f) for f in regions.index]})
+    for column in ("name_zh", "name_en", "name"):
+        if column in regions.columns:
+            table[column] = regions[column].astype(str).to_numpy()
+    table[stat] = pd.to_numeric(values, errors="coerce").reindex(table["Region · 区域"]).to_numpy()
+    return table.sort_values(stat, ascending=False, na_position="last")
 
 
 def _view_over(bounds: list[float], pitch: int = 0) -> pdk.ViewState:

@@ -162,12 +162,18 @@ def save_zonal(conn: Connection, rows: pd.DataFrame) -> int:
 
 
 def read_zonal(
-    conn: Connection, *, layer: str, stat: str | None = None, feature: str | None = None
+    conn: Connection,
+    *,
+    layer: str,
+    stat: str | None = None,
+    feature: str | None = None,
+    raster: str | None = None,
 ) -> pd.DataFrame:
-    """Zonal results of ``layer``: ``raster, feature, stat, time, value``."""
+    """Zonal results of ``layer`` (optionally of one ``stat``, ``feature`` or ``raster``):
+    ``raster, feature, stat, time, value``."""
     where: list[sql.Composable] = [sql.SQL("layer = %s")]
     params: list[Any] = [layer]
-    for column, value in (("stat", stat), ("feature", feature)):
+    for column, value in (("stat", stat), ("feature", feature), ("raster", raster)):
         if value is not None:
             where.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
             params.append(value)
@@ -177,3 +183,13 @@ def read_zonal(
     ).format(sql.SQL(" AND ").join(where))
     rows = conn.execute(query, params)
     return pd.DataFrame(rows.fetchall(), columns=["raster", "feature", "stat", "time", "value"])
+
+
+def zonal_results(conn: Connection) -> pd.DataFrame:
+    """What zonal results are stored: one row per ``layer, raster, stat`` with its number of
+    ``features`` (those with a value) and ``time`` (the raster's), by layer, raster, stat."""
+    rows = conn.execute(
+        "SELECT layer, raster, stat, count(value) AS features, max(time) AS time"
+        " FROM zonal_stats GROUP BY layer, raster, stat ORDER BY layer, raster, stat"
+    ).fetchall()
+    return pd.DataFrame(rows, columns=["layer", "raster", "stat", "features", "time"])

