@@ -259,10 +259,16 @@ def dem_cells(dem: xr.DataArray, max_cells: int = MAX_CELLS, ramp: str = "cividi
 
 
 def station_surface(
-    latest: pd.DataFrame, cells: int = 120
+    latest: pd.DataFrame, cells: int = 120, regions: Any = None
 ) -> tuple[xr.DataArray, CrossValidation] | None:
     """IDW surface (China Albers, about ``cells`` across) of the latest station values
-    (``lon, lat, value``) with its leave-one-out error; ``None`` under 3 stations."""
+    (``lon, lat, value``) with its leave-one-out error; ``None`` under 3 stations.
+
+    With ``regions`` (a GeoDataFrame with a CRS: the admin areas), the surface covers the
+    regions that hold a station and is no-data outside them, so it ends at their borders, not
+    at a rectangle around the stations; without, or when no region holds a station, it covers
+    the stations' extent and a margin of a tenth."""
+    import shapely
     from pyproj import Transformer
 
     frame = latest.dropna(subset=["lon", "lat", "value"])
@@ -271,12 +277,36 @@ def station_surface(
     x, y = Transformer.from_crs("EPSG:4326", CHINA_ALBERS, always_xy=True).transform(
         frame["lon"].to_numpy(), frame["lat"].to_numpy()
     )
-    pad = 0.1 * max(np.ptp(x), np.ptp(y), 50_000.0)
-    bounds = (x.min() - pad, y.min() - pad, x.max() + pad, y.max() + pad)
+    area = None
+    if regions is not None and len(regions):
+        shapes = regions.to_crs(CHINA_ALBERS).geometry.to_numpy()
+        holding = [g for g in shapes if shapely.contains_xy(g, x, y).any()]
+        if holding:
+            area = shapely.union_all(holding)
+    bounds: tuple[float, float, float, float]
+    if area is None:
+        pad = 0.1 * max(np.ptp(x), np.ptp(y), 50_000.0)
+        bounds = (x.min() - pad, y.min() - pad, x.max() + pad, y.max() + pad)
+    else:
+        west, south, east, north = (float(v) for v in area.bounds)
+        bounds = (west, south, east, north)
     cell = max(bounds[2] - bounds[0], bounds[3] - bounds[1]) / cells
     values = frame["value"].to_numpy(dtype="float64")
     surface = idw(x, y, values, CHINA_ALBERS, cell=cell, bounds=bounds, name="value")
+    if area is not None:
+        gx, gy = np.meshgrid(surface[surface.rio.x_dim], surface[surface.rio.y_dim])
+        shapely.prepare(area)
+        surface = surface.where(shapely.contains_xy(area, gx, gy))
     return surface, idw_cv(x, y, values, CHINA_ALBERS)
+
+
+def provinces(doc: dict[str, Any]) -> Any:
+    """The provincial divisions of the shipped base map (GeoJSON ``doc``, WGS 84) as a
+    GeoDataFrame: the regions a station surface is clipped to."""
+    import geopandas as gpd
+
+    found = [f for f in doc["features"] if f["properties"].get("kind") == "province"]
+    return gpd.GeoDataFrame.from_features(found, crs="EPSG:4326")
 
 
 def layer_geojson(layer: Any) -> dict[str, Any]:

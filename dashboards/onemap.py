@@ -21,6 +21,7 @@ from dashboards.mapview import (
     dem_cells,
     layer_geojson,
     legend_image,
+    provinces,
     raster_image,
     station_surface,
     zonal_choropleth,
@@ -72,6 +73,11 @@ def _dem(item: RasterItem) -> DemCells:
         return dem_cells(_open(item))
     except ValueError as exc:
         raise GisError(str(exc)) from exc
+
+
+@st.cache_resource(show_spinner=False)
+def _provinces() -> Any:
+    return provinces(basemap())
 
 
 def _legend(ramp: str, lo: float, hi: float, what: str) -> None:
@@ -218,7 +224,7 @@ def onemap_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
     if show_pm25:
         current = current_rows(hourly, now)
         points = current.merge(stations, left_on="subject", right_on="id")
-        surface = station_surface(points)
+        surface = station_surface(points, regions=_provinces())
         if surface is None:
             notes.append(
                 "PM2.5 surface: needs a valid complete hour of PM2.5 from at least 3 stations"
@@ -231,8 +237,10 @@ def onemap_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
             notes.append(
                 f"PM2.5 surface ({shown_hours(points['start'], tz)}) from {len(cv.predicted)}"
                 f" stations, {cv.method}: leave-one-out RMSE {cv.rmse:.1f} µg/m³,"
-                f" bias {cv.bias:+.1f}"
+                f" bias {cv.bias:+.1f}; drawn over the provinces that hold a station"
+                " · 仅绘制有站点的省份"
             )
+            legends.append(("pm25", 0.0, 150.0, "PM2.5 (µg/m³)"))
             who.shown_stations(points["subject"])
     if show_stations and not stations.empty:
         table = station_table(stations, who.readable(store.latest(), "station"), now)

