@@ -174,6 +174,14 @@ def legend_image(ramp: str, width: int = 256, height: int = 14) -> npt.NDArray[n
     return np.repeat(row[np.newaxis, :, :], height, axis=0)
 
 
+def legend_url(ramp: str) -> str:
+    """:func:`legend_image` as a ``data:`` PNG URL (drawn by the page itself: no media file
+    to fetch, and so none to miss after a rerun)."""
+    bar = legend_image(ramp)
+    rgba = np.concatenate([bar, np.full((*bar.shape[:2], 1), 255, np.uint8)], axis=2)
+    return _png(rgba)
+
+
 def raster_image(
     da: xr.DataArray, ramp: str = "viridis", vmin: float | None = None, vmax: float | None = None
 ) -> tuple[str, list[float], float, float]:

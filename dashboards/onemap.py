@@ -20,7 +20,7 @@ from dashboards.mapview import (
     DemCells,
     dem_cells,
     layer_geojson,
-    legend_image,
+    legend_url,
     provinces,
     raster_image,
     station_surface,
@@ -82,7 +82,7 @@ def _provinces() -> Any:
 
 def _legend(ramp: str, lo: float, hi: float, what: str) -> None:
     """A colour bar of ``ramp`` from ``lo`` to ``hi``, with the numbers in words."""
-    st.image(legend_image(ramp), width=256)
+    st.image(legend_url(ramp), width=256)
     st.caption(f"{what}: {lo:.4g} (left · 左) … {hi:.4g} (right · 右), {ramp}")
 
 
@@ -189,13 +189,13 @@ def onemap_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
                 view = _view_over(bounds)
     if zonal != "—":
         layer_name, raster_id, stat = zonal.split(":", 2)
-        with store.connection() as conn:
-            regions = gis_store.load_layer(conn, layer_name)
-            stored = gis_store.read_zonal(conn, layer=layer_name, stat=stat, raster=raster_id)
-        values = stored.set_index("feature")["value"]
         try:
+            with store.connection() as conn:
+                regions = gis_store.load_layer(conn, layer_name)
+                stored = gis_store.read_zonal(conn, layer=layer_name, stat=stat, raster=raster_id)
+            values = stored.set_index("feature")["value"]
             doc, lo, hi = zonal_choropleth(regions, values, stat)
-        except ValueError as exc:
+        except (GisError, ValueError) as exc:
             st.error(f"{zonal}: {exc}")
         else:
             layers.append(

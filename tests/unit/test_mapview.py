@@ -25,6 +25,7 @@ from dashboards.mapview import (
     colourise,
     dem_cells,
     legend_image,
+    legend_url,
     raster_image,
     station_surface,
     zonal_choropleth,
@@ -126,6 +127,7 @@ def test_colours_and_transparency() -> None:
     bar = legend_image("viridis")
     assert bar[0, 0].tolist() == list(RAMPS["viridis"][0][1])
     assert bar[0, -1].tolist() == list(RAMPS["viridis"][-1][1])
+    assert _decode(legend_url("viridis"))[0, 0].tolist() == [*RAMPS["viridis"][0][1], 255]
 
 
 def test_real_dem_as_extruded_cells() -> None:
