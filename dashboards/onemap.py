@@ -115,24 +115,26 @@ def onemap_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
         show_stations = st.checkbox("Stations · 站点", value=True)
         chosen_layers = st.multiselect("Stored layers · 专题图层", names, default=names[:2])
         choices = ["—", *by_id]
-        # ?overlay=ID&dem=ID in the address picks them (a view to bookmark or share)
+        # ?overlay=ID&dem=ID&zonal=LAYER:RASTER:STAT in the address picks them (a view to
+        # bookmark or share); with none, the newest raster is overlaid
         asked_overlay = st.query_params.get("overlay")
+        asked_dem = st.query_params.get("dem")
+        asked_zonal = st.query_params.get("zonal")
         overlay = st.selectbox(
             "Raster overlay · 栅格叠加",
             choices,
-            index=choices.index(asked_overlay) if asked_overlay in choices else len(by_id),
+            index=choices.index(asked_overlay)
+            if asked_overlay in choices
+            else (0 if asked_dem or asked_zonal else len(by_id)),
         )
         ramp = st.radio("Colours · 色带", OVERLAY_RAMPS, horizontal=True)
         show_pm25 = st.checkbox("PM2.5 surface (IDW) · PM2.5插值", value=True)
-        asked_dem = st.query_params.get("dem")
         dem = st.selectbox(
             "DEM in 3D · 三维地形",
             choices,
             index=choices.index(asked_dem) if asked_dem in choices else 0,
         )
-        # ?zonal=LAYER:RASTER:STAT picks a stored zonal result
         zonal_choices = ["—", *(f"{r.layer}:{r.raster}:{r.stat}" for r in results.itertuples())]
-        asked_zonal = st.query_params.get("zonal")
         zonal = st.selectbox(
             "Zonal results · 分区统计 (layer:raster:statistic)",
             zonal_choices,
