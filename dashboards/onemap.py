@@ -189,6 +189,20 @@ def onemap_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
                 legends.append((ramp, lo, hi, overlay))
             if dem == "—":
                 view = _view_over(bounds)
+    zonal_layer = zonal.split(":", 1)[0] if zonal != "—" else None
+    for i, name in enumerate(chosen_layers):
+        if name == zonal_layer:  # drawn as the choropleth, on top
+            continue
+        with store.connection() as conn:
+            layer = gis_store.load_layer(conn, name)
+        colour = LAYER_COLOURS[i % len(LAYER_COLOURS)]
+        layers.append(
+            pdk.Layer(
+                "GeoJsonLayer", layer_geojson(layer), id=f"layer-{name}", stroked=True,
+                filled=True, get_fill_color=[*colour, 40], get_line_color=colour,
+                line_width_min_pixels=1.5, pickable=True,
+            )
+        )  # fmt: skip
     if zonal != "—":
         layer_name, raster_id, stat = zonal.split(":", 2)
         try:
@@ -212,17 +226,6 @@ def onemap_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
             if dem == "—" and overlay == "—":
                 west, south, east, north = regions.to_crs("EPSG:4326").total_bounds
                 view = _view_over([float(west), float(south), float(east), float(north)])
-    for i, name in enumerate(chosen_layers):
-        with store.connection() as conn:
-            layer = gis_store.load_layer(conn, name)
-        colour = LAYER_COLOURS[i % len(LAYER_COLOURS)]
-        layers.append(
-            pdk.Layer(
-                "GeoJsonLayer", layer_geojson(layer), id=f"layer-{name}", stroked=True,
-                filled=True, get_fill_color=[*colour, 40], get_line_color=colour,
-                line_width_min_pixels=1.5, pickable=True,
-            )
-        )  # fmt: skip
     if show_pm25:
         current = current_rows(hourly, now)
         points = current.merge(stations, left_on="subject", right_on="id")
@@ -281,9 +284,11 @@ def _zonal_table(regions: Any, values: pd.Series, stat: str) -> pd.DataFrame:
     """The zonal result by region, as a table beside the map (its text alternative): the
     feature, its names when the layer has them, the value (empty when it has none)."""
     table = pd.DataFrame({"Region · 区域": [str(f) for f in regions.index]})
-    for column in ("name_zh", "name_en", "name"):
+    for column in ("name_zh", "name_en", "name"):  # names other than the feature's own
         if column in regions.columns:
-            table[column] = regions[column].astype(str).to_numpy()
+            names = regions[column].astype(str).to_numpy()
+            if (names != table["Region · 区域"].to_numpy()).any():
+                table[column] = names
     table[stat] = pd.to_numeric(values, errors="coerce").reindex(table["Region · 区域"]).to_numpy()
     return table.sort_values(stat, ascending=False, na_position="last")
 
