@@ -17,6 +17,7 @@ Alerts page) and review data (the Review page), for the users whose role allows 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any, Final, Literal
@@ -99,6 +100,33 @@ def alert_parameter_name(parameter: str) -> str:
     if averaging in ("1h", "24h") and base:
         return f"{parameter_text(base)} · {averaging}"
     return parameter_text(parameter)
+
+
+#: the store's refusals (:mod:`store.alerts`, :mod:`store.reviews`) → their Chinese wording
+_REFUSALS: Final = (
+    (re.compile(r"a comment is needed"), "关闭告警须填写备注"),
+    (re.compile(r"comment longer than (\d+) characters"), r"备注超过 \1 个字符"),
+    (re.compile(r"comment: NUL or unpaired surrogate characters"), "备注含有无效字符"),
+    (re.compile(r"alert (\d+) is closed"), r"告警 \1 已关闭"),
+    (re.compile(r"no alert (\d+)"), r"告警 \1 不存在"),
+    (re.compile(r"a review needs a reason"), "审核须填写理由"),
+    (re.compile(r"reason longer than (\d+) characters"), r"理由超过 \1 个字符"),
+    (re.compile(r"start must be before end"), "开始时间须早于结束时间"),
+    (re.compile(r"unknown station '?([^']*)'?"), r"未知站点 \1"),
+    (re.compile(r"unknown parameter '?([^']*)'?"), r"未知参数 \1"),
+)
+
+
+def refusal(text: str) -> str:
+    """A refusal of the store (``a comment is needed``…) in the current language; one it does
+    not know, in Chinese, as "操作被拒绝" with the original words."""
+    if tr("en", "zh") == "en":
+        return text
+    for pattern, zh in _REFUSALS:
+        found = pattern.fullmatch(text)
+        if found:
+            return found.expand(zh)
+    return f"操作被拒绝：{text}"
 
 
 def alert_text(row: Mapping[str, Any]) -> str:
@@ -200,7 +228,7 @@ def act_on_alert(who: Viewer, alert_id: int, action: AlertAction, comment: str) 
             station = alert_store.alert_station(conn, alert_id)
         except alert_store.AlertNotFound as exc:
             _audit(who, audit_action, audit_object, "failed", {"error": str(exc)})
-            return False, str(exc)
+            return False, refusal(str(exc))
     if station and station not in who.stations:  # beyond the caller's grade, as the API's 403
         reason = f"station {station} is beyond {who.principal.actor}'s grade"
         _audit(who, audit_action, audit_object, "denied", {"reason": reason})
@@ -213,10 +241,10 @@ def act_on_alert(who: Viewer, alert_id: int, action: AlertAction, comment: str) 
                 row = alert_store.close(conn, alert_id, who.principal.actor, comment)
     except alert_store.AlertNotFound as exc:
         _audit(who, audit_action, audit_object, "failed", {"error": str(exc)})
-        return False, str(exc)
+        return False, refusal(str(exc))
     except ValueError as exc:
         _audit(who, audit_action, audit_object, "refused", {"error": str(exc)})
-        return False, str(exc)
+        return False, refusal(str(exc))
     details = {"station": row["station"], "rule": row["rule"], "comment": comment.strip()}
     _audit(who, audit_action, audit_object, "ok", details)
     if action == "acknowledge":
@@ -268,7 +296,7 @@ def record_review(
             )
     except (NotFound, ValueError) as exc:
         _audit(who, audit_action, audit_object, "failed", {**details, "error": str(exc)})
-        return False, str(exc)
+        return False, refusal(str(exc))
     _audit(
         who,
         audit_action,

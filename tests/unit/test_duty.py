@@ -108,3 +108,13 @@ def test_parameter_text_names_known_parameters_and_keeps_unknown_codes() -> None
     with use("zh"):
         assert duty.parameter_text("pm25") == "细颗粒物 PM2.5 (ug/m3)"
     assert duty.parameter_text("no-such-code") == "no-such-code"
+
+
+def test_the_stores_refusals_read_in_the_pages_language() -> None:
+    with use("zh"):
+        assert duty.refusal("a comment is needed") == "关闭告警须填写备注"
+        assert duty.refusal("alert 7 is closed") == "告警 7 已关闭"
+        assert duty.refusal("comment longer than 2000 characters") == "备注超过 2000 个字符"
+        assert duty.refusal("something new").startswith("操作被拒绝")
+    with use("en"):
+        assert duty.refusal("alert 7 is closed") == "alert 7 is closed"
