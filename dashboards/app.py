@@ -176,7 +176,10 @@ def _live(
     left, right = st.columns([3, 2])
     with left:
         st.subheader(tr("Map", "站点地图"))
-        st.pydeck_chart(deck(table, station, settings.tile_url), height=520)
+        what = tr(f"Map of {len(table)} stations by state", f"{len(table)} 个站点的状态地图")
+        st.pydeck_chart(
+            deck(table, station, settings.tile_url), height=520, alt=session.described(what)
+        )
         data_table(  # the map's text alternative: each station and its state
             table.assign(
                 last=table["last_time"].map(
@@ -191,7 +194,8 @@ def _live(
                     "lon": tr("longitude", "经度"),
                     "lat": tr("latitude", "纬度"),
                 }
-            )
+            ),
+            what,
         )
     mine = latest[latest["station"] == station]
     with right:
@@ -237,13 +241,18 @@ def _live(
     series = frame.assign(time=frame["time"].dt.tz_convert(tz).dt.tz_localize(None))
     series = series.pivot_table(index="time", columns="basis", values="value", aggfunc="last")
     series.columns = [_basis_name(str(c)) for c in series.columns]
+    what = tr(
+        f"{parameter_label(parameter)} at {station}, time series",
+        f"{station} 的{parameter_label(parameter)}时间序列",
+    )
     st.altair_chart(
         time_chart(
             series, y_label=parameter_label(parameter), x_label=f"{tr('time', '时间')} ({tz.key})"
         ),
         width="stretch",
+        alt=session.described(what),
     )
-    data_table(series.rename_axis(tr("time", "时间")).reset_index(), key="live_series_table")
+    data_table(series.rename_axis(tr("time", "时间")).reset_index(), what, key="live_series_table")
 
 
 #: a reading's basis (:data:`sensors.observations.BASES`): as measured, or converted (HJ 212

@@ -12,7 +12,7 @@ import streamlit as st
 from carbon.errors import CarbonError
 from carbon.targets import track_region
 from dashboards.i18n import tr
-from dashboards.session import Viewer, data_table
+from dashboards.session import Viewer, data_table, described
 from dashboards.settings import DashboardSettings
 from dashboards.views import (
     annual_by_part,
@@ -113,11 +113,13 @@ def carbon_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
     by_sector.index = pd.DatetimeIndex(by_sector.index).tz_localize(None)
     by_sector.columns = [sector_label(str(c)) for c in by_sector.columns]  # names, not codes
     month = tr("month", "月份")
+    what = tr(f"Monthly emissions by sector ({unit})", f"分行业月度排放 ({unit})")
     st.altair_chart(
         time_chart(by_sector, y_label=unit, x_label=f"{month} ({tz.key})", mark="bar", fmt="%Y-%m"),
         width="stretch",
+        alt=described(what),
     )
-    data_table(_chart_table(by_sector, month, "%Y-%m"), key="carbon_sector_table")
+    data_table(_chart_table(by_sector, month, "%Y-%m"), what, key="carbon_sector_table")
     st.subheader(
         tr(f"By {_level_name(level)}, per year", f"分区域（{_level_name(level)}）年度排放")
     )
@@ -187,12 +189,19 @@ def carbon_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
         )
         chart = target_chart(tracking.history, tracking.projection, tracking.required)
         chart.index = pd.to_datetime(chart.index.astype(str), format="%Y")  # a time axis
+        what = tr(
+            f"{region_label(target.region)}: emissions against the target path (t CO2e)",
+            f"{region_label(target.region)}：排放与目标路径 (t CO2e)",
+        )
         st.altair_chart(
             time_chart(chart, y_label="t CO2e", x_label=tr("year", "年份"), fmt="%Y"),
             width="stretch",
+            alt=described(what),
         )
         data_table(
-            _chart_table(chart, tr("year", "年份"), "%Y"), key=f"carbon_target_{target.region}"
+            _chart_table(chart, tr("year", "年份"), "%Y"),
+            what,
+            key=f"carbon_target_{target.region}",
         )
 
     st.subheader(tr("CEMS against calculation", "在线监测与核算对比"))
@@ -256,6 +265,10 @@ def carbon_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
         )
         return
     frame.index = pd.PeriodIndex(frame.index).to_timestamp()
+    what = tr(
+        f"{facility}: CEMS-measured against calculated CO2 per month (t)",
+        f"{facility}：CEMS 实测与核算的月度 CO2 (t)",
+    )
     st.altair_chart(
         time_chart(
             frame,
@@ -266,8 +279,9 @@ def carbon_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
             stack=False,
         ),
         width="stretch",
+        alt=described(what),
     )
-    data_table(_chart_table(frame, month, "%Y-%m"), key="carbon_cems_table")
+    data_table(_chart_table(frame, month, "%Y-%m"), what, key="carbon_cems_table")
 
 
 #: the CEMS check's columns (:func:`pipelines.carbon.cems_check`) → (English, Chinese) heading

@@ -119,6 +119,7 @@ def switch() -> None:
             "Language · 语言",
             list(LANGS),
             format_func=NAMES.__getitem__,
+            required=True,
             key=_SWITCH,
             on_change=_switched,
         )

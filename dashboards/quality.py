@@ -13,7 +13,7 @@ import streamlit as st
 from dashboards import duty
 from dashboards.downloads import report_download
 from dashboards.i18n import tr
-from dashboards.session import Viewer, data_table, sign_in
+from dashboards.session import Viewer, data_table, described, sign_in
 from dashboards.settings import DashboardSettings
 from dashboards.views import (
     ROMAN,
@@ -136,8 +136,9 @@ def aqi_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) -> 
                 f"灰色：无数据或超过 {hours} 小时",
             )
         )
-        st.pydeck_chart(deck(table, None, settings.tile_url), height=480)
-        data_table(_aqi_table(table), key="aqi_map_table")  # the map's numbers, with words
+        what = tr("Map of the stations' hourly AQI", "站点小时 AQI 地图")
+        st.pydeck_chart(deck(table, None, settings.tile_url), height=480, alt=described(what))
+        data_table(_aqi_table(table), what, key="aqi_map_table")  # its numbers, with words
     with right:
         st.subheader(tr("City ranking", "城市排名"))
         cities = hourly[hourly["scope"] == "city"]

@@ -66,11 +66,26 @@ def trouble() -> str:
     )
 
 
-def data_table(frame: pd.DataFrame, key: str | None = None) -> None:
-    """The numbers a map or chart shows, as a table in a collapsed expander beside it (its text
-    alternative: a screen reader, or anyone, reads them there)."""
+def described(what: str) -> str:
+    """The accessible name of a map or chart (its ``alt``): ``what`` and where its numbers are."""
+    return tr(
+        f"{what}; the numbers it shows are in the data table below it",
+        f"{what}；所示数值见其下方的数据表",
+    )
+
+
+def data_table(frame: pd.DataFrame, what: str, key: str | None = None) -> None:
+    """The numbers a map or chart (``what``, in the page's language) shows, as a table in a
+    collapsed expander beside it: its text alternative, which a screen reader, or anyone,
+    reads there."""
     with st.expander(tr("Data table", "数据表"), icon="🔢"):
-        st.dataframe(frame, hide_index=True, width="stretch", key=key)
+        st.dataframe(
+            frame,
+            hide_index=True,
+            width="stretch",
+            key=key,
+            alt=tr(f"Data table: {what}", f"数据表：{what}"),
+        )
 
 
 _TOKEN = "ecosense_token"
