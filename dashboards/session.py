@@ -29,7 +29,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 import pandas as pd
 import streamlit as st
@@ -72,6 +72,30 @@ def described(what: str) -> str:
         f"{what}; the numbers it shows are in the data table below it",
         f"{what}；所示数值见其下方的数据表",
     )
+
+
+#: the grades (:class:`access.Grade`) by their Chinese names (GB/T 43697 数据分级)
+GRADE_NAMES_ZH: Final = {
+    Grade.PUBLIC: "公开",
+    Grade.INTERNAL: "内部",
+    Grade.SENSITIVE: "敏感",
+    Grade.RESTRICTED: "重要",
+}
+#: the datasets a page may refuse (:data:`access.DATASET_GRADES`) → (English, Chinese) name
+DATASET_NAMES: Final = {
+    "alerts": ("alerts", "告警"),
+    "webhook-events": ("webhook events", "推送事件"),
+    "facility-emissions": ("facility emissions", "排放单位排放数据"),
+    "facility-activity": ("facility activity", "排放单位活动数据"),
+    "reviews": ("reviews", "数据审核记录"),
+    "audit": ("the audit", "审计日志"),
+}
+
+
+def dataset_name(name: str) -> str:
+    """A dataset by name in the current language (``告警`` / ``alerts``)."""
+    en, zh = DATASET_NAMES.get(name, (name, name))
+    return tr(en, zh)
 
 
 def data_table(frame: pd.DataFrame, what: str, key: str | None = None) -> None:
@@ -194,10 +218,10 @@ class Viewer:
         else:
             st.info(
                 tr(
-                    f"🔒 **{sign_in()}** — {target.name} is {target.grade.label} data: sign in "
-                    "in the sidebar to see it.",
-                    f"🔒 **{sign_in()}** — {target.name} 数据不公开（{target.grade.label}），"
-                    "请在侧栏登录后查看。",
+                    f"🔒 **{sign_in()}** — {dataset_name(target.name)} is"
+                    f" {target.grade.label} data: sign in in the sidebar to see it.",
+                    f"🔒 **{sign_in()}** — {dataset_name(target.name)}为"
+                    f"{GRADE_NAMES_ZH[target.grade]}数据，不公开，请在侧栏登录后查看。",
                 )
             )
         return True
