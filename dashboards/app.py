@@ -126,6 +126,7 @@ def live_page() -> None:
             index=1,
             horizontal=True,
             format_func=_window_name,
+            key="live_window",  # kept when the language changes (the label does)
         )
         st.markdown(  # the colour always with the state's name
             "  \n".join(
