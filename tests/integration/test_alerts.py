@@ -120,8 +120,10 @@ def test_alert_life_cycle_api_and_webhook(
         assert all(a["state"] == "open" and a["opened_at"].endswith("+08:00") for a in live)
         # issue 14: "alert messages are English only": `message` as before, `message_zh` beside
         by_rule = {a["rule"]: a for a in live}
-        assert by_rule["exceedance"]["message"].startswith("so2 1h mean 600 above the GB 3095")
-        assert by_rule["exceedance"]["message_zh"].startswith("二氧化硫 1小时平均浓度 600 超过")
+        assert by_rule["exceedance"]["message"].startswith("so2 1h mean 6")
+        assert "above the GB 3095-2026 limit 500" in by_rule["exceedance"]["message"]
+        assert by_rule["exceedance"]["message_zh"].startswith("二氧化硫 1小时平均浓度 6")
+        assert "超过 GB 3095-2026 限值 500" in by_rule["exceedance"]["message_zh"]
         assert by_rule["sustained"]["message_zh"] == "二氧化硫 连续 3 小时超过 500（1小时限值）"
 
         # the same conditions again: no new alert (de-duplicated), the webhook catches up

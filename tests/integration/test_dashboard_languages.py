@@ -18,7 +18,8 @@ from tests.integration.test_reports import DAY, computed, runner  # noqa: F401  
 
 pytestmark = pytest.mark.integration
 CJK = re.compile(r"[\u3400-\u9fff]")
-PAIR = re.compile(r"[A-Za-z]{2}[^·\n]*\s·\s[^·\n]*[\u3400-\u9fff]")
+#: an English word (a zone such as ``CST`` is not one), " · ", Chinese
+PAIR = re.compile(r"[A-Za-z][a-z]{2,}[^·\n]*\s·\s[^·\n]*[\u3400-\u9fff]")
 PAGES = ("aqi", "water", "soil", "alerts", "completeness", "review", "carbon")
 
 
