@@ -402,8 +402,8 @@ def test_scheduled_jobs_feed_the_aqi_water_soil_alert_and_completeness_pages(
             page.goto(platform["dashboard"] + "/alerts?lang=en")  # kept from page to page
             sidebar = page.locator('[data-testid="stSidebar"]')
             sidebar.get_by_text("Sign in", exact=True).first.click()
-            sidebar.get_by_label("User name").fill("e2e-analyst")
-            sidebar.get_by_label("Password").fill(ANALYST_PASSWORD)
+            sidebar.get_by_label("User name", exact=True).fill("e2e-analyst")
+            sidebar.get_by_label("Password", exact=True).fill(ANALYST_PASSWORD)
             sidebar.get_by_role("button", name="Sign in", exact=True).click()
             page.get_by_text("Signed in as").first.wait_for(state="attached", timeout=60_000)
             nav = page.locator('[data-testid="stSidebarNav"]')
