@@ -4,6 +4,7 @@ and ``hourly`` jobs stored."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -156,7 +157,8 @@ def carbon_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
             st.warning(
                 tr(
                     f"**{region_label(target.region)}** · {exc}",
-                    f"**{region_label(target.region)}**：数据不足，无法评估目标（{exc}）",
+                    f"**{region_label(target.region)}**：覆盖全区域的连续年份数据不足"
+                    "（至少 2 年），无法评估达峰与中和目标。",
                 )
             )
             continue
@@ -166,8 +168,8 @@ def carbon_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
                 f" {target.peak_year}, neutrality by {target.neutral_year} ({tracking.method};"
                 " years whose data cover the whole region)",
                 f"**{region_label(target.region)}**（{target.region}）— {target.peak_year} 年前"
-                f"达峰，{target.neutral_year} 年前碳中和（{tracking.method}；仅用数据覆盖全区域"
-                "的年份）",
+                f"达峰，{target.neutral_year} 年前碳中和（{_method(tracking.method)}；仅用数据"
+                "覆盖全区域的年份）",
             )
         )
         m = st.columns(3)
@@ -307,6 +309,12 @@ _REASONS = {
 def _reason(text: str) -> str:
     en, zh = _REASONS.get(text, (text, text))
     return tr(en, zh)
+
+
+def _method(text: str) -> str:
+    """The projection method (:data:`carbon.targets.PROJECTION_METHOD`) in Chinese."""
+    found = re.fullmatch(r"least-squares linear trend of the last (\d+) years", text)
+    return f"最近 {found.group(1)} 年的最小二乘线性趋势" if found else text
 
 
 def _check_heading(column: str) -> str:
