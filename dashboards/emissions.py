@@ -222,12 +222,9 @@ def carbon_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
             check.assign(
                 relative_difference=(100 * check["relative_difference"]).round(2),
                 reason=check["reason"].map(_reason),
-            ),
+            ).rename(columns=lambda c: _check_heading(str(c))),
             hide_index=True,
             width="stretch",
-            column_config={
-                str(c): st.column_config.Column(_check_heading(str(c))) for c in check.columns
-            },
         )
     facility = st.selectbox(tr("Facility", "排放单位"), list(linked), key="carbon_facility")
     stations = linked[facility]
@@ -251,10 +248,14 @@ def carbon_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
     frame = pd.DataFrame(
         {
             tr("CEMS measured", "CEMS 实测"): measured.groupby(
-                pd.DatetimeIndex(measured["start"]).tz_convert(tz).to_period("M")
+                pd.DatetimeIndex(measured["start"]).tz_convert(tz).tz_localize(None).to_period("M")
             )["tonnes"].sum(),
             tr("calculated (scope 1)", "核算（范围一）"): pd.Series(
-                {pd.Timestamp(t).to_period("M"): v for t, v in by_month.items() if t >= year_ago}
+                {
+                    pd.Timestamp(t).tz_localize(None).to_period("M"): v
+                    for t, v in by_month.items()
+                    if t >= year_ago
+                }
             ),
         }
     )
