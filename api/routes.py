@@ -486,8 +486,9 @@ async def list_alerts_route(
     cursor: Cursor = None,
 ) -> JSONResponse:
     """``{"items": [{"id", "rule", "station", "parameter", "state", "severity", "message",
-    "value", "details", "opened_at", "last_seen", "acknowledged_at", "acknowledged_by",
-    "closed_at"}, …], "next_cursor"}``; follow ``next_cursor`` for older alerts. Only the
+    "message_zh", "value", "details", "opened_at", "last_seen", "acknowledged_at",
+    "acknowledged_by", "closed_at"}, …], "next_cursor"}``; follow ``next_cursor`` for older
+    alerts. ``message`` is in English, ``message_zh`` the same in Chinese. Only the
     alerts of stations the caller may read by their grade are listed (a viewer: public and
     internal stations, not a plant's CEMS); naming a station beyond the caller's grade is a
     403."""

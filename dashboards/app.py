@@ -18,14 +18,16 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import streamlit as st
 
-from dashboards import duty, emissions, onemap, quality, session
-from dashboards.session import Viewer, guarded
+from dashboards import duty, emissions, i18n, onemap, quality, session
+from dashboards.i18n import tr
+from dashboards.session import Viewer, data_table, guarded
 from dashboards.settings import DashboardSettings, from_environment
 from dashboards.views import (
     STATES,
     deck,
     default_choice,
     parameter_label,
+    state_name,
     station_table,
     time_chart,
 )
@@ -39,6 +41,7 @@ WINDOWS = {
 }
 
 st.set_page_config(page_title="EcoSense", page_icon="🌏", layout="wide")
+i18n.setup()  # ?lang=zh|en, kept across pages (navigation drops query parameters)
 
 
 @st.cache_resource
@@ -72,20 +75,34 @@ def _viewer() -> Viewer:
     return viewer
 
 
+def _window_name(window: str) -> str:
+    """``6 h`` / ``6 小时``."""
+    n, unit = window.split()
+    return tr(window, f"{n} {'小时' if unit == 'h' else '天'}")
+
+
 def live_page() -> None:
     """The first page: the map of stations by state, latest values, a time series."""
-    st.title("EcoSense · 生态环境感知")
-    st.caption("Live readings from field devices · 站点实时监测")
+    st.title(tr("EcoSense live monitoring", "EcoSense 生态环境感知"))
+    st.caption(tr("Live readings from field devices", "站点实时监测"))
 
     who = _viewer()
     stations = _stations_frame(who.stations)
     if stations.empty:
         if not who.signed_in and who.store.list_stations(limit=1):
-            st.info(f"No public stations. · 暂无公开站点。 {session.SIGN_IN} to see more.")
+            st.info(
+                tr(
+                    f"No public stations. {session.sign_in()} to see more.",
+                    f"暂无公开站点，{session.sign_in()}后可查看更多。",
+                )
+            )
             return
         st.info(
-            "No stations yet: import some with `ecosense stations import FILE`, "
-            "or run `ecosense up --demo`."
+            tr(
+                "No stations yet: import some with `ecosense stations import FILE`, "
+                "or run `ecosense up --demo`.",
+                "暂无站点：用 `ecosense stations import FILE` 导入，或运行 `ecosense up --demo`。",
+            )
         )
         return
 
@@ -94,19 +111,26 @@ def live_page() -> None:
     default_station, default_param = default_choice(latest_all, station_ids)
 
     with st.sidebar:
-        st.header("Station · 站点")
+        st.header(tr("Station", "站点"))
         names = dict(zip(stations["id"], stations["name"], strict=True))
         station = st.selectbox(
-            "Station",
+            tr("Station", "站点"),
             station_ids,
             index=station_ids.index(default_station) if default_station else 0,
             format_func=lambda sid: f"{sid} — {names[sid]}",
             key="station",
         )
-        window_label = st.radio("Window · 时段", list(WINDOWS), index=1, horizontal=True)
-        st.markdown(
+        window_label = st.radio(
+            tr("Window", "时段"),
+            list(WINDOWS),
+            index=1,
+            horizontal=True,
+            format_func=_window_name,
+            key="live_window",  # kept when the language changes (the label does)
+        )
+        st.markdown(  # the colour always with the state's name
             "  \n".join(
-                f"<span style='color:rgb{STATES[k][2]}'>●</span> {STATES[k][0]} {STATES[k][1]}"
+                f"<span style='color:rgb{STATES[k][2]}' aria-hidden='true'>●</span> {state_name(k)}"
                 for k in STATES
             ),
             unsafe_allow_html=True,
@@ -129,7 +153,7 @@ def live(
         _live(who, station, window, default_station, default_param)
     except Exception:
         session.logger.exception("the live fragment failed")
-        st.error(session.TROUBLE, icon="⚠️")
+        st.error(session.trouble(), icon="⚠️")
 
 
 def _live(
@@ -148,34 +172,56 @@ def _live(
     counts = table["state"].value_counts()
     cols = st.columns(len(STATES))
     for col, key in zip(cols, STATES, strict=True):
-        col.metric(f"{STATES[key][1]} · {STATES[key][0]}", int(counts.get(key, 0)))
+        col.metric(state_name(key), int(counts.get(key, 0)))
 
     left, right = st.columns([3, 2])
     with left:
-        st.subheader("Map · 站点地图")
-        st.pydeck_chart(deck(table, station, settings.tile_url), height=520)
+        st.subheader(tr("Map", "站点地图"))
+        what = tr(f"Map of {len(table)} stations by state", f"{len(table)} 个站点的状态地图")
+        st.pydeck_chart(
+            deck(table, station, settings.tile_url), height=520, alt=session.described(what)
+        )
+        data_table(  # the map's text alternative: each station and its state
+            table.assign(
+                last=table["last_time"].map(
+                    lambda t: "—" if pd.isna(t) else t.tz_convert(tz).strftime("%Y-%m-%d %H:%M")
+                )
+            )[["id", "name", "state_label", "last", "lon", "lat"]].rename(
+                columns={
+                    "id": tr("station", "站点"),
+                    "name": tr("name", "名称"),
+                    "state_label": tr("state", "状态"),
+                    "last": tr("latest reading", "最新读数"),
+                    "lon": tr("longitude", "经度"),
+                    "lat": tr("latitude", "纬度"),
+                }
+            ),
+            what,
+        )
     mine = latest[latest["station"] == station]
     with right:
-        st.subheader("Latest values · 最新数据")
+        st.subheader(tr("Latest values", "最新数据"))
         if mine.empty:
-            st.write("No readings yet from this station.")
+            st.write(tr("No readings yet from this station.", "该站点暂无数据。"))
         else:
             newest = mine["time"].max().tz_convert(tz).strftime("%Y-%m-%d %H:%M:%S %Z")
-            st.caption(f"Latest reading · 最新读数: {newest}")
+            st.caption(f"{tr('Latest reading', '最新读数')}: {newest}")
             shown = pd.DataFrame(
                 {
-                    "parameter": [parameter_label(p) for p in mine["parameter"]],
-                    "value": mine["value"].round(3),
-                    "flag": mine["flag"],
-                    "time": mine["time"].dt.tz_convert(tz).dt.strftime("%Y-%m-%d %H:%M:%S"),
+                    tr("parameter", "参数"): [parameter_label(p) for p in mine["parameter"]],
+                    tr("value", "数值"): mine["value"].round(3),
+                    tr("flag", "标记"): mine["flag"],
+                    tr("time", "时间"): mine["time"]
+                    .dt.tz_convert(tz)
+                    .dt.strftime("%Y-%m-%d %H:%M:%S"),
                 }
             )
             st.dataframe(shown, hide_index=True, width="stretch")
 
-    st.subheader("Time series · 时间序列")
+    st.subheader(tr("Time series", "时间序列"))
     params = sorted(set(mine["parameter"]))
     if not params:
-        st.write("No series to draw yet.")
+        st.write(tr("No series to draw yet.", "暂无可绘制的序列。"))
         return
     wanted = st.session_state.get("parameter")
     if wanted not in params:
@@ -183,7 +229,7 @@ def _live(
             default_param if station == default_station and default_param in params else params[0]
         )
     parameter = st.selectbox(
-        "Parameter · 参数",
+        tr("Parameter", "参数"),
         params,
         index=params.index(wanted),
         format_func=parameter_label,
@@ -191,14 +237,33 @@ def _live(
     )
     frame = store.read_frame(station=station, parameter=parameter, start=now - window)
     if frame.empty:
-        st.write("No readings in this window.")
+        st.write(tr("No readings in this window.", "该时段内暂无数据。"))
         return
     series = frame.assign(time=frame["time"].dt.tz_convert(tz).dt.tz_localize(None))
     series = series.pivot_table(index="time", columns="basis", values="value", aggfunc="last")
-    st.altair_chart(
-        time_chart(series, y_label=parameter_label(parameter), x_label=f"time ({tz.key})"),
-        width="stretch",
+    series.columns = [_basis_name(str(c)) for c in series.columns]
+    what = tr(
+        f"{parameter_label(parameter)} at {station}, time series",
+        f"{station} 的{parameter_label(parameter)}时间序列",
     )
+    st.altair_chart(
+        time_chart(
+            series, y_label=parameter_label(parameter), x_label=f"{tr('time', '时间')} ({tz.key})"
+        ),
+        width="stretch",
+        alt=session.described(what),
+    )
+    data_table(series.rename_axis(tr("time", "时间")).reset_index(), what, key="live_series_table")
+
+
+#: a reading's basis (:data:`sensors.observations.BASES`): as measured, or converted (HJ 212
+#: ``-Zs`` values, 折算)
+_BASES = {"measured": ("measured", "实测"), "converted": ("converted", "折算")}
+
+
+def _basis_name(basis: str) -> str:
+    en, zh = _BASES.get(basis, (basis, basis))
+    return tr(en, zh)
 
 
 def aqi_page() -> None:
@@ -238,7 +303,7 @@ def _home() -> None:
 
 
 #: the live page, at its own address ``/live`` (the address the README and links give)
-LIVE = st.Page(guarded(live_page), title="Live · 实时监测", icon="🌏", url_path="live")
+LIVE = st.Page(guarded(live_page), title=tr("Live", "实时监测"), icon="🌏", url_path="live")
 # Every page stays in the navigation, signed in or not; each decides what it shows. The root
 # address is a hidden default page that opens the live page: a default page is served at the
 # root only, so the live page as the default would answer its own /live with "Page not found".
@@ -246,16 +311,16 @@ page = st.navigation(
     [
         st.Page(_home, title="EcoSense", url_path="home", default=True, visibility="hidden"),
         LIVE,
-        st.Page(guarded(aqi_page), title="Air quality · 空气质量", icon="🌫️", url_path="aqi"),
-        st.Page(guarded(water_page), title="Water · 水质", icon="💧", url_path="water"),
-        st.Page(guarded(soil_page), title="Soil · 土壤", icon="🌱", url_path="soil"),
-        st.Page(guarded(alerts_page), title="Alerts · 告警", icon="🚨", url_path="alerts"),
-        st.Page(guarded(review_page), title="Review · 数据审核", icon="✅", url_path="review"),
-        st.Page(guarded(carbon_page), title="Carbon · 碳排放", icon="🏭", url_path="carbon"),
-        st.Page(guarded(onemap_page), title="One map · 一张图", icon="🗺️", url_path="onemap"),
+        st.Page(guarded(aqi_page), title=tr("Air quality", "空气质量"), icon="🌫️", url_path="aqi"),
+        st.Page(guarded(water_page), title=tr("Water", "水质"), icon="💧", url_path="water"),
+        st.Page(guarded(soil_page), title=tr("Soil", "土壤"), icon="🌱", url_path="soil"),
+        st.Page(guarded(alerts_page), title=tr("Alerts", "告警"), icon="🚨", url_path="alerts"),
+        st.Page(guarded(review_page), title=tr("Review", "数据审核"), icon="✅", url_path="review"),
+        st.Page(guarded(carbon_page), title=tr("Carbon", "碳排放"), icon="🏭", url_path="carbon"),
+        st.Page(guarded(onemap_page), title=tr("One map", "一张图"), icon="🗺️", url_path="onemap"),
         st.Page(
             guarded(completeness_page),
-            title="Completeness · 有效率",
+            title=tr("Completeness", "有效率"),
             icon="📊",
             url_path="completeness",
         ),
@@ -267,6 +332,7 @@ def _render() -> None:
     global viewer
     if not page.url_path:  # the root: the live page, at its own address (query kept)
         st.switch_page(LIVE, query_params=st.query_params.to_dict())
+    i18n.switch()
     viewer = session.viewer(_store().store, settings, page.url_path)
     page.run()
 

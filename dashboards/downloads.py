@@ -11,6 +11,7 @@ from typing import Any
 import streamlit as st
 
 from access import Grade
+from dashboards.i18n import tr
 from dashboards.session import Viewer
 from reports import data, render
 from reports.tables import Kind, Report
@@ -41,14 +42,14 @@ def _audit(who: Viewer, report: Report, fmt: str) -> None:
 def report_download(store: Any, tz: str, who: Viewer, kind: Kind, day: date) -> None:
     """A format choice and a download button for the ``kind`` report of ``day``."""
     what = (
-        "daily air-quality report · 空气质量日报"
+        tr("Download the daily air-quality report", "下载空气质量日报")
         if kind == "daily"
-        else ("monthly water report · 地表水水质月报")
+        else tr("Download the monthly surface-water report", "下载地表水水质月报")
     )
     left, right = st.columns([1, 2])
     with left:
         fmt = st.radio(
-            f"Download the {what}",
+            what,
             list(_LABELS),
             format_func=_LABELS.__getitem__,
             horizontal=True,
@@ -58,7 +59,7 @@ def report_download(store: Any, tz: str, who: Viewer, kind: Kind, day: date) -> 
     if fmt == "pdf" and not st.session_state.get(f"report_pdf_{kind}"):
         with right:  # a PDF takes a few seconds: made on request, not at every page render
             st.button(
-                "Prepare the PDF · 生成 PDF",
+                tr("Prepare the PDF", "生成 PDF"),
                 key=f"report_pdf_{kind}",
             )
         return
@@ -72,4 +73,9 @@ def report_download(store: Any, tz: str, who: Viewer, kind: Kind, day: date) -> 
             on_click=_audit,
             args=(who, report, fmt),
         )
-        st.caption(f"{len(report.stations)} stations · {len(report.notes) - 1} statements on gaps")
+        st.caption(
+            tr(
+                f"{len(report.stations)} stations · {len(report.notes) - 1} statements on gaps",
+                f"{len(report.stations)} 个站点 · {len(report.notes) - 1} 条缺测说明",
+            )
+        )

@@ -17,6 +17,7 @@ Alerts page) and review data (the Review page), for the users whose role allows 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any, Final, Literal
@@ -27,10 +28,11 @@ import streamlit as st
 
 import access
 from access import Action
+from dashboards.i18n import lang, tr
 from dashboards.session import Viewer
 from dashboards.settings import DashboardSettings
-from sensors.errors import SensorsError
-from sensors.parameters import lookup
+from dashboards.views import parameter_label
+from sensors.alert_text import describe
 from store import alerts as alert_store
 from store import audit as audit_log
 from store import reviews
@@ -38,11 +40,104 @@ from store.errors import NotFound
 from store.postgres import PostgresStore
 
 AlertAction = Literal["acknowledge", "close"]
-#: the labels of a review's actions
+#: a review's actions → (English, Chinese) label
 REVIEW_ACTIONS: Final = {
-    "invalidate": "Invalidate · 标记无效",
-    "restore": "Restore · 恢复有效",
+    "invalidate": ("Invalidate", "标记无效"),
+    "restore": ("Restore", "恢复有效"),
 }
+#: an alert's states (and webhook events) → (English, Chinese) name
+ALERT_STATES: Final = {
+    "open": ("open", "未处理"),
+    "opened": ("opened", "开启"),
+    "acknowledged": ("acknowledged", "已确认"),
+    "closed": ("closed", "已关闭"),
+}
+SEVERITIES: Final = {"warning": ("warning", "警告"), "critical": ("critical", "严重")}
+#: the alert rules (:mod:`sensors.alerts`) → (English, Chinese) name
+RULES: Final = {
+    "exceedance": ("exceedance", "超标"),
+    "sustained": ("sustained exceedance", "持续超标"),
+    "aqi": ("AQI level", "AQI 级别"),
+    "offline": ("offline", "离线"),
+    "flatline": ("flatline", "数值不变"),
+    "gamma": ("gamma dose rate", "γ 辐射剂量率"),
+}
+
+
+def _named(table: Mapping[str, tuple[str, str]], key: str) -> str:
+    found = table.get(key)
+    return key if found is None else tr(*found)
+
+
+def review_action_name(action: str) -> str:
+    """``标记无效`` / ``Invalidate`` for ``invalidate``."""
+    return _named(REVIEW_ACTIONS, action)
+
+
+def alert_state_name(state: str) -> str:
+    """An alert's state (or webhook event) in the current language."""
+    return _named(ALERT_STATES, state)
+
+
+def severity_name(severity: str) -> str:
+    """``严重`` / ``critical``."""
+    return _named(SEVERITIES, severity)
+
+
+def rule_name(rule: str) -> str:
+    """An alert rule's name in the current language."""
+    return _named(RULES, rule)
+
+
+def alert_parameter_name(parameter: str) -> str:
+    """An alert's parameter by name: ``二氧化硫 (ug/m3) · 1h`` for ``so2_1h``, ``日 AQI`` /
+    ``daily AQI`` for ``P1D``, ``—`` for none (an hourly AQI or offline alert)."""
+    if not parameter:
+        return "—"
+    if parameter == "P1D":
+        return tr("daily AQI", "日 AQI")
+    base, _, averaging = parameter.rpartition("_")
+    if averaging in ("1h", "24h") and base:
+        return f"{parameter_text(base)} · {averaging}"
+    return parameter_text(parameter)
+
+
+#: the store's refusals (:mod:`store.alerts`, :mod:`store.reviews`) → their Chinese wording
+_REFUSALS: Final = (
+    (re.compile(r"a comment is needed"), "关闭告警须填写备注"),
+    (re.compile(r"comment longer than (\d+) characters"), r"备注超过 \1 个字符"),
+    (re.compile(r"comment: NUL or unpaired surrogate characters"), "备注含有无效字符"),
+    (re.compile(r"alert (\d+) is closed"), r"告警 \1 已关闭"),
+    (re.compile(r"no alert (\d+)"), r"告警 \1 不存在"),
+    (re.compile(r"a review needs a reason"), "审核须填写理由"),
+    (re.compile(r"reason longer than (\d+) characters"), r"理由超过 \1 个字符"),
+    (re.compile(r"start must be before end"), "开始时间须早于结束时间"),
+    (re.compile(r"unknown station '?([^']*)'?"), r"未知站点 \1"),
+    (re.compile(r"unknown parameter '?([^']*)'?"), r"未知参数 \1"),
+)
+
+
+def refusal(text: str) -> str:
+    """A refusal of the store (``a comment is needed``…) in the current language; one it does
+    not know, in Chinese, as "操作被拒绝" with the original words."""
+    if tr("en", "zh") == "en":
+        return text
+    for pattern, zh in _REFUSALS:
+        found = pattern.fullmatch(text)
+        if found:
+            return found.expand(zh)
+    return f"操作被拒绝：{text}"
+
+
+def alert_text(row: Mapping[str, Any]) -> str:
+    """An alert's message in the current language, composed from its fields
+    (:func:`sensors.alert_text.describe`); the stored ``message`` when they do not say enough."""
+    found = describe(
+        str(row.get("rule", "")), row.get("parameter"), row.get("value"), row.get("details"), lang()
+    )
+    return found if found is not None else str(row.get("message") or "")
+
+
 _NOTICE: Final = "duty_notice"
 
 
@@ -52,27 +147,28 @@ def _stamp(value: datetime, tz: Any) -> str:
 
 
 def lifecycle(row: Mapping[str, Any], tz: Any) -> str:
-    """An alert's life cycle in words, times in the zone ``tz``: ``opened 2026-12-02 10:00 →
-    acknowledged 2026-12-02 10:05 by ops: “on it” → closed 2026-12-02 10:30 by ops: “fixed”``
-    (a closing by the jobs, when the condition no longer holds: ``closed … (condition
-    cleared)``)."""
-    parts = [f"opened · 开启 {_stamp(row['opened_at'], tz)}"]
+    """An alert's life cycle in words (the current language), times in the zone ``tz``:
+    ``opened 2026-12-02 10:00 → acknowledged 2026-12-02 10:05 by ops: “on it” → closed
+    2026-12-02 10:30 by ops: “fixed”`` (a closing by the jobs, when the condition no longer
+    holds: ``closed … (condition cleared)``); in Chinese ``开启 2026-12-02 10:00 → 确认 …（ops）：
+    “on it”``."""
+    by = tr(" by {}", "（{}）")
+    parts = [f"{tr('opened', '开启')} {_stamp(row['opened_at'], tz)}"]
     if row.get("acknowledged_at") is not None:
-        text = (
-            f"acknowledged · 确认 {_stamp(row['acknowledged_at'], tz)}"
-            f" by {row.get('acknowledged_by') or '—'}"
+        text = f"{tr('acknowledged', '确认')} {_stamp(row['acknowledged_at'], tz)}" + by.format(
+            row.get("acknowledged_by") or "—"
         )
         if row.get("acknowledge_comment"):
-            text += f": “{row['acknowledge_comment']}”"
+            text += f"{tr(': ', '：')}“{row['acknowledge_comment']}”"
         parts.append(text)
     if row.get("closed_at") is not None:
-        text = f"closed · 关闭 {_stamp(row['closed_at'], tz)}"
+        text = f"{tr('closed', '关闭')} {_stamp(row['closed_at'], tz)}"
         if row.get("closed_by"):
-            text += f" by {row['closed_by']}"
+            text += by.format(row["closed_by"])
             if row.get("close_comment"):
-                text += f": “{row['close_comment']}”"
+                text += f"{tr(': ', '：')}“{row['close_comment']}”"
         else:
-            text += " (condition cleared · 条件解除)"
+            text += tr(" (condition cleared)", "（条件解除）")
         parts.append(text)
     return " → ".join(parts)
 
@@ -85,17 +181,14 @@ def local_range(
     start = datetime.combine(start_day, start_time, tzinfo=tz)
     end = datetime.combine(end_day, end_time, tzinfo=tz)
     if start >= end:
-        raise ValueError("the start must be before the end · 开始时间须早于结束时间")
+        raise ValueError(tr("the start must be before the end", "开始时间须早于结束时间"))
     return start, end
 
 
 def parameter_text(code: str) -> str:
-    """``PM2.5 细颗粒物 (ug/m3)`` for ``pm25``; the code itself for an unknown one."""
-    try:
-        p = lookup(code)
-    except (SensorsError, KeyError, ValueError):
-        return code
-    return f"{p.name_en} {p.name_zh} ({p.unit})"
+    """``细颗粒物 PM2.5 (ug/m3)`` / ``PM2.5 (ug/m3)`` for ``pm25``
+    (:func:`dashboards.views.parameter_label`); the code itself for an unknown one."""
+    return parameter_label(code)
 
 
 # --------------------------------------------------------------------------- decisions
@@ -129,17 +222,17 @@ def act_on_alert(who: Viewer, alert_id: int, action: AlertAction, comment: str) 
     decision = access.authorize(who.principal, Action.OPERATE, access.dataset("alerts"))
     if not decision:
         _audit(who, audit_action, audit_object, "denied", {"reason": decision.reason})
-        return False, f"{decision.reason} · 无权操作"
+        return False, tr(decision.reason, "您的角色无权操作告警。")
     with who.store.connection() as conn:
         try:
             station = alert_store.alert_station(conn, alert_id)
         except alert_store.AlertNotFound as exc:
             _audit(who, audit_action, audit_object, "failed", {"error": str(exc)})
-            return False, str(exc)
+            return False, refusal(str(exc))
     if station and station not in who.stations:  # beyond the caller's grade, as the API's 403
         reason = f"station {station} is beyond {who.principal.actor}'s grade"
         _audit(who, audit_action, audit_object, "denied", {"reason": reason})
-        return False, f"{reason} · 无权操作"
+        return False, tr(reason, f"站点 {station} 超出您的数据权限。")
     try:
         with who.store.connection() as conn:
             if action == "acknowledge":
@@ -148,14 +241,15 @@ def act_on_alert(who: Viewer, alert_id: int, action: AlertAction, comment: str) 
                 row = alert_store.close(conn, alert_id, who.principal.actor, comment)
     except alert_store.AlertNotFound as exc:
         _audit(who, audit_action, audit_object, "failed", {"error": str(exc)})
-        return False, str(exc)
+        return False, refusal(str(exc))
     except ValueError as exc:
         _audit(who, audit_action, audit_object, "refused", {"error": str(exc)})
-        return False, str(exc)
+        return False, refusal(str(exc))
     details = {"station": row["station"], "rule": row["rule"], "comment": comment.strip()}
     _audit(who, audit_action, audit_object, "ok", details)
-    done = "acknowledged · 已确认" if action == "acknowledge" else "closed · 已关闭"
-    return True, f"Alert {alert_id} {done}."
+    if action == "acknowledge":
+        return True, tr(f"Alert {alert_id} acknowledged.", f"告警 {alert_id} 已确认。")
+    return True, tr(f"Alert {alert_id} closed.", f"告警 {alert_id} 已关闭。")
 
 
 def record_review(
@@ -187,7 +281,7 @@ def record_review(
     if dataset is None or not decision:
         why = decision.reason if not decision else f"station {station} is not readable"
         _audit(who, audit_action, audit_object, "denied", {**details, "reason": why})
-        return False, f"{why} · 无权审核"
+        return False, tr(why, f"无权审核站点 {station} 的数据。")
     try:
         with who.store.connection() as conn:
             review, affected = reviews.add(
@@ -202,7 +296,7 @@ def record_review(
             )
     except (NotFound, ValueError) as exc:
         _audit(who, audit_action, audit_object, "failed", {**details, "error": str(exc)})
-        return False, str(exc)
+        return False, refusal(str(exc))
     _audit(
         who,
         audit_action,
@@ -210,9 +304,11 @@ def record_review(
         "ok",
         {**details, "review": review.id, "affected": affected},
     )
-    return True, (
-        f"Review {review.id} recorded: {affected} readings {action}d · 已记录，"
-        f"涉及 {affected} 条读数。The jobs recompute the periods it touches on their next run."
+    return True, tr(
+        f"Review {review.id} recorded: {affected} readings {action}d. The jobs recompute the"
+        " periods it touches on their next run.",
+        f"审核 {review.id} 已记录，涉及 {affected} 条读数（{review_action_name(action)}）。"
+        "计算任务将在下次运行时重新计算受影响的时段。",
     )
 
 
@@ -231,8 +327,10 @@ def alert_actions(who: Viewer, live: Sequence[Mapping[str, Any]], tz: Any) -> No
     _notice()
     if not may_operate_alerts(who):
         st.caption(
-            "An operator signed in acknowledges and closes alerts here. · 值班员（operator）登录后"
-            "可在此确认、关闭告警。"
+            tr(
+                "An operator signed in acknowledges and closes alerts here.",
+                "值班员（operator）登录后可在此确认、关闭告警。",
+            )
         )
         return
     if not live:
@@ -240,25 +338,25 @@ def alert_actions(who: Viewer, live: Sequence[Mapping[str, Any]], tz: Any) -> No
     rows = {int(r["id"]): r for r in live if not r["station"] or r["station"] in who.stations}
     if not rows:
         return
-    st.subheader("Acknowledge or close · 确认或关闭")
+    st.subheader(tr("Acknowledge or close", "确认或关闭"))
     with st.form("duty_alert", clear_on_submit=True):
         alert_id = st.selectbox(
-            "Alert · 告警",
+            tr("Alert", "告警"),
             list(rows),
             format_func=lambda i: (
-                f"#{i} {rows[i]['state']} · {rows[i]['station']} · {rows[i]['message']}"
-                f" · {_stamp(rows[i]['opened_at'], tz)}"
+                f"#{i} {alert_state_name(rows[i]['state'])} · {rows[i]['station']}"
+                f" · {alert_text(rows[i])} · {_stamp(rows[i]['opened_at'], tz)}"
             ),
             key="duty_alert_id",
         )
         comment = st.text_area(
-            "Comment · 备注 (needed to close · 关闭时必填)",
+            tr("Comment (needed to close)", "备注（关闭时必填）"),
             max_chars=alert_store.MAX_COMMENT,
             key="duty_alert_comment",
         )
         left, right = st.columns(2)
-        acknowledge = left.form_submit_button("Acknowledge · 确认", type="primary")
-        close = right.form_submit_button("Close · 关闭")
+        acknowledge = left.form_submit_button(tr("Acknowledge", "确认"), type="primary")
+        close = right.form_submit_button(tr("Close", "关闭"))
     if (acknowledge or close) and alert_id is not None:
         action: AlertAction = "acknowledge" if acknowledge else "close"
         st.session_state[_NOTICE] = act_on_alert(who, int(alert_id), action, comment)
@@ -270,7 +368,7 @@ def review_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
     reviewer, a form to invalidate or restore a station's parameter over a time range with a
     reason."""
     tz = settings.timezone
-    st.title("Review · 数据审核")
+    st.title(tr("Data review", "数据审核"))
     if who.refuse("reviews"):
         return
     _notice()
@@ -278,30 +376,33 @@ def review_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
         _review_form(store, who, tz)
     else:
         st.caption(
-            "A reviewer signed in records reviews here. · 审核员（reviewer）登录后可在此审核数据。"
+            tr(
+                "A reviewer signed in records reviews here.",
+                "审核员（reviewer）登录后可在此审核数据。",
+            )
         )
     with store.connection() as conn:
         found = reviews.list_reviews(conn, limit=200)
     found = [r for r in found if r.station in who.stations]
     who.shown("reviews", {"items": len(found)})
     who.shown_stations(r.station for r in found)
-    st.subheader("Recent reviews · 最近审核")
+    st.subheader(tr("Recent reviews", "最近审核"))
     if not found:
-        st.info("No reviews yet. · 暂无审核记录。")
+        st.info(tr("No reviews yet.", "暂无审核记录。"))
         return
     st.dataframe(
         pd.DataFrame(
             [
                 {
                     "id": r.id,
-                    "station · 站点": r.station,
-                    "parameter · 参数": parameter_text(r.parameter),
-                    "from · 起": _stamp(r.start, tz),
-                    "to · 止": _stamp(r.end, tz),
-                    "action · 操作": REVIEW_ACTIONS.get(r.action, r.action),
-                    "reason · 理由": r.reason,
-                    "by · 审核人": r.by,
-                    "at · 时间": _stamp(r.at, tz),
+                    tr("station", "站点"): r.station,
+                    tr("parameter", "参数"): parameter_text(r.parameter),
+                    tr("from", "起"): _stamp(r.start, tz),
+                    tr("to", "止"): _stamp(r.end, tz),
+                    tr("action", "操作"): review_action_name(r.action),
+                    tr("reason", "理由"): r.reason,
+                    tr("by", "审核人"): r.by,
+                    tr("at", "时间"): _stamp(r.at, tz),
                 }
                 for r in found
             ]
@@ -316,42 +417,47 @@ def _review_form(store: PostgresStore, who: Viewer, tz: ZoneInfo) -> None:
         s for s, d in who.graded.items() if access.authorize(who.principal, Action.REVIEW, d)
     )
     if not stations:
-        st.info("No stations to review. · 暂无可审核的站点。")
+        st.info(tr("No stations to review.", "暂无可审核的站点。"))
         return
-    st.subheader("Invalidate or restore · 标记无效或恢复")
-    station = st.selectbox("Station · 站点", stations, key="review_station")
+    st.subheader(tr("Invalidate or restore", "标记无效或恢复"))
+    station = st.selectbox(tr("Station", "站点"), stations, key="review_station")
     latest = store.latest(station)
     parameters = sorted(set(latest["parameter"])) if not latest.empty else []
     if not parameters:
-        st.info("This station has no readings yet. · 该站点暂无数据。")
+        st.info(tr("This station has no readings yet.", "该站点暂无数据。"))
         return
     now = datetime.now(tz).replace(minute=0, second=0, microsecond=0, tzinfo=None)
     before = now - timedelta(hours=1)
     with st.form("review_form", clear_on_submit=True):
         parameter = st.selectbox(
-            "Parameter · 参数", parameters, format_func=parameter_text, key="review_parameter"
+            tr("Parameter", "参数"),
+            parameters,
+            format_func=parameter_text,
+            key="review_parameter",
         )
         cols = st.columns(4)
-        start_day = cols[0].date_input("From day · 开始日期", before.date(), key="review_d0")
+        start_day = cols[0].date_input(tr("From day", "开始日期"), before.date(), key="review_d0")
         start_time = cols[1].time_input(
-            "From · 开始时间", before.time(), step=timedelta(hours=1), key="review_t0"
+            tr("From", "开始时间"), before.time(), step=timedelta(hours=1), key="review_t0"
         )
-        end_day = cols[2].date_input("To day · 结束日期", now.date(), key="review_d1")
+        end_day = cols[2].date_input(tr("To day", "结束日期"), now.date(), key="review_d1")
         end_time = cols[3].time_input(
-            "To (not included) · 结束时间（不含）",
+            tr("To (not included)", "结束时间（不含）"),
             now.time(),
             step=timedelta(hours=1),
             key="review_t1",
         )
         action = st.radio(
-            "Action · 操作",
+            tr("Action", "操作"),
             list(REVIEW_ACTIONS),
-            format_func=REVIEW_ACTIONS.__getitem__,
+            format_func=review_action_name,
             horizontal=True,
             key="review_action",
         )
-        reason = st.text_area("Reason · 理由", max_chars=reviews.MAX_REASON, key="review_reason")
-        submitted = st.form_submit_button("Record the review · 提交审核", type="primary")
+        reason = st.text_area(
+            tr("Reason", "理由"), max_chars=reviews.MAX_REASON, key="review_reason"
+        )
+        submitted = st.form_submit_button(tr("Record the review", "提交审核"), type="primary")
     if not submitted:
         return
     try:

@@ -12,10 +12,10 @@ import streamlit as st
 
 from dashboards import duty
 from dashboards.downloads import report_download
-from dashboards.session import SIGN_IN, Viewer
+from dashboards.i18n import tr
+from dashboards.session import Viewer, data_table, described, sign_in
 from dashboards.settings import DashboardSettings
 from dashboards.views import (
-    RISK_LABELS,
     ROMAN,
     STALE_AFTER,
     alert_period,
@@ -24,8 +24,11 @@ from dashboards.views import (
     current_rows,
     daily_report,
     deck,
+    land_use_label,
     latest_per_subject,
+    parameter_name,
     ranking,
+    risk_label,
     shown_hours,
     water_parameter_label,
 )
@@ -74,15 +77,33 @@ def _hidden_note(before: pd.DataFrame, after: pd.DataFrame, who: Viewer) -> None
     """Say so when rows were left out for an anonymous visitor (signing in may show them)."""
     if not who.signed_in and len(after) < len(before):
         st.info(
-            f"🔒 Some stations' data are not public: **{SIGN_IN}** to see more. "
-            "· 部分站点数据不公开。"
+            tr(
+                f"🔒 Some stations' data are not public: **{sign_in()}** to see more.",
+                f"🔒 部分站点数据不公开：**{sign_in()}**后可查看更多。",
+            )
         )
 
 
 def _no_results(what: str) -> None:
+    """Say that nothing of ``what`` (already in the page's language) was computed yet."""
     st.info(
-        f"No {what} yet: the scheduler in `ecosense up` computes them from the readings "
-        "(or run `ecosense jobs run hourly` and `ecosense jobs run daily`)."
+        tr(
+            f"No {what} yet: the scheduler in `ecosense up` computes them from the readings "
+            "(or run `ecosense jobs run hourly` and `ecosense jobs run daily`).",
+            f"暂无{what}：`ecosense up` 的调度器会根据读数计算"
+            "（或运行 `ecosense jobs run hourly` 和 `ecosense jobs run daily`）。",
+        )
+    )
+
+
+def _category_legend() -> None:
+    """The HJ 633 category colours, each with its AQI floor and its words (never colour alone)."""
+    st.caption(
+        "  ".join(
+            f"<span style='color:{c}' aria-hidden='true'>■</span> {lo}+ {tr(en, zh)}"
+            for lo, zh, en, c in CATEGORIES.values()
+        ),
+        unsafe_allow_html=True,
     )
 
 
@@ -90,48 +111,55 @@ def aqi_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) -> 
     """Station map in category colours, city ranking, the daily report table (the stations
     ``who`` may read)."""
     tz = settings.timezone
-    st.title("Air quality · 空气质量指数 (HJ 633-2026)")
+    st.title(tr("Air quality index (HJ 633-2026)", "空气质量指数 (HJ 633-2026)"))
     now = datetime.now(UTC)
     stations = _stations(store, who)
     air = stations[stations["kind"] == "air"]
     with store.connection() as conn:  # each subject's latest valid complete hour
         hourly = _station_rows(derived.latest_complete_hours(conn, now, what="aqi"), who)
-    st.caption(
-        "  ".join(
-            f"<span style='color:{c}'>■</span> {lo}+ {zh} {en}"
-            for lo, zh, en, c in CATEGORIES.values()
-        ),
-        unsafe_allow_html=True,
-    )
+    _category_legend()
     if air.empty:
-        st.info("No air stations yet.")
+        st.info(tr("No air stations yet.", "暂无空气站。"))
         return
     station_rows = hourly[hourly["scope"] == "station"]
     table = aqi_stations(air, station_rows, now, tz)
     left, right = st.columns([3, 2])
     with left:
-        st.subheader("Hourly AQI by station · 站点小时 AQI")
+        st.subheader(tr("Hourly AQI by station", "站点小时 AQI"))
+        hours = f"{STALE_AFTER.total_seconds() / 3600:.0f}"
         st.caption(
-            f"{shown_hours(station_rows['start'], tz)} · Each station's latest complete valid"
-            " hour (never the running hour) · 各站最近一个完整有效小时；grey · 灰色: none, or"
-            f" older than {STALE_AFTER.total_seconds() / 3600:.0f} h · 无数据或超过2小时"
+            f"{shown_hours(station_rows['start'], tz)} · "
+            + tr(
+                "Each station's latest complete valid hour (never the running hour); grey: none,"
+                f" or older than {hours} h",
+                "各站最近一个完整有效小时（不用当前未结束的小时）；"
+                f"灰色：无数据或超过 {hours} 小时",
+            )
         )
-        st.pydeck_chart(deck(table, None, settings.tile_url), height=480)
+        what = tr("Map of the stations' hourly AQI", "站点小时 AQI 地图")
+        st.pydeck_chart(deck(table, None, settings.tile_url), height=480, alt=described(what))
+        data_table(_aqi_table(table), what, key="aqi_map_table")  # its numbers, with words
     with right:
-        st.subheader("City ranking · 城市排名")
+        st.subheader(tr("City ranking", "城市排名"))
         cities = hourly[hourly["scope"] == "city"]
         if cities.empty:
-            _no_results("city AQI")
+            _no_results(tr("city AQI", "城市 AQI"))
         else:
             current = current_rows(cities, now)
             st.caption(
                 shown_hours(current["start"], tz)
-                + ("" if len(current) == len(cities) else " · unranked: out of date · 不参与排名")
+                + (
+                    ""
+                    if len(current) == len(cities)
+                    else tr(" · unranked: out of date", " · 数据过旧，不参与排名")
+                )
             )
             st.dataframe(ranking(cities, now, tz), hide_index=True, width="stretch")
-    st.subheader("Daily report · 日报")
+    st.subheader(tr("Daily report", "日报"))
     today = pd.Timestamp(now).tz_convert(tz).normalize()
-    day = st.date_input("Day · 日期", value=(today - pd.Timedelta(days=1)).date(), key="aqi_day")
+    day = st.date_input(
+        tr("Day", "日期"), value=(today - pd.Timedelta(days=1)).date(), key="aqi_day"
+    )
     report_download(store, str(tz), who, "daily", day)
     start = pd.Timestamp(day).tz_localize(tz)
     daily = _station_rows(
@@ -144,60 +172,80 @@ def aqi_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) -> 
         who,
     )
     if daily.empty:
-        _no_results("daily AQI for this day")
+        _no_results(tr("daily AQI for this day", "该日的日 AQI"))
     else:
         names = dict(zip(stations["id"], stations["name"], strict=True))
         st.dataframe(daily_report(daily, names, tz), hide_index=True, width="stretch")
     if station_rows.empty:
-        _no_results("hourly AQI")
+        _no_results(tr("hourly AQI", "小时 AQI"))
     else:
-        st.subheader("Latest hourly AQI · 最新小时 AQI")
-        shown = table[["id", "name", "aqi", "hour", "state_label"]].rename(
-            columns={"state_label": "category", "hour": "hour · 时段"}
-        )
-        st.dataframe(shown, hide_index=True, width="stretch")
+        st.subheader(tr("Latest hourly AQI", "最新小时 AQI"))
+        st.dataframe(_aqi_table(table), hide_index=True, width="stretch")
     who.shown_stations(air["id"])
+
+
+def _aqi_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The stations' hourly AQI as the map shows it: AQI, the category in words, the hour."""
+    from dashboards.views import category_label
+
+    return pd.DataFrame(
+        {
+            tr("station", "站点"): table["id"],
+            tr("name", "名称"): table["name"],
+            "AQI": table["aqi"],
+            tr("category", "类别"): [
+                "—" if stale else category_label(lv)
+                for lv, stale in zip(table["level"], table["stale"], strict=True)
+            ],
+            tr("primary pollutant", "首要污染物"): table["primary"].replace("", "—"),
+            tr("hour", "时段"): table["hour"],
+            tr("out of date", "数据过旧"): [tr("yes", "是") if s else "" for s in table["stale"]],
+        }
+    )
 
 
 def water_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) -> None:
     """GB 3838-2002 classes per water station (those ``who`` may read), daily and monthly."""
     tz = settings.timezone
-    st.title("Water quality · 地表水水质类别 (GB 3838-2002)")
+    st.title(tr("Surface water quality class (GB 3838-2002)", "地表水水质类别 (GB 3838-2002)"))
     now = datetime.now(UTC)
     stations = _stations(store, who)
     names = dict(zip(stations["id"], stations["name"], strict=True))
     month = st.date_input(
-        "Month of · 月份", value=pd.Timestamp(now).tz_convert(tz).date(), key="water_month"
+        tr("Month of", "月份"), value=pd.Timestamp(now).tz_convert(tz).date(), key="water_month"
     )
     report_download(store, str(tz), who, "monthly", month)
     for kind, label, back in (
-        ("water-daily", "Daily · 日", timedelta(days=7)),
-        ("water-monthly", "Monthly · 月", timedelta(days=400)),
+        ("water-daily", tr("Daily", "日"), timedelta(days=7)),
+        ("water-monthly", tr("Monthly", "月"), timedelta(days=400)),
     ):
         st.subheader(label)
         every = _assessments(store, kind, now - back, now + timedelta(days=1))
         rows = _station_rows(every, who)
         _hidden_note(every, rows, who)
         if rows.empty:
-            _no_results("water classes")
+            _no_results(tr("water classes", "水质类别"))
             continue
         latest = latest_per_subject(rows)
         who.shown_stations(latest["subject"])
         st.dataframe(
             pd.DataFrame(
                 {
-                    "station": latest["subject"],
-                    "name": latest["subject"].map(names),
-                    "period": latest["start"].dt.tz_convert(tz).dt.strftime("%Y-%m-%d"),
-                    "class · 类别": [
+                    tr("station", "站点"): latest["subject"],
+                    tr("name", "名称"): latest["subject"].map(names),
+                    tr("period", "时段"): latest["start"].dt.tz_convert(tz).dt.strftime("%Y-%m-%d"),
+                    tr("class", "类别"): [
                         ROMAN.get(int(v), "—") if pd.notna(v) else "—" for v in latest["value"]
                     ],
-                    "worse than target · 超标项目": [
-                        "、".join(water_parameter_label(p) for p in str(e).split(",") if p) or "—"
+                    tr("worse than target", "超标项目"): [
+                        tr(", ", "、").join(
+                            water_parameter_label(p) for p in str(e).split(",") if p
+                        )
+                        or "—"
                         for e in latest["label"]
                     ],
-                    "per parameter · 单项类别": [
-                        ", ".join(
+                    tr("per parameter", "单项类别"): [
+                        tr(", ", "，").join(
                             f"{water_parameter_label(p)} {ROMAN[c]}"
                             for p, c in sorted(d.get("classes", {}).items())
                         )
@@ -214,27 +262,41 @@ def soil_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) ->
     """GB 15618-2018 risk class of each soil station's latest sample (the stations ``who``
     may read; soil stations are ``sensitive`` by default)."""
     tz = settings.timezone
-    st.title("Soil · 农用地土壤污染风险 (GB 15618-2018)")
+    st.title(
+        tr("Agricultural soil pollution risk (GB 15618-2018)", "农用地土壤污染风险 (GB 15618-2018)")
+    )
     now = datetime.now(UTC)
     every = _assessments(store, "soil", now - timedelta(days=3650), now + timedelta(days=1))
     rows = _station_rows(every, who)
     _hidden_note(every, rows, who)
     if rows.empty:
         if every.empty:
-            _no_results("soil risk classes (soil stations with metal contents and pH)")
+            _no_results(
+                tr(
+                    "soil risk classes (soil stations with metal contents and pH)",
+                    "土壤风险类别（需土壤站的重金属含量和 pH）",
+                )
+            )
         return
     latest = latest_per_subject(rows)
     who.shown_stations(latest["subject"])
     st.dataframe(
         pd.DataFrame(
             {
-                "station": latest["subject"],
-                "sampled": latest["start"].dt.tz_convert(tz).dt.strftime("%Y-%m-%d"),
-                "risk class · 风险类别": latest["label"].map(RISK_LABELS),
+                tr("station", "站点"): latest["subject"],
+                tr("sampled", "采样日期"): latest["start"]
+                .dt.tz_convert(tz)
+                .dt.strftime("%Y-%m-%d"),
+                tr("risk class", "风险类别"): [risk_label(v) for v in latest["label"]],
                 "pH": [d.get("ph") for d in latest["details"]],
-                "land use": [d.get("land_use") for d in latest["details"]],
-                "ratio to screening value": [
-                    ", ".join(f"{m} {r:.2f}" for m, r in sorted(d.get("ratios", {}).items()))
+                tr("land use", "用地类型"): [
+                    land_use_label(d.get("land_use")) for d in latest["details"]
+                ],
+                tr("ratio to screening value", "与筛选值之比"): [
+                    ", ".join(
+                        f"{parameter_name(m, 'soil')} {r:.2f}"
+                        for m, r in sorted(d.get("ratios", {}).items())
+                    )
                     for d in latest["details"]
                 ],
             }
@@ -250,7 +312,7 @@ def alerts_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
     (:mod:`dashboards.duty`); the abandoned webhook events (``sensitive``) to those who may
     read them."""
     tz = settings.timezone
-    st.title("Alerts · 告警")
+    st.title(tr("Alerts", "告警"))
     if who.refuse("alerts"):
         return
     with store.connection() as conn:
@@ -276,50 +338,60 @@ def alerts_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
             [
                 {
                     "id": r["id"],
-                    "state": r["state"],
-                    "severity": r["severity"],
-                    "rule": r["rule"],
-                    "station": r["station"],
-                    "parameter": r["parameter"],
-                    "message": r["message"],
-                    "hour or day · 时段": alert_period(r["parameter"], r["details"], tz),
-                    "opened": r["opened_at"].astimezone(tz).strftime("%Y-%m-%d %H:%M"),
-                    "last seen": r["last_seen"].astimezone(tz).strftime("%Y-%m-%d %H:%M"),
-                    "life cycle · 处理过程": duty.lifecycle(r, tz),
+                    tr("state", "状态"): duty.alert_state_name(r["state"]),
+                    tr("severity", "级别"): duty.severity_name(r["severity"]),
+                    tr("rule", "规则"): duty.rule_name(r["rule"]),
+                    tr("station", "站点"): r["station"],
+                    tr("parameter", "参数"): duty.alert_parameter_name(r["parameter"]),
+                    tr("message", "内容"): duty.alert_text(r),
+                    tr("hour or day", "时段"): alert_period(r["parameter"], r["details"], tz),
+                    tr("opened", "开启时间"): r["opened_at"]
+                    .astimezone(tz)
+                    .strftime("%Y-%m-%d %H:%M"),
+                    tr("last seen", "最近出现"): r["last_seen"]
+                    .astimezone(tz)
+                    .strftime("%Y-%m-%d %H:%M"),
+                    tr("life cycle", "处理过程"): duty.lifecycle(r, tz),
                 }
                 for r in rows
             ]
         )
 
     cols = st.columns(3)
-    cols[0].metric("Open · 未处理", sum(r["state"] == "open" for r in live))
-    cols[1].metric("Acknowledged · 已确认", sum(r["state"] == "acknowledged" for r in live))
-    cols[2].metric("Critical · 严重", sum(r["severity"] == "critical" for r in live))
-    st.subheader("Live · 当前")
+    cols[0].metric(tr("Open", "未处理"), sum(r["state"] == "open" for r in live))
+    cols[1].metric(tr("Acknowledged", "已确认"), sum(r["state"] == "acknowledged" for r in live))
+    cols[2].metric(tr("Critical", "严重"), sum(r["severity"] == "critical" for r in live))
+    st.subheader(tr("Live alerts", "当前告警"))
     if live:
         st.dataframe(table(live), hide_index=True, width="stretch")
     else:
-        st.success("No live alerts · 无告警")
+        st.success(tr("No live alerts", "无告警"))
     duty.alert_actions(who, live, tz)
-    st.subheader("Recently closed · 最近关闭")
+    st.subheader(tr("Recently closed", "最近关闭"))
     if closed:
         st.dataframe(table(closed), hide_index=True, width="stretch")
     if abandoned:
-        st.subheader("Webhook events abandoned · 推送失败")
+        st.subheader(tr("Webhook events abandoned", "推送失败的事件"))
         st.caption(
-            "Refused by the webhook at every attempt; listed by"
-            " `GET /api/v1/alerts/webhooks?state=abandoned` (analyst and up)."
+            tr(
+                "Refused by the webhook at every attempt; listed by"
+                " `GET /api/v1/alerts/webhooks?state=abandoned` (analyst and up).",
+                "每次推送均被拒绝；可用 `GET /api/v1/alerts/webhooks?state=abandoned`"
+                " 查询（分析员及以上）。",
+            )
         )
         st.dataframe(
             pd.DataFrame(
                 [
                     {
-                        "event id": e["id"],
-                        "alert": e["alert_id"],
-                        "event": e["event"],
-                        "attempts": e["attempts"],
-                        "abandoned": e["abandoned_at"].astimezone(tz).strftime("%Y-%m-%d %H:%M"),
-                        "last error": e["last_error"],
+                        tr("event id", "事件编号"): e["id"],
+                        tr("alert", "告警"): e["alert_id"],
+                        tr("event", "事件"): duty.alert_state_name(e["event"]),
+                        tr("attempts", "尝试次数"): e["attempts"],
+                        tr("abandoned", "放弃时间"): e["abandoned_at"]
+                        .astimezone(tz)
+                        .strftime("%Y-%m-%d %H:%M"),
+                        tr("last error", "最后错误"): e["last_error"],
                     }
                     for e in abandoned
                 ]
@@ -331,9 +403,13 @@ def alerts_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
 
 def completeness_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) -> None:
     """Share of valid hourly means per station (those ``who`` may read) and parameter."""
-    st.title("Data completeness · 数据有效率")
+    st.title(tr("Data completeness", "数据有效率"))
     label = st.radio(
-        "Window · 时段", ["24 h", "7 d", "30 d"], horizontal=True, key="completeness_window"
+        tr("Window", "时段"),
+        ["24 h", "7 d", "30 d"],
+        horizontal=True,
+        key="completeness_window",
+        format_func=lambda w: tr(w, w.replace(" h", " 小时").replace(" d", " 天")),
     )
     hours = {"24 h": 24, "7 d": 24 * 7, "30 d": 24 * 30}[label]
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
@@ -347,21 +423,25 @@ def completeness_page(store: PostgresStore, settings: DashboardSettings, who: Vi
     table = completeness(hourly, hours)
     if table.empty:
         if every.empty:
-            _no_results("hourly means")
+            _no_results(tr("hourly means", "小时均值"))
         return
     who.shown_stations(table.index)
     st.caption(
-        "Valid hourly means (≥ 45 minutes of valid readings, GB 3095-2026 Table 4) as a share of"
-        f" the last {hours} hours, per station and parameter (%)."
+        tr(
+            "Valid hourly means (≥ 45 minutes of valid readings, GB 3095-2026 Table 4) as a share"
+            f" of the last {hours} hours, per station and parameter (%).",
+            f"有效小时均值（每小时至少 45 分钟有效数据，GB 3095-2026 表 4）占最近 {hours} 小时的"
+            "比例，按站点和参数（%）。",
+        )
     )
-    shown = table.reset_index().rename(columns={"subject": "station"})
+    shown = table.reset_index().rename(columns={"subject": tr("station", "站点")})
     st.dataframe(
         shown,
         hide_index=True,
         width="stretch",
         column_config={
             str(c): st.column_config.ProgressColumn(
-                str(c), min_value=0, max_value=100, format="%.0f%%"
+                parameter_name(str(c)), min_value=0, max_value=100, format="%.0f%%"
             )
             for c in table.columns
         },

@@ -1,21 +1,22 @@
 """Who looks at the dashboard, what they may see, and the guard that keeps tracebacks off it.
 
-- **Signing in.** The sidebar's "Sign in · 登录" form checks a user of ``ecosense users add``
+- **Signing in.** The sidebar's "登录" ("Sign in") form checks a user of ``ecosense users add``
   with :func:`store.signin.sign_in`, the same core as ``POST /api/v1/auth/token`` (same hash,
   same throttling per user name and per address, same ``login`` audit, with ``"via":
   "dashboard"``). The session token it issues is kept in ``st.session_state`` (server memory,
   per browser tab) and checked on every run, so signing out, expiry
   (``ECOSENSE_TOKEN_TTL_SECONDS``) and ``ecosense users disable`` end it at once. With single
-  sign-on configured (``ECOSENSE_OIDC_*``), "Single sign-on · 统一身份认证" runs Streamlit's
+  sign-on configured (``ECOSENSE_OIDC_*``), "统一身份认证" ("Single sign-on") runs Streamlit's
   ``st.login`` and the role comes from a claim (:mod:`access.sso`).
 - **Deciding.** Every page asks :class:`Viewer`, which asks :func:`access.authorize` alone:
   stations above the caller's grade are left out everywhere (map, lists, tables, layers), and
-  a page whose dataset is above it shows "Sign in · 登录" (anonymous) or why not (signed in).
+  a page whose dataset is above it shows "登录" / "Sign in" (anonymous) or why not (signed in).
 - **Auditing.** A read of non-public data is audited (action ``read``, as the API does) once
   per page render and dataset — one entry naming the non-public stations shown, one per other
   dataset (``alerts``, ``facility-emissions``, …) — never per run of the live 5-second
   fragment, which only refreshes what the page render audited.
-- **Errors.** :func:`guarded` turns any exception of a page into a short bilingual message;
+- **Errors.** :func:`guarded` turns any exception of a page into a short message (in the
+  page's language, :mod:`dashboards.i18n`);
   the details go to the log (``dashboard.log`` under ``ecosense up``), never to the browser
   (``client.showErrorDetails`` is off too).
 """
@@ -28,7 +29,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 import pandas as pd
 import streamlit as st
@@ -36,6 +37,7 @@ import streamlit as st
 import access
 from access import Action, Dataset, Grade
 from access.sso import role_from_claims, sso_name
+from dashboards.i18n import tr
 from dashboards.settings import DashboardSettings
 from ingest.limits import parse_networks
 from store import audit as audit_log
@@ -49,18 +51,73 @@ if not logger.handlers:  # to the dashboard's stderr: dashboard.log under `ecose
     logger.addHandler(_handler)
     logger.propagate = False
 
-SIGN_IN = "Sign in · 登录"
-#: shown instead of a page that failed (the details are in the log)
-TROUBLE = (
-    "This page cannot be shown right now — the database may be restarting. Please try again "
-    "in a moment. · 页面暂时无法显示（数据库可能正在重启），请稍后重试。"
-)
+
+def sign_in() -> str:
+    """ "登录" / "Sign in" (the sidebar's expander and button)."""
+    return tr("Sign in", "登录")
+
+
+def trouble() -> str:
+    """Shown instead of a page that failed (the details are in the log)."""
+    return tr(
+        "This page cannot be shown right now — the database may be restarting. Please try "
+        "again in a moment.",
+        "页面暂时无法显示（数据库可能正在重启），请稍后重试。",
+    )
+
+
+def described(what: str) -> str:
+    """The accessible name of a map or chart (its ``alt``): ``what`` and where its numbers are."""
+    return tr(
+        f"{what}; the numbers it shows are in the data table below it",
+        f"{what}；所示数值见其下方的数据表",
+    )
+
+
+#: the grades (:class:`access.Grade`) by their Chinese names (GB/T 43697 数据分级)
+GRADE_NAMES_ZH: Final = {
+    Grade.PUBLIC: "公开",
+    Grade.INTERNAL: "内部",
+    Grade.SENSITIVE: "敏感",
+    Grade.RESTRICTED: "重要",
+}
+#: the datasets a page may refuse (:data:`access.DATASET_GRADES`) → (English, Chinese) name
+DATASET_NAMES: Final = {
+    "alerts": ("alerts", "告警"),
+    "webhook-events": ("webhook events", "推送事件"),
+    "facility-emissions": ("facility emissions", "排放单位排放数据"),
+    "facility-activity": ("facility activity", "排放单位活动数据"),
+    "reviews": ("reviews", "数据审核记录"),
+    "audit": ("the audit", "审计日志"),
+}
+
+
+def dataset_name(name: str) -> str:
+    """A dataset by name in the current language (``告警`` / ``alerts``)."""
+    en, zh = DATASET_NAMES.get(name, (name, name))
+    return tr(en, zh)
+
+
+def data_table(frame: pd.DataFrame, what: str, key: str | None = None) -> None:
+    """The numbers a map or chart (``what``, in the page's language) shows, as a table in a
+    collapsed expander beside it: its text alternative, which a screen reader, or anyone,
+    reads there."""
+    with st.expander(tr("Data table", "数据表"), icon="🔢"):
+        st.dataframe(
+            frame,
+            hide_index=True,
+            width="stretch",
+            key=key,
+            alt=tr(f"Data table: {what}", f"数据表：{what}"),
+        )
+
+
 _TOKEN = "ecosense_token"
 _SSO_AUDITED = "ecosense_sso_audited"
 
 
 def guarded(page: Callable[[], None]) -> Callable[[], None]:
-    """``page``, with any exception shown as :data:`TROUBLE` and logged with its traceback
+    """``page``, with any exception shown as :func:`trouble` and logged with its traceback
     (Streamlit's own rerun/stop signals are ``BaseException`` and pass through)."""
 
     @functools.wraps(page)
@@ -69,7 +126,7 @@ def guarded(page: Callable[[], None]) -> Callable[[], None]:
             page()
         except Exception:
             logger.exception("dashboard page %s failed", page.__name__)
-            st.error(TROUBLE, icon="⚠️")
+            st.error(trouble(), icon="⚠️")
 
     return run
 
@@ -149,19 +206,23 @@ class Viewer:
         return bool(access.authorize(self.principal, Action.READ, access.dataset(name)))
 
     def refuse(self, name: str) -> bool:
-        """Unless the principal may read ``name``: show why (anonymous: :data:`SIGN_IN`) and
+        """Unless the principal may read ``name``: show why (anonymous: :func:`sign_in`) and
         audit the refusal of a signed-in user; return whether it was refused."""
         target = access.dataset(name)
         decision = access.authorize(self.principal, Action.READ, target)
         if decision:
             return False
         if self.signed_in:
-            st.warning(f"{decision.reason} · 无权查看", icon="🔒")
+            st.warning(tr(decision.reason, "您的角色无权查看此数据。"), icon="🔒")
             self._record(name, "denied", {"reason": decision.reason})
         else:
             st.info(
-                f"🔒 **{SIGN_IN}** — {target.name} is {target.grade.label} data: sign in in the "
-                "sidebar to see it. · 该数据不公开，请在侧栏登录后查看。"
+                tr(
+                    f"🔒 **{sign_in()}** — {dataset_name(target.name)} is"
+                    f" {target.grade.label} data: sign in in the sidebar to see it.",
+                    f"🔒 **{sign_in()}** — {dataset_name(target.name)}为"
+                    f"{GRADE_NAMES_ZH[target.grade]}数据，不公开，请在侧栏登录后查看。",
+                )
             )
         return True
 
@@ -205,8 +266,9 @@ def _principal(store: PostgresStore, settings: DashboardSettings) -> access.Prin
         if found is not None:
             return access.user(found.name, found.role)
         del st.session_state[_TOKEN]
-        st.session_state["ecosense_notice"] = (
-            "Your sign-in has ended (expired, signed out or disabled). · 登录已失效。"
+        st.session_state["ecosense_notice"] = tr(
+            "Your sign-in has ended (expired, signed out or disabled).",
+            "登录已失效（已过期、已退出或账号已停用）。",
         )
     if settings.sso and st.user.is_logged_in:
         claims = st.user.to_dict()
@@ -218,9 +280,11 @@ def _principal(store: PostgresStore, settings: DashboardSettings) -> access.Prin
                 details = {"role": role.label, "via": "sso"}
                 audit_log.record(store, name, "login", f"user:{name}", "ok", _address(), details)
             return access.user(name, role)
-        st.session_state["ecosense_notice"] = (
+        st.session_state["ecosense_notice"] = tr(
             f"Your single sign-on account has no EcoSense role (claim "
-            f"“{settings.role_claim}”): public data only. · 该账号未分配角色，仅可查看公开数据。"
+            f"“{settings.role_claim}”): public data only.",
+            f"该统一身份认证账号未分配 EcoSense 角色（声明 “{settings.role_claim}”），"
+            "仅可查看公开数据。",
         )
     return access.ANONYMOUS
 
@@ -256,17 +320,27 @@ def _sidebar(
             st.warning(notice)
         if principal.kind == "user":
             role = principal.role.label if principal.role is not None else ""
-            st.caption(f"Signed in as **{principal.name}** ({role}) · 已登录")
-            if st.button("Sign out · 退出", key="ecosense_sign_out"):
+            st.caption(
+                tr(
+                    f"Signed in as **{principal.name}** ({role})",
+                    f"已登录：**{principal.name}**（{role}）",
+                )
+            )
+            if st.button(tr("Sign out", "退出"), key="ecosense_sign_out"):
                 _sign_out(store)
             return
-        with st.expander(SIGN_IN, expanded=False, icon="🔑"):
+        with st.expander(sign_in(), expanded=False, icon="🔑"):
             with st.form("ecosense_sign_in", clear_on_submit=True, border=False):
-                name = st.text_input("User name · 用户名", autocomplete="username")
-                password = st.text_input(
-                    "Password · 密码", type="password", autocomplete="current-password"
+                name = st.text_input(
+                    tr("User name", "用户名"), autocomplete="username", key="ecosense_user"
                 )
-                submitted = st.form_submit_button(SIGN_IN)
+                password = st.text_input(
+                    tr("Password", "密码"),
+                    type="password",
+                    autocomplete="current-password",
+                    key="ecosense_password",
+                )
+                submitted = st.form_submit_button(sign_in())
             if submitted:
                 done = signin.sign_in(
                     store,
@@ -282,12 +356,14 @@ def _sidebar(
                     st.rerun()
                 elif done.outcome == "throttled":
                     st.error(
-                        f"Too many failed sign-ins: try again in {done.retry_after} s. "
-                        "· 登录失败次数过多，请稍后再试。"
+                        tr(
+                            f"Too many failed sign-ins: try again in {done.retry_after} s.",
+                            f"登录失败次数过多，请 {done.retry_after} 秒后再试。",
+                        )
                     )
                 else:
-                    st.error("Wrong user name or password. · 用户名或密码错误。")
-            if settings.sso and st.button("Single sign-on · 统一身份认证", key="ecosense_sso"):
+                    st.error(tr("Wrong user name or password.", "用户名或密码错误。"))
+            if settings.sso and st.button(tr("Single sign-on", "统一身份认证"), key="ecosense_sso"):
                 st.login()
 
 

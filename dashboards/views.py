@@ -12,17 +12,27 @@ from typing import Any, Final
 import pandas as pd
 import pydeck as pdk
 
+from dashboards.i18n import tr
+from dashboards.palettes import STATUS
 from sensors.errors import UnknownParameterError
-from sensors.parameters import lookup
+from sensors.parameters import Domain, lookup
 
-#: state → (label zh, label en, RGB)
+#: state → (label zh, label en, RGB: the colour-blind-safe :data:`dashboards.palettes.STATUS`)
 STATES: Final[dict[str, tuple[str, str, tuple[int, int, int]]]] = {
-    "online": ("在线", "online", (0, 170, 80)),
-    "delayed": ("延迟", "delayed", (255, 170, 0)),
-    "offline": ("离线", "offline", (200, 30, 30)),
-    "no_data": ("无数据", "no data", (150, 150, 150)),
-    "sampled": ("采样点", "sampled", (70, 110, 190)),
+    "online": ("在线", "online", STATUS["online"]),
+    "delayed": ("延迟", "delayed", STATUS["delayed"]),
+    "offline": ("离线", "offline", STATUS["offline"]),
+    "no_data": ("无数据", "no data", STATUS["no_data"]),
+    "sampled": ("采样点", "sampled", STATUS["sampled"]),
 }
+
+
+def state_name(state: str) -> str:
+    """A station state's name in the current language (``离线`` / ``offline``)."""
+    zh, en, _ = STATES[state]
+    return tr(en, zh)
+
+
 ONLINE_WITHIN: Final = timedelta(minutes=5)
 OFFLINE_AFTER: Final = timedelta(hours=1)
 
@@ -62,7 +72,7 @@ def station_table(
         for t, k in zip(out["last_time"], out["kind"], strict=True)
     ]
     out["colour"] = [[*list(STATES[s][2]), 230] for s in out["state"]]
-    out["state_label"] = [f"{STATES[s][0]} {STATES[s][1]}" for s in out["state"]]
+    out["state_label"] = [state_name(s) for s in out["state"]]
     return out
 
 
@@ -155,7 +165,7 @@ def deck(
         initial_view_state=pdk.ViewState(longitude=104.5, latitude=35.5, zoom=3.1),
         map_style=style_url(map_style(tile_url)),
         map_provider=None,
-        tooltip={"text": "{name}\n{id} · {kind}\n{state_label}"},
+        tooltip={"text": "{name}\n{id}\n{state_label}"},
     )
 
 
@@ -205,17 +215,45 @@ def time_chart(
         color=alt.Color("series:N", title=None),
         xOffset="series:N" if mark == "bar" and not stack else alt.Undefined,
         tooltip=[
-            alt.Tooltip("time:T", format="%Y-%m-%d %H:%M:%S"),
-            "series:N",
-            alt.Tooltip("value:Q", format=",.4~g"),
+            alt.Tooltip("time:T", format="%Y-%m-%d %H:%M:%S", title=tr("time", "时间")),
+            alt.Tooltip("series:N", title=tr("series", "系列")),
+            alt.Tooltip("value:Q", format=",.4~g", title=y_label),
         ],
     )
 
 
+def parameter_name(code: str, domain: Domain | None = None) -> str:
+    """A parameter's name in the current language: ``细颗粒物 PM2.5`` / ``PM2.5``; an unknown
+    code as it is."""
+    try:
+        p = lookup(code, domain) if domain else lookup(code)
+    except (UnknownParameterError, KeyError, ValueError):
+        return code
+    return tr(p.name_en, p.name_zh)
+
+
+#: the symbols of the AQI pollutants, written beside their Chinese names (as bulletins do)
+SYMBOLS: Final = {
+    "so2": "SO₂",
+    "no2": "NO₂",
+    "co": "CO",
+    "o3": "O₃",
+    "pm10": "PM10",
+    "pm25": "PM2.5",
+}
+
+
 def parameter_label(code: str) -> str:
-    """``PM2.5 细颗粒物 (ug/m3)`` for ``pm25``."""
-    p = lookup(code)
-    return f"{p.name_en} {p.name_zh} ({p.unit})"
+    """A parameter's name and unit in the current language: ``PM2.5 (ug/m3)`` in English,
+    ``细颗粒物 PM2.5 (ug/m3)`` in Chinese (an AQI pollutant's symbol beside its name), for
+    ``pm25``; an unknown code as it is."""
+    try:
+        p = lookup(code)
+    except (UnknownParameterError, KeyError, ValueError):
+        return code
+    symbol = SYMBOLS.get(p.code)
+    zh = f"{p.name_zh} {symbol}" if symbol else p.name_zh
+    return f"{tr(p.name_en, zh)} ({p.unit})"
 
 
 def default_choice(latest: pd.DataFrame, station_ids: list[str]) -> tuple[str | None, str | None]:
@@ -233,11 +271,32 @@ def default_choice(latest: pd.DataFrame, station_ids: list[str]) -> tuple[str | 
 #: Grey for a station without an AQI (NA, or no data yet).
 NO_AQI: Final = (170, 170, 170)
 ROMAN: Final = {1: "Ⅰ", 2: "Ⅱ", 3: "Ⅲ", 4: "Ⅳ", 5: "Ⅴ", 6: "劣Ⅴ"}
-RISK_LABELS: Final = {
-    "priority_protection": "优先保护类 priority protection",
-    "safe_use": "安全利用类 safe use",
-    "strict_control": "严格管控类 strict control",
+#: GB 15618-2018 risk class → (Chinese, English) name
+RISK_NAMES: Final = {
+    "priority_protection": ("优先保护类", "priority protection"),
+    "safe_use": ("安全利用类", "safe use"),
+    "strict_control": ("严格管控类", "strict control"),
 }
+
+
+#: GB 15618-2018 land uses → (Chinese, English) name
+LAND_USES: Final = {
+    "paddy": ("水田", "paddy"),
+    "orchard": ("果园", "orchard"),
+    "other": ("其他", "other"),
+}
+
+
+def land_use_label(key: Any) -> str:
+    """A soil sample's land use in the current language; an unknown one as it is."""
+    found = LAND_USES.get(str(key))
+    return str(key or "—") if found is None else tr(found[1], found[0])
+
+
+def risk_label(key: Any) -> str:
+    """A soil risk class in the current language; ``—`` for none."""
+    found = RISK_NAMES.get(str(key)) if isinstance(key, str) else None
+    return "—" if found is None else tr(found[1], found[0])
 
 
 def aqi_colour(level: Any) -> list[int]:
@@ -251,13 +310,14 @@ def aqi_colour(level: Any) -> list[int]:
 
 
 def category_label(level: Any) -> str:
-    """``良 Good`` for level 2; ``—`` without a level."""
+    """An AQI category's words in the current language: ``良`` / ``Good`` for level 2; ``—``
+    without a level (the words always stand beside the category's colour)."""
     from sensors.standards.aqi import CATEGORIES
 
     if level is None or pd.isna(level):
         return "—"
     _, zh, en, _ = CATEGORIES[int(level)]
-    return f"{zh} {en}"
+    return tr(en, zh)
 
 
 def latest_per_subject(frame: pd.DataFrame) -> pd.DataFrame:
@@ -296,15 +356,17 @@ def hour_label(start: Any, tz: Any) -> str:
 
 
 def shown_hours(starts: pd.Series, tz: Any) -> str:
-    """What a view's caption says about the hours it shows: ``Hour shown · 时段: 2026-12-02
-    10:00–11:00 CST``, and how many subjects show an earlier hour when they differ."""
+    """What a view's caption says about the hours it shows, in the current language: ``Hour
+    shown: 2026-12-02 10:00–11:00 CST``, and how many subjects show an earlier hour when they
+    differ."""
+    head = tr("Hour shown", "时段")
     if starts.empty:
-        return "Hour shown · 时段: —"
+        return f"{head}: —"
     newest = starts.max()
     older = int((starts < newest).sum())
-    text = f"Hour shown · 时段: {hour_label(newest, tz)}"
+    text = f"{head}: {hour_label(newest, tz)}"
     if older:
-        text += f" ({older} earlier · {older} 个更早)"
+        text += tr(f" ({older} earlier)", f"（{older} 个更早）")
     return text
 
 
@@ -353,7 +415,7 @@ def aqi_stations(
         f"AQI {'NA' if pd.isna(a) else int(a)} · {category_label(lv)}"
         + (f" · {p}" if p else "")
         + f" · {h}"
-        + (" · 数据过旧 out of date" if stale and h != "—" else "")
+        + (f" · {tr('out of date', '数据过旧')}" if stale and h != "—" else "")
         for a, lv, p, h, stale in zip(
             out["aqi"], out["level"], out["primary"], out["hour"], out["stale"], strict=True
         )
@@ -363,11 +425,19 @@ def aqi_stations(
 
 def ranking(latest: pd.DataFrame, now: datetime | None = None, tz: Any = None) -> pd.DataFrame:
     """Subjects ranked from the cleanest air (lowest AQI) to the worst; NA last. With ``now``
-    (and ``tz``), each row says its hour (``hour · 时段``) and the subjects whose hour is stale
-    (:func:`is_stale`) are not ranked: they follow, marked out of date, without a rank."""
-    columns = ["rank", "city", "AQI", "category", "primary"]
+    (and ``tz``), each row says its hour and the subjects whose hour is stale
+    (:func:`is_stale`) are not ranked: they follow, marked out of date, without a rank. Column
+    headings in the current language (``AQI`` in both)."""
+    rank, city, category, primary, hour = (
+        tr("rank", "排名"),
+        tr("city", "城市"),
+        tr("category", "类别"),
+        tr("primary pollutant", "首要污染物"),
+        tr("hour", "时段"),
+    )
+    columns = [rank, city, "AQI", category, primary]
     if now is not None:
-        columns.append("hour · 时段")
+        columns.append(hour)
     if latest.empty:
         return pd.DataFrame(columns=columns)
     stale = (
@@ -383,18 +453,18 @@ def ranking(latest: pd.DataFrame, now: datetime | None = None, tz: Any = None) -
     current = int((~ordered["_stale"]).sum())
     out = pd.DataFrame(
         {
-            "rank": pd.array(
+            rank: pd.array(
                 [i if i <= current else pd.NA for i in range(1, len(ordered) + 1)], dtype="Int64"
             ),
-            "city": ordered["subject"],
+            city: ordered["subject"],
             "AQI": ordered["value"],
-            "category": [category_label(v) for v in ordered["level"]],
-            "primary": ordered["label"].replace("", "—"),
+            category: [category_label(v) for v in ordered["level"]],
+            primary: ordered["label"].replace("", "—"),
         }
     )
     if now is not None:
-        out["hour · 时段"] = [
-            hour_label(t, tz or UTC) + (" · 数据过旧 out of date" if old else "")
+        out[hour] = [
+            hour_label(t, tz or UTC) + (f" · {tr('out of date', '数据过旧')}" if old else "")
             for t, old in zip(ordered["start"], ordered["_stale"], strict=True)
         ]
     return out
@@ -404,19 +474,20 @@ def daily_report(daily: pd.DataFrame, names: dict[str, str], tz: Any) -> pd.Data
     """The HJ 633 daily report table: per station and day the AQI, category, primary
     pollutants, each IAQI and the concentrations it was computed from, rounded for
     publication (:func:`sensors.standards.aqi.published`: µg/m³ whole, CO mg/m³ one
-    decimal)."""
+    decimal). Column headings in the current language (``AQI``, ``IAQI`` and pollutant codes
+    in both)."""
     from sensors.standards.aqi import published
 
     rows = []
     for r in daily.to_dict("records"):
         details = r["details"] or {}
         row: dict[str, Any] = {
-            "station / city": r["subject"],
-            "name": names.get(r["subject"], ""),
-            "date": pd.Timestamp(r["start"]).tz_convert(tz).strftime("%Y-%m-%d"),
+            tr("station / city", "站点/城市"): r["subject"],
+            tr("name", "名称"): names.get(r["subject"], ""),
+            tr("date", "日期"): pd.Timestamp(r["start"]).tz_convert(tz).strftime("%Y-%m-%d"),
             "AQI": r["value"],
-            "category": category_label(r["level"]),
-            "primary": r["label"] or "—",
+            tr("category", "类别"): category_label(r["level"]),
+            tr("primary pollutant", "首要污染物"): r["label"] or "—",
         }
         for key in sorted(details):
             if key.startswith("c_"):
@@ -534,49 +605,77 @@ def annual_by_part(table: pd.DataFrame, region: str) -> pd.DataFrame:
     return inside.pivot_table(index="year", columns="part", values="tonnes", aggfunc="sum")
 
 
+#: regional power grids (``grid:<name>`` regions of ``carbon/data/grid.csv``) → (Chinese,
+#: English) name
+GRIDS: Final = {
+    "north": ("华北电网", "North China grid"),
+    "northeast": ("东北电网", "Northeast China grid"),
+    "east": ("华东电网", "East China grid"),
+    "central": ("华中电网", "Central China grid"),
+    "northwest": ("西北电网", "Northwest China grid"),
+    "south": ("南方电网", "China Southern grid"),
+    "southwest": ("西南电网", "Southwest China grid"),
+}
+
+
+@lru_cache(maxsize=1)
+def region_names() -> dict[str, tuple[str, str]]:
+    """Region code → (Chinese, English) name: ``CN`` and every province (ISO 3166-2 code), from
+    the shipped admin layer (Natural Earth's ``name_zh``/``name_en``)."""
+    names = {"CN": ("中国", "China")}
+    for f in basemap()["features"]:
+        props = f["properties"]
+        if props.get("kind") == "province":
+            names[props["code"]] = (props["name_zh"], props["name_en"])
+    return names
+
+
 def region_label(code: str) -> str:
-    """A region by name: ``北京市 Beijing`` for ``CN-BJ``, ``中国 China`` for ``CN``, a city or
-    county code with its province's name (``北京市 Beijing · 110105``); province names from the
-    shipped base map (Natural Earth); other codes (``grid:north``) as they are."""
+    """A region by name in the current language: ``北京市`` / ``Beijing`` for ``CN-BJ``,
+    ``中国`` / ``China`` for ``CN``, a city or county code with its province's name
+    (``北京市 · 110105``), a regional grid by name; other codes as they are."""
     from carbon.regions import PROVINCES
 
-    if code == "CN":
-        return "中国 China"
-    names = {
-        f["properties"]["code"]: f"{f['properties']['name_zh']} {f['properties']['name_en']}"
-        for f in basemap()["features"]
-        if f["properties"].get("kind") == "province"
-    }
+    names = region_names()
     if code in names:
-        return names[code]
+        zh, en = names[code]
+        return tr(en, zh)
+    if code.startswith("grid:") and code[5:] in GRIDS:
+        zh, en = GRIDS[code[5:]]
+        return tr(en, zh)
     province = PROVINCES.get(code[:2]) if len(code) == 6 and code.isdigit() else None
     if province in names:
-        return f"{names[province]} · {code}"
+        zh, en = names[province]
+        return f"{tr(en, zh)} · {code}"
     return code
 
 
 def sector_label(code: str) -> str:
-    """A sector by name: ``公用电力和热力生产 Public electricity and heat production
-    (1.A.1.a)`` (:func:`carbon.sectors.label`)."""
-    from carbon.sectors import label
+    """A sector by name in the current language: ``公用电力和热力生产 (1.A.1.a)`` /
+    ``Public electricity and heat production (1.A.1.a)`` (:func:`carbon.sectors.name`); a code
+    without a name as it is."""
+    from carbon.sectors import name
 
-    return label(code)
+    found = name(code)
+    return code if found is None else f"{tr(found[1], found[0])} ({code})"
 
 
 def water_parameter_label(code: str) -> str:
-    """A water parameter by name: ``高锰酸盐指数 Permanganate index (CODMn)`` for ``codmn``;
-    an unknown code as it is."""
+    """A water parameter by name in the current language: ``高锰酸盐指数`` / ``Permanganate
+    index (CODMn)`` for ``codmn``; an unknown code as it is."""
     try:
         p = lookup(code, "water")
     except UnknownParameterError:  # not a known parameter: show the code
         return code
-    return f"{p.name_zh} {p.name_en}"
+    return tr(p.name_en, p.name_zh)
 
 
 def target_chart(history: pd.Series, projection: pd.Series, required: pd.Series) -> pd.DataFrame:
-    """The trajectory chart's frame: year → history, projection and required path (t)."""
-    frame = pd.DataFrame({"history": history, "projection": projection, "required": required})
+    """The trajectory chart's frame: year → history, projection and required path (t), the
+    columns named in the current language."""
+    names = (tr("history", "历史"), tr("projection", "预测"), tr("required path", "目标路径"))
+    frame = pd.DataFrame(dict(zip(names, (history, projection, required), strict=True)))
     if not history.empty and not projection.empty:  # join the projection to the last year
-        frame.loc[history.index[-1], ["projection", "required"]] = history.iloc[-1]
+        frame.loc[history.index[-1], list(names[1:])] = history.iloc[-1]
     frame.index = frame.index.astype(int)
     return frame.sort_index()

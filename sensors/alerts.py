@@ -33,10 +33,10 @@ from typing import Any, Final
 
 import pandas as pd
 
+from sensors.alert_text import ONE_HOUR_LIMITS, describe
 from sensors.standards import gb3095, radiation
 from sensors.stations import is_continuous
 
-ONE_HOUR_LIMITS: Final = ("so2", "no2", "co", "o3")
 DAILY_LIMITS: Final = ("so2", "no2", "co", "pm10", "pm25")
 AQI_COLUMNS: Final = ["subject", "start", "value", "level", "label"]
 
@@ -110,6 +110,21 @@ def _limit(parameter: str, averaging: gb3095.Averaging, area: Any, on: datetime)
         return None
 
 
+def _condition(
+    rule: str,
+    station: str,
+    parameter: str,
+    severity: str,
+    value: float | None,
+    details: Mapping[str, Any],
+) -> Condition:
+    """A condition whose ``message`` (English) is composed from its fields
+    (:func:`sensors.alert_text.describe`, which writes the Chinese one the same way)."""
+    message = describe(rule, parameter, value, details, "en")
+    assert message is not None, (rule, parameter, details)
+    return Condition(rule, station, parameter, severity, message, value, details)
+
+
 def evaluate(state: State, rules: AlertRules = AlertRules()) -> list[Condition]:
     """Every condition that holds now (pure)."""
     out: list[Condition] = []
@@ -129,13 +144,11 @@ def evaluate(state: State, rules: AlertRules = AlertRules()) -> list[Condition]:
             if lim is not None and row.value > lim:
                 multiple = (row.value - lim) / lim
                 out.append(
-                    Condition(
+                    _condition(
                         "exceedance",
                         str(row.subject),
                         f"{row.parameter}_{averaging}",
                         "critical" if multiple >= 1 else "warning",
-                        f"{row.parameter} {averaging} mean {row.value:.4g} above the GB 3095-2026"
-                        f" limit {lim:g} ({multiple:.2f}× over)",
                         float(row.value),
                         {"limit": lim, "multiple": multiple, "start": row.start.isoformat()},
                     )
@@ -153,12 +166,11 @@ def evaluate(state: State, rules: AlertRules = AlertRules()) -> list[Condition]:
             g = g.set_index("start").reindex(wanted)
             if g["valid"].fillna(False).astype(bool).all() and (g["value"] > lim).all():
                 out.append(
-                    Condition(
+                    _condition(
                         "sustained",
                         str(subject),
                         str(parameter),
                         "critical",
-                        f"{parameter} above {lim:g} ({span} limit) for {n} hours",
                         float(g["value"].iloc[-1]),
                         {"limit": lim, "hours": n},
                     )
@@ -169,13 +181,11 @@ def evaluate(state: State, rules: AlertRules = AlertRules()) -> list[Condition]:
             if pd.isna(row.value) or pd.isna(row.level) or row.level < rules.aqi_level:
                 continue
             out.append(
-                Condition(
+                _condition(
                     "aqi",
                     str(row.subject),
                     parameter,
                     "critical" if row.level >= 5 else "warning",
-                    f"{what} AQI {int(row.value)} (level {int(row.level)}) at"
-                    f" {row.start.isoformat()}; primary: {row.label or '-'}",
                     float(row.value),
                     {
                         "level": int(row.level),
@@ -193,25 +203,22 @@ def evaluate(state: State, rules: AlertRules = AlertRules()) -> list[Condition]:
         if state.now - seen > rules.offline_after:
             minutes = (state.now - seen).total_seconds() / 60
             out.append(
-                Condition(
+                _condition(
                     "offline",
                     station,
                     "",
                     "warning",
-                    f"no data for {minutes:.0f} minutes (last {seen.isoformat()})",
                     minutes,
                     {"last_seen": seen.isoformat()},
                 )
             )
     for row in map(_Row, _records(state.flatlined)):
         out.append(
-            Condition(
+            _condition(
                 "flatline",
                 str(row.station),
                 str(row.parameter),
                 "warning",
-                f"{row.parameter}: the same value repeated (stuck sensor?) since"
-                f" {row.since.isoformat()}",
                 None,
                 {"since": row.since.isoformat()},
             )
@@ -224,13 +231,11 @@ def evaluate(state: State, rules: AlertRules = AlertRules()) -> list[Condition]:
         )[0]
         if status in ("below", "above"):
             out.append(
-                Condition(
+                _condition(
                     "gamma",
                     str(row.station),
                     "gamma",
                     "critical" if status == "above" else "warning",
-                    f"gamma dose rate {row.value:.4g} nGy/h {status} the background range"
-                    f" {background[0]:g}–{background[1]:g}",
                     float(row.value),
                     {"background": list(background), "status": status},
                 )

@@ -25,6 +25,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from sensors import qc
+from sensors.alert_text import message_zh
 from sensors.alerts import AlertRules, Condition, State
 from store import derived, reviews
 from store.db import Connection
@@ -169,8 +170,12 @@ def _payload(row: Mapping[str, Any], event: str) -> dict[str, Any]:
 
 
 def _row(cur_row: Sequence[Any]) -> dict[str, Any]:
+    """An alert as the API, the webhook and the dashboard see it: its columns, ``station``,
+    and ``message_zh`` (the message in Chinese, composed from the alert's fields by
+    :func:`sensors.alert_text.message_zh`; ``message`` stays the English one)."""
     row = dict(zip(_NAMES, cur_row, strict=True))
     row["station"] = row.pop("station_id")
+    row["message_zh"] = message_zh(row)
     return row
 
 

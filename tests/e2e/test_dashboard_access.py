@@ -16,6 +16,7 @@ the page's text alone: tables and maps are drawn on canvases, their data travel 
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -57,6 +58,8 @@ FACILITY = "PLANT-SECRET"
 PUBLIC = "AIR-PUB-1"
 CLIENT_SECRET = "client-secret-" + uuid.uuid4().hex
 SSO_USER = "ana.sso"
+#: the sidebar's sign-in, in either language (中文 default, ``?lang=en``)
+SIGN_IN = re.compile("^(Sign in|登录)$")
 
 
 def _free_port() -> int:
@@ -201,19 +204,21 @@ class Visitor:
     def refused(self) -> None:
         """The page asks to sign in (its run stops there)."""
         main = self.page.locator('[data-testid="stMain"]')
-        main.get_by_text("Sign in · 登录").first.wait_for(timeout=60_000)
+        main.get_by_text(SIGN_IN).first.wait_for(timeout=60_000)
         self.settle()
 
     def nav(self, title: str) -> None:
         """Follow a sidebar link (the same Streamlit session: a sign-in is kept)."""
-        self.page.locator('[data-testid="stSidebarNav"]').get_by_text(title).click()
+        nav = self.page.locator('[data-testid="stSidebarNav"]')
+        nav.get_by_text(title, exact=True).click()
 
     def sign_in(self, name: str, password: str) -> None:
+        """The sidebar's form, in either language."""
         sidebar = self.page.locator('[data-testid="stSidebar"]')
-        sidebar.get_by_text("Sign in · 登录").first.click()
-        sidebar.get_by_label("User name · 用户名").fill(name)
-        sidebar.get_by_label("Password · 密码").fill(password)
-        sidebar.get_by_role("button", name="Sign in · 登录").click()
+        sidebar.get_by_text(SIGN_IN).first.click()
+        sidebar.get_by_label(re.compile("^(User name|用户名)$")).fill(name)
+        sidebar.get_by_label(re.compile("^(Password|密码)$")).fill(password)
+        sidebar.get_by_role("button", name=SIGN_IN).click()
 
     def no_traceback(self) -> None:
         content = self.page.content()
@@ -230,11 +235,12 @@ def _audit(world: dict[str, Any], actor: str) -> list[tuple[str, str, str]]:
 
 
 def test_dashboard_access_in_chromium(world: dict[str, Any], tmp_path: Path) -> None:
-    """Anonymous: the public station only, "Sign in · 登录" on alerts and carbon, every page
-    still in the navigation; an analyst signed in with the sidebar form: the CEMS stack, its
-    alert and the facility's emissions, audited; disabled: back to public data at once; single
-    sign-on through the OpenID provider maps the ``groups`` claim to analyst; after a database
-    restart the first page shows a short message, no traceback, and the next one works."""
+    """Anonymous (中文, the default): the public station only, "登录" on alerts and carbon, every
+    page still in the navigation; an analyst (``?lang=en``, kept from page to page) signed in
+    with the sidebar form: the CEMS stack, its alert and the facility's emissions, audited;
+    disabled: back to public data at once; single sign-on through the OpenID provider maps the
+    ``groups`` claim to analyst; after a database restart the first page shows a short message,
+    no traceback, and the next one works."""
     from playwright.sync_api import sync_playwright
 
     base = world["url"]
@@ -249,12 +255,12 @@ def test_dashboard_access_in_chromium(world: dict[str, Any], tmp_path: Path) -> 
             assert anon.sent(PUBLIC)
             assert not anon.sent(CEMS), "a sensitive station reached an anonymous visitor"
             nav = anon.page.locator('[data-testid="stSidebarNav"]')
-            for title in ("Alerts · 告警", "Carbon · 碳排放", "Soil · 土壤", "Water · 水质"):
-                assert nav.get_by_text(title).count() == 1, title
+            for title in ("告警", "碳排放", "土壤", "水质"):
+                assert nav.get_by_text(title, exact=True).count() == 1, title
             for path in ("alerts", "carbon"):
                 anon.page.goto(f"{base}/{path}")
                 anon.refused()
-            for path, title in (("soil", "GB 15618-2018"), ("completeness", "completeness")):
+            for path, title in (("soil", "GB 15618-2018"), ("completeness", "数据有效率")):
                 anon.page.goto(f"{base}/{path}")
                 anon.text(title)
                 anon.settle()
@@ -268,19 +274,20 @@ def test_dashboard_access_in_chromium(world: dict[str, Any], tmp_path: Path) -> 
 
             # ----------------------------------------------- analyst, via the sidebar form
             ana = Visitor(browser, base)
-            ana.page.goto(base + "/alerts")  # a light page: no map redrawn every 5 s
+            ana.page.goto(base + "/alerts?lang=en")  # a light page: no map redrawn every 5 s
             ana.refused()
             ana.sign_in("ana", "pw-ana-dashboard")
             ana.text("Signed in as")
-            ana.text("Live · 当前")
+            ana.text("Live alerts")
             ana.settle()
             assert ana.sent(ALERT)
-            ana.nav("Carbon · 碳排放")
+            ana.nav("Carbon")  # the navigation drops ?lang=: English is kept all the same
             ana.text("CEMS against calculation")
+            assert "lang=en" in ana.page.url
             ana.settle()
             assert ana.sent(FACILITY)
             ana.no_traceback()
-            ana.nav("Live · 实时监测")
+            ana.nav("Live")
             ana.page.wait_for_selector('[data-testid="stVegaLiteChart"]', timeout=60_000)
             ana.settle()
             assert ana.sent(CEMS)
@@ -289,12 +296,12 @@ def test_dashboard_access_in_chromium(world: dict[str, Any], tmp_path: Path) -> 
             objects = {o for a, o, c in entries if a == "read" and c == "ok"}
             assert {f"station:{CEMS}", "alerts", "facility-emissions"} <= objects
             # disabled: the session stops working at the next page
-            ana.nav("Alerts · 告警")
-            ana.text("Live · 当前")
+            ana.nav("Alerts")
+            ana.text("Live alerts")
             with psycopg.connect(world["database"], autocommit=True) as conn:
                 users.disable(conn, "ana")
             before = len(ana.frames)
-            ana.nav("Carbon · 碳排放")
+            ana.nav("Carbon")
             ana.text("Your sign-in has ended")
             ana.refused()
             assert not any(FACILITY.encode() in f for f in ana.frames[before:])
@@ -302,11 +309,11 @@ def test_dashboard_access_in_chromium(world: dict[str, Any], tmp_path: Path) -> 
 
             # -------------------------------------------- single sign-on (OpenID Connect)
             sso = Visitor(browser, base)
-            sso.page.goto(base + "/alerts")
+            sso.page.goto(base + "/alerts?lang=en")
             sso.refused()
             sidebar = sso.page.locator('[data-testid="stSidebar"]')
-            sidebar.get_by_text("Sign in · 登录").first.click()
-            sso_button = sidebar.get_by_role("button", name="Single sign-on · 统一身份认证")
+            sidebar.get_by_text(SIGN_IN).first.click()
+            sso_button = sidebar.get_by_role("button", name="Single sign-on")
             for attempt in range(3):  # a click landing while the page reruns can be lost
                 sso_button.click()
                 try:
@@ -318,9 +325,9 @@ def test_dashboard_access_in_chromium(world: dict[str, Any], tmp_path: Path) -> 
             sso.page.get_by_placeholder("sub").fill(SSO_USER)
             sso.page.get_by_role("button", name="Authorize").first.click()
             sso.page.wait_for_url(base + "/**", timeout=60_000)
-            sso.page.goto(base + "/alerts")  # the login cookie holds across page loads
+            sso.page.goto(base + "/alerts?lang=en")  # the login cookie holds across page loads
             sso.text(f"sso:{SSO_USER}")
-            sso.text("Live · 当前")
+            sso.text("Live alerts")
             sso.settle()
             assert sso.sent(ALERT)
             assert ("login", f"user:sso:{SSO_USER}", "ok") in _audit(world, f"sso:{SSO_USER}")
@@ -334,7 +341,7 @@ def test_dashboard_access_in_chromium(world: dict[str, Any], tmp_path: Path) -> 
                     (world["name"],),
                 )
             after = Visitor(browser, base)
-            after.page.goto(base + "/soil")
+            after.page.goto(base + "/soil?lang=en")
             after.text("cannot be shown right now")
             after.settle()
             after.no_traceback()
@@ -371,7 +378,7 @@ def test_live_opens_at_its_own_address(world: dict[str, Any]) -> None:
             visitor = Visitor(browser, base)
             visitor.page.goto(base + "/live")
             visitor.page.wait_for_selector('[data-testid="stVegaLiteChart"]', timeout=60_000)
-            visitor.text("EcoSense · 生态环境感知")
+            visitor.text("EcoSense 生态环境感知")  # 中文, the default
             assert visitor.page.get_by_text("Page not found").count() == 0
             visitor.no_traceback()
             visitor.page.goto(base + "/?station=" + PUBLIC)

@@ -224,7 +224,7 @@ def test_dashboard_shows_map_and_chart_in_a_real_browser(
                         else None
                     ),
                 )
-                page.goto(platform["dashboard"])
+                page.goto(platform["dashboard"] + "/?lang=en")  # English (中文 is the default)
                 page.wait_for_selector('[data-testid="stDeckGlJsonChart"] canvas', timeout=60_000)
                 page.wait_for_selector('[data-testid="stVegaLiteChart"]', timeout=60_000)
                 assert "ALIVE-BEIJING" in page.content()  # default: first station with data
@@ -385,7 +385,7 @@ def test_scheduled_jobs_feed_the_aqi_water_soil_alert_and_completeness_pages(
                 ("soil", ["GB 15618-2018", "not public"]),  # soil stations are sensitive
                 ("alerts", ["alerts is internal data"]),  # alerts are internal
             ):
-                page.goto(platform["dashboard"] + "/" + path)
+                page.goto(platform["dashboard"] + "/" + path + "?lang=en")
                 for text in texts:
                     page.get_by_text(text).first.wait_for(state="attached", timeout=60_000)
                 assert page.locator('[data-testid="stException"]').count() == 0, path
@@ -399,27 +399,29 @@ def test_scheduled_jobs_feed_the_aqi_water_soil_alert_and_completeness_pages(
             page.wait_for_selector('[data-testid="stDeckGlJsonChart"] canvas', timeout=60_000)
             # an analyst signs in (sidebar form); pages are then followed through the sidebar,
             # in the same Streamlit session
-            page.goto(platform["dashboard"] + "/alerts")
+            page.goto(platform["dashboard"] + "/alerts?lang=en")  # kept from page to page
             sidebar = page.locator('[data-testid="stSidebar"]')
-            sidebar.get_by_text("Sign in · 登录").first.click()
-            sidebar.get_by_label("User name · 用户名").fill("e2e-analyst")
-            sidebar.get_by_label("Password · 密码").fill(ANALYST_PASSWORD)
-            sidebar.get_by_role("button", name="Sign in · 登录").click()
+            sidebar.get_by_text("Sign in", exact=True).first.click()
+            sidebar.get_by_label("User name", exact=True).fill("e2e-analyst")
+            sidebar.get_by_label("Password", exact=True).fill(ANALYST_PASSWORD)
+            sidebar.get_by_role("button", name="Sign in", exact=True).click()
             page.get_by_text("Signed in as").first.wait_for(state="attached", timeout=60_000)
             nav = page.locator('[data-testid="stSidebarNav"]')
             for title, texts in (
-                ("Alerts · 告警", ["Recently closed"]),
-                ("Soil · 土壤", ["GB 15618-2018", "E2E-SOIL-1"]),
+                ("Alerts", ["Recently closed"]),
+                ("Soil", ["GB 15618-2018", "E2E-SOIL-1"]),
             ):
-                nav.get_by_text(title).click()
+                nav.get_by_text(title, exact=True).click()
                 for text in texts:
                     page.get_by_text(text).first.wait_for(state="attached", timeout=60_000)
                 assert page.locator('[data-testid="stException"]').count() == 0, title
             # the carbon page once the scheduler's carbon-inventory job has run
             deadline = time.monotonic() + 120
             while True:
-                nav.get_by_text("Carbon · 碳排放").click()
-                page.get_by_text("Carbon · 碳排放").first.wait_for(state="attached", timeout=60_000)
+                nav.get_by_text("Carbon", exact=True).click()
+                page.get_by_text("Carbon emissions").first.wait_for(
+                    state="attached", timeout=60_000
+                )
                 try:
                     page.get_by_text("Projected peak").first.wait_for(
                         state="attached", timeout=5_000
@@ -427,7 +429,7 @@ def test_scheduled_jobs_feed_the_aqi_water_soil_alert_and_completeness_pages(
                     break
                 except PlaywrightTimeout:
                     assert time.monotonic() < deadline, "no emissions on the carbon page"
-                    nav.get_by_text("Water · 水质").click()  # leave, to come back anew
+                    nav.get_by_text("Water", exact=True).click()  # leave, to come back anew
             # regions by name (issue 14: "provinces as ISO codes"), not CN-BJ / CN-HE
             for text in ("By sector, per month", "Beijing", "Hebei", "CEMS against calculation"):
                 page.get_by_text(text).first.wait_for(state="attached", timeout=60_000)

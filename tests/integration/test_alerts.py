@@ -118,6 +118,13 @@ def test_alert_life_cycle_api_and_webhook(
         keys = {(a["rule"], a["station"], a["parameter"]) for a in live}
         assert keys == {("exceedance", "S1", "so2_1h"), ("sustained", "S1", "so2")}
         assert all(a["state"] == "open" and a["opened_at"].endswith("+08:00") for a in live)
+        # issue 14: "alert messages are English only": `message` as before, `message_zh` beside
+        by_rule = {a["rule"]: a for a in live}
+        assert by_rule["exceedance"]["message"].startswith("so2 1h mean 6")
+        assert "above the GB 3095-2026 limit 500" in by_rule["exceedance"]["message"]
+        assert by_rule["exceedance"]["message_zh"].startswith("二氧化硫 1小时平均浓度 6")
+        assert "超过 GB 3095-2026 限值 500" in by_rule["exceedance"]["message_zh"]
+        assert by_rule["sustained"]["message_zh"] == "二氧化硫 连续 3 小时超过 500（1小时限值）"
 
         # the same conditions again: no new alert (de-duplicated), the webhook catches up
         second = get("alerts").run(ctx, None, None)
@@ -164,6 +171,7 @@ def test_alert_life_cycle_api_and_webhook(
     assert pending == (0,)
     opened = next(n for n in hook.received if n["event"] == "opened")
     assert opened["alert"]["station"] == "S1" and opened["alert"]["state"] == "open"
+    assert opened["alert"]["message"] and "超过" in opened["alert"]["message_zh"]  # both
 
 
 def test_aggregates_api(store: PostgresStore, database_url: str, runner: Runner) -> None:

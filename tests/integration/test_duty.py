@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
+from dashboards.i18n import use
 from sensors.alerts import Condition
 from sensors.observations import Observation, Source
 from sensors.stations import Station
@@ -85,9 +86,9 @@ def test_an_operator_acknowledges_and_closes_with_a_comment_a_viewer_sees_no_but
     at.run()
     assert not at.exception
     at.text_area(key="duty_alert_comment").input("on it: calling the site")
-    _button(at, "Acknowledge · 确认").click().run()  # type: ignore[attr-defined]
+    _button(at, "确认").click().run()  # type: ignore[attr-defined]  (中文, the default)
     assert not at.exception
-    assert any("acknowledged" in s.value for s in at.success)
+    assert any("已确认" in s.value for s in at.success)
     with store.connection() as conn:
         row = alert_store.list_alerts(conn, "live")[0]
         assert row["state"] == "acknowledged" and row["acknowledged_by"] == "operator"
@@ -99,14 +100,14 @@ def test_an_operator_acknowledges_and_closes_with_a_comment_a_viewer_sees_no_but
     assert entries[0].details is not None
     assert entries[0].details["comment"] == "on it: calling the site"
     assert entries[0].details["via"] == "dashboard"
-    life = at.dataframe[0].value["life cycle · 处理过程"].iloc[0]
-    assert "by operator: “on it: calling the site”" in life
+    life = at.dataframe[0].value["处理过程"].iloc[0]
+    assert "（operator）：“on it: calling the site”" in life
 
     # closing needs a comment: refused (and audited) without one
-    _button(at, "Close · 关闭").click().run()  # type: ignore[attr-defined]
-    assert any("comment is needed" in e.value for e in at.error)
+    _button(at, "关闭").click().run()  # type: ignore[attr-defined]
+    assert any("关闭告警须填写备注" in e.value for e in at.error)
     at.text_area(key="duty_alert_comment").input("site power restored")
-    _button(at, "Close · 关闭").click().run()  # type: ignore[attr-defined]
+    _button(at, "关闭").click().run()  # type: ignore[attr-defined]
     assert not at.exception
     with store.connection() as conn:
         assert alert_store.list_alerts(conn, "live") == []
@@ -116,9 +117,9 @@ def test_an_operator_acknowledges_and_closes_with_a_comment_a_viewer_sees_no_but
     assert closed["closed_by"] == "operator" and closed["close_comment"] == "site power restored"
     assert outcomes == ["ok", "refused"]  # newest first
     assert sorted(events) == ["acknowledged", "closed", "opened"]
-    life = " ".join(at.dataframe[-1].value["life cycle · 处理过程"])
-    assert "acknowledged · 确认" in life and "closed · 关闭" in life
-    assert "by operator: “site power restored”" in life
+    life = " ".join(at.dataframe[-1].value["处理过程"])
+    assert "确认 " in life and "关闭 " in life
+    assert "（operator）：“site power restored”" in life
     assert len(at.button) == 0  # nothing live is left to act on
 
 
@@ -134,13 +135,14 @@ def test_acting_without_the_role_or_beyond_the_grade_is_denied_and_audited(
 
     alert_id = _alert(store, database_url)
     viewer = Viewer(access.user("v", access.Role.VIEWER), store, "alerts", "127.0.0.1")
-    done, message = duty.act_on_alert(viewer, alert_id, "acknowledge", "x")
+    with use("en"):
+        done, message = duty.act_on_alert(viewer, alert_id, "acknowledge", "x")
     assert not done and "operator" in message
     with store.connection() as conn:
         users.set_station_grade(conn, "S1", access.Grade.RESTRICTED)
     operator = Viewer(access.user("op", access.Role.OPERATOR), store, "alerts", "127.0.0.1")
     done, message = duty.act_on_alert(operator, alert_id, "close", "done")  # S1 not readable
-    assert not done and "beyond" in message
+    assert not done and "超出您的数据权限" in message  # 中文, the default
     with store.connection() as conn:
         assert alert_store.list_alerts(conn, "live")[0]["state"] == "open"
         entries = audit.read(conn, action="alert.close") + audit.read(
@@ -170,9 +172,9 @@ def test_a_reviewer_invalidates_a_range_in_the_page_and_an_analyst_only_reads(
     at.run()
     assert not at.exception
     at.text_area(key="review_reason").input("faulty device: stuck pump")
-    _button(at, "Record the review · 提交审核").click().run()  # type: ignore[attr-defined]
+    _button(at, "提交审核").click().run()  # type: ignore[attr-defined]
     assert not at.exception
-    assert any("1 readings invalidated" in s.value for s in at.success)
+    assert any("涉及 1 条读数" in s.value for s in at.success)
     with store.connection() as conn:
         found = review_store.list_reviews(conn)
         entries = audit.read(conn, action="review.invalidate")

@@ -234,16 +234,16 @@ def test_the_pages_offer_the_reports_and_a_non_public_download_is_audited(
     assert not at.exception
     buttons = at.get("download_button")
     assert len(buttons) == 1 and "2026-11" in str(buttons[0].proto.label)
-    assert "1 stations" in " ".join(c.value for c in at.caption)
+    assert "1 个站点" in " ".join(c.value for c in at.caption)
     anonymous = AppTest.from_function(_page, args=(database_url, ""), default_timeout=60)
     anonymous.run()
     anonymous.date_input(key="water_month").set_value(DAY).run()
-    assert "0 stations" in " ".join(c.value for c in anonymous.caption)
+    assert "0 个站点" in " ".join(c.value for c in anonymous.caption)
     air = AppTest.from_function(_page, args=(database_url, "", "aqi"), default_timeout=60)
     air.run()
     air.date_input(key="aqi_day").set_value(DAY).run()
     assert not air.exception and len(air.get("download_button")) == 1
-    assert "2 stations" in " ".join(c.value for c in air.caption)  # A1, A2: public
+    assert "2 个站点" in " ".join(c.value for c in air.caption)  # A1, A2: public
     # the button's on_click: a download above public is audited like an export
     from dashboards.downloads import _audit
     from dashboards.session import Viewer

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
+import pytest
 
 from dashboards.views import (
     annual_of_region,
@@ -23,6 +25,15 @@ from dashboards.views import (
 )
 
 NOW = datetime(2026, 11, 28, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def english() -> Iterator[None]:
+    """These tests read the English page (``?lang=en``); tests/unit/test_i18n.py checks both."""
+    from dashboards.i18n import use
+
+    with use("en"):
+        yield
 
 
 def test_station_states_by_age() -> None:
@@ -101,7 +112,7 @@ def test_aqi_colours_are_the_standard_category_colours() -> None:
     assert aqi_colour(1) == [0, 228, 0, 230]  # #00E400
     assert aqi_colour(6) == [126, 0, 35, 230]  # #7E0023
     assert aqi_colour(None) == aqi_colour(pd.NA) == [170, 170, 170, 230]
-    assert category_label(2) == "良 Good" and category_label(pd.NA) == "—"
+    assert category_label(2) == "Good" and category_label(pd.NA) == "—"
 
 
 def _aqi_rows() -> pd.DataFrame:
@@ -127,7 +138,7 @@ def test_station_map_takes_each_stations_latest_hour() -> None:
     table = aqi_stations(stations, latest_per_subject(_aqi_rows()), now)
     assert list(table["aqi"].astype("Int64")) == [160, 75, pd.NA]
     assert table.loc[0, "state_label"] == (
-        "AQI 160 · 中度污染 Moderately polluted · pm25_1h · 2026-11-28 02:00–03:00 UTC"
+        "AQI 160 · Moderately polluted · pm25_1h · 2026-11-28 02:00–03:00 UTC"
     )
     assert table.loc[2, "state_label"] == "AQI NA · — · —"
     assert table.loc[2, "colour"] == [170, 170, 170, 230]
@@ -159,7 +170,7 @@ def test_a_station_greys_only_when_its_latest_complete_hour_is_over_2_hours_old(
         assert is_stale(ten, now) is grey
         assert row["colour"] == (aqi_colour(None) if grey else aqi_colour(4)), minutes
         assert row["hour"] == "2026-11-28 10:00–11:00 CST"
-    assert shown_hours(latest["start"], tz) == "Hour shown · 时段: 2026-11-28 10:00–11:00 CST"
+    assert shown_hours(latest["start"], tz) == "Hour shown: 2026-11-28 10:00–11:00 CST"
 
 
 def test_ranking_from_clean_to_polluted_with_na_last() -> None:
@@ -167,7 +178,7 @@ def test_ranking_from_clean_to_polluted_with_na_last() -> None:
 
     ranked = ranking(latest_per_subject(_aqi_rows()))
     assert list(ranked["city"]) == ["B", "A", "C"] and list(ranked["rank"]) == [1, 2, 3]
-    assert list(ranked["primary"]) == ["pm10_1h", "pm25_1h", "—"]
+    assert list(ranked["primary pollutant"]) == ["pm10_1h", "pm25_1h", "—"]
 
 
 def test_daily_report_lists_iaqi_and_concentrations() -> None:
@@ -188,7 +199,7 @@ def test_daily_report_lists_iaqi_and_concentrations() -> None:
     (row,) = daily_report(daily, {"S1": "One"}, ZoneInfo("Asia/Shanghai")).to_dict("records")
     assert row["date"] == "2026-11-27"  # the bureau's day
     assert row["IAQI pm25_24h"] == 120 and row["pm25_24h"] == 91.0 and row["o3_8h"] is None
-    assert row["category"].endswith("Lightly polluted") and row["name"] == "One"
+    assert row["category"] == "Lightly polluted" and row["name"] == "One"
 
 
 def test_daily_report_rounds_concentrations_for_publication() -> None:
@@ -298,7 +309,7 @@ def test_target_chart_joins_projection_to_history() -> None:
     frame = target_chart(history, projection, required)
     assert list(frame.index) == [2022, 2023, 2024, 2025]
     assert frame.loc[2023].tolist() == [12.0, 12.0, 12.0]
-    assert pd.isna(frame.loc[2022, "projection"]) and frame.loc[2025, "required"] == 0
+    assert pd.isna(frame.loc[2022, "projection"]) and frame.loc[2025, "required path"] == 0
 
 
 def test_one_imported_beijing_year_does_not_judge_the_nation() -> None:
@@ -355,13 +366,12 @@ def test_sectors_provinces_and_water_parameters_by_name() -> None:
     ``codmn``"."""
     from dashboards.views import region_label, sector_label, water_parameter_label
 
-    assert sector_label("1.A.1.a") == (
-        "公用电力和热力生产 Public electricity and heat production (1.A.1.a)"
-    )
-    assert sector_label("2.A.1").startswith("水泥生产 Cement production")
-    assert region_label("CN-BJ") == "北京市 Beijing" and region_label("CN") == "中国 China"
-    assert region_label("320100") == "江苏省 Jiangsu · 320100"
-    assert water_parameter_label("codmn") == "高锰酸盐指数 Permanganate index (CODMn)"
+    assert sector_label("1.A.1.a") == "Public electricity and heat production (1.A.1.a)"
+    assert sector_label("2.A.1").startswith("Cement production")
+    assert region_label("CN-BJ") == "Beijing" and region_label("CN") == "China"
+    assert region_label("320100") == "Jiangsu · 320100"
+    assert region_label("grid:north") == "North China grid"
+    assert water_parameter_label("codmn") == "Permanganate index (CODMn)"
     assert water_parameter_label("not-a-parameter") == "not-a-parameter"
 
 
@@ -418,5 +428,5 @@ def test_the_city_ranking_ranks_current_hours_and_lists_old_ones_after() -> None
     ranked = ranking(rows, now, ZoneInfo("Asia/Shanghai"))
     assert list(ranked["city"]) == ["A", "B", "C"]
     assert list(ranked["rank"]) == [1, pd.NA, pd.NA]
-    assert ranked["hour · 时段"].iloc[0] == "2026-11-28 10:00–11:00 CST"
-    assert ranked["hour · 时段"].iloc[1].endswith("out of date")
+    assert ranked["hour"].iloc[0] == "2026-11-28 10:00–11:00 CST"
+    assert ranked["hour"].iloc[1].endswith("out of date")

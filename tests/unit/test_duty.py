@@ -13,6 +13,7 @@ import pytest
 
 import access
 from dashboards import duty
+from dashboards.i18n import use
 from dashboards.session import Viewer
 from store.alerts import MAX_COMMENT, comment_text
 
@@ -34,16 +35,10 @@ def _alert(**changes: Any) -> dict[str, Any]:
 
 
 def test_the_life_cycle_names_who_acknowledged_and_closed_with_their_comments() -> None:
-    assert duty.lifecycle(_alert(), SHANGHAI) == "opened · 开启 2026-12-02 10:00"
     acked = _alert(
         acknowledged_at=datetime(2026, 12, 2, 2, 5, tzinfo=UTC),
         acknowledged_by="ops",
         acknowledge_comment="on it",
-    )
-    text = duty.lifecycle(acked, SHANGHAI)
-    assert (
-        text
-        == "opened · 开启 2026-12-02 10:00 → acknowledged · 确认 2026-12-02 10:05 by ops: “on it”"
     )
     closed = {
         **acked,
@@ -51,18 +46,30 @@ def test_the_life_cycle_names_who_acknowledged_and_closed_with_their_comments() 
         "closed_by": "ops",
         "close_comment": "sensor cleaned",
     }
-    assert duty.lifecycle(closed, SHANGHAI).endswith(
-        "→ closed · 关闭 2026-12-02 10:30 by ops: “sensor cleaned”"
-    )
     by_jobs = _alert(closed_at=datetime(2026, 12, 2, 3, 0, tzinfo=UTC))
-    assert duty.lifecycle(by_jobs, SHANGHAI).endswith("(condition cleared · 条件解除)")
+    with use("en"):
+        assert duty.lifecycle(_alert(), SHANGHAI) == "opened 2026-12-02 10:00"
+        assert (
+            duty.lifecycle(acked, SHANGHAI)
+            == "opened 2026-12-02 10:00 → acknowledged 2026-12-02 10:05 by ops: “on it”"
+        )
+        assert duty.lifecycle(closed, SHANGHAI).endswith(
+            "→ closed 2026-12-02 10:30 by ops: “sensor cleaned”"
+        )
+        assert duty.lifecycle(by_jobs, SHANGHAI).endswith("(condition cleared)")
+    with use("zh"):  # 中文: one language at a time
+        assert (
+            duty.lifecycle(acked, SHANGHAI)
+            == "开启 2026-12-02 10:00 → 确认 2026-12-02 10:05（ops）：“on it”"
+        )
+        assert duty.lifecycle(by_jobs, SHANGHAI).endswith("关闭 2026-12-02 11:00（条件解除）")
 
 
 def test_a_review_range_is_read_on_the_bureaus_clock() -> None:
     start, end = duty.local_range(date(2026, 12, 2), time(9), date(2026, 12, 2), time(11), SHANGHAI)
     assert start == datetime(2026, 12, 2, 1, tzinfo=UTC)
     assert end == datetime(2026, 12, 2, 3, tzinfo=UTC)
-    with pytest.raises(ValueError, match="before"):
+    with use("en"), pytest.raises(ValueError, match="before"):
         duty.local_range(date(2026, 12, 2), time(11), date(2026, 12, 2), time(11), SHANGHAI)
 
 
@@ -96,5 +103,18 @@ def test_the_forms_follow_the_role(role: access.Role | None, operate: bool, revi
 
 
 def test_parameter_text_names_known_parameters_and_keeps_unknown_codes() -> None:
-    assert "PM2.5" in duty.parameter_text("pm25")
+    with use("en"):
+        assert duty.parameter_text("pm25") == "PM2.5 (ug/m3)"
+    with use("zh"):
+        assert duty.parameter_text("pm25") == "细颗粒物 PM2.5 (ug/m3)"
     assert duty.parameter_text("no-such-code") == "no-such-code"
+
+
+def test_the_stores_refusals_read_in_the_pages_language() -> None:
+    with use("zh"):
+        assert duty.refusal("a comment is needed") == "关闭告警须填写备注"
+        assert duty.refusal("alert 7 is closed") == "告警 7 已关闭"
+        assert duty.refusal("comment longer than 2000 characters") == "备注超过 2000 个字符"
+        assert duty.refusal("something new").startswith("操作被拒绝")
+    with use("en"):
+        assert duty.refusal("alert 7 is closed") == "alert 7 is closed"

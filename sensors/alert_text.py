@@ -1,0 +1,116 @@
+"""An alert's message in English or Chinese, composed from its structured fields (pure).
+
+Every alert keeps what its rule found — ``rule``, ``parameter``, ``value`` and ``details``
+(:class:`sensors.alerts.Condition`) — so its message can be written in either language at
+any time, old alerts included, without storing it twice: the English one is the ``message``
+the rules store (unchanged wording), the Chinese one is composed for the API's and the
+webhook's ``message_zh`` and for the dashboard in Chinese. Units as the rules use them:
+concentrations in µg/m³ (CO mg/m³), gamma dose rates in nGy/h, ``offline`` values in minutes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final, Literal
+
+Lang = Literal["zh", "en"]
+
+#: the pollutants whose 1-hour limit the ``sustained`` rule checks (else the 24-hour one)
+ONE_HOUR_LIMITS: Final = ("so2", "no2", "co", "o3")
+_AVERAGING_ZH: Final = {"1h": "1小时", "24h": "24小时"}
+_REPORT_ZH: Final = {"hourly": "小时", "daily": "日"}
+_STATUS_ZH: Final = {"above": "高于", "below": "低于"}
+
+
+def _name_zh(code: str) -> str:
+    """A parameter's Chinese name (``二氧化硫``); the code when it has none."""
+    from sensors.parameters import lookup
+
+    try:
+        return lookup(code).name_zh
+    except (LookupError, ValueError):
+        return code
+
+
+def _category_zh(level: int) -> str:
+    from sensors.standards.aqi import CATEGORIES
+
+    found = CATEGORIES.get(level)
+    return "" if found is None else found[1]
+
+
+def describe(
+    rule: str,
+    parameter: str | None,
+    value: float | None,
+    details: Mapping[str, Any] | None,
+    lang: Lang = "en",
+) -> str | None:
+    """The message of an alert of ``rule`` in ``lang``; ``None`` when its fields do not say
+    enough (an unknown rule, a field missing): then show the stored ``message``."""
+    d = dict(details or {})
+    p = parameter or ""
+    zh = lang == "zh"
+    try:
+        if rule == "exceedance":
+            pollutant, averaging = p.rsplit("_", 1)
+            lim, multiple = float(d["limit"]), float(d["multiple"])
+            v = float(value)  # type: ignore[arg-type]
+            if zh:
+                return (
+                    f"{_name_zh(pollutant)} {_AVERAGING_ZH.get(averaging, averaging)}平均浓度"
+                    f" {v:.4g} 超过 GB 3095-2026 限值 {lim:g}（超标 {multiple:.2f} 倍）"
+                )
+            return (
+                f"{pollutant} {averaging} mean {v:.4g} above the GB 3095-2026"
+                f" limit {lim:g} ({multiple:.2f}× over)"
+            )
+        if rule == "sustained":
+            span = "1h" if p in ONE_HOUR_LIMITS else "24h"
+            lim, n = float(d["limit"]), int(d["hours"])
+            if zh:
+                return f"{_name_zh(p)} 连续 {n} 小时超过 {lim:g}（{_AVERAGING_ZH[span]}限值）"
+            return f"{p} above {lim:g} ({span} limit) for {n} hours"
+        if rule == "aqi":
+            what = str(d.get("report") or ("daily" if p == "P1D" else "hourly"))
+            level, start = int(d["level"]), str(d["start"])
+            aqi = int(float(value))  # type: ignore[arg-type]
+            primary = d.get("primary") or ""
+            if zh:
+                return (
+                    f"{_REPORT_ZH.get(what, what)} AQI {aqi}（{level} 级，{_category_zh(level)}），"
+                    f"时段 {start}；首要污染物：{primary or '无'}"
+                )
+            return f"{what} AQI {aqi} (level {level}) at {start}; primary: {primary or '-'}"
+        if rule == "offline":
+            minutes, last = float(value), str(d["last_seen"])  # type: ignore[arg-type]
+            if zh:
+                return f"已 {minutes:.0f} 分钟无数据（最后一次 {last}）"
+            return f"no data for {minutes:.0f} minutes (last {last})"
+        if rule == "flatline":
+            since = str(d["since"])
+            if zh:
+                return f"{_name_zh(p)}：自 {since} 起数值不变（传感器可能卡滞）"
+            return f"{p}: the same value repeated (stuck sensor?) since {since}"
+        if rule == "gamma":
+            low, high = (float(b) for b in d["background"])
+            status = str(d["status"])
+            v = float(value)  # type: ignore[arg-type]
+            if zh:
+                return (
+                    f"γ 辐射空气吸收剂量率 {v:.4g} nGy/h {_STATUS_ZH.get(status, status)}"
+                    f"本底范围 {low:g}–{high:g}"
+                )
+            return f"gamma dose rate {v:.4g} nGy/h {status} the background range {low:g}–{high:g}"
+    except (KeyError, TypeError, ValueError):
+        return None
+    return None
+
+
+def message_zh(row: Mapping[str, Any]) -> str:
+    """The Chinese message of a stored alert ``row`` (``rule``, ``parameter``, ``value``,
+    ``details``, ``message``): composed, else its stored ``message``."""
+    found = describe(
+        str(row.get("rule", "")), row.get("parameter"), row.get("value"), row.get("details"), "zh"
+    )
+    return found if found is not None else str(row.get("message") or "")

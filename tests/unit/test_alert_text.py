@@ -1,0 +1,85 @@
+"""Alert messages in both languages (issue 14: "alert messages are English only"; item 7:
+"… parameter name and alert message in both").
+
+Each rule's condition carries the English ``message`` it always had; the same fields compose
+the Chinese one (:func:`sensors.alert_text.describe`), as the API, the webhook
+(``message_zh``) and the dashboard in Chinese show it.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+
+from sensors.alert_text import describe, message_zh
+from sensors.alerts import Condition, State, evaluate
+
+NOW = datetime(2026, 11, 28, 10, 20, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+CJK = re.compile(r"[\u4e00-\u9fff]")
+LAST = pd.Timestamp(NOW).floor("h") - HOUR
+
+
+def _every_rule() -> list[Condition]:
+    """One condition of each of the six rules."""
+    hourly = pd.DataFrame(
+        {
+            "subject": "S1",
+            "parameter": "so2",
+            "start": [LAST - HOUR * 2, LAST - HOUR, LAST],
+            "value": [600.0, 610.0, 620.0],
+            "valid": True,
+        }
+    )
+    aqi = pd.DataFrame(
+        {"subject": ["S1"], "start": [NOW - HOUR], "value": [215], "level": [5], "label": ["pm25"]}
+    )
+    state = State(
+        now=NOW,
+        stations={"S1": ("air", {}), "R1": ("radiation", {"background": [60, 120]})},
+        hourly=hourly,
+        daily=pd.DataFrame(columns=["subject", "parameter", "start", "value", "valid"]),
+        aqi=aqi,
+        last_seen={"S1": NOW - timedelta(minutes=45)},
+        flatlined=pd.DataFrame(
+            {"station": ["S1"], "parameter": ["no2"], "since": [pd.Timestamp(NOW - HOUR)]}
+        ),
+        gamma=pd.DataFrame({"station": ["R1"], "time": [NOW], "value": [150.0]}),
+    )
+    return evaluate(state)
+
+
+def test_the_english_message_keeps_its_wording() -> None:
+    """The API's and the webhook's ``message`` do not change (backward compatible)."""
+    found = {c.rule: c.message for c in _every_rule()}
+    assert set(found) == {"exceedance", "sustained", "aqi", "offline", "flatline", "gamma"}
+    assert found["exceedance"] == ("so2 1h mean 620 above the GB 3095-2026 limit 500 (0.24× over)")
+    assert found["sustained"] == "so2 above 500 (1h limit) for 3 hours"
+    assert found["aqi"].startswith("hourly AQI 215 (level 5) at 2026-11-28T09:20:00+00:00")
+    assert found["offline"].startswith("no data for 45 minutes (last 2026-11-28T09:35")
+    assert found["flatline"].startswith("no2: the same value repeated (stuck sensor?) since")
+    assert found["gamma"] == "gamma dose rate 150 nGy/h above the background range 60–120"
+
+
+def test_every_rule_has_a_chinese_message_from_its_fields() -> None:
+    for c in _every_rule():
+        zh = describe(c.rule, c.parameter, c.value, c.details, "zh")
+        assert zh is not None and CJK.search(zh), c
+        assert not re.search(r"[A-Za-z]{4,}", zh.replace("GB", "")), zh  # no English words
+        assert describe(c.rule, c.parameter, c.value, c.details, "en") == c.message
+    by_rule = {c.rule: c for c in _every_rule()}
+    exceed = by_rule["exceedance"]
+    assert describe(exceed.rule, exceed.parameter, exceed.value, exceed.details, "zh") == (
+        "二氧化硫 1小时平均浓度 620 超过 GB 3095-2026 限值 500（超标 0.24 倍）"
+    )
+    aqi = by_rule["aqi"]
+    assert "重度污染" in (describe(aqi.rule, aqi.parameter, aqi.value, aqi.details, "zh") or "")
+
+
+def test_a_stored_alert_without_enough_fields_keeps_its_message() -> None:
+    row: dict[str, Any] = {"rule": "custom", "parameter": "", "value": None, "details": {}}
+    assert message_zh({**row, "message": "something odd"}) == "something odd"
+    assert describe("aqi", "", 215.0, {"level": 5}, "zh") is None  # no start: not guessed
