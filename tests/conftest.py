@@ -10,11 +10,17 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import settings as hypothesis_settings
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from store.embedded import EmbeddedPostgres
 from store.postgres import PostgresStore
+
+# Property tests check behaviour, not speed: Hypothesis's 200-ms deadline per example failed
+# them on a loaded 2-core machine (a time limit is not what they assert).
+hypothesis_settings.register_profile("ecosense", deadline=None)
+hypothesis_settings.load_profile("ecosense")
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
