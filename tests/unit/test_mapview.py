@@ -224,3 +224,41 @@ def test_station_surface_ends_at_the_borders_of_the_provinces_with_stations() ->
     # no station in any region: the stations' extent, as before
     far = latest.assign(lon=latest["lon"] - 200)
     assert np.isfinite(station_surface(far, regions=regions)[0].to_numpy()).all()  # type: ignore[index]
+
+
+def test_the_one_maps_data_tables_in_both_languages() -> None:
+    """Issue 14, item 7: "text alternatives for maps and charts (the numbers shown in a table
+    beside each)": the PM2.5 surface's station values and the stations' states, in words, in
+    the page's language (the same numbers in both)."""
+    from zoneinfo import ZoneInfo
+
+    from dashboards.i18n import use
+    from dashboards.onemap import _pm25_table, _station_rows
+    from dashboards.views import station_table
+
+    tz = ZoneInfo("Asia/Shanghai")
+    points = pd.DataFrame(
+        {
+            "subject": ["A", "B"],
+            "name": ["a", "b"],
+            "start": [pd.Timestamp("2026-12-02 03:00", tz="UTC")] * 2,
+            "value": [35.26, 80.0],
+            "lon": [116.0, 117.0],
+            "lat": [39.0, 40.0],
+        }
+    )
+    now = pd.Timestamp("2026-12-02 04:00", tz="UTC").to_pydatetime()
+    stations = pd.DataFrame({"id": ["A"], "name": "a", "kind": "air", "lon": 1.0, "lat": 1.0})
+    latest = pd.DataFrame({"station": ["A"], "time": [pd.Timestamp("2026-12-02 02:00", tz="UTC")]})
+    zh = _pm25_table(points, tz)
+    with use("en"):
+        en = _pm25_table(points, tz)
+        state_en = _station_rows(station_table(stations, latest, now), tz)
+    state_zh = _station_rows(station_table(stations, latest, now), tz)
+    assert en["station"].tolist() == ["B", "A"] and en["PM2.5 (µg/m³)"].tolist() == [80.0, 35.3]
+    assert en["hour"].iloc[0] == "2026-12-02 11:00–12:00 CST"
+    assert (
+        zh["站点"].tolist() == en["station"].tolist() and zh["小时"].iloc[0] == en["hour"].iloc[0]
+    )
+    assert state_en["state"].tolist() == ["offline"] and state_zh["状态"].tolist() == ["离线"]
+    assert state_en["latest reading"].tolist() == ["2026-12-02 10:00"]
