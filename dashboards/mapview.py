@@ -9,6 +9,9 @@ from any server (no tiles, no loaders.gl worker):
   each cell's corners exact in longitude/latitude, coloured by height (cividis);
 - zonal results as a choropleth of the layer's polygons (:func:`zonal_choropleth`);
 - the PM2.5 surface interpolated from stations (:func:`station_surface`).
+
+The colour ramps are :data:`dashboards.palettes.RAMPS` (colour-blind safe, or grey), the
+dashboard's one table of them.
 """
 
 from __future__ import annotations
@@ -27,26 +30,11 @@ import xarray as xr
 from affine import Affine
 from PIL import Image
 
+from dashboards.i18n import tr
+from dashboards.palettes import RAMPS
 from gis.interpolate import CrossValidation, idw, idw_cv
 from gis.layers import CHINA_ALBERS
 
-#: colour ramps: (position 0–1, RGB) stops. viridis and cividis (matplotlib's, 9 samples) are
-#: perceptually uniform and readable with colour-vision deficiencies; pm25 is the AQI
-#: standard's colours (HJ 633), which the page always names in words beside them.
-RAMPS: Final[dict[str, tuple[tuple[float, tuple[int, int, int]], ...]]] = {
-    "viridis": (
-        (0.0, (68, 1, 84)), (0.125, (71, 45, 123)), (0.25, (59, 82, 139)),
-        (0.375, (44, 114, 142)), (0.5, (33, 145, 140)), (0.625, (40, 174, 128)),
-        (0.75, (94, 201, 98)), (0.875, (173, 220, 48)), (1.0, (253, 231, 37)),
-    ),
-    "cividis": (
-        (0.0, (0, 34, 78)), (0.125, (26, 56, 111)), (0.25, (67, 78, 108)),
-        (0.375, (97, 101, 111)), (0.5, (125, 124, 120)), (0.625, (155, 148, 118)),
-        (0.75, (188, 174, 108)), (0.875, (222, 201, 88)), (1.0, (254, 232, 56)),
-    ),
-    "pm25": ((0.0, (0, 228, 0)), (0.3, (255, 255, 0)), (0.6, (255, 126, 0)), (1.0, (126, 0, 35))),
-    "grey": ((0.0, (20, 20, 20)), (1.0, (240, 240, 240))),
-}  # fmt: skip
 #: the longer side of a raster overlay's image (pixels)
 MAX_PIXELS: Final = 512
 #: the most cells a DEM is drawn with in 3D
@@ -356,7 +344,7 @@ def zonal_choropleth(
     ]
     wgs["name"] = names
     wgs["id"] = [
-        f"{label} = {v:.4g}" if np.isfinite(v) else f"{label}: no value · 无值"
+        f"{label} = {v:.4g}" if np.isfinite(v) else tr(f"{label}: no value", f"{label}：无值")
         for v in by_feature.to_numpy(dtype="float64")
     ]
     doc: dict[str, Any] = wgs.reset_index(drop=True).__geo_interface__

@@ -1,4 +1,4 @@
-"""The one map · 一张图: admin areas, stored layers (watersheds, protection zones), stations by
+"""The one map (一张图): admin areas, stored layers (watersheds, protection zones), stations by
 state, a raster overlay from the catalogue (NDVI …), a stored zonal-statistics result as a
 choropleth of its layer's regions (with its table beside), the PM2.5 surface interpolated from
 the stations, and a DEM in 3D — each switched on and off. Everything is drawn by deck.gl's own
@@ -16,6 +16,7 @@ import pydeck as pdk
 import streamlit as st
 from pydeck.types import String  # a literal, not an expression to evaluate
 
+from dashboards.i18n import tr
 from dashboards.mapview import (
     DemCells,
     dem_cells,
@@ -26,12 +27,15 @@ from dashboards.mapview import (
     station_surface,
     zonal_choropleth,
 )
-from dashboards.session import Viewer
+from dashboards.palettes import hex_colour
+from dashboards.session import Viewer, data_table, described
 from dashboards.settings import DashboardSettings
 from dashboards.views import (
     STALE_AFTER,
+    STATES,
     basemap,
     current_rows,
+    hour_label,
     map_style,
     shown_hours,
     station_table,
@@ -50,6 +54,14 @@ LAYER_COLOURS = ([0, 110, 200], [200, 80, 0], [120, 0, 160], [0, 140, 90])
 
 #: the colour ramps a raster overlay can be drawn with (colour-blind safe, or grey)
 OVERLAY_RAMPS = ["viridis", "cividis", "grey"]
+#: the ramp of the PM2.5 surface (colour-blind safe; a concentration, not the AQI's categories)
+PM25_RAMP = "viridis"
+#: the range of the PM2.5 surface's colours (µg/m³)
+PM25_RANGE = (0.0, 150.0)
+
+
+def _ramp_name(ramp: str) -> str:
+    return tr("grey", "灰度") if ramp == "grey" else ramp
 
 
 def _open(item: RasterItem) -> Any:
@@ -82,14 +94,29 @@ def _provinces() -> Any:
 
 def _legend(ramp: str, lo: float, hi: float, what: str) -> None:
     """A colour bar of ``ramp`` from ``lo`` to ``hi``, with the numbers in words."""
-    st.image(legend_url(ramp), width=256)
-    st.caption(f"{what}: {lo:.4g} (left · 左) … {hi:.4g} (right · 右), {ramp}")
+    words = tr(
+        f"{what}: {lo:.4g} (left) … {hi:.4g} (right), {_ramp_name(ramp)}",
+        f"{what}：{lo:.4g}（左）… {hi:.4g}（右），{_ramp_name(ramp)}",
+    )
+    st.image(legend_url(ramp), width=256, alt=tr(f"Colour bar: {words}", f"色带：{words}"))
+    st.caption(words)
+
+
+def _state_legend() -> None:
+    """The station states' colours, each with its name (never colour alone)."""
+    st.caption(
+        "  ".join(
+            f"<span style='color:{hex_colour(rgb)}' aria-hidden='true'>●</span> {tr(en, zh)}"
+            for zh, en, rgb in STATES.values()
+        ),
+        unsafe_allow_html=True,
+    )
 
 
 def onemap_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) -> None:
     """The page (see the module); stations, their states and the PM2.5 surface only from
     the stations ``who`` may read."""
-    st.title("One map · 一张图")
+    st.title(tr("One map", "一张图"))
     tz = settings.timezone
     now = datetime.now(UTC)
     with store.connection() as conn:
@@ -110,10 +137,10 @@ def onemap_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
     )
     by_id = {r.id: r for r in rasters}
     with st.sidebar:
-        st.header("Layers · 图层")
-        show_admin = st.checkbox("Admin areas · 行政区划", value=True)
-        show_stations = st.checkbox("Stations · 站点", value=True)
-        chosen_layers = st.multiselect("Stored layers · 专题图层", names, default=names[:2])
+        st.header(tr("Layers", "图层"))
+        show_admin = st.checkbox(tr("Admin areas", "行政区划"), value=True)
+        show_stations = st.checkbox(tr("Stations", "站点"), value=True)
+        chosen_layers = st.multiselect(tr("Stored layers", "专题图层"), names, default=names[:2])
         choices = ["—", *by_id]
         # ?overlay=ID&dem=ID&zonal=LAYER:RASTER:STAT in the address picks them (a view to
         # bookmark or share); with none, the newest raster is overlaid
@@ -121,22 +148,24 @@ def onemap_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
         asked_dem = st.query_params.get("dem")
         asked_zonal = st.query_params.get("zonal")
         overlay = st.selectbox(
-            "Raster overlay · 栅格叠加",
+            tr("Raster overlay", "栅格叠加"),
             choices,
             index=choices.index(asked_overlay)
             if asked_overlay in choices
             else (0 if asked_dem or asked_zonal else len(by_id)),
         )
-        ramp = st.radio("Colours · 色带", OVERLAY_RAMPS, horizontal=True)
-        show_pm25 = st.checkbox("PM2.5 surface (IDW) · PM2.5插值", value=True)
+        ramp = st.radio(
+            tr("Colours", "色带"), OVERLAY_RAMPS, horizontal=True, format_func=_ramp_name
+        )
+        show_pm25 = st.checkbox(tr("PM2.5 surface (IDW)", "PM2.5 插值面 (IDW)"), value=True)
         dem = st.selectbox(
-            "DEM in 3D · 三维地形",
+            tr("DEM in 3D", "三维地形"),
             choices,
             index=choices.index(asked_dem) if asked_dem in choices else 0,
         )
         zonal_choices = ["—", *(f"{r.layer}:{r.raster}:{r.stat}" for r in results.itertuples())]
         zonal = st.selectbox(
-            "Zonal results · 分区统计 (layer:raster:statistic)",
+            tr("Zonal results (layer:raster:statistic)", "分区统计（图层:栅格:统计量）"),
             zonal_choices,
             index=zonal_choices.index(asked_zonal) if asked_zonal in zonal_choices else 0,
         )
@@ -144,7 +173,11 @@ def onemap_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
     view = pdk.ViewState(longitude=104.5, latitude=35.5, zoom=3.1, pitch=0)
     notes: list[str] = []
     legends: list[tuple[str, float, float, str]] = []
+    #: the numbers each drawn layer shows (the map's text alternative): layer, what, low, high
+    numbers: list[dict[str, Any]] = []
     zonal_table: pd.DataFrame | None = None
+    pm25_table: pd.DataFrame | None = None
+    station_rows: pd.DataFrame | None = None
     if dem != "—":
         try:
             cells = _dem(by_id[dem])
@@ -162,11 +195,18 @@ def onemap_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
             )  # fmt: skip
             view = _view_over(cells.bounds, pitch=50)
             notes.append(
-                f"{dem}: terrain in 3D, {len(cells.cells):,} cells of {cells.factor}×"
-                f"{cells.factor} DEM cells, heights in metres at true scale (drag with the right"
-                " button to tilt) · 三维地形"
+                tr(
+                    f"{dem}: terrain in 3D, {len(cells.cells):,} cells of {cells.factor}×"
+                    f"{cells.factor} DEM cells, heights in metres at true scale (drag with the"
+                    " right button to tilt)",
+                    f"{dem}：三维地形，{len(cells.cells):,} 个单元（每个由 {cells.factor}×"
+                    f"{cells.factor} 个 DEM 像元合成），高程单位为米，按真实比例"
+                    "（按住右键拖动可倾斜）",
+                )
             )
-            legends.append(("cividis", cells.lo, cells.hi, f"{dem} height · 高程 (m)"))
+            what = tr(f"{dem} height (m)", f"{dem} 高程 (m)")
+            legends.append(("cividis", cells.lo, cells.hi, what))
+            numbers.append(_numbers(dem, what, cells.lo, cells.hi))
     if show_admin:
         layers.append(
             pdk.Layer(
@@ -184,9 +224,14 @@ def onemap_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
             layers.append(
                 pdk.Layer("BitmapLayer", id="overlay", image=String(image), bounds=bounds)
             )
-            notes.append(f"{overlay}: {lo:.3g} … {hi:.3g} ({ramp} colours)")
-            if ramp != "grey":
-                legends.append((ramp, lo, hi, overlay))
+            notes.append(
+                tr(
+                    f"{overlay}: {lo:.3g} … {hi:.3g} ({_ramp_name(ramp)} colours)",
+                    f"{overlay}：{lo:.3g} … {hi:.3g}（{_ramp_name(ramp)}色带）",
+                )
+            )
+            legends.append((ramp, lo, hi, overlay))
+            numbers.append(_numbers(overlay, tr("raster overlay", "栅格叠加"), lo, hi))
             if dem == "—":
                 view = _view_over(bounds)
     zonal_layer = zonal.split(":", 1)[0] if zonal != "—" else None
@@ -221,7 +266,11 @@ def onemap_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
                     line_width_min_pixels=1, pickable=True,
                 )
             )  # fmt: skip
-            legends.append(("viridis", lo, hi, f"{raster_id} {stat} by {layer_name} · 分区"))
+            what = tr(
+                f"{raster_id} {stat} by {layer_name}", f"{raster_id} {stat}（按 {layer_name} 分区）"
+            )
+            legends.append(("viridis", lo, hi, what))
+            numbers.append(_numbers(zonal, what, lo, hi))
             zonal_table = _zonal_table(regions, values, stat)
             if dem == "—" and overlay == "—":
                 west, south, east, north = regions.to_crs("EPSG:4326").total_bounds
@@ -231,25 +280,41 @@ def onemap_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
         points = current.merge(stations, left_on="subject", right_on="id")
         surface = station_surface(points, regions=_provinces())
         if surface is None:
+            hours = f"{STALE_AFTER.total_seconds() / 3600:.0f}"
             notes.append(
-                "PM2.5 surface: needs a valid complete hour of PM2.5 from at least 3 stations"
-                f" within {STALE_AFTER.total_seconds() / 3600:.0f} h"
+                tr(
+                    "PM2.5 surface: needs a valid complete hour of PM2.5 from at least 3 stations"
+                    f" within {hours} h",
+                    f"PM2.5 插值面：需要至少 3 个站点在 {hours} 小时内有完整有效的 PM2.5 小时值",
+                )
             )
         else:
             grid, cv = surface
-            image, bounds, _, _ = raster_image(grid, "pm25", 0.0, 150.0)  # µg/m³
+            low, high = PM25_RANGE
+            image, bounds, _, _ = raster_image(grid, PM25_RAMP, low, high)  # µg/m³
             layers.append(pdk.Layer("BitmapLayer", id="pm25", image=String(image), bounds=bounds))
+            hours = shown_hours(points["start"], tz)
             notes.append(
-                f"PM2.5 surface ({shown_hours(points['start'], tz)}) from {len(cv.predicted)}"
-                f" stations, {cv.method}: leave-one-out RMSE {cv.rmse:.1f} µg/m³,"
-                f" bias {cv.bias:+.1f}; drawn over the provinces that hold a station"
-                " · 仅绘制有站点的省份"
+                tr(
+                    f"PM2.5 surface ({hours}) from {len(cv.predicted)} stations, {cv.method}:"
+                    f" leave-one-out RMSE {cv.rmse:.1f} µg/m³, bias {cv.bias:+.1f} µg/m³; drawn"
+                    " over the provinces that hold a station",
+                    f"PM2.5 插值面（{hours}），{len(cv.predicted)} 个站点，{cv.method}：留一法"
+                    f"交叉验证 RMSE {cv.rmse:.1f} µg/m³，偏差 {cv.bias:+.1f} µg/m³；仅绘制有站点"
+                    "的省份",
+                )
             )
-            legends.append(("pm25", 0.0, 150.0, "PM2.5 (µg/m³)"))
+            what = tr("PM2.5 surface (µg/m³)", "PM2.5 插值面 (µg/m³)")
+            legends.append((PM25_RAMP, low, high, what))
+            numbers.append(
+                _numbers("pm25", what, float(points["value"].min()), float(points["value"].max()))
+            )
+            pm25_table = _pm25_table(points, tz)
             who.shown_stations(points["subject"])
     if show_stations and not stations.empty:
         table = station_table(stations, who.readable(store.latest(), "station"), now)
         who.shown_stations(table["id"])
+        station_rows = _station_rows(table, tz)
         layers.append(
             pdk.Layer(
                 "ScatterplotLayer", table, id="stations", get_position=["lon", "lat"],
@@ -265,32 +330,94 @@ def onemap_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
         map_provider=None,
         tooltip={"text": "{name}\n{id}"},
     )
+    what = tr("One map", "一张图")
     if zonal_table is None:
-        st.pydeck_chart(chart, height=640)
+        st.pydeck_chart(chart, height=640, alt=described(what))
     else:
         left, right = st.columns([3, 2])
         with left:
-            st.pydeck_chart(chart, height=640)
+            st.pydeck_chart(chart, height=640, alt=described(what))
         with right:
-            st.subheader(f"{zonal} · 分区统计")
-            st.dataframe(zonal_table, hide_index=True, height=600)
-    for ramp_name, lo, hi, what in legends:
-        _legend(ramp_name, lo, hi, what)
+            st.subheader(tr(f"{zonal}: zonal statistics", f"{zonal}：分区统计"))
+            st.dataframe(
+                zonal_table,
+                hide_index=True,
+                height=600,
+                alt=tr(f"Data table: {zonal} by region", f"数据表：{zonal}（按区域）"),
+            )
+    if station_rows is not None:
+        _state_legend()
+    for ramp_name, lo, hi, legend_what in legends:
+        _legend(ramp_name, lo, hi, legend_what)
     for note in notes:
         st.caption(note)
+    if numbers:  # the map's text alternative: the range of each layer drawn
+        data_table(_numbers_table(numbers), what, key="onemap_layers_table")
+    if pm25_table is not None:
+        data_table(pm25_table, tr("PM2.5 at the stations", "各站 PM2.5"), key="onemap_pm25_table")
+    if station_rows is not None:
+        data_table(station_rows, tr("Stations by state", "站点状态"), key="onemap_stations_table")
 
 
 def _zonal_table(regions: Any, values: pd.Series, stat: str) -> pd.DataFrame:
     """The zonal result by region, as a table beside the map (its text alternative): the
     feature, its names when the layer has them, the value (empty when it has none)."""
-    table = pd.DataFrame({"Region · 区域": [str(f) for f in regions.index]})
+    region = tr("Region", "区域")
+    table = pd.DataFrame({region: [str(f) for f in regions.index]})
     for column in ("name_zh", "name_en", "name"):  # names other than the feature's own
         if column in regions.columns:
             names = regions[column].astype(str).to_numpy()
-            if (names != table["Region · 区域"].to_numpy()).any():
+            if (names != table[region].to_numpy()).any():
                 table[column] = names
-    table[stat] = pd.to_numeric(values, errors="coerce").reindex(table["Region · 区域"]).to_numpy()
+    table[stat] = pd.to_numeric(values, errors="coerce").reindex(table[region]).to_numpy()
     return table.sort_values(stat, ascending=False, na_position="last")
+
+
+def _numbers(layer: str, what: str, lo: float, hi: float) -> dict[str, Any]:
+    return {"layer": layer, "what": what, "lo": lo, "hi": hi}
+
+
+def _numbers_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The layers drawn and the range of each (its legend's numbers), in the page's language."""
+    return pd.DataFrame(rows, columns=["layer", "what", "lo", "hi"]).rename(
+        columns={
+            "layer": tr("layer", "图层"),
+            "what": tr("shows", "内容"),
+            "lo": tr("lowest", "最低"),
+            "hi": tr("highest", "最高"),
+        }
+    )
+
+
+def _pm25_table(points: pd.DataFrame, tz: Any) -> pd.DataFrame:
+    """The station values the PM2.5 surface is interpolated from (µg/m³), with their hour."""
+    return pd.DataFrame(
+        {
+            tr("station", "站点"): points["subject"].astype(str),
+            tr("name", "名称"): points["name"].astype(str),
+            tr("hour", "小时"): [hour_label(t, tz) for t in points["start"]],
+            "PM2.5 (µg/m³)": pd.to_numeric(points["value"], errors="coerce").round(1),
+            tr("longitude", "经度"): points["lon"],
+            tr("latitude", "纬度"): points["lat"],
+        }
+    ).sort_values("PM2.5 (µg/m³)", ascending=False)
+
+
+def _station_rows(table: pd.DataFrame, tz: Any) -> pd.DataFrame:
+    """Each station on the map with its state in words and its latest reading's time."""
+    last = table["last_time"].map(
+        lambda t: "—" if pd.isna(t) else t.tz_convert(tz).strftime("%Y-%m-%d %H:%M")
+    )
+    return pd.DataFrame(
+        {
+            tr("station", "站点"): table["id"],
+            tr("name", "名称"): table["name"],
+            tr("state", "状态"): table["state_label"],
+            tr("latest reading", "最新读数"): last,
+            tr("longitude", "经度"): table["lon"],
+            tr("latitude", "纬度"): table["lat"],
+        }
+    )
 
 
 def _view_over(bounds: list[float], pitch: int = 0) -> pdk.ViewState:

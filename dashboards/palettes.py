@@ -3,11 +3,11 @@
 - :data:`STATUS`: the stations' states in the Okabe–Ito palette (Okabe & Ito, "Color Universal
   Design", 2008), distinguishable with every common colour-vision deficiency; a state is never
   shown by its colour alone (the legend, the tooltip and the table beside the map name it).
-- :data:`RAMPS`: raster colour ramps as ``(position 0–1, RGB)`` stops, the same shape as
-  :data:`dashboards.mapview.RAMPS`: ``viridis`` and ``cividis`` (perceptually uniform and
-  readable in grey and by deuteranopes/protanopes, from matplotlib's colormaps), and ``ndvi``
-  (= ``viridis``: low vegetation dark blue-purple, dense vegetation yellow-green) to replace
-  the red→green NDVI ramp.
+- :data:`RAMPS`: the dashboard's one table of raster colour ramps (the one map's overlays,
+  DEM, zonal choropleth and PM2.5 surface), as ``(position 0–1, RGB)`` stops: ``viridis``
+  and ``cividis`` (perceptually uniform and readable in grey and by deuteranopes/protanopes,
+  from matplotlib's colormaps), ``ndvi`` (= ``viridis``: low vegetation dark blue-purple, dense
+  vegetation yellow-green) to replace the red→green NDVI ramp, and ``grey``.
 - The AQI colours are not here: they stay as HJ 633-2026 Table 1 prescribes
   (:data:`sensors.standards.aqi.CATEGORIES`), always with the category's words beside them.
 """

@@ -145,9 +145,9 @@ def test_dem_overlay_and_zonal_results_render_offline(onemap: str, tmp_path: Pat
             page = browser.new_page(viewport={"width": 1400, "height": 1100})
             guard.watch(page)
             # the DEM in 3D: extruded cells coloured by height over the plain sea
-            guard.visit(page, onemap + "/onemap?dem=rmnp-dem")
+            guard.visit(page, onemap + "/onemap?dem=rmnp-dem&lang=en")
             page.get_by_text("rmnp-dem: terrain in 3D").first.wait_for(timeout=120_000)
-            page.get_by_text("rmnp-dem height").first.wait_for(timeout=60_000)
+            page.get_by_text("rmnp-dem height (m)").first.wait_for(timeout=60_000)
             _drawn(page, "DEM in 3D")
             page.screenshot(path=str(tmp_path / "onemap-dem.png"), full_page=True)
             assert page.locator('[data-testid="stException"]').count() == 0, "dem"
@@ -155,8 +155,12 @@ def test_dem_overlay_and_zonal_results_render_offline(onemap: str, tmp_path: Pat
 
             # the DEM's mean height per county: a choropleth, its legend and its table beside;
             # the DEM as a raster overlay too (with its legend)
-            guard.visit(page, onemap + "/onemap?zonal=counties:rmnp-dem:mean&overlay=rmnp-dem")
-            page.get_by_text("counties:rmnp-dem:mean · 分区统计").first.wait_for(timeout=120_000)
+            guard.visit(
+                page, onemap + "/onemap?zonal=counties:rmnp-dem:mean&overlay=rmnp-dem&lang=en"
+            )
+            page.get_by_text("counties:rmnp-dem:mean: zonal statistics").first.wait_for(
+                timeout=120_000
+            )
             page.get_by_text("rmnp-dem mean by counties").first.wait_for(timeout=60_000)
             page.get_by_text("rmnp-dem: ").first.wait_for(timeout=60_000)
             page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=60_000)

@@ -28,11 +28,13 @@ def _page(url: str) -> None:
     from zoneinfo import ZoneInfo
 
     import access
+    from dashboards import i18n
     from dashboards.onemap import onemap_page
     from dashboards.session import Viewer
     from dashboards.settings import DashboardSettings
     from store.postgres import PostgresStore
 
+    i18n.setup()  # ?lang= picks the language, as in the app
     store = PostgresStore(url)
     settings = DashboardSettings(url, Path("."), ZoneInfo("Asia/Shanghai"), None)
     onemap_page(store, settings, Viewer(access.ANONYMOUS, store, "onemap", "127.0.0.1"))
@@ -67,6 +69,7 @@ def test_dem_in_3d_and_zonal_results_per_region(
     at = AppTest.from_function(_page, args=(role_url("reader"),), default_timeout=120)
     at.query_params["dem"] = "rmnp-dem"
     at.query_params["zonal"] = "counties:rmnp-dem:mean"
+    at.query_params["lang"] = "en"
     at.run()
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
@@ -82,8 +85,24 @@ def test_dem_in_3d_and_zonal_results_per_region(
     assert len(zonal) == len(counties)
     fills = {f["properties"]["name"]: f["properties"]["fill"] for f in zonal}
     assert len({tuple(fills[n]) for n in means.dropna().index}) == 4  # 4 colours, 4 values
-    table = at.dataframe[0].value.set_index("Region · 区域")
+    table = at.dataframe[0].value.set_index("Region")
     for name, value in means.dropna().items():
         assert table.loc[name, "mean"] == pytest.approx(value)
     captions = " ".join(c.value for c in at.caption)
-    assert "rmnp-dem height" in captions and "terrain in 3D" in captions
+    assert "rmnp-dem height (m)" in captions and "terrain in 3D" in captions
+    assert "·" not in at.title[0].value and "·" not in captions  # one language, no pairs
+    # the map's text alternative: its numbers in a data table (the legends' ranges)
+    layers = at.dataframe[1].value.set_index("layer")
+    assert layers.loc["rmnp-dem", "lowest"] == pytest.approx(min(heights), abs=1)
+    assert layers.loc["counties:rmnp-dem:mean", "highest"] == pytest.approx(means.max())
+
+    at.query_params["lang"] = "zh"  # the same page in Chinese: the same numbers
+    at.run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "一张图"
+    table = at.dataframe[0].value.set_index("区域")
+    assert table["mean"].dropna().sort_values().tolist() == pytest.approx(
+        means.dropna().sort_values().tolist()
+    )
+    captions = " ".join(c.value for c in at.caption)
+    assert "rmnp-dem 高程 (m)" in captions and "三维地形" in captions and "terrain" not in captions

@@ -29,12 +29,8 @@ LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 PAIR = re.compile(
     r"[A-Za-z][^·\n]*\s·\s[^·\n]*[\u3400-\u9fff]|[\u3400-\u9fff][^·\n]*\s·\s[^·\n]*[A-Za-z]{2}"
 )
-#: the pages of the dashboard (onemap.py and mapview.py: the one map's own branch translates them)
-PAGES = sorted(
-    p
-    for p in (ROOT / "dashboards").glob("*.py")
-    if p.name not in {"onemap.py", "mapview.py", "__init__.py"}
-)
+#: the modules of the dashboard (the one map's onemap.py and mapview.py too)
+PAGES = sorted(p for p in (ROOT / "dashboards").glob("*.py") if p.name != "__init__.py")
 #: literals that stay as they are in both languages: names, standards' symbols, the switch
 ALLOWED = {
     "AQI",

