@@ -3,8 +3,12 @@
 #   - Debian's PostgreSQL 15 with TimescaleDB (Apache edition) built from the timescaledb source
 #     package of the next Debian release (bookworm has no binary package);
 #   - Debian's chromium (for the browser test), docker-compose (to validate the compose file)
-#     mosquitto and victoria-metrics (the tests start their own servers on loopback ports).
-# The apt mirror is the machine's own: read from its apt sources, never written here.
+#     mosquitto and victoria-metrics (the tests start their own servers on loopback ports);
+#   - npm's axe-core (the accessibility checks run in the browser tests), in .cache/axe;
+#   - a CJK font for Chromium: a fontconfig file in .cache/fontconfig adding the Noto Sans CJK
+#     font that EcoSense installs already (the `noto-cjk-sans-otc` package in .venv, the PDF
+#     reports' font): nothing more to download, so it works wherever `make install` did.
+# The apt and npm registries are the machine's own: read from its apt sources, never written here.
 # Usage: scripts/services.sh start | stop     (start prints the env lines to export)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -74,6 +78,42 @@ SRC
   make -C "$work/build" install >&2
 }
 
+AXE_VERSION=4.14.1
+# npm's axe-core in .cache/axe (ignored by git); prints the path of axe.min.js.
+install_axe() {
+  local dir="$CACHE/axe" axe="$CACHE/axe/node_modules/axe-core/axe.min.js"
+  if [ ! -f "$axe" ] || ! grep -q "\"version\": \"$AXE_VERSION\"" "$dir/node_modules/axe-core/package.json"; then
+    command -v npm >/dev/null || apt_install npm || return 1
+    mkdir -p "$dir"
+    log "installing axe-core $AXE_VERSION (npm)"
+    npm install --prefix "$dir" --no-save --no-audit --no-fund --no-package-lock --loglevel=error \
+      "axe-core@$AXE_VERSION" >&2 || return 1
+  fi
+  echo "$axe"
+}
+
+# A fontconfig file for Chromium: the system's configuration plus the folder of the Noto Sans
+# CJK font installed with EcoSense (so pages and screenshots show real Chinese); prints its path.
+cjk_fontconfig() {
+  local python="$ROOT/.venv/bin/python" font conf="$CACHE/fontconfig/fonts.conf"
+  [ -x "$python" ] || python=${ECOSENSE_PYTHON:-python3}
+  font=$("$python" -c 'import noto_cjk_sans_otc; print(noto_cjk_sans_otc.FONT_PATH)' 2>/dev/null) \
+    || { log "no noto-cjk-sans-otc in $python (make install)"; return 1; }
+  mkdir -p "$CACHE/fontconfig/cache"
+  cat > "$conf.tmp" <<CONF
+<?xml version="1.0"?>
+<!DOCTYPE fontconfig SYSTEM "urn:fontconfig:fonts.dtd">
+<!-- written by scripts/services.sh: the system's fonts and EcoSense's Noto Sans CJK -->
+<fontconfig>
+  <include ignore_missing="yes">/etc/fonts/fonts.conf</include>
+  <dir>$(dirname "$font")</dir>
+  <cachedir>$CACHE/fontconfig/cache</cachedir>
+</fontconfig>
+CONF
+  mv "$conf.tmp" "$conf"
+  echo "$conf"
+}
+
 start() {
   apt_install chromium docker-compose postgresql-15 mosquitto victoria-metrics \
     || log "some packages could not be installed"
@@ -98,6 +138,9 @@ CONF
     echo "ECOSENSE_TEST_TIMESCALE_URL=postgresql://postgres@127.0.0.1:$TS_PORT/postgres"
   fi
   [ -x /usr/bin/chromium ] && echo "ECOSENSE_TEST_CHROMIUM=/usr/bin/chromium"
+  local axe fonts
+  axe=$(install_axe) && echo "ECOSENSE_TEST_AXE=$axe" || log "axe-core unavailable"
+  fonts=$(cjk_fontconfig) && echo "ECOSENSE_TEST_FONTCONFIG=$fonts" || log "no CJK font for Chromium"
   [ -x /usr/sbin/mosquitto ] && echo "ECOSENSE_TEST_MOSQUITTO=/usr/sbin/mosquitto"
   [ -x /usr/bin/victoria-metrics ] && echo "ECOSENSE_TEST_VICTORIA_METRICS=/usr/bin/victoria-metrics"
   return 0

