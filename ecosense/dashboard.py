@@ -26,7 +26,18 @@ COOKIE_SECRET_FILE = "dashboard_cookie_secret"
 #: 60 % of the text colour over the page (white) or the sidebar (about #f0f2f6); Streamlit's
 #: default text colour gave 3.8:1 there.
 TEXT_COLOUR = "#111111"
-THEME_FLAGS = ("--theme.base", "light", "--theme.textColor", TEXT_COLOUR)
+#: The accent (selected segment, focus ring, primary buttons): Streamlit's default #ff4b4b drawn
+#: as text over its own light tint (the language switch's selected "中文") gave less than 4.5:1;
+#: this blue keeps AA contrast over white and over its tint.
+PRIMARY_COLOUR = "#1a5fb4"
+THEME_FLAGS = (
+    "--theme.base",
+    "light",
+    "--theme.textColor",
+    TEXT_COLOUR,
+    "--theme.primaryColor",
+    PRIMARY_COLOUR,
+)
 
 
 def _private_write(path: Path, text: str) -> None:
