@@ -414,15 +414,15 @@ def test_scheduled_jobs_feed_the_aqi_water_soil_alert_and_completeness_pages(
             assert page.locator('[data-testid="stException"]').count() == 0, "carbon"
             assert_accessible(page, "carbon")
             # the one map: admin areas, the stored layer, the raster overlay, the stations
-            page.goto(platform["dashboard"] + "/onemap")
-            for text in ("One map · 一张图", "s2-nir:", "at least 3 stations"):
+            page.goto(platform["dashboard"] + "/onemap?lang=en")
+            for text in ("One map", "s2-nir:", "at least 3 stations"):
                 page.get_by_text(text).first.wait_for(state="attached", timeout=60_000)
             page.wait_for_selector('[data-testid="stDeckGlJsonChart"] canvas', timeout=60_000)
             assert page.locator('[data-testid="stException"]').count() == 0, "onemap"
             assert_accessible(page, "onemap")
             page.screenshot(path=str(tmp_path / "onemap.png"), full_page=True)
             # a DEM in 3D, picked through the address
-            page.goto(platform["dashboard"] + "/onemap?dem=rmnp-dem&overlay=rmnp-dem")
+            page.goto(platform["dashboard"] + "/onemap?dem=rmnp-dem&overlay=rmnp-dem&lang=en")
             for text in ("rmnp-dem: terrain in 3D", "rmnp-dem:"):
                 page.get_by_text(text).first.wait_for(state="attached", timeout=60_000)
             page.wait_for_selector('[data-testid="stDeckGlJsonChart"] canvas', timeout=60_000)
