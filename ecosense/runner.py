@@ -14,6 +14,7 @@ the HTTP API answers over HTTPS only.
 
 from __future__ import annotations
 
+import faulthandler
 import gc
 import logging
 import os
@@ -379,6 +380,7 @@ class Interruptible:
 def up(settings: Settings, options: UpOptions) -> int:
     """Run the platform until SIGINT/SIGTERM; return the exit code (``128 + signal`` when
     stopped while starting)."""
+    faulthandler.enable()  # a native crash leaves its traceback on stderr
     guard = Interruptible()
     signal.signal(signal.SIGINT, guard.on_signal)
     signal.signal(signal.SIGTERM, guard.on_signal)

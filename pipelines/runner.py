@@ -2,8 +2,8 @@
 
 ``ECOSENSE_DASK_SCHEDULER`` (e.g. ``tcp://10.0.0.5:8786``) sends the same work to a cluster
 whose workers have EcoSense installed and can reach the database URL. Without it a
-``LocalCluster`` is started: worker processes (one per core) for ``ecosense jobs run``, or
-threads inside ``ecosense up`` (no child processes to leave behind).
+``LocalCluster`` is started: worker processes (one per core, at most 4) for ``ecosense jobs
+run`` and the scheduler inside ``ecosense up``, or threads where asked for (tests).
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ from typing import Any, Literal, TypeVar
 from distributed import Client, LocalCluster, as_completed
 
 logger = logging.getLogger(__name__)
+
+#: The local cluster's preload (:mod:`pipelines.worker_setup`).
+PRELOAD = "pipelines.worker_setup"
 
 T = TypeVar("T")
 P = TypeVar("P")
@@ -65,6 +68,7 @@ class Runner:
                     worker_dashboard_address=f"{bind}:0",  # the workers' too (default: all)
                     scheduler_kwargs={"dashboard": False},
                     silence_logs=logging.WARNING,
+                    preload=[PRELOAD],  # the workers die with this process
                     **({"memory_limit": memory_limit} if memory_limit else {}),
                 )
             else:

@@ -36,7 +36,11 @@ class JobScheduler:
     interval:
         seconds between ticks.
     scheduler:
-        a Dask scheduler address, or ``None`` for an in-process local cluster of threads.
+        a Dask scheduler address, or ``None`` for a local cluster of ``workers`` worker
+        processes (so that the jobs neither share the gateway's interpreter lock nor take the
+        gateway down with them, should a native library fail in a task).
+    workers:
+        the local cluster's worker processes (default: one per core, at most 4).
     tz:
         the bureau's time zone (daily boundaries).
     host:
@@ -54,8 +58,10 @@ class JobScheduler:
         webhook: str | None = None,
         on_report: Callable[[JobReport], None] | None = None,
         host: str = "127.0.0.1",
+        workers: int | None = None,
     ) -> None:
         self.url = url
+        self.workers = workers
         self.interval = interval
         self.scheduler = scheduler
         self.tz = tz
@@ -85,7 +91,9 @@ class JobScheduler:
             while not self._stop.is_set():
                 try:
                     if runner is None:
-                        runner = Runner(self.scheduler, local="threads", workers=2, host=self.host)
+                        runner = Runner(
+                            self.scheduler, local="processes", workers=self.workers, host=self.host
+                        )
                     ctx = JobContext(self.url, runner, self.tz, webhook=self.webhook)
                     today = datetime.now(ZoneInfo(self.tz)).replace(
                         hour=0, minute=0, second=0, microsecond=0

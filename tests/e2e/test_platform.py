@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
@@ -31,35 +32,59 @@ def ecosense(
     data_dir: Path | str, *args: str, env: dict[str, str] | None = None, stdin: bool = False
 ) -> subprocess.Popen[str]:
     """``ecosense ARGS`` on the embedded database of ``data_dir``, output (and with ``stdin``
-    input) piped."""
+    input) piped. ``ecosense up`` writes its stderr to ``DATA_DIR/up-N.stderr`` instead (a
+    pipe nobody reads while the platform runs would fill and block its logging);
+    :func:`ready` and :func:`stop` show its tail when something went wrong."""
     env = {**os.environ, **(env or {}), "ECOSENSE_DATA_DIR": str(data_dir)}
     env.pop("ECOSENSE_DATABASE_URL", None)
-    return subprocess.Popen(
-        [sys.executable, "-m", "ecosense", *args],
-        stdin=subprocess.PIPE if stdin else None,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    log: Path | None = None
+    if args[:1] == ("up",):
+        n = len(list(Path(data_dir).glob("up-*.stderr")))
+        log = Path(data_dir) / f"up-{n}.stderr"
+    with open(log, "w") if log is not None else contextlib.nullcontext() as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ecosense", *args],
+            stdin=subprocess.PIPE if stdin else None,
+            stdout=subprocess.PIPE,
+            stderr=err if err is not None else subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+    proc.log = log  # type: ignore[attr-defined]
+    return proc
+
+
+def stderr_of(proc: subprocess.Popen[str], tail: int = 12_000) -> str:
+    """What ``proc`` wrote on stderr (its log file's last ``tail`` characters, for ``up``)."""
+    log: Path | None = getattr(proc, "log", None)
+    if log is not None:
+        return log.read_text(errors="replace")[-tail:]
+    if proc.stderr is not None and proc.poll() is not None:
+        return proc.stderr.read()[-tail:]
+    return ""
 
 
 def ready(proc: subprocess.Popen[str], pattern: str) -> re.Match[str]:
     """The ``ready …`` line of ``ecosense up``, matched against ``pattern``."""
-    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout is not None
     line = proc.stdout.readline()
     match = re.fullmatch(pattern, line)
     if not match:
         proc.kill()
-        pytest.fail(f"no ready line: {line!r} {proc.stderr.read()}")
+        proc.wait(timeout=60)
+        pytest.fail(f"no ready line: {line!r}\n{stderr_of(proc)}")
     return match
 
 
 def stop(proc: subprocess.Popen[str], sig: int = signal.SIGTERM) -> int:
-    """Signal ``proc``, wait for it, close its pipes; return its exit code."""
+    """Signal ``proc``, wait for it, close its pipes; return its exit code. An exit code other
+    than 0 (unless ``sig`` is SIGKILL) prints the tail of its stderr: pytest shows it with the
+    failure, e.g. a native crash's traceback."""
     if proc.poll() is None:
         proc.send_signal(sig)
     code = proc.wait(timeout=60)
+    if code != 0 and sig != signal.SIGKILL:
+        print(f"{proc.args} exited with {code}; its stderr ended with:\n{stderr_of(proc)}")
     for stream in (proc.stdout, proc.stderr):
         if stream is not None:
             stream.close()
@@ -478,6 +503,62 @@ def test_each_component_connects_as_its_own_database_role(platform: dict[str, An
     assert "ecosense_gateway" in seen and "ecosense_jobs" in seen, seen
     assert seen <= {"ecosense_gateway", "ecosense_jobs", "ecosense_reader"}, seen
     assert marks is not None and marks[0] > 0  # the scheduler's runs wrote as ecosense_jobs
+
+
+def _job_workers(up: int) -> list[psutil.Process]:
+    """The Dask worker processes of ``ecosense up`` (pid ``up``): children started by
+    multiprocessing's spawn (not its resource tracker, nor the dashboard)."""
+    workers = []
+    for child in psutil.Process(up).children():
+        try:
+            if "spawn_main" in " ".join(child.cmdline()):
+                workers.append(child)
+        except psutil.Error:
+            continue
+    return workers
+
+
+def test_a_job_worker_that_crashes_does_not_take_the_platform_down(
+    platform: dict[str, Any],
+) -> None:
+    """CI of issue 14: ``ecosense up --demo`` died of SIGSEGV (exit -11) while its jobs ran as
+    threads in its own process. The jobs now run in worker processes: one killed as a native
+    crash would kill it (SIGSEGV) is replaced, the gateway never stops, and the jobs go on."""
+    import psycopg
+
+    pid = platform["proc"].pid
+    deadline = time.monotonic() + 60
+    while not (workers := _job_workers(pid)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert workers, "the scheduler's local cluster runs worker processes"
+    victim = workers[0]
+    victim.send_signal(signal.SIGSEGV)
+    psutil.wait_procs([victim], timeout=30)
+    sim = ecosense(  # readings for the workers to compute with after the crash
+        platform["data_dir"], "simulate", "--protocol", "http", "--devices", "2", "--rate", "5",
+        "--duration", "3", "--url", platform["http"],
+    )  # fmt: skip
+    _, err = sim.communicate(timeout=120)
+    assert sim.returncode == 0, err
+    socket_dir = (Path(platform["data_dir"]) / "pg" / "postmaster.pid").read_text().splitlines()[4]
+    admin = f"host={socket_dir} dbname=ecosense user=postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        sent = conn.execute("SELECT now()").fetchone()
+    deadline = time.monotonic() + 60
+    replaced = moved = False
+    while not (replaced and moved) and time.monotonic() < deadline:
+        assert platform["proc"].poll() is None, stderr_of(platform["proc"])
+        assert httpx.get(platform["http"] + "/healthz").status_code == 200
+        now = _job_workers(pid)
+        replaced = len(now) >= len(workers) and victim.pid not in {w.pid for w in now}
+        with psycopg.connect(admin, autocommit=True) as conn:
+            hourly = conn.execute(
+                "SELECT updated_at FROM job_marks WHERE job = 'hourly'"
+            ).fetchone()
+        moved = hourly is not None and sent is not None and hourly[0] > sent[0]
+        time.sleep(0.5)
+    assert replaced, "the nanny started a new worker"
+    assert moved, "the scheduled jobs ran again after the crash"
 
 
 def test_sigterm_stops_everything_including_the_embedded_database(
