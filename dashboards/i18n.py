@@ -3,7 +3,8 @@
 - **Choosing.** ``?lang=zh`` / ``?lang=en`` in the address picks it; the sidebar's switch
   "中文 | English" sets the same query parameter. The choice is kept in ``st.session_state``
   and written back to ``st.query_params`` on every run (:func:`setup`), because
-  ``st.navigation`` drops query parameters when switching pages.
+  ``st.navigation`` drops query parameters when switching pages. The page's ``<html lang>``
+  follows it (``zh-CN`` or ``en``), so that a screen reader reads it in the right voice.
 - **Using.** Each call site writes both texts inline, ``tr("Water quality", "地表水水质")``, and
   gets the current language's; :func:`lang` says which one it is (``"zh"`` or ``"en"``).
 - **Outside a page** (unit tests, the pure helpers of :mod:`dashboards.views` called from a
@@ -29,6 +30,8 @@ _STATE: Final = "ecosense_lang"
 _SWITCH: Final = "ecosense_lang_switch"
 #: how the switch names each language (in its own language)
 NAMES: Final[dict[Lang, str]] = {"zh": "中文", "en": "English"}
+#: each language's BCP 47 tag, for ``<html lang>`` (screen readers pick their voice by it)
+TAGS: Final[dict[Lang, str]] = {"zh": "zh-CN", "en": "en"}
 
 _forced: ContextVar[Lang | None] = ContextVar("ecosense_lang", default=None)
 
@@ -96,6 +99,13 @@ def setup() -> Lang:
     st.session_state[_STATE] = chosen
     if st.query_params.get(PARAM) != chosen:
         st.query_params[PARAM] = chosen
+    # Streamlit's page says <html lang="en"> whatever it shows (WCAG 3.1.1, language of the
+    # page): set it to this run's language. The script is this module's constant text with one
+    # of TAGS' values, never user input; in the sidebar, so the main area is unchanged.
+    st.sidebar.html(
+        f"<script>document.documentElement.lang = {TAGS[chosen]!r};</script>",
+        unsafe_allow_javascript=True,
+    )
     return chosen
 
 

@@ -213,7 +213,15 @@ class Viewer:
         if decision:
             return False
         if self.signed_in:
-            st.warning(tr(decision.reason, "您的角色无权查看此数据。"), icon="🔒")
+            role = self.principal.effective_role
+            st.warning(
+                tr(
+                    decision.reason,
+                    f"{dataset_name(target.name)}为{GRADE_NAMES_ZH[target.grade]}数据，"
+                    f"您的角色（{role.label if role else '—'}）无权查看。",
+                ),
+                icon="🔒",
+            )
             self._record(name, "denied", {"reason": decision.reason})
         else:
             st.info(
@@ -299,15 +307,18 @@ def viewer(store: PostgresStore, settings: DashboardSettings, page: str) -> View
     """The caller of this page render, after the sidebar's sign-in box was drawn."""
     principal = _principal(store, settings)
     _sidebar(store, settings, principal)
-    found = Viewer(principal, store, page, _address())
+    return Viewer(principal, store, page, _address(), readable_stations(store, principal))
+
+
+def readable_stations(store: PostgresStore, principal: access.Principal) -> dict[str, Dataset]:
+    """Station id → its graded dataset, for the stations ``principal`` may read."""
     with store.connection() as conn:
         datasets = users.station_datasets(conn)
-    found.graded = {
+    return {
         d.station: d
         for d in datasets
         if d.station is not None and access.authorize(principal, Action.READ, d)
     }
-    return found
 
 
 def _sidebar(

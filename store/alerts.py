@@ -272,30 +272,7 @@ def acknowledge(
     ValueError
         for a closed alert, or a comment :func:`comment_text` refuses.
     """
-    text = comment_text(comment)
-    with conn.transaction():
-        found = conn.execute(
-            sql.SQL("SELECT {} FROM alerts WHERE id = %s FOR UPDATE").format(_COLUMNS),
-            (alert_id,),
-        ).fetchone()
-        if found is None:
-            raise AlertNotFound(f"no alert {alert_id}")
-        row = _row(found)
-        if row["state"] == "closed":
-            raise ValueError(f"alert {alert_id} is closed")
-        if row["state"] == "acknowledged":
-            return row
-        updated = conn.execute(
-            sql.SQL(
-                "UPDATE alerts SET state = 'acknowledged', acknowledged_at = now(),"
-                " acknowledged_by = %s, acknowledge_comment = %s WHERE id = %s RETURNING {}"
-            ).format(_COLUMNS),
-            (by, text, alert_id),
-        ).fetchone()
-        assert updated is not None
-        row = _row(updated)
-        _notify(conn, row, "acknowledged")
-    return row
+    return _transition(conn, alert_id, "acknowledged", by, comment_text(comment))
 
 
 def close(conn: Connection, alert_id: int, by: str, comment: str) -> dict[str, Any]:
@@ -310,7 +287,23 @@ def close(conn: Connection, alert_id: int, by: str, comment: str) -> dict[str, A
     ValueError
         for an alert already closed, or a comment :func:`comment_text` refuses.
     """
-    text = comment_text(comment, required=True)
+    return _transition(conn, alert_id, "closed", by, comment_text(comment, required=True))
+
+
+#: A hand-made transition's target state → the columns it sets (time, by whom, comment).
+_TRANSITIONS: Final = {
+    "acknowledged": ("acknowledged_at", "acknowledged_by", "acknowledge_comment"),
+    "closed": ("closed_at", "closed_by", "close_comment"),
+}
+
+
+def _transition(
+    conn: Connection, alert_id: int, state: str, by: str, text: str | None
+) -> dict[str, Any]:
+    """Move alert ``alert_id`` to ``state`` (``acknowledged`` or ``closed``), recording when,
+    by whom and why, and queue the webhook event; return the alert. A closed alert refuses
+    both; acknowledging an acknowledged alert returns it as it was."""
+    at, by_column, comment_column = _TRANSITIONS[state]
     with conn.transaction():
         found = conn.execute(
             sql.SQL("SELECT {} FROM alerts WHERE id = %s FOR UPDATE").format(_COLUMNS),
@@ -318,18 +311,26 @@ def close(conn: Connection, alert_id: int, by: str, comment: str) -> dict[str, A
         ).fetchone()
         if found is None:
             raise AlertNotFound(f"no alert {alert_id}")
-        if _row(found)["state"] == "closed":
+        row = _row(found)
+        if row["state"] == "closed":
             raise ValueError(f"alert {alert_id} is closed")
+        if row["state"] == state:
+            return row
         updated = conn.execute(
             sql.SQL(
-                "UPDATE alerts SET state = 'closed', closed_at = now(), closed_by = %s,"
-                " close_comment = %s WHERE id = %s RETURNING {}"
-            ).format(_COLUMNS),
-            (by, text, alert_id),
+                "UPDATE alerts SET state = %s, {} = now(), {} = %s, {} = %s"
+                " WHERE id = %s RETURNING {}"
+            ).format(
+                sql.Identifier(at),
+                sql.Identifier(by_column),
+                sql.Identifier(comment_column),
+                _COLUMNS,
+            ),
+            (state, by, text, alert_id),
         ).fetchone()
         assert updated is not None
         row = _row(updated)
-        _notify(conn, row, "closed")
+        _notify(conn, row, state)
     return row
 
 

@@ -157,6 +157,8 @@ class Walk:
             pytest.fail(f"{path}: the Chinese page's heading has no Chinese: {heading!r}")
         if self.lang == "en" and CJK.search(heading):
             self.language.append(f"{path}: {heading!r} ({self.page.url})")
+        tag = self.page.evaluate("() => document.documentElement.lang")
+        assert tag == {"zh": "zh-CN", "en": "en"}[self.lang], f"{path}: <html lang={tag!r}>"
         assert_accessible(self.page, f"/{path}?lang={self.lang}")
         self.seen.add(path)
         return text

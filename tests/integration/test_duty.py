@@ -33,19 +33,13 @@ def _page(url: str, role: str, page: str) -> None:
 
     import access
     from dashboards import duty, quality
-    from dashboards.session import Viewer
+    from dashboards.session import Viewer, readable_stations
     from dashboards.settings import DashboardSettings
-    from store import users
     from store.postgres import PostgresStore
 
     store = PostgresStore(url)
     principal = access.user(role, access.Role.parse(role))
-    with store.connection() as conn:
-        graded = {
-            d.station: d
-            for d in users.station_datasets(conn)
-            if d.station is not None and access.authorize(principal, access.Action.READ, d)
-        }
+    graded = readable_stations(store, principal)
     settings = DashboardSettings(url, Path("."), ZoneInfo("Asia/Shanghai"), None)
     render = quality.alerts_page if page == "alerts" else duty.review_page
     render(store, settings, Viewer(principal, store, page, "127.0.0.1", graded))

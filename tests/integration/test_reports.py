@@ -202,19 +202,13 @@ def _page(url: str, role: str, page: str = "water") -> None:
 
     import access
     from dashboards import quality
-    from dashboards.session import Viewer
+    from dashboards.session import Viewer, readable_stations
     from dashboards.settings import DashboardSettings
-    from store import users
     from store.postgres import PostgresStore
 
     store = PostgresStore(url)
     principal = access.ANONYMOUS if role == "" else access.user("u", access.Role.parse(role))
-    with store.connection() as conn:
-        graded = {
-            d.station: d
-            for d in users.station_datasets(conn)
-            if d.station is not None and access.authorize(principal, access.Action.READ, d)
-        }
+    graded = readable_stations(store, principal)
     settings = DashboardSettings(url, Path("."), ZoneInfo("Asia/Shanghai"), None)
     render = quality.water_page if page == "water" else quality.aqi_page
     render(store, settings, Viewer(principal, store, page, "127.0.0.1", graded))
