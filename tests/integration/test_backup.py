@@ -14,8 +14,11 @@ verify``), the store finds its schema current, and new readings are written.
 from __future__ import annotations
 
 import os
+import pwd
 import re
+import shutil
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -35,6 +38,7 @@ from store import audit, derived, migrations, roles
 from store.postgres import PostgresStore
 from tests.conftest import require_service
 from tests.integration.test_audit import verify_cli
+from tests.integration.test_compose import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -44,14 +48,15 @@ T0 = datetime(2026, 10, 1, tzinfo=UTC)
 SOURCE = Source("http", "backup-test")
 
 
-def documented_commands() -> list[str]:
-    """The ``$C …`` lines of the backup-and-restore block of docs/deploy.md, without ``$C``."""
+def documented_commands(marker: str = "backup-and-restore") -> list[str]:
+    """The ``$C …`` lines (without ``$C``) of the shell block after ``<!-- marker`` in
+    docs/deploy.md, where ``$C`` runs a command in the ``timescaledb`` container."""
     text = DEPLOY.read_text("utf-8")
-    marker = text.index("<!-- backup-and-restore")
-    block = re.search(r"```sh\n(.*?)```", text[marker:], re.S)
-    assert block is not None, "no shell block after the backup-and-restore marker"
+    assert 'C="docker-compose -f docker/compose.yaml exec -T timescaledb"' in text
+    start = text.index(f"<!-- {marker}")
+    block = re.search(r"```sh\n(.*?)```", text[start:], re.S)
+    assert block is not None, f"no shell block after the {marker} marker"
     lines = block.group(1).splitlines()
-    assert lines[0] == 'C="docker-compose -f docker/compose.yaml exec -T timescaledb"'
     return [line.removeprefix("$C ") for line in lines if line.startswith("$C ")]
 
 
@@ -100,6 +105,31 @@ def client_bin(url: str) -> Path:
     path = Path(f"/usr/lib/postgresql/{major}/bin")
     require_service(f"PostgreSQL {major} client tools", (path / "pg_restore").exists())
     return path
+
+
+def run_documented(line: str, url: str, bin_dir: Path, cwd: Path) -> None:
+    """One documented command line, run by bash in ``cwd`` with the server's client tools
+    first on the PATH and the server of ``url`` in libpq's variables (in the container:
+    its local socket and ``PGUSER=ecosense``)."""
+    params = conninfo_to_dict(url)
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PGHOST": str(params.get("host") or "127.0.0.1"),
+        "PGPORT": str(params.get("port") or 5432),
+        "PGUSER": str(params.get("user") or "postgres"),
+    }
+    if params.get("password"):
+        env["PGPASSWORD"] = str(params["password"])
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", line],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, f"{line}\n{done.stderr}"
 
 
 def populate(url: str) -> None:
@@ -174,27 +204,9 @@ def test_the_documented_backup_and_restore_keeps_everything(
     assert len(before["observations"]) > 2000 and before["aggregates"] and before["devices"]
     assert before["marks"] and before["audit"][:2] == (5, None)
 
-    params = conninfo_to_dict(timescale_url)
-    env = {
-        **os.environ,
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-        "PGHOST": str(params.get("host") or "127.0.0.1"),
-        "PGPORT": str(params.get("port") or 5432),
-        "PGUSER": str(params.get("user") or "postgres"),
-    }
-    if params.get("password"):
-        env["PGPASSWORD"] = str(params["password"])
     for command in documented_commands():
         line = command.replace("ecosense_restore", target).replace("-d ecosense ", f"-d {source} ")
-        done = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", line],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert done.returncode == 0, f"{line}\n{done.stderr}"
+        run_documented(line, timescale_url, bin_dir, tmp_path)
     assert (tmp_path / "ecosense.dump").stat().st_size > 0
     assert "CREATE ROLE" in (tmp_path / "roles.sql").read_text()
 
@@ -223,3 +235,57 @@ def test_the_documented_backup_and_restore_keeps_everything(
             " WHERE hypertable_name = 'observations'"
         ).fetchone()
         assert chunks is not None and chunks[0] == before["hypertables"][0][1] + 1
+
+
+def test_the_documented_base_backup_restores_the_server(
+    timescale_url: str, databases: tuple[str, str], tmp_path: Path
+) -> None:
+    """``pg_basebackup`` as documented, unpacked into an empty folder as the documented
+    restore does in the container's volume, and a server started on it: the database is
+    there with the same rows, chunks and audit chain."""
+    source, _ = databases
+    bin_dir = client_bin(timescale_url)
+    populate(make_conninfo(timescale_url, dbname=source))
+    before = snapshot(make_conninfo(timescale_url, dbname=source))
+    [line] = documented_commands("physical-backup")
+    assert line.startswith("pg_basebackup ")
+    run_documented(line, timescale_url, bin_dir, tmp_path)
+    tar = tmp_path / "base.tar"
+    assert tar.stat().st_size > 0
+
+    # the volume: an empty folder the server's user owns, the backup unpacked, mode 0700
+    data = Path(tempfile.mkdtemp(prefix="ecosense-basebackup-"))
+    owner: list[str] = []
+    if os.geteuid() == 0:
+        entry = pwd.getpwnam("postgres")  # Debian's server runs as postgres
+        owner = ["su", "postgres", "-s", "/bin/sh", "-c"]
+    try:
+        subprocess.run(["tar", "-xf", str(tar), "-C", str(data)], check=True, timeout=300)
+        if owner:
+            for path in [data, *data.rglob("*")]:
+                os.chown(path, entry.pw_uid, entry.pw_gid, follow_symlinks=False)
+        data.chmod(0o700)
+        port = free_port()
+        options = f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={data}"
+        ctl = f"{bin_dir}/pg_ctl -D {data} -l {data}/log -w -t 120 -o '{options}'"
+        start = subprocess.run(
+            [*owner, f"{ctl} start"] if owner else ["sh", "-c", f"{ctl} start"],
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        log = data / "log"
+        assert start.returncode == 0, start.stderr + (log.read_text() if log.exists() else "")
+        try:
+            copy_url = make_conninfo(timescale_url, port=port, host="127.0.0.1", dbname=source)
+            assert snapshot(copy_url) == before
+            verified = verify_cli(copy_url, tmp_path)
+            assert verified.returncode == 0, verified.stderr
+            assert verified.stdout.strip().splitlines()[-1] == "audit chain intact: 5 entries"
+        finally:
+            stop = f"{bin_dir}/pg_ctl -D {data} -m fast -w stop"
+            subprocess.run(
+                [*owner, stop] if owner else ["sh", "-c", stop], capture_output=True, timeout=120
+            )
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
