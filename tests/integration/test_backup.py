@@ -172,10 +172,8 @@ def snapshot(url: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     with psycopg.connect(url) as conn:
         for table in roles.tables(conn):
-            rows = conn.execute(
-                sql.SQL("SELECT * FROM {} ORDER BY 1").format(sql.Identifier(table))
-            ).fetchall()
-            out[table] = sorted(map(repr, rows))
+            rows = conn.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier(table)))
+            out[table] = sorted(map(repr, rows.fetchall()))
         out["hypertables"] = conn.execute(
             "SELECT hypertable_name, num_chunks FROM timescaledb_information.hypertables ORDER BY 1"
         ).fetchall()
