@@ -115,6 +115,18 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return parsed
 
 
+def mounts(service: dict[str, Any]) -> dict[str, str]:
+    """A service's volumes, target → source (``config`` writes them short or long)."""
+    out = {}
+    for v in service.get("volumes", []):
+        if isinstance(v, str):
+            source, target = v.split(":")[:2]
+        else:
+            source, target = v["source"], v["target"]
+        out[target] = source
+    return out
+
+
 def test_the_secrets_folder_is_required() -> None:
     out = compose("config", "-q", secrets=None)
     assert out.returncode != 0
@@ -133,7 +145,7 @@ def test_the_services_and_only_the_proxy_publishes(config: dict[str, Any]) -> No
         assert set(s["networks"]) == {"backend"}, name
     assert services["timescaledb"]["image"].endswith("-pg15")
     assert "timescaledb-data" in config["volumes"]
-    assert services["timescaledb"]["volumes"][0]["source"] == "timescaledb-data"
+    assert mounts(services["timescaledb"]) == {"/var/lib/postgresql/data": "timescaledb-data"}
 
 
 def _roles(service: dict[str, Any]) -> str:
@@ -171,9 +183,10 @@ def test_the_roles_of_each_instance(config: dict[str, Any]) -> None:
     for name in ECOSENSE_SERVICES:
         assert "--host" in services[name]["command"] and "0.0.0.0" in services[name]["command"]
     # each instance its own data dir (spool, logs): a volume of its own
-    data = {n: services[n]["volumes"][0]["source"] for n in ECOSENSE_SERVICES}
-    assert len(set(data.values())) == len(data)
-    assert all(v["target"] == "/var/lib/ecosense" for n in data for v in services[n]["volumes"])
+    data = {n: mounts(services[n]) for n in ECOSENSE_SERVICES}
+    assert all(set(m) == {"/var/lib/ecosense"} for m in data.values()), data
+    sources = [m["/var/lib/ecosense"] for m in data.values()]
+    assert len(set(sources)) == len(sources) and set(sources) <= set(config["volumes"])
 
 
 def test_secrets_are_files_and_every_setting_exists(config: dict[str, Any]) -> None:
@@ -261,10 +274,11 @@ def test_health_checks_restarts_and_the_proxy_address(config: dict[str, Any]) ->
     assert dash[dash.index("--dashboard-port") + 1] == "8501"
     assert "server dashboard:8501;" in NGINX_CONF.read_text()
     # the broker's configuration and ACL are the repository's files
-    mounts = {v["target"]: v["source"] for v in services["mosquitto"]["volumes"]}
-    assert Path(mounts["/mosquitto/config/mosquitto.conf"]) == MOSQUITTO_CONF
-    assert Path(mounts["/mosquitto/config/acl"]) == MOSQUITTO_ACL
-    assert Path(next(v["source"] for v in services["proxy"]["volumes"])) == NGINX_CONF
+    broker = mounts(services["mosquitto"])
+    assert Path(broker["/mosquitto/config/mosquitto.conf"]) == MOSQUITTO_CONF
+    assert Path(broker["/mosquitto/config/acl"]) == MOSQUITTO_ACL
+    assert broker["/mosquitto/data"] == "mosquitto-data"
+    assert Path(mounts(services["proxy"])["/etc/nginx/nginx.conf"]) == NGINX_CONF
 
 
 # --------------------------------------------------------------------------- nginx
@@ -401,11 +415,11 @@ def test_nginx_balances_the_api_and_hj212_and_upgrades_the_websocket(
     }
     conf, _ = nginx_copy(tmp_path, *tls_pair, upstreams=upstreams, listens=listen)
     conf.write_text("daemon off;\n" + conf.read_text())
-    proc = subprocess.Popen(
-        [NGINX, "-p", str(tmp_path), "-c", str(conf)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    stderr = tmp_path / "stderr"
+    with stderr.open("wb") as err:
+        proc = subprocess.Popen(
+            [NGINX, "-p", str(tmp_path), "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=err
+        )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -413,7 +427,7 @@ def test_nginx_balances_the_api_and_hj212_and_upgrades_the_websocket(
                 socket.create_connection(("127.0.0.1", listen[443]), timeout=1).close()
                 break
             except OSError:
-                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                assert proc.poll() is None, stderr.read_text()
                 assert time.monotonic() < deadline, "nginx did not start"
                 time.sleep(0.2)
         context = ssl.create_default_context(cafile=str(tls_pair[0]))
@@ -444,6 +458,7 @@ def test_nginx_balances_the_api_and_hj212_and_upgrades_the_websocket(
         proc.wait(10)
         for server, _ in servers.values():
             server.shutdown()
+            server.server_close()
         for srv, _ in tcp.values():
             srv.close()
 
