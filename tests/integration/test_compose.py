@@ -12,6 +12,9 @@
   Debian module is loaded (the official image has it built in). The copy is then run for real
   on free ports, proving the HTTPS API balanced over two gateways, the dashboard's WebSocket
   upgrade and the HJ 212 port balanced with a PROXY line.
+- The Dask scheduler's and workers' compose commands start here, their health checks pass
+  and the workers register under their names; the broker's and the proxy's health checks
+  pass against the running broker and nginx.
 - Mosquitto (ECOSENSE_TEST_MOSQUITTO) runs ``docker/mosquitto/mosquitto.conf`` and its ACL
   file with only paths and ports changed: without TLS, with a wrong password or anonymous a
   device is refused; a device's user is refused on the internal listener; with TLS and its
@@ -27,6 +30,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -396,7 +400,7 @@ def _tcp_backend(name: str, seen: list[tuple[str, bytes]]) -> tuple[socket.socke
 
 
 def test_nginx_balances_the_api_and_hj212_and_upgrades_the_websocket(
-    tmp_path: Path, tls_pair: tuple[Path, Path]
+    config: dict[str, Any], tmp_path: Path, tls_pair: tuple[Path, Path]
 ) -> None:
     """The generated copy run for real: HTTPS to the API reaches both gateways in turn, the
     dashboard gets the WebSocket upgrade, port 80 redirects, HJ 212 connections go to both
@@ -444,6 +448,13 @@ def test_nginx_balances_the_api_and_hj212_and_upgrades_the_websocket(
             assert page[0] == "dashboard" and page[2] == "close"
         plain = httpx.get(f"http://127.0.0.1:{listen[80]}/api/v1/stations")
         assert plain.status_code == 301 and plain.headers["location"].startswith("https://")
+        # the proxy service's own health check (compose), on the port 80 here
+        check = config["services"]["proxy"]["healthcheck"]["test"]
+        assert check[0] == "CMD-SHELL"
+        line = check[1].replace("http://127.0.0.1/", f"http://127.0.0.1:{listen[80]}/")
+        if shutil.which("curl"):
+            assert subprocess.run(["sh", "-c", line], timeout=30).returncode == 0
+        assert httpx.get(f"http://127.0.0.1:{listen[80]}/nginx-health").text == "ok\n"
         for i in range(4):
             with socket.create_connection(("127.0.0.1", listen[9212]), timeout=5) as s:
                 s.sendall(f"##0001QN={i}\r\n".encode())
@@ -600,6 +611,24 @@ def test_mosquitto_refuses_devices_without_tls_or_the_right_password(
     client.loop_stop()
 
 
+def test_the_brokers_health_check(
+    config: dict[str, Any], mosquitto: tuple[int, int, Path]
+) -> None:
+    """The mosquitto service's compose health check (a listening socket on 1883 in
+    /proc/net), run here with the internal listener's port: it passes, and fails for a port
+    nobody listens on."""
+    check = config["services"]["mosquitto"]["healthcheck"]["test"]
+    assert check[0] == "CMD-SHELL" and ":075B$$" in check[1]  # 1883; $$ is compose's $
+    line = check[1].replace("$$", "$")
+
+    def run(port: int) -> int:
+        command = line.replace(":075B$", f":{port:04X}$")
+        return subprocess.run(["sh", "-c", command], timeout=30).returncode
+
+    assert run(mosquitto[1]) == 0
+    assert run(free_port()) != 0
+
+
 def test_a_device_publishes_and_reads_only_its_own_topics(
     mosquitto: tuple[int, int, Path],
 ) -> None:
@@ -649,3 +678,92 @@ def test_a_device_publishes_and_reads_only_its_own_topics(
         for c in (ecosense, device):
             c.disconnect()
             c.loop_stop()
+
+
+# --------------------------------------------------------------------------- Dask, health checks
+def _health_command(service: dict[str, Any], ports: dict[str, int]) -> list[str]:
+    """A service's compose health check (``CMD`` form) to run here: this Python, and the
+    container's ports (``"8787"`` …) mapped to local ones."""
+    test = list(service["healthcheck"]["test"])
+    assert test[0] == "CMD" and test[1] == "python"
+    command = [sys.executable, *test[2:]]
+    for port, local in ports.items():
+        command = [c.replace(f":{port}/", f":{local}/") for c in command]
+    return command
+
+
+def _healthy(command: list[str], timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while subprocess.run(command, capture_output=True, timeout=30).returncode != 0:
+        assert time.monotonic() < deadline, f"never healthy: {command}"
+        time.sleep(0.5)
+
+
+def test_the_dask_services_start_and_their_health_checks_answer(
+    config: dict[str, Any], tmp_path: Path
+) -> None:
+    """The scheduler's and workers' compose commands, run with this Python on loopback ports
+    (``--host 127.0.0.1`` added; the ports, the scheduler's address changed): each health
+    check passes, and the scheduler has both workers under their names."""
+    from distributed import Client
+
+    services = config["services"]
+    port, board = free_port(), free_port()
+    env = dict(os.environ)
+    procs: list[subprocess.Popen[bytes]] = []
+    logs = []
+    try:
+        scheduler = [
+            c.replace("8786", str(port)).replace(":8787", f"127.0.0.1:{board}")
+            for c in services["dask-scheduler"]["command"]
+        ]
+        log = (tmp_path / "scheduler.log").open("wb")
+        logs.append(log)
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "dask", *scheduler, "--host", "127.0.0.1"],
+                stdout=log,
+                stderr=log,
+                env=env,
+                cwd=tmp_path,
+            )
+        )
+        _healthy(_health_command(services["dask-scheduler"], {"8787": board}))
+        health = {}
+        for name in ("dask-worker-1", "dask-worker-2"):
+            worker_board = free_port()
+            command = [
+                c.replace("tcp://dask-scheduler:8786", f"tcp://127.0.0.1:{port}").replace(
+                    ":8789", f"127.0.0.1:{worker_board}"
+                )
+                for c in services[name]["command"]
+            ]
+            log = (tmp_path / f"{name}.log").open("wb")
+            logs.append(log)
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "dask", *command, "--host", "127.0.0.1"],
+                    stdout=log,
+                    stderr=log,
+                    env=env,
+                    cwd=tmp_path,
+                )
+            )
+            health[name] = _health_command(services[name], {"8789": worker_board})
+        for command in health.values():
+            _healthy(command)
+        with Client(f"tcp://127.0.0.1:{port}", timeout=30) as client:
+            client.wait_for_workers(2, timeout=60)
+            names = {w["name"] for w in client.scheduler_info()["workers"].values()}
+        assert names == {"dask-worker-1", "dask-worker-2"}
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+        for log in logs:
+            log.close()
