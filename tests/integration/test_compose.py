@@ -611,9 +611,7 @@ def test_mosquitto_refuses_devices_without_tls_or_the_right_password(
     client.loop_stop()
 
 
-def test_the_brokers_health_check(
-    config: dict[str, Any], mosquitto: tuple[int, int, Path]
-) -> None:
+def test_the_brokers_health_check(config: dict[str, Any], mosquitto: tuple[int, int, Path]) -> None:
     """The mosquitto service's compose health check (a listening socket on 1883 in
     /proc/net), run here with the internal listener's port: it passes, and fails for a port
     nobody listens on."""
