@@ -243,6 +243,12 @@ def test_secrets_are_files_and_every_setting_exists(config: dict[str, Any]) -> N
         "tls_key",
     }
     assert {x["source"] for x in services["proxy"]["secrets"]} == {"tls_cert", "tls_key"}
+    # every secret file is one docs/deploy.md tells the operator to make
+    section = (ROOT / "docs" / "deploy.md").read_text().split("## Secrets")[1].split("\n## ")[0]
+    for secret in config["secrets"].values():
+        name = Path(secret["file"]).name
+        assert f"`{name}`" in section, f"docs/deploy.md's table lacks {name}"
+        assert f" {name}" in section.split("```sh")[1], f"docs/deploy.md does not make {name}"
     # the files the brokers' and proxy's configuration name are the ones compose mounts
     mosquitto = MOSQUITTO_CONF.read_text()
     nginx = NGINX_CONF.read_text()
