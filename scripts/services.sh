@@ -2,8 +2,10 @@
 # Install and start the services the test suite needs (as root on Debian/Ubuntu):
 #   - Debian's PostgreSQL 15 with TimescaleDB (Apache edition) built from the timescaledb source
 #     package of the next Debian release (bookworm has no binary package);
-#   - Debian's chromium (for the browser test), docker-compose (to validate the compose file)
-#     mosquitto and victoria-metrics (the tests start their own servers on loopback ports);
+#   - Debian's chromium (for the browser test), docker-compose and nginx with its stream module
+#     (to validate docker/compose.yaml and docker/nginx/nginx.conf; nginx is not started: the
+#     package's own start is held back), mosquitto and victoria-metrics (the tests start their
+#     own servers on loopback ports);
 #   - npm's axe-core (the accessibility checks run in the browser tests), in .cache/axe;
 #   - a CJK font for Chromium: a fontconfig file in .cache/fontconfig adding the Noto Sans CJK
 #     font that EcoSense installs already (the `noto-cjk-sans-otc` package in .venv, the PDF
@@ -114,9 +116,28 @@ CONF
   echo "$conf"
 }
 
+# Debian's nginx and its stream module, without the package starting a server on port 80
+# (a policy-rc.d refusing service starts while they are installed; one already there is kept).
+install_nginx() {
+  local pkgs=(nginx libnginx-mod-stream) p missing=0
+  for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing=1
+  done
+  [ $missing = 0 ] && return 0
+  need_root nginx || return 1
+  local policy=/usr/sbin/policy-rc.d ours=0 rc=0
+  if [ ! -e $policy ]; then
+    printf '#!/bin/sh\nexit 101\n' > $policy && chmod 755 $policy && ours=1
+  fi
+  apt_install "${pkgs[@]}" || rc=1
+  [ $ours = 1 ] && rm -f $policy
+  return $rc
+}
+
 start() {
   apt_install chromium docker-compose postgresql-15 mosquitto victoria-metrics \
     || log "some packages could not be installed"
+  install_nginx || log "nginx could not be installed"
   build_timescaledb || log "TimescaleDB unavailable"
   if [ -x $PG_BIN/postgres ] && [ -f /usr/lib/postgresql/15/lib/timescaledb.so ]; then
     if [ ! -f "$TS_DATA/PG_VERSION" ]; then
@@ -143,6 +164,8 @@ CONF
   fonts=$(cjk_fontconfig) && echo "ECOSENSE_TEST_FONTCONFIG=$fonts" || log "no CJK font for Chromium"
   [ -x /usr/sbin/mosquitto ] && echo "ECOSENSE_TEST_MOSQUITTO=/usr/sbin/mosquitto"
   [ -x /usr/bin/victoria-metrics ] && echo "ECOSENSE_TEST_VICTORIA_METRICS=/usr/bin/victoria-metrics"
+  [ -x /usr/bin/docker-compose ] && echo "ECOSENSE_TEST_DOCKER_COMPOSE=/usr/bin/docker-compose"
+  [ -x /usr/sbin/nginx ] && echo "ECOSENSE_TEST_NGINX=/usr/sbin/nginx"
   return 0
 }
 
