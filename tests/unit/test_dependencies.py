@@ -19,6 +19,7 @@ from importlib.metadata import packages_distributions
 from pathlib import Path
 from typing import Final
 
+import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -163,3 +164,31 @@ def test_each_dependency_is_imported_or_says_what_uses_it() -> None:
         if canonicalize_name(Requirement(r).name) not in used and not comment
     ]
     assert silent == [], "imported by no package: say in a comment which library uses it"
+
+
+@pytest.mark.parametrize(
+    ("suffix", "engine"), [(".nc", "scipy"), (".nc", "h5netcdf"), (".zarr", None)]
+)
+def test_the_backend_engines_read_rasters(tmp_path: Path, suffix: str, engine: str | None) -> None:
+    """The engines declared only as xarray's backends are the ones ``gis.rasters`` opens
+    files with: NetCDF 3 (scipy), NetCDF 4 / HDF5 (h5netcdf) and Zarr."""
+    import numpy as np
+    import rioxarray  # noqa: F401  (the .rio accessor)
+    import xarray as xr
+
+    from gis.rasters import open_raster
+
+    grid = xr.DataArray(
+        np.arange(12, dtype="float64").reshape(3, 4),
+        dims=("y", "x"),
+        coords={"y": [4500.0, 4490.0, 4480.0], "x": [500.0, 510.0, 520.0, 530.0]},
+        name="ndvi",
+    ).rio.write_crs("EPSG:32650")
+    path = tmp_path / f"grid-{engine or 'zarr'}{suffix}"
+    if engine is None:
+        grid.to_dataset().to_zarr(path, consolidated=False)
+    else:
+        grid.to_dataset().to_netcdf(path, engine=engine)
+    opened = open_raster(path)
+    assert opened.rio.crs.to_epsg() == 32650
+    np.testing.assert_array_equal(opened.to_numpy(), grid.to_numpy())
