@@ -17,6 +17,7 @@ import json
 import os
 import posixpath
 import pwd
+import queue
 import re
 import shlex
 import shutil
@@ -24,6 +25,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -373,16 +375,23 @@ def workroot() -> Iterator[Path]:
 
 
 def wait_ready(proc: subprocess.Popen[str], timeout: float) -> str:
+    """The ``ready …`` line of ``proc``'s stdout, within ``timeout`` seconds (its stdout is
+    read by a thread, so a silent hang does not block the test)."""
     assert proc.stdout is not None
+    stdout = proc.stdout
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(x) for x in stdout], daemon=True).start()
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=min(left, 1.0))
+        except queue.Empty:
+            if proc.poll() is not None:
+                break
+            continue
         if line.startswith("ready "):
             return line.strip()
-        if not line and proc.poll() is not None:
-            break
-    os.killpg(proc.pid, signal.SIGKILL)
-    raise AssertionError(f"no ready line: {proc.communicate(timeout=30)[1]}")
+    raise AssertionError(f"no ready line within {timeout:.0f} s (exit code {proc.poll()})")
 
 
 @pytest.mark.integration
@@ -427,12 +436,13 @@ def test_the_image_installs_and_starts_on_its_embedded_database(workroot: Path) 
         "HOME": str(data_dir),  # the image user's home (useradd --home-dir)
     }
     exe = venv / "bin" / image.entrypoint[0]
+    stderr = workroot / "up.stderr"
     proc = subprocess.Popen(
         [str(exe), *image.entrypoint[1:], *args],
         cwd=workdir,
         env=env,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=stderr.open("w"),
         text=True,
         start_new_session=True,
         user=user[0] if user else None,
@@ -461,12 +471,27 @@ def test_the_image_installs_and_starts_on_its_embedded_database(workroot: Path) 
         )
         assert r.returncode == 0, f"HEALTHCHECK {check}: {r.stderr}"
         proc.send_signal(signal.SIGTERM)  # as `docker stop` does, to the main process
-        _, err = proc.communicate(timeout=90)
+        proc.wait(timeout=90)
+    except BaseException:
+        print(stderr.read_text(errors="replace")[-6000:], file=sys.stderr)
+        raise
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-        with contextlib.suppress(ProcessLookupError):  # nothing of its session may outlive it
+            proc.wait()
+        with contextlib.suppress(ProcessLookupError):  # its workers and dashboard, if left
             os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == 0, err
-    assert not (data_dir / "pg" / "postmaster.pid").exists(), "the database was stopped again"
+        database_left = stop_database(data_dir / "pg")
+    assert proc.returncode == 0, stderr.read_text(errors="replace")[-6000:]
+    assert not database_left, "the embedded database was stopped with the platform"
+
+
+def stop_database(pgdata: Path) -> bool:
+    """Stop an embedded PostgreSQL left running in ``pgdata`` (its server is detached, out of
+    the platform's session); True when there was one."""
+    pid_file = pgdata / "postmaster.pid"
+    if not pid_file.exists():
+        return False
+    with contextlib.suppress(ValueError, ProcessLookupError, OSError):
+        os.kill(int(pid_file.read_text().splitlines()[0]), signal.SIGQUIT)  # immediate stop
+    return True
