@@ -3,7 +3,9 @@
 #   - Debian's PostgreSQL 15 with TimescaleDB (Apache edition) built from the timescaledb source
 #     package of the next Debian release (bookworm has no binary package);
 #   - Debian's chromium (for the browser test), docker-compose (to validate the compose file)
-#     mosquitto and victoria-metrics (the tests start their own servers on loopback ports);
+#     mosquitto and victoria-metrics (the tests start their own servers on loopback ports),
+#     python3-venv (the image's install is reproduced in a virtualenv of Debian's python3, which
+#     the image's non-root user can run: pyenv's lies under a private /root);
 #   - npm's axe-core (the accessibility checks run in the browser tests), in .cache/axe;
 #   - a CJK font for Chromium: a fontconfig file in .cache/fontconfig adding the Noto Sans CJK
 #     font that EcoSense installs already (the `noto-cjk-sans-otc` package in .venv, the PDF
@@ -115,7 +117,7 @@ CONF
 }
 
 start() {
-  apt_install chromium docker-compose postgresql-15 mosquitto victoria-metrics \
+  apt_install chromium docker-compose postgresql-15 mosquitto victoria-metrics python3-venv \
     || log "some packages could not be installed"
   build_timescaledb || log "TimescaleDB unavailable"
   if [ -x $PG_BIN/postgres ] && [ -f /usr/lib/postgresql/15/lib/timescaledb.so ]; then

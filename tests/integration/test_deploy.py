@@ -365,6 +365,28 @@ def run_as() -> tuple[int, int] | None:
     return entry.pw_uid, entry.pw_gid
 
 
+def venv_python(user: tuple[int, int] | None) -> str:
+    """The interpreter to make the image's virtualenv with: this test run's own, unless the
+    platform runs as another user who cannot reach it (pyenv's under a private ``/root``);
+    then Debian's ``python3`` (bookworm's 3.11, the image's base too; its ``venv`` module is
+    the ``python3-venv`` package that scripts/services.sh installs)."""
+    prefix = Path(sys.base_prefix).resolve()
+    if user is None or all(d.stat().st_mode & 0o001 for d in (prefix, *prefix.parents)):
+        return sys.executable
+    debian = "/usr/bin/python3"
+    usable = (
+        Path(debian).exists()
+        and subprocess.run(
+            [debian, "-c", "import ensurepip, sys; assert sys.version_info >= (3, 11)"],
+            capture_output=True,
+            check=False,
+        ).returncode
+        == 0
+    )
+    require_service("Debian's python3 with venv (python3-venv)", usable)
+    return debian
+
+
 @pytest.fixture(scope="module")
 def workroot() -> Iterator[Path]:
     """A temporary root that another user may traverse (pytest's own is private)."""
@@ -374,13 +396,25 @@ def workroot() -> Iterator[Path]:
     shutil.rmtree(root, ignore_errors=True)
 
 
-def wait_ready(proc: subprocess.Popen[str], timeout: float) -> str:
-    """The ``ready …`` line of ``proc``'s stdout, within ``timeout`` seconds (its stdout is
-    read by a thread, so a silent hang does not block the test)."""
+def read_lines(proc: subprocess.Popen[str]) -> tuple[queue.Queue[str], threading.Thread]:
+    """``proc``'s stdout lines, read (and closed at its end) by a thread, so that a silent hang
+    does not block the test."""
     assert proc.stdout is not None
     stdout = proc.stdout
     lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(x) for x in stdout], daemon=True).start()
+
+    def pump() -> None:
+        with stdout:
+            for line in stdout:
+                lines.put(line)
+
+    thread = threading.Thread(target=pump, daemon=True)
+    thread.start()
+    return lines, thread
+
+
+def wait_ready(proc: subprocess.Popen[str], lines: queue.Queue[str], timeout: float) -> str:
+    """The ``ready …`` line of ``proc``, within ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while (left := deadline - time.monotonic()) > 0:
         try:
@@ -405,7 +439,8 @@ def test_the_image_installs_and_starts_on_its_embedded_database(workroot: Path) 
     image = read_dockerfile(DOCKERFILE.read_text("utf-8"))
     copy_context(image, workroot)
     venv = workroot / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    user = run_as()
+    subprocess.run([venv_python(user), "-m", "venv", str(venv)], check=True, timeout=300)
     for command, cwd, env in image.runs:
         if not is_pip(command):
             continue  # system steps (the image's user): checked above to install no Python
@@ -423,7 +458,6 @@ def test_the_image_installs_and_starts_on_its_embedded_database(workroot: Path) 
     workdir = in_root(workroot, image.workdir)
     for d in (data_dir, workdir):
         d.mkdir(parents=True, exist_ok=True)
-    user = run_as()
     if user is not None:
         os.chown(data_dir, *user)
     args = list(image.cmd)
@@ -437,20 +471,22 @@ def test_the_image_installs_and_starts_on_its_embedded_database(workroot: Path) 
     }
     exe = venv / "bin" / image.entrypoint[0]
     stderr = workroot / "up.stderr"
-    proc = subprocess.Popen(
-        [str(exe), *image.entrypoint[1:], *args],
-        cwd=workdir,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=stderr.open("w"),
-        text=True,
-        start_new_session=True,
-        user=user[0] if user else None,
-        group=user[1] if user else None,
-        extra_groups=[] if user else None,
-    )
+    with stderr.open("w") as err_file:
+        proc = subprocess.Popen(
+            [str(exe), *image.entrypoint[1:], *args],
+            cwd=workdir,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=err_file,
+            text=True,
+            start_new_session=True,
+            user=user[0] if user else None,
+            group=user[1] if user else None,
+            extra_groups=[] if user else None,
+        )
+    lines, reader = read_lines(proc)
     try:
-        ready = wait_ready(proc, timeout=300)
+        ready = wait_ready(proc, lines, timeout=300)
         http = dict(p.split("=", 1) for p in ready.split()[1:])["http"]
         health = httpx.get(http + "/healthz", timeout=10)
         assert health.status_code == 200, health.text
@@ -481,6 +517,7 @@ def test_the_image_installs_and_starts_on_its_embedded_database(workroot: Path) 
             proc.wait()
         with contextlib.suppress(ProcessLookupError):  # its workers and dashboard, if left
             os.killpg(proc.pid, signal.SIGKILL)
+        reader.join(timeout=30)
         database_left = stop_database(data_dir / "pg")
     assert proc.returncode == 0, stderr.read_text(errors="replace")[-6000:]
     assert not database_left, "the embedded database was stopped with the platform"
