@@ -425,7 +425,10 @@ def wait_ready(proc: subprocess.Popen[str], lines: queue.Queue[str], timeout: fl
             continue
         if line.startswith("ready "):
             return line.strip()
-    raise AssertionError(f"no ready line within {timeout:.0f} s (exit code {proc.poll()})")
+    code = proc.poll()
+    raise AssertionError(
+        f"exited with code {code} before ready" if code is not None else f"no ready in {timeout} s"
+    )
 
 
 @pytest.mark.integration
