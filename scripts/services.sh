@@ -6,6 +6,8 @@
 #     (to validate docker/compose.yaml and docker/nginx/nginx.conf; nginx is not started: the
 #     package's own start is held back), mosquitto and victoria-metrics (the tests start their
 #     own servers on loopback ports);
+#   - python3-venv (the image's install is reproduced in a virtualenv of Debian's python3, which
+#     the image's non-root user can run: pyenv's lies under a private /root);
 #   - npm's axe-core (the accessibility checks run in the browser tests), in .cache/axe;
 #   - a CJK font for Chromium: a fontconfig file in .cache/fontconfig adding the Noto Sans CJK
 #     font that EcoSense installs already (the `noto-cjk-sans-otc` package in .venv, the PDF
@@ -135,7 +137,7 @@ install_nginx() {
 }
 
 start() {
-  apt_install chromium docker-compose postgresql-15 mosquitto victoria-metrics \
+  apt_install chromium docker-compose postgresql-15 mosquitto victoria-metrics python3-venv \
     || log "some packages could not be installed"
   install_nginx || log "nginx could not be installed"
   build_timescaledb || log "TimescaleDB unavailable"
