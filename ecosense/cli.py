@@ -889,6 +889,7 @@ def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
     if start is not None and end is not None and start >= end:
         raise EcosenseError("--start must be before --end")
     from pipelines.runner import Runner
+    from store.leader import named
 
     if not args.verbose:  # distributed logs its start-up at INFO through its own handler
         logging.getLogger("distributed").setLevel(logging.WARNING)
@@ -902,7 +903,7 @@ def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
             print(f"{job.name}: running on {runner.description}", file=sys.stderr, flush=True)
             report = job.run(
                 JobContext(
-                    opened.url,
+                    named(opened.url, "ecosense jobs run"),  # job_mark_moves.moved_by
                     runner,
                     settings.timezone,
                     progress,

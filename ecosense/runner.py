@@ -72,7 +72,7 @@ from store import OpenedStore, open_store
 from store.audit import AuditWriter
 from store.context import ServiceContext
 from store.influx import InfluxMirror
-from store.leader import Leadership
+from store.leader import Leadership, named
 from store.notify import CredentialListener
 from store.postgres import PostgresStore, SourcedBatch
 
@@ -527,7 +527,7 @@ def _up(settings: Settings, options: UpOptions, guard: Interruptible, lock: Inst
             admin_token=admin,
         )
         if "jobs" in roles and settings.jobs_interval_seconds > 0:
-            jobs_url = opened.role_url("jobs", settings.jobs_database_url)
+            jobs_url = named(opened.role_url("jobs", settings.jobs_database_url), "ecosense jobs")
             jobs = JobScheduler(
                 jobs_url,
                 settings.jobs_interval_seconds,

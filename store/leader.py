@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import socket
 import threading
 from typing import Final
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 
 from store.db import Connection
 
@@ -45,9 +47,14 @@ KEEPALIVE_SECONDS: Final = KEEPALIVE[0] + KEEPALIVE[1] * KEEPALIVE[2]
 
 def instance_name() -> str:
     """This process as other instances see it in logs: ``host:pid``."""
-    import os
-
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def named(url: str, what: str) -> str:
+    """``url`` whose sessions say who they are (``application_name``, at most 63 bytes), as
+    ``pg_stat_activity`` and ``job_mark_moves.moved_by`` show them: ``<what> <host>:<pid>``."""
+    name = f"{what} {instance_name()}".encode()[:63].decode("utf-8", "ignore")
+    return make_conninfo(url, application_name=name)
 
 
 class Leadership:
@@ -85,7 +92,7 @@ class Leadership:
             self.url,
             autocommit=True,
             connect_timeout=10,
-            application_name="ecosense jobs leader",
+            application_name=f"ecosense jobs leader {self.name}"[:63],
             # client side: a vanished server is a failed check, not a hang
             keepalives=1,
             keepalives_idle=idle,
