@@ -286,3 +286,40 @@ def test_a_dashboard_instance_serves_health_and_the_dashboard_only(
         assert not (tmp_path / "d" / "spool").exists()
     finally:
         stop(d)
+
+
+def test_the_leader_steps_down_when_its_session_is_gone(database_url: str) -> None:
+    """Two claims on one database: one leads; when the leader's session ends (its backend
+    terminated, as when its host vanished and the keepalives gave up) its next check steps
+    down at once and the other's next check leads."""
+    from store.leader import Leadership
+
+    first, second = Leadership(database_url, name="first"), Leadership(database_url, name="second")
+    try:
+        assert first.check() and first.leading
+        assert not second.check() and not second.leading
+        assert first.check() and not second.check()  # held, checked again
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            ended = conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name = 'ecosense jobs leader first'"
+            ).fetchall()
+        assert ended == [(True,)]
+
+        def gone() -> bool:
+            with psycopg.connect(database_url, autocommit=True) as conn:
+                row = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE application_name = 'ecosense jobs leader first'"
+                ).fetchone()
+            return row is not None and row[0] == 0
+
+        wait_for("the terminated backend to end", gone, 10, 0.1)
+        assert not first.check() and not first.leading  # lost: stepped down
+        assert second.check() and second.leading
+        assert not first.check()  # the lock is the other's now
+        second.release()  # stopping lets go at once
+        assert first.check()
+    finally:
+        first.release()
+        second.release()
