@@ -96,7 +96,8 @@ class JobScheduler:
     def stop(self, timeout: float = 30.0) -> None:
         """Stop after the job running now, if any (and let go of the lead)."""
         self._stop.set()
-        self._thread.join(timeout)
+        if self._thread.ident is not None:  # started
+            self._thread.join(timeout)
         if self.leader is not None:
             self.leader.release()
 
