@@ -62,7 +62,10 @@ class Leadership:
 
     :meth:`check` takes the lock when free (standby → leader) or verifies it is still held
     (leader → standby when not); :attr:`leading` is the outcome of the last check (the
-    ``jobs_leader`` of ``GET /healthz``). Each change of leadership is logged, one line.
+    ``jobs_leader`` of ``GET /healthz``). Each change of leadership is logged, one line: at
+    INFO leading or standing by from the start and stepping down when stopping (a single
+    instance stays quiet), as a WARNING taking over from a leader that is gone and losing the
+    lead.
     """
 
     def __init__(self, url: str, *, name: str | None = None, key: int = LEADER_KEY) -> None:
@@ -71,7 +74,7 @@ class Leadership:
         self.name = name or instance_name()
         self._conn: Connection | None = None
         self._leading = False
-        self._checked = False
+        self._standby = False
         self._failing = False
         self._lock = threading.Lock()
 
@@ -132,18 +135,23 @@ class Leadership:
                     logger.warning("jobs leader: %s cannot reach the database: %s", self.name, exc)
                 self._failing = True
                 self._drop()
-            self._changed(leading)
+            self._changed(leading, reached=not self._failing)
             return leading
 
-    def _changed(self, leading: bool) -> None:
-        if not self._checked and not leading:
-            logger.info("jobs leader: %s is a standby (another instance leads)", self.name)
-        self._checked = True
+    def _changed(self, leading: bool, reached: bool) -> None:
+        """Log a change of leadership (``reached``: the database answered this check)."""
         if leading and not self._leading:
-            logger.warning("jobs leader: %s leads the scheduler now", self.name)
+            if self._standby:  # the leader before is gone
+                logger.warning("jobs leader: %s took over the scheduler", self.name)
+            else:
+                logger.info("jobs leader: %s leads the scheduler now", self.name)
         elif self._leading and not leading:
             logger.warning("jobs leader: %s lost the lead and stepped down", self.name)
             self._drop()  # a session that lost the lock is not to be trusted with it again
+        elif reached and not leading and not self._standby:
+            logger.info("jobs leader: %s is a standby (another instance leads)", self.name)
+        if leading or reached:
+            self._standby = not leading
         self._leading = leading
 
     def _drop(self) -> None:
@@ -156,6 +164,9 @@ class Leadership:
         """Let go of the lead (closing the session frees the lock at once)."""
         with self._lock:
             if self._leading:
-                logger.warning("jobs leader: %s steps down (stopping)", self.name)
+                logger.info("jobs leader: %s steps down (stopping)", self.name)
+                if self._conn is not None:  # unlocked before the session ends: no wait
+                    with contextlib.suppress(psycopg.Error):
+                        self._conn.execute("SELECT pg_advisory_unlock(%s)", (self.key,))
             self._leading = False
             self._drop()
