@@ -12,7 +12,7 @@ With several instances of the ``jobs`` role on one database, only the leader
 (:class:`store.leader.Leadership`) ticks: a standby tries to lead every few seconds and, once
 it does, ticks at once; the leader confirms its lead before every tick and between ticks, and
 stops ticking as soon as it lost it. The local cluster of Dask workers starts only once this
-instance leads.
+instance leads, and is closed when it no longer does.
 """
 
 from __future__ import annotations
@@ -117,6 +117,9 @@ class JobScheduler:
         try:
             while not self._stop.is_set():
                 if not self._lead():
+                    if runner is not None:  # a leader no more: its local workers go
+                        runner.close()
+                        runner = None
                     due = time.monotonic()
                     self._stop.wait(self.retry)
                     continue
