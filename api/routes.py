@@ -50,6 +50,8 @@ from store.errors import NotFound
 from store.postgres import AmbiguousStream, StoredObservation
 
 router = APIRouter(tags=["read"])
+#: ``GET /healthz`` alone: what an instance without the ``gateway`` role serves
+health_router = APIRouter(tags=["read"])
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="rows per page")]
 Cursor = Annotated[str | None, Query(description="next_cursor of the previous page")]
@@ -111,16 +113,25 @@ async def non_public_stations(
     return sorted(d.station for d in graded if d.station is not None and d.grade > Grade.PUBLIC)
 
 
-@router.get(
+@health_router.get(
     "/healthz",
-    summary="200 when the store is reachable",
+    summary="200 when the store is reachable; this instance's roles and jobs leadership",
     dependencies=[Depends(allow(Action.READ, "health"))],
 )
 async def healthz(request: Request) -> JSONResponse:
-    """``{"status": "ok"}`` when the store answers, else 503."""
+    """``{"status": "ok", "roles": [...], "jobs_leader": true|false}`` when the store answers,
+    else 503: ``roles`` are what this instance runs (``ecosense up --roles``), ``jobs_leader``
+    whether its scheduler is the one that runs the jobs (of all instances on the database)."""
     ok = await run_in_threadpool(_ctx(request).store.ping)
     if ok:
-        return JSONResponse({"status": "ok"})
+        state = request.app.state
+        return JSONResponse(
+            {
+                "status": "ok",
+                "roles": list(state.roles),
+                "jobs_leader": bool(state.jobs_leader()),
+            }
+        )
     return JSONResponse({"status": "unavailable", "detail": "store unreachable"}, status_code=503)
 
 

@@ -1,8 +1,10 @@
-"""The one FastAPI application: ingest's write routes and api's read routes, mounted together."""
+"""The one FastAPI application: ingest's write routes and api's read routes, mounted together
+(an instance without the ``gateway`` role serves ``GET /healthz`` alone)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -14,6 +16,7 @@ from api.auth import router as auth_router
 from api.params import RejectUnprintable
 from api.ratelimit import RateLimits
 from api.reviews import router as review_router
+from api.routes import health_router
 from api.routes import router as read_router
 from ecosense import __version__
 from ingest.http import router as ingest_router
@@ -23,25 +26,38 @@ from store.errors import Conflict, NotFound, StoreUnavailable
 logger = logging.getLogger(__name__)
 
 
-def create_app(ctx: ServiceContext, rate_limits: RateLimits | None = None) -> FastAPI:
+def create_app(
+    ctx: ServiceContext,
+    rate_limits: RateLimits | None = None,
+    *,
+    roles: Sequence[str] = ("gateway",),
+    jobs_leader: Callable[[], bool] = lambda: False,
+) -> FastAPI:
     """The gateway application over ``ctx`` (store, credentials, time settings), with the
     request rate limits ``rate_limits`` (default: :class:`api.ratelimit.RateLimits`'s
-    defaults, no address exempt)."""
+    defaults, no address exempt). ``roles`` are the instance's (``ecosense up --roles``):
+    without ``gateway`` it serves ``GET /healthz`` only, nothing that ingests or reads data;
+    ``jobs_leader`` says whether the instance's scheduler leads (both in ``/healthz``)."""
     app = FastAPI(
         title="EcoSense gateway",
         version=__version__,
         description="Device-facing write routes and the HTTP read API of EcoSense.",
         docs_url=None,  # served from packaged assets (api/docs.py), not from a CDN
         redoc_url=None,
+        openapi_url="/openapi.json" if "gateway" in roles else None,
     )
     app.state.ctx = ctx
     app.state.rate_limits = RateLimits() if rate_limits is None else rate_limits
+    app.state.roles = tuple(roles)
+    app.state.jobs_leader = jobs_leader
     app.add_middleware(RejectUnprintable)
-    app.include_router(ingest_router)
-    app.include_router(read_router)
-    app.include_router(review_router)
-    app.include_router(auth_router)
-    api_docs.install(app)
+    app.include_router(health_router)
+    if "gateway" in roles:
+        app.include_router(ingest_router)
+        app.include_router(read_router)
+        app.include_router(review_router)
+        app.include_router(auth_router)
+        api_docs.install(app)
 
     @app.exception_handler(Denied)
     async def denied(request: Request, exc: Denied) -> JSONResponse:

@@ -82,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--dashboard-port", type=_port, default=8501, help="dashboard port (0: any)")
     up.add_argument("--no-dashboard", action="store_true", help="do not start the dashboard")
     up.add_argument(
+        "--roles",
+        default="gateway,jobs,dashboard",
+        help="what this instance runs, comma-separated: gateway (device listeners, HTTP API),"
+        " jobs (the scheduler; one instance leads), dashboard (default: all three)",
+    )
+    up.add_argument(
         "--tls-cert", type=Path, help="serve the HTTP API over HTTPS: PEM certificate (chain)"
     )
     up.add_argument("--tls-key", type=Path, help="the certificate's PEM private key")
@@ -883,6 +889,7 @@ def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
     if start is not None and end is not None and start >= end:
         raise EcosenseError("--start must be before --end")
     from pipelines.runner import Runner
+    from store.leader import named
 
     if not args.verbose:  # distributed logs its start-up at INFO through its own handler
         logging.getLogger("distributed").setLevel(logging.WARNING)
@@ -896,7 +903,7 @@ def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
             print(f"{job.name}: running on {runner.description}", file=sys.stderr, flush=True)
             report = job.run(
                 JobContext(
-                    opened.url,
+                    named(opened.url, "ecosense jobs run"),  # job_mark_moves.moved_by
                     runner,
                     settings.timezone,
                     progress,
@@ -1078,8 +1085,22 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         settings = load_settings()
         if args.command == "up":
-            from ecosense.config import data_dir_origin
+            from dataclasses import replace
 
+            from ecosense.config import data_dir_origin
+            from ecosense.runner import UpOptions, parse_roles, up
+
+            options = UpOptions(  # checked before anything starts: a one-line error
+                host=args.host,
+                http_port=args.http_port,
+                hj212_port=args.hj212_port,
+                dashboard_port=args.dashboard_port,
+                dashboard=not args.no_dashboard,
+                demo=args.demo,
+                roles=parse_roles(args.roles),
+            )
+            if bool(args.tls_cert) != bool(args.tls_key):
+                raise EcosenseError("--tls-cert and --tls-key go together")
             origin = data_dir_origin()
             print(
                 f"{WHERE_PREFIX}{settings.data_dir} ({origin}): starting the platform"
@@ -1087,26 +1108,9 @@ def _main(argv: Sequence[str] | None) -> int:
                 file=sys.stderr,
                 flush=True,
             )
-            from dataclasses import replace
-
-            from ecosense.runner import UpOptions, up
-
-            if bool(args.tls_cert) != bool(args.tls_key):
-                raise EcosenseError("--tls-cert and --tls-key go together")
             if args.tls_cert:
                 settings = replace(settings, tls_cert=args.tls_cert, tls_key=args.tls_key)
-
-            return up(
-                settings,
-                UpOptions(
-                    host=args.host,
-                    http_port=args.http_port,
-                    hj212_port=args.hj212_port,
-                    dashboard_port=args.dashboard_port,
-                    dashboard=not args.no_dashboard,
-                    demo=args.demo,
-                ),
-            )
+            return up(settings, options)
         if args.command == "stations" and args.stations_command == "import":
             return cmd_stations_import(settings, args.file)
         if (

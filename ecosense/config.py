@@ -5,6 +5,11 @@ in the working directory, else the user's ``$XDG_CONFIG_HOME/ecosense/ecosense.t
 defaults. TOML keys are the variable names without the ``ECOSENSE_`` prefix, in lower case
 (``data_dir = "/var/lib/ecosense"``).
 
+Every setting ``ECOSENSE_X`` may come from a file instead: ``ECOSENSE_X_FILE`` names it, and
+its content (trailing newline stripped) is the value — e.g. ``ECOSENSE_DATABASE_URL_FILE=
+/run/secrets/database_url`` with compose or Kubernetes secrets (:func:`from_environment`).
+Both set is an error naming both.
+
 The data directory defaults to the user's ``$XDG_DATA_HOME/ecosense`` (``~/.local/share/
 ecosense``): the same from every folder, so that a command run anywhere finds the platform
 ``ecosense up`` runs (:func:`default_data_dir`).
@@ -189,6 +194,32 @@ def config_file(environ: Mapping[str, str] | None = None) -> Path | None:
     return user if user.exists() else None
 
 
+def from_environment(env: Mapping[str, str], name: str) -> str | None:
+    """The value of the environment variable ``name`` (``ECOSENSE_X``), else the content of the
+    file named by ``name + "_FILE"`` with its trailing newline stripped; ``None`` when neither
+    is set (an empty variable counts as unset).
+
+    Raises
+    ------
+    ConfigError
+        when both are set, or the file cannot be read or is empty.
+    """
+    value = env.get(name) or None
+    path = env.get(name + "_FILE") or None
+    if path is None:
+        return value
+    if value is not None:
+        raise ConfigError(f"{name} and {name}_FILE are both set: set one of them")
+    try:
+        content = Path(path).read_text("utf-8").rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(f"{name}_FILE: cannot read {path}: {reason}") from exc
+    if not content:
+        raise ConfigError(f"{name}_FILE: {path} is empty")
+    return content
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Settings from the environment (default: ``os.environ``) and the optional TOML file."""
     env = os.environ if environ is None else environ
@@ -207,8 +238,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             raise ConfigError(f"{path}: unknown settings {', '.join(sorted(unknown))}")
 
     def get(key: str) -> str | None:
-        value = env.get("ECOSENSE_" + key.upper())
-        if value not in (None, ""):
+        value = from_environment(env, "ECOSENSE_" + key.upper())
+        if value is not None:
             return value
         fv = file_values.get(key)
         return None if fv is None else str(fv)
@@ -399,6 +430,8 @@ def data_dir_origin(environ: Mapping[str, str] | None = None) -> str:
     env = os.environ if environ is None else environ
     if env.get("ECOSENSE_DATA_DIR"):
         return "ECOSENSE_DATA_DIR"
+    if env.get("ECOSENSE_DATA_DIR_FILE"):
+        return "ECOSENSE_DATA_DIR_FILE"
     path = config_file(env)
     if path is not None and path.exists():
         try:

@@ -5,6 +5,13 @@ It prints ``ready http=<url> hj212=<host:port> dashboard=<url>`` once everything
 connections; SIGINT or SIGTERM stops everything it started, in reverse order, the embedded
 PostgreSQL last.
 
+Roles (``--roles``, :data:`ROLES`; default all three) split the platform over instances that
+share one database: ``gateway`` runs the device listeners (HTTP API and ingest, HJ 212, line
+protocol, MQTT) with the store writer and its spool, ``jobs`` the job scheduler (only the
+elected leader among the instances ticks: :mod:`store.leader`), ``dashboard`` the Streamlit
+child. Every instance serves ``GET /healthz`` on its HTTP port (without ``gateway``, nothing
+else). Each keeps its own state (spool, logs, instance lock) in its own data dir.
+
 Each component connects as its own database role (:mod:`store.roles`): the migrations and
 the demo seeding as the owner (whose connections are closed once started), the HTTP API and
 the listeners (HTTP, HJ 212, MQTT, spool replay, audit writer) as ``gateway``, the scheduler
@@ -65,6 +72,7 @@ from store import OpenedStore, open_store
 from store.audit import AuditWriter
 from store.context import ServiceContext
 from store.influx import InfluxMirror
+from store.leader import Leadership, named
 from store.notify import CredentialListener
 from store.postgres import PostgresStore, SourcedBatch
 
@@ -72,10 +80,39 @@ logger = logging.getLogger(__name__)
 
 DASHBOARD_APP = Path(__file__).resolve().parent.parent / "dashboards" / "app.py"
 
+#: The roles of ``ecosense up --roles``, in the order they are named (default: all).
+ROLES = ("gateway", "jobs", "dashboard")
+
+
+def parse_roles(text: str) -> tuple[str, ...]:
+    """``--roles`` (``gateway,jobs``): the roles named, in :data:`ROLES`' order.
+
+    Raises
+    ------
+    EcosenseError
+        for an unknown role, or none.
+    """
+    named = [r.strip() for r in text.split(",") if r.strip()]
+    unknown = [r for r in named if r not in ROLES]
+    if unknown:
+        raise EcosenseError(f"--roles: unknown role {unknown[0]!r} (roles: {', '.join(ROLES)})")
+    if not named:
+        raise EcosenseError(f"--roles: name at least one role of {', '.join(ROLES)}")
+    return tuple(r for r in ROLES if r in named)
+
 
 @dataclass(frozen=True)
 class UpOptions:
-    """Options of ``ecosense up``; a port of 0 picks a free one."""
+    """Options of ``ecosense up``; a port of 0 picks a free one. ``roles`` are what this
+    instance runs (:data:`ROLES`); ``dashboard=False`` (``--no-dashboard``) leaves the
+    dashboard out of them.
+
+    Raises
+    ------
+    EcosenseError
+        when nothing is left to run, or ``demo`` is asked for without the ``gateway`` role
+        (the demo's devices send to this instance's listeners).
+    """
 
     host: str = "127.0.0.1"
     http_port: int = 8080
@@ -83,6 +120,21 @@ class UpOptions:
     dashboard_port: int = 8501
     dashboard: bool = True
     demo: bool = False
+    roles: tuple[str, ...] = ROLES
+
+    def __post_init__(self) -> None:
+        if not self.running:
+            raise EcosenseError("--no-dashboard leaves --roles dashboard nothing to run")
+        if self.demo and "gateway" not in self.roles:
+            raise EcosenseError(
+                f"--demo needs the gateway role (--roles {','.join(self.roles)} has none)"
+            )
+
+    @property
+    def running(self) -> tuple[str, ...]:
+        """The roles this instance runs: :attr:`roles` without ``dashboard`` when
+        ``--no-dashboard``."""
+        return tuple(r for r in self.roles if r != "dashboard" or self.dashboard)
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -174,6 +226,8 @@ def start_dashboard(
     env.update(extra_env)
     for name in dashboard.SECRET_ENV:
         env.pop(name, None)
+    for name in [n for n in env if n.startswith("ECOSENSE_") and n.endswith("_FILE")]:
+        env.pop(name)  # resolved above (ecosense.config.from_environment); never both
     cmd = [
         sys.executable,
         "-m",
@@ -408,6 +462,8 @@ def _up(settings: Settings, options: UpOptions, guard: Interruptible, lock: Inst
     """``up`` with its lock held and its signal handlers set."""
     stop = guard.stop
     started = time.monotonic()
+    roles = options.running
+    serving = "gateway" in roles
     total = connection_caps(settings, raise_nofile())
     trusted = parse_networks(settings.trusted_proxies)
 
@@ -431,20 +487,26 @@ def _up(settings: Settings, options: UpOptions, guard: Interruptible, lock: Inst
             opened = open_store(
                 database_url=settings.database_url, data_dir=settings.data_dir, max_size=2
             )
+        # without the gateway role, a small pool answers /healthz (and its credentials)
         with guard.shielded():
-            gateway = opened.open_as("gateway", settings.gateway_database_url, max_size=16)
-            writer = DurableWriter(gateway, Spool(settings.data_dir / "spool"))
-            writer.start()  # replays what a previous run spooled
-        if settings.influx_url:
-            mirror = InfluxMirror(
-                settings.influx_url,
-                settings.influx_token,
-                settings.influx_org,
-                settings.influx_bucket,
+            gateway = opened.open_as(
+                "gateway", settings.gateway_database_url, max_size=16 if serving else 2
             )
-        durable = _mirrored(writer, mirror)
-        with guard.shielded():
-            auditor = AuditWriter(gateway).start()
+        durable: Callable[[Sequence[SourcedBatch]], int] | None = None
+        if serving:
+            with guard.shielded():
+                writer = DurableWriter(gateway, Spool(settings.data_dir / "spool"))
+                writer.start()  # replays what a previous run spooled
+            if settings.influx_url:
+                mirror = InfluxMirror(
+                    settings.influx_url,
+                    settings.influx_token,
+                    settings.influx_org,
+                    settings.influx_bucket,
+                )
+            durable = _mirrored(writer, mirror)
+            with guard.shielded():
+                auditor = AuditWriter(gateway).start()
         # credential changes (CLI, other instances) reach this process's caches at once
         listener = CredentialListener(opened.role_url("gateway", settings.gateway_database_url))
         listener.subscribe(gateway.credentials_changed)
@@ -464,10 +526,28 @@ def _up(settings: Settings, options: UpOptions, guard: Interruptible, lock: Inst
             auditor=auditor,
             admin_token=admin,
         )
+        if "jobs" in roles and settings.jobs_interval_seconds > 0:
+            jobs_url = named(opened.role_url("jobs", settings.jobs_database_url), "ecosense jobs")
+            jobs = JobScheduler(
+                jobs_url,
+                settings.jobs_interval_seconds,
+                scheduler=settings.dask_scheduler,
+                tz=settings.timezone,
+                webhook=settings.alert_webhook,
+                host=options.host,
+                leader=Leadership(jobs_url),  # one scheduler ticks among the instances
+            )
+
+        def jobs_leader() -> bool:
+            return jobs is not None and jobs.leading
+
         sock = _bind(options.host, options.http_port)
         http_url = _url(options.host, sock.getsockname()[1], "https" if tls else "http")
         app = create_app(
-            ctx, RateLimits(settings.public_rate, settings.auth_rate, settings.rate_exempt)
+            ctx,
+            RateLimits(settings.public_rate, settings.auth_rate, settings.rate_exempt),
+            roles=roles,
+            jobs_leader=jobs_leader,
         )
         config = uvicorn.Config(
             ClientConcurrency(
@@ -500,44 +580,47 @@ def _up(settings: Settings, options: UpOptions, guard: Interruptible, lock: Inst
         else:
             _wait_http(http_url + "/healthz", deadline)
 
-        hj212_server = ThreadedHj212Server(
-            Hj212Server(
-                gateway,
-                max_future=settings.max_future,
-                write=durable,
-                quarantine_codes=settings.quarantine_codes,
-                max_past=settings.max_past,
-                auth_timeout=settings.auth_timeout_seconds,
-                max_per_address=settings.max_connections_per_address,
-                max_connections=total,
-                trusted_proxies=trusted,
-                auditor=auditor,
+        parts = [f"http={http_url}"]
+        if serving:
+            assert durable is not None
+            hj212_server = ThreadedHj212Server(
+                Hj212Server(
+                    gateway,
+                    max_future=settings.max_future,
+                    write=durable,
+                    quarantine_codes=settings.quarantine_codes,
+                    max_past=settings.max_past,
+                    auth_timeout=settings.auth_timeout_seconds,
+                    max_per_address=settings.max_connections_per_address,
+                    max_connections=total,
+                    trusted_proxies=trusted,
+                    auditor=auditor,
+                )
             )
-        )
-        listener.subscribe(hj212_server.server.credentials_changed)
-        try:
-            with guard.shielded():
-                hj_host, hj_port = hj212_server.start(options.host, options.hj212_port)
-        except OSError as exc:
-            raise EcosenseError(
-                f"cannot listen on {options.host}:{options.hj212_port}: {exc.strerror}"
-            ) from exc
-        app.state.hj212_command = hj212_server.command
-        parts = [f"http={http_url}", f"hj212={_shown_host(hj_host)}:{hj_port}"]
-        if settings.mqtt_url:
+            listener.subscribe(hj212_server.server.credentials_changed)
             try:
-                mqtt_ingest = MqttIngest(settings.mqtt_url, ctx)
-            except ValueError as exc:
-                raise EcosenseError(str(exc)) from exc
-            with guard.shielded():
-                mqtt_ingest.start()
-        if options.dashboard:
+                with guard.shielded():
+                    hj_host, hj_port = hj212_server.start(options.host, options.hj212_port)
+            except OSError as exc:
+                raise EcosenseError(
+                    f"cannot listen on {options.host}:{options.hj212_port}: {exc.strerror}"
+                ) from exc
+            app.state.hj212_command = hj212_server.command
+            parts.append(f"hj212={_shown_host(hj_host)}:{hj_port}")
+            if settings.mqtt_url:
+                try:
+                    mqtt_ingest = MqttIngest(settings.mqtt_url, ctx)
+                except ValueError as exc:
+                    raise EcosenseError(str(exc)) from exc
+                with guard.shielded():
+                    mqtt_ingest.start()
+        if "dashboard" in roles:
             port = options.dashboard_port or _free_port(options.host)
             reader_url = opened.role_url("reader", settings.reader_database_url)
             with guard.shielded():
                 dashboard = start_dashboard(settings, reader_url, options.host, port)
             dash_url = _url(options.host, port)
-        if options.demo:
+        if options.demo:  # with the gateway role (UpOptions)
             # Stack CEMS and water stations speak HJ 212-2017, as such loggers do in China.
             online = demo_stations()
             devices = register(
@@ -565,15 +648,7 @@ def _up(settings: Settings, options: UpOptions, guard: Interruptible, lock: Inst
             )
             with guard.shielded():
                 sim_thread.start()
-        if settings.jobs_interval_seconds > 0:
-            jobs = JobScheduler(
-                opened.role_url("jobs", settings.jobs_database_url),
-                settings.jobs_interval_seconds,
-                scheduler=settings.dask_scheduler,
-                tz=settings.timezone,
-                webhook=settings.alert_webhook,
-                host=options.host,
-            )
+        if jobs is not None:
             with guard.shielded():
                 jobs.start()
         if dashboard is not None:  # started above: it came up while the demo was seeded
@@ -585,6 +660,8 @@ def _up(settings: Settings, options: UpOptions, guard: Interruptible, lock: Inst
         _tune_for_latency()
         guard.checkpoint()
         guard.starting = False  # from here a signal only sets `stop`
+        if options.roles != ROLES:  # named when not the default (all three)
+            parts.append(f"roles={','.join(roles)}")
         lock.describe(" ".join(parts))
         print("ready " + " ".join(parts), flush=True)
         while not stop.is_set():

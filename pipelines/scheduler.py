@@ -7,18 +7,26 @@ after the bureau's midnight, ``daily`` too, before ``alerts`` (which read the da
 are incremental, so a tick with nothing new costs a few queries; the interval only sets how
 fresh dashboards and alerts are. A run that fails is logged and retried at the next tick (the
 job's mark has not moved).
+
+With several instances of the ``jobs`` role on one database, only the leader
+(:class:`store.leader.Leadership`) ticks: a standby tries to lead every few seconds and, once
+it does, ticks at once; the leader confirms its lead before every tick and between ticks, and
+stops ticking as soon as it lost it. The local cluster of Dask workers starts only once this
+instance leads, and is closed when it no longer does.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from pipelines.jobs import JobContext, JobReport, get
 from pipelines.runner import Runner
+from store.leader import RETRY_SECONDS, Leadership
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +53,9 @@ class JobScheduler:
         the bureau's time zone (daily boundaries).
     host:
         the address the local cluster's listeners bind (``ecosense up --host``).
+    leader:
+        the election among instances sharing the database (``None``: this one always leads),
+        checked every ``retry`` seconds.
     """
 
     def __init__(
@@ -59,6 +70,8 @@ class JobScheduler:
         on_report: Callable[[JobReport], None] | None = None,
         host: str = "127.0.0.1",
         workers: int | None = None,
+        leader: Leadership | None = None,
+        retry: float = RETRY_SECONDS,
     ) -> None:
         self.url = url
         self.workers = workers
@@ -70,6 +83,8 @@ class JobScheduler:
         self.daily = get("daily")
         self.on_report = on_report
         self.host = host
+        self.leader = leader
+        self.retry = retry
         self.runs = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="jobs", daemon=True)
@@ -79,16 +94,39 @@ class JobScheduler:
         self._thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop after the job running now, if any."""
+        """Stop after the job running now, if any (and let go of the lead)."""
         self._stop.set()
-        self._thread.join(timeout)
+        if self._thread.ident is not None:  # started
+            self._thread.join(timeout)
+        if self.leader is not None:
+            self.leader.release()
+
+    @property
+    def leading(self) -> bool:
+        """Whether this scheduler is the one that ticks (``GET /healthz``'s ``jobs_leader``)."""
+        return self.leader is None or self.leader.leading
+
+    def _lead(self) -> bool:
+        return self.leader is None or self.leader.check()
 
     def _loop(self) -> None:
         runner: Runner | None = None
         last_day: datetime | None = None
         tick = 0
+        due = time.monotonic()  # the next tick: at once, and at once again on taking the lead
         try:
             while not self._stop.is_set():
+                if not self._lead():
+                    if runner is not None:  # a leader no more: its local workers go
+                        runner.close()
+                        runner = None
+                    due = time.monotonic()
+                    self._stop.wait(self.retry)
+                    continue
+                if time.monotonic() < due:
+                    self._stop.wait(min(self.retry, due - time.monotonic()))
+                    continue
+                due = time.monotonic() + self.interval
                 try:
                     if runner is None:
                         runner = Runner(
@@ -111,7 +149,6 @@ class JobScheduler:
                     logger.exception("scheduled jobs failed; retrying at the next tick")
                 tick += 1
                 self.runs += 1
-                self._stop.wait(self.interval)
         finally:
             if runner is not None:
                 runner.close()

@@ -97,6 +97,8 @@ TABLES: Final[Mapping[str, Table]] = {
     "assessments": Table({"gateway": R, "jobs": RWD, "reader": R}),
     "emissions": Table({"gateway": R, "jobs": RWD, "reader": R}),
     "job_marks": Table({"gateway": R, "jobs": RW, "reader": R}),
+    # written by the trigger of migration 0017, as the role that moves a mark
+    "job_mark_moves": Table({"gateway": R, "jobs": "SELECT, INSERT", "reader": R}, sequence="id"),
     # alerts: jobs open/close them; the API and the dashboard's duty officer acknowledge (the
     # dashboard closes with a comment too) and queue the webhook event
     "alerts": Table(

@@ -219,7 +219,11 @@ def test_time_window_and_filters(client: TestClient, token: str) -> None:
 def test_stations_are_public_and_health(client: TestClient) -> None:
     r = client.get("/api/v1/stations")
     assert [s["id"] for s in r.json()["items"]] == ["S1", "S2"]
-    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/healthz").json() == {
+        "status": "ok",
+        "roles": ["gateway"],
+        "jobs_leader": False,
+    }
     assert client.get("/docs").status_code == 200
 
 

@@ -92,3 +92,55 @@ def test_the_data_dir_and_where_its_setting_comes_from(
     env["ECOSENSE_DATA_DIR"] = str(tmp_path / "env")
     assert load_settings(env).data_dir == tmp_path / "env"
     assert data_dir_origin(env) == "ECOSENSE_DATA_DIR"
+
+
+def test_every_setting_may_come_from_a_file(tmp_path: Path) -> None:
+    """Issue 15: ``ECOSENSE_X_FILE`` (compose and Kubernetes secrets) for every ``ECOSENSE_X``;
+    the file's trailing newline is not part of the value."""
+    url, token, tz = tmp_path / "url", tmp_path / "token", tmp_path / "tz"
+    url.write_text("postgresql://es:s3cret@db/ecosense\n")
+    token.write_text("es_admin_from_a_secret\r\n")
+    tz.write_text("UTC")
+    s = load_settings(
+        {
+            "ECOSENSE_DATA_DIR": str(tmp_path / "d"),
+            "ECOSENSE_DATABASE_URL_FILE": str(url),
+            "ECOSENSE_ADMIN_TOKEN_FILE": str(token),
+            "ECOSENSE_TIMEZONE_FILE": str(tz),
+        }
+    )
+    assert s.database_url == "postgresql://es:s3cret@db/ecosense"
+    assert s.admin_token == "es_admin_from_a_secret" and admin_token(s) == s.admin_token
+    assert s.timezone == "UTC"
+    # a file wins over the TOML file, as the variable does
+    cfg = tmp_path / "e.toml"
+    cfg.write_text('database_url = "postgresql://toml/db"\n')
+    s = load_settings({"ECOSENSE_CONFIG": str(cfg), "ECOSENSE_DATABASE_URL_FILE": str(url)})
+    assert s.database_url == "postgresql://es:s3cret@db/ecosense"
+    # and is checked as the variable is
+    with pytest.raises(ConfigError, match="unknown timezone"):
+        tz.write_text("Mars/Olympus\n")
+        load_settings({"ECOSENSE_TIMEZONE_FILE": str(tz)})
+
+
+@pytest.mark.parametrize(
+    ("env", "reason"),
+    [
+        (
+            {"ECOSENSE_ADMIN_TOKEN": "a", "ECOSENSE_ADMIN_TOKEN_FILE": "{dir}/token"},
+            "ECOSENSE_ADMIN_TOKEN and ECOSENSE_ADMIN_TOKEN_FILE are both set",
+        ),
+        (
+            {"ECOSENSE_DATABASE_URL_FILE": "{dir}/missing"},
+            "ECOSENSE_DATABASE_URL_FILE: cannot read .*/missing: No such file",
+        ),
+        ({"ECOSENSE_ADMIN_TOKEN_FILE": "{dir}/empty"}, "ECOSENSE_ADMIN_TOKEN_FILE: .* is empty"),
+    ],
+)
+def test_a_bad_setting_file_is_a_config_error(
+    tmp_path: Path, env: dict[str, str], reason: str
+) -> None:
+    (tmp_path / "token").write_text("b\n")
+    (tmp_path / "empty").write_text("\n")
+    with pytest.raises(ConfigError, match=reason):
+        load_settings({k: v.format(dir=tmp_path) for k, v in env.items()})
