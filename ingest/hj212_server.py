@@ -624,6 +624,7 @@ class Hj212Server:
         self.instances = instances
         #: commands routed to another instance, waiting for its answer: woken by notifications
         self._routed: dict[str, asyncio.Event] = {}
+        self._serving: set[asyncio.Task[None]] = set()  #: commands routed here, being sent
         self.max_verifications = max_verifications
         self.failure_delay = failure_delay
         self.recheck_interval = recheck_interval
@@ -985,6 +986,8 @@ class Hj212Server:
         store.errors.StoreUnavailable
             when the unit is not held here and the database cannot be asked who holds it.
         """
+        if not all(" " <= ch <= "~" for ch in mn + cn + cp):  # no NUL, no CR LF framing
+            raise ValueError("MN, CN and CP must be printable ASCII (a data segment's text)")
         hj212.encode(cn=cn, st="91", mn=mn, pw="", qn=hj212.qn_now(), flag=5, cp=cp)  # checked
         if self._link(mn) is not None or self.instances is None:
             return await self._command_here(mn, cn, cp, timeout)
@@ -1096,7 +1099,9 @@ class Hj212Server:
             if woken is not None:
                 woken.set()
         else:
-            self.loop.create_task(self._serve_routed(wakeup.id))
+            task = self.loop.create_task(self._serve_routed(wakeup.id))
+            self._serving.add(task)  # a task only weakly referenced may vanish mid-way
+            task.add_done_callback(self._serving.discard)
 
     async def _serve_routed(self, command_id: str) -> None:
         """Take a command another instance routed here, send it on the unit's link, and

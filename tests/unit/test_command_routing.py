@@ -106,9 +106,7 @@ def test_an_answered_command_gives_the_units_answers() -> None:
         ("failed", CommandFailed),
     ],
 )
-def test_a_command_that_failed_there_fails_here_alike(
-    state: str, error: type[Exception]
-) -> None:
+def test_a_command_that_failed_there_fails_here_alike(state: str, error: type[Exception]) -> None:
     """The holder's outcome maps to what the local path raises, so the HTTP route answers
     404/504/400/502 the same whichever instance holds the unit."""
     assert state in TERMINAL
