@@ -4,7 +4,6 @@ channels."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 
@@ -140,4 +139,3 @@ def test_one_listener_for_several_channels_even_one_subscribed_while_it_runs(
             notify.announce(conn, "x" * 8000, CHANNEL)
     finally:
         listener.stop()
-    assert not threading.current_thread().daemon
