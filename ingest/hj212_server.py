@@ -970,7 +970,9 @@ class Hj212Server:
         the field unit ``mn`` and wait for its 9011 request answer (``QnRtn``) and, when it
         accepted, its 9012 execution result (``ExeRtn``): on this server's link when it holds
         the unit, else through the gateway instance that holds it (``instances``; the answer
-        then waits up to ``timeout`` + :data:`ROUTE_MARGIN_SECONDS` s).
+        then waits up to ``timeout`` + :data:`ROUTE_MARGIN_SECONDS` s). With ``instances``, the
+        database says which instance the unit logged in to last, and that one sends it: a unit
+        that reconnected elsewhere may have left its old connection here half-open.
 
         Raises
         ------
@@ -989,11 +991,17 @@ class Hj212Server:
         if not all(" " <= ch <= "~" for ch in mn + cn + cp):  # no NUL, no CR LF framing
             raise ValueError("MN, CN and CP must be printable ASCII (a data segment's text)")
         hj212.encode(cn=cn, st="91", mn=mn, pw="", qn=hj212.qn_now(), flag=5, cp=cp)  # checked
-        if self._link(mn) is not None or self.instances is None:
+        here = self._link(mn) is not None
+        if self.instances is None:
             return await self._command_here(mn, cn, cp, timeout)
-        holder = await asyncio.to_thread(self.instances.holder, mn)
+        try:  # the unit's last login wins: a link here may be a connection it left half-open
+            holder = await asyncio.to_thread(self.instances.holder, mn)
+        except StoreError:
+            if here:
+                return await self._command_here(mn, cn, cp, timeout)
+            raise
         if holder is None or holder == self.instances.id:
-            raise LookupError(f"no field unit with MN {mn} is connected")
+            return await self._command_here(mn, cn, cp, timeout)
         return await self._command_there(holder, mn, cn, cp, timeout)
 
     def _link(self, mn: str) -> tuple[_Link, asyncio.Transport] | None:

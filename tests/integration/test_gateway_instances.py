@@ -247,6 +247,22 @@ def test_a_command_reaches_the_unit_through_the_instance_that_holds_it(
         finally:
             unit.close()
 
+        # the unit reconnected to B, its old connection to A left open (half-open, silent):
+        # A sends the command through B, where it logged in last, not on the dead link
+        stale = FieldUnit(a.hj212, silent=True)
+        try:
+            wait_for(lambda: holder(url) == at_a, 10)
+            unit = FieldUnit(b.hj212)
+            try:
+                wait_for(lambda: holder(url) not in (None, at_a), 10)
+                r = post_command(a)
+                assert r.status_code == 200 and r.json()["ExeRtn"] == "1", r.text
+                assert stale.commands == [] and len(unit.commands) == 1
+            finally:
+                unit.close()
+        finally:
+            stale.close()
+
         # the audit: each command recorded once, by the instance that received the request
         with psycopg.connect(url) as conn:
             entries = conn.execute(
@@ -261,6 +277,7 @@ def test_a_command_reaches_the_unit_through_the_instance_that_holds_it(
             "failed",
             "refused",
             "failed",
+            "ok",
         ]
         assert entries[2][1]["QnRtn"] == "1" and entries[4][1]["cp"] == "(new password withheld)"
 
