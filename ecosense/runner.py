@@ -72,6 +72,8 @@ from store import OpenedStore, open_store
 from store.audit import AuditWriter
 from store.context import ServiceContext
 from store.influx import InfluxMirror
+from store.instances import CHANNEL as HJ212_CHANNEL
+from store.instances import Instances
 from store.leader import Leadership, named
 from store.notify import CredentialListener
 from store.postgres import PostgresStore, SourcedBatch
@@ -595,9 +597,11 @@ def _up(settings: Settings, options: UpOptions, guard: Interruptible, lock: Inst
                     max_connections=total,
                     trusted_proxies=trusted,
                     auditor=auditor,
+                    instances=Instances(gateway),  # commands to units held by other instances
                 )
             )
             listener.subscribe(hj212_server.server.credentials_changed)
+            listener.subscribe(hj212_server.server.routed, HJ212_CHANNEL)
             try:
                 with guard.shielded():
                     hj_host, hj_port = hj212_server.start(options.host, options.hj212_port)

@@ -32,7 +32,13 @@ server does with each packet (HJ 212-2017 §6 and Table 2; ``docs/standards/hj21
   store is down) is logged and dropped, never a reason to leave the packet unanswered.
 - status uploads (2021, 2041, 2081, 3020): answered with 9014 when asked, logged.
 - notices (1013): answered with 9013 when asked.
-- field-unit answers 9011/9012: logged.
+- field-unit answers 9011/9012: logged, and handed to the platform command waiting for them.
+- platform commands (:meth:`Hj212Server.command`, the operator's
+  ``POST /api/v1/hj212/{mn}/commands``): sent on the unit's link when this server holds it;
+  with several gateway instances on one database (``instances``, :mod:`store.instances`) a
+  unit held by another instance gets the command through that instance, and its 9011/9012
+  answers come back the same way. Each login of a unit records this instance as its holder;
+  each disconnect removes the record.
 - split uploads (Flag D=1, ``PNUM``/``PNO``; HJ 212-2017 Appendix C, Tables C.49/C.50): each
   piece is stored and answered on its own, as the standard's example does (a piece is only
   answered once durable, so an answered piece is never lost); a piece whose data area does not
@@ -82,11 +88,19 @@ from ingest.hj212_readings import STATUS_UPLOADS, RawReading, readings, rehome, 
 from ingest.limits import Admission, Network, host_of
 from sensors.observations import Source
 from store import audit as audit_log
+from store import instances as routes
 from store import notify, quarantine
 from store.errors import StoreError
 from store.postgres import Device, PasswordCheck, PostgresStore, SourcedBatch
 
 logger = logging.getLogger(__name__)
+
+#: Seconds a command routed to the instance holding the unit waits for that instance to take
+#: it; beyond, the instance counts as gone (its heartbeat not yet expired) and the unit as
+#: connected nowhere.
+ACCEPT_SECONDS = 3.0
+#: Seconds a routed command waits beyond its own time-out for the holder's answer.
+ROUTE_MARGIN_SECONDS = 2.0
 
 READ_SIZE = 65536
 #: Seconds between two summary lines of one connection's framing and packet errors.
@@ -183,6 +197,8 @@ class _Connection(asyncio.Protocol):
         for mn, link in list(self.server.links.items()):
             if link.connection is self:
                 del self.server.links[mn]
+                if self.server.instances is not None:
+                    self.server.instances.release(mn)
 
     def data_received(self, data: bytes) -> None:
         self.last_active = self.server.loop.time()
@@ -337,6 +353,8 @@ class _Connection(asyncio.Protocol):
         link = server.links.get(mn)
         if link is None or (link.connection, link.st, link.pw) != (self, st, pw):
             server.links[mn] = _Link(self, st, pw)  # where platform commands to mn go
+            if server.instances is not None and (link is None or link.connection is not self):
+                server.instances.hold(mn)  # and through which instance, for the others
         cn = packet.cn or ""
         if cn in hj212.UPLOAD_INTERVALS or cn in STATUS_UPLOADS:
             self._upload(packet, device)
@@ -574,6 +592,10 @@ class Hj212Server:
     failure_delay: seconds a connection waits after a refused login before its next packet.
     recheck_interval: seconds between two checks of the credential versions of the connected
         devices (the fallback should an announcement of a change be missed).
+    instances: this gateway instance among those on the database (:mod:`store.instances`):
+        records which units this server holds, and routes commands for units held by another
+        instance (started and stopped with the server; feed :meth:`routed` the notifications
+        of :data:`store.instances.CHANNEL`). ``None``: commands reach local units only.
     """
 
     def __init__(
@@ -596,8 +618,13 @@ class Hj212Server:
         throttle: LoginThrottle | None = None,
         failure_delay: float = 0.5,
         recheck_interval: float = 5.0,
+        instances: routes.Instances | None = None,
     ) -> None:
         self.store = store
+        self.instances = instances
+        #: commands routed to another instance, waiting for its answer: woken by notifications
+        self._routed: dict[str, asyncio.Event] = {}
+        self._serving: set[asyncio.Task[None]] = set()  #: commands routed here, being sent
         self.max_verifications = max_verifications
         self.failure_delay = failure_delay
         self.recheck_interval = recheck_interval
@@ -649,6 +676,8 @@ class Hj212Server:
         )
         self._sweeper = self._loop.create_task(self._sweep_idle())
         self._rechecker = self._loop.create_task(self._recheck_periodically())
+        if self.instances is not None:
+            await asyncio.to_thread(self.instances.start)
         sock = self._server.sockets[0].getsockname()
         return str(sock[0]), int(sock[1])
 
@@ -667,6 +696,8 @@ class Hj212Server:
                     await asyncio.sleep(0.01)
         if self._server is not None:
             await self._server.wait_closed()
+        if self.instances is not None:
+            await asyncio.to_thread(self.instances.stop)
 
     async def _sweep_idle(self) -> None:
         """Close connections silent for ``idle_timeout`` seconds, and those that did not
@@ -936,27 +967,65 @@ class Hj212Server:
         self, mn: str, cn: str, cp: str = "", timeout: float = 15.0
     ) -> dict[str, str | None]:
         """Send a platform command (1011/1012 time, 1061–1064 intervals, 1072 password …) to
-        the connected field unit ``mn`` and wait for its 9011 request answer (``QnRtn``) and,
-        when it accepted, its 9012 execution result (``ExeRtn``).
+        the field unit ``mn`` and wait for its 9011 request answer (``QnRtn``) and, when it
+        accepted, its 9012 execution result (``ExeRtn``): on this server's link when it holds
+        the unit, else through the gateway instance that holds it (``instances``; the answer
+        then waits up to ``timeout`` + :data:`ROUTE_MARGIN_SECONDS` s). With ``instances``, the
+        database says which instance the unit logged in to last, and that one sends it: a unit
+        that reconnected elsewhere may have left its old connection here half-open.
 
         Raises
         ------
         LookupError
-            when no field unit with that MN is connected.
+            when no field unit with that MN is connected (to any instance; an instance that
+            does not take the command within :data:`ACCEPT_SECONDS` counts as gone).
         TimeoutError
             when it does not answer in ``timeout`` seconds.
+        ValueError
+            when the command cannot be sent (not an HJ 212 data segment: too long, not ASCII).
+        CommandFailed
+            when the instance holding the unit failed to send it.
+        store.errors.StoreUnavailable
+            when the unit is not held here and the database cannot be asked who holds it.
         """
+        if not all(" " <= ch <= "~" for ch in mn + cn + cp):  # no NUL, no CR LF framing
+            raise ValueError("MN, CN and CP must be printable ASCII (a data segment's text)")
+        hj212.encode(cn=cn, st="91", mn=mn, pw="", qn=hj212.qn_now(), flag=5, cp=cp)  # checked
+        here = self._link(mn) is not None
+        if self.instances is None:
+            return await self._command_here(mn, cn, cp, timeout)
+        try:  # the unit's last login wins: a link here may be a connection it left half-open
+            holder = await asyncio.to_thread(self.instances.holder, mn)
+        except StoreError:
+            if here:
+                return await self._command_here(mn, cn, cp, timeout)
+            raise
+        if holder is None or holder == self.instances.id:
+            return await self._command_here(mn, cn, cp, timeout)
+        return await self._command_there(holder, mn, cn, cp, timeout)
+
+    def _link(self, mn: str) -> tuple[_Link, asyncio.Transport] | None:
+        """The open link of a unit this server holds, with its transport."""
         link = self.links.get(mn)
         transport = link.connection.transport if link is not None else None
         if link is None or transport is None or transport.is_closing():
+            return None
+        return link, transport
+
+    async def _command_here(
+        self, mn: str, cn: str, cp: str, timeout: float
+    ) -> dict[str, str | None]:
+        """:meth:`command` on this server's own link of ``mn``."""
+        held = self._link(mn)
+        if held is None:
             raise LookupError(f"no field unit with MN {mn} is connected")
+        link, transport = held
         qn = hj212.qn_now()
+        packet = hj212.encode(cn=cn, st=link.st, mn=mn, pw=link.pw, qn=qn, flag=5, cp=cp)
         answers: asyncio.Queue[hj212.Packet] = asyncio.Queue()
         self.commands[(mn, qn)] = answers
         try:
-            transport.write(
-                hj212.encode(cn=cn, st=link.st, mn=mn, pw=link.pw, qn=qn, flag=5, cp=cp)
-            )
+            transport.write(packet)
             result: dict[str, str | None] = {"qn": qn, "QnRtn": None, "ExeRtn": None}
             async with asyncio.timeout(timeout):
                 while True:
@@ -971,6 +1040,133 @@ class Hj212Server:
                         return result
         finally:
             self.commands.pop((mn, qn), None)
+
+    async def _command_there(
+        self, holder: str, mn: str, cn: str, cp: str, timeout: float
+    ) -> dict[str, str | None]:
+        """:meth:`command` through ``holder``, the instance holding ``mn``: the command is a
+        row the holder takes and answers (:mod:`store.instances`); each step's notification
+        wakes this side, which also reads the row every second should one be lost."""
+        instances = self.instances
+        assert instances is not None
+        command = routes.new_command_id()
+        woken = self._routed[command] = asyncio.Event()
+        loop = self.loop
+        started = loop.time()
+        taken_by, deadline = started + ACCEPT_SECONDS, started + timeout + ROUTE_MARGIN_SECONDS
+        accepted = False
+        try:
+            await asyncio.to_thread(instances.send_command, command, holder, mn, cn, cp, timeout)
+            while True:
+                limit = deadline if accepted else min(taken_by, deadline)
+                left = limit - loop.time()
+                if left <= 0:
+                    if accepted or not await asyncio.to_thread(instances.withdraw, command):
+                        accepted = True  # taken just now: its answer is awaited
+                        if loop.time() < deadline:
+                            continue
+                        raise TimeoutError(f"field unit {mn} did not answer in time")
+                    raise LookupError(
+                        f"no field unit with MN {mn} is connected (the gateway instance"
+                        f" {holder} that held it does not answer)"
+                    )
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(min(1.0, left)):
+                        await woken.wait()
+                woken.clear()
+                state = await asyncio.to_thread(instances.command_state, command)
+                if state is None:
+                    raise LookupError(f"no field unit with MN {mn} is connected")
+                if state.state == "accepted":
+                    accepted = True
+                elif state.state in routes.TERMINAL:
+                    return _routed_result(state, mn)
+        finally:
+            self._routed.pop(command, None)
+            try:
+                await asyncio.to_thread(instances.forget, command)
+            except StoreError as exc:  # the row is purged later
+                logger.warning("hj212: routed command %s not deleted: %s", command, exc)
+
+    def routed(self, payload: str) -> None:
+        """A notification on :data:`store.instances.CHANNEL` (from the listener's thread): a
+        command routed to this instance, or news of one it routed to another."""
+        wakeup = routes.Wakeup.parse(payload)
+        loop = self._loop
+        instances = self.instances
+        if wakeup is None or instances is None or wakeup.to != instances.id:
+            return
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(self._on_routed, wakeup)
+
+    def _on_routed(self, wakeup: routes.Wakeup) -> None:
+        if wakeup.kind == "answer":
+            woken = self._routed.get(wakeup.id)
+            if woken is not None:
+                woken.set()
+        else:
+            task = self.loop.create_task(self._serve_routed(wakeup.id))
+            self._serving.add(task)  # a task only weakly referenced may vanish mid-way
+            task.add_done_callback(self._serving.discard)
+
+    async def _serve_routed(self, command_id: str) -> None:
+        """Take a command another instance routed here, send it on the unit's link, and
+        record the unit's answer (or why there is none) for that instance."""
+        instances = self.instances
+        assert instances is not None
+        try:
+            command = await asyncio.to_thread(instances.claim, command_id)
+        except StoreError as exc:
+            logger.warning("hj212: routed command %s not taken: %s", command_id, exc)
+            return
+        if command is None:
+            return  # withdrawn by its sender, or not for us
+        logger.info(
+            "hj212: command CN=%s for MN %s routed from gateway instance %s",
+            command.cn,
+            command.mn,
+            command.sender,
+        )
+        state: routes.State = "failed"
+        result: dict[str, str | None] | None = None
+        message: str | None = None
+        try:
+            result = await self._command_here(command.mn, command.cn, command.cp, command.timeout)
+            state = "answered"
+        except LookupError as exc:
+            state, message = "not_connected", str(exc)
+        except TimeoutError:
+            state, message = "timeout", f"field unit {command.mn} did not answer in time"
+        except ValueError as exc:
+            state, message = "invalid", str(exc)
+        except Exception as exc:
+            logger.exception("hj212: routed command %s failed", command_id)
+            message = type(exc).__name__
+        try:
+            await asyncio.to_thread(instances.answer, command, state, result, message)
+        except StoreError as exc:  # the sender times out
+            logger.warning("hj212: answer to routed command %s lost: %s", command_id, exc)
+
+
+class CommandFailed(Exception):
+    """The gateway instance holding a field unit could not send it a command."""
+
+
+def _routed_result(state: routes.CommandState, mn: str) -> dict[str, str | None]:
+    """A routed command's final state as :meth:`Hj212Server.command` ends: the unit's
+    answers, or the exception the holder met."""
+    if state.state == "answered" and state.result is not None:
+        return {k: state.result.get(k) for k in ("qn", "QnRtn", "ExeRtn")}
+    message = state.message or f"field unit {mn}: {state.state}"
+    if state.state == "not_connected":
+        raise LookupError(message)
+    if state.state == "timeout":
+        raise TimeoutError(message)
+    if state.state == "invalid":
+        raise ValueError(message)
+    raise CommandFailed(message)
 
 
 class ThreadedHj212Server:
@@ -1026,7 +1222,7 @@ class ThreadedHj212Server:
         future = asyncio.run_coroutine_threadsafe(
             self.server.command(mn, cn, cp, timeout), self.loop
         )
-        return future.result(timeout + 5)
+        return future.result(timeout + ROUTE_MARGIN_SECONDS + ACCEPT_SECONDS + 5)
 
     def is_alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()

@@ -24,6 +24,7 @@ from access import Action, Dataset, Grade
 from api.auth import Caller, allow, require
 from ingest import lineprotocol
 from ingest.accept import Forbidden, ingest_items, source_of
+from ingest.hj212_server import CommandFailed
 from store.context import Principal, ServiceContext
 from store.errors import StoreUnavailable
 
@@ -302,7 +303,10 @@ HJ212_COMMANDS = frozenset({"1011", "1012", "1061", "1062", "1063", "1064", "107
     summary="Send an HJ 212 command to a connected field unit (operator)",
     responses={
         200: {"description": "the field unit's QnRtn (9011) and ExeRtn (9012)"},
-        404: {"description": "no field unit with that MN is connected"},
+        400: {"description": "not a command this platform sends, or too long for HJ 212"},
+        404: {"description": "no field unit with that MN is connected to any gateway instance"},
+        502: {"description": "the gateway instance holding the unit could not send it"},
+        503: {"description": "the database cannot say which gateway instance holds the unit"},
         504: {"description": "the field unit did not answer in time"},
     },
 )
@@ -312,7 +316,10 @@ async def hj212_command(
     principal: Annotated[access.Principal, Depends(allow(Action.OPERATE, "field-units"))],
 ) -> JSONResponse:
     """Body ``{"cn": "1062", "cp": "RtdInterval=30"}``: set the real-time interval to 30 s;
-    ``1012`` with ``SystemTime=YYYYMMDDhhmmss`` sets the clock; ``1064`` ``MinInterval=10``."""
+    ``1012`` with ``SystemTime=YYYYMMDDhhmmss`` sets the clock; ``1064`` ``MinInterval=10``.
+    The unit may be connected to any gateway instance on the database: the command goes
+    through the one that holds its connection (``ingest.hj212_server.Hj212Server.command``);
+    it is audited here, once."""
     try:
         doc = json.loads(await request.body())
     except (ValueError, RecursionError):
@@ -338,11 +345,20 @@ async def hj212_command(
 
     try:
         result = await run_in_threadpool(commander, mn, cn, cp)
+    except StoreUnavailable as exc:
+        await audited("failed", {"reason": "database unavailable"})
+        return _error(503, f"cannot tell which gateway instance holds {mn}: {exc}")
     except LookupError as exc:
         await audited("failed", {"reason": "not connected"})
         return _error(404, str(exc))
     except TimeoutError:
         await audited("failed", {"reason": "no answer in time"})
         return _error(504, f"field unit {mn} did not answer in time")
+    except CommandFailed as exc:
+        await audited("failed", {"reason": "not sent", "detail": str(exc)})
+        return _error(502, f"the gateway instance holding {mn} could not send it: {exc}")
+    except ValueError as exc:
+        await audited("failed", {"reason": "invalid"})
+        return _error(400, f"cannot send this command: {exc}")
     await audited("ok" if result.get("QnRtn") == "1" else "refused", dict(result))
     return JSONResponse(result)

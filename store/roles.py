@@ -138,6 +138,11 @@ TABLES: Final[Mapping[str, Table]] = {
         {"gateway": "SELECT, INSERT", "reader": "SELECT (id, hash), INSERT"}, sequence="id"
     ),
     "ecosense_migrations": Table({"gateway": R, "jobs": R, "reader": R}),
+    # --- gateway instances on one database: which holds which HJ 212 unit, commands routed
+    # between them (store/instances.py); a command may carry a unit's new password
+    "gateway_instances": Table({"gateway": RWD}),
+    "hj212_links": Table({"gateway": RWD}),
+    "hj212_commands": Table({"gateway": RWD}),
 }
 
 

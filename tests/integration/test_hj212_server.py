@@ -362,6 +362,22 @@ def test_platform_commands_get_the_field_units_answers(server, store: PostgresSt
             ).status_code
             == 400
         )
+        # a CR LF (a second packet smuggled in CP), a NUL or too long a CP: 400, nothing sent
+        for cp in (
+            "RtdInterval=30\r\n##0010QN=1",
+            "RtdInterval=\x00",
+            "RtdInterval=" + "9" * 1100,
+        ):
+            r = client.post(
+                f"/api/v1/hj212/{MN}/commands",
+                headers={"Authorization": "Bearer op"},
+                json={"cn": "1062", "cp": cp},
+            )
+            assert r.status_code == 400, r.text
+        s.settimeout(0.5)
+        with pytest.raises(TimeoutError):
+            s.recv(4096)
+        s.settimeout(5)
         token = store.add_device("d9", "W1")
         assert (
             client.post(
@@ -380,6 +396,7 @@ def test_platform_commands_get_the_field_units_answers(server, store: PostgresSt
         ("admin", f"mn:{MN}", "ok"),
         ("admin", f"mn:{MN}", "refused"),
         ("admin", "mn:NOBODY", "failed"),
+        *[("admin", f"mn:{MN}", "failed")] * 3,
     ]
     assert commands[0].details is not None and commands[0].details["ExeRtn"] == "1"
     with pytest.raises(TimeoutError), connect(address) as s2:
