@@ -50,7 +50,7 @@ level = "province"
 
 [outputs]
 dir = "inventory-2025"
-formats = ["csv", "html"]
+formats = ["csv", "xlsx", "html"]
 """
 
 

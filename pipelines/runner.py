@@ -55,6 +55,12 @@ class Runner:
         self._cluster: LocalCluster | None = None
         n = workers or max(1, min(os.cpu_count() or 1, 4))
         bind = f"[{host}]" if ":" in host else host
+        # Dask's own messages (a worker's heartbeat failing while the cluster closes, a nanny
+        # killing a worker slow to stop) are noise to a user: a task's failure reaches the
+        # caller through its future. Shown only when the caller lowered the level of
+        # "distributed" below WARNING (``ecosense -v``).
+        quiet = logging.getLogger("distributed").getEffectiveLevel() >= logging.WARNING
+        silence = logging.CRITICAL if quiet else logging.INFO
         if scheduler:
             self.client = Client(scheduler, timeout=30)  # type: ignore[no-untyped-call]
         else:
@@ -67,7 +73,7 @@ class Runner:
                     dashboard_address=f"{bind}:0",  # its HTTP routes on any free port
                     worker_dashboard_address=f"{bind}:0",  # the workers' too (default: all)
                     scheduler_kwargs={"dashboard": False},
-                    silence_logs=logging.WARNING,
+                    silence_logs=silence,
                     preload=[PRELOAD],  # the workers die with this process
                     **({"memory_limit": memory_limit} if memory_limit else {}),
                 )
@@ -79,7 +85,7 @@ class Runner:
                     dashboard_address=f"{bind}:0",  # its HTTP routes on any free port
                     worker_dashboard_address=f"{bind}:0",  # the workers' too (default: all)
                     scheduler_kwargs={"dashboard": False},
-                    silence_logs=logging.WARNING,
+                    silence_logs=silence,
                 )
             self.client = Client(self._cluster)  # type: ignore[no-untyped-call]
 

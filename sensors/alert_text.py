@@ -32,6 +32,49 @@ def _name_zh(code: str) -> str:
         return code
 
 
+#: the time zone alert messages show their times in (China Standard Time, the bureau's day)
+DISPLAY_TZ: Final = "Asia/Shanghai"
+
+
+def _local(iso: str, *, day: bool = False) -> str:
+    """An ISO 8601 instant of an alert's details in :data:`DISPLAY_TZ`: ``2026-12-02 08:00
+    CST``, or the bureau's date ``2026-12-02`` for a daily period (``day``); the text as it
+    is when it is not an instant."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    try:
+        at = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    if at.tzinfo is None:
+        return iso
+    local = at.astimezone(ZoneInfo(DISPLAY_TZ))
+    return local.strftime("%Y-%m-%d") if day else local.strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _primary(codes: str, zh: bool) -> str:
+    """AQI primary pollutants (``pm25_24h,pm10_24h``) by name: ``PM2.5 (24 h)`` /
+    ``细颗粒物（24小时）``."""
+    from sensors.parameters import lookup
+
+    names = []
+    for code in filter(None, (c.strip() for c in codes.split(","))):
+        pollutant, _, averaging = code.rpartition("_")
+        if not pollutant:
+            pollutant, averaging = code, ""
+        try:
+            found = lookup(pollutant)
+            name = found.name_zh if zh else found.name_en
+        except (LookupError, ValueError):
+            name = pollutant
+        if averaging in ("1h", "24h", "8h"):
+            span = averaging.replace("h", "小时" if zh else " h")
+            name = f"{name}（{span}）" if zh else f"{name} ({span})"
+        names.append(name)
+    return ("、" if zh else ", ").join(names)
+
+
 def _category_zh(level: int) -> str:
     from sensors.standards.aqi import CATEGORIES
 
@@ -73,22 +116,23 @@ def describe(
             return f"{p} above {lim:g} ({span} limit) for {n} hours"
         if rule == "aqi":
             what = str(d.get("report") or ("daily" if p == "P1D" else "hourly"))
-            level, start = int(d["level"]), str(d["start"])
+            level, start = int(d["level"]), _local(str(d["start"]), day=what == "daily")
             aqi = int(float(value))  # type: ignore[arg-type]
-            primary = d.get("primary") or ""
+            primary = _primary(str(d.get("primary") or ""), zh)
             if zh:
                 return (
                     f"{_REPORT_ZH.get(what, what)} AQI {aqi}（{level} 级，{_category_zh(level)}），"
                     f"时段 {start}；首要污染物：{primary or '无'}"
                 )
-            return f"{what} AQI {aqi} (level {level}) at {start}; primary: {primary or '-'}"
+            on = "on" if what == "daily" else "at"
+            return f"{what} AQI {aqi} (level {level}) {on} {start}; primary: {primary or '-'}"
         if rule == "offline":
-            minutes, last = float(value), str(d["last_seen"])  # type: ignore[arg-type]
+            minutes, last = float(value), _local(str(d["last_seen"]))  # type: ignore[arg-type]
             if zh:
                 return f"已 {minutes:.0f} 分钟无数据（最后一次 {last}）"
             return f"no data for {minutes:.0f} minutes (last {last})"
         if rule == "flatline":
-            since = str(d["since"])
+            since = _local(str(d["since"]))
             if zh:
                 return f"{_name_zh(p)}：自 {since} 起数值不变（传感器可能卡滞）"
             return f"{p}: the same value repeated (stuck sensor?) since {since}"

@@ -125,6 +125,7 @@ def test_the_walkthrough_runs_verbatim(
     assert any(",CO2e,P1Y,2025-01-01T00:00:00+08:00," in row for row in emissions)
     assert out("ecosense carbon run").startswith("Example inventory 2025: ")
     assert (tmp_path / "examples" / "inventory-2025" / "report.html").exists()
+    assert (tmp_path / "examples" / "inventory-2025" / "inventory.xlsx").exists()  # as README says
     results = out("ecosense gis results").splitlines()
     assert {row.split()[1] for row in results[1:]} == {"CHAOBAI", "YONGDING"}
     assert out("ecosense devices add").strip().splitlines()[-1].startswith("es_")

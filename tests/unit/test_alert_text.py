@@ -53,13 +53,14 @@ def _every_rule() -> list[Condition]:
 
 
 def test_the_english_message_keeps_its_wording() -> None:
-    """The API's and the webhook's ``message`` do not change (backward compatible)."""
+    """The API's and the webhook's ``message`` keep their wording; times are shown in the
+    bureau's time (China Standard Time), pollutants by name."""
     found = {c.rule: c.message for c in _every_rule()}
     assert set(found) == {"exceedance", "sustained", "aqi", "offline", "flatline", "gamma"}
     assert found["exceedance"] == ("so2 1h mean 620 above the GB 3095-2026 limit 500 (0.24× over)")
     assert found["sustained"] == "so2 above 500 (1h limit) for 3 hours"
-    assert found["aqi"].startswith("hourly AQI 215 (level 5) at 2026-11-28T09:20:00+00:00")
-    assert found["offline"].startswith("no data for 45 minutes (last 2026-11-28T09:35")
+    assert found["aqi"].startswith("hourly AQI 215 (level 5) at 2026-11-28 17:20 CST")
+    assert found["offline"].startswith("no data for 45 minutes (last 2026-11-28 17:35 CST")
     assert found["flatline"].startswith("no2: the same value repeated (stuck sensor?) since")
     assert found["gamma"] == "gamma dose rate 150 nGy/h above the background range 60–120"
 
@@ -83,3 +84,13 @@ def test_a_stored_alert_without_enough_fields_keeps_its_message() -> None:
     row: dict[str, Any] = {"rule": "custom", "parameter": "", "value": None, "details": {}}
     assert message_zh({**row, "message": "something odd"}) == "something odd"
     assert describe("aqi", "", 215.0, {"level": 5}, "zh") is None  # no start: not guessed
+
+
+def test_a_daily_alert_names_the_bureaus_day_and_the_pollutant() -> None:
+    """New-user trial of issue 14: "daily AQI 212 (level 5) at 2026-12-01T16:00:00+00:00;
+    primary: pm25_24h" — the day is 2 December in Beijing, and the pollutant a code."""
+    details = {"level": 5, "start": "2026-12-01T16:00:00+00:00", "primary": "pm25_24h,pm10_24h"}
+    en = describe("aqi", "P1D", 212.0, {**details, "report": "daily"}, "en")
+    assert en == "daily AQI 212 (level 5) on 2026-12-02; primary: PM2.5 (24 h), PM10 (24 h)"
+    zh = describe("aqi", "P1D", 212.0, {**details, "report": "daily"}, "zh") or ""
+    assert "时段 2026-12-02；" in zh and "细颗粒物（24小时）、可吸入颗粒物（24小时）" in zh
