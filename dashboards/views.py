@@ -12,7 +12,7 @@ from typing import Any, Final
 import pandas as pd
 import pydeck as pdk
 
-from dashboards.i18n import tr
+from dashboards.i18n import lang, tr
 from dashboards.palettes import STATUS
 from sensors.errors import UnknownParameterError
 from sensors.parameters import Domain, lookup
@@ -403,7 +403,9 @@ def aqi_stations(
     out = stations.copy()
     out["aqi"] = out["id"].map(by["value"]) if not by.empty else pd.NA
     out["level"] = out["id"].map(by["level"]) if not by.empty else pd.NA
-    out["primary"] = out["id"].map(by["label"]).fillna("") if not by.empty else ""
+    out["primary"] = (
+        out["id"].map(by["label"]).fillna("").map(primary_label) if not by.empty else ""
+    )
     starts = out["id"].map(by["start"]) if not by.empty else pd.Series(pd.NaT, index=out.index)
     out["hour"] = [hour_label(t, tz) for t in starts]
     out["stale"] = [is_stale(t, now) for t in starts]
@@ -421,6 +423,22 @@ def aqi_stations(
         )
     ]
     return out
+
+
+def city_label(city: str) -> str:
+    """A city by name in the current language (``郑州`` / ``Zhengzhou``;
+    :func:`sensors.cities.label`)."""
+    from sensors import cities
+
+    return cities.label(city, lang())
+
+
+def primary_label(codes: str) -> str:
+    """AQI primary pollutants (``pm10_1h``) by name in the current language: ``PM10 (1 h)`` /
+    ``可吸入颗粒物（1小时）`` (:func:`sensors.alert_text.primary_names`)."""
+    from sensors.alert_text import primary_names
+
+    return primary_names(codes or "", lang())
 
 
 def ranking(latest: pd.DataFrame, now: datetime | None = None, tz: Any = None) -> pd.DataFrame:
@@ -456,10 +474,10 @@ def ranking(latest: pd.DataFrame, now: datetime | None = None, tz: Any = None) -
             rank: pd.array(
                 [i if i <= current else pd.NA for i in range(1, len(ordered) + 1)], dtype="Int64"
             ),
-            city: ordered["subject"],
+            city: ordered["subject"].map(city_label),
             "AQI": ordered["value"],
             category: [category_label(v) for v in ordered["level"]],
-            primary: ordered["label"].replace("", "—"),
+            primary: ordered["label"].map(primary_label).replace("", "—"),
         }
     )
     if now is not None:
@@ -482,12 +500,14 @@ def daily_report(daily: pd.DataFrame, names: dict[str, str], tz: Any) -> pd.Data
     for r in daily.to_dict("records"):
         details = r["details"] or {}
         row: dict[str, Any] = {
-            tr("station / city", "站点/城市"): r["subject"],
+            tr("station / city", "站点/城市"): (
+                r["subject"] if r["subject"] in names else city_label(r["subject"])
+            ),
             tr("name", "名称"): names.get(r["subject"], ""),
             tr("date", "日期"): pd.Timestamp(r["start"]).tz_convert(tz).strftime("%Y-%m-%d"),
             "AQI": r["value"],
             tr("category", "类别"): category_label(r["level"]),
-            tr("primary pollutant", "首要污染物"): r["label"] or "—",
+            tr("primary pollutant", "首要污染物"): primary_label(r["label"] or "") or "—",
         }
         for key in sorted(details):
             if key.startswith("c_"):

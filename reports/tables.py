@@ -28,6 +28,7 @@ import pandas as pd
 
 import access
 from access import Action, Dataset, Grade
+from sensors import cities as cities_std
 from sensors import parameters
 from sensors.standards import aqi as aqi_std
 from sensors.standards import water as water_std
@@ -159,9 +160,11 @@ def daily_report(
     subjects: list[tuple[str, str, str, str]] = []  # scope, subject, city, shown name
     cities = sorted({str(c) for c in stations["city"] if str(c)})
     for city in cities:
-        subjects.append(("city", city, city, city))
+        subjects.append(("city", city, cities_std.bilingual(city), cities_std.bilingual(city)))
     for s in _rows(stations.sort_values(["city", "id"])):
-        subjects.append(("station", str(s.id), str(s.city), f"{s.id} {s.name}"))
+        subjects.append(
+            ("station", str(s.id), cities_std.bilingual(str(s.city)), f"{s.id} {s.name}")
+        )
     for scope, subject, city, shown in subjects:
         concentrations: dict[str, float | None] = {}
         published: dict[str, float | int | None] = {}

@@ -53,9 +53,10 @@ def _local(iso: str, *, day: bool = False) -> str:
     return local.strftime("%Y-%m-%d") if day else local.strftime("%Y-%m-%d %H:%M %Z")
 
 
-def _primary(codes: str, zh: bool) -> str:
-    """AQI primary pollutants (``pm25_24h,pm10_24h``) by name: ``PM2.5 (24 h)`` /
-    ``细颗粒物（24小时）``."""
+def primary_names(codes: str, language: Lang) -> str:
+    """AQI primary pollutants (``pm25_24h,pm10_24h``) by name: ``PM2.5 (24 h), PM10 (24 h)``
+    / ``细颗粒物（24小时）、可吸入颗粒物（24小时）``; an empty text for none."""
+    zh = language == "zh"
     from sensors.parameters import lookup
 
     names = []
@@ -118,7 +119,7 @@ def describe(
             what = str(d.get("report") or ("daily" if p == "P1D" else "hourly"))
             level, start = int(d["level"]), _local(str(d["start"]), day=what == "daily")
             aqi = int(float(value))  # type: ignore[arg-type]
-            primary = _primary(str(d.get("primary") or ""), zh)
+            primary = primary_names(str(d.get("primary") or ""), "zh" if zh else "en")
             if zh:
                 return (
                     f"{_REPORT_ZH.get(what, what)} AQI {aqi}（{level} 级，{_category_zh(level)}），"

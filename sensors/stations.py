@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from sensors.cities import canonical
 from sensors.errors import ValidationError
 
 #: Station kinds of the contract.
@@ -54,6 +55,9 @@ class Station:
             raise ValidationError(f"station {self.id}: longitude {self.lon} out of range")
         if not (math.isfinite(self.lat) and -90 <= self.lat <= 90):
             raise ValidationError(f"station {self.id}: latitude {self.lat} out of range")
+        city = self.attributes.get("city")
+        if isinstance(city, str) and city != canonical(city):  # one spelling per known city
+            object.__setattr__(self, "attributes", {**self.attributes, "city": canonical(city)})
 
 
 def validate_station_id(station_id: str) -> str:

@@ -138,7 +138,7 @@ def test_station_map_takes_each_stations_latest_hour() -> None:
     table = aqi_stations(stations, latest_per_subject(_aqi_rows()), now)
     assert list(table["aqi"].astype("Int64")) == [160, 75, pd.NA]
     assert table.loc[0, "state_label"] == (
-        "AQI 160 · Moderately polluted · pm25_1h · 2026-11-28 02:00–03:00 UTC"
+        "AQI 160 · Moderately polluted · PM2.5 (1 h) · 2026-11-28 02:00–03:00 UTC"
     )
     assert table.loc[2, "state_label"] == "AQI NA · — · —"
     assert table.loc[2, "colour"] == [170, 170, 170, 230]
@@ -178,7 +178,7 @@ def test_ranking_from_clean_to_polluted_with_na_last() -> None:
 
     ranked = ranking(latest_per_subject(_aqi_rows()))
     assert list(ranked["city"]) == ["B", "A", "C"] and list(ranked["rank"]) == [1, 2, 3]
-    assert list(ranked["primary pollutant"]) == ["pm10_1h", "pm25_1h", "—"]
+    assert list(ranked["primary pollutant"]) == ["PM10 (1 h)", "PM2.5 (1 h)", "—"]
 
 
 def test_daily_report_lists_iaqi_and_concentrations() -> None:
@@ -430,3 +430,32 @@ def test_the_city_ranking_ranks_current_hours_and_lists_old_ones_after() -> None
     assert list(ranked["rank"]) == [1, pd.NA, pd.NA]
     assert ranked["hour"].iloc[0] == "2026-11-28 10:00–11:00 CST"
     assert ranked["hour"].iloc[1].endswith("out of date")
+
+
+def test_city_ranking_in_chinese_names_cities_and_pollutants() -> None:
+    """Trial finding: on the Chinese page the ranking read ``Zhengzhou`` and ``pm10_1h``."""
+    from dashboards.i18n import use
+    from dashboards.views import daily_report, latest_per_subject, ranking
+
+    names = {"A": "Zhengzhou", "B": "Xi'an", "C": "Harbin"}
+    rows = _aqi_rows().assign(subject=lambda f: f["subject"].map(names))
+    with use("zh"):
+        ranked = ranking(latest_per_subject(rows))
+        daily = daily_report(
+            pd.DataFrame(
+                {
+                    "subject": ["Xi'an"],
+                    "start": [pd.Timestamp("2026-11-26 16:00", tz="UTC")],
+                    "value": pd.array([120], dtype="Int64"),
+                    "level": pd.array([3], dtype="Int64"),
+                    "label": ["pm25_24h,pm10_24h"],
+                    "details": [{}],
+                }
+            ),
+            {},
+            UTC,
+        )
+    assert list(ranked["城市"]) == ["西安", "郑州", "哈尔滨"]
+    assert list(ranked["首要污染物"]) == ["可吸入颗粒物（1小时）", "细颗粒物（1小时）", "—"]
+    assert daily.loc[0, "站点/城市"] == "西安"
+    assert daily.loc[0, "首要污染物"] == "细颗粒物（24小时）、可吸入颗粒物（24小时）"

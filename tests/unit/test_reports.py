@@ -108,3 +108,13 @@ def test_monthly_water_change_and_exceedances() -> None:
     assert row["变化 Change"] == "好转 better"
     assert "codmn (0.25)" in str(row["超标项目 Items exceeding the target (times over)"])
     assert "W1 入口: 12 of 30 days with data" in report.notes
+
+
+def test_a_city_is_named_in_both_languages() -> None:
+    """The report prints both languages: ``北京 Beijing``, for its city row and its stations."""
+    aggregates = pd.concat(
+        [_aggregates(VALUES), _aggregates(VALUES).assign(scope="city", subject="Beijing")]
+    )
+    table = tables.daily_report(DAY, STATIONS, aggregates).tables[0]
+    assert [row[1] for row in table.rows] == ["北京 Beijing", "北京 Beijing"]
+    assert table.rows[0][2] == "北京 Beijing" and table.rows[0][0] == "城市 City"
