@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 import pandas as pd
 import pydeck as pdk
@@ -62,6 +62,33 @@ PM25_RANGE = (0.0, 150.0)
 
 def _ramp_name(ramp: str) -> str:
     return tr("grey", "灰度") if ramp == "grey" else ramp
+
+
+#: zonal statistics (:data:`gis.zonal.STATS`) by name: English, Chinese
+STAT_NAMES: Final = {
+    "mean": ("mean", "平均值"), "sum": ("sum", "总和"), "count": ("cell count", "像元数"),
+    "min": ("minimum", "最小值"), "max": ("maximum", "最大值"), "majority": ("majority", "众数"),
+    "minority": ("minority", "最少值"), "frac": ("fraction per class", "各类占比"),
+    "median": ("median", "中位数"), "stdev": ("standard deviation", "标准差"),
+    "variety": ("number of classes", "类别数"),
+}  # fmt: skip
+
+
+def stat_name(stat: str) -> str:
+    """A zonal statistic by name in the page's language (``mean`` → ``平均值``)."""
+    en, zh = STAT_NAMES.get(stat, (stat, stat))
+    return tr(en, zh)
+
+
+def zonal_title(choice: str) -> str:
+    """A stored zonal result ``LAYER:RASTER:STAT`` in words: ``ndvi-2026-07, mean by basins``
+    / ``ndvi-2026-07 平均值（按 basins 分区）``; ``—`` as it is."""
+    if choice.count(":") < 2:
+        return choice
+    layer, raster, stat = choice.split(":", 2)
+    return tr(
+        f"{raster}, {stat_name(stat)} by {layer}", f"{raster} {stat_name(stat)}（按 {layer} 分区）"
+    )
 
 
 def _open(item: RasterItem) -> Any:
@@ -266,9 +293,7 @@ def onemap_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
                     line_width_min_pixels=1, pickable=True,
                 )
             )  # fmt: skip
-            what = tr(
-                f"{raster_id} {stat} by {layer_name}", f"{raster_id} {stat}（按 {layer_name} 分区）"
-            )
+            what = zonal_title(zonal)
             legends.append(("viridis", lo, hi, what))
             numbers.append(_numbers(zonal, what, lo, hi))
             zonal_table = _zonal_table(regions, values, stat)
@@ -338,12 +363,10 @@ def onemap_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
         with left:
             st.pydeck_chart(chart, height=640, alt=described(what))
         with right:
-            st.subheader(tr(f"{zonal}: zonal statistics", f"{zonal}：分区统计"))
+            title = zonal_title(zonal)
+            st.subheader(title)
             st.dataframe(
-                zonal_table,
-                hide_index=True,
-                height=600,
-                alt=tr(f"Data table: {zonal} by region", f"数据表：{zonal}（按区域）"),
+                zonal_table, hide_index=True, height=600, alt=tr("Data table: ", "数据表：") + title
             )
     if station_rows is not None:
         _state_legend()
@@ -361,16 +384,23 @@ def onemap_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
 
 def _zonal_table(regions: Any, values: pd.Series, stat: str) -> pd.DataFrame:
     """The zonal result by region, as a table beside the map (its text alternative): the
-    feature, its names when the layer has them, the value (empty when it has none)."""
+    feature, its names when the layer has them, the value (empty when it has none); headings
+    in the page's language."""
     region = tr("Region", "区域")
     table = pd.DataFrame({region: [str(f) for f in regions.index]})
-    for column in ("name_zh", "name_en", "name"):  # names other than the feature's own
+    headings = {
+        "name_zh": tr("Chinese name", "中文名称"),
+        "name_en": tr("English name", "英文名称"),
+        "name": tr("name", "名称"),
+    }
+    for column, heading in headings.items():  # names other than the feature's own
         if column in regions.columns:
             names = regions[column].astype(str).to_numpy()
             if (names != table[region].to_numpy()).any():
-                table[column] = names
-    table[stat] = pd.to_numeric(values, errors="coerce").reindex(table[region]).to_numpy()
-    return table.sort_values(stat, ascending=False, na_position="last")
+                table[heading] = names
+    value = stat_name(stat)
+    table[value] = pd.to_numeric(values, errors="coerce").reindex(table[region]).to_numpy()
+    return table.sort_values(value, ascending=False, na_position="last")
 
 
 def _numbers(layer: str, what: str, lo: float, hi: float) -> dict[str, Any]:

@@ -288,11 +288,13 @@ def _change(now: int | None, before: int | None) -> str:
 
 
 def _water_name(code: str) -> str:
+    """A water parameter by name in both languages (``高锰酸盐指数 Permanganate index (CODMn)``,
+    ``pH值``), never its code; an unknown code as it is."""
     try:
         p = parameters.lookup(code, "water")
     except (KeyError, ValueError):
         return code
-    return f"{p.name_zh} {code}"
+    return p.name_zh if p.name_en.casefold() in p.name_zh.casefold() else f"{p.name_zh} {p.name_en}"
 
 
 def monthly_report(

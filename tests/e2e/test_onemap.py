@@ -94,10 +94,11 @@ def test_dem_overlay_and_zonal_results_render_offline(onemap: str, tmp_path: Pat
                 # the DEM's mean height per county: a choropleth, its legend and its table
                 # beside; the DEM as a raster overlay too (with its legend)
                 page.goto(onemap + "/onemap?zonal=counties:rmnp-dem:mean&overlay=rmnp-dem&lang=en")
-                page.get_by_text("counties:rmnp-dem:mean: zonal statistics").first.wait_for(
+                # named in words (the trial saw ``counties:rmnp-dem:mean`` and ``mean``)
+                page.get_by_role("heading", name="rmnp-dem, mean by counties").first.wait_for(
                     timeout=120_000
                 )
-                page.get_by_text("rmnp-dem mean by counties").first.wait_for(timeout=60_000)
+                page.get_by_text("rmnp-dem, mean by counties: ").first.wait_for(timeout=60_000)
                 page.get_by_text("rmnp-dem: ").first.wait_for(timeout=60_000)
                 page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=60_000)
                 _drawn(page, "zonal choropleth and overlay")

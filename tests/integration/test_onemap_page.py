@@ -88,6 +88,8 @@ def test_dem_in_3d_and_zonal_results_per_region(
     table = at.dataframe[0].value.set_index("Region")
     for name, value in means.dropna().items():
         assert table.loc[name, "mean"] == pytest.approx(value)
+    # the result in words (the trial saw ``counties:rmnp-dem:mean`` as the table's title)
+    assert "rmnp-dem, mean by counties" in [h.value for h in at.subheader]
     captions = " ".join(c.value for c in at.caption)
     assert "rmnp-dem height (m)" in captions and "terrain in 3D" in captions
     assert "·" not in at.title[0].value and "·" not in captions  # one language, no pairs
@@ -100,8 +102,9 @@ def test_dem_in_3d_and_zonal_results_per_region(
     at.run()
     assert not at.exception, at.exception
     assert at.title[0].value == "一张图"
+    assert "rmnp-dem 平均值（按 counties 分区）" in [h.value for h in at.subheader]
     table = at.dataframe[0].value.set_index("区域")
-    assert table["mean"].dropna().sort_values().tolist() == pytest.approx(
+    assert table["平均值"].dropna().sort_values().tolist() == pytest.approx(
         means.dropna().sort_values().tolist()
     )
     captions = " ".join(c.value for c in at.caption)

@@ -166,7 +166,7 @@ def test_monthly_water_report_and_reports_carry_their_grades(
     assert w1["站点 Station"] == "W1 密云水库入口"
     assert w1["水质类别 Class"] == "Ⅳ" and w1["上月类别 Last month"] == "Ⅱ"
     assert w1["目标类别 Target class"] == "Ⅲ" and w1["变化 Change"] == "变差 worse"
-    assert "codmn" in str(w1["超标项目 Items exceeding the target (times over)"])
+    assert "高锰酸盐指数" in str(w1["超标项目 Items exceeding the target (times over)"])
     assert "(0.17)" in str(w1["超标项目 Items exceeding the target (times over)"])  # (7-6)/6
     notes = [str(r[0]) for r in rows if r and r[0]]
     assert any("W1 密云水库入口: 1 of 30 days with data" in n for n in notes)

@@ -106,7 +106,14 @@ def test_monthly_water_change_and_exceedances() -> None:
     row = dict(zip(report.tables[0].headers, report.tables[0].rows[0], strict=True))
     assert row["水质类别 Class"] == "Ⅲ" and row["目标类别 Target class"] == "Ⅱ"
     assert row["变化 Change"] == "好转 better"
-    assert "codmn (0.25)" in str(row["超标项目 Items exceeding the target (times over)"])
+    exceeding = str(row["超标项目 Items exceeding the target (times over)"])
+    assert exceeding == "高锰酸盐指数 Permanganate index (CODMn) (0.25)"
+    # the monthly means by name (the trial saw ``pH值 ph``, ``溶解氧 do``)
+    assert report.tables[1].headers == (
+        "站点 Station",
+        "溶解氧 Dissolved oxygen",
+        "高锰酸盐指数 Permanganate index (CODMn)",
+    )
     assert "W1 入口: 12 of 30 days with data" in report.notes
 
 
