@@ -239,6 +239,8 @@ class Walk:
         self.idle()
         self._choose(".st-key-review_parameter", "PM2.5", re.compile(r"PM2\.5"))
         end = hour + timedelta(hours=1)
+        self.page.locator('.st-key-review_d0 [role="spinbutton"]').first.focus()
+        self.focus_visible("the review's start date")
         self._date(".st-key-review_d0", hour)
         self._time(".st-key-review_t0", hour)
         self._date(".st-key-review_d1", end)
@@ -270,6 +272,16 @@ class Walk:
         self.page.keyboard.type(f"{day:%Y%m%d}")
         self.page.keyboard.press("Tab")
         assert value.input_value() == wanted
+        self.focus_visible(f"after {key}")
+
+    def focus_visible(self, where: str) -> None:
+        """The element that has the keyboard focus shows it (WCAG 2.4.7; the trial found the
+        date inputs' fields drawn with ``outline: none``)."""
+        style = self.page.evaluate(
+            "() => { const e = document.activeElement, s = getComputedStyle(e);"
+            " return [e.tagName, e.getAttribute('role'), s.outlineStyle, s.outlineWidth]; }"
+        )
+        assert style[2] != "none" and style[3] not in ("0px", ""), (where, style)
 
     def _time(self, key: str, at: datetime) -> None:
         """Set the time input ``key`` to the hour of ``at`` (typed into its hour and minute
