@@ -149,7 +149,10 @@ async def add_review(request: Request, principal: Caller) -> JSONResponse:
         address,
         {**details, "review": review.id, "affected": affected},
     )
-    return JSONResponse({"id": review.id, "affected": affected}, status_code=201)
+    answer: dict[str, Any] = {"id": review.id, "affected": affected}
+    if not affected:  # recorded, but most likely not what the reviewer meant
+        answer["warning"] = reviews.no_readings_warning(review)
+    return JSONResponse(answer, status_code=201)
 
 
 @router.get(

@@ -260,10 +260,11 @@ def record_review(
     end: datetime,
     action: str,
     reason: str,
-) -> tuple[bool, str]:
+) -> tuple[bool, str, bool]:
     """Invalidate or restore ``parameter`` of ``station`` over ``[start, end)`` as ``who``,
-    with ``reason``, audited as ``POST /api/v1/reviews`` is; return whether it was recorded
-    and a message for the page."""
+    with ``reason``, audited as ``POST /api/v1/reviews`` is; return whether it was recorded,
+    a message for the page and whether that message is a warning (a review covering no
+    stored reading)."""
     audit_action = f"review.{action}"
     audit_object = f"station:{station}"
     details: dict[str, Any] = {
@@ -281,7 +282,7 @@ def record_review(
     if dataset is None or not decision:
         why = decision.reason if not decision else f"station {station} is not readable"
         _audit(who, audit_action, audit_object, "denied", {**details, "reason": why})
-        return False, tr(why, f"无权审核站点 {station} 的数据。")
+        return False, tr(why, f"无权审核站点 {station} 的数据。"), False
     try:
         with who.store.connection() as conn:
             review, affected = reviews.add(
@@ -296,7 +297,7 @@ def record_review(
             )
     except (NotFound, ValueError) as exc:
         _audit(who, audit_action, audit_object, "failed", {**details, "error": str(exc)})
-        return False, refusal(str(exc))
+        return False, refusal(str(exc)), False
     _audit(
         who,
         audit_action,
@@ -304,11 +305,25 @@ def record_review(
         "ok",
         {**details, "review": review.id, "affected": affected},
     )
-    return True, tr(
-        f"Review {review.id} recorded: {affected} readings {action}d. The jobs recompute the"
-        " periods it touches on their next run.",
-        f"审核 {review.id} 已记录，涉及 {affected} 条读数（{review_action_name(action)}）。"
-        "计算任务将在下次运行时重新计算受影响的时段。",
+    if not affected:  # recorded, but most likely not what the reviewer meant: say so
+        return (
+            True,
+            tr(
+                "Warning: " + reviews.no_readings_warning(review) + ".",
+                f"注意：审核 {review.id} 已记录，但该时段内没有 {station} 的 {parameter} 读数："
+                "请检查站点、参数和时段。该审核仍然有效，之后到达的该时段读数也受其约束。",
+            ),
+            True,
+        )
+    return (
+        True,
+        tr(
+            f"Review {review.id} recorded: {affected} readings {action}d. The jobs recompute the"
+            " periods it touches on their next run.",
+            f"审核 {review.id} 已记录，涉及 {affected} 条读数（{review_action_name(action)}）。"
+            "计算任务将在下次运行时重新计算受影响的时段。",
+        ),
+        False,
     )
 
 
@@ -316,8 +331,8 @@ def record_review(
 def _notice() -> None:
     found = st.session_state.pop(_NOTICE, None)
     if found:
-        ok, text = found
-        (st.success if ok else st.error)(text)
+        ok, text, *warn = found  # (done, message[, only with a warning])
+        (st.error if not ok else st.warning if any(warn) else st.success)(text)
 
 
 def alert_actions(who: Viewer, live: Sequence[Mapping[str, Any]], tz: Any) -> None:

@@ -965,6 +965,8 @@ def cmd_review(settings: Settings, args: argparse.Namespace) -> int:
         f"review {review.id}: {review.action} {review.station} {review.parameter}"
         f" [{start.isoformat()}, {end.isoformat()}): {affected} readings affected"
     )
+    if not affected:
+        print(f"warning: {reviews.no_readings_warning(review)}", file=sys.stderr)
     return 0
 
 

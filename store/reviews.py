@@ -66,6 +66,18 @@ class Review:
         return self.start <= time < self.end
 
 
+def no_readings_warning(review: Review) -> str:
+    """The warning a review that covers no stored reading is recorded with (it still counts:
+    readings that arrive later for its range are covered too — a wrong station, parameter or
+    range is the likelier cause)."""
+    return (
+        f"review {review.id} covers no stored reading of {review.station} {review.parameter}"
+        f" in [{review.start.isoformat()}, {review.end.isoformat()}): check the station, the"
+        " parameter and the range (times without an offset are in the bureau's time zone);"
+        " it is kept, and covers readings that arrive later for that range"
+    )
+
+
 def _review(row: Sequence[object]) -> Review:
     return Review(*row)  # type: ignore[arg-type]
 

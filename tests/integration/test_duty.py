@@ -179,6 +179,14 @@ def test_a_reviewer_invalidates_a_range_in_the_page_and_an_analyst_only_reads(
     assert [(e.actor, e.object, e.outcome) for e in entries] == [("reviewer", "station:S1", "ok")]
     assert entries[0].details is not None and entries[0].details["affected"] == 1
     assert "faulty device: stuck pump" in at.dataframe[0].value.to_string()
+    # a range without readings is recorded with a warning, not a success (a trial finding)
+    for key in ("review_d0", "review_d1"):
+        day = at.date_input(key=key).value
+        at.date_input(key=key).set_value(day - timedelta(days=2))
+    at.text_area(key="review_reason").input("maintenance")
+    _button(at, "提交审核").click().run()  # type: ignore[attr-defined]
+    assert not at.exception and not at.success
+    assert any("没有 S1 的 pm25 读数" in w.value for w in at.warning), at.warning
 
     analyst = AppTest.from_function(_page, args=(reader, "analyst", "review"), default_timeout=60)
     analyst.run()

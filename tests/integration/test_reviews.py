@@ -143,7 +143,7 @@ def test_review_by_api_and_cli_takes_readings_out_of_the_jobs_and_restore_brings
     r = client.post("/api/v1/reviews", json=body, headers=_headers())
     assert r.status_code == 201, r.text
     first = r.json()
-    assert first["affected"] == 10 and isinstance(first["id"], int)
+    assert first["affected"] == 10 and isinstance(first["id"], int) and "warning" not in first
 
     # readings stay stored and readable, the invalidated ones carry the review
     r = client.get(
@@ -258,6 +258,7 @@ def test_review_routes_need_the_operator_and_refuse_bad_input(
         headers=_headers(),
     )
     assert r.status_code == 201 and r.json()["affected"] == 0
+    assert "covers no stored reading of A1 pm25" in r.json()["warning"]  # said, not silent
 
 
 def test_a_reading_stamped_year_1_does_not_stall_the_hourly_job(
@@ -453,3 +454,9 @@ def test_ecosense_review_refuses_with_a_one_line_reason(
         assert len(err) == 1 and reason in err[0], err
     assert cli.main(["review", "invalidate", "--station", "A1", *args, "--reason", "ok"]) == 0
     assert capsys.readouterr().out.strip().endswith(": 60 readings affected")
+    # a range without readings: recorded, with a warning on stderr (a trial finding)
+    old = ["--start", "2001-01-01T00:00", "--end", "2001-01-01T01:00"]
+    assert cli.main(["review", "invalidate", "--station", "A1", *args, *old, "--reason", "x"]) == 0
+    out = capsys.readouterr()
+    assert out.out.strip().endswith(": 0 readings affected")
+    assert "warning: review" in out.err and "covers no stored reading of A1 pm25" in out.err
