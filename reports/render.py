@@ -75,6 +75,9 @@ def to_xlsx(report: Report) -> bytes:
             cell.font = bold
         for row in table.rows:
             ws.append([c for c in row])
+            for cell, number_format in zip(ws[ws.max_row], table.formats or (), strict=False):
+                if number_format is not None and isinstance(cell.value, int | float):
+                    cell.number_format = number_format
         ws["A1"].font = Font(bold=True, size=14)
         if i == 0:
             ws.append([])

@@ -60,6 +60,9 @@ class Table:
     rows: list[list[Cell]]
     #: relative column widths in print (``None``: the first wider, the rest equal)
     widths: tuple[float, ...] | None = None
+    #: each column's number format in a workbook (``0.0``: one decimal shown, so CO's 1.0
+    #: does not read as 1); ``None`` for a column or the whole: the spreadsheet's own
+    formats: tuple[str | None, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,17 @@ DAILY_HEADERS: Final = (
 
 def _unit(key: str) -> str:
     return "mg/m³" if key.startswith("co_") else "μg/m³"
+
+
+def daily_formats() -> tuple[str | None, ...]:
+    """The daily table's number formats, column by column as :func:`daily_headers`: the
+    concentrations as published (whole µg/m³, CO mg/m³ to 0.1), whole IAQIs and AQI."""
+    out: list[str | None] = [None, None, None, "0", None, None, None, None]
+    assert len(out) == len(DAILY_HEADERS)
+    for _, key, _, _ in AIR_COLUMNS:
+        out += ["0.0" if key.startswith("co_") else "0", "0"]
+    out.append(None)
+    return tuple(out)
 
 
 def daily_headers() -> tuple[str, ...]:
@@ -243,6 +257,7 @@ def daily_report(
                 daily_headers(),
                 rows,
                 (1.1, 1.1, 1.8, *([1.0] * (len(daily_headers()) - 3))),
+                daily_formats(),
             )
         ],
         notes,

@@ -125,3 +125,17 @@ def test_a_city_is_named_in_both_languages() -> None:
     table = tables.daily_report(DAY, STATIONS, aggregates).tables[0]
     assert [row[1] for row in table.rows] == ["北京 Beijing", "北京 Beijing"]
     assert table.rows[0][2] == "北京 Beijing" and table.rows[0][0] == "城市 City"
+
+
+def test_the_workbook_shows_co_to_one_decimal() -> None:
+    """Trial finding: the daily xlsx showed CO 1.0 mg/m³ as ``1`` (a float in a General cell)."""
+    values = {**VALUES, "co": 1.0}
+    ws = load_workbook(
+        io.BytesIO(render.to_xlsx(tables.daily_report(DAY, STATIONS, _aggregates(values))))
+    ).worksheets[0]
+    headers = [c.value for c in ws[4]]
+    (row,) = [r for r in range(5, ws.max_row + 1) if str(ws.cell(r, 3).value).startswith("S1")]
+    co = ws.cell(row=row, column=headers.index("CO (mg/m³)") + 1)
+    no2 = ws.cell(row=row, column=headers.index("NO2 (μg/m³)") + 1)
+    assert co.value == 1.0 and co.number_format == "0.0"
+    assert no2.value == 35 and no2.number_format == "0"
