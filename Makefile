@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: install
-	$(BIN)/ecosense up --demo
+	$(BIN)/ecosense up --demo $(ARGS)
 
 test: install
 	bash scripts/test.sh

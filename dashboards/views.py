@@ -257,12 +257,16 @@ def parameter_label(code: str) -> str:
 
 
 def default_choice(latest: pd.DataFrame, station_ids: list[str]) -> tuple[str | None, str | None]:
-    """The station and parameter the dashboard opens on: the first station with data (by id)
-    and its first parameter, PM2.5 when it has one."""
+    """The station and parameter the dashboard opens on: a station that is sending now — of
+    those whose latest reading is within an hour of the newest, the first (by id) measuring
+    PM2.5, else the first — and its first parameter, PM2.5 when it has one. (A station imported
+    from an old file, however early its id sorts, is not what a live page opens on.)"""
     if latest.empty:
         return (station_ids[0] if station_ids else None), None
-    with_data = sorted(set(latest["station"]))
-    station = with_data[0]
+    newest = pd.to_datetime(latest["time"], utc=True).groupby(latest["station"]).max()
+    current = sorted(newest.index[newest >= newest.max() - pd.Timedelta(hours=1)])
+    with_pm25 = set(latest.loc[latest["parameter"] == "pm25", "station"])
+    station = next((s for s in current if s in with_pm25), current[0])
     params = sorted(set(latest.loc[latest["station"] == station, "parameter"]))
     return station, ("pm25" if "pm25" in params else params[0])
 

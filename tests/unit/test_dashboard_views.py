@@ -459,3 +459,19 @@ def test_city_ranking_in_chinese_names_cities_and_pollutants() -> None:
     assert list(ranked["首要污染物"]) == ["可吸入颗粒物（1小时）", "细颗粒物（1小时）", "—"]
     assert daily.loc[0, "站点/城市"] == "西安"
     assert daily.loc[0, "首要污染物"] == "细颗粒物（24小时）、可吸入颗粒物（24小时）"
+
+
+def test_the_live_page_opens_on_a_station_that_is_sending() -> None:
+    """Trial finding: after the walkthrough the Live page opened on ``BJ-DC``, imported from
+    a file of an earlier day, not on a station sending now."""
+    latest = pd.DataFrame(
+        {
+            "station": ["BJ-DC", "BJ-DC", "DEMO-W", "DEMO-X", "DEMO-Y"],
+            "parameter": ["pm25", "no2", "ph", "pm25", "pm25"],
+            "time": pd.to_datetime(
+                [NOW - timedelta(days=3)] * 2 + [NOW, NOW - timedelta(minutes=1), NOW],
+                utc=True,
+            ),
+        }
+    )
+    assert default_choice(latest, ["BJ-DC", "DEMO-W", "DEMO-X", "DEMO-Y"]) == ("DEMO-X", "pm25")
