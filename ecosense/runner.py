@@ -637,8 +637,13 @@ def _up(settings: Settings, options: UpOptions, guard: Interruptible, lock: Inst
             soil = demo_soil_points()  # sampled, never online: no device
             opened.store.upsert_stations(soil)
             _seed_demo_carbon(opened.url, settings.timezone)
+            history_written = threading.Event()
+            if jobs is not None:  # its workers start while the history is written
+                with guard.shielded():
+                    jobs.start(after=history_written)
             with guard.shielded():
                 _backfill_demo(opened.store, [*online, *soil], settings.timezone)
+            history_written.set()
             stacks = stack_levels(online, datetime.now(UTC), settings.timezone)
             for d in devices:  # every parameter of every demo station about every 5 s
                 d.rate = len(d.parameters) / 5.0
@@ -652,7 +657,7 @@ def _up(settings: Settings, options: UpOptions, guard: Interruptible, lock: Inst
             )
             with guard.shielded():
                 sim_thread.start()
-        if jobs is not None:
+        if jobs is not None and not options.demo:  # the demo's started above
             with guard.shielded():
                 jobs.start()
         if dashboard is not None:  # started above: it came up while the demo was seeded

@@ -86,11 +86,15 @@ class JobScheduler:
         self.leader = leader
         self.retry = retry
         self.runs = 0
+        self._after: threading.Event | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="jobs", daemon=True)
 
-    def start(self) -> None:
-        """Start ticking (the first tick at once)."""
+    def start(self, after: threading.Event | None = None) -> None:
+        """Start ticking: the first tick at once, or once ``after`` is set — the workers start
+        meanwhile (``ecosense up --demo`` starts them while it writes the history the first
+        run reads, so that run is not also waiting for processes to start)."""
+        self._after = after
         self._thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -123,15 +127,23 @@ class JobScheduler:
                     due = time.monotonic()
                     self._stop.wait(self.retry)
                     continue
+                held = self._after is not None and not self._after.is_set()
+                if held and runner is None:  # the workers start while the first tick waits
+                    try:
+                        runner = self._runner()
+                    except Exception:
+                        logger.exception("the job workers did not start; retrying")
+                        self._stop.wait(self.retry)
+                if held:
+                    self._stop.wait(0.2)
+                    continue
                 if time.monotonic() < due:
                     self._stop.wait(min(self.retry, due - time.monotonic()))
                     continue
                 due = time.monotonic() + self.interval
                 try:
                     if runner is None:
-                        runner = Runner(
-                            self.scheduler, local="processes", workers=self.workers, host=self.host
-                        )
+                        runner = self._runner()
                     ctx = JobContext(self.url, runner, self.tz, webhook=self.webhook)
                     today = datetime.now(ZoneInfo(self.tz)).replace(
                         hour=0, minute=0, second=0, microsecond=0
@@ -152,6 +164,11 @@ class JobScheduler:
         finally:
             if runner is not None:
                 runner.close()
+
+    def _runner(self) -> Runner:
+        """The Dask client the jobs run on: the cluster named by ``scheduler``, else local
+        worker processes."""
+        return Runner(self.scheduler, local="processes", workers=self.workers, host=self.host)
 
     def _report(self, report: JobReport) -> None:
         level = logging.WARNING if report.errors else logging.INFO

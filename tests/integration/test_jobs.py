@@ -368,3 +368,40 @@ def test_jobs_run_on_an_external_dask_cluster(
                 p.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 p.kill()
+
+
+def test_the_scheduler_starts_its_workers_while_its_first_tick_waits(
+    seeded: PostgresStore, database_url: str
+) -> None:
+    """Trial finding (issue 14): under load the demo printed ``ready`` before the first run of
+    the jobs was done, because the run began by starting the worker processes after the
+    history was written. Held by ``after``, the scheduler starts its workers at once and runs
+    nothing; set, it runs."""
+    import threading
+
+    import psutil
+
+    from pipelines.scheduler import JobScheduler
+
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    jobs = JobScheduler(database_url, 3600, jobs=("hourly",), workers=1, retry=0.5)
+    history_written = threading.Event()
+    jobs.start(after=history_written)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            started = {p.pid for p in psutil.Process().children(recursive=True)} - before
+            if started:
+                break
+            time.sleep(0.2)
+        assert started, "no worker process started while the first tick was held"
+        time.sleep(1.0)
+        assert jobs.runs == 0  # nothing ran over a history still being written
+        history_written.set()
+        deadline = time.monotonic() + 180
+        while jobs.runs < 1 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert jobs.runs == 1
+    finally:
+        jobs.stop()
+    assert not _aggregates(database_url, "station", "A1", "pm25", "PT1H").empty
