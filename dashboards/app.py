@@ -40,7 +40,7 @@ WINDOWS = {
     "7 d": timedelta(days=7),
 }
 
-st.set_page_config(page_title="EcoSense", page_icon="🌏", layout="wide")
+st.set_page_config(page_title="EcoSense", page_icon=":material/public:", layout="wide")
 i18n.setup()  # ?lang=zh|en, kept across pages (navigation drops query parameters)
 # Keyboard focus always visible (WCAG 2.4.7): Streamlit's date and time inputs draw their
 # focused fields with `outline: none` and nothing else. A 3 px outline in a blue with a
@@ -160,7 +160,7 @@ def live(
         _live(who, station, window, default_station, default_param)
     except Exception:
         session.logger.exception("the live fragment failed")
-        st.error(session.trouble(), icon="⚠️")
+        st.error(session.trouble(), icon=":material/warning:")
 
 
 def _live(
@@ -310,7 +310,9 @@ def _home() -> None:
 
 
 #: the live page, at its own address ``/live`` (the address the README and links give)
-LIVE = st.Page(guarded(live_page), title=tr("Live", "实时监测"), icon="🌏", url_path="live")
+LIVE = st.Page(
+    guarded(live_page), title=tr("Live", "实时监测"), icon=":material/public:", url_path="live"
+)
 # Every page stays in the navigation, signed in or not; each decides what it shows. The root
 # address is a hidden default page that opens the live page: a default page is served at the
 # root only, so the live page as the default would answer its own /live with "Page not found".
@@ -318,17 +320,49 @@ page = st.navigation(
     [
         st.Page(_home, title="EcoSense", url_path="home", default=True, visibility="hidden"),
         LIVE,
-        st.Page(guarded(aqi_page), title=tr("Air quality", "空气质量"), icon="🌫️", url_path="aqi"),
-        st.Page(guarded(water_page), title=tr("Water", "水质"), icon="💧", url_path="water"),
-        st.Page(guarded(soil_page), title=tr("Soil", "土壤"), icon="🌱", url_path="soil"),
-        st.Page(guarded(alerts_page), title=tr("Alerts", "告警"), icon="🚨", url_path="alerts"),
-        st.Page(guarded(review_page), title=tr("Review", "数据审核"), icon="✅", url_path="review"),
-        st.Page(guarded(carbon_page), title=tr("Carbon", "碳排放"), icon="🏭", url_path="carbon"),
-        st.Page(guarded(onemap_page), title=tr("One map", "一张图"), icon="🗺️", url_path="onemap"),
+        st.Page(
+            guarded(aqi_page),
+            title=tr("Air quality", "空气质量"),
+            icon=":material/air:",
+            url_path="aqi",
+        ),
+        st.Page(
+            guarded(water_page),
+            title=tr("Water", "水质"),
+            icon=":material/water_drop:",
+            url_path="water",
+        ),
+        st.Page(
+            guarded(soil_page), title=tr("Soil", "土壤"), icon=":material/grass:", url_path="soil"
+        ),
+        st.Page(
+            guarded(alerts_page),
+            title=tr("Alerts", "告警"),
+            icon=":material/notifications_active:",
+            url_path="alerts",
+        ),
+        st.Page(
+            guarded(review_page),
+            title=tr("Review", "数据审核"),
+            icon=":material/fact_check:",
+            url_path="review",
+        ),
+        st.Page(
+            guarded(carbon_page),
+            title=tr("Carbon", "碳排放"),
+            icon=":material/factory:",
+            url_path="carbon",
+        ),
+        st.Page(
+            guarded(onemap_page),
+            title=tr("One map", "一张图"),
+            icon=":material/map:",
+            url_path="onemap",
+        ),
         st.Page(
             guarded(completeness_page),
             title=tr("Completeness", "有效率"),
-            icon="📊",
+            icon=":material/bar_chart:",
             url_path="completeness",
         ),
     ]

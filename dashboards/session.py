@@ -102,7 +102,7 @@ def data_table(frame: pd.DataFrame, what: str, key: str | None = None) -> None:
     """The numbers a map or chart (``what``, in the page's language) shows, as a table in a
     collapsed expander beside it: its text alternative, which a screen reader, or anyone,
     reads there."""
-    with st.expander(tr("Data table", "数据表"), icon="🔢"):
+    with st.expander(tr("Data table", "数据表"), icon=":material/table:"):
         st.dataframe(
             frame,
             hide_index=True,
@@ -126,7 +126,7 @@ def guarded(page: Callable[[], None]) -> Callable[[], None]:
             page()
         except Exception:
             logger.exception("dashboard page %s failed", page.__name__)
-            st.error(trouble(), icon="⚠️")
+            st.error(trouble(), icon=":material/warning:")
 
     return run
 
@@ -220,7 +220,7 @@ class Viewer:
                     f"{dataset_name(target.name)}为{GRADE_NAMES_ZH[target.grade]}数据，"
                     f"您的角色（{role.label if role else '—'}）无权查看。",
                 ),
-                icon="🔒",
+                icon=":material/lock:",
             )
             self._record(name, "denied", {"reason": decision.reason})
         else:
@@ -340,7 +340,7 @@ def _sidebar(
             if st.button(tr("Sign out", "退出"), key="ecosense_sign_out"):
                 _sign_out(store)
             return
-        with st.expander(sign_in(), expanded=False, icon="🔑"):
+        with st.expander(sign_in(), expanded=False, icon=":material/key:"):
             with st.form("ecosense_sign_in", clear_on_submit=True, border=False):
                 name = st.text_input(
                     tr("User name", "用户名"), autocomplete="username", key="ecosense_user"
