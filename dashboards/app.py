@@ -313,6 +313,17 @@ def _home() -> None:
 LIVE = st.Page(
     guarded(live_page), title=tr("Live", "实时监测"), icon=":material/public:", url_path="live"
 )
+#: the other pages: (page, English title, Chinese title, Material Symbols icon, address)
+PAGES = (
+    (aqi_page, "Air quality", "空气质量", "air", "aqi"),
+    (water_page, "Water", "水质", "water_drop", "water"),
+    (soil_page, "Soil", "土壤", "grass", "soil"),
+    (alerts_page, "Alerts", "告警", "notifications_active", "alerts"),
+    (review_page, "Review", "数据审核", "fact_check", "review"),
+    (carbon_page, "Carbon", "碳排放", "factory", "carbon"),
+    (onemap_page, "One map", "一张图", "map", "onemap"),
+    (completeness_page, "Completeness", "有效率", "bar_chart", "completeness"),
+)
 # Every page stays in the navigation, signed in or not; each decides what it shows. The root
 # address is a hidden default page that opens the live page: a default page is served at the
 # root only, so the live page as the default would answer its own /live with "Page not found".
@@ -320,50 +331,9 @@ page = st.navigation(
     [
         st.Page(_home, title="EcoSense", url_path="home", default=True, visibility="hidden"),
         LIVE,
-        st.Page(
-            guarded(aqi_page),
-            title=tr("Air quality", "空气质量"),
-            icon=":material/air:",
-            url_path="aqi",
-        ),
-        st.Page(
-            guarded(water_page),
-            title=tr("Water", "水质"),
-            icon=":material/water_drop:",
-            url_path="water",
-        ),
-        st.Page(
-            guarded(soil_page), title=tr("Soil", "土壤"), icon=":material/grass:", url_path="soil"
-        ),
-        st.Page(
-            guarded(alerts_page),
-            title=tr("Alerts", "告警"),
-            icon=":material/notifications_active:",
-            url_path="alerts",
-        ),
-        st.Page(
-            guarded(review_page),
-            title=tr("Review", "数据审核"),
-            icon=":material/fact_check:",
-            url_path="review",
-        ),
-        st.Page(
-            guarded(carbon_page),
-            title=tr("Carbon", "碳排放"),
-            icon=":material/factory:",
-            url_path="carbon",
-        ),
-        st.Page(
-            guarded(onemap_page),
-            title=tr("One map", "一张图"),
-            icon=":material/map:",
-            url_path="onemap",
-        ),
-        st.Page(
-            guarded(completeness_page),
-            title=tr("Completeness", "有效率"),
-            icon=":material/bar_chart:",
-            url_path="completeness",
+        *(
+            st.Page(guarded(fn), title=tr(en, zh), icon=f":material/{icon}:", url_path=path)
+            for fn, en, zh, icon, path in PAGES
         ),
     ]
 )
