@@ -65,6 +65,7 @@ from ingest.http import MAX_BODY_BYTES
 from ingest.http_guard import BodyLimit, ClientConcurrency, guarded_protocol
 from ingest.limits import Admission, parse_networks
 from ingest.mqtt import MqttIngest
+from ingest.mqtt import client_id as mqtt_client_id
 from ingest.spool import DurableWriter, Spool
 from pipelines.scheduler import JobScheduler
 from sensors.stations import Station
@@ -613,7 +614,9 @@ def _up(settings: Settings, options: UpOptions, guard: Interruptible, lock: Inst
             parts.append(f"hj212={_shown_host(hj_host)}:{hj_port}")
             if settings.mqtt_url:
                 try:
-                    mqtt_ingest = MqttIngest(settings.mqtt_url, ctx)
+                    mqtt_ingest = MqttIngest(
+                        settings.mqtt_url, ctx, mqtt_client_id(settings.data_dir)
+                    )
                 except ValueError as exc:
                     raise EcosenseError(str(exc)) from exc
                 with guard.shielded():

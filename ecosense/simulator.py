@@ -13,6 +13,7 @@ import logging
 import math
 import random
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -236,11 +237,13 @@ class _Senders:
 
             from ingest.mqtt import parse_url
 
-            host, port, user, password = parse_url(mqtt_url)
+            broker = parse_url(mqtt_url)
             self.mqtt = mqtt.Client(CallbackAPIVersion.VERSION2)
-            if user is not None:
-                self.mqtt.username_pw_set(user, password)
-            self.mqtt.connect(host, port)
+            if broker.user is not None:
+                self.mqtt.username_pw_set(broker.user, broker.password)
+            if broker.tls:
+                self.mqtt.tls_set_context(ssl.create_default_context())
+            self.mqtt.connect(broker.host, broker.port)
             self.mqtt.loop_start()
 
     def close(self) -> None:

@@ -11,7 +11,16 @@ authentication is the broker's: give each device its own broker user whose ACL l
 only to ``ROOT/<its station>/#`` (Mosquitto: ``password_file`` and ``acl_file``). EcoSense
 subscribes with a persistent session (``clean_session=False``) and acknowledges a message
 (PUBACK) only after its readings are durable — in the store or the local spool — so the broker
-keeps and re-delivers anything not yet taken, across EcoSense restarts. The outcome of each
+keeps and re-delivers anything not yet taken, across EcoSense restarts.
+
+Any number of gateway instances subscribe at once: each with its own client id, kept in its
+data dir (:func:`client_id`, so a restarted instance resumes its own session), all in one
+*shared subscription* (``$share/ecosense/...``, MQTT 5 and Mosquitto ≥ 1.6 for 3.1.1 clients),
+so the broker hands each message to one of them. Mosquitto shares among persistent sessions
+whether connected or not: while an instance is down, its share of the messages waits in its
+session until it is back (as every QoS 1 message does for a lone subscriber).
+``mqtts://`` connects over TLS, verifying the broker with the system's trust store
+(``SSL_CERT_FILE`` names a private CA's bundle). The outcome of each
 message (counts and reasons) is published, QoS 0, to ``ROOT/<station>/result``, and audited
 once (actor ``mqtt:<station>``: the broker, not EcoSense, knows the device). A message the
 store refuses for good (not "unavailable": e.g. its station was deleted meanwhile) is
@@ -22,7 +31,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
+import secrets
+import ssl
 import threading
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
@@ -37,21 +52,68 @@ from store.context import Principal, ServiceContext
 logger = logging.getLogger(__name__)
 
 ROOT = "ecosense/v1"
+#: the shared-subscription group every gateway instance joins
+GROUP = "ecosense"
+#: the file, in an instance's data dir, holding its MQTT client id
+CLIENT_ID_FILE = "mqtt-client-id"
 #: Provenance of MQTT readings: the broker authenticates publishers, so no device id is known.
 _MQTT = Source("mqtt")
 
 
-def parse_url(url: str) -> tuple[str, int, str | None, str | None]:
-    """``mqtt://user:pass@host:port`` → (host, port, user, password); port 1883 by default."""
+@dataclass(frozen=True)
+class BrokerUrl:
+    """Where and how to reach the broker (``ECOSENSE_MQTT_URL``)."""
+
+    host: str
+    port: int
+    user: str | None
+    password: str | None
+    tls: bool
+
+
+def parse_url(url: str) -> BrokerUrl:
+    """``mqtt://user:pass@host:port`` (port 1883 by default) or ``mqtts://…`` (TLS, 8883)."""
     u = urlparse(url)
-    if u.scheme not in ("mqtt", "tcp") or not u.hostname:
-        raise ValueError(f"ECOSENSE_MQTT_URL {url!r}: expected mqtt://[user:pass@]host[:port]")
-    return (
+    if u.scheme not in ("mqtt", "tcp", "mqtts", "ssl") or not u.hostname:
+        raise ValueError(
+            f"ECOSENSE_MQTT_URL {url!r}: expected mqtt://[user:pass@]host[:port] or mqtts://…"
+        )
+    try:
+        port = u.port
+    except ValueError:
+        raise ValueError(f"ECOSENSE_MQTT_URL {url!r}: the port is not a number") from None
+    tls = u.scheme in ("mqtts", "ssl")
+    return BrokerUrl(
         u.hostname,
-        u.port or 1883,
+        port or (8883 if tls else 1883),
         unquote(u.username) if u.username else None,
         unquote(u.password) if u.password else None,
+        tls,
     )
+
+
+def client_id(data_dir: Path) -> str:
+    """This instance's MQTT client id, ``ecosense-<12 hex>``: made once, kept in its data dir,
+    so that a restarted instance resumes its own persistent session and no two instances
+    (each has its own data dir) ever take each other's."""
+    path = Path(data_dir) / CLIENT_ID_FILE
+    try:
+        known = path.read_text("ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        known = ""
+    if re.fullmatch(r"ecosense-[0-9a-f]{12}", known):
+        return known
+    made = "ecosense-" + secrets.token_hex(6)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(made + "\n", "ascii")
+    os.replace(tmp, path)
+    return made
+
+
+def subscriptions() -> list[tuple[str, int]]:
+    """The shared subscriptions every instance makes (QoS 1)."""
+    return [(f"$share/{GROUP}/{ROOT}/+/{kind}", 1) for kind in ("json", "lp")]
 
 
 def message_items(payload: bytes | bytearray, kind: str) -> tuple[list[dict[str, Any]], list[str]]:
@@ -80,8 +142,10 @@ def message_items(payload: bytes | bytearray, kind: str) -> tuple[list[dict[str,
 class MqttIngest:
     """The subscriber, running paho's network loop in a background thread."""
 
-    def __init__(self, url: str, ctx: ServiceContext, client_id: str = "ecosense-gateway") -> None:
-        self.host, self.port, user, password = parse_url(url)
+    def __init__(self, url: str, ctx: ServiceContext, client_id: str) -> None:
+        broker = parse_url(url)
+        self.host, self.port = broker.host, broker.port
+        self.client_id = client_id
         self.ctx = ctx
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -89,10 +153,14 @@ class MqttIngest:
             clean_session=False,
             manual_ack=True,
         )
-        if user is not None:
-            self.client.username_pw_set(user, password)
+        if broker.user is not None:
+            self.client.username_pw_set(broker.user, broker.password)
+        if broker.tls:
+            # the system's trust store (SSL_CERT_FILE for a private CA), the host name checked
+            self.client.tls_set_context(ssl.create_default_context())
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
         self.client.reconnect_delay_set(1, 30)
         self.subscribed = threading.Event()
         self.messages = 0
@@ -112,8 +180,22 @@ class MqttIngest:
         if reason.is_failure:
             logger.warning("mqtt: connection to %s:%s refused: %s", self.host, self.port, reason)
             return
-        client.subscribe([(f"{ROOT}/+/json", 1), (f"{ROOT}/+/lp", 1)])
-        logger.info("mqtt: subscribed at %s:%s", self.host, self.port)
+        client.subscribe(subscriptions())
+
+    def _on_subscribe(
+        self, _client: mqtt.Client, _userdata: Any, _mid: int, reasons: Any, _props: Any
+    ) -> None:
+        refused = [str(r) for r in reasons if r.is_failure]
+        if refused:  # e.g. the broker's ACL does not let this user read the shared topics
+            logger.error(
+                "mqtt: the broker at %s:%s refused the subscription %s: %s",
+                self.host,
+                self.port,
+                [t for t, _ in subscriptions()],
+                ", ".join(refused),
+            )
+            return
+        logger.info("mqtt: subscribed at %s:%s as %s", self.host, self.port, self.client_id)
         self.subscribed.set()
 
     def _on_message(self, client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:

@@ -227,13 +227,17 @@ def test_secrets_are_files_and_every_setting_exists(config: dict[str, Any]) -> N
         env = services[name]["environment"]
         assert env["ECOSENSE_DATABASE_URL_FILE"] == "/run/secrets/database_url"
         assert env["ECOSENSE_ADMIN_TOKEN_FILE"] == "/run/secrets/admin_token"
-    # one MQTT subscriber: EcoSense's client id is fixed (ingest/mqtt.py), and a second
-    # subscriber would take its persistent session over (docker/compose.yaml)
+    # both gateways subscribe to MQTT, each with its own client id kept in its own data volume,
+    # in one shared subscription (ingest/mqtt.py)
     subscribers = {
         n for n in ECOSENSE_SERVICES if "ECOSENSE_MQTT_URL_FILE" in services[n]["environment"]
     }
-    assert subscribers == {"gateway-1"}
-    assert services["gateway-1"]["environment"]["ECOSENSE_MQTT_URL_FILE"] == "/run/secrets/mqtt_url"
+    assert subscribers == {"gateway-1", "gateway-2"}
+    for name in subscribers:
+        assert services[name]["environment"]["ECOSENSE_MQTT_URL_FILE"] == "/run/secrets/mqtt_url"
+        assert "mqtt_url" in {x["source"] for x in services[name]["secrets"]}
+    volumes = {n: str(services[n]["volumes"][0]).split(":")[0] for n in subscribers}
+    assert len(set(volumes.values())) == 2, volumes  # two data dirs: two client ids
     db = services["timescaledb"]
     assert db["environment"]["POSTGRES_PASSWORD_FILE"] == "/run/secrets/db_password"
     assert {x["source"] for x in services["mosquitto"]["secrets"]} == {

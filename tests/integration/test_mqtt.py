@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import re
@@ -20,7 +21,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ecosense.testing import environment, running
-from ingest.mqtt import MqttIngest
+from ingest.mqtt import MqttIngest, client_id
 from sensors.observations import Source
 from sensors.stations import Station
 from store.context import ServiceContext
@@ -34,15 +35,17 @@ FIXED_TIMES_WINDOW = timedelta(days=3650)
 MOSQUITTO = os.environ.get("ECOSENSE_TEST_MOSQUITTO", "/usr/sbin/mosquitto")
 
 
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[str]:
+def start_broker(tmp_path: Path, listener: str = "") -> tuple[subprocess.Popen[bytes], int]:
+    """Mosquitto on a free loopback port, anonymous; ``listener`` adds lines to the listener."""
     require_service("Mosquitto", Path(MOSQUITTO).exists())
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     conf = tmp_path / "mosquitto.conf"
+    # run as root, Mosquitto would become user mosquitto, who cannot read this test's files
     conf.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+        f"user {getpass.getuser()}\n"
+        f"listener {port} 127.0.0.1\n{listener}allow_anonymous true\npersistence false\n"
         "max_queued_messages 100000\n"
     )
     proc = subprocess.Popen(
@@ -55,6 +58,12 @@ def broker(tmp_path: Path) -> Iterator[str]:
             break
         except OSError:
             time.sleep(0.1)
+    return proc, port
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[str]:
+    proc, port = start_broker(tmp_path)
     yield f"mqtt://127.0.0.1:{port}"
     proc.terminate()
     proc.wait(10)
@@ -143,6 +152,78 @@ def test_messages_published_while_ecosense_is_away_are_delivered_later(
         wait_for(lambda: store.count_observations() == 50)
     finally:
         second.stop()
+
+
+def test_two_instances_share_the_messages_each_stored_once(
+    broker: str, store: PostgresStore, tmp_path: Path
+) -> None:
+    """Issue 15: every gateway instance subscribes, each with its own client id (kept in its
+    data dir), in one shared subscription: the broker gives each message to one of them."""
+    store.upsert_stations([Station("S1", "One", "air", 116.4, 39.9)])
+    ctx = ServiceContext(
+        store, hash_secret("op"), ZoneInfo("Asia/Shanghai"), max_past=FIXED_TIMES_WINDOW
+    )
+    ids = [client_id(tmp_path / "a"), client_id(tmp_path / "b")]
+    assert ids[0] != ids[1] and client_id(tmp_path / "a") == ids[0]
+    instances = [MqttIngest(broker, ctx, client_id=i) for i in ids]
+    for ingest in instances:
+        ingest.start()
+    pub = publisher(broker)
+    try:
+        assert all(ingest.subscribed.wait(10) for ingest in instances)
+        t0 = datetime(2026, 11, 28, tzinfo=UTC)
+        for i in range(60):
+            t = (t0 + timedelta(minutes=i)).isoformat()
+            reading = {"station": "S1", "parameter": "pm25", "time": t, "value": i}
+            pub.publish("ecosense/v1/S1/json", json.dumps(reading), qos=1).wait_for_publish(5)
+        wait_for(lambda: sum(ingest.messages for ingest in instances) == 60)
+    finally:
+        pub.loop_stop()
+        for ingest in instances:
+            ingest.stop()
+    assert all(ingest.messages > 0 for ingest in instances)  # both took a share
+    assert store.count_observations() == 60  # each message stored once
+
+
+# paho leaves the socket of a failed TLS handshake to the garbage collector (a ResourceWarning)
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_mqtts_verifies_the_broker_and_takes_readings(
+    store: PostgresStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``mqtts://`` connects over TLS and checks the broker's certificate against the trust
+    store (``SSL_CERT_FILE`` for a private CA); an untrusted broker is never subscribed to."""
+    from tests.integration.test_tls import self_signed
+
+    cert, key = self_signed(tmp_path)
+    proc, port = start_broker(tmp_path, f"certfile {cert}\nkeyfile {key}\n")
+    store.upsert_stations([Station("S1", "One", "air", 116.4, 39.9)])
+    ctx = ServiceContext(
+        store, hash_secret("op"), ZoneInfo("Asia/Shanghai"), max_past=FIXED_TIMES_WINDOW
+    )
+    url = f"mqtts://localhost:{port}"
+    try:
+        untrusted = MqttIngest(url, ctx, client_id="ecosense-" + uuid.uuid4().hex[:6])
+        untrusted.start()
+        assert not untrusted.subscribed.wait(3)  # the certificate is not trusted
+        untrusted.stop()
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        ingest = MqttIngest(url, ctx, client_id="ecosense-" + uuid.uuid4().hex[:6])
+        ingest.start()
+        assert ingest.subscribed.wait(10)
+        pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="dev-" + uuid.uuid4().hex[:6])
+        pub.tls_set(ca_certs=str(cert))
+        pub.connect("localhost", port)
+        pub.loop_start()
+        t = datetime(2026, 11, 28, tzinfo=UTC).isoformat()
+        reading = {"station": "S1", "parameter": "pm25", "time": t, "value": 12}
+        pub.publish("ecosense/v1/S1/json", json.dumps(reading), qos=1).wait_for_publish(5)
+        wait_for(lambda: store.count_observations() == 1)
+        pub.disconnect()
+        pub.loop_stop()
+        ingest.stop()
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 def test_up_subscribes_and_the_simulator_publishes(broker: str, tmp_path: Path) -> None:
