@@ -65,6 +65,12 @@ class Instance:
         assert m is not None
         return m.group(1)
 
+    @property
+    def hj212(self) -> tuple[str, int]:
+        m = re.search(r"hj212=(\S+):(\d+)", self.ready)
+        assert m is not None
+        return m.group(1), int(m.group(2))
+
     def health(self) -> dict[str, object]:
         r = httpx.get(self.http + "/healthz", timeout=10)
         assert r.status_code == 200, r.text
@@ -93,17 +99,24 @@ def environment(db: str, data_dir: Path, **extra: str) -> dict[str, str]:
 
 
 def start(
-    db: str, data_dir: Path, roles: str, *args: str, interval: str = "2", timeout: float = 180
+    db: str,
+    data_dir: Path,
+    roles: str,
+    *args: str,
+    interval: str = "2",
+    timeout: float = 180,
+    env: dict[str, str] | None = None,
 ) -> Instance:
-    """``ecosense up --roles ROLES`` on free ports until its ``ready`` line."""
-    data_dir.mkdir(parents=True)
+    """``ecosense up --roles ROLES`` on free ports until its ``ready`` line (``env``: more
+    settings); started again on the same data dir, it appends to the same log."""
+    data_dir.mkdir(parents=True, exist_ok=True)
     err = data_dir.parent / (data_dir.name + ".stderr")
     cmd = [sys.executable, "-m", "ecosense", "-v", "up", "--roles", roles, "--http-port", "0"]
     cmd += ["--hj212-port", "0", "--dashboard-port", "0", *args]
-    with open(err, "w") as stderr:
+    with open(err, "a") as stderr:
         proc = subprocess.Popen(
             cmd,
-            env=environment(db, data_dir, ECOSENSE_JOBS_INTERVAL_SECONDS=interval),
+            env=environment(db, data_dir, ECOSENSE_JOBS_INTERVAL_SECONDS=interval, **(env or {})),
             stdout=subprocess.PIPE,
             stderr=stderr,
             text=True,
@@ -160,6 +173,28 @@ def moved_by(db: str, pid: int) -> int:
     return sum(1 for m in moves(db) if m[3].endswith(f":{pid}"))
 
 
+def check_mark_chains(db: str, first: int, second: int) -> None:
+    """Every job's mark moved in one chain (each run planned from where the previous one left
+    the mark: no period run twice), by the leader of pid ``first``, then by ``second`` only."""
+    every = moves(db)
+    jobs = {m[0] for m in every}
+    assert {"hourly", "daily", "carbon-inventory"} <= jobs  # alerts keep no mark
+    for job in jobs:
+        chain = [m for m in every if m[0] == job]
+        # one chain: each run planned from where the previous one left the mark
+        assert chain[0][1] is None
+        for prev, nxt in itertools.pairwise(chain):
+            assert nxt[1] == prev[2], (job, prev, nxt)
+            assert nxt[2] > prev[2]
+        starts = [m[1] for m in chain]
+        assert len(starts) == len(set(starts)), f"{job}: a period run twice"
+        # by the first leader, then by the second: never both
+        who = [m[3].rsplit(":", 1)[1] for m in chain]
+        by_first = [w for w in who if w == str(first)]
+        assert who == by_first + [str(second)] * (len(who) - len(by_first)), (job, who)
+        assert all(m[3].startswith("ecosense jobs ") for m in chain)
+
+
 def test_one_jobs_leader_and_a_takeover_within_30_s_without_a_period_run_twice(
     shared_db: str, tmp_path: Path
 ) -> None:
@@ -210,23 +245,7 @@ def test_one_jobs_leader_and_a_takeover_within_30_s_without_a_period_run_twice(
         wait_for("the new leader's runs", lambda: moved_by(shared_db, standby.proc.pid) >= 8, 180)
         assert before == 0 or before < moved_by(shared_db, standby.proc.pid)
 
-        every = moves(shared_db)
-        jobs = {m[0] for m in every}
-        assert {"hourly", "daily", "carbon-inventory"} <= jobs  # alerts keep no mark
-        for job in jobs:
-            chain = [m for m in every if m[0] == job]
-            # one chain: each run planned from where the previous one left the mark
-            assert chain[0][1] is None
-            for prev, nxt in itertools.pairwise(chain):
-                assert nxt[1] == prev[2], (job, prev, nxt)
-                assert nxt[2] > prev[2]
-            starts = [m[1] for m in chain]
-            assert len(starts) == len(set(starts)), f"{job}: a period run twice"
-            # by the first leader, then by the second: never both
-            who = [m[3].rsplit(":", 1)[1] for m in chain]
-            first = [w for w in who if w == str(leader.proc.pid)]
-            assert who == first + [str(standby.proc.pid)] * (len(who) - len(first)), (job, who)
-            assert all(m[3].startswith("ecosense jobs ") for m in chain)
+        check_mark_chains(shared_db, leader.proc.pid, standby.proc.pid)
     finally:
         stop(a, b)
     assert "steps down (stopping)" in standby.log()
