@@ -30,7 +30,7 @@ import json
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -108,22 +108,29 @@ def _baseline_copy(url: str, rows: int, batch: int) -> tuple[float, float]:
     return rows / elapsed, cpu / rows * 1e6
 
 
-async def _http(
-    base: str, tokens: list[str], rows: int, batch: int, t0: datetime, lineprotocol: bool
+async def post_readings(
+    targets: Sequence[tuple[str, str, str]],
+    rows: int,
+    batch: int,
+    t0: datetime,
+    lineprotocol: bool,
+    parameters: Sequence[str] = PARAMS,
 ) -> tuple[int, float]:
-    start = time.perf_counter()
-    per_client = rows // len(tokens)
+    """Each ``(gateway URL, station, token)`` posts its share of ``rows`` readings in batches
+    of ``batch`` (JSON, or line protocol), all at once: ``(readings sent, perf_counter at the
+    start)``. Readings cycle through ``parameters``, one time a second per cycle from ``t0``."""
+    per_client = rows // len(targets)
 
-    async def client(i: int, token: str) -> None:
-        async with httpx.AsyncClient(base_url=base, timeout=60) as c:
-            for start in range(0, per_client, batch):
-                n = min(batch, per_client - start)
-                times = [t0 + timedelta(seconds=(start + k) // len(PARAMS)) for k in range(n)]
+    async def client(base: str, station: str, token: str) -> None:
+        async with httpx.AsyncClient(base_url=base, timeout=120) as c:
+            for first in range(0, per_client, batch):
+                ks = range(first, min(first + batch, per_client))
+                times = {k: t0 + timedelta(seconds=k // len(parameters)) for k in ks}
                 if lineprotocol:
                     body = "\n".join(
-                        f"B{i} {PARAMS[(start + k) % len(PARAMS)]}={k % 97 + 0.5} "
+                        f"{station} {parameters[k % len(parameters)]}={k % 97 + 0.5} "
                         f"{int(times[k].timestamp())}"
-                        for k in range(n)
+                        for k in ks
                     )
                     r = await c.post(
                         "/api/v2/write",
@@ -135,12 +142,12 @@ async def _http(
                 else:
                     items = [
                         {
-                            "station": f"B{i}",
-                            "parameter": PARAMS[(start + k) % len(PARAMS)],
+                            "station": station,
+                            "parameter": parameters[k % len(parameters)],
                             "time": times[k].isoformat(),
                             "value": k % 97 + 0.5,
                         }
-                        for k in range(n)
+                        for k in ks
                     ]
                     r = await c.post(
                         "/api/v1/observations",
@@ -149,8 +156,17 @@ async def _http(
                     )
                     assert r.status_code == 200 and r.json()["rejected"] == 0, r.text
 
-    await asyncio.gather(*(client(i, t) for i, t in enumerate(tokens)))
-    return per_client * len(tokens), start
+    start = time.perf_counter()
+    await asyncio.gather(*(client(*t) for t in targets))
+    return per_client * len(targets), start
+
+
+async def _http(
+    base: str, tokens: list[str], rows: int, batch: int, t0: datetime, lineprotocol: bool
+) -> tuple[int, float]:
+    """``len(tokens)`` devices (stations ``B0``…) posting to one gateway."""
+    targets = [(base, f"B{i}", token) for i, token in enumerate(tokens)]
+    return await post_readings(targets, rows, batch, t0, lineprotocol)
 
 
 def _packet(mn: str, qn: int, t: datetime, flag: int = 5) -> bytes:

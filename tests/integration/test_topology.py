@@ -227,6 +227,12 @@ class Device:
     sent: int = 0
     errors: list[str] = field(default_factory=list)
 
+    def acknowledged(self, batch: list[tuple[str, datetime, float]]) -> None:
+        """Count ``batch`` (parameter, time, value) as acknowledged to this device."""
+        self.sent += len(batch)
+        for p, t, v in batch:
+            self.acked[(self.station, p, t)] = v
+
 
 BASE = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=3)
 
@@ -290,9 +296,7 @@ def run_http(
                     dev.errors.append(f"{r.status_code} {r.text[:200]}")
                     return
                 break
-            dev.sent += len(batch)
-            for p, t, v in batch:
-                dev.acked[(dev.station, p, t)] = v
+            dev.acknowledged(batch)
             n += 1
             time.sleep(0.05)
 
@@ -337,9 +341,7 @@ def run_hj212(dev: Device, gateways: list[Instance], mn: str, stop: threading.Ev
                 sock = None
                 dev.gateway, dev.switches = 1 - dev.gateway, dev.switches + 1
                 time.sleep(0.2)
-        dev.sent += len(batch)
-        for p, tt, v in batch:
-            dev.acked[(dev.station, p, tt)] = v
+        dev.acknowledged(batch)
         n += 1
         time.sleep(0.05)
     if sock is not None:
@@ -373,9 +375,7 @@ def run_mqtt(dev: Device, broker: Broker, stop: threading.Event) -> None:
             if not info.is_published():
                 dev.errors.append("no PUBACK")
                 return
-            dev.sent += len(batch)
-            for p, t, v in batch:
-                dev.acked[(dev.station, p, t)] = v
+            dev.acknowledged(batch)
             n += 1
             time.sleep(0.05)
     finally:
