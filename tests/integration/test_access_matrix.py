@@ -363,7 +363,14 @@ def test_the_check_sees_a_route_without_the_dependency() -> None:
 #: what the gateway serves outside the OpenAPI document: the API's own documentation (public,
 #: like FastAPI's default ``/docs``; issue 14 item 8 serves it from packaged assets)
 DOCUMENTATION: frozenset[str] = frozenset(
-    {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/docs-assets"}
+    {
+        "/openapi.json",
+        "/docs",
+        "/docs/oauth2-redirect",
+        "/redoc",
+        "/docs-assets",
+        "/docs-assets/redoc.standalone.js",  # ReDoc's bundle, its outside logo replaced
+    }
 )
 
 
@@ -380,3 +387,4 @@ def test_routes_outside_the_document_are_the_public_documentation_only() -> None
     for path in ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"):
         assert client.get(path).status_code == 200, path
     assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
+    assert client.get("/docs-assets/redoc.standalone.js").status_code == 200

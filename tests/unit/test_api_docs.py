@@ -34,8 +34,10 @@ def test_docs_pages_reference_only_the_server_itself(page: str) -> None:
         asset = client.get(urljoin("http://testserver", ref))
         assert asset.status_code == 200, ref
         assert len(asset.content) > 100, ref
-    for script in scripts:  # the real bundle, not a stub
-        assert len(client.get(script).content) > 500_000
+    for script in scripts:  # the real bundle, not a stub, naming no outside address
+        body = client.get(script).content
+        assert len(body) > 500_000
+        assert b"https://cdn." not in body and b"fonts.googleapis" not in body, script
 
 
 def test_redoc_names_no_outside_font() -> None:
