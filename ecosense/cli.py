@@ -1065,12 +1065,19 @@ def cmd_carbon_import(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``ecosense`` command; a Ctrl-C at any moment exits 130 quietly."""
+    """Entry point of the ``ecosense`` command; a Ctrl-C at any moment exits 130 quietly, and
+    output piped into a reader that stops early (``| head``) ends the command quietly too."""
     try:
         return _main(argv)
     except KeyboardInterrupt:
         print("ecosense: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader is gone: no traceback, and no second error when Python flushes stdout at
+        # exit (the recipe of Python's documentation, "Note on SIGPIPE")
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # as a shell reports a command ended by SIGPIPE (128 + 13)
 
 
 def _main(argv: Sequence[str] | None) -> int:

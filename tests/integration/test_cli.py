@@ -252,3 +252,25 @@ def test_one_bad_row_of_ten_exits_1_and_says_1_rejected(
     assert err.strip().splitlines()[-1] == (
         "ecosense: error: 1 rejected (rows, listed above), the rest imported"
     )
+
+
+def test_a_list_piped_into_a_reader_that_stops_early_ends_quietly(
+    tmp_path: Path, database_url: str, store: PostgresStore
+) -> None:
+    """``ecosense stations list | head``: the reader goes away after a few lines; the command
+    ends with the shell's SIGPIPE status, 141, and no ``BrokenPipeError`` traceback (issue
+    14's trial: ``devices list | head``)."""
+    store.upsert_stations([Station(f"P{i:04d}", f"站 {i}", "air", 116, 40) for i in range(3000)])
+    env = {**os.environ, "ECOSENSE_DATABASE_URL": database_url, "ECOSENSE_DATA_DIR": str(tmp_path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ecosense", "stations", "list"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader is gone before the command writes a line
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(120) == 141, err
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
