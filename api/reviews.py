@@ -151,7 +151,7 @@ async def add_review(request: Request, principal: Caller) -> JSONResponse:
     )
     answer: dict[str, Any] = {"id": review.id, "affected": affected}
     if not affected:  # recorded, but most likely not what the reviewer meant
-        answer["warning"] = reviews.no_readings_warning(review)
+        answer["warning"] = reviews.no_readings_warning(review, ctx.timezone)
     return JSONResponse(answer, status_code=201)
 
 

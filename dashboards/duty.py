@@ -309,7 +309,7 @@ def record_review(
         return (
             True,
             tr(
-                "Warning: " + reviews.no_readings_warning(review) + ".",
+                "Warning: " + reviews.no_readings_warning(review, start.tzinfo) + ".",
                 f"注意：审核 {review.id} 已记录，但该时段内没有 {station} 的 {parameter} 读数："
                 "请检查站点、参数和时段。该审核仍然有效，之后到达的该时段读数也受其约束。",
             ),

@@ -416,7 +416,7 @@ def where(settings: Settings) -> str:
     data_dir, origin = settings.data_dir, data_dir_origin()
     holder = running(data_dir)
     if holder is not None:
-        state = f"platform running on it: {holder.describe()}"
+        state = f"platform running on it: {holder.describe(settings.tz)}"
     else:
         state = "no platform running on it"
     if settings.database_url is None and not (data_dir / "pg" / "PG_VERSION").exists():
@@ -961,12 +961,13 @@ def cmd_review(settings: Settings, args: argparse.Namespace) -> int:
                 "affected": affected,
             },
         )
+    shown = [t.astimezone(settings.tz).isoformat() for t in (start, end)]
     print(
         f"review {review.id}: {review.action} {review.station} {review.parameter}"
-        f" [{start.isoformat()}, {end.isoformat()}): {affected} readings affected"
+        f" [{shown[0]}, {shown[1]}): {affected} readings affected"
     )
     if not affected:
-        print(f"warning: {reviews.no_readings_warning(review)}", file=sys.stderr)
+        print(f"warning: {reviews.no_readings_warning(review, settings.tz)}", file=sys.stderr)
     return 0
 
 

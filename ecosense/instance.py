@@ -14,12 +14,13 @@ data directory it uses.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 
 from ecosense.errors import EcosenseError
@@ -36,11 +37,16 @@ class Running:
     started: str | None = None
     addresses: str | None = None
 
-    def describe(self) -> str:
-        """``pid 123, started …, http=… hj212=…`` (what is known)."""
+    def describe(self, tz: tzinfo | None = None) -> str:
+        """``pid 123, started …, http=… hj212=…`` (what is known; the start in ``tz``, the
+        bureau's time zone, when given)."""
         parts = [f"pid {self.pid if self.pid is not None else '?'}"]
         if self.started:
-            parts.append(f"started {self.started}")
+            started = self.started
+            if tz is not None:
+                with contextlib.suppress(ValueError):  # else shown as written
+                    started = datetime.fromisoformat(started).astimezone(tz).isoformat()
+            parts.append(f"started {started}")
         parts.append(self.addresses or "still starting")
         return ", ".join(parts)
 
@@ -78,10 +84,11 @@ def running(data_dir: Path) -> Running | None:
 class InstanceLock:
     """The exclusive lock of one data directory, held by ``ecosense up`` until it exits."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, tz: tzinfo | None = None) -> None:
         self.path = Path(data_dir) / LOCK_NAME
+        self.tz = tz
         self._fd: int | None = None
-        self._started = datetime.now(UTC).astimezone().isoformat(timespec="seconds")
+        self._started = datetime.now(UTC).astimezone(tz).isoformat(timespec="seconds")
 
     def acquire(self) -> InstanceLock:
         """Take the lock, or raise naming the ``ecosense up`` that holds it."""
@@ -94,8 +101,8 @@ class InstanceLock:
             os.close(fd)
             raise EcosenseError(
                 f"a platform is already running on data dir {self.path.parent}: "
-                f"{holder.describe()}; stop it first (Ctrl-C or SIGTERM to its pid), or give "
-                "this one another ECOSENSE_DATA_DIR"
+                f"{holder.describe(self.tz)}; stop it first (Ctrl-C or SIGTERM to its pid), or "
+                "give this one another ECOSENSE_DATA_DIR"
             ) from None
         self._fd = fd
         self.describe()

@@ -444,7 +444,8 @@ def up(settings: Settings, options: UpOptions) -> int:
     lock: InstanceLock | None = None
     try:
         with guard.shielded():
-            lock = InstanceLock(settings.data_dir).acquire()  # refused when one runs already
+            # refused when one runs already
+            lock = InstanceLock(settings.data_dir, settings.tz).acquire()
         return _up(settings, options, guard, lock)
     except KeyboardInterrupt:
         signum = guard.signum or signal.SIGINT

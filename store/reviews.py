@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Final, Literal
 
 import numpy as np
@@ -66,13 +66,14 @@ class Review:
         return self.start <= time < self.end
 
 
-def no_readings_warning(review: Review) -> str:
+def no_readings_warning(review: Review, tz: tzinfo | None = None) -> str:
     """The warning a review that covers no stored reading is recorded with (it still counts:
     readings that arrive later for its range are covered too — a wrong station, parameter or
-    range is the likelier cause)."""
+    range is the likelier cause); its range in ``tz`` (the bureau's), as the reviewer gave it."""
+    start, end = (t.astimezone(tz) if tz is not None else t for t in (review.start, review.end))
     return (
         f"review {review.id} covers no stored reading of {review.station} {review.parameter}"
-        f" in [{review.start.isoformat()}, {review.end.isoformat()}): check the station, the"
+        f" in [{start.isoformat()}, {end.isoformat()}): check the station, the"
         " parameter and the range (times without an offset are in the bureau's time zone);"
         " it is kept, and covers readings that arrive later for that range"
     )

@@ -5,6 +5,7 @@ any moment of its start."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -127,6 +128,9 @@ def test_up_once_per_data_dir_and_commands_find_it_from_anywhere(tmp_path: Path)
             + status[0].split(f"pid {proc.pid},", 1)[1]
         ]
         assert http in status[0]
+        # started when, in the bureau's time (a trial finding: it was UTC)
+        assert re.search(r"started \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+08:00", status[0]), status
+        assert re.search(r"started \S+\+08:00", again.stderr), again.stderr
         assert not (second / ".ecosense").exists()
 
         listed = ecosense(third, env, "stations", "list", "--format", "csv")

@@ -259,6 +259,7 @@ def test_review_routes_need_the_operator_and_refuse_bad_input(
     )
     assert r.status_code == 201 and r.json()["affected"] == 0
     assert "covers no stored reading of A1 pm25" in r.json()["warning"]  # said, not silent
+    assert "[2001-01-01T08:00:00+08:00, 2001-01-02T08:00:00+08:00)" in r.json()["warning"]
 
 
 def test_a_reading_stamped_year_1_does_not_stall_the_hourly_job(
@@ -460,3 +461,6 @@ def test_ecosense_review_refuses_with_a_one_line_reason(
     out = capsys.readouterr()
     assert out.out.strip().endswith(": 0 readings affected")
     assert "warning: review" in out.err and "covers no stored reading of A1 pm25" in out.err
+    # the range as the reviewer gave it, in the bureau's time (a trial finding: it was UTC)
+    assert "[2001-01-01T00:00:00+08:00, 2001-01-01T01:00:00+08:00)" in out.err
+    assert "[2001-01-01T00:00:00+08:00, 2001-01-01T01:00:00+08:00): 0 readings" in out.out
