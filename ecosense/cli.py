@@ -878,10 +878,16 @@ def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
             ]
             lists_cli.emit(rows, ["job", "description", "up_to"], args.format, settings)
             return 0
+        width = max(len(name) for name in JOBS)
         for job in JOBS.values():
             mark = marks.get(job.name)
-            shown = mark.astimezone(settings.tz).isoformat(timespec="seconds") if mark else "never"
-            print(f"{job.name:<8} {job.description} (up to: {shown})")
+            if not job.incremental:
+                shown = "no mark: each run evaluates the latest data"
+            elif mark is None:
+                shown = "up to: never"
+            else:
+                shown = f"up to: {mark.astimezone(settings.tz).isoformat(timespec='seconds')}"
+            print(f"{job.name:<{width}}  {job.description} ({shown})")
         return 0
     job = get(args.name)
     start = _time_arg(args.start, settings, "--start")

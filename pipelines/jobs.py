@@ -108,6 +108,8 @@ class Job:
     name: str
     description: str
     run: Callable[[JobContext, datetime | None, datetime | None], JobReport]
+    #: whether it keeps a mark (``alerts`` does not: each run evaluates the latest data)
+    incremental: bool = True
 
 
 @contextmanager
@@ -406,6 +408,7 @@ JOBS: Final[dict[str, Job]] = {
         "alert rules (exceedance, AQI level, sustained exceedance, offline, flatline, gamma "
         "background): open, update and close alerts; webhook notifications",
         run_alerts,
+        incremental=False,
     ),
 }
 

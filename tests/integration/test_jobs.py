@@ -361,6 +361,14 @@ def test_jobs_run_on_an_external_dask_cluster(
         ).stdout
         assert re.search(r"^hourly .*\(up to: 20\d\d-", listed, re.M)
         assert re.search(r"^daily .*\(up to: never\)", listed, re.M)
+        # alerts keep no mark: not "never" (a trial finding), and the columns line up
+        assert re.search(r"^alerts .*\(no mark: each run evaluates the latest data\)", listed, re.M)
+        starts = {
+            line.split()[0]: len(line) - len(line[len(line.split()[0]) :].lstrip())
+            for line in listed.splitlines()
+            if line.split() and line.split()[0] in ("hourly", "daily", "carbon-inventory", "alerts")
+        }
+        assert len(set(starts.values())) == 1, starts
     finally:
         for p in reversed(procs):
             p.terminate()
