@@ -20,6 +20,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -363,6 +364,7 @@ def cmd_gis(settings: Settings, args: argparse.Namespace) -> int:
             gis_store.load_layer(conn, args.layer)  # fails early for an unknown layer
             rasters = gis_store.load_rasters(conn, args.raster)
         report = JobReport("zonal", incremental=False)
+        began = time.monotonic()
         with Runner(settings.dask_scheduler) as runner:
             print(f"zonal: running on {runner.description}", file=sys.stderr, flush=True)
             _collect(
@@ -376,10 +378,19 @@ def cmd_gis(settings: Settings, args: argparse.Namespace) -> int:
                     ),
                 ),
             )
-    print(report.summary())
+    seconds = time.monotonic() - began
+    print(
+        f"zonal: {report.tasks} rasters over layer {args.layer}, {report.rows} rows written, "
+        f"{len(report.errors)} errors, {seconds:.1f} s"
+    )
     for error in report.errors:
         print(f"  error: {error}", file=sys.stderr)
-    return 1 if report.errors else 0
+    if report.errors:
+        raise EcosenseError(
+            f"{len(report.errors)} of {report.tasks} rasters failed (listed above); the others"
+            " are stored"
+        )
+    return 0
 
 
 #: the start of the line every command that opens the store prints on stderr

@@ -14,6 +14,7 @@ import pandas as pd
 import rasterio
 
 from gis.catalogue import RasterItem
+from gis.errors import GisError
 from gis.rasters import open_raster
 from gis.zonal import zonal_stats
 from pipelines.work import Touched
@@ -71,9 +72,11 @@ def zonal_task(url: str, plan: ZonalPlan) -> Touched:
     touched = Touched()
     with db.connect(url) as conn:
         layer = gis_store.load_layer(conn, plan.layer)
-        rows = zonal_rows(plan.raster, layer, plan.stats).assign(
-            raster=plan.raster.id, layer=plan.layer, time=plan.raster.time
-        )
+        try:
+            table = zonal_rows(plan.raster, layer, plan.stats)
+        except GisError as exc:  # say which raster over which layer
+            raise GisError(f"raster {plan.raster.id} over layer {plan.layer}: {exc}") from exc
+        rows = table.assign(raster=plan.raster.id, layer=plan.layer, time=plan.raster.time)
         touched.rows = gis_store.save_zonal(conn, rows)
     return touched
 

@@ -82,7 +82,13 @@ def test_layers_rasters_and_zonal_statistics_in_the_store(
 
     # a raster outside every polygon of the layer: a clear error, the run reports it
     assert main(["gis", "zonal", "--layer", "provinces", "--raster", "s2-scene-red"]) == 1
-    assert "outside every polygon" in capsys.readouterr().err
+    out, err = capsys.readouterr()
+    # which raster over which layer, and the count in the last line (trial findings)
+    assert "raster s2-scene-red over layer provinces: the raster lies outside every polygon" in err
+    assert err.strip().splitlines()[-1] == (
+        "ecosense: error: 1 of 1 rasters failed (listed above); the others are stored"
+    )
+    assert out.startswith("zonal: 1 rasters over layer provinces, 0 rows written, 1 errors, ")
 
 
 def test_bad_layers_and_rasters(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
