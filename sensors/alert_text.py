@@ -76,6 +76,15 @@ def primary_names(codes: str, language: Lang) -> str:
     return ("、" if zh else ", ").join(names)
 
 
+def percent_over(multiple: float) -> str:
+    """An exceedance multiple (``(C − limit) / limit``, :mod:`sensors.standards.gb3095`) as
+    a percentage for reading: ``0.0675`` → ``7``, ``2.0`` → ``200``, ``0.004`` → ``0.4``."""
+    pct = multiple * 100
+    if pct >= 1 or pct <= 0:
+        return f"{pct:.0f}"
+    return f"{pct:.1g}"
+
+
 def _category_zh(level: int) -> str:
     from sensors.standards.aqi import CATEGORIES
 
@@ -103,11 +112,11 @@ def describe(
             if zh:
                 return (
                     f"{_name_zh(pollutant)} {_AVERAGING_ZH.get(averaging, averaging)}平均浓度"
-                    f" {v:.4g} 超过 GB 3095-2026 限值 {lim:g}（超标 {multiple:.2f} 倍）"
+                    f" {v:.4g} 超过 GB 3095-2026 限值 {lim:g}（超标 {percent_over(multiple)}%）"
                 )
             return (
                 f"{pollutant} {averaging} mean {v:.4g} above the GB 3095-2026"
-                f" limit {lim:g} ({multiple:.2f}× over)"
+                f" limit {lim:g} ({percent_over(multiple)} % over the limit)"
             )
         if rule == "sustained":
             span = "1h" if p in ONE_HOUR_LIMITS else "24h"
