@@ -437,6 +437,26 @@ def city_label(city: str) -> str:
     return cities.label(city, lang())
 
 
+#: the roles (:class:`access.Role`, by their CLI names) by their Chinese names, as the duty
+#: pages name them (值班员（operator）, 审核员（reviewer）, 分析员)
+ROLE_NAMES_ZH: Final = {
+    "viewer": "查看员",
+    "analyst": "分析员",
+    "reviewer": "审核员",
+    "operator": "值班员",
+    "admin": "管理员",
+}
+
+
+def role_label(role: Any) -> str:
+    """A role (:class:`access.Role`, or its name) in the current language: ``值班员`` /
+    ``operator``; ``—`` for none."""
+    if role is None:
+        return "—"
+    name = str(getattr(role, "label", role))
+    return tr(name, ROLE_NAMES_ZH.get(name, name))
+
+
 def primary_label(codes: str) -> str:
     """AQI primary pollutants (``pm10_1h``) by name in the current language: ``PM10 (1 h)`` /
     ``可吸入颗粒物（1小时）`` (:func:`sensors.alert_text.primary_names`)."""

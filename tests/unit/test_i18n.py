@@ -238,3 +238,21 @@ def test_the_address_and_the_switch_pick_the_language_and_keep_it() -> None:
     assert at.title[0].value == "Water quality" and at.query_params["lang"] == "en"
     at.sidebar.button_group[0].set_value("zh").run()
     assert at.title[0].value == "地表水水质" and at.query_params["lang"] == "zh"
+
+
+def test_the_signed_in_role_is_named_in_the_pages_language() -> None:
+    """New-user trial of issue 14: the sidebar said "已登录：duty（operator）" — the role is
+    named in the page's language, as the duty pages name roles (值班员（operator））."""
+    from access import Role
+    from dashboards.views import ROLE_NAMES_ZH, role_label
+
+    assert {r.label for r in Role} == set(ROLE_NAMES_ZH)  # every role has a Chinese name
+    with use("zh"):
+        assert role_label(Role.OPERATOR) == "值班员"
+        assert role_label(Role.REVIEWER) == "审核员"
+        assert role_label(None) == "—"
+        assert all(CJK.search(role_label(r)) for r in Role)
+    with use("en"):
+        assert role_label(Role.OPERATOR) == "operator"
+    source = (ROOT / "dashboards" / "session.py").read_text(encoding="utf-8")
+    assert "role.label" not in source  # the sidebar and the refusal both name it by role_label
