@@ -255,4 +255,5 @@ def test_the_signed_in_role_is_named_in_the_pages_language() -> None:
     with use("en"):
         assert role_label(Role.OPERATOR) == "operator"
     source = (ROOT / "dashboards" / "session.py").read_text(encoding="utf-8")
-    assert "role.label" not in source  # the sidebar and the refusal both name it by role_label
+    # the sidebar and the refusal both name it by role_label
+    assert "principal.role.label" not in source and "role.label if role" not in source
