@@ -31,7 +31,7 @@ from access import Action
 from dashboards.i18n import lang, tr
 from dashboards.session import Viewer
 from dashboards.settings import DashboardSettings
-from dashboards.views import parameter_label
+from dashboards.views import alert_period, parameter_label
 from sensors.alert_text import describe
 from store import alerts as alert_store
 from store import audit as audit_log
@@ -335,6 +335,31 @@ def _notice() -> None:
         (st.error if not ok else st.warning if any(warn) else st.success)(text)
 
 
+def alert_table(rows: Sequence[Mapping[str, Any]], tz: Any) -> pd.DataFrame:
+    """The alerts page's table of ``rows`` (stored alerts), every heading in the page's
+    language (编号, 状态, 级别 … / id, state, severity …)."""
+    return pd.DataFrame(
+        [
+            {
+                tr("id", "编号"): r["id"],
+                tr("state", "状态"): alert_state_name(r["state"]),
+                tr("severity", "级别"): severity_name(r["severity"]),
+                tr("rule", "规则"): rule_name(r["rule"]),
+                tr("station", "站点"): r["station"],
+                tr("parameter", "参数"): alert_parameter_name(r["parameter"]),
+                tr("message", "内容"): alert_text(r),
+                tr("hour or day", "时段"): alert_period(r["parameter"], r["details"], tz),
+                tr("opened", "开启时间"): r["opened_at"].astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+                tr("last seen", "最近出现"): r["last_seen"]
+                .astimezone(tz)
+                .strftime("%Y-%m-%d %H:%M"),
+                tr("life cycle", "处理过程"): lifecycle(r, tz),
+            }
+            for r in rows
+        ]
+    )
+
+
 def alert_actions(who: Viewer, live: Sequence[Mapping[str, Any]], tz: Any) -> None:
     """The duty officer's form under the live alerts: pick one, write a comment, acknowledge
     or close it. Only for those who may (:func:`may_operate_alerts`); others get a line saying
@@ -409,7 +434,7 @@ def review_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
         pd.DataFrame(
             [
                 {
-                    "id": r.id,
+                    tr("id", "编号"): r.id,
                     tr("station", "站点"): r.station,
                     tr("parameter", "参数"): parameter_text(r.parameter),
                     tr("from", "起"): _stamp(r.start, tz),

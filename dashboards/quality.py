@@ -18,7 +18,6 @@ from dashboards.settings import DashboardSettings
 from dashboards.views import (
     ROMAN,
     STALE_AFTER,
-    alert_period,
     aqi_stations,
     completeness,
     current_rows,
@@ -334,28 +333,7 @@ def alerts_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
         who.shown("webhook-events", {"events": len(abandoned)})
 
     def table(rows: list[dict[str, Any]]) -> pd.DataFrame:
-        return pd.DataFrame(
-            [
-                {
-                    "id": r["id"],
-                    tr("state", "状态"): duty.alert_state_name(r["state"]),
-                    tr("severity", "级别"): duty.severity_name(r["severity"]),
-                    tr("rule", "规则"): duty.rule_name(r["rule"]),
-                    tr("station", "站点"): r["station"],
-                    tr("parameter", "参数"): duty.alert_parameter_name(r["parameter"]),
-                    tr("message", "内容"): duty.alert_text(r),
-                    tr("hour or day", "时段"): alert_period(r["parameter"], r["details"], tz),
-                    tr("opened", "开启时间"): r["opened_at"]
-                    .astimezone(tz)
-                    .strftime("%Y-%m-%d %H:%M"),
-                    tr("last seen", "最近出现"): r["last_seen"]
-                    .astimezone(tz)
-                    .strftime("%Y-%m-%d %H:%M"),
-                    tr("life cycle", "处理过程"): duty.lifecycle(r, tz),
-                }
-                for r in rows
-            ]
-        )
+        return duty.alert_table(rows, tz)
 
     cols = st.columns(3)
     cols[0].metric(tr("Open", "未处理"), sum(r["state"] == "open" for r in live))
