@@ -33,6 +33,7 @@ from typing import Any, Final
 
 import pandas as pd
 import streamlit as st
+from pandas.io.formats.style import Styler
 
 import access
 from access import Action, Dataset, Grade
@@ -99,7 +100,7 @@ def dataset_name(name: str) -> str:
     return tr(en, zh)
 
 
-def data_table(frame: pd.DataFrame, what: str, key: str | None = None) -> None:
+def data_table(frame: pd.DataFrame | Styler, what: str, key: str | None = None) -> None:
     """The numbers a map or chart (``what``, in the page's language) shows, as a table in a
     collapsed expander beside it: its text alternative, which a screen reader, or anyone,
     reads there."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from importlib import resources
@@ -11,6 +13,7 @@ from typing import Any, Final
 
 import pandas as pd
 import pydeck as pdk
+from pandas.io.formats.style import Styler
 
 from dashboards.i18n import lang, tr
 from dashboards.palettes import STATUS
@@ -455,6 +458,39 @@ def role_label(role: Any) -> str:
         return "—"
     name = str(getattr(role, "label", role))
     return tr(name, ROLE_NAMES_ZH.get(name, name))
+
+
+#: a stored name written in both languages, Chinese first: ``郑州空气站（模拟） Zhengzhou air
+#: (simulated)``, ``济南钢厂 Jinan steel``
+_BILINGUAL: Final = re.compile(
+    r"^(?P<zh>[^A-Za-z]*[\u3400-\u9fff][^A-Za-z]*?)\s+(?P<en>[A-Za-z].*)$"
+)
+
+
+def station_name(name: Any) -> str:
+    """A station's (or plant's) stored name in the current language: the Chinese or the
+    English half of a name written in both (``郑州空气站（模拟）`` / ``Zhengzhou air
+    (simulated)``), any other name as it is."""
+    text = "" if name is None or (isinstance(name, float) and name != name) else str(name)
+    found = _BILINGUAL.match(text.strip())
+    if found is None:
+        return text.strip()
+    return tr(found["en"].strip(), found["zh"].strip())
+
+
+def station_label(sid: Any, names: Mapping[str, Any]) -> str:
+    """A station (or plant) by name, its id beside it: ``郑州空气站（模拟） (SIM-ZHENGZHOU)``;
+    the id alone when ``names`` has none (an empty text for none)."""
+    if sid is None or sid == "" or (isinstance(sid, float) and sid != sid):
+        return ""
+    name = station_name(names.get(str(sid)))
+    return f"{name} ({sid})" if name and name != sid else str(sid)
+
+
+def dashes(frame: pd.DataFrame, precision: int = 1) -> Styler:
+    """``frame`` to show in ``st.dataframe`` with "—" for a missing value (not ``None``), the
+    numbers kept numbers (they sort as numbers) and shown to ``precision`` decimals."""
+    return frame.style.format(na_rep="—", precision=precision)
 
 
 def primary_label(codes: str) -> str:
