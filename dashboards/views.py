@@ -246,17 +246,47 @@ SYMBOLS: Final = {
 }
 
 
+#: units as :mod:`sensors.units` writes them (ASCII) → as a reader writes them
+_UNIT_TEXT: Final = (
+    ("degC", "°C"),
+    ("deg", "°"),
+    ("ug", "µg"),
+    ("uS", "µS"),
+    ("m3", "m³"),
+)
+
+
+def unit_label(unit: str) -> str:
+    """A unit for reading: ``ug/m3`` → ``µg/m³``, ``degC`` → ``°C``, ``mg/m3`` → ``mg/m³``,
+    ``Nm3/h`` → ``Nm³/h``, ``uS/cm`` → ``µS/cm``; ``pH`` (no unit) → an empty text."""
+    if unit == "pH":
+        return ""
+    for ascii_text, shown in _UNIT_TEXT:
+        unit = unit.replace(ascii_text, shown)
+    return unit
+
+
+def reading_value(value: Any) -> Any:
+    """A reading rounded for reading: three significant figures (35.127 → 35.1, 7.979 →
+    7.98, 0.8534 → 0.853), whole numbers from 1000 up; a missing value as it is."""
+    if value is None or pd.isna(value):
+        return value
+    v = float(value)
+    return float(round(v)) if abs(v) >= 1000 else float(f"{v:.3g}")
+
+
 def parameter_label(code: str) -> str:
-    """A parameter's name and unit in the current language: ``PM2.5 (ug/m3)`` in English,
-    ``细颗粒物 PM2.5 (ug/m3)`` in Chinese (an AQI pollutant's symbol beside its name), for
-    ``pm25``; an unknown code as it is."""
+    """A parameter's name and unit in the current language: ``PM2.5 (µg/m³)`` in English,
+    ``细颗粒物 PM2.5 (µg/m³)`` in Chinese (an AQI pollutant's symbol beside its name), for
+    ``pm25`` (:func:`unit_label`); an unknown code as it is."""
     try:
         p = lookup(code)
     except (UnknownParameterError, KeyError, ValueError):
         return code
     symbol = SYMBOLS.get(p.code)
     zh = f"{p.name_zh} {symbol}" if symbol else p.name_zh
-    return f"{tr(p.name_en, zh)} ({p.unit})"
+    unit = unit_label(p.unit)
+    return f"{tr(p.name_en, zh)} ({unit})" if unit else tr(p.name_en, zh)
 
 
 def default_choice(latest: pd.DataFrame, station_ids: list[str]) -> tuple[str | None, str | None]:

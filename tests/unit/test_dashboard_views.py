@@ -576,3 +576,28 @@ def test_a_missing_number_is_a_dash_and_the_column_stays_numeric() -> None:
     assert "—" in text and "None" not in text and "nan" not in text
     assert "1200.0" in text
     assert shown.data["CEMS measured"].dtype.kind == "f"  # numeric: sorts as numbers
+
+
+def test_the_live_page_writes_units_as_readers_do_and_rounds_values() -> None:
+    """New-user trial of issue 14: the live page showed ``ug/m3``, ``degC`` and three
+    decimals."""
+    from dashboards.views import parameter_label, reading_value, unit_label
+
+    assert unit_label("ug/m3") == "µg/m³"
+    assert unit_label("mg/m3") == "mg/m³"
+    assert unit_label("degC") == "°C"
+    assert unit_label("deg") == "°"
+    assert unit_label("uS/cm") == "µS/cm"
+    assert unit_label("Nm3/h") == "Nm³/h"
+    assert unit_label("pH") == ""
+    assert parameter_label("pm25") == "PM2.5 (µg/m³)"
+    assert parameter_label("co") == "Carbon monoxide (mg/m³)"
+    assert "ug" not in parameter_label("so2") and "m3" not in parameter_label("so2")
+    assert [reading_value(v) for v in (35.127, 7.979, 0.8534, 12.345, 1013.4)] == [
+        35.1,
+        7.98,
+        0.853,
+        12.3,
+        1013.0,
+    ]
+    assert reading_value(None) is None

@@ -104,9 +104,9 @@ def test_the_forms_follow_the_role(role: access.Role | None, operate: bool, revi
 
 def test_parameter_text_names_known_parameters_and_keeps_unknown_codes() -> None:
     with use("en"):
-        assert duty.parameter_text("pm25") == "PM2.5 (ug/m3)"
+        assert duty.parameter_text("pm25") == "PM2.5 (µg/m³)"
     with use("zh"):
-        assert duty.parameter_text("pm25") == "细颗粒物 PM2.5 (ug/m3)"
+        assert duty.parameter_text("pm25") == "细颗粒物 PM2.5 (µg/m³)"
     assert duty.parameter_text("no-such-code") == "no-such-code"
 
 

@@ -175,7 +175,7 @@ def test_every_sector_province_parameter_and_state_is_named_in_both() -> None:
         assert views.region_label("320100") == "江苏省 · 320100"
         assert views.sector_label("1.A.1.a") == "公用电力和热力生产 (1.A.1.a)"
         assert views.parameter_label("codmn") == "高锰酸盐指数 (mg/L)"
-        assert views.parameter_label("so2") == "二氧化硫 SO₂ (ug/m3)"
+        assert views.parameter_label("so2") == "二氧化硫 SO₂ (µg/m³)"
         assert views.category_label(5) == "重度污染" and views.state_name("offline") == "离线"
     with use("en"):
         assert views.region_label("CN-XJ") == "Xinjiang"
