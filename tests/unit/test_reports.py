@@ -124,7 +124,26 @@ def test_a_city_is_named_in_both_languages() -> None:
     )
     table = tables.daily_report(DAY, STATIONS, aggregates).tables[0]
     assert [row[1] for row in table.rows] == ["北京 Beijing", "北京 Beijing"]
-    assert table.rows[0][2] == "北京 Beijing" and table.rows[0][0] == "城市 City"
+    assert table.rows[0][0] == "城市 City"
+
+
+def test_a_city_row_does_not_repeat_the_city_as_its_station() -> None:
+    """New-user trial of issue 14: city rows repeated the city in the "站点 Station" column."""
+    aggregates = pd.concat(
+        [_aggregates(VALUES), _aggregates(VALUES).assign(scope="city", subject="Beijing")]
+    )
+    table = tables.daily_report(DAY, STATIONS, aggregates).tables[0]
+    station = table.headers.index("站点 Station")
+    assert [row[station] for row in table.rows] == ["全市 City", "S1 天坛"]
+
+
+def test_the_notes_cite_the_standard_the_project_follows() -> None:
+    """The notes cited "GB 3095-2012 §8.3" where the rest of the project (docs/standards/air.md)
+    cites GB 3095-2026 (Table 4: a daily mean needs 20 valid hourly means)."""
+    report = tables.daily_report(DAY, STATIONS, _aggregates(VALUES))
+    text = " ".join(report.notes)
+    assert "3095-2012" not in text and "GB 3095-2026 Table 4" in text
+    assert "3095-2012" not in (tables.__doc__ or "")
 
 
 def test_the_workbook_shows_co_to_one_decimal() -> None:
