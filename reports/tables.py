@@ -308,12 +308,12 @@ def _change(now: int | None, before: int | None) -> str:
 
 def _water_name(code: str) -> str:
     """A water parameter by name in both languages (``高锰酸盐指数 Permanganate index (CODMn)``,
-    ``pH值``), never its code; an unknown code as it is."""
+    ``pH值 pH``), never its code; an unknown code as it is."""
     try:
         p = parameters.lookup(code, "water")
     except (KeyError, ValueError):
         return code
-    return p.name_zh if p.name_en.casefold() in p.name_zh.casefold() else f"{p.name_zh} {p.name_en}"
+    return f"{p.name_zh} {p.name_en}"
 
 
 def monthly_report(
@@ -386,7 +386,13 @@ def monthly_report(
             ]
         )
         mean_rows.append(
-            [shown, *(NA if p not in values else round(values[p], 3) for p in shown_parameters)]
+            [
+                shown,
+                *(
+                    NA if p not in values else water_std.publish(p, values[p])
+                    for p in shown_parameters
+                ),
+            ]
         )
     tables = [
         Table(
@@ -397,6 +403,11 @@ def monthly_report(
         )
     ]
     if shown_parameters:
+        notes.append(
+            "Monthly means rounded for publication (GB/T 8170): pH to 0.01, the others to the "
+            "precision of their GB 3838-2002 Table 1 limits (at least 0.1). · 月均值修约：pH 保留"
+            "两位小数，其余按 GB 3838-2002 表 1 限值的精度（至少一位小数）。"
+        )
         tables.append(
             Table(
                 "月均值 Monthly means (mg/L; pH dimensionless)",

@@ -117,6 +117,33 @@ def test_monthly_water_change_and_exceedances() -> None:
     assert "W1 入口: 12 of 30 days with data" in report.notes
 
 
+def test_monthly_water_means_are_rounded_for_publication() -> None:
+    """New-user trial of issue 14: monthly means not rounded (pH 7.979, DO 8.459), and the
+    ``pH值`` heading without English."""
+    from sensors.standards import water as water_std
+
+    stations = pd.DataFrame(
+        [{"id": "W1", "name": "入口", "water_body": "river", "target_class": 3}]
+    )
+    means = pd.DataFrame(
+        [
+            {"subject": "W1", "parameter": p, "value": v, "count": 30.0}
+            for p, v in (("ph", 7.979), ("do", 8.459), ("nh3n", 0.4567), ("tp", 0.08765))
+        ]
+    )
+    this = pd.DataFrame([{"subject": "W1", "value": 2}])
+    report = tables.monthly_report(date(2026, 11, 1), stations, this, this, means, 30)
+    table = report.tables[1]
+    row = dict(zip(table.headers, table.rows[0], strict=True))
+    assert row["pH值 pH"] == 7.98
+    assert row["溶解氧 Dissolved oxygen"] == 8.5
+    assert [v for k, v in row.items() if k.startswith("氨氮")] == [0.46]
+    assert [v for k, v in row.items() if k.startswith("总磷")] == [0.088]
+    assert water_std.publish_decimals("hg") == 5 and water_std.publish_decimals("codmn") == 1
+    assert water_std.publish("do", 8.45) == 8.4  # GB/T 8170: half to even
+    assert any("pH to 0.01" in n for n in report.notes)
+
+
 def test_a_city_is_named_in_both_languages() -> None:
     """The report prints both languages: ``北京 Beijing``, for its city row and its stations."""
     aggregates = pd.concat(
