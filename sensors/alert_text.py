@@ -3,9 +3,10 @@
 Every alert keeps what its rule found — ``rule``, ``parameter``, ``value`` and ``details``
 (:class:`sensors.alerts.Condition`) — so its message can be written in either language at
 any time, old alerts included, without storing it twice: the English one is the ``message``
-the rules store (unchanged wording), the Chinese one is composed for the API's and the
-webhook's ``message_zh`` and for the dashboard in Chinese. Units as the rules use them:
-concentrations in µg/m³ (CO mg/m³), gamma dose rates in nGy/h, ``offline`` values in minutes.
+the rules store (an exceedance says "7 % over the limit"), the Chinese one is composed for
+the API's and the webhook's ``message_zh`` and for the dashboard in Chinese. Units as the
+rules use them: concentrations in µg/m³ (CO mg/m³), gamma dose rates in nGy/h, ``offline``
+values in minutes.
 """
 
 from __future__ import annotations
