@@ -27,6 +27,7 @@ from dashboards.views import (
     deck,
     default_choice,
     parameter_label,
+    reading_value,
     state_name,
     station_table,
     time_chart,
@@ -217,7 +218,7 @@ def _live(
             shown = pd.DataFrame(
                 {
                     tr("parameter", "参数"): [parameter_label(p) for p in mine["parameter"]],
-                    tr("value", "数值"): mine["value"].round(3),
+                    tr("value", "数值"): mine["value"].map(reading_value),
                     tr("flag", "标记"): mine["flag"],
                     tr("time", "时间"): mine["time"]
                     .dt.tz_convert(tz)

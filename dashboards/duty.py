@@ -31,7 +31,7 @@ from access import Action
 from dashboards.i18n import lang, tr
 from dashboards.session import Viewer
 from dashboards.settings import DashboardSettings
-from dashboards.views import parameter_label
+from dashboards.views import alert_period, parameter_label, station_label
 from sensors.alert_text import describe
 from store import alerts as alert_store
 from store import audit as audit_log
@@ -335,7 +335,41 @@ def _notice() -> None:
         (st.error if not ok else st.warning if any(warn) else st.success)(text)
 
 
-def alert_actions(who: Viewer, live: Sequence[Mapping[str, Any]], tz: Any) -> None:
+def alert_table(
+    rows: Sequence[Mapping[str, Any]], tz: Any, names: Mapping[str, str] | None = None
+) -> pd.DataFrame:
+    """The alerts page's table of ``rows`` (stored alerts), every heading in the page's
+    language (编号, 状态, 级别 … / id, state, severity …), the station by its name in
+    ``names`` (station id → stored name) with its id beside it."""
+    names = names or {}
+    return pd.DataFrame(
+        [
+            {
+                tr("id", "编号"): r["id"],
+                tr("state", "状态"): alert_state_name(r["state"]),
+                tr("severity", "级别"): severity_name(r["severity"]),
+                tr("rule", "规则"): rule_name(r["rule"]),
+                tr("station", "站点"): station_label(r["station"], names),
+                tr("parameter", "参数"): alert_parameter_name(r["parameter"]),
+                tr("message", "内容"): alert_text(r),
+                tr("hour or day", "时段"): alert_period(r["parameter"], r["details"], tz),
+                tr("opened", "开启时间"): r["opened_at"].astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+                tr("last seen", "最近出现"): r["last_seen"]
+                .astimezone(tz)
+                .strftime("%Y-%m-%d %H:%M"),
+                tr("life cycle", "处理过程"): lifecycle(r, tz),
+            }
+            for r in rows
+        ]
+    )
+
+
+def alert_actions(
+    who: Viewer,
+    live: Sequence[Mapping[str, Any]],
+    tz: Any,
+    names: Mapping[str, str] | None = None,
+) -> None:
     """The duty officer's form under the live alerts: pick one, write a comment, acknowledge
     or close it. Only for those who may (:func:`may_operate_alerts`); others get a line saying
     who may."""
@@ -359,7 +393,8 @@ def alert_actions(who: Viewer, live: Sequence[Mapping[str, Any]], tz: Any) -> No
             tr("Alert", "告警"),
             list(rows),
             format_func=lambda i: (
-                f"#{i} {alert_state_name(rows[i]['state'])} · {rows[i]['station']}"
+                f"#{i} {alert_state_name(rows[i]['state'])}"
+                f" · {station_label(rows[i]['station'], names or {})}"
                 f" · {alert_text(rows[i])} · {_stamp(rows[i]['opened_at'], tz)}"
             ),
             key="duty_alert_id",
@@ -398,6 +433,7 @@ def review_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
         )
     with store.connection() as conn:
         found = reviews.list_reviews(conn, limit=200)
+    names = {s.id: s.name for s in store.list_stations()}
     found = [r for r in found if r.station in who.stations]
     who.shown("reviews", {"items": len(found)})
     who.shown_stations(r.station for r in found)
@@ -409,8 +445,8 @@ def review_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
         pd.DataFrame(
             [
                 {
-                    "id": r.id,
-                    tr("station", "站点"): r.station,
+                    tr("id", "编号"): r.id,
+                    tr("station", "站点"): station_label(r.station, names),
                     tr("parameter", "参数"): parameter_text(r.parameter),
                     tr("from", "起"): _stamp(r.start, tz),
                     tr("to", "止"): _stamp(r.end, tz),
@@ -435,7 +471,13 @@ def _review_form(store: PostgresStore, who: Viewer, tz: ZoneInfo) -> None:
         st.info(tr("No stations to review.", "暂无可审核的站点。"))
         return
     st.subheader(tr("Invalidate or restore", "标记无效或恢复"))
-    station = st.selectbox(tr("Station", "站点"), stations, key="review_station")
+    names = {s.id: s.name for s in store.list_stations()}
+    station = st.selectbox(
+        tr("Station", "站点"),
+        stations,
+        key="review_station",
+        format_func=lambda sid: station_label(sid, names),
+    )
     latest = store.latest(station)
     parameters = sorted(set(latest["parameter"])) if not latest.empty else []
     if not parameters:

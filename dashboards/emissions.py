@@ -5,6 +5,7 @@ and ``hourly`` jobs stored."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -17,11 +18,13 @@ from dashboards.session import Viewer, data_table, described
 from dashboards.settings import DashboardSettings
 from dashboards.views import (
     annual_by_part,
+    dashes,
     emission_table,
     emissions_by,
     left_out_of,
     region_label,
     sector_label,
+    station_label,
     target_chart,
     time_chart,
 )
@@ -66,6 +69,8 @@ def carbon_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
         linked = {
             f: [s for s in stations if s in who.stations] for f, stations in stacks(conn).items()
         }
+        plants = {f.id: f.name for f in activity.load_facilities(conn)}
+    station_names = {s.id: s.name for s in store.list_stations()}
     linked = {f: stations for f, stations in linked.items() if stations}
     if not check.empty:  # the comparison is derived from the stacks' readings
         check = check[check["facility"].isin(linked)]
@@ -219,14 +224,17 @@ def carbon_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
         return
     if not check.empty:
         st.dataframe(
-            check.assign(
-                relative_difference=(100 * check["relative_difference"]).round(2),
-                reason=check["reason"].map(_reason),
-            ).rename(columns=lambda c: _check_heading(str(c))),
+            dashes(cems_table(check, plants, station_names), precision=2),
             hide_index=True,
             width="stretch",
         )
-    facility = st.selectbox(tr("Facility", "排放单位"), list(linked), key="carbon_facility")
+    facility = st.selectbox(
+        tr("Facility", "排放单位"),
+        list(linked),
+        key="carbon_facility",
+        format_func=lambda f: station_label(f, plants),
+    )
+    plant = station_label(facility, plants)
     stations = linked[facility]
     with store.connection() as conn:
         measured = pd.concat(
@@ -262,15 +270,15 @@ def carbon_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
     if frame.dropna(how="all").empty or calc.empty:
         st.info(
             tr(
-                f"{facility}: no CEMS hours or calculated months in the last 12 months.",
-                f"{facility}：最近 12 个月内没有 CEMS 小时数据或核算月份。",
+                f"{plant}: no CEMS hours or calculated months in the last 12 months.",
+                f"{plant}：最近 12 个月内没有 CEMS 小时数据或核算月份。",
             )
         )
         return
     frame.index = pd.PeriodIndex(frame.index).to_timestamp()
     what = tr(
-        f"{facility}: CEMS-measured against calculated CO2 per month (t)",
-        f"{facility}：CEMS 实测与核算的月度 CO2 (t)",
+        f"{plant}: CEMS-measured against calculated CO2 per month (t)",
+        f"{plant}：CEMS 实测与核算的月度 CO2 (t)",
     )
     st.altair_chart(
         time_chart(
@@ -284,7 +292,26 @@ def carbon_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
         width="stretch",
         alt=described(what),
     )
-    data_table(_chart_table(frame, month, "%Y-%m"), what, key="carbon_cems_table")
+    data_table(dashes(_chart_table(frame, month, "%Y-%m")), what, key="carbon_cems_table")
+
+
+def cems_table(
+    check: pd.DataFrame, plants: Mapping[str, str], station_names: Mapping[str, str]
+) -> pd.DataFrame:
+    """The CEMS check (:func:`pipelines.carbon.cems_check`) as the page shows it: plants and
+    stacks by name (their ids beside them), the difference and its threshold both in %
+    (18.62 against 5), the reasons in words, the headings in the page's language."""
+    stacks_shown = [
+        ", ".join(station_label(s.strip(), station_names) for s in str(ids).split(",") if s)
+        for ids in check["stations"]
+    ]
+    return check.assign(
+        facility=[station_label(f, plants) for f in check["facility"]],
+        stations=stacks_shown,
+        relative_difference=(100 * check["relative_difference"].astype(float)).round(2),
+        threshold=(100 * check["threshold"].astype(float)).round(2),
+        reason=check["reason"].map(_reason),
+    ).rename(columns=lambda c: _check_heading(str(c)))
 
 
 #: the CEMS check's columns (:func:`pipelines.carbon.cems_check`) → (English, Chinese) heading
@@ -296,7 +323,7 @@ _CHECK_HEADINGS = {
     "calculated_t": ("calculated (t CO2)", "核算 (t CO2)"),
     "relative_difference": ("difference %", "差异 %"),
     "finding": ("finding", "存在差异"),
-    "threshold": ("threshold", "阈值"),
+    "threshold": ("threshold %", "阈值 %"),
     "reason": ("reason", "原因"),
     "compared_hours": ("compared hours", "比对小时数"),
 }

@@ -18,7 +18,6 @@ from dashboards.settings import DashboardSettings
 from dashboards.views import (
     ROMAN,
     STALE_AFTER,
-    alert_period,
     aqi_stations,
     completeness,
     current_rows,
@@ -30,6 +29,7 @@ from dashboards.views import (
     ranking,
     risk_label,
     shown_hours,
+    station_label,
     water_parameter_label,
 )
 from sensors.standards.aqi import CATEGORIES
@@ -280,10 +280,11 @@ def soil_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) ->
         return
     latest = latest_per_subject(rows)
     who.shown_stations(latest["subject"])
+    names = {s.id: s.name for s in store.list_stations()}
     st.dataframe(
         pd.DataFrame(
             {
-                tr("station", "站点"): latest["subject"],
+                tr("station", "站点"): [station_label(s, names) for s in latest["subject"]],
                 tr("sampled", "采样日期"): latest["start"]
                 .dt.tz_convert(tz)
                 .dt.strftime("%Y-%m-%d"),
@@ -333,29 +334,10 @@ def alerts_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
     if abandoned:
         who.shown("webhook-events", {"events": len(abandoned)})
 
+    names = {s.id: s.name for s in store.list_stations()}
+
     def table(rows: list[dict[str, Any]]) -> pd.DataFrame:
-        return pd.DataFrame(
-            [
-                {
-                    "id": r["id"],
-                    tr("state", "状态"): duty.alert_state_name(r["state"]),
-                    tr("severity", "级别"): duty.severity_name(r["severity"]),
-                    tr("rule", "规则"): duty.rule_name(r["rule"]),
-                    tr("station", "站点"): r["station"],
-                    tr("parameter", "参数"): duty.alert_parameter_name(r["parameter"]),
-                    tr("message", "内容"): duty.alert_text(r),
-                    tr("hour or day", "时段"): alert_period(r["parameter"], r["details"], tz),
-                    tr("opened", "开启时间"): r["opened_at"]
-                    .astimezone(tz)
-                    .strftime("%Y-%m-%d %H:%M"),
-                    tr("last seen", "最近出现"): r["last_seen"]
-                    .astimezone(tz)
-                    .strftime("%Y-%m-%d %H:%M"),
-                    tr("life cycle", "处理过程"): duty.lifecycle(r, tz),
-                }
-                for r in rows
-            ]
-        )
+        return duty.alert_table(rows, tz, names)
 
     cols = st.columns(3)
     cols[0].metric(tr("Open", "未处理"), sum(r["state"] == "open" for r in live))
@@ -366,7 +348,7 @@ def alerts_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) 
         st.dataframe(table(live), hide_index=True, width="stretch")
     else:
         st.success(tr("No live alerts", "无告警"))
-    duty.alert_actions(who, live, tz)
+    duty.alert_actions(who, live, tz, names)
     st.subheader(tr("Recently closed", "最近关闭"))
     if closed:
         st.dataframe(table(closed), hide_index=True, width="stretch")

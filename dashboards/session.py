@@ -33,12 +33,14 @@ from typing import Any, Final
 
 import pandas as pd
 import streamlit as st
+from pandas.io.formats.style import Styler
 
 import access
 from access import Action, Dataset, Grade
 from access.sso import role_from_claims, sso_name
 from dashboards.i18n import tr
 from dashboards.settings import DashboardSettings
+from dashboards.views import role_label
 from ingest.limits import parse_networks
 from store import audit as audit_log
 from store import signin, users
@@ -98,7 +100,7 @@ def dataset_name(name: str) -> str:
     return tr(en, zh)
 
 
-def data_table(frame: pd.DataFrame, what: str, key: str | None = None) -> None:
+def data_table(frame: pd.DataFrame | Styler, what: str, key: str | None = None) -> None:
     """The numbers a map or chart (``what``, in the page's language) shows, as a table in a
     collapsed expander beside it: its text alternative, which a screen reader, or anyone,
     reads there."""
@@ -218,7 +220,7 @@ class Viewer:
                 tr(
                     decision.reason,
                     f"{dataset_name(target.name)}为{GRADE_NAMES_ZH[target.grade]}数据，"
-                    f"您的角色（{role.label if role else '—'}）无权查看。",
+                    f"您的角色（{role_label(role)}）无权查看。",
                 ),
                 icon=":material/lock:",
             )
@@ -330,7 +332,7 @@ def _sidebar(
         if notice:
             st.warning(notice)
         if principal.kind == "user":
-            role = principal.role.label if principal.role is not None else ""
+            role = role_label(principal.role)
             st.caption(
                 tr(
                     f"Signed in as **{principal.name}** ({role})",

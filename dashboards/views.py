@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from importlib import resources
@@ -11,6 +13,7 @@ from typing import Any, Final
 
 import pandas as pd
 import pydeck as pdk
+from pandas.io.formats.style import Styler
 
 from dashboards.i18n import lang, tr
 from dashboards.palettes import STATUS
@@ -243,17 +246,47 @@ SYMBOLS: Final = {
 }
 
 
+#: units as :mod:`sensors.units` writes them (ASCII) → as a reader writes them
+_UNIT_TEXT: Final = (
+    ("degC", "°C"),
+    ("deg", "°"),
+    ("ug", "µg"),
+    ("uS", "µS"),
+    ("m3", "m³"),
+)
+
+
+def unit_label(unit: str) -> str:
+    """A unit for reading: ``ug/m3`` → ``µg/m³``, ``degC`` → ``°C``, ``mg/m3`` → ``mg/m³``,
+    ``Nm3/h`` → ``Nm³/h``, ``uS/cm`` → ``µS/cm``; ``pH`` (no unit) → an empty text."""
+    if unit == "pH":
+        return ""
+    for ascii_text, shown in _UNIT_TEXT:
+        unit = unit.replace(ascii_text, shown)
+    return unit
+
+
+def reading_value(value: Any) -> Any:
+    """A reading rounded for reading: three significant figures (35.127 → 35.1, 7.979 →
+    7.98, 0.8534 → 0.853), whole numbers from 1000 up; a missing value as it is."""
+    if value is None or pd.isna(value):
+        return value
+    v = float(value)
+    return float(round(v)) if abs(v) >= 1000 else float(f"{v:.3g}")
+
+
 def parameter_label(code: str) -> str:
-    """A parameter's name and unit in the current language: ``PM2.5 (ug/m3)`` in English,
-    ``细颗粒物 PM2.5 (ug/m3)`` in Chinese (an AQI pollutant's symbol beside its name), for
-    ``pm25``; an unknown code as it is."""
+    """A parameter's name and unit in the current language: ``PM2.5 (µg/m³)`` in English,
+    ``细颗粒物 PM2.5 (µg/m³)`` in Chinese (an AQI pollutant's symbol beside its name), for
+    ``pm25`` (:func:`unit_label`); an unknown code as it is."""
     try:
         p = lookup(code)
     except (UnknownParameterError, KeyError, ValueError):
         return code
     symbol = SYMBOLS.get(p.code)
     zh = f"{p.name_zh} {symbol}" if symbol else p.name_zh
-    return f"{tr(p.name_en, zh)} ({p.unit})"
+    unit = unit_label(p.unit)
+    return f"{tr(p.name_en, zh)} ({unit})" if unit else tr(p.name_en, zh)
 
 
 def default_choice(latest: pd.DataFrame, station_ids: list[str]) -> tuple[str | None, str | None]:
@@ -435,6 +468,59 @@ def city_label(city: str) -> str:
     from sensors import cities
 
     return cities.label(city, lang())
+
+
+#: the roles (:class:`access.Role`, by their CLI names) by their Chinese names, as the duty
+#: pages name them (值班员（operator）, 审核员（reviewer）, 分析员)
+ROLE_NAMES_ZH: Final = {
+    "viewer": "查看员",
+    "analyst": "分析员",
+    "reviewer": "审核员",
+    "operator": "值班员",
+    "admin": "管理员",
+}
+
+
+def role_label(role: Any) -> str:
+    """A role (:class:`access.Role`, or its name) in the current language: ``值班员`` /
+    ``operator``; ``—`` for none."""
+    if role is None:
+        return "—"
+    name = str(getattr(role, "label", role))
+    return tr(name, ROLE_NAMES_ZH.get(name, name))
+
+
+#: a stored name written in both languages, Chinese first: ``郑州空气站（模拟） Zhengzhou air
+#: (simulated)``, ``济南钢厂 Jinan steel``
+_BILINGUAL: Final = re.compile(
+    r"^(?P<zh>[^A-Za-z]*[\u3400-\u9fff][^A-Za-z]*?)\s+(?P<en>[A-Za-z].*)$"
+)
+
+
+def station_name(name: Any) -> str:
+    """A station's (or plant's) stored name in the current language: the Chinese or the
+    English half of a name written in both (``郑州空气站（模拟）`` / ``Zhengzhou air
+    (simulated)``), any other name as it is."""
+    text = "" if name is None or (isinstance(name, float) and name != name) else str(name)
+    found = _BILINGUAL.match(text.strip())
+    if found is None:
+        return text.strip()
+    return tr(found["en"].strip(), found["zh"].strip())
+
+
+def station_label(sid: Any, names: Mapping[str, Any]) -> str:
+    """A station (or plant) by name, its id beside it: ``郑州空气站（模拟） (SIM-ZHENGZHOU)``;
+    the id alone when ``names`` has none (an empty text for none)."""
+    if sid is None or sid == "" or (isinstance(sid, float) and sid != sid):
+        return ""
+    name = station_name(names.get(str(sid)))
+    return f"{name} ({sid})" if name and name != sid else str(sid)
+
+
+def dashes(frame: pd.DataFrame, precision: int = 1) -> Styler:
+    """``frame`` to show in ``st.dataframe`` with "—" for a missing value (not ``None``), the
+    numbers kept numbers (they sort as numbers) and shown to ``precision`` decimals."""
+    return frame.style.format(na_rep="—", precision=precision)
 
 
 def primary_label(codes: str) -> str:

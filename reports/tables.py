@@ -6,7 +6,7 @@ Daily: each city's and station's AQI of the bureau's day, the primary pollutant,
 HJ 633-2026 §4.2.2 rounds them before scoring (GB/T 8170, round half to even: whole µg/m³,
 CO to 0.1 mg/m³). The AQI is :func:`sensors.standards.aqi.aqi` of the stored valid daily means
 (and the O₃ daily maximum 8-hour mean), the same function the ``daily`` job stores. A daily
-mean counts when it is valid (GB 3095-2012 §8.3: at least 20 valid hours); how many of the 24
+mean counts when it is valid (GB 3095-2026 Table 4: at least 20 valid hours); how many of the 24
 hours were valid is stated for every station and pollutant short of 24.
 
 Monthly: each water station's GB 3838-2002 class of the month (the stored ``water-monthly``
@@ -45,8 +45,10 @@ AIR_COLUMNS: Final = (
     ("PM10", "pm10_24h", "pm10", "P1D"),
     ("PM2.5", "pm25_24h", "pm25", "P1D"),
 )
-#: GB 3095-2012 §8.3: a daily mean needs at least 20 valid hourly means
+#: GB 3095-2026 Table 4: a daily mean needs at least 20 valid hourly means
 MIN_VALID_HOURS: Final = 20
+#: the station column of a city's row in the daily report (the city's own, not a station)
+CITY_WIDE: Final = "全市 City"
 ROMAN: Final = {1: "Ⅰ", 2: "Ⅱ", 3: "Ⅲ", 4: "Ⅳ", 5: "Ⅴ", 6: "劣Ⅴ"}
 NA: Final = "—"
 
@@ -219,7 +221,9 @@ def daily_report(
                 },
                 "daily",
             )
-        row: list[Cell] = ["城市 City" if scope == "city" else "站点 Station", city, shown]
+        # a city row is the city itself: its station column says so instead of repeating it
+        row: list[Cell] = ["城市 City" if scope == "city" else "站点 Station", city]
+        row.append(CITY_WIDE if scope == "city" else shown)
         if result is None or result.aqi is None:
             row += [NA, NA, NA, NA, NA]
             if result is not None:
@@ -244,7 +248,7 @@ def daily_report(
         0,
         "Concentrations rounded per HJ 633-2026 §4.2.2 (GB/T 8170): μg/m³ whole numbers, CO "
         "mg/m³ to 0.1; IAQI and AQI rounded up (§4.2.6). Valid hours: the fewest of the "
-        "pollutants' valid hours that day; a daily mean needs 20 (GB 3095-2012 §8.3). · "
+        "pollutants' valid hours that day; a daily mean needs 20 (GB 3095-2026 Table 4). · "
         "浓度按 HJ 633-2026 修约；日均值至少需 20 个有效小时。",
     )
     return Report(
@@ -304,12 +308,12 @@ def _change(now: int | None, before: int | None) -> str:
 
 def _water_name(code: str) -> str:
     """A water parameter by name in both languages (``高锰酸盐指数 Permanganate index (CODMn)``,
-    ``pH值``), never its code; an unknown code as it is."""
+    ``pH值 pH``), never its code; an unknown code as it is."""
     try:
         p = parameters.lookup(code, "water")
     except (KeyError, ValueError):
         return code
-    return p.name_zh if p.name_en.casefold() in p.name_zh.casefold() else f"{p.name_zh} {p.name_en}"
+    return f"{p.name_zh} {p.name_en}"
 
 
 def monthly_report(
@@ -382,7 +386,13 @@ def monthly_report(
             ]
         )
         mean_rows.append(
-            [shown, *(NA if p not in values else round(values[p], 3) for p in shown_parameters)]
+            [
+                shown,
+                *(
+                    NA if p not in values else water_std.publish(p, values[p])
+                    for p in shown_parameters
+                ),
+            ]
         )
     tables = [
         Table(
@@ -393,6 +403,11 @@ def monthly_report(
         )
     ]
     if shown_parameters:
+        notes.append(
+            "Monthly means rounded for publication (GB/T 8170): pH to 0.01, the others to the "
+            "precision of their GB 3838-2002 Table 1 limits (at least 0.1). · 月均值修约：pH 保留"
+            "两位小数，其余按 GB 3838-2002 表 1 限值的精度（至少一位小数）。"
+        )
         tables.append(
             Table(
                 "月均值 Monthly means (mg/L; pH dimensionless)",

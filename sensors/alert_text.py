@@ -3,9 +3,10 @@
 Every alert keeps what its rule found — ``rule``, ``parameter``, ``value`` and ``details``
 (:class:`sensors.alerts.Condition`) — so its message can be written in either language at
 any time, old alerts included, without storing it twice: the English one is the ``message``
-the rules store (unchanged wording), the Chinese one is composed for the API's and the
-webhook's ``message_zh`` and for the dashboard in Chinese. Units as the rules use them:
-concentrations in µg/m³ (CO mg/m³), gamma dose rates in nGy/h, ``offline`` values in minutes.
+the rules store (an exceedance says "7 % over the limit"), the Chinese one is composed for
+the API's and the webhook's ``message_zh`` and for the dashboard in Chinese. Units as the
+rules use them: concentrations in µg/m³ (CO mg/m³), gamma dose rates in nGy/h, ``offline``
+values in minutes.
 """
 
 from __future__ import annotations
@@ -76,6 +77,15 @@ def primary_names(codes: str, language: Lang) -> str:
     return ("、" if zh else ", ").join(names)
 
 
+def percent_over(multiple: float) -> str:
+    """An exceedance multiple (``(C − limit) / limit``, :mod:`sensors.standards.gb3095`) as
+    a percentage for reading: ``0.0675`` → ``7``, ``2.0`` → ``200``, ``0.004`` → ``0.4``."""
+    pct = multiple * 100
+    if pct >= 1 or pct <= 0:
+        return f"{pct:.0f}"
+    return f"{pct:.1g}"
+
+
 def _category_zh(level: int) -> str:
     from sensors.standards.aqi import CATEGORIES
 
@@ -103,11 +113,11 @@ def describe(
             if zh:
                 return (
                     f"{_name_zh(pollutant)} {_AVERAGING_ZH.get(averaging, averaging)}平均浓度"
-                    f" {v:.4g} 超过 GB 3095-2026 限值 {lim:g}（超标 {multiple:.2f} 倍）"
+                    f" {v:.4g} 超过 GB 3095-2026 限值 {lim:g}（超标 {percent_over(multiple)}%）"
                 )
             return (
                 f"{pollutant} {averaging} mean {v:.4g} above the GB 3095-2026"
-                f" limit {lim:g} ({multiple:.2f}× over)"
+                f" limit {lim:g} ({percent_over(multiple)} % over the limit)"
             )
         if rule == "sustained":
             span = "1h" if p in ONE_HOUR_LIMITS else "24h"

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Final, Literal
 
 import numpy as np
@@ -72,6 +73,35 @@ DICTIONARY_CODES: Final[dict[str, str]] = {
 #: The stream parameters a station's water class is computed from (Table 1 names and the
 #: dictionary's water metals).
 STREAM_PARAMETERS: Final = (*PARAMETERS, *DICTIONARY_CODES)
+
+
+#: decimals of a published pH (GB 3838-2002 gives 6–9 in whole units; a meter reads to 0.01)
+PH_DECIMALS: Final = 2
+
+
+def publish_decimals(parameter: str) -> int:
+    """The decimals a monthly mean of ``parameter`` is published to: pH to
+    :data:`PH_DECIMALS`, any other Table 1 item to the precision of its most precise limit
+    (rivers' and lakes'), at least one decimal (DO 7.5 → 1: 8.459 → 8.5; NH₃-N 0.15 → 2;
+    TP 0.025 → 3; Hg 0.00005 → 5); an item without limits to 3."""
+    code = DICTIONARY_CODES.get(parameter, parameter)
+    if code == "ph":
+        return PH_DECIMALS
+    if code == "do":
+        limits: tuple[float, ...] = DO_MINIMUMS
+    elif code in UPPER_LIMITS:
+        limits = UPPER_LIMITS[code] + (TP_LAKE if code == "tp" else ())
+    else:
+        return 3
+    exponents = (Decimal(str(v)).normalize().as_tuple().exponent for v in limits)
+    return max(1, *(-e for e in exponents if isinstance(e, int)))
+
+
+def publish(parameter: str, value: float) -> float:
+    """A monthly mean as published: rounded to :func:`publish_decimals` (GB/T 8170, round
+    half to even on the decimal spelling)."""
+    step = Decimal(1).scaleb(-publish_decimals(parameter))
+    return float(Decimal(repr(float(value))).quantize(step, rounding=ROUND_HALF_EVEN))
 
 
 def _limits(parameter: str, water_body: WaterBody) -> tuple[float, ...]:

@@ -57,7 +57,9 @@ def test_the_english_message_keeps_its_wording() -> None:
     bureau's time (China Standard Time), pollutants by name."""
     found = {c.rule: c.message for c in _every_rule()}
     assert set(found) == {"exceedance", "sustained", "aqi", "offline", "flatline", "gamma"}
-    assert found["exceedance"] == ("so2 1h mean 620 above the GB 3095-2026 limit 500 (0.24× over)")
+    assert found["exceedance"] == (
+        "so2 1h mean 620 above the GB 3095-2026 limit 500 (24 % over the limit)"
+    )
     assert found["sustained"] == "so2 above 500 (1h limit) for 3 hours"
     assert found["aqi"].startswith("hourly AQI 215 (level 5) at 2026-11-28 17:20 CST")
     assert found["offline"].startswith("no data for 45 minutes (last 2026-11-28 17:35 CST")
@@ -74,7 +76,7 @@ def test_every_rule_has_a_chinese_message_from_its_fields() -> None:
     by_rule = {c.rule: c for c in _every_rule()}
     exceed = by_rule["exceedance"]
     assert describe(exceed.rule, exceed.parameter, exceed.value, exceed.details, "zh") == (
-        "二氧化硫 1小时平均浓度 620 超过 GB 3095-2026 限值 500（超标 0.24 倍）"
+        "二氧化硫 1小时平均浓度 620 超过 GB 3095-2026 限值 500（超标 24%）"
     )
     aqi = by_rule["aqi"]
     assert "重度污染" in (describe(aqi.rule, aqi.parameter, aqi.value, aqi.details, "zh") or "")
@@ -94,3 +96,20 @@ def test_a_daily_alert_names_the_bureaus_day_and_the_pollutant() -> None:
     assert en == "daily AQI 212 (level 5) on 2026-12-02; primary: PM2.5 (24 h), PM10 (24 h)"
     zh = describe("aqi", "P1D", 212.0, {**details, "report": "daily"}, "zh") or ""
     assert "时段 2026-12-02；" in zh and "细颗粒物（24小时）、可吸入颗粒物（24小时）" in zh
+
+
+def test_the_exceedance_is_a_percentage_over_the_limit() -> None:
+    """New-user trial of issue 14: "(0.07× over)" for 128.1 against a limit of 120 reads as
+    "seven hundredths times": say "7 % over the limit" / "超标 7%"."""
+    details = {
+        "limit": 120.0,
+        "multiple": (128.1 - 120) / 120,
+        "start": "2026-12-01T00:00:00+00:00",
+    }
+    en = describe("exceedance", "o3_1h", 128.1, details, "en")
+    zh = describe("exceedance", "o3_1h", 128.1, details, "zh")
+    assert en == "o3 1h mean 128.1 above the GB 3095-2026 limit 120 (7 % over the limit)"
+    assert zh is not None and zh.endswith("限值 120（超标 7%）")
+    assert "×" not in en and "倍" not in zh
+    triple = {**details, "multiple": 2.0}
+    assert "(200 % over the limit)" in (describe("exceedance", "o3_1h", 360.0, triple) or "")

@@ -475,3 +475,129 @@ def test_the_live_page_opens_on_a_station_that_is_sending() -> None:
         }
     )
     assert default_choice(latest, ["BJ-DC", "DEMO-W", "DEMO-X", "DEMO-Y"]) == ("DEMO-X", "pm25")
+
+
+NAMES = {
+    "SIM-ZHENGZHOU": "郑州空气站（模拟） Zhengzhou air (simulated)",
+    "DEMO-JN-STEEL": "济南钢厂 Jinan steel",
+    "SOIL-1": "Plain name",
+}
+
+
+def test_stations_and_plants_are_shown_by_name_with_their_id() -> None:
+    """New-user trial of issue 14: the Alerts, Review, Soil and Carbon pages showed ids
+    (``SIM-ZHENGZHOU``, ``DEMO-JN-STEEL``) where a name should be."""
+    from dashboards.i18n import use
+    from dashboards.views import station_label, station_name
+
+    with use("zh"):
+        assert station_label("SIM-ZHENGZHOU", NAMES) == "郑州空气站（模拟） (SIM-ZHENGZHOU)"
+        assert station_label("DEMO-JN-STEEL", NAMES) == "济南钢厂 (DEMO-JN-STEEL)"
+        assert station_name(NAMES["DEMO-JN-STEEL"]) == "济南钢厂"
+    assert station_label("SIM-ZHENGZHOU", NAMES) == "Zhengzhou air (simulated) (SIM-ZHENGZHOU)"
+    assert station_label("SOIL-1", NAMES) == "Plain name (SOIL-1)"
+    assert station_label("UNKNOWN", NAMES) == "UNKNOWN"
+    assert station_label(None, NAMES) == ""
+
+
+def test_the_alerts_table_names_the_station() -> None:
+    from zoneinfo import ZoneInfo
+
+    from dashboards import duty
+    from dashboards.i18n import use
+
+    row = {
+        "id": 1,
+        "state": "open",
+        "severity": "warning",
+        "rule": "offline",
+        "station": "SIM-ZHENGZHOU",
+        "parameter": None,
+        "value": 90.0,
+        "details": {"last_seen": "2026-12-02T01:00:00+00:00"},
+        "message": "no data for 90 minutes",
+        "opened_at": NOW,
+        "last_seen": NOW,
+        "acknowledged_at": None,
+        "acknowledged_by": None,
+        "acknowledge_comment": None,
+        "closed_at": None,
+        "closed_by": None,
+        "close_comment": None,
+    }
+    with use("zh"):
+        table = duty.alert_table([row], ZoneInfo("Asia/Shanghai"), NAMES)
+    assert list(table["站点"]) == ["郑州空气站（模拟） (SIM-ZHENGZHOU)"]
+
+
+def _cems_check() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "facility": ["DEMO-JN-STEEL", "DEMO-JN-STEEL"],
+            "stations": ["SIM-ZHENGZHOU", "SIM-ZHENGZHOU"],
+            "measured_t": [1200.0, 300.0],
+            "substituted_hours": [0, 2],
+            "calculated_t": [1011.6, None],
+            "relative_difference": [0.18623, None],
+            "finding": [True, True],
+            "threshold": [0.05, 0.05],
+            "reason": ["difference above the threshold", "CEMS without calculation"],
+            "compared_hours": [720, 30],
+        }
+    )
+
+
+def test_the_cems_table_names_plants_and_gives_the_threshold_in_percent() -> None:
+    """New-user trial of issue 14: "差异 %" 18.62 beside a threshold written as a fraction
+    (0.05); plants by id."""
+    from dashboards.emissions import cems_table
+    from dashboards.i18n import use
+
+    with use("zh"):
+        table = cems_table(_cems_check(), NAMES, NAMES)
+    assert table["差异 %"].iloc[0] == 18.62
+    assert list(table["阈值 %"]) == [5.0, 5.0]
+    assert table["排放单位"].iloc[0] == "济南钢厂 (DEMO-JN-STEEL)"
+    assert table["排放口"].iloc[0] == "郑州空气站（模拟） (SIM-ZHENGZHOU)"
+
+
+def test_a_missing_number_is_a_dash_and_the_column_stays_numeric() -> None:
+    """New-user trial of issue 14: the carbon data table showed ``None`` for months without
+    CEMS readings."""
+    from dashboards.emissions import _chart_table
+    from dashboards.views import dashes
+
+    frame = pd.DataFrame(
+        {"CEMS measured": [None, 1200.04], "calculated (scope 1)": [980.0, 1011.6]},
+        index=pd.to_datetime(["2026-10-01", "2026-11-01"]),
+    )
+    shown = dashes(_chart_table(frame, "month", "%Y-%m"))
+    text = shown.to_string()
+    assert "—" in text and "None" not in text and "nan" not in text
+    assert "1200.0" in text
+    assert shown.data["CEMS measured"].dtype.kind == "f"  # numeric: sorts as numbers
+
+
+def test_the_live_page_writes_units_as_readers_do_and_rounds_values() -> None:
+    """New-user trial of issue 14: the live page showed ``ug/m3``, ``degC`` and three
+    decimals."""
+    from dashboards.views import parameter_label, reading_value, unit_label
+
+    assert unit_label("ug/m3") == "µg/m³"
+    assert unit_label("mg/m3") == "mg/m³"
+    assert unit_label("degC") == "°C"
+    assert unit_label("deg") == "°"
+    assert unit_label("uS/cm") == "µS/cm"
+    assert unit_label("Nm3/h") == "Nm³/h"
+    assert unit_label("pH") == ""
+    assert parameter_label("pm25") == "PM2.5 (µg/m³)"
+    assert parameter_label("co") == "Carbon monoxide (mg/m³)"
+    assert "ug" not in parameter_label("so2") and "m3" not in parameter_label("so2")
+    assert [reading_value(v) for v in (35.127, 7.979, 0.8534, 12.345, 1013.4)] == [
+        35.1,
+        7.98,
+        0.853,
+        12.3,
+        1013.0,
+    ]
+    assert reading_value(None) is None

@@ -104,9 +104,9 @@ def test_the_forms_follow_the_role(role: access.Role | None, operate: bool, revi
 
 def test_parameter_text_names_known_parameters_and_keeps_unknown_codes() -> None:
     with use("en"):
-        assert duty.parameter_text("pm25") == "PM2.5 (ug/m3)"
+        assert duty.parameter_text("pm25") == "PM2.5 (µg/m³)"
     with use("zh"):
-        assert duty.parameter_text("pm25") == "细颗粒物 PM2.5 (ug/m3)"
+        assert duty.parameter_text("pm25") == "细颗粒物 PM2.5 (µg/m³)"
     assert duty.parameter_text("no-such-code") == "no-such-code"
 
 
@@ -118,3 +118,31 @@ def test_the_stores_refusals_read_in_the_pages_language() -> None:
         assert duty.refusal("something new").startswith("操作被拒绝")
     with use("en"):
         assert duty.refusal("alert 7 is closed") == "alert 7 is closed"
+
+
+def _full_alert() -> dict[str, Any]:
+    return _alert(
+        id=7,
+        state="open",
+        severity="warning",
+        rule="exceedance",
+        station="SIM-ZHENGZHOU",
+        parameter="o3_1h",
+        value=128.1,
+        details={"limit": 120.0, "multiple": 0.0675, "start": "2026-12-02T01:00:00+00:00"},
+        message="o3 1h mean 128.1 above the GB 3095-2026 limit 120 (7 % over the limit)",
+        last_seen=datetime(2026, 12, 2, 3, 0, tzinfo=UTC),
+    )
+
+
+def test_every_heading_of_the_alerts_table_is_in_the_pages_language() -> None:
+    """New-user trial of issue 14: the Alerts table had an English ``id`` heading on the
+    Chinese page."""
+    import re
+
+    with use("zh"):
+        headings = list(duty.alert_table([_full_alert()], SHANGHAI).columns)
+    assert headings[0] == "编号"
+    assert not [h for h in headings if re.search(r"[A-Za-z]", h)], headings
+    with use("en"):
+        assert duty.alert_table([_full_alert()], SHANGHAI).columns[0] == "id"

@@ -175,7 +175,7 @@ def test_every_sector_province_parameter_and_state_is_named_in_both() -> None:
         assert views.region_label("320100") == "江苏省 · 320100"
         assert views.sector_label("1.A.1.a") == "公用电力和热力生产 (1.A.1.a)"
         assert views.parameter_label("codmn") == "高锰酸盐指数 (mg/L)"
-        assert views.parameter_label("so2") == "二氧化硫 SO₂ (ug/m3)"
+        assert views.parameter_label("so2") == "二氧化硫 SO₂ (µg/m³)"
         assert views.category_label(5) == "重度污染" and views.state_name("offline") == "离线"
     with use("en"):
         assert views.region_label("CN-XJ") == "Xinjiang"
@@ -238,3 +238,22 @@ def test_the_address_and_the_switch_pick_the_language_and_keep_it() -> None:
     assert at.title[0].value == "Water quality" and at.query_params["lang"] == "en"
     at.sidebar.button_group[0].set_value("zh").run()
     assert at.title[0].value == "地表水水质" and at.query_params["lang"] == "zh"
+
+
+def test_the_signed_in_role_is_named_in_the_pages_language() -> None:
+    """New-user trial of issue 14: the sidebar said "已登录：duty（operator）" — the role is
+    named in the page's language, as the duty pages name roles (值班员（operator））."""
+    from access import Role
+    from dashboards.views import ROLE_NAMES_ZH, role_label
+
+    assert {r.label for r in Role} == set(ROLE_NAMES_ZH)  # every role has a Chinese name
+    with use("zh"):
+        assert role_label(Role.OPERATOR) == "值班员"
+        assert role_label(Role.REVIEWER) == "审核员"
+        assert role_label(None) == "—"
+        assert all(CJK.search(role_label(r)) for r in Role)
+    with use("en"):
+        assert role_label(Role.OPERATOR) == "operator"
+    source = (ROOT / "dashboards" / "session.py").read_text(encoding="utf-8")
+    # the sidebar and the refusal both name it by role_label
+    assert "principal.role.label" not in source and "role.label if role" not in source

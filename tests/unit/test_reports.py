@@ -117,6 +117,33 @@ def test_monthly_water_change_and_exceedances() -> None:
     assert "W1 入口: 12 of 30 days with data" in report.notes
 
 
+def test_monthly_water_means_are_rounded_for_publication() -> None:
+    """New-user trial of issue 14: monthly means not rounded (pH 7.979, DO 8.459), and the
+    ``pH值`` heading without English."""
+    from sensors.standards import water as water_std
+
+    stations = pd.DataFrame(
+        [{"id": "W1", "name": "入口", "water_body": "river", "target_class": 3}]
+    )
+    means = pd.DataFrame(
+        [
+            {"subject": "W1", "parameter": p, "value": v, "count": 30.0}
+            for p, v in (("ph", 7.979), ("do", 8.459), ("nh3n", 0.4567), ("tp", 0.08765))
+        ]
+    )
+    this = pd.DataFrame([{"subject": "W1", "value": 2}])
+    report = tables.monthly_report(date(2026, 11, 1), stations, this, this, means, 30)
+    table = report.tables[1]
+    row = dict(zip(table.headers, table.rows[0], strict=True))
+    assert row["pH值 pH"] == 7.98
+    assert row["溶解氧 Dissolved oxygen"] == 8.5
+    assert [v for k, v in row.items() if k.startswith("氨氮")] == [0.46]
+    assert [v for k, v in row.items() if k.startswith("总磷")] == [0.088]
+    assert water_std.publish_decimals("hg") == 5 and water_std.publish_decimals("codmn") == 1
+    assert water_std.publish("do", 8.45) == 8.4  # GB/T 8170: half to even
+    assert any("pH to 0.01" in n for n in report.notes)
+
+
 def test_a_city_is_named_in_both_languages() -> None:
     """The report prints both languages: ``北京 Beijing``, for its city row and its stations."""
     aggregates = pd.concat(
@@ -124,7 +151,26 @@ def test_a_city_is_named_in_both_languages() -> None:
     )
     table = tables.daily_report(DAY, STATIONS, aggregates).tables[0]
     assert [row[1] for row in table.rows] == ["北京 Beijing", "北京 Beijing"]
-    assert table.rows[0][2] == "北京 Beijing" and table.rows[0][0] == "城市 City"
+    assert table.rows[0][0] == "城市 City"
+
+
+def test_a_city_row_does_not_repeat_the_city_as_its_station() -> None:
+    """New-user trial of issue 14: city rows repeated the city in the "站点 Station" column."""
+    aggregates = pd.concat(
+        [_aggregates(VALUES), _aggregates(VALUES).assign(scope="city", subject="Beijing")]
+    )
+    table = tables.daily_report(DAY, STATIONS, aggregates).tables[0]
+    station = table.headers.index("站点 Station")
+    assert [row[station] for row in table.rows] == ["全市 City", "S1 天坛"]
+
+
+def test_the_notes_cite_the_standard_the_project_follows() -> None:
+    """The notes cited "GB 3095-2012 §8.3" where the rest of the project (docs/standards/air.md)
+    cites GB 3095-2026 (Table 4: a daily mean needs 20 valid hourly means)."""
+    report = tables.daily_report(DAY, STATIONS, _aggregates(VALUES))
+    text = " ".join(report.notes)
+    assert "3095-2012" not in text and "GB 3095-2026 Table 4" in text
+    assert "3095-2012" not in (tables.__doc__ or "")
 
 
 def test_the_workbook_shows_co_to_one_decimal() -> None:
