@@ -235,7 +235,8 @@ class Walk:
         self.page.locator(".st-key-review_station").wait_for(timeout=60_000)
         self.check_page("review", empty_ok=True)  # no review recorded yet: "No reviews yet"
         station, _parameter = FAULTY
-        self._choose(".st-key-review_station", station, re.compile(rf"^{station}$"))
+        # stations by name, the id beside it: "成都空气站（模拟） (SIM-CHENGDU)"
+        self._choose(".st-key-review_station", station, re.compile(rf"\({station}\)$"))
         self.idle()
         self._choose(".st-key-review_parameter", "PM2.5", re.compile(r"PM2\.5"))
         end = hour + timedelta(hours=1)
