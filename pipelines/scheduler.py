@@ -11,8 +11,9 @@ job's mark has not moved).
 With several instances of the ``jobs`` role on one database, only the leader
 (:class:`store.leader.Leadership`) ticks: a standby tries to lead every few seconds and, once
 it does, ticks at once; the leader confirms its lead before every tick and between ticks, and
-stops ticking as soon as it lost it. The local cluster of Dask workers starts only once this
-instance leads, and is closed when it no longer does.
+stops ticking as soon as it lost it (it checks before each job, and every few seconds from a
+thread of its own, so that a hung leader is told from a busy one). The local cluster of Dask
+workers starts only once this instance leads, and is closed when it no longer does.
 """
 
 from __future__ import annotations
@@ -89,6 +90,9 @@ class JobScheduler:
         self._after: threading.Event | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="jobs", daemon=True)
+        # the leader confirms its lead every ``retry`` seconds, during a long job too: its
+        # session's checks are how standbys tell a hung leader (store/leader.py)
+        self._renewer = threading.Thread(target=self._renew, name="jobs-leader", daemon=True)
 
     def start(self, after: threading.Event | None = None) -> None:
         """Start ticking: the first tick at once, or once ``after`` is set — the workers start
@@ -96,12 +100,22 @@ class JobScheduler:
         run reads, so that run is not also waiting for processes to start)."""
         self._after = after
         self._thread.start()
+        if self.leader is not None:
+            self._renewer.start()
+
+    def _renew(self) -> None:
+        assert self.leader is not None
+        while not self._stop.wait(self.retry):
+            if self.leader.leading:
+                self.leader.check()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop after the job running now, if any (and let go of the lead)."""
         self._stop.set()
         if self._thread.ident is not None:  # started
             self._thread.join(timeout)
+        if self._renewer.ident is not None:
+            self._renewer.join(timeout)
         if self.leader is not None:
             self.leader.release()
 
@@ -150,6 +164,8 @@ class JobScheduler:
                     )
                     daily_due = tick % DAILY_EVERY == 0 or today != last_day
                     for job in self.jobs:
+                        if not self._lead():  # lost meanwhile (e.g. it hung, and woke up)
+                            break
                         if job.name == "alerts" and daily_due:  # alerts read the daily AQI
                             self._report(self.daily.run(ctx, None, None))
                             last_day, daily_due = today, False

@@ -8,9 +8,19 @@ or its host vanishes (the server's TCP keepalives, asked for on this connection,
 backend within :data:`KEEPALIVE_SECONDS`). A standby tries to take the lock every
 :data:`RETRY_SECONDS`, so it leads within ``KEEPALIVE_SECONDS + RETRY_SECONDS`` (< 30 s) of
 the leader's death. The leader checks that its session still holds the lock before each tick
-of the scheduler and every ``RETRY_SECONDS`` between ticks (client-side keepalives and a TCP
-user timeout make a dead server a failed check rather than a hang) and steps down at once
-when it does not.
+and each job of the scheduler, and every ``RETRY_SECONDS`` from a thread of its own (during a
+long job too; client-side keepalives and a TCP user timeout make a dead server a failed check
+rather than a hang), and steps down at once when it does not.
+
+A leader that hangs (stopped with SIGSTOP, frozen in a debugger, swapped out) keeps its
+session, and so the lock, alive: its host still answers the keepalives. Its checks stop, so its
+session's last statement (``pg_stat_activity.state_change``) ages; a standby that finds it
+older than :data:`SILENT_SECONDS` ends the hung instance's sessions (``pg_terminate_backend``
+of every ``ecosense jobs … <host>:<pid>`` session of that instance: its lock, and the job locks
+its runs held) and leads at its next attempt — within ``SILENT_SECONDS + 2 × RETRY_SECONDS``
+(< 30 s). Should the hung one wake up, its next check finds its session gone and it steps
+down. The instances must connect as one database role (or one allowed to signal the others':
+``pg_signal_backend``), as they do with one ``ECOSENSE_DATABASE_URL``.
 
 Leadership keeps the scheduler from running twice; what keeps a job from running twice for
 one period is the job's own lock and mark (:mod:`store.jobs`, :mod:`pipelines.jobs`), which a
@@ -43,6 +53,8 @@ RETRY_SECONDS: Final = 3.0
 KEEPALIVE: Final = (5, 5, 3)
 #: How long a vanished peer goes unnoticed at most: idle + interval × probes (seconds).
 KEEPALIVE_SECONDS: Final = KEEPALIVE[0] + KEEPALIVE[1] * KEEPALIVE[2]
+#: Seconds without a check by the leader after which a standby ends its sessions (it hangs).
+SILENT_SECONDS: Final = 15.0
 
 
 def instance_name() -> str:
@@ -129,6 +141,8 @@ class Leadership:
                         "SELECT pg_try_advisory_lock(%s)", (self.key,)
                     ).fetchone()
                     leading = bool(row and row[0])
+                    if not leading:
+                        self._end_a_silent_leader(self._conn)
                 self._failing = False
             except psycopg.Error as exc:
                 if not self._failing:  # once, until it works again
@@ -137,6 +151,36 @@ class Leadership:
                 self._drop()
             self._changed(leading, reached=not self._failing)
             return leading
+
+    def _end_a_silent_leader(self, conn: Connection) -> None:
+        """End the sessions of the leader when its session has run no check for
+        :data:`SILENT_SECONDS` (it hangs): the lock is free for the next attempt."""
+        row = conn.execute(
+            "SELECT a.pid, a.application_name, extract(epoch FROM now() - a.state_change)"
+            " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+            " WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s AND l.objid = %s"
+            " AND l.objsubid = 1 AND a.state = 'idle'",
+            (self.key >> 32, self.key & 0xFFFFFFFF),
+        ).fetchone()
+        if row is None or row[2] is None or float(row[2]) < SILENT_SECONDS:
+            return  # checking in time (or busy in a check), or not visible to this role
+        pid, app, silent = int(row[0]), str(row[1] or ""), float(row[2])
+        prefix = "ecosense jobs leader "
+        instance = app[len(prefix) :] if app.startswith(prefix) else ""
+        ended = conn.execute(
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE pid = %s OR (%s <> '' AND application_name LIKE 'ecosense jobs %%'"
+            " AND application_name LIKE '%%' || %s)",
+            (pid, instance, " " + instance),
+        ).fetchone()
+        logger.warning(
+            "jobs leader: %s has run no check for %.0f s (it hangs): %s ended its %s"
+            " session(s), and leads next",
+            instance or f"backend {pid}",
+            silent,
+            self.name,
+            ended[0] if ended else 0,
+        )
 
     def _changed(self, leading: bool, reached: bool) -> None:
         """Log a change of leadership (``reached``: the database answered this check)."""

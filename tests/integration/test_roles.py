@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -173,9 +174,10 @@ def moved_by(db: str, pid: int) -> int:
     return sum(1 for m in moves(db) if m[3].endswith(f":{pid}"))
 
 
-def check_mark_chains(db: str, first: int, second: int) -> None:
+def check_mark_chains(db: str, first: int, second: int, *, handed_over: bool = True) -> None:
     """Every job's mark moved in one chain (each run planned from where the previous one left
-    the mark: no period run twice), by the leader of pid ``first``, then by ``second`` only."""
+    the mark: no period run twice), by the leader of pid ``first``, then by ``second`` only
+    (``handed_over``; else by either)."""
     every = moves(db)
     jobs = {m[0] for m in every}
     assert {"hourly", "daily", "carbon-inventory"} <= jobs  # alerts keep no mark
@@ -190,8 +192,10 @@ def check_mark_chains(db: str, first: int, second: int) -> None:
         assert len(starts) == len(set(starts)), f"{job}: a period run twice"
         # by the first leader, then by the second: never both
         who = [m[3].rsplit(":", 1)[1] for m in chain]
-        by_first = [w for w in who if w == str(first)]
-        assert who == by_first + [str(second)] * (len(who) - len(by_first)), (job, who)
+        assert set(who) <= {str(first), str(second)}, (job, who)
+        if handed_over:
+            by_first = [w for w in who if w == str(first)]
+            assert who == by_first + [str(second)] * (len(who) - len(by_first)), (job, who)
         assert all(m[3].startswith("ecosense jobs ") for m in chain)
 
 
@@ -249,6 +253,45 @@ def test_one_jobs_leader_and_a_takeover_within_30_s_without_a_period_run_twice(
     finally:
         stop(a, b)
     assert "steps down (stopping)" in standby.log()
+
+
+def test_a_hung_leader_is_taken_over_within_30_s(shared_db: str, tmp_path: Path) -> None:
+    """A leader that hangs (SIGSTOP) keeps its session and lock alive — its host still answers
+    the keepalives — but stops checking: the standby ends its sessions and leads within 30 s
+    (a new-user trial finding: it waited forever), and the jobs go on under it (the hung one's
+    job locks are gone too). Woken up (SIGCONT), the old leader steps down; no period of any job
+    is run twice."""
+    a = start(shared_db, tmp_path / "a", "jobs")
+    b = start(shared_db, tmp_path / "b", "jobs")
+    try:
+        wait_for("a leader", lambda: a.health()["jobs_leader"] or b.health()["jobs_leader"], 30)
+        leader, standby = (a, b) if a.health()["jobs_leader"] else (b, a)
+        wait_for("the leader's runs", lambda: moved_by(shared_db, leader.proc.pid) >= 4, 180)
+        leader.proc.send_signal(signal.SIGSTOP)  # hangs: its sessions stay open
+        try:
+            took = wait_for(
+                "the takeover", lambda: standby.health()["jobs_leader"], TAKEOVER_SECONDS, 0.25
+            )
+            print(f"takeover from a hung leader: {took:.1f} s")
+            assert "(it hangs)" in standby.log()
+            before = moved_by(shared_db, standby.proc.pid)
+            wait_for(
+                "the new leader's runs",
+                lambda: moved_by(shared_db, standby.proc.pid) >= before + 4,
+                120,
+            )
+        finally:
+            leader.proc.send_signal(signal.SIGCONT)
+        wait_for("the old leader to step down", lambda: not leader.health()["jobs_leader"], 30)
+        assert standby.health()["jobs_leader"]
+        wait_for(
+            "the old leader's log",
+            lambda: "lost the lead" in leader.log() or "cannot reach" in leader.log(),
+            30,
+        )
+        check_mark_chains(shared_db, leader.proc.pid, standby.proc.pid, handed_over=False)
+    finally:
+        stop(a, b)
 
 
 def test_a_gateway_instance_ingests_and_runs_no_scheduler(shared_db: str, tmp_path: Path) -> None:
