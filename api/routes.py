@@ -675,6 +675,24 @@ async def audit_route(
     )
 
 
+async def _subject_access(
+    request: Request, principal: access.Principal, scope: str, subject: str | None
+) -> tuple[list[str] | None, Dataset | None]:
+    """Who may read a derived series of ``scope`` (``station`` or ``city``): the stations the
+    caller may read (``None``: all, or a city scope) and the dataset of the one station named.
+    A station series carries its station's grade (naming one beyond the caller's is a 401 or
+    403); a city's is ``city-aggregates``, made of public stations (CONTRACT.md, "Grades")."""
+    ctx = _ctx(request)
+    if scope == "station" and subject is not None:
+        asked = await run_in_threadpool(station_dataset, ctx, subject)
+        require(principal, Action.READ, asked)
+        return None, asked
+    if scope == "station":
+        return await run_in_threadpool(readable_stations, ctx, principal), None
+    require(principal, Action.READ, access.dataset("city-aggregates"))
+    return None, None
+
+
 @router.get(
     "/api/v1/aggregates",
     summary="Aggregates with validity (by the grade of each station), paginated",
@@ -715,15 +733,7 @@ async def aggregates_route(
         after = params.decode_cursor(cursor, str, str, datetime) if cursor else None
     except (SensorsError, ValueError) as exc:
         return _error(400, str(exc))
-    readable: list[str] | None = None
-    asked: Dataset | None = None
-    if scope == "station" and subject is not None:
-        asked = await run_in_threadpool(station_dataset, ctx, subject)
-        require(principal, Action.READ, asked)
-    elif scope == "station":
-        readable = await run_in_threadpool(readable_stations, ctx, principal)
-    else:
-        require(principal, Action.READ, access.dataset("city-aggregates"))
+    readable, asked = await _subject_access(request, principal, scope, subject)
 
     def read() -> list[derived.AggregateRow]:
         key = None
@@ -785,4 +795,211 @@ async def aggregates_route(
             if last is None
             else params.encode_cursor(last.subject, last.parameter, last.start),
         }
+    )
+
+
+# ------------------------------------------------------------------------- assessments
+#: what the routes below call the ``label`` and ``value`` of each assessment kind
+_AQI_REPORTS: dict[str, str] = {"hourly": "aqi-hourly", "daily": "aqi-daily"}
+_WATER_PERIODS: dict[str, str] = {"daily": "water-daily", "monthly": "water-monthly"}
+
+
+def _aqi_item(row: derived.AssessmentRow) -> dict[str, Any]:
+    from sensors.standards.aqi import CATEGORIES
+
+    category = CATEGORIES.get(row.level) if row.level is not None else None
+    details = row.details or {}
+    return {
+        "aqi": row.value,
+        "level": row.level,
+        "category": {"zh": category[1], "en": category[2]} if category else None,
+        "primary_pollutants": [p for p in row.label.split(",") if p],
+        "iaqi": {k: v for k, v in details.items() if not k.startswith("c_")},
+        "concentrations": {k[2:]: v for k, v in details.items() if k.startswith("c_")},
+    }
+
+
+def _water_item(row: derived.AssessmentRow) -> dict[str, Any]:
+    details = row.details or {}
+    return {
+        "class": row.value,
+        "exceeding": [p for p in row.label.split(",") if p],
+        "water_body": details.get("water_body"),
+        "target_class": details.get("target_class"),
+        "classes": details.get("classes", {}),
+    }
+
+
+def _soil_item(row: derived.AssessmentRow) -> dict[str, Any]:
+    details = row.details or {}
+    return {
+        "risk_class": row.label,
+        "level": row.level,
+        "ph": details.get("ph"),
+        "land_use": details.get("land_use"),
+        "ratios": details.get("ratios", {}),
+    }
+
+
+async def _assessments(
+    request: Request,
+    principal: access.Principal,
+    *,
+    kind: str,
+    scope: str,
+    subject: str | None,
+    start: str,
+    end: str,
+    limit: int,
+    cursor: str | None,
+    item: Callable[[derived.AssessmentRow], dict[str, Any]],
+    query: dict[str, Any],
+) -> JSONResponse:
+    """One page of the assessments of ``kind`` (``{"items", "next_cursor"}``), each item
+    ``{"scope", "subject", "start", …item(row)}``, with the access rule and the audit of
+    ``/api/v1/aggregates``."""
+    ctx = _ctx(request)
+    if scope not in derived.AGGREGATE_SCOPES:
+        return _error(400, f"scope must be one of {', '.join(derived.AGGREGATE_SCOPES)}")
+    try:
+        t0 = query_time(start, ctx.timezone)
+        t1 = query_time(end, ctx.timezone)
+        after = params.decode_cursor(cursor, str, datetime) if cursor else None
+    except (SensorsError, ValueError) as exc:
+        return _error(400, str(exc))
+    readable, asked = await _subject_access(request, principal, scope, subject)
+
+    def read() -> list[derived.AssessmentRow]:
+        key = None if after is None else (cast(str, after[0]), cast(datetime, after[1]))
+        with ctx.store.connection() as conn:
+            return derived.read_assessment_page(
+                conn,
+                kind=kind,
+                scope=scope,
+                start=t0,
+                end=t1,
+                subject=subject,
+                after=key,
+                limit=limit + 1,
+                subjects=readable,
+            )
+
+    rows = await run_in_threadpool(read)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if scope == "station":
+        graded = await non_public_stations(request, principal, asked, {r.subject for r in rows})
+        if graded:
+            await audit_read(
+                request,
+                principal,
+                stations_object(graded),
+                {"dataset": kind, **query, "start": start, "end": end, "items": len(rows)},
+            )
+    tz = ctx.timezone
+    items = [
+        {"scope": scope, "subject": r.subject, "start": r.start.astimezone(tz).isoformat()}
+        | item(r)
+        for r in rows
+    ]
+    last = rows[-1] if more and rows else None
+    return JSONResponse(
+        {
+            "items": items,
+            "next_cursor": None if last is None else params.encode_cursor(last.subject, last.start),
+        }
+    )
+
+
+@router.get("/api/v1/aqi", summary="Hourly and daily AQI (HJ 633-2026) of stations and cities")
+async def aqi_route(
+    request: Request,
+    principal: Caller,
+    start: Annotated[str, Query(description="ISO 8601, inclusive (the hour's or day's start)")],
+    end: Annotated[str, Query(description="ISO 8601, exclusive")],
+    scope: Annotated[str, Query(description="station or city")] = "station",
+    report: Annotated[str, Query(description="hourly or daily")] = "hourly",
+    subject: Annotated[str | None, Query(description="a station id or a city")] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> JSONResponse:
+    """``{"items": [{"scope", "subject", "start", "aqi", "level", "category": {"zh", "en"},
+    "primary_pollutants", "iaqi", "concentrations"}, …], "next_cursor"}`` ordered by subject
+    and start (the hour's or the bureau's day's start, in the bureau's time zone); ``iaqi``
+    per pollutant of the report, ``concentrations`` the means it was computed from (µg/m³,
+    CO mg/m³). A station's AQI carries its station's grade, as its aggregates do."""
+    if report not in _AQI_REPORTS:
+        return _error(400, f"report must be one of {', '.join(_AQI_REPORTS)}")
+    return await _assessments(
+        request,
+        principal,
+        kind=_AQI_REPORTS[report],
+        scope=scope,
+        subject=subject,
+        start=start,
+        end=end,
+        limit=limit,
+        cursor=cursor,
+        item=_aqi_item,
+        query={"report": report},
+    )
+
+
+@router.get("/api/v1/water-classes", summary="Surface-water classes (GB 3838-2002) by day or month")
+async def water_classes_route(
+    request: Request,
+    principal: Caller,
+    start: Annotated[str, Query(description="ISO 8601, inclusive")],
+    end: Annotated[str, Query(description="ISO 8601, exclusive")],
+    scope: Annotated[str, Query(description="station or city")] = "station",
+    period: Annotated[str, Query(description="daily or monthly")] = "daily",
+    subject: Annotated[str | None, Query(description="a station id or a city")] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> JSONResponse:
+    """``{"items": [{"scope", "subject", "start", "class", "exceeding", "water_body",
+    "target_class", "classes"}, …], "next_cursor"}``: ``class`` 1–6 (I–V, 6 = worse than V),
+    ``exceeding`` the parameters worse than the target class, ``classes`` per parameter."""
+    if period not in _WATER_PERIODS:
+        return _error(400, f"period must be one of {', '.join(_WATER_PERIODS)}")
+    return await _assessments(
+        request,
+        principal,
+        kind=_WATER_PERIODS[period],
+        scope=scope,
+        subject=subject,
+        start=start,
+        end=end,
+        limit=limit,
+        cursor=cursor,
+        item=_water_item,
+        query={"period": period},
+    )
+
+
+@router.get("/api/v1/soil-risk", summary="Farmland soil risk classes (GB 15618-2018) by sample")
+async def soil_risk_route(
+    request: Request,
+    principal: Caller,
+    start: Annotated[str, Query(description="ISO 8601, inclusive (sampling time)")],
+    end: Annotated[str, Query(description="ISO 8601, exclusive")],
+    subject: Annotated[str | None, Query(description="a soil station (sampling point) id")] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> JSONResponse:
+    """``{"items": [{"scope", "subject", "start", "risk_class", "level", "ph", "land_use",
+    "ratios"}, …], "next_cursor"}``: one item per sample, ``ratios`` of each metal to its
+    risk screening value."""
+    return await _assessments(
+        request,
+        principal,
+        kind="soil",
+        scope="station",
+        subject=subject,
+        start=start,
+        end=end,
+        limit=limit,
+        cursor=cursor,
+        item=_soil_item,
+        query={},
     )

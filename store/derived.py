@@ -366,6 +366,64 @@ def read_aggregate_page(
     return [AggregateRow(*r) for r in conn.execute(query, params).fetchall()]
 
 
+#: the kinds of the ``assessments`` table and what each holds (value, level, label)
+ASSESSMENT_KINDS: Final = ("aqi-hourly", "aqi-daily", "water-daily", "water-monthly", "soil")
+
+
+@dataclass(frozen=True, slots=True)
+class AssessmentRow:
+    """One stored assessment of a subject (a station or a city) for the period starting at
+    ``start`` (UTC): ``value`` and ``level`` (AQI and its level 1–6; a water class 1–6; a soil
+    risk class 1–3), ``label`` (the primary pollutants; the parameters worse than the target
+    class; the risk class's name) and ``details`` (IAQIs and concentrations; per-parameter
+    classes; ratios to the screening values)."""
+
+    subject: str
+    start: datetime
+    value: int | None
+    level: int | None
+    label: str
+    details: dict[str, Any]
+
+
+def read_assessment_page(
+    conn: Connection,
+    *,
+    kind: str,
+    scope: str,
+    start: datetime,
+    end: datetime,
+    subject: str | None = None,
+    after: tuple[str, datetime] | None = None,
+    limit: int = 1000,
+    subjects: Sequence[str] | None = None,
+) -> list[AssessmentRow]:
+    """One page of the assessments of ``kind`` starting in [start, end), ordered by (subject,
+    start); ``after`` the (subject, start) of the previous page's last row (keyset paging),
+    ``subjects`` the subjects the caller may read (``None``: all)."""
+    if kind not in ASSESSMENT_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(ASSESSMENT_KINDS)}")
+    where: list[sql.Composable] = [
+        sql.SQL("scope = %s AND kind = %s AND start >= %s AND start < %s")
+    ]
+    params: list[Any] = [scope, kind, start, end]
+    if subject is not None:
+        where.append(sql.SQL("subject = %s"))
+        params.append(subject)
+    if subjects is not None:
+        where.append(sql.SQL("subject = ANY(%s::text[])"))
+        params.append(list(subjects))
+    if after is not None:
+        where.append(sql.SQL("(subject, start) > (%s, %s)"))
+        params.extend(after)
+    query = sql.SQL(
+        "SELECT subject, start, value, level, label, details FROM assessments"
+        " WHERE {} ORDER BY subject, start LIMIT %s"
+    ).format(sql.SQL(" AND ").join(where))
+    params.append(limit)
+    return [AssessmentRow(*r) for r in conn.execute(query, params).fetchall()]
+
+
 def touched_aggregates(
     conn: Connection, *, scope: str, period: str, since: datetime
 ) -> pd.DataFrame:

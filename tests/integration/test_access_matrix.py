@@ -136,6 +136,30 @@ SPEC: dict[tuple[str, str], tuple[Call, Callable[[str, Grade], bool]]] = {
         ),
         reads(None),
     ),
+    ("get", "/api/v1/aqi"): (
+        lambda c, h, s: c.get(
+            "/api/v1/aqi",
+            params={"start": "2026-11-01", "end": "2026-12-01", "subject": s},
+            headers=h,
+        ),
+        reads(None),
+    ),
+    ("get", "/api/v1/water-classes"): (
+        lambda c, h, s: c.get(
+            "/api/v1/water-classes",
+            params={"start": "2026-11-01", "end": "2026-12-01", "subject": s},
+            headers=h,
+        ),
+        reads(None),
+    ),
+    ("get", "/api/v1/soil-risk"): (
+        lambda c, h, s: c.get(
+            "/api/v1/soil-risk",
+            params={"start": "2026-11-01", "end": "2026-12-01", "subject": s},
+            headers=h,
+        ),
+        reads(None),
+    ),
     ("get", "/api/v1/alerts"): (
         lambda c, h, s: c.get("/api/v1/alerts", headers=h),
         reads(INTERNAL),

@@ -1,0 +1,185 @@
+"""The derived products in the API (issue 16, item 3): ``/api/v1/aqi``, ``/api/v1/water-classes``
+and ``/api/v1/soil-risk`` — paged with a cursor like ``/api/v1/observations``, each product
+carrying its station's grade (a city's: ``city-aggregates``, made of public stations)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from access import Role
+from access.passwords import hash_password
+from ecosense.app import create_app
+from sensors.stations import Station
+from store import derived, users
+from store.context import ServiceContext
+from store.postgres import PostgresStore, hash_secret
+
+pytestmark = pytest.mark.integration
+ADMIN = "break-glass-secret"
+T0 = datetime(2026, 11, 27, 16, tzinfo=UTC)  # 2026-11-28 00:00 in China Standard Time
+WINDOW = {"start": "2026-11-28T00:00", "end": "2026-11-29T00:00"}
+
+
+@pytest.fixture
+def server_admin_url(embedded_admin_url: str) -> str:
+    return embedded_admin_url
+
+
+def _assessment(scope: str, subject: str, kind: str, start: datetime, **row: Any) -> dict[str, Any]:
+    return {"scope": scope, "subject": subject, "kind": kind, "start": start} | row
+
+
+@pytest.fixture
+def client(store: PostgresStore) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    """A public air station (A1), a plant's stack (C1, sensitive), a river section (W1), a
+    soil point (S1), Beijing's city AQI; 24 hourly AQIs of A1 and C1."""
+    store.upsert_stations(
+        [
+            Station("A1", "Air", "air", 116.4, 39.9, {"city": "Beijing"}),
+            Station("C1", "Stack", "cems", 116.5, 39.8, {"city": "Beijing"}),
+            Station("W1", "River", "water", 116.2, 39.7),
+            Station("S1", "Paddy", "soil", 113.0, 28.2),
+        ]
+    )
+    details = {"pm25": 120, "pm10": 80, "c_pm25": 90.0, "c_pm10": 110.0}
+    rows = [
+        _assessment(
+            "station",
+            s,
+            "aqi-hourly",
+            T0 + timedelta(hours=h),
+            value=120 + h,
+            level=3,
+            label="pm25",
+            details=details,
+        )
+        for s in ("A1", "C1")
+        for h in range(24)
+    ]
+    rows += [
+        _assessment(
+            "station", "A1", "aqi-daily", T0, value=95, level=2, label="pm25,pm10", details=details
+        ),
+        _assessment(
+            "city", "Beijing", "aqi-daily", T0, value=95, level=2, label="pm25", details=details
+        ),
+        _assessment(
+            "station",
+            "W1",
+            "water-daily",
+            T0,
+            value=4,
+            level=4,
+            label="cod,nh3n",
+            details={
+                "water_body": "river",
+                "target_class": 3,
+                "classes": {"cod": 4, "nh3n": 4, "do": 2},
+            },
+        ),
+        _assessment(
+            "station",
+            "S1",
+            "soil",
+            T0 + timedelta(hours=2),
+            value=2,
+            level=2,
+            label="安全利用类",
+            details={"ph": 6.1, "land_use": "paddy", "ratios": {"cd": 1.4}},
+        ),
+    ]
+    with store.connection() as conn:
+        derived.upsert(conn, "assessments", pd.DataFrame(rows))
+        users.add_user(conn, "analyst", Role.ANALYST, hash_password("pw-analyst"))
+    ctx = ServiceContext(store, hash_secret(ADMIN), ZoneInfo("Asia/Shanghai"))
+    with TestClient(create_app(ctx)) as c:
+        r = c.post("/api/v1/auth/token", data={"username": "analyst", "password": "pw-analyst"})
+        assert r.status_code == 200, r.text
+        yield c, {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def _all(
+    c: TestClient, path: str, headers: dict[str, str] | None = None, **query: str
+) -> list[Any]:
+    """Every item of every page, two items a page."""
+    items: list[Any] = []
+    params: dict[str, str] = {**WINDOW, **query, "limit": "2"}
+    while True:
+        r = c.get(path, params=params, headers=headers or {})
+        assert r.status_code == 200, r.text
+        items += r.json()["items"]
+        if r.json()["next_cursor"] is None:
+            return items
+        params["cursor"] = r.json()["next_cursor"]
+
+
+def test_hourly_aqi_paged_and_graded(client: tuple[TestClient, dict[str, str]]) -> None:
+    c, analyst = client
+    public = _all(c, "/api/v1/aqi")  # anonymous: the public station only
+    assert {i["subject"] for i in public} == {"A1"} and len(public) == 24
+    first = public[0]
+    assert first == {
+        "scope": "station",
+        "subject": "A1",
+        "start": "2026-11-28T00:00:00+08:00",
+        "aqi": 120,
+        "level": 3,
+        "category": {"zh": "轻度污染", "en": "Lightly polluted"},
+        "primary_pollutants": ["pm25"],
+        "iaqi": {"pm25": 120, "pm10": 80},
+        "concentrations": {"pm25": 90.0, "pm10": 110.0},
+    }
+    assert [i["aqi"] for i in public] == list(range(120, 144))  # in order, none twice
+    both = _all(c, "/api/v1/aqi", analyst)
+    assert len(both) == 48 and {i["subject"] for i in both} == {"A1", "C1"}
+    # naming a station beyond the caller's grade: 401 anonymous, allowed to the analyst
+    assert c.get("/api/v1/aqi", params={**WINDOW, "subject": "C1"}).status_code == 401
+    assert len(_all(c, "/api/v1/aqi", analyst, subject="C1")) == 24
+
+
+def test_daily_and_city_aqi(client: tuple[TestClient, dict[str, str]]) -> None:
+    c, _ = client
+    (city,) = _all(c, "/api/v1/aqi", scope="city", report="daily")
+    assert city["subject"] == "Beijing" and city["aqi"] == 95
+    assert city["category"] == {"zh": "良", "en": "Good"}
+    (day,) = _all(c, "/api/v1/aqi", report="daily", subject="A1")
+    assert day["primary_pollutants"] == ["pm25", "pm10"]
+
+
+def test_water_classes_and_soil_risk(client: tuple[TestClient, dict[str, str]]) -> None:
+    c, analyst = client
+    (w,) = _all(c, "/api/v1/water-classes")
+    assert w["subject"] == "W1" and w["class"] == 4 and w["exceeding"] == ["cod", "nh3n"]
+    assert w["target_class"] == 3 and w["classes"]["do"] == 2 and w["water_body"] == "river"
+    assert _all(c, "/api/v1/water-classes", period="monthly") == []
+    # point-level soil data are sensitive (access/grades.py): not for anonymous callers
+    assert _all(c, "/api/v1/soil-risk") == []
+    assert c.get("/api/v1/soil-risk", params={**WINDOW, "subject": "S1"}).status_code == 401
+    (s,) = _all(c, "/api/v1/soil-risk", analyst)
+    assert (s["subject"], s["risk_class"], s["level"], s["ph"]) == ("S1", "安全利用类", 2, 6.1)
+    assert s["ratios"] == {"cd": 1.4} and s["start"] == "2026-11-28T02:00:00+08:00"
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "message"),
+    [
+        ("/api/v1/aqi", {"report": "weekly"}, "report must be one of hourly, daily"),
+        ("/api/v1/aqi", {"scope": "province"}, "scope must be one of station, city"),
+        ("/api/v1/water-classes", {"period": "yearly"}, "period must be one of daily, monthly"),
+        ("/api/v1/soil-risk", {"cursor": "not-a-cursor"}, "cursor"),
+        ("/api/v1/aqi", {"start": "soon"}, "soon"),
+    ],
+)
+def test_bad_queries_are_400(
+    client: tuple[TestClient, dict[str, str]], path: str, query: dict[str, str], message: str
+) -> None:
+    c, _ = client
+    r = c.get(path, params={**WINDOW, **query})
+    assert r.status_code == 400 and message in r.json()["detail"], r.text
