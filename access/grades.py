@@ -40,6 +40,16 @@ DATASET_GRADES: Final[Mapping[str, tuple[Grade, str]]] = {
     "health": (Grade.PUBLIC, "whether the service answers"),
     "stations": (Grade.PUBLIC, "station metadata: where monitoring happens is public"),
     "city-aggregates": (Grade.PUBLIC, "city air quality is published"),
+    "layers": (
+        Grade.PUBLIC,
+        "administrative, basin and planning boundaries of the one map: territorial-space data"
+        " published as a base",
+    ),
+    "zonal-statistics": (
+        Grade.PUBLIC,
+        "regional statistics of published rasters (vegetation, water, elevation) over those"
+        " boundaries",
+    ),
     "alerts": (Grade.INTERNAL, "working notices for the bureau's staff, not yet verified"),
     "webhook-events": (
         Grade.SENSITIVE,

@@ -26,7 +26,7 @@ from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 import access
 from access import Action, Dataset, Grade
@@ -1002,4 +1002,116 @@ async def soil_risk_route(
         cursor=cursor,
         item=_soil_item,
         query={},
+    )
+
+
+# ------------------------------------------------------------------------------- the one map
+def _layers(ctx: ServiceContext) -> list[dict[str, Any]]:
+    from gis.crs import crs_name
+    from store import gis as gis_store
+
+    with ctx.store.connection() as conn:
+        rows = gis_store.layer_summaries(conn)
+    tz = ctx.timezone
+    return [
+        r | {"crs": crs_name(r["crs"]), "updated": r["updated"].astimezone(tz).isoformat()}
+        for r in rows
+    ]
+
+
+@router.get("/api/v1/layers", summary="The one map's vector layers (boundaries, basins, zones)")
+async def layers_route(
+    request: Request,
+    principal: Annotated[access.Principal, Depends(allow(Action.READ, "layers"))],
+) -> JSONResponse:
+    """``{"items": [{"name", "source", "crs", "key", "features", "updated"}, …]}`` by name:
+    ``crs`` as its authority code (the layer is stored in it), ``key`` the attribute naming a
+    feature, ``features`` their number. ``GET /api/v1/layers/{name}`` gives one as GeoJSON."""
+    return JSONResponse({"items": await run_in_threadpool(_layers, _ctx(request))})
+
+
+@router.get(
+    "/api/v1/layers/{name}",
+    summary="One layer as a GeoJSON FeatureCollection (WGS 84)",
+    responses={404: {"description": "no such layer"}},
+)
+async def layer_route(
+    request: Request,
+    name: str,
+    principal: Annotated[access.Principal, Depends(allow(Action.READ, "layers"))],
+) -> Response:
+    """The layer's features as RFC 7946 GeoJSON: coordinates in WGS 84 longitude/latitude
+    (degrees; reprojected from the layer's CRS), each feature's ``id`` its name, its attributes
+    as ``properties``. Served as ``application/geo+json``."""
+    from gis.errors import GisError
+    from store import gis as gis_store
+
+    ctx = _ctx(request)
+
+    def read() -> str:
+        with ctx.store.connection() as conn:
+            layer = gis_store.load_layer(conn, name)
+        wgs84 = layer.to_crs(4326) if layer.crs is not None else layer
+        return str(wgs84.reset_index().set_index("feature", drop=False).to_json(drop_id=False))
+
+    try:
+        body = await run_in_threadpool(read)
+    except GisError as exc:
+        return _error(404, str(exc))
+    return Response(body, media_type="application/geo+json")
+
+
+@router.get("/api/v1/zonal", summary="Zonal statistics of rasters over a layer, paginated")
+async def zonal_route(
+    request: Request,
+    principal: Annotated[access.Principal, Depends(allow(Action.READ, "zonal-statistics"))],
+    layer: Annotated[str, Query(description="the layer's name (GET /api/v1/layers)")],
+    raster: Annotated[str | None, Query(description="a raster's catalogue id")] = None,
+    stat: Annotated[str | None, Query(description="mean, min, max, sum, count, …")] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> JSONResponse:
+    """``{"items": [{"layer", "raster", "feature", "stat", "time", "value"}, …],
+    "next_cursor"}`` ordered by raster, feature and statistic: ``value`` in the raster's unit
+    (``null`` where a polygon covers no valid cell), ``time`` the raster's (bureau time zone,
+    ``null`` for a raster without one). An unknown layer gives no item."""
+    from store import gis as gis_store
+
+    ctx = _ctx(request)
+    try:
+        for what, text in (("layer", layer), ("raster", raster), ("stat", stat)):
+            if text is not None:
+                check_text(what, text)
+        after = params.decode_cursor(cursor, str, str, str) if cursor else None
+    except (SensorsError, ValueError) as exc:
+        return _error(400, str(exc))
+
+    def read() -> list[tuple[str, str, str, datetime | None, float | None]]:
+        key = None if after is None else (str(after[0]), str(after[1]), str(after[2]))
+        with ctx.store.connection() as conn:
+            return gis_store.read_zonal_page(
+                conn, layer=layer, raster=raster, stat=stat, after=key, limit=limit + 1
+            )
+
+    rows = await run_in_threadpool(read)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    tz = ctx.timezone
+    items = [
+        {
+            "layer": layer,
+            "raster": r,
+            "feature": f,
+            "stat": s,
+            "time": t.astimezone(tz).isoformat() if t is not None else None,
+            "value": None if v is None or v != v else v,  # NaN: no valid cell
+        }
+        for r, f, s, t, v in rows
+    ]
+    last = rows[-1] if more and rows else None
+    return JSONResponse(
+        {
+            "items": items,
+            "next_cursor": None if last is None else params.encode_cursor(*last[:3]),
+        }
     )

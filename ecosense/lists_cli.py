@@ -22,6 +22,7 @@ from typing import Any, TextIO
 
 from ecosense.config import Settings
 from ecosense.errors import EcosenseError
+from gis.crs import crs_name
 
 #: the ``gis`` and ``carbon`` actions this module answers
 GIS_ACTIONS = ("layers", "rasters", "results")
@@ -70,22 +71,6 @@ def add_carbon_parsers(carbon_sub: Any) -> None:
     em.add_argument("--start", help="first period start (inclusive, ISO 8601)")
     em.add_argument("--end", help="end (exclusive, ISO 8601)")
     _format(em)
-
-
-def crs_name(crs: str | None) -> str:
-    """A CRS as a person reads it: its authority code (``EPSG:32613``) when it has one, else
-    its name; the stored text (WKT) is kept for the jobs, not printed."""
-    if not crs:
-        return ""
-    from pyproj import CRS
-    from pyproj.exceptions import CRSError
-
-    try:
-        parsed = CRS.from_user_input(crs)
-    except CRSError:
-        return crs
-    found = parsed.to_authority(min_confidence=90)
-    return ":".join(found) if found else str(parsed.name)
 
 
 def _cell(value: Any, settings: Settings) -> Any:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 
 import geopandas as gpd
@@ -88,6 +89,46 @@ def load_layer(conn: Connection, name: str) -> gpd.GeoDataFrame:
 def layers(conn: Connection) -> list[str]:
     """The stored layers' names."""
     return [r[0] for r in conn.execute("SELECT name FROM gis_layers ORDER BY name").fetchall()]
+
+
+def layer_summaries(conn: Connection) -> list[dict[str, Any]]:
+    """Every stored layer: ``name``, ``source``, ``crs`` (as stored), ``key`` (the attribute
+    naming a feature), ``features`` and ``updated``, by name."""
+    rows = conn.execute(
+        "SELECT l.name, l.source, l.crs, l.key, count(f.feature), l.computed_at"
+        " FROM gis_layers l LEFT JOIN gis_features f ON f.layer = l.name"
+        " GROUP BY l.name ORDER BY l.name"
+    ).fetchall()
+    keys = ("name", "source", "crs", "key", "features", "updated")
+    return [dict(zip(keys, r, strict=True)) for r in rows]
+
+
+def read_zonal_page(
+    conn: Connection,
+    *,
+    layer: str,
+    raster: str | None = None,
+    stat: str | None = None,
+    after: tuple[str, str, str] | None = None,
+    limit: int = 1000,
+) -> list[tuple[str, str, str, datetime | None, float | None]]:
+    """One page of the zonal results of ``layer`` — ``(raster, feature, stat, time, value)``
+    ordered by (raster, feature, stat); ``after`` the key of the previous page's last row."""
+    where: list[sql.Composable] = [sql.SQL("layer = %s")]
+    params: list[Any] = [layer]
+    for column, value in (("raster", raster), ("stat", stat)):
+        if value is not None:
+            where.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
+            params.append(value)
+    if after is not None:
+        where.append(sql.SQL("(raster, feature, stat) > (%s, %s, %s)"))
+        params.extend(after)
+    query = sql.SQL(
+        "SELECT raster, feature, stat, time, value FROM zonal_stats WHERE {}"
+        " ORDER BY raster, feature, stat LIMIT %s"
+    ).format(sql.SQL(" AND ").join(where))
+    params.append(limit)
+    return [tuple(r) for r in conn.execute(query, params).fetchall()]
 
 
 def save_raster(conn: Connection, item: RasterItem) -> None:

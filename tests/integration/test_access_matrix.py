@@ -160,6 +160,18 @@ SPEC: dict[tuple[str, str], tuple[Call, Callable[[str, Grade], bool]]] = {
         ),
         reads(None),
     ),
+    ("get", "/api/v1/layers"): (
+        lambda c, h, s: c.get("/api/v1/layers", headers=h),
+        reads(PUBLIC),
+    ),
+    ("get", "/api/v1/layers/{name}"): (
+        lambda c, h, s: c.get("/api/v1/layers/nowhere", headers=h),
+        reads(PUBLIC),
+    ),
+    ("get", "/api/v1/zonal"): (
+        lambda c, h, s: c.get("/api/v1/zonal", params={"layer": "nowhere"}, headers=h),
+        reads(PUBLIC),
+    ),
     ("get", "/api/v1/alerts"): (
         lambda c, h, s: c.get("/api/v1/alerts", headers=h),
         reads(INTERNAL),

@@ -183,3 +183,68 @@ def test_bad_queries_are_400(
     c, _ = client
     r = c.get(path, params={**WINDOW, **query})
     assert r.status_code == 400 and message in r.json()["detail"], r.text
+
+
+def test_layers_as_geojson_in_wgs84_and_zonal_statistics_paged(
+    client: tuple[TestClient, dict[str, str]], store: PostgresStore
+) -> None:
+    """A layer stored in Web Mercator comes out as RFC 7946 GeoJSON in longitude/latitude, each
+    feature's id its name; its zonal statistics are paged by (raster, feature, stat)."""
+    import geopandas as gpd
+    import shapely
+
+    from gis.catalogue import RasterItem
+    from store import gis as gis_store
+
+    c, _ = client
+    boxes = gpd.GeoDataFrame(
+        {"name": ["east", "west"], "area_km2": [12.5, 7.0]},
+        geometry=[shapely.box(0, 0, 1, 1), shapely.box(116, 39, 117, 40)],
+        crs="EPSG:4326",
+    ).to_crs(3857)
+    with store.connection() as conn:
+        gis_store.save_layer(conn, "zones", boxes, "name", "zones.gpkg")
+        for rid, when in (("ndvi", T0), ("dem", None)):  # in the catalogue (no file read)
+            gis_store.save_raster(
+                conn, RasterItem(rid, f"{rid}.tif", None, 1, when, "EPSG:4326", 0.01, 0.01, 9, 9)
+            )
+        ndvi = {"feature": ["east", "west", "west"], "stat": ["mean", "mean", "max"]}
+        values = {"value": [0.41, 0.52, float("nan")], "time": T0}
+        gis_store.save_zonal(
+            conn, pd.DataFrame({"raster": "ndvi", "layer": "zones"} | ndvi | values)
+        )
+        dem = {"raster": ["dem"], "layer": "zones", "feature": ["east"], "stat": ["mean"]}
+        gis_store.save_zonal(conn, pd.DataFrame(dem | {"time": [None], "value": [1510.0]}))
+    (summary,) = c.get("/api/v1/layers").json()["items"]
+    assert summary | {"updated": None} == {
+        "name": "zones",
+        "source": "zones.gpkg",
+        "crs": "EPSG:3857",
+        "key": "name",
+        "features": 2,
+        "updated": None,
+    }
+    r = c.get("/api/v1/layers/zones")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/geo+json"
+    geo = r.json()
+    assert geo["type"] == "FeatureCollection"
+    west = next(f for f in geo["features"] if f["id"] == "west")
+    assert west["properties"]["area_km2"] == 7.0
+    lon, lat = zip(*west["geometry"]["coordinates"][0], strict=True)
+    assert min(lon) == pytest.approx(116) and max(lat) == pytest.approx(40)  # degrees again
+    assert c.get("/api/v1/layers/nowhere").status_code == 404
+
+    items = _all(c, "/api/v1/zonal", layer="zones")  # two a page
+    assert [(i["raster"], i["feature"], i["stat"]) for i in items] == [
+        ("dem", "east", "mean"),
+        ("ndvi", "east", "mean"),
+        ("ndvi", "west", "max"),
+        ("ndvi", "west", "mean"),
+    ]
+    assert items[0]["time"] is None and items[0]["value"] == 1510.0
+    assert items[1]["time"] == "2026-11-28T00:00:00+08:00"
+    assert items[2]["value"] is None  # no valid cell
+    assert [
+        i["value"] for i in _all(c, "/api/v1/zonal", layer="zones", raster="ndvi", stat="mean")
+    ] == [0.41, 0.52]
+    assert _all(c, "/api/v1/zonal", layer="nowhere") == []

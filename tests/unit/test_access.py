@@ -133,6 +133,7 @@ def test_default_grades_per_dataset() -> None:
     assert grade["facility-activity"] is SENSITIVE and grade["facility-emissions"] is SENSITIVE
     assert grade["device-credentials"] is RESTRICTED and grade["audit"] is RESTRICTED
     assert grade["users"] is RESTRICTED and grade["stations"] is PUBLIC
+    assert grade["layers"] is PUBLIC and grade["zonal-statistics"] is PUBLIC  # the one map
     assert all(reason for _, reason in DATASET_GRADES.values())
     with pytest.raises(KeyError):
         access.dataset("nonexistent")
