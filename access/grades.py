@@ -50,6 +50,11 @@ DATASET_GRADES: Final[Mapping[str, tuple[Grade, str]]] = {
         "regional statistics of published rasters (vegetation, water, elevation) over those"
         " boundaries",
     ),
+    "region-emissions": (
+        Grade.INTERNAL,
+        "regional inventories before the bureau publishes them: a region with few facilities"
+        " reveals each one's emissions",
+    ),
     "alerts": (Grade.INTERNAL, "working notices for the bureau's staff, not yet verified"),
     "webhook-events": (
         Grade.SENSITIVE,

@@ -19,6 +19,7 @@ offset is read in the bureau's timezone. Every list route pages: ``limit`` and `
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 from collections.abc import Callable
 from datetime import datetime
@@ -1002,6 +1003,101 @@ async def soil_risk_route(
         cursor=cursor,
         item=_soil_item,
         query={},
+    )
+
+
+# ------------------------------------------------------------------------------- emissions
+#: unit of a regional total per gas
+def _tonnes_unit(gas: str) -> str:
+    return "t CO2e" if gas == "CO2e" else f"t {gas}"
+
+
+@router.get(
+    "/api/v1/emissions",
+    summary="Annual carbon emissions by region, year, gas and sector (internal), paginated",
+)
+async def emissions_route(
+    request: Request,
+    principal: Annotated[access.Principal, Depends(allow(Action.READ, "region-emissions"))],
+    region: Annotated[
+        str | None,
+        Query(description="CN, a province (CN-BJ) or a GB/T 2260 city or county code"),
+    ] = None,
+    year: Annotated[int | None, Query(ge=1900, le=2200, description="a calendar year")] = None,
+    gas: Annotated[str | None, Query(description="CO2, CH4, N2O or CO2e")] = None,
+    sector: Annotated[str | None, Query(description="a sector code (power, cement, …)")] = None,
+    level: Annotated[
+        str, Query(description="without region: county, city, province or nation")
+    ] = "province",
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> JSONResponse:
+    """``{"items": [{"region", "year", "gas", "sector", "tonnes", "unit", "facilities"}, …],
+    "next_cursor"}`` ordered by region, year, gas and sector: the accounted facilities' annual
+    emissions (the ``carbon-inventory`` job's ``P1Y`` rows; the bureau's calendar year, the
+    current one to date) summed per region — the one ``region`` asked for, or each region at
+    ``level``. ``tonnes`` in t of the gas (``CO2e``: t CO₂e by the job's GWP set);
+    ``facilities``: how many the total holds. Regional totals are ``internal`` (a region with
+    few facilities reveals them): from ``viewer`` up, audited."""
+    from carbon.errors import CarbonError
+    from carbon.inventory import region_totals
+
+    ctx = _ctx(request)
+    try:
+        for what, text in (("region", region), ("gas", gas), ("sector", sector)):
+            if text is not None:
+                check_text(what, text)
+        after = params.decode_cursor(cursor, str, int, str, str) if cursor else None
+    except (SensorsError, ValueError) as exc:
+        return _error(400, str(exc))
+
+    def read() -> Any:
+        with ctx.store.connection() as conn:
+            rows = derived.read_facility_years(conn, str(ctx.timezone))
+        if year is not None:
+            rows = rows[rows["year"] == year]
+        if gas is not None:
+            rows = rows[rows["gas"] == gas]
+        if sector is not None:
+            rows = rows[rows["sector"] == sector]
+        return region_totals(rows, region=region, level=level)
+
+    try:
+        totals = await run_in_threadpool(read)
+    except CarbonError as exc:
+        return _error(400, str(exc))
+    keys = list(totals[["region", "year", "gas", "sector"]].itertuples(index=False, name=None))
+    begin = 0
+    if after is not None:
+        begin = bisect.bisect_right(keys, tuple(after))
+    page = totals.iloc[begin : begin + limit]
+    more = begin + limit < len(totals)
+    await audit_read(
+        request,
+        principal,
+        "region-emissions",
+        {"region": region, "level": level, "year": year, "gas": gas, "items": len(page)},
+    )
+    items = [
+        {
+            "region": r,
+            "year": int(y),
+            "gas": g,
+            "sector": s,
+            "tonnes": float(t),
+            "unit": _tonnes_unit(g),
+            "facilities": int(n),
+        }
+        for r, y, g, s, t, n in page.itertuples(index=False, name=None)
+    ]
+    last = keys[begin + limit - 1] if more else None
+    return JSONResponse(
+        {
+            "items": items,
+            "next_cursor": None
+            if last is None
+            else params.encode_cursor(last[0], int(last[1]), last[2], last[3]),
+        }
     )
 
 

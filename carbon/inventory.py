@@ -200,6 +200,50 @@ def rollup(
     return frame.groupby(keys, as_index=False)[["tonnes", "co2e_t"]].sum()
 
 
+#: columns of :func:`region_totals`
+REGION_TOTAL_COLUMNS: Final = ("region", "year", "gas", "sector", "tonnes", "facilities")
+
+
+def region_totals(
+    rows: pd.DataFrame, *, region: str | None = None, level: str = "province"
+) -> pd.DataFrame:
+    """Annual emissions by region, year, gas and sector from stored facility years.
+
+    ``rows``: one row per facility, gas and bureau year (``facility``, ``gas``, ``year``,
+    ``tonnes`` in t of the gas — t CO₂e for ``CO2e`` —, ``region``, ``sector``). With
+    ``region`` (any level: ``CN``, ``CN-BJ``, ``110100``, ``110105``) the totals of the
+    facilities inside it; without, the totals of every region at ``level`` (facilities whose
+    region is coarser than ``level`` are in none, as in :func:`rollup`). Returns
+    :data:`REGION_TOTAL_COLUMNS` (``facilities``: how many facilities the total holds), sorted
+    by region, year, gas and sector.
+
+    Raises
+    ------
+    CarbonError
+        for an unknown ``region`` or ``level``.
+    """
+    from carbon.regions import chain
+
+    if region is not None:
+        chain(region)  # an unknown region is an error, not an empty answer
+        inside = rows["region"].map(lambda r: region in chain(str(r)))
+        frame = rows[inside.astype(bool)].assign(region=region)
+    else:
+        if level not in LEVELS:
+            raise CarbonError(f"level must be one of {', '.join(LEVELS)}")
+        frame = rows.assign(region=rows["region"].map(lambda r: region_at(str(r), level)))
+        frame = frame.dropna(subset=["region"])
+    if frame.empty:
+        return pd.DataFrame(columns=list(REGION_TOTAL_COLUMNS))
+    out = (
+        frame.groupby(["region", "year", "gas", "sector"], as_index=False)
+        .agg(tonnes=("tonnes", "sum"), facilities=("facility", "nunique"))
+        .sort_values(["region", "year", "gas", "sector"], ignore_index=True)
+    )
+    out["year"] = out["year"].astype("int64")
+    return out[list(REGION_TOTAL_COLUMNS)]
+
+
 def rollup_exclusions(rows: pd.DataFrame, level: str) -> list[Rejected]:
     """What :func:`rollup` at ``level`` leaves out, with the reason: one entry per facility
     (or, for rows without one such as land-use sinks, per record) and region coarser than

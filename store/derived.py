@@ -509,6 +509,21 @@ def read_emissions(
     return frame
 
 
+def read_facility_years(conn: Connection, tz: str) -> pd.DataFrame:
+    """The calculated annual emissions of every facility (``P1Y`` rows of source
+    ``calculation``): ``facility, gas, year`` (the bureau's calendar year in ``tz``), ``tonnes``
+    and the ``region`` and ``sector`` the job recorded with them
+    (:func:`carbon.inventory.region_totals` sums them by region)."""
+    rows = conn.execute(
+        "SELECT subject, gas, EXTRACT(YEAR FROM start AT TIME ZONE %s)::int, tonnes,"
+        " coalesce(details->>'region', ''), coalesce(details->>'sector', '')"
+        " FROM emissions WHERE source = 'calculation' AND period = 'P1Y'"
+        " ORDER BY subject, gas, start",
+        (tz,),
+    ).fetchall()
+    return pd.DataFrame(rows, columns=["facility", "gas", "year", "tonnes", "region", "sector"])
+
+
 #: how far back :func:`latest_complete_hours` looks for a station's latest complete hour
 HOURS_LOOKBACK: Final = timedelta(hours=48)
 

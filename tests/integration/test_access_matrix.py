@@ -172,6 +172,10 @@ SPEC: dict[tuple[str, str], tuple[Call, Callable[[str, Grade], bool]]] = {
         lambda c, h, s: c.get("/api/v1/zonal", params={"layer": "nowhere"}, headers=h),
         reads(PUBLIC),
     ),
+    ("get", "/api/v1/emissions"): (
+        lambda c, h, s: c.get("/api/v1/emissions", params={"region": "CN"}, headers=h),
+        reads(INTERNAL),
+    ),
     ("get", "/api/v1/alerts"): (
         lambda c, h, s: c.get("/api/v1/alerts", headers=h),
         reads(INTERNAL),

@@ -248,3 +248,76 @@ def test_layers_as_geojson_in_wgs84_and_zonal_statistics_paged(
         i["value"] for i in _all(c, "/api/v1/zonal", layer="zones", raster="ndvi", stat="mean")
     ] == [0.41, 0.52]
     assert _all(c, "/api/v1/zonal", layer="nowhere") == []
+
+
+def _facility_year(
+    subject: str, gas: str, year: int, tonnes: float, region: str, sector: str
+) -> Any:
+    start = datetime(year, 1, 1, tzinfo=ZoneInfo("Asia/Shanghai")).astimezone(UTC)
+    return {
+        "source": "calculation",
+        "subject": subject,
+        "gas": gas,
+        "period": "P1Y",
+        "start": start,
+        "tonnes": tonnes,
+        "substitution": "",
+        "details": {"region": region, "sector": sector},
+    }
+
+
+def test_emissions_by_region_year_gas_and_sector(
+    client: tuple[TestClient, dict[str, str]], store: PostgresStore
+) -> None:
+    """Facility years summed per region (any level, or each region at a level), filtered by
+    year, gas and sector, paged; internal: 401 to anonymous callers, audited."""
+    c, analyst = client
+    rows = [
+        _facility_year("F1", "CO2e", 2025, 100.0, "110105", "power"),  # Beijing, Chaoyang
+        _facility_year("F2", "CO2e", 2025, 50.0, "110108", "power"),  # Beijing, Haidian
+        _facility_year("F3", "CO2e", 2025, 30.0, "110108", "cement"),
+        _facility_year("F4", "CO2e", 2025, 7.0, "CN-BJ", "power"),  # province-level plant
+        _facility_year("F5", "CO2e", 2025, 200.0, "310115", "power"),  # Shanghai
+        _facility_year("F1", "CO2e", 2026, 90.0, "110105", "power"),
+        _facility_year("F1", "CO2", 2025, 99.0, "110105", "power"),
+    ]
+    rows.append(  # a monthly row is not an annual total
+        _facility_year("F1", "CO2e", 2025, 9.0, "110105", "power") | {"period": "P1M"}
+    )
+    with store.connection() as conn:
+        derived.upsert(conn, "emissions", pd.DataFrame(rows))
+    assert c.get("/api/v1/emissions").status_code == 401  # internal
+    provinces = _all(c, "/api/v1/emissions", analyst, gas="CO2e", year="2025")
+    assert [(i["region"], i["sector"], i["tonnes"], i["facilities"]) for i in provinces] == [
+        ("CN-BJ", "cement", 30.0, 1),
+        ("CN-BJ", "power", 157.0, 3),
+        ("CN-SH", "power", 200.0, 1),
+    ]
+    assert provinces[0]["unit"] == "t CO2e" and provinces[0]["year"] == 2025
+    # one region at any level: the facilities inside it; a county-level view leaves out F4
+    (chaoyang_co2,) = _all(c, "/api/v1/emissions", analyst, region="110105", gas="CO2")
+    assert chaoyang_co2 == {
+        "region": "110105",
+        "year": 2025,
+        "gas": "CO2",
+        "sector": "power",
+        "tonnes": 99.0,
+        "unit": "t CO2",
+        "facilities": 1,
+    }
+    beijing = _all(c, "/api/v1/emissions", analyst, region="CN-BJ", sector="power", gas="CO2e")
+    assert [(i["year"], i["tonnes"]) for i in beijing] == [(2025, 157.0), (2026, 90.0)]
+    counties = _all(c, "/api/v1/emissions", analyst, level="county", gas="CO2e", year="2025")
+    assert {i["region"] for i in counties} == {"110105", "110108", "310115"}
+    for query, message in (
+        ({"region": "Atlantis"}, "unknown region"),
+        ({"level": "street"}, "level must be one of"),
+        ({"cursor": "nope"}, "cursor"),
+    ):
+        r = c.get("/api/v1/emissions", params=query, headers=analyst)
+        assert r.status_code == 400 and message in r.json()["detail"], r.text
+    with store.connection() as conn:
+        (audited,) = conn.execute(
+            "SELECT count(*) FROM audit_log WHERE object = 'region-emissions' AND actor = 'analyst'"
+        ).fetchone()
+    assert audited >= 4
