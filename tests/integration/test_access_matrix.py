@@ -93,6 +93,21 @@ def writes(who: str, station_grade: Grade) -> bool:
     return RANK[who] >= Role.OPERATOR
 
 
+def exports(who: str, station_grade: Grade) -> bool:
+    """A download (``export``) of a station's readings: public ones by anyone but a device;
+    anything else by an analyst and up, within their grade."""
+    if who == "device":
+        return False
+    if station_grade is PUBLIC:
+        return True
+    return RANK[who] >= Role.ANALYST and station_grade <= CEILING[who]
+
+
+def _readings_of(station: str) -> str:
+    """The catalogue's readings dataset of a matrix station (A… air, C… a CEMS stack)."""
+    return "readings-air" if station.startswith("A") else "readings-cems"
+
+
 def reading(station: str) -> dict[str, Any]:
     return {"station": station, "parameter": "so2", "time": T0.isoformat(), "value": 12.0}
 
@@ -175,6 +190,24 @@ SPEC: dict[tuple[str, str], tuple[Call, Callable[[str, Grade], bool]]] = {
     ("get", "/api/v1/emissions"): (
         lambda c, h, s: c.get("/api/v1/emissions", params={"region": "CN"}, headers=h),
         reads(INTERNAL),
+    ),
+    ("get", "/api/v1/datasets"): (
+        lambda c, h, s: c.get("/api/v1/datasets", headers=h),
+        reads(PUBLIC),
+    ),
+    ("get", "/api/v1/datasets.jsonld"): (
+        lambda c, h, s: c.get("/api/v1/datasets.jsonld", headers=h),
+        reads(PUBLIC),
+    ),
+    ("get", "/api/v1/datasets/{name}"): (
+        lambda c, h, s: c.get("/api/v1/datasets/alerts", headers=h),
+        needs(Role.VIEWER, INTERNAL),
+    ),
+    ("get", "/api/v1/datasets/{name}/download"): (
+        lambda c, h, s: c.get(
+            f"/api/v1/datasets/{_readings_of(s)}/download", params={"station": s}, headers=h
+        ),
+        exports,
     ),
     ("get", "/api/v1/alerts"): (
         lambda c, h, s: c.get("/api/v1/alerts", headers=h),
