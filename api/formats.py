@@ -38,7 +38,7 @@ BOM: Final = "\ufeff".encode()
 #: rows a sheet holds below its header row (Excel: 1,048,576 rows a sheet)
 XLSX_ROWS: Final = 1_048_576 - 1
 #: rows of one Parquet row group
-PARQUET_ROWS: Final = 128 * 1024
+PARQUET_ROWS: Final = 64 * 1024
 #: bytes handed to the client at a time from a temporary file
 FILE_CHUNK: Final = 1 << 20
 
@@ -50,6 +50,31 @@ MEDIA: Final[Mapping[str, tuple[str, str]]] = {
     "netcdf": ("application/x-netcdf", "nc"),
     "geojson": ("application/geo+json", "geojson"),
 }
+
+
+#: glibc's ``M_MMAP_THRESHOLD`` (``mallopt``): allocations from this size up are mapped
+#: and returned to the system when freed
+MMAP_THRESHOLD: Final = 128 * 1024
+
+
+def steady_memory() -> bool:
+    """Fix glibc's mmap threshold at :data:`MMAP_THRESHOLD` for this process (a gateway):
+    otherwise glibc raises it after each large buffer is freed, so that the next ones (the
+    batch-sized arrays of a download) come from the heap and fragment it, and the server's
+    peak memory creeps up with every long download. Arrow allocates through it too (its
+    default, mimalloc, keeps freed pages per thread). ``False`` where there is no glibc."""
+    import ctypes
+    import ctypes.util
+
+    pa.set_memory_pool(pa.system_memory_pool())  # mimalloc keeps freed pages per thread
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        return bool(libc.mallopt(-3, MMAP_THRESHOLD))  # -3: M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        return False
 
 
 class _Chunks(io.RawIOBase):
@@ -253,6 +278,13 @@ UDUNITS: Final[Mapping[str, str]] = {
 }
 
 
+#: storage of every variable along ``obs``: chunks of 16,384 values (a small chunk index
+#: whatever the length) and a chunk cache of 256 KiB per variable (HDF5's default, 1 MiB for
+#: each of some twenty variables, would hold about 20 MB for the length of a download)
+OBS: Final[Mapping[str, Any]] = {"chunks": (1 << 14,)}
+CHUNK_CACHE: Final = 1 << 18
+
+
 def _udunits(unit: str) -> str:
     return UDUNITS.get(unit, unit)
 
@@ -275,7 +307,7 @@ def netcdf_body(
     text = h5py.string_dtype()
     index = {s[0]: i for i, s in enumerate(stations)}
     with tempfile.NamedTemporaryFile(suffix=".nc") as handle:
-        with h5netcdf.File(handle.name, "w") as nc:
+        with h5netcdf.File(handle.name, "w", rdcc_nbytes=CHUNK_CACHE) as nc:
             nc.attrs.update({"Conventions": "CF-1.11", "featureType": "timeSeries", **attributes})
             nc.dimensions = {"station": len(stations), "obs": None}
             sid = nc.create_variable("station_id", ("station",), dtype=text)
@@ -291,11 +323,11 @@ def netcdf_body(
                 v = nc.create_variable(name, ("station",), dtype="f8")
                 v[:] = np.array([s[pos] for s in stations], dtype="f8")
                 v.attrs.update({"standard_name": std, "units": unit, "axis": name[1].upper()})
-            si = nc.create_variable("station_index", ("obs",), dtype="i4")
+            si = nc.create_variable("station_index", ("obs",), dtype="i4", **OBS)
             si.attrs.update(
                 {"instance_dimension": "station", "long_name": "which station the row is of"}
             )
-            tv = nc.create_variable("time", ("obs",), dtype="f8")
+            tv = nc.create_variable("time", ("obs",), dtype="f8", **OBS)
             tv.attrs.update(
                 {
                     "standard_name": "time",
@@ -307,6 +339,7 @@ def netcdf_body(
             )
             data: dict[tuple[str, str], Any] = {}
             others: dict[str, Any] = {}
+            categories: dict[str, dict[str, int]] = {}
             n = 0
             for batch in rows:
                 m = batch.num_rows
@@ -337,9 +370,7 @@ def netcdf_body(
                         var = _other_variable(nc, name, array.type, text)
                         others[name] = var
                     if pa.types.is_string(array.type):
-                        var[n : n + m] = np.array(
-                            ["" if v is None else v for v in array.to_pylist()], dtype=object
-                        )
+                        var[n : n + m] = _codes(array, categories.setdefault(name, {}))
                     elif pa.types.is_boolean(array.type):
                         var[n : n + m] = np.array(
                             [-1 if v is None else int(v) for v in array.to_pylist()], dtype="i1"
@@ -347,6 +378,8 @@ def netcdf_body(
                     else:
                         var[n : n + m] = array.to_numpy(zero_copy_only=False).astype("f8")
                 n += m
+            for name, codes in categories.items():
+                others[name].attrs.update(_meanings(codes))
             coordinates = "time lat lon station_id"
             for var in data.values():
                 var.attrs["coordinates"] = coordinates
@@ -359,7 +392,7 @@ def _parameter_variable(
 ) -> Any:
     parameter, unit = key
     name = parameter if all(k[0] != parameter for k in data) else f"{parameter}_{len(data)}"
-    var = nc.create_variable(name, ("obs",), dtype="f8", fillvalue=np.nan)
+    var = nc.create_variable(name, ("obs",), dtype="f8", fillvalue=np.nan, **OBS)
     var.attrs.update(
         {"units": _udunits(unit), "long_name": names(parameter), "parameter": parameter}
     )
@@ -369,13 +402,35 @@ def _parameter_variable(
     return var
 
 
+def _codes(array: pa.Array, codes: dict[str, int]) -> Any:
+    """A text column as the codes of its values (new values get the next code; null: -1)."""
+    out = np.full(len(array), -1, dtype="i2")
+    values = array.to_pylist()
+    for value in set(values):
+        if value is None:
+            continue
+        code = codes.setdefault(value, len(codes))
+        out[[i for i, v in enumerate(values) if v == value]] = code
+    return out
+
+
+def _meanings(codes: Mapping[str, int]) -> dict[str, Any]:
+    """CF ``flag_values`` and ``flag_meanings`` of a coded text variable (an empty text is
+    ``empty``; spaces become underscores, as the blank-separated list requires)."""
+    ordered = sorted(codes.items(), key=lambda kv: kv[1])
+    return {
+        "flag_values": np.array([c for _, c in ordered], dtype="i2"),
+        "flag_meanings": " ".join((v.replace(" ", "_") or "empty") for v, _ in ordered),
+    }
+
+
 def _other_variable(nc: Any, name: str, kind: pa.DataType, text: Any) -> Any:
-    if pa.types.is_string(kind):
-        var = nc.create_variable(name, ("obs",), dtype=text)
+    if pa.types.is_string(kind):  # few distinct values: coded (CF flags), not per-row text
+        var = nc.create_variable(name, ("obs",), dtype="i2", fillvalue=np.int16(-1), **OBS)
     elif pa.types.is_boolean(kind):
-        var = nc.create_variable(name, ("obs",), dtype="i1", fillvalue=np.int8(-1))
+        var = nc.create_variable(name, ("obs",), dtype="i1", fillvalue=np.int8(-1), **OBS)
         var.attrs.update({"flag_values": np.array([0, 1], dtype="i1"), "flag_meanings": "no yes"})
     else:
-        var = nc.create_variable(name, ("obs",), dtype="f8", fillvalue=np.nan)
+        var = nc.create_variable(name, ("obs",), dtype="f8", fillvalue=np.nan, **OBS)
     var.attrs["long_name"] = name
     return var

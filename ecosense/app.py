@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from api import docs as api_docs
+from api import formats as api_formats
 from api.auth import Denied
 from api.auth import router as auth_router
 from api.datasets import router as datasets_router
@@ -48,6 +49,7 @@ def create_app(
         openapi_url="/openapi.json" if "gateway" in roles else None,
     )
     app.state.ctx = ctx
+    api_formats.steady_memory()  # long downloads in flat memory (api/formats.py)
     app.state.rate_limits = RateLimits() if rate_limits is None else rate_limits
     app.state.roles = tuple(roles)
     app.state.jobs_leader = jobs_leader

@@ -14,4 +14,5 @@ set -a; . "$env_file"; set +a
 .venv/bin/python -m benchmarks.bench_carbon
 .venv/bin/python -m benchmarks.bench_zonal
 .venv/bin/python -m benchmarks.bench_audit
+.venv/bin/python -m benchmarks.bench_download
 .venv/bin/python -m benchmarks.bench_scaleout

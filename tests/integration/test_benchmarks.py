@@ -22,3 +22,13 @@ def test_store_write_benchmark_runs(database_url: str) -> None:
         "ratio_correct_to_copy",
     ):
         assert result[key] > 0
+
+
+def test_download_benchmark_runs(database_url: str) -> None:
+    from benchmarks.bench_download import run as run_download
+
+    result = run_download(database_url, rows=2000, stations=2)
+    assert result["rows"] == 2000
+    assert result["csv_rows"] == result["parquet_rows"] == 2000
+    for key in ("copy_rows_per_s", "csv_rows_per_s", "parquet_rows_per_s"):
+        assert result[key] > 0
