@@ -67,7 +67,7 @@ def load(url: str, rows: int, stations: int = 100) -> int:
                 " ON CONFLICT DO NOTHING",
                 (T0, per_stream - 1),
             )
-            conn.execute("ANALYZE observations")
+            conn.execute("VACUUM (ANALYZE) observations")  # hint bits set: reads only read
             (n,) = conn.execute("SELECT count(*) FROM observations").fetchone() or (0,)
         return int(n)
     finally:
@@ -177,8 +177,8 @@ def run(url: str, rows: int, stations: int = 100) -> dict[str, Any]:
     """Load, serve, measure (see the module)."""
     held = load(url, rows, stations)
     out: dict[str, Any] = {"rows": held}
-    seconds, size, counted = copy_baseline(url)
-    out |= {"copy_rows_per_s": round(counted / seconds), "copy_mb": round(size / 2**20, 1)}
+    copy_baseline(url)  # warm-up: the rows in the server's cache as far as they fit
+    copy_s, copy_size, copy_rows = copy_baseline(url)
     warm_end = T0 + timedelta(minutes=max(2, held // (stations * len(PARAMETERS)) // 20))
     with Server(url) as server:
         for fmt in ("csv", "parquet"):  # warm up: imports, pools, a small file of each
@@ -189,10 +189,14 @@ def run(url: str, rows: int, stations: int = 100) -> dict[str, Any]:
             out[f"{fmt}_rows"] = counted
             out[f"{fmt}_rows_per_s"] = round(counted / seconds)
             out[f"{fmt}_mb"] = round(size / 2**20, 1)
-            out[f"ratio_{fmt}_to_copy"] = round(
-                out[f"{fmt}_rows_per_s"] / out["copy_rows_per_s"], 3
-            )
             out[f"server_peak_mb_after_{fmt}"] = round(server.peak() / 2**20, 1)
+        again, _, _ = copy_baseline(url)  # before and after the downloads: the faster one
+    out |= {
+        "copy_rows_per_s": round(copy_rows / min(copy_s, again)),
+        "copy_mb": round(copy_size / 2**20, 1),
+    }
+    for fmt in ("csv", "parquet"):
+        out[f"ratio_{fmt}_to_copy"] = round(out[f"{fmt}_rows_per_s"] / out["copy_rows_per_s"], 3)
     return out
 
 
