@@ -324,11 +324,8 @@ def _read_extents(ctx: ServiceContext) -> dict[str, Any]:
             "readings": export.reading_extents(conn),
             "tables": export.table_extents(conn),
             "bounds": export.station_bounds(conn),
-            "stations_updated": conn.execute("SELECT max(updated_at) FROM stations").fetchone(),
-            "emissions": conn.execute(
-                "SELECT min(start), max(start), max(computed_at) FROM emissions"
-                " WHERE source = 'calculation' AND period = 'P1Y'"
-            ).fetchone(),
+            "stations_updated": (export.stations_updated(conn),),
+            "emissions": export.emission_extent(conn),
             "layers": [(s["name"], s["updated"]) for s in gis_store.layer_summaries(conn)],
         }
         bounds: list[tuple[float, float, float, float]] = []
@@ -924,11 +921,7 @@ def _station_meta(conn: Any, query: RowQuery | None) -> list[tuple[str, str, flo
     """(id, name, lon, lat) of the stations of a readings or aggregates query (its second
     parameter), by id: the instance dimension of the NetCDF file."""
     stations = [] if query is None else query.params[1]
-    rows = conn.execute(
-        "SELECT id, name, lon, lat FROM stations WHERE id = ANY(%s::text[]) ORDER BY id",
-        (list(stations),),
-    ).fetchall()
-    return [(str(i), str(n), float(x), float(y)) for i, n, x, y in rows]
+    return export.station_places(conn, list(stations))
 
 
 def _parameter_name(code: str) -> str:
