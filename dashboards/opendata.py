@@ -201,9 +201,12 @@ def open_data_page(store: PostgresStore, settings: DashboardSettings, who: Viewe
                         "（`POST /api/v1/auth/token`）。",
                     )
                 )
+                # two short lines, wrapped: a block that scrolls sideways would need keyboard
+                # access (axe-core scrollable-region-focusable)
                 st.code(
-                    f"curl -OJ -H 'Authorization: Bearer $TOKEN' '{links[0][1]}'",
+                    f"curl -OJ -H 'Authorization: Bearer $TOKEN' \\\n  '{links[0][1]}'",
                     language="sh",
+                    wrap_lines=True,
                 )
                 continue
             for col, (name, href) in zip(st.columns(len(links)), links, strict=True):
