@@ -48,6 +48,7 @@ from store import export, users
 from store.context import ServiceContext
 from store.export import Column
 from store.export import Query as RowQuery
+from store.postgres import PostgresStore
 
 router = APIRouter(tags=["open data"])
 
@@ -310,21 +311,23 @@ _extents_lock = threading.Lock()
 _extents: dict[int, tuple[float, dict[str, Any]]] = {}
 
 
-def _read_extents(ctx: ServiceContext) -> dict[str, Any]:
-    """Temporal and spatial extents and last updates (cached :data:`EXTENT_SECONDS`)."""
-    key = id(ctx)
+def catalogue_extents(store: PostgresStore) -> dict[str, Any]:
+    """Temporal and spatial extents and last updates of the catalogue's datasets, as
+    :func:`describe` reads them (cached :data:`EXTENT_SECONDS` per store): the API's routes and
+    the dashboard's open-data page ask this one function."""
+    key = id(store)
     with _extents_lock:
         held = _extents.get(key)
         if held is not None and clock.monotonic() - held[0] < EXTENT_SECONDS:
             return held[1]
     from store import gis as gis_store
 
-    with ctx.store.connection() as conn:
+    with store.connection() as conn:
         found: dict[str, Any] = {
             "readings": export.reading_extents(conn),
             "tables": export.table_extents(conn),
             "bounds": export.station_bounds(conn),
-            "stations_updated": (export.stations_updated(conn),),
+            "stations_updated": export.stations_updated(conn),
             "emissions": export.emission_extent(conn),
             "layers": [(s["name"], s["updated"]) for s in gis_store.layer_summaries(conn)],
         }
@@ -369,9 +372,9 @@ def describe(entry: Entry, extents: Mapping[str, Any], base: str, tz: Any) -> di
         if span is not None:
             start, end, updated = span
     elif entry.id == "region-emissions":
-        start, end, updated = extents["emissions"] or (None, None, None)
+        start, end, updated = extents["emissions"]
     elif entry.id == "stations":
-        updated = (extents["stations_updated"] or (None,))[0]
+        updated = extents["stations_updated"]
     elif entry.id == "layers":
         times = [t for _, t in extents["layers"]]
         updated = max(times) if times else None
@@ -414,7 +417,8 @@ def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-def _readable(principal: access.Principal) -> list[Entry]:
+def readable(principal: access.Principal) -> list[Entry]:
+    """The catalogue's datasets ``principal`` may read (:func:`access.authorize`)."""
     return [e for e in ENTRIES.values() if access.authorize(principal, Action.READ, e.as_dataset())]
 
 
@@ -427,9 +431,9 @@ async def datasets_route(request: Request, principal: Caller) -> JSONResponse:
     in DCAT-AP). ``spatial`` in WGS 84 degrees, times in the bureau's zone; ``links`` give a
     download per format and the paged API route."""
     ctx = _ctx(request)
-    extents = await run_in_threadpool(_read_extents, ctx)
+    extents = await run_in_threadpool(catalogue_extents, ctx.store)
     base = _base(request)
-    items = [describe(e, extents, base, ctx.timezone) for e in _readable(principal)]
+    items = [describe(e, extents, base, ctx.timezone) for e in readable(principal)]
     return JSONResponse({"items": items})
 
 
@@ -543,9 +547,9 @@ async def datasets_jsonld_route(request: Request, principal: Caller) -> Response
     (one per download format), licence, access rights, temporal and spatial coverage.
     Served as ``application/ld+json``."""
     ctx = _ctx(request)
-    extents = await run_in_threadpool(_read_extents, ctx)
+    extents = await run_in_threadpool(catalogue_extents, ctx.store)
     base = _base(request)
-    items = [describe(e, extents, base, ctx.timezone) for e in _readable(principal)]
+    items = [describe(e, extents, base, ctx.timezone) for e in readable(principal)]
     import json
 
     body = json.dumps(jsonld(items, base), ensure_ascii=False)
@@ -572,7 +576,7 @@ async def dataset_route(request: Request, name: str, principal: Caller) -> JSONR
     if isinstance(entry, JSONResponse):
         return entry
     ctx = _ctx(request)
-    extents = await run_in_threadpool(_read_extents, ctx)
+    extents = await run_in_threadpool(catalogue_extents, ctx.store)
     item = describe(entry, extents, _base(request), ctx.timezone)
     item["columns"] = [
         {"name": c.name, "type": str(c.type), "unit": c.unit, "description": c.description}
@@ -920,8 +924,7 @@ def _body(
 def _station_meta(conn: Any, query: RowQuery | None) -> list[tuple[str, str, float, float]]:
     """(id, name, lon, lat) of the stations of a readings or aggregates query (its second
     parameter), by id: the instance dimension of the NetCDF file."""
-    stations = [] if query is None else query.params[1]
-    return export.station_places(conn, list(stations))
+    return export.station_meta(conn, [] if query is None else query.params[1])
 
 
 def _parameter_name(code: str) -> str:

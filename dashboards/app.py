@@ -1,6 +1,7 @@
 """EcoSense dashboard (Streamlit): the live map, latest values and a time series, and the pages
 of AQI, water classes, soil risk, alerts (acknowledged and closed there by an operator), data
-review (a reviewer), carbon emissions, the one map and data completeness.
+review (a reviewer), carbon emissions, the one map, data completeness and the open-data portal
+(:mod:`dashboards.opendata`: the catalogue with download links to the gateway).
 
 Run by ``ecosense up``; standalone: ``streamlit run dashboards/app.py`` with the same
 ``ECOSENSE_*`` settings. It reads stations, latest values and series from store/; it writes
@@ -18,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import streamlit as st
 
-from dashboards import duty, emissions, i18n, onemap, quality, session
+from dashboards import duty, emissions, i18n, onemap, opendata, quality, session
 from dashboards.i18n import tr
 from dashboards.session import Viewer, data_table, guarded
 from dashboards.settings import DashboardSettings, from_environment
@@ -307,6 +308,10 @@ def completeness_page() -> None:
     quality.completeness_page(_store().store, settings, _viewer())
 
 
+def open_data_page() -> None:
+    opendata.open_data_page(_store().store, settings, _viewer())
+
+
 def _home() -> None:
     """The root address ``/``: nothing of its own (see :func:`_render`)."""
 
@@ -325,6 +330,7 @@ PAGES = (
     (carbon_page, "Carbon", "碳排放", "factory", "carbon"),
     (onemap_page, "One map", "一张图", "map", "onemap"),
     (completeness_page, "Completeness", "有效率", "bar_chart", "completeness"),
+    (open_data_page, "Open data", "数据开放", "dataset", "open-data"),
 )
 # Every page stays in the navigation, signed in or not; each decides what it shows. The root
 # address is a hidden default page that opens the live page: a default page is served at the

@@ -16,7 +16,6 @@ from dashboards.i18n import tr
 from dashboards.session import Viewer, data_table, described, sign_in
 from dashboards.settings import DashboardSettings
 from dashboards.views import (
-    ROMAN,
     STALE_AFTER,
     aqi_stations,
     completeness,
@@ -30,7 +29,7 @@ from dashboards.views import (
     risk_label,
     shown_hours,
     station_label,
-    water_parameter_label,
+    water_class_table,
 )
 from sensors.standards.aqi import CATEGORIES
 from store import alerts as alert_store
@@ -115,8 +114,7 @@ def aqi_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) -> 
     now = datetime.now(UTC)
     stations = _stations(store, who)
     air = stations[stations["kind"] == "air"]
-    with store.connection() as conn:  # each subject's latest valid complete hour
-        hourly = _station_rows(derived.latest_complete_hours(conn, now, what="aqi"), who)
+    hourly = latest_hourly_aqi(store, who, now)  # each subject's latest valid complete hour
     _category_legend()
     if air.empty:
         st.info(tr("No air stations yet.", "暂无空气站。"))
@@ -141,20 +139,7 @@ def aqi_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) -> 
         data_table(_aqi_table(table), what, key="aqi_map_table")  # its numbers, with words
     with right:
         st.subheader(tr("City ranking", "城市排名"))
-        cities = hourly[hourly["scope"] == "city"]
-        if cities.empty:
-            _no_results(tr("city AQI", "城市 AQI"))
-        else:
-            current = current_rows(cities, now)
-            st.caption(
-                shown_hours(current["start"], tz)
-                + (
-                    ""
-                    if len(current) == len(cities)
-                    else tr(" · unranked: out of date", " · 数据过旧，不参与排名")
-                )
-            )
-            st.dataframe(ranking(cities, now, tz), hide_index=True, width="stretch")
+        city_ranking(hourly, now, tz)
     st.subheader(tr("Daily report", "日报"))
     today = pd.Timestamp(now).tz_convert(tz).normalize()
     day = st.date_input(
@@ -182,6 +167,32 @@ def aqi_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) -> 
         st.subheader(tr("Latest hourly AQI", "最新小时 AQI"))
         st.dataframe(_aqi_table(table), hide_index=True, width="stretch")
     who.shown_stations(air["id"])
+
+
+def latest_hourly_aqi(store: PostgresStore, who: Viewer, now: datetime) -> pd.DataFrame:
+    """Each subject's latest valid complete hourly AQI (stations ``who`` may read, and every
+    city: city AQI is public), as :func:`store.derived.latest_complete_hours` reads them."""
+    with store.connection() as conn:
+        return _station_rows(derived.latest_complete_hours(conn, now, what="aqi"), who)
+
+
+def city_ranking(hourly: pd.DataFrame, now: datetime, tz: Any) -> None:
+    """The cities of ``hourly`` (:func:`latest_hourly_aqi`) ranked from the cleanest air, with
+    the hour shown; cities whose hour is out of date follow, unranked."""
+    cities = hourly[hourly["scope"] == "city"]
+    if cities.empty:
+        _no_results(tr("city AQI", "城市 AQI"))
+        return
+    current = current_rows(cities, now)
+    st.caption(
+        shown_hours(current["start"], tz)
+        + (
+            ""
+            if len(current) == len(cities)
+            else tr(" · unranked: out of date", " · 数据过旧，不参与排名")
+        )
+    )
+    st.dataframe(ranking(cities, now, tz), hide_index=True, width="stretch")
 
 
 def _aqi_table(table: pd.DataFrame) -> pd.DataFrame:
@@ -220,42 +231,23 @@ def water_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) -
         ("water-monthly", tr("Monthly", "月"), timedelta(days=400)),
     ):
         st.subheader(label)
-        every = _assessments(store, kind, now - back, now + timedelta(days=1))
-        rows = _station_rows(every, who)
+        every, rows = water_classes(store, who, kind, now - back, now)
         _hidden_note(every, rows, who)
         if rows.empty:
             _no_results(tr("water classes", "水质类别"))
             continue
         latest = latest_per_subject(rows)
         who.shown_stations(latest["subject"])
-        st.dataframe(
-            pd.DataFrame(
-                {
-                    tr("station", "站点"): latest["subject"],
-                    tr("name", "名称"): latest["subject"].map(names),
-                    tr("period", "时段"): latest["start"].dt.tz_convert(tz).dt.strftime("%Y-%m-%d"),
-                    tr("class", "类别"): [
-                        ROMAN.get(int(v), "—") if pd.notna(v) else "—" for v in latest["value"]
-                    ],
-                    tr("worse than target", "超标项目"): [
-                        tr(", ", "、").join(
-                            water_parameter_label(p) for p in str(e).split(",") if p
-                        )
-                        or "—"
-                        for e in latest["label"]
-                    ],
-                    tr("per parameter", "单项类别"): [
-                        tr(", ", "，").join(
-                            f"{water_parameter_label(p)} {ROMAN[c]}"
-                            for p, c in sorted(d.get("classes", {}).items())
-                        )
-                        for d in latest["details"]
-                    ],
-                }
-            ),
-            hide_index=True,
-            width="stretch",
-        )
+        st.dataframe(water_class_table(latest, names, tz), hide_index=True, width="stretch")
+
+
+def water_classes(
+    store: PostgresStore, who: Viewer, kind: str, start: datetime, now: datetime
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ``kind`` (``water-daily``, ``water-monthly``) classes from ``start``: all of them,
+    and those of the stations ``who`` may read."""
+    every = _assessments(store, kind, start, now + timedelta(days=1))
+    return every, _station_rows(every, who)
 
 
 def soil_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) -> None:

@@ -16,7 +16,9 @@ from access.sso import parse_role_map
 class DashboardSettings:
     """Database URL (unset: the embedded server of ``data_dir``), timezone, optional tiles;
     how long a sign-in lasts; whether single sign-on is configured (Streamlit's ``[auth]``
-    secrets, written by ``ecosense up``), the claim holding the role and its mapping."""
+    secrets, written by ``ecosense up``), the claim holding the role and its mapping;
+    ``api_url`` the gateway's address as a browser reaches it (the open-data page's download
+    links; ``None``: not known, no links)."""
 
     database_url: str | None
     data_dir: Path
@@ -26,12 +28,14 @@ class DashboardSettings:
     sso: bool = False
     role_claim: str = "groups"
     roles: dict[str, Role] = field(default_factory=dict)
+    api_url: str | None = None
 
 
 def from_environment() -> DashboardSettings:
     """Read ``ECOSENSE_DATABASE_URL``, ``_DATA_DIR``, ``_TIMEZONE``, ``_TILE_URL``,
     ``_TOKEN_TTL_SECONDS``, ``_DASHBOARD_SSO`` (set by ``ecosense up`` when it wrote the
-    ``[auth]`` secrets), ``_OIDC_ROLE_CLAIM`` and ``_OIDC_ROLES``."""
+    ``[auth]`` secrets), ``_OIDC_ROLE_CLAIM``, ``_OIDC_ROLES`` and ``_API_URL`` (set by
+    ``ecosense up`` to its gateway's address unless given)."""
     env = os.environ
     return DashboardSettings(
         database_url=env.get("ECOSENSE_DATABASE_URL") or None,
@@ -42,4 +46,5 @@ def from_environment() -> DashboardSettings:
         sso=env.get("ECOSENSE_DASHBOARD_SSO") == "1",
         role_claim=env.get("ECOSENSE_OIDC_ROLE_CLAIM") or "groups",
         roles=parse_role_map(env.get("ECOSENSE_OIDC_ROLES") or ""),
+        api_url=(env.get("ECOSENSE_API_URL") or "").strip().rstrip("/") or None,
     )

@@ -608,6 +608,33 @@ def daily_report(daily: pd.DataFrame, names: dict[str, str], tz: Any) -> pd.Data
     return pd.DataFrame(rows)
 
 
+def water_class_table(latest: pd.DataFrame, names: Mapping[str, str], tz: Any) -> pd.DataFrame:
+    """GB 3838-2002 classes (``latest``: one assessment row per station) as the water pages
+    show them: station, name, period (its day in ``tz``), class in Roman numerals, the
+    parameters worse than the target class and each parameter's class, by name."""
+    return pd.DataFrame(
+        {
+            tr("station", "站点"): latest["subject"],
+            tr("name", "名称"): latest["subject"].map(names),
+            tr("period", "时段"): latest["start"].dt.tz_convert(tz).dt.strftime("%Y-%m-%d"),
+            tr("class", "类别"): [
+                ROMAN.get(int(v), "—") if pd.notna(v) else "—" for v in latest["value"]
+            ],
+            tr("worse than target", "超标项目"): [
+                tr(", ", "、").join(water_parameter_label(p) for p in str(e).split(",") if p) or "—"
+                for e in latest["label"]
+            ],
+            tr("per parameter", "单项类别"): [
+                tr(", ", "，").join(
+                    f"{water_parameter_label(p)} {ROMAN[c]}"
+                    for p, c in sorted(d.get("classes", {}).items())
+                )
+                for d in latest["details"]
+            ],
+        }
+    )
+
+
 def completeness(hourly: pd.DataFrame, hours: int) -> pd.DataFrame:
     """Per subject × parameter, the share (%) of the last ``hours`` hours with a valid hourly
     mean (GB 3095-2026 Table 4); NaN where the subject has no such parameter."""

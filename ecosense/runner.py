@@ -208,10 +208,14 @@ def _wait_http(url: str, deadline: float, proc: subprocess.Popen[bytes] | None =
 
 
 def start_dashboard(
-    settings: Settings, database_url: str, host: str, port: int
+    settings: Settings, database_url: str, host: str, port: int, api_url: str | None = None
 ) -> subprocess.Popen[bytes]:
-    """Start the Streamlit dashboard as a child process reading the store at ``database_url``."""
+    """Start the Streamlit dashboard as a child process reading the store at ``database_url``;
+    ``api_url``, the gateway this instance runs, is its ``ECOSENSE_API_URL`` (the open-data
+    page's download links) unless the environment already names one (a public address)."""
     env = dict(os.environ)
+    if api_url and not env.get("ECOSENSE_API_URL"):
+        env["ECOSENSE_API_URL"] = api_url
     env.update(
         {
             "ECOSENSE_DATABASE_URL": database_url,
@@ -626,7 +630,9 @@ def _up(settings: Settings, options: UpOptions, guard: Interruptible, lock: Inst
             port = options.dashboard_port or _free_port(options.host)
             reader_url = opened.role_url("reader", settings.reader_database_url)
             with guard.shielded():
-                dashboard = start_dashboard(settings, reader_url, options.host, port)
+                dashboard = start_dashboard(
+                    settings, reader_url, options.host, port, http_url if serving else None
+                )
             dash_url = _url(options.host, port)
         if options.demo:  # with the gateway role (UpOptions)
             # Stack CEMS and water stations speak HJ 212-2017, as such loggers do in China.

@@ -416,13 +416,14 @@ def station_bounds(conn: Connection) -> dict[str, tuple[float, float, float, flo
 
 
 def stations_updated(conn: Connection) -> datetime | None:
-    """When station metadata last changed."""
+    """When the stations table last changed (``None``: no station)."""
     row = conn.execute("SELECT max(updated_at) FROM stations").fetchone()
     return None if row is None else row[0]
 
 
-def emission_extent(conn: Connection) -> tuple[Any, Any, Any]:
-    """First and last year start of the calculated annual emissions, and their last change."""
+def emission_extent(conn: Connection) -> tuple[datetime | None, datetime | None, datetime | None]:
+    """First and last year (their starts) of the calculated annual emissions, and when they
+    were last computed (``None`` each: none yet)."""
     row = conn.execute(
         "SELECT min(start), max(start), max(computed_at) FROM emissions"
         " WHERE source = 'calculation' AND period = 'P1Y'"
@@ -430,9 +431,7 @@ def emission_extent(conn: Connection) -> tuple[Any, Any, Any]:
     return (None, None, None) if row is None else (row[0], row[1], row[2])
 
 
-def station_places(
-    conn: Connection, stations: Sequence[str]
-) -> list[tuple[str, str, float, float]]:
+def station_meta(conn: Connection, stations: Sequence[str]) -> list[tuple[str, str, float, float]]:
     """(id, name, lon, lat) of ``stations``, by id."""
     rows = conn.execute(
         "SELECT id, name, lon, lat FROM stations WHERE id = ANY(%s::text[]) ORDER BY id",

@@ -149,7 +149,8 @@ def world(embedded_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
             "ECOSENSE_OIDC_ROLES": "eco-analysts=analyst,eco-admins=admin",
         }
     )
-    dashboard = start_dashboard(settings, url, "127.0.0.1", port)
+    gateway = f"http://127.0.0.1:{_free_port()}"  # the open-data page's links (never followed)
+    dashboard = start_dashboard(settings, url, "127.0.0.1", port, gateway)
     try:
         _wait(issuer + "/.well-known/openid-configuration")
         _wait(f"http://127.0.0.1:{port}/_stcore/health")
@@ -161,6 +162,7 @@ def world(embedded_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
             "data_dir": data_dir,
             "pid": dashboard.pid,
             "issuer": issuer,
+            "gateway": gateway,
         }
     finally:
         for proc in (dashboard, idp):
@@ -272,7 +274,7 @@ def test_dashboard_access_in_chromium(world: dict[str, Any], tmp_path: Path) -> 
             assert not anon.sent(CEMS), "a sensitive station reached an anonymous visitor"
             anon.accessible("live, anonymous")
             nav = anon.page.locator('[data-testid="stSidebarNav"]')
-            for title in ("告警", "碳排放", "土壤", "水质"):
+            for title in ("告警", "碳排放", "土壤", "水质", "数据开放"):
                 assert nav.get_by_text(title, exact=True).count() == 1, title
             for path in ("alerts", "carbon"):
                 anon.page.goto(f"{base}/{path}")
@@ -284,6 +286,23 @@ def test_dashboard_access_in_chromium(world: dict[str, Any], tmp_path: Path) -> 
                 anon.settle()
                 anon.no_traceback()
                 anon.accessible(f"{path}, anonymous")
+            # the open-data portal: public datasets, each format a link to the gateway
+            anon.page.goto(f"{base}/open-data")
+            anon.text("今日空气质量：城市排名")
+            anon.page.locator('a[href*="/download?format="]').first.wait_for(timeout=60_000)
+            anon.settle()
+            anon.no_traceback()
+            anon.accessible("open-data, anonymous")
+            hrefs = anon.page.locator('[data-testid="stMain"] a').evaluate_all(
+                "links => links.map(a => a.href)"
+            )
+            downloads = [h for h in hrefs if "/download?format=" in h]
+            assert all(h.startswith(world["gateway"] + "/api/v1/datasets/") for h in downloads)
+            assert f"{world['gateway']}/api/v1/datasets/readings-air/download?format=csv" in hrefs
+            assert f"{world['gateway']}/api/v1/datasets.jsonld" in hrefs
+            for hidden in ("readings-cems", "soil-risk", "alerts", "region-emissions"):
+                assert not any(f"/{hidden}/" in h for h in hrefs), hidden
+                assert not anon.sent(f"`{hidden}`"), f"{hidden} listed to an anonymous visitor"
             assert anon.sent(PUBLIC)
             assert not anon.sent(CEMS), "a sensitive station reached an anonymous visitor"
             assert not anon.sent(ALERT), "an internal alert reached an anonymous visitor"

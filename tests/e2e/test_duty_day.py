@@ -315,6 +315,15 @@ class Walk:
         self.wait_for(TABLE)
         self.check_page("completeness")
 
+    def open_data(self) -> None:
+        """The portal: the city ranking at the latest complete hour, water classes, the
+        catalogue with the gateway's download links."""
+        self.open("open-data")
+        self.wait_for(TABLE, 3)  # city ranking, water classes, catalogue
+        self.wait_for('a[href*="/download?format="]')
+        text = self.check_page("open-data")
+        self.hours_shown(text, "open-data")
+
 
 def _cjk_fonts(page: Any, selector: str) -> set[str]:
     """The platform fonts Chromium drew the text of ``selector`` (and its descendants) with."""
@@ -403,6 +412,7 @@ def test_a_duty_officers_day(demo: dict[str, Any], lang: str, tmp_path: Path) ->
                     walk.carbon,
                     walk.onemap,
                     walk.completeness,
+                    walk.open_data,
                     lambda: walk.alerts(int(alert.setdefault("id", _open_alert(demo))), comment),
                     lambda: walk.review(hour, reason),
                 ]
@@ -424,7 +434,8 @@ def test_a_duty_officers_day(demo: dict[str, Any], lang: str, tmp_path: Path) ->
         finally:
             browser.close()
     assert walk.seen == {
-        "live", "aqi", "water", "soil", "carbon", "onemap", "completeness", "alerts", "review"
+        "live", "aqi", "water", "soil", "carbon", "onemap", "completeness", "open-data",
+        "alerts", "review",
     }  # fmt: skip
     _check_report(tmp_path / f"daily-{lang}.xlsx")
 

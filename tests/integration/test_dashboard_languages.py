@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 CJK = re.compile(r"[\u3400-\u9fff]")
 #: an English word (a zone such as ``CST`` is not one), " · ", Chinese
 PAIR = re.compile(r"[A-Za-z][a-z]{2,}[^·\n]*\s·\s[^·\n]*[\u3400-\u9fff]")
-PAGES = ("aqi", "water", "soil", "alerts", "completeness", "review", "carbon")
+PAGES = ("aqi", "water", "soil", "alerts", "completeness", "review", "open-data", "carbon")
 
 
 def _page(url: str, page: str) -> None:
@@ -30,7 +30,7 @@ def _page(url: str, page: str) -> None:
     from zoneinfo import ZoneInfo
 
     import access
-    from dashboards import duty, emissions, i18n, quality
+    from dashboards import duty, emissions, i18n, opendata, quality
     from dashboards.session import Viewer
     from dashboards.settings import DashboardSettings
     from store import users
@@ -41,7 +41,9 @@ def _page(url: str, page: str) -> None:
     principal = access.user("admin", access.Role.ADMIN)
     with store.connection() as conn:
         graded = {d.station: d for d in users.station_datasets(conn) if d.station is not None}
-    settings = DashboardSettings(url, Path("."), ZoneInfo("Asia/Shanghai"), None)
+    settings = DashboardSettings(
+        url, Path("."), ZoneInfo("Asia/Shanghai"), None, api_url="http://127.0.0.1:8080"
+    )
     render = {
         "aqi": quality.aqi_page,
         "water": quality.water_page,
@@ -50,6 +52,7 @@ def _page(url: str, page: str) -> None:
         "completeness": quality.completeness_page,
         "review": duty.review_page,
         "carbon": emissions.carbon_page,
+        "open-data": opendata.open_data_page,
     }[page]
     render(store, settings, Viewer(principal, store, page, "127.0.0.1", graded))
 

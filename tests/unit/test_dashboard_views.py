@@ -6,10 +6,13 @@ import base64
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
 
+import access
 from dashboards.views import (
     annual_of_region,
     basemap,
@@ -601,3 +604,67 @@ def test_the_live_page_writes_units_as_readers_do_and_rounds_values() -> None:
         1013.0,
     ]
     assert reading_value(None) is None
+
+
+def _catalogue(principal: access.Principal) -> list[dict[str, Any]]:
+    """The catalogue items ``principal`` may read, over a day of air readings around Beijing
+    (links under the gateway ``http://gw:8080``), as the open-data page gets them."""
+    from api.datasets import describe, readable
+
+    first, last = datetime(2026, 11, 30, 16, tzinfo=UTC), datetime(2026, 12, 1, 15, tzinfo=UTC)
+    extents = {
+        "readings": {"air": (first, last)},
+        "tables": {},
+        "bounds": {"air": (116.2, 39.7, 116.6, 40.1)},
+        "stations_updated": last,
+        "emissions": (None, None, None),
+        "layers": [],
+        "layer_bounds": None,
+    }
+    tz = ZoneInfo("Asia/Shanghai")
+    return [describe(e, extents, "http://gw:8080", tz) for e in readable(principal)]
+
+
+def test_the_open_data_page_lists_what_the_visitor_may_read() -> None:
+    """Issue 16, item 6: "the catalogue … for the public": an anonymous visitor gets the public
+    datasets only (not the CEMS readings, soil risk, alerts or region emissions); an analyst
+    those too, up to sensitive; the same :func:`access.authorize` as the API."""
+    anonymous = {i["id"] for i in _catalogue(access.ANONYMOUS)}
+    assert {"stations", "readings-air", "city-aqi-daily", "water-classes-daily"} <= anonymous
+    assert not anonymous & {"readings-cems", "soil-risk", "alerts", "region-emissions"}
+    analyst = {i["id"] for i in _catalogue(access.user("ana", access.Role.ANALYST))}
+    assert {"readings-cems", "soil-risk", "alerts", "region-emissions"} <= analyst
+
+
+def test_the_catalogue_table_gives_licence_coverage_in_bureau_time_and_the_area() -> None:
+    """Each dataset's row: the page's language's title, grade, licence, the first and last
+    reading in the bureau's zone (UTC 16:00 is 00:00 CST the next day), last update, the
+    bounding box in words, formats by name; each format a link to the gateway's download."""
+    from dashboards.i18n import use
+    from dashboards.opendata import catalogue_table, downloads
+
+    items = _catalogue(access.ANONYMOUS)
+    air = next(i for i in items if i["id"] == "readings-air")
+    table = catalogue_table(items, ZoneInfo("Asia/Shanghai")).set_index("id")
+    row = table.loc["readings-air"]
+    assert row["dataset"] == "Readings: ambient air"
+    assert row["grade"] == "public" and row["licence"] == "CC-BY-4.0"
+    assert row["coverage"] == "2026-12-01 00:00 CST – 2026-12-01 23:00 CST"
+    assert row["last update"] == "2026-12-01 23:00 CST"
+    assert row["area (WGS 84)"] == "lon 116.20–116.60, lat 39.70–40.10"
+    assert row["formats"] == "CSV, Parquet, Excel (xlsx), NetCDF"
+    assert table.loc["readings-water", "coverage"] == "—"  # no water reading yet
+    assert downloads(air) == [
+        (name, f"http://gw:8080/api/v1/datasets/readings-air/download?format={f}")
+        for name, f in (
+            ("CSV", "csv"),
+            ("Parquet", "parquet"),
+            ("Excel (xlsx)", "xlsx"),
+            ("NetCDF", "netcdf"),
+        )
+    ]
+    with use("zh"):
+        zh = catalogue_table(items, ZoneInfo("Asia/Shanghai")).set_index("id")
+    assert zh.loc["readings-air", "数据集"] == "环境空气监测数据"
+    assert zh.loc["readings-air", "分级"] == "公开"
+    assert zh.loc["readings-air", "空间范围 (WGS 84)"] == "经度 116.20–116.60，纬度 39.70–40.10"

@@ -63,3 +63,33 @@ def test_the_command_refuses_in_one_line_before_starting_anything(
     err = capsys.readouterr().err
     assert err.startswith(reason) and err.count("\n") == 1, err
     assert not data_dir.exists()  # nothing started
+
+
+def test_the_dashboard_learns_the_gateways_address_unless_one_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The open-data page links downloads to the gateway: ``ecosense up`` passes the address
+    of the gateway it runs as ``ECOSENSE_API_URL``; an address already set (a public one behind
+    a proxy) is kept; a dashboard without a gateway gets none."""
+    import subprocess
+
+    from ecosense import runner
+    from ecosense.config import load_settings
+
+    seen: list[dict[str, str]] = []
+
+    def popen(cmd: list[str], env: dict[str, str], **_: object) -> None:
+        seen.append(env)
+
+    monkeypatch.setattr(subprocess, "Popen", popen)
+    monkeypatch.delenv("ECOSENSE_API_URL", raising=False)
+    settings = load_settings({"ECOSENSE_DATA_DIR": str(tmp_path)})
+    runner.start_dashboard(settings, "postgresql:///x", "127.0.0.1", 8501, "http://127.0.0.1:8080")
+    runner.start_dashboard(settings, "postgresql:///x", "127.0.0.1", 8501)
+    monkeypatch.setenv("ECOSENSE_API_URL", "https://data.example.gov.cn")
+    runner.start_dashboard(settings, "postgresql:///x", "127.0.0.1", 8501, "http://127.0.0.1:8080")
+    assert [env.get("ECOSENSE_API_URL") for env in seen] == [
+        "http://127.0.0.1:8080",
+        None,
+        "https://data.example.gov.cn",
+    ]
