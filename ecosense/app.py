@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from api import docs as api_docs
 from api.auth import Denied
 from api.auth import router as auth_router
+from api.ogc import router as ogc_router
 from api.params import RejectUnprintable
 from api.ratelimit import RateLimits
 from api.reviews import router as review_router
@@ -57,6 +58,7 @@ def create_app(
         app.include_router(read_router)
         app.include_router(review_router)
         app.include_router(auth_router)
+        app.include_router(ogc_router)
         api_docs.install(app)
 
     @app.exception_handler(Denied)
