@@ -1139,7 +1139,10 @@ async def layer_route(
     """The layer's features as RFC 7946 GeoJSON: coordinates in WGS 84 longitude/latitude
     (degrees; reprojected from the layer's CRS), each feature's ``id`` its name, its attributes
     as ``properties``. Served as ``application/geo+json``."""
+    import json
+
     from gis.errors import GisError
+    from gis.layers import feature_collection
     from store import gis as gis_store
 
     ctx = _ctx(request)
@@ -1147,8 +1150,7 @@ async def layer_route(
     def read() -> str:
         with ctx.store.connection() as conn:
             layer = gis_store.load_layer(conn, name)
-        wgs84 = layer.to_crs(4326) if layer.crs is not None else layer
-        return str(wgs84.reset_index().set_index("feature", drop=False).to_json(drop_id=False))
+        return json.dumps(feature_collection(layer))
 
     try:
         body = await run_in_threadpool(read)

@@ -15,6 +15,7 @@ from api import formats as api_formats
 from api.auth import Denied
 from api.auth import router as auth_router
 from api.datasets import router as datasets_router
+from api.ogc import router as ogc_router
 from api.params import RejectUnprintable
 from api.ratelimit import RateLimits
 from api.reviews import router as review_router
@@ -61,6 +62,7 @@ def create_app(
         app.include_router(review_router)
         app.include_router(auth_router)
         app.include_router(datasets_router)
+        app.include_router(ogc_router)
         api_docs.install(app)
 
     @app.exception_handler(Denied)

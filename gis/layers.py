@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import geopandas as gpd
 import pandas as pd
@@ -87,3 +87,20 @@ def areas_km2(layer: gpd.GeoDataFrame, crs: str = CHINA_ALBERS) -> pd.Series:
     """Each feature's area in km², computed in an equal-area CRS (China Albers by default)."""
     area: pd.Series = layer.to_crs(crs).area / 1e6
     return area
+
+
+def in_wgs84(layer: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``layer`` in WGS 84 longitude/latitude (EPSG:4326, degrees, x = longitude): reprojected
+    from its CRS; a layer without one is taken as it is."""
+    return layer.to_crs(4326) if layer.crs is not None else layer
+
+
+def feature_collection(layer: gpd.GeoDataFrame) -> dict[str, Any]:
+    """``layer`` (indexed by feature name) as an RFC 7946 GeoJSON FeatureCollection: coordinates
+    in WGS 84 longitude/latitude (degrees; reprojected), each feature's ``id`` its name, its
+    attributes and its name (``feature``) as ``properties``."""
+    named = in_wgs84(layer).rename_axis("feature")
+    collection: dict[str, Any] = (
+        named.reset_index().set_index("feature", drop=False).to_geo_dict(drop_id=False)
+    )
+    return collection

@@ -209,6 +209,30 @@ SPEC: dict[tuple[str, str], tuple[Call, Callable[[str, Grade], bool]]] = {
         ),
         exports,
     ),
+    # OGC API – Features: the service documents and the stations list are public (the list
+    # filtered by grade, below); one station above the caller's grade is 401/403, as
+    # /api/v1/observations?station= answers (not a 404: the station exists)
+    ("get", "/ogc"): (lambda c, h, s: c.get("/ogc", headers=h), reads(PUBLIC)),
+    ("get", "/ogc/conformance"): (
+        lambda c, h, s: c.get("/ogc/conformance", headers=h),
+        reads(PUBLIC),
+    ),
+    ("get", "/ogc/collections"): (
+        lambda c, h, s: c.get("/ogc/collections", headers=h),
+        reads(PUBLIC),
+    ),
+    ("get", "/ogc/collections/{collection_id}"): (
+        lambda c, h, s: c.get("/ogc/collections/stations", headers=h),
+        reads(PUBLIC),
+    ),
+    ("get", "/ogc/collections/{collection_id}/items"): (
+        lambda c, h, s: c.get("/ogc/collections/stations/items", headers=h),
+        reads(PUBLIC),
+    ),
+    ("get", "/ogc/collections/{collection_id}/items/{feature_id}"): (
+        lambda c, h, s: c.get(f"/ogc/collections/stations/items/{s}", headers=h),
+        reads(None),
+    ),
     ("get", "/api/v1/alerts"): (
         lambda c, h, s: c.get("/api/v1/alerts", headers=h),
         reads(INTERNAL),
@@ -397,7 +421,8 @@ def test_wrong_credentials_are_401_everywhere(world: World) -> None:
 
 def test_lists_hold_only_what_the_caller_may_read(world: World) -> None:
     """Issue 13: "``GET /api/v1/aggregates`` is public and returns a CEMS plant's hourly means
-    that ``/api/v1/observations`` refuses" — now both list by the station's grade."""
+    that ``/api/v1/observations`` refuses" — now both list by the station's grade, as does
+    the OGC API's ``stations`` collection (issue 16, item 4)."""
     query = {"period": "PT1H", "start": "2026-11-01", "end": "2026-12-01"}
     for who in CALLERS:
         h = world.headers[who]
@@ -413,8 +438,15 @@ def test_lists_hold_only_what_the_caller_may_read(world: World) -> None:
             expected = {"A1"}
         else:
             expected = {s for g, (s, _, _) in STATIONS.items() if g <= CEILING[who]}
+        seen_ogc = {
+            f["id"]
+            for f in world.client.get(
+                "/ogc/collections/stations/items", params={"limit": 100}, headers=h
+            ).json()["features"]
+        }
         assert seen_obs == expected, who
         assert seen_agg == expected, who
+        assert seen_ogc == expected, who
     anonymous = world.client.get("/api/v1/aggregates", params=query | {"subject": "C1"})
     assert anonymous.status_code == 401  # the CEMS plant's hourly means are not public
 
