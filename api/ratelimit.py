@@ -51,11 +51,14 @@ Scope = Literal["public", "auth"]
 
 
 def parse_rate(text: str) -> RateLimitItem:
-    """One rate in the ``limits`` notation (``"120/minute"``, ``"10 per minute"``);
+    """One rate in the ``limits`` notation (``"120/minute"``, ``"10 per minute"``), or a
+    whole number of requests a minute (``"120"``, as the contract states the default);
     ``ValueError`` for anything else, for more than one rate, or for none allowed."""
     items = text.split(";")
     if len(items) != 1 or not text.strip():
         raise ValueError(f"{text!r} is not one rate such as 120/minute")
+    if text.strip().isascii() and text.strip().isdigit():
+        text = f"{int(text)}/minute"
     try:
         item = parse(text)
     except ValueError as exc:

@@ -88,3 +88,16 @@ def test_settings() -> None:
     ]:
         with pytest.raises(ConfigError, match=key):
             load_settings({key: value})
+
+
+def test_a_bare_number_is_requests_a_minute() -> None:
+    """The contract: ``ECOSENSE_PUBLIC_RATE`` ``120`` — requests a minute per address."""
+    item = parse_rate("120")
+    assert (item.amount, item.get_expiry()) == (120, 60)
+    assert load_settings({"ECOSENSE_PUBLIC_RATE": "30"}).public_rate == "30"
+    limits = RateLimits(public="2")
+    assert [limits.hit("public", "192.0.2.1") for _ in range(2)] == [None, None]
+    assert limits.hit("public", "192.0.2.1") is not None
+    for bad in ["0", "-5", "١٢٠"]:
+        with pytest.raises(ValueError):
+            parse_rate(bad)
