@@ -1,5 +1,5 @@
 """API keys' usage counts (store.keys.KeyUsage): added up in memory, flushed as additive
-updates, kept when the database cannot take them."""
+updates, kept when the database cannot take them; and a consumer's principal."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+import access
+from access import Action, Grade
 from store.errors import StoreUnavailable
 from store.keys import KEY_PREFIX, KeyUsage, new_key
 
@@ -92,3 +94,15 @@ def test_keys_look_like_device_tokens_with_their_own_prefix() -> None:
     key = new_key()
     assert key.startswith(KEY_PREFIX) and len(key) == len(KEY_PREFIX) + 43
     assert new_key() != key
+
+
+def test_a_consumer_reads_public_only_and_is_named_in_the_audit() -> None:
+    """A key does not raise the grade: anonymous to the policy, ``key:<name>`` as actor."""
+    who = access.consumer("acme")
+    assert who.kind == "anonymous" and who.actor == "key:acme"
+    assert access.ANONYMOUS.actor == "anonymous"
+    for grade in Grade:
+        mine = access.authorize(who, Action.READ, access.Dataset("d", grade))
+        anonymous = access.authorize(access.ANONYMOUS, Action.READ, access.Dataset("d", grade))
+        assert bool(mine) == bool(anonymous) == (grade is Grade.PUBLIC)
+        assert mine.status == anonymous.status
