@@ -22,6 +22,7 @@ from access.policy import (
     Role,
     authorize,
     ceiling,
+    consumer,
     device,
     user,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "Role",
     "authorize",
     "ceiling",
+    "consumer",
     "dataset",
     "device",
     "station_dataset",

@@ -79,8 +79,9 @@ PrincipalKind = Literal["anonymous", "user", "device", "admin"]
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who asks: nobody known (``anonymous``), a ``user`` with a ``role``, a ``device``
-    bound to ``station``, or the break-glass ``admin`` token."""
+    """Who asks: nobody known (``anonymous``; with a ``name``, an open-data consumer's API
+    key, still anonymous to the policy), a ``user`` with a ``role``, a ``device`` bound to
+    ``station``, or the break-glass ``admin`` token."""
 
     kind: PrincipalKind
     name: str = ""
@@ -90,11 +91,13 @@ class Principal:
     @property
     def actor(self) -> str:
         """How the audit names this principal: the user's name, ``device:<id>``, ``admin``,
-        ``anonymous``."""
+        ``anonymous``, or ``key:<name>`` for an anonymous caller with an API key."""
         if self.kind == "user":
             return self.name
         if self.kind == "device":
             return f"device:{self.name}"
+        if self.kind == "anonymous" and self.name:
+            return f"key:{self.name}"
         return self.kind
 
     @property
@@ -118,6 +121,12 @@ def user(name: str, role: Role) -> Principal:
 def device(device_id: str, station: str) -> Principal:
     """A device, bound to its station."""
     return Principal("device", device_id, station=station)
+
+
+def consumer(key_name: str) -> Principal:
+    """An open-data consumer, known by its API key's name: anonymous to the policy (grade
+    ``public`` only), named ``key:<name>`` in the audit."""
+    return Principal("anonymous", key_name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,14 @@ caller may then do is decided by :func:`access.authorize` alone; routes never co
 themselves. tests/integration/test_access_matrix.py walks the OpenAPI document and fails for a
 route without the dependency.
 
+Without ``Authorization``, an ``X-API-Key`` header names an open-data consumer (``ecosense
+keys add NAME``): still anonymous to the policy (grade ``public`` only, :func:`access.consumer`)
+and ``key:<name>`` in the audit, but counted at the key's own rate per key
+(:func:`api.throttle.key_rate`) instead of the public rate per address. A key unknown or
+revoked is 401, and counted against the address's public rate as wrong credentials are. With
+both headers, ``Authorization`` decides and the key is ignored (not checked, not counted): a
+signed-in user or a device is never held to a consumer's rate.
+
 Tokens: 256-bit random bearer tokens; the server keeps only their SHA-256 in ``sessions`` with
 an expiry (``ECOSENSE_TOKEN_TTL_SECONDS``, default 8 h), so a token can be revoked, and a
 disabled user's tokens stop working at once. Failed sign-ins are throttled per user name and
@@ -27,7 +35,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 
 import access
 from access import Action, Dataset, Grade
-from api.throttle import rate_limit, sign_in_rate
+from api.throttle import key_rate, rate_limit, sign_in_rate
 from store import signin, users
 from store.context import ServiceContext
 from store.signin import ADDRESS_FAILURES as ADDRESS_FAILURES  # the throttle, re-exported
@@ -57,12 +65,28 @@ async def caller(
         str | None,
         Header(description="Bearer <user, device or admin token> (Token <…> for InfluxDB)"),
     ] = None,
+    x_api_key: Annotated[
+        str | None,
+        Header(
+            alias="X-API-Key",
+            description="an open-data consumer's API key (`ecosense keys add NAME`): reads what"
+            " anonymous callers read, at the key's own rate; ignored with Authorization",
+        ),
+    ] = None,
 ) -> access.Principal:
     """The one authorisation dependency: who calls (anonymous without credentials; 401 for
-    wrong, expired or revoked ones)."""
-    principal = await run_in_threadpool(_ctx(request).resolve, authorization)
-    if principal is None or principal.kind == "anonymous":
-        rate_limit(request, "public")  # anonymous and wrong credentials (README "Rate limits")
+    wrong, expired or revoked ones, API keys included)."""
+    if (authorization is None or not authorization.strip()) and x_api_key and x_api_key.strip():
+        found = await run_in_threadpool(_ctx(request).consumer, x_api_key.strip())
+        if found is None:
+            rate_limit(request, "public")  # a wrong key counts as wrong credentials do
+            raise Denied(401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
+        key_rate(request, found)  # its own rate, not its address's (README "Rate limits")
+        principal: access.Principal | None = access.consumer(found.name)
+    else:
+        principal = await run_in_threadpool(_ctx(request).resolve, authorization)
+        if principal is None or principal.kind == "anonymous":
+            rate_limit(request, "public")  # anonymous and wrong credentials (README "Rate limits")
     if principal is None:
         raise Denied(401, "missing or wrong token", headers={"WWW-Authenticate": "Bearer"})
     request.state.principal = principal

@@ -1,12 +1,16 @@
-"""Request rate limits of the HTTP API per client address (README "Rate limits").
+"""Request rate limits of the HTTP API per client address and per API key (README "Rate
+limits").
 
-Two limits, in the notation of the ``limits`` library (``"120/minute"``):
+Three limits, the first two in the notation of the ``limits`` library (``"120/minute"``):
 
 - ``public``: requests of anonymous callers (no credentials, or credentials that are wrong),
   every route; authenticated users, devices and the admin token are not counted, so ingest
   is never slowed;
 - ``auth``: ``POST /api/v1/auth/token`` from one address, whoever calls; in front of the
-  failure throttling per user and per address in :mod:`api.auth`, which stays.
+  failure throttling per user and per address in :mod:`api.auth`, which stays;
+- ``key``: requests sent with an open-data consumer's API key (``X-API-Key``), counted per key
+  (whatever the address) at the key's own rate in requests a minute (``ecosense keys add NAME
+  --rate N``, :meth:`RateLimits.hit_key`), instead of the ``public`` limit per address.
 
 Beyond a limit the answer is ``429`` with ``Retry-After`` (whole seconds until the address's
 window ends) and ``{"detail": …}``. The client address is the one uvicorn gives the request:
@@ -21,8 +25,9 @@ exact; across a window's end an address can make up to twice the rate in a short
 Memory is bounded: a counter is dropped when its window ends, and at most ``max_addresses``
 counters are held in all (about 0.3 KB each: ~16 MB at the default 50,000); when a flood of
 distinct addresses fills that, further new addresses share one overflow counter with the
-same limit, while the addresses already tracked keep their own. Counters are per process:
-several gateway instances behind a load balancer each allow the full rate.
+same limit, while the addresses already tracked keep their own (keys count towards the same
+bound, and share the overflow counter alike). Counters are per process: several gateway
+instances behind a load balancer each allow the full rate, per address and per key.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import time
 from collections.abc import Iterable
 from typing import Final, Literal
 
-from limits import RateLimitItem, parse
+from limits import RateLimitItem, RateLimitItemPerMinute, parse
 from limits.storage import MemoryStorage
 from limits.strategies import FixedWindowRateLimiter
 
@@ -47,15 +52,18 @@ DEFAULT_AUTH_RATE: Final = "10/minute"
 MAX_ADDRESSES: Final = 50_000
 _OVERFLOW: Final = "(overflow)"
 
-Scope = Literal["public", "auth"]
+Scope = Literal["public", "auth", "key"]
 
 
 def parse_rate(text: str) -> RateLimitItem:
-    """One rate in the ``limits`` notation (``"120/minute"``, ``"10 per minute"``);
+    """One rate in the ``limits`` notation (``"120/minute"``, ``"10 per minute"``), or a
+    whole number of requests a minute (``"120"``, as the contract states the default);
     ``ValueError`` for anything else, for more than one rate, or for none allowed."""
     items = text.split(";")
     if len(items) != 1 or not text.strip():
         raise ValueError(f"{text!r} is not one rate such as 120/minute")
+    if text.strip().isascii() and text.strip().isdigit():
+        text = f"{int(text)}/minute"
     try:
         item = parse(text)
     except ValueError as exc:
@@ -109,7 +117,8 @@ class RateLimits:
         self._limiter = FixedWindowRateLimiter(self._storage)
         self._lock = threading.Lock()
         #: requests refused so far, per scope (for tests and the log)
-        self.refused: dict[Scope, int] = {"public": 0, "auth": 0}
+        self.refused: dict[Scope, int] = {"public": 0, "auth": 0, "key": 0}
+        self._key_rates: dict[int, RateLimitItem] = {}
 
     def is_exempt(self, address: str | None) -> bool:
         """Whether ``address`` is in one of the exempt networks."""
@@ -126,8 +135,20 @@ class RateLimits:
         within the limit (or exempt), else the seconds until the address may ask again."""
         if self.is_exempt(address):
             return None
-        item = self.rates[scope]
-        key = client_key(address)
+        return self._hit(scope, self.rates[scope], client_key(address))
+
+    def hit_key(self, name: str, per_minute: int) -> int | None:
+        """Count one request sent with the API key ``name`` against its own rate of
+        ``per_minute`` requests a minute (whatever the address; exemptions do not apply):
+        ``None`` within it, else the seconds until the key may be used again."""
+        item = self._key_rates.get(per_minute)
+        if item is None:
+            if len(self._key_rates) > 1000:
+                self._key_rates.clear()
+            item = self._key_rates[per_minute] = RateLimitItemPerMinute(max(1, per_minute))
+        return self._hit("key", item, name)
+
+    def _hit(self, scope: Scope, item: RateLimitItem, key: str) -> int | None:
         with self._lock:
             if (
                 len(self._storage.storage) >= self.max_addresses

@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -25,6 +26,7 @@ from ecosense import __version__
 from ingest.http import router as ingest_router
 from store.context import ServiceContext
 from store.errors import Conflict, NotFound, StoreUnavailable
+from store.keys import KeyUsage
 
 logger = logging.getLogger(__name__)
 
@@ -35,12 +37,30 @@ def create_app(
     *,
     roles: Sequence[str] = ("gateway",),
     jobs_leader: Callable[[], bool] = lambda: False,
+    key_usage: KeyUsage | None = None,
 ) -> FastAPI:
     """The gateway application over ``ctx`` (store, credentials, time settings), with the
     request rate limits ``rate_limits`` (default: :class:`api.ratelimit.RateLimits`'s
     defaults, no address exempt). ``roles`` are the instance's (``ecosense up --roles``):
     without ``gateway`` it serves ``GET /healthz`` only, nothing that ingests or reads data;
-    ``jobs_leader`` says whether the instance's scheduler leads (both in ``/healthz``)."""
+    ``jobs_leader`` says whether the instance's scheduler leads (both in ``/healthz``).
+    ``key_usage`` adds up the API keys' usage (default: one over ``ctx.store``); it is written
+    to the store every few seconds while the application runs (its lifespan) and at its
+    shutdown."""
+    usage = key_usage
+    if usage is None and ctx is not None:  # no ctx: the routes alone (tests walk the OpenAPI)
+        usage = KeyUsage(ctx.store)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if usage is not None:
+            usage.start()
+        try:
+            yield
+        finally:
+            if usage is not None:
+                await run_in_threadpool(usage.stop)
+
     app = FastAPI(
         title="EcoSense gateway",
         version=__version__,
@@ -48,10 +68,12 @@ def create_app(
         docs_url=None,  # served from packaged assets (api/docs.py), not from a CDN
         redoc_url=None,
         openapi_url="/openapi.json" if "gateway" in roles else None,
+        lifespan=lifespan,
     )
     app.state.ctx = ctx
     api_formats.steady_memory()  # long downloads in flat memory (api/formats.py)
     app.state.rate_limits = RateLimits() if rate_limits is None else rate_limits
+    app.state.key_usage = usage
     app.state.roles = tuple(roles)
     app.state.jobs_leader = jobs_leader
     app.add_middleware(RejectUnprintable)

@@ -1,7 +1,8 @@
 """The ``ecosense`` command: ``up``, ``stations import|list|show``,
 ``devices add|list|revoke|rotate``, ``admin rotate-token``, ``import`` (readings from files),
 ``simulate``, ``jobs list|run``, ``carbon run|import|emissions``, ``gis`` (layers, rasters,
-zonal statistics, and reading them back: :mod:`ecosense.lists_cli`) and ``audit verify``.
+zonal statistics, and reading them back: :mod:`ecosense.lists_cli`), ``keys add|list|revoke``
+(open-data consumers' API keys: :mod:`ecosense.keys_cli`) and ``audit verify``.
 
 What a command changes, and what it reads back, is audited (:mod:`store.audit`) with the actor
 ``cli:<login>``: the operating-system account that ran it on the server.
@@ -295,6 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ecosense import users_cli
 
     users_cli.add_parsers(sub)
+    from ecosense import keys_cli
+
+    keys_cli.add_parsers(sub)
     _add_report_parser(sub)
     return parser
 
@@ -1176,6 +1180,10 @@ def _main(argv: Sequence[str] | None) -> int:
             from ecosense import users_cli
 
             return users_cli.run(settings, args)
+        if args.command == "keys":
+            from ecosense import keys_cli
+
+            return keys_cli.run(settings, args)
     except (EcosenseError, SensorsError, StoreError, ValueError) as exc:
         message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"ecosense: error: {message}", file=sys.stderr)

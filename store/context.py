@@ -11,7 +11,7 @@ from typing import Any
 import access
 from sensors.observations import Observation, Source
 from store import audit as audit_log
-from store import users
+from store import keys, users
 from store.devices import AdminToken
 from store.postgres import Device, PostgresStore, SourcedBatch, hash_secret
 
@@ -137,3 +137,11 @@ class ServiceContext:
         with self.store.connection() as conn:
             user = users.user_for_session(conn, key)
         return None if user is None else access.user(user.name, user.role)
+
+    def consumer(self, api_key: str) -> keys.Consumer | None:
+        """The open-data consumer of an active ``X-API-Key``, or ``None`` for a key unknown or
+        revoked (blocking: one indexed query, so a revocation applies at once)."""
+        if not api_key.startswith(keys.KEY_PREFIX):
+            return None
+        with self.store.connection() as conn:
+            return keys.consumer_for_key(conn, api_key)

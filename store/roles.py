@@ -77,6 +77,11 @@ TABLES: Final[Mapping[str, Table]] = {
     # the break-glass admin token in force (seeded and rotated by the owner; checked by the API)
     "admin_token": Table({"gateway": R}),
     "admin_token_retired": Table({}),
+    # open-data consumers' API keys (made and revoked by the CLI, as owner): the API checks a
+    # key and adds up its usage
+    "api_keys": Table(
+        {"gateway": "SELECT, UPDATE (requests, refused, last_used_at)"}, sequence="id"
+    ),
     # --- readings (the gateway inserts; a re-sent reading updates, never deletes)
     "streams": Table({"gateway": "SELECT, INSERT", "jobs": R, "reader": R}, sequence="id"),
     "sources": Table({"gateway": RW, "jobs": R, "reader": R}, sequence="id"),

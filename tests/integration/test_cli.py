@@ -84,6 +84,7 @@ def test_help_for_every_command() -> None:
         ["stations", "import", "--help"],
         ["devices", "add", "--help"],
         ["simulate", "--help"],
+        ["keys", "add", "--help"],
     ):
         r = ecosense(*args)
         assert r.returncode == 0 and "usage:" in r.stdout

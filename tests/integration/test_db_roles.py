@@ -26,7 +26,7 @@ from pipelines.jobs import JobContext, get
 from pipelines.runner import Runner
 from sensors.observations import Observation, Source
 from sensors.stations import Station
-from store import audit, derived, quarantine, roles, users
+from store import audit, derived, keys, quarantine, roles, users
 from store.embedded import EmbeddedPostgres
 from store.postgres import PostgresStore
 
@@ -113,6 +113,12 @@ REFUSED = [
     ("gateway", "DROP TABLE observations"),
     ("gateway", "ALTER TABLE observations ADD COLUMN x integer"),
     ("gateway", "CREATE TABLE intruder (a integer)"),
+    # consumers' API keys: the gateway checks them and adds up usage, never makes or changes one
+    ("gateway", "INSERT INTO api_keys (name, key_hash, rate_per_minute) VALUES ('x', 'x', 1)"),
+    ("gateway", "UPDATE api_keys SET rate_per_minute = 1000000, revoked_at = NULL"),
+    ("gateway", "DELETE FROM api_keys"),
+    ("reader", "SELECT key_hash FROM api_keys"),
+    ("jobs", "SELECT key_hash FROM api_keys"),
     ("jobs", "INSERT INTO users (name, role, password_hash) VALUES ('x', 'admin', 'x')"),
     ("jobs", "UPDATE users SET role = 'admin'"),
     ("jobs", "DELETE FROM users"),
@@ -174,6 +180,17 @@ def test_the_platform_works_under_the_roles(
             users.clear_failures(conn, "user:ana")
             users.open_session(conn, "ana", "f" * 64, datetime.now(UTC) + timedelta(hours=1))
             users.set_password(conn, "ana", hash_password("pw-ana-654321"))
+        with store.connection() as conn:
+            _, key = keys.add_key(conn, "portal", 60)
+        with gateway.connection() as conn:
+            consumer = keys.consumer_for_key(conn, key)
+        assert consumer is not None and consumer.name == "portal"
+        usage = keys.KeyUsage(gateway)
+        usage.count(consumer.id, served=True)
+        usage.count(consumer.id, served=False)
+        assert usage.flush() == 1
+        with store.connection() as conn:
+            assert [(k.requests, k.refused) for k in keys.list_keys(conn)] == [(1, 1)]
     finally:
         gateway.close()
 

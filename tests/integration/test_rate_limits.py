@@ -105,7 +105,7 @@ def test_sign_in_is_limited_per_address(ctx: ServiceContext) -> None:
         assert r.status_code == 429, r.text
         assert 1 <= int(r.headers["Retry-After"]) <= 60
         assert "sign-in" in r.json()["detail"]
-        assert limits.refused == {"public": 0, "auth": 1}
+        assert limits.refused == {"public": 0, "auth": 1, "key": 0}
         assert client.get("/api/v1/stations").status_code == 200  # reads go on
 
 

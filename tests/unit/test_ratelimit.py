@@ -29,7 +29,7 @@ def test_a_limit_counts_per_address_and_tells_how_long_to_wait() -> None:
     assert limits.hit("public", "192.0.2.2") is None  # another address
     assert limits.hit("auth", "192.0.2.1") is None  # another limit
     assert limits.hit("auth", "192.0.2.1") is not None
-    assert limits.refused == {"public": 1, "auth": 1}
+    assert limits.refused == {"public": 1, "auth": 1, "key": 0}
 
 
 def test_loopback_is_limited_unless_exempt() -> None:
@@ -88,3 +88,46 @@ def test_settings() -> None:
     ]:
         with pytest.raises(ConfigError, match=key):
             load_settings({key: value})
+
+
+def test_a_bare_number_is_requests_a_minute() -> None:
+    """The contract: ``ECOSENSE_PUBLIC_RATE`` ``120`` — requests a minute per address."""
+    item = parse_rate("120")
+    assert (item.amount, item.get_expiry()) == (120, 60)
+    assert load_settings({"ECOSENSE_PUBLIC_RATE": "30"}).public_rate == "30"
+    limits = RateLimits(public="2")
+    assert [limits.hit("public", "192.0.2.1") for _ in range(2)] == [None, None]
+    assert limits.hit("public", "192.0.2.1") is not None
+    for bad in ["0", "-5", "١٢٠"]:
+        with pytest.raises(ValueError):
+            parse_rate(bad)
+
+
+def test_an_api_key_is_counted_per_key_at_its_own_rate() -> None:
+    """Issue 16 item 5: registered consumers get "their own limit" — per key, whatever the
+    address, apart from the public limit of the addresses it is used from."""
+    limits = RateLimits(public="1/minute")
+    assert [limits.hit_key("acme", 3) for _ in range(3)] == [None] * 3
+    wait = limits.hit_key("acme", 3)
+    assert wait is not None and 1 <= wait <= 60
+    assert limits.hit_key("other", 3) is None  # another key, its own window
+    assert limits.hit("public", "192.0.2.1") is None  # the address's budget is apart
+    assert limits.hit("public", "192.0.2.1") is not None
+    assert limits.refused == {"public": 1, "auth": 0, "key": 1}
+
+
+def test_exemptions_are_for_addresses_not_keys() -> None:
+    limits = RateLimits(exempt="127.0.0.0/8")
+    assert limits.hit_key("acme", 1) is None
+    assert limits.hit_key("acme", 1) is not None
+
+
+def test_keys_count_towards_the_memory_bound() -> None:
+    limits = RateLimits(public="2/minute", max_addresses=10)
+    for i in range(10):
+        assert limits.hit("public", f"192.0.2.{i}") is None
+    assert limits.tracked() == 10
+    # no room: a new key shares the overflow counter (at its own rate) rather than growing it
+    assert limits.hit_key("late", 1) is None
+    assert limits.tracked() == 11
+    assert limits.hit_key("late", 1) is not None
