@@ -18,7 +18,7 @@ class DashboardSettings:
     how long a sign-in lasts; whether single sign-on is configured (Streamlit's ``[auth]``
     secrets, written by ``ecosense up``), the claim holding the role and its mapping;
     ``api_url`` the gateway's address as a browser reaches it (the open-data page's download
-    links; ``None``: not known, no links)."""
+    links; ``""``: the dashboard's own origin; ``None``: not known, no links)."""
 
     database_url: str | None
     data_dir: Path
@@ -29,6 +29,17 @@ class DashboardSettings:
     role_claim: str = "groups"
     roles: dict[str, Role] = field(default_factory=dict)
     api_url: str | None = None
+
+
+def api_url(text: str | None) -> str | None:
+    """``ECOSENSE_API_URL`` as the dashboard uses it: an address without its trailing ``/``;
+    ``/`` alone for the dashboard's own origin (a reverse proxy sending ``/api/`` to the
+    gateways, as docker/compose.yaml's does): ``""``, so links are root-relative; unset or
+    empty: ``None``."""
+    value = (text or "").strip()
+    if value == "/":
+        return ""
+    return value.rstrip("/") or None
 
 
 def from_environment() -> DashboardSettings:
@@ -46,5 +57,5 @@ def from_environment() -> DashboardSettings:
         sso=env.get("ECOSENSE_DASHBOARD_SSO") == "1",
         role_claim=env.get("ECOSENSE_OIDC_ROLE_CLAIM") or "groups",
         roles=parse_role_map(env.get("ECOSENSE_OIDC_ROLES") or ""),
-        api_url=(env.get("ECOSENSE_API_URL") or "").strip().rstrip("/") or None,
+        api_url=api_url(env.get("ECOSENSE_API_URL")),
     )

@@ -84,6 +84,9 @@ class Settings:
     oidc_cookie_secret: str | None = None
     oidc_role_claim: str = "groups"
     oidc_roles: str = ""
+    #: the gateway's address as browsers reach it, for the dashboard's open-data links
+    #: (``/``: the dashboard's own origin, behind a proxy sending ``/api/`` to the gateways)
+    api_url: str | None = None
 
     @property
     def oidc(self) -> bool:
@@ -155,6 +158,7 @@ _KEYS = (
     "oidc_cookie_secret",
     "oidc_role_claim",
     "oidc_roles",
+    "api_url",
 )
 
 
@@ -338,6 +342,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         reader_database_url=get("reader_database_url"),
         tls_cert=Path(tls_cert).absolute() if tls_cert else None,
         tls_key=Path(tls_key).absolute() if tls_key else None,
+        api_url=get("api_url"),
         **oidc,
     )
 

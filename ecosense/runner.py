@@ -212,10 +212,12 @@ def start_dashboard(
 ) -> subprocess.Popen[bytes]:
     """Start the Streamlit dashboard as a child process reading the store at ``database_url``;
     ``api_url``, the gateway this instance runs, is its ``ECOSENSE_API_URL`` (the open-data
-    page's download links) unless the environment already names one (a public address)."""
+    page's download links) unless the settings already name one (``ECOSENSE_API_URL``: a
+    public address, or ``/`` behind a proxy)."""
     env = dict(os.environ)
-    if api_url and not env.get("ECOSENSE_API_URL"):
-        env["ECOSENSE_API_URL"] = api_url
+    chosen = settings.api_url or env.get("ECOSENSE_API_URL") or api_url
+    if chosen:
+        env["ECOSENSE_API_URL"] = chosen
     env.update(
         {
             "ECOSENSE_DATABASE_URL": database_url,

@@ -449,6 +449,12 @@ def test_nginx_balances_the_api_and_hj212_and_upgrades_the_websocket(
             names = [c.get("/api/v1/stations").text.split("|")[0] for _ in range(4)]
             assert sorted(names) == ["gateway-1", "gateway-1", "gateway-2", "gateway-2"]
             assert c.get("/healthz").text.split("|")[0].startswith("gateway-")
+            # OGC API – Features, the API definition and its pages are the gateways' too
+            for path in ("/ogc", "/ogc/collections/stations/items", "/openapi.json", "/docs"):
+                assert c.get(path).text.split("|")[0].startswith("gateway-"), path
+            assert c.get("/docs-assets/swagger-ui.css").text.startswith("gateway-")
+            for path in ("/ogcx", "/documents", "/open-data"):
+                assert c.get(path).text.split("|")[0] == "dashboard", path
             ws = c.get(
                 "/_stcore/stream", headers={"Upgrade": "websocket", "Connection": "Upgrade"}
             ).text.split("|")

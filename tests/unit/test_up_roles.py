@@ -88,8 +88,23 @@ def test_the_dashboard_learns_the_gateways_address_unless_one_is_given(
     runner.start_dashboard(settings, "postgresql:///x", "127.0.0.1", 8501)
     monkeypatch.setenv("ECOSENSE_API_URL", "https://data.example.gov.cn")
     runner.start_dashboard(settings, "postgresql:///x", "127.0.0.1", 8501, "http://127.0.0.1:8080")
+    # a setting (environment, its file or the TOML file) wins over the gateway's address too
+    monkeypatch.delenv("ECOSENSE_API_URL")
+    proxied = load_settings({"ECOSENSE_DATA_DIR": str(tmp_path), "ECOSENSE_API_URL": "/"})
+    runner.start_dashboard(proxied, "postgresql:///x", "127.0.0.1", 8501, "http://127.0.0.1:8080")
     assert [env.get("ECOSENSE_API_URL") for env in seen] == [
         "http://127.0.0.1:8080",
         None,
         "https://data.example.gov.cn",
+        "/",
     ]
+
+
+def test_the_api_url_behind_a_proxy_is_the_dashboards_own_origin() -> None:
+    """``ECOSENSE_API_URL=/`` (docker/compose.yaml): root-relative links, sent to the gateways
+    by the proxy; unset or blank: no links; an address loses its trailing slash."""
+    from dashboards.settings import api_url
+
+    assert api_url("/") == "" and api_url(" / ") == ""
+    assert api_url(None) is None and api_url("  ") is None
+    assert api_url("https://data.example.gov.cn/") == "https://data.example.gov.cn"
