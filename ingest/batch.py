@@ -5,14 +5,30 @@ The good ones go on; each bad one gets a reason.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import itertools
+import math
+import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Any
+from typing import Any, Final
 
-from sensors.errors import ValidationError
-from sensors.observations import Observation, is_clean_text, normalise
-from sensors.parameters import domain_of_kind
+import numpy as np
+import numpy.typing as npt
+
+from sensors.errors import SensorsError, ValidationError
+from sensors.flags import DEFAULT_FLAG, is_valid_flag
+from sensors.observations import (
+    Observation,
+    check_time,
+    is_clean_text,
+    normalise,
+    parse_time,
+)
+from sensors.parameters import Domain, Parameter, domain_of_kind, lookup
+from sensors.units import to_canonical
 
 
 @dataclass
@@ -47,53 +63,304 @@ def validate_items(
     non-numeric or physically impossible value, an unknown or incompatible unit, a bad flag,
     NUL or an unpaired surrogate in a text, a time before 2000-01-01, more than
     ``max_future`` ahead of ``now`` or (``max_past`` not ``None``: devices) more than
-    ``max_past`` behind it, is rejected with its reason; the others are accepted.
-    ``station_kind`` gives a station's kind, whose domain resolves codes shared by media
+    ``max_past`` behind it, is rejected with its reason; the others are accepted, in their
+    order. ``station_kind`` gives a station's kind, whose domain resolves codes shared by media
     (``cd`` from a water station is the water metal).
+
+    Columnar (issue 17): the batch is split into columns, and each check runs once per
+    distinct station, (parameter, domain), unit, flag and time, or as one NumPy operation
+    over the values (a unit factor per (parameter, unit) pair, the physical range per
+    parameter). An item that fails any of them — or is not a plain object of plain values —
+    goes through :func:`validate_item`, the per-item reference, which gives its reason; so
+    the outcome and every reason are exactly the reference's (property-tested).
     """
     now = now or datetime.now(UTC)
+    check = _Checks(known_station, station_kind, default_tz, max_future, max_past, now)
+    columns = _plain_columns(items)
+    outcome: list[Observation | str | None] = [None] * len(items)
+    if columns is not None:
+        rows, stations, parameters, times, values, units, flags = columns
+        checked = check.columns(stations, parameters, times, values, units, flags)
+        if rows is None:
+            outcome = checked  # type: ignore[assignment]  # every item plain, in order
+        else:
+            for i, obs in zip(rows, checked, strict=True):
+                outcome[i] = obs
     result = BatchResult()
-    for i, item in enumerate(items):
-        if not isinstance(item, Mapping):
-            result.rejected.append((i, "item must be a JSON object"))
-            continue
-        unknown_keys = set(item) - _ITEM_KEYS
-        if unknown_keys:
-            result.rejected.append(
-                (i, f"unknown fields: {', '.join(sorted(map(str, unknown_keys)))}")
-            )
-            continue
-        missing = [k for k in ("station", "parameter", "time", "value") if k not in item]
-        if missing:
-            result.rejected.append((i, f"missing {', '.join(missing)}"))
-            continue
-        station = item["station"]
-        kind = station_kind(station) if station_kind and isinstance(station, str) else None
-        try:
-            obs = normalise(
-                station=item["station"],
-                parameter=item["parameter"],
-                time=item["time"],
-                value=item["value"],
-                unit=item.get("unit"),
-                flag=item.get("flag"),
-                now=now,
-                max_future=max_future,
-                max_past=max_past,
-                default_tz=default_tz,
-                domain=domain_of_kind(kind),
-            )
-        except ValidationError as exc:
-            result.rejected.append((i, str(exc)))
-            continue
-        if not known_station(obs.station):
-            result.rejected.append((i, f"unknown station {obs.station!r}"))
-            continue
-        result.accepted.append(obs)
+    if None not in outcome:
+        result.accepted = outcome  # type: ignore[assignment]  # every item passed every check
+        return result
+    for i, found in enumerate(outcome):
+        if found is None:
+            found = validate_item(items[i], check)
+        if type(found) is str:
+            result.rejected.append((i, found))
+        else:
+            result.accepted.append(found)  # type: ignore[arg-type]
     return result
 
 
+_Columns = tuple[
+    list[int] | None,
+    list[str],
+    list[str],
+    list[str | datetime],
+    list[float | int],
+    list[str | None],
+    list[str | None],
+]
+_PLAIN_TEXT: Final = frozenset({str})
+_PLAIN_NUMBER: Final = frozenset({float, int})
+_PLAIN_TIME: Final = frozenset({str, datetime})
+_PLAIN_OPTION: Final = frozenset({str, type(None)})
+
+
+def _plain_columns(items: Sequence[Any]) -> _Columns | None:
+    """The plain items of a batch as columns: ``(rows, station, parameter, time, value, unit,
+    flag)``, ``rows`` the items' indexes (``None``: every item, in order; the usual case, found
+    without Python code per item). A plain item is a ``dict`` with only the item keys, all four
+    required ones, text where text belongs, a number (not a bool) as value and a string or a
+    datetime as time; the others are left to the reference (``None``: no plain item)."""
+    if not items:
+        return None
+    get = operator.itemgetter
+    try:
+        if set(map(type, items)) == {dict} and _ITEM_KEYS.issuperset(
+            itertools.chain.from_iterable(items)
+        ):
+            stations = list(map(get("station"), items))
+            parameters = list(map(get("parameter"), items))
+            times = list(map(get("time"), items))
+            values = list(map(get("value"), items))
+            units = list(map(operator.methodcaller("get", "unit"), items))
+            flags = list(map(operator.methodcaller("get", "flag"), items))
+            if (
+                set(map(type, stations)) <= _PLAIN_TEXT
+                and set(map(type, parameters)) <= _PLAIN_TEXT
+                and set(map(type, times)) <= _PLAIN_TIME
+                and set(map(type, values)) <= _PLAIN_NUMBER
+                and set(map(type, units)) <= _PLAIN_OPTION
+                and set(map(type, flags)) <= _PLAIN_OPTION
+            ):
+                return None, stations, parameters, times, values, units, flags
+    except KeyError:  # an item without a required key: item by item below
+        pass
+    rows: list[int] = []
+    stations, parameters, times, values, units, flags = [], [], [], [], [], []
+    for i, item in enumerate(items):
+        if type(item) is not dict or not (item.keys() <= _ITEM_KEYS and item.keys() >= _NEEDED):
+            continue  # the reference says why
+        s, p, t, v = item["station"], item["parameter"], item["time"], item["value"]
+        u, f = item.get("unit"), item.get("flag")
+        if (
+            type(s) is not str
+            or type(p) is not str
+            or (type(v) is not float and type(v) is not int)
+            or (type(t) is not str and type(t) is not datetime)
+            or (u is not None and type(u) is not str)
+            or (f is not None and type(f) is not str)
+        ):
+            continue
+        rows.append(i)
+        stations.append(s)
+        parameters.append(p)
+        times.append(t)
+        values.append(v)
+        units.append(u)
+        flags.append(f)
+    return (rows, stations, parameters, times, values, units, flags) if rows else None
+
+
+class _Checks:
+    """The settings of one batch's validation, and its per-distinct-value caches."""
+
+    def __init__(
+        self,
+        known_station: Callable[[str], bool],
+        station_kind: Callable[[str], str | None] | None,
+        default_tz: tzinfo,
+        max_future: timedelta,
+        max_past: timedelta | None,
+        now: datetime,
+    ) -> None:
+        self.known_station = known_station
+        self.station_kind = station_kind
+        self.default_tz = default_tz
+        self.max_future = max_future
+        self.max_past = max_past
+        self.now = now
+
+    def domain(self, station: Any) -> Domain | None:
+        if self.station_kind is None or not isinstance(station, str):
+            return None
+        return domain_of_kind(self.station_kind(station))
+
+    def columns(
+        self,
+        stations: list[str],
+        parameters: list[str],
+        times: list[str | datetime],
+        values: list[float | int],
+        units: list[str | None],
+        flags: list[str | None],
+    ) -> list[Observation | None]:
+        """The columns' observations, ``None`` where an item fails a check (or may: the
+        reference decides). Python code runs per distinct value, not per item."""
+        n = len(stations)
+        # stations: clean, known; their domains
+        domains: dict[str, Domain | None] = {}
+        for s in dict.fromkeys(stations):
+            if s and is_clean_text(s) and self.known_station(s):
+                domains[s] = self.domain(s)
+        good = np.fromiter(map(domains.__contains__, stations), dtype=bool, count=n)
+        # parameters, once per (code, domain): an index into ``found`` per item
+        keys: dict[tuple[str, Domain | None], int] = {}
+        slot = np.fromiter(
+            map(
+                keys.setdefault,
+                zip(parameters, map(domains.get, stations), strict=True),
+                itertools.count(),
+            ),
+            dtype=np.intp,
+            count=n,
+        )
+        found: list[Parameter | None] = [None] * (max(keys.values(), default=-1) + 1)
+        for (code, domain), k in keys.items():
+            if code and is_clean_text(code):
+                with contextlib.suppress(SensorsError):
+                    found[k] = lookup(code, domain)
+        known = np.array([p is not None for p in found], dtype=bool)
+        good &= known[slot]
+        # flags (one of HJ 212's) and units: clean
+        flag_of: dict[str | None, str | None] = {None: DEFAULT_FLAG}
+        for f in dict.fromkeys(flags):
+            if f is not None:
+                flag_of[f] = f if is_clean_text(f) and is_valid_flag(f) else None
+        canonical_flags = list(map(flag_of.__getitem__, flags))
+        if None in canonical_flags:
+            good &= np.fromiter(
+                map(operator.is_not, canonical_flags, itertools.repeat(None)), dtype=bool, count=n
+            )
+        unit_ok = {u: u is None or is_clean_text(u) for u in dict.fromkeys(units)}
+        if not all(unit_ok.values()):
+            good &= np.fromiter(map(unit_ok.__getitem__, units), dtype=bool, count=n)
+        # times: parsed and checked once per distinct time
+        when = {t: self.time(t) for t in dict.fromkeys(times)}
+        utc = list(map(when.__getitem__, times))
+        if None in when.values():
+            good &= np.fromiter(
+                map(operator.is_not, utc, itertools.repeat(None)), dtype=bool, count=n
+            )
+        # values: numbers that fit a double, finite
+        try:
+            raw = np.array(values, dtype=np.float64)
+        except OverflowError:  # an integer beyond a double: the reference says so
+            raw = np.array([_as_double(v) for v in values], dtype=np.float64)
+        good &= np.isfinite(raw)
+        # units: one conversion per (parameter, unit), then the physical range
+        canonical = raw.copy()
+        codes: list[str] = [""] * len(found)
+        for unit in unit_ok:
+            on_unit = good if unit is None and len(unit_ok) == 1 else good & _is(units, unit)
+            for k in np.unique(slot[on_unit]).tolist():
+                param = found[k]
+                assert param is not None
+                codes[k] = param.code
+                at = np.flatnonzero(on_unit & (slot == k))
+                if unit is not None:
+                    try:
+                        converted = np.asarray(to_canonical(raw[at], unit, param), dtype=np.float64)
+                    except SensorsError:
+                        good[at] = False
+                        continue
+                    canonical[at] = converted
+                v = canonical[at]
+                good[at] = (param.physical_min <= v) & (v <= param.physical_max)
+        # the observations, built without Python code per item
+        build = functools.partial(tuple.__new__, Observation)
+        fields = (
+            stations,
+            map(codes.__getitem__, slot.tolist()),
+            utc,
+            canonical.tolist(),
+            canonical_flags,
+            itertools.repeat(None),
+            itertools.repeat(None),
+            itertools.repeat("measured"),
+        )
+        if good.all():
+            return list(map(build, zip(*fields, strict=False)))
+        out: list[Observation | None] = [None] * n
+        keep = np.flatnonzero(good).tolist()
+        rows = list(zip(*fields, strict=False))
+        for i in keep:
+            out[i] = build(rows[i])
+        return out
+
+    def time(self, value: str | datetime) -> datetime | None:
+        """``value`` as UTC if it is a clean ISO 8601 time within the window, else ``None``."""
+        if isinstance(value, str) and not is_clean_text(value):
+            return None
+        try:
+            t = parse_time(value, self.default_tz)
+            check_time(t, now=self.now, max_future=self.max_future, max_past=self.max_past)
+        except ValidationError:
+            return None
+        return t
+
+
+def _is(units: list[str | None], unit: str | None) -> npt.NDArray[np.bool_]:
+    """Which items have ``unit``."""
+    same = operator.is_ if unit is None else operator.eq
+    return np.fromiter(map(same, units, itertools.repeat(unit)), dtype=bool, count=len(units))
+
+
+def _present(column: Sequence[object]) -> npt.NDArray[np.bool_]:
+    """Which items are not ``None``."""
+    found = map(operator.is_not, column, itertools.repeat(None))
+    return np.fromiter(found, dtype=bool, count=len(column))
+
+
+def _as_double(value: float | int) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        return math.nan
+
+
+def validate_item(item: Any, check: _Checks) -> Observation | str:
+    """One item, the reference of :func:`validate_items`: its observation, or why not."""
+    if not isinstance(item, Mapping):
+        return "item must be a JSON object"
+    unknown_keys = set(item) - _ITEM_KEYS
+    if unknown_keys:
+        return f"unknown fields: {', '.join(sorted(map(str, unknown_keys)))}"
+    missing = [k for k in ("station", "parameter", "time", "value") if k not in item]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    try:
+        obs = normalise(
+            station=item["station"],
+            parameter=item["parameter"],
+            time=item["time"],
+            value=item["value"],
+            unit=item.get("unit"),
+            flag=item.get("flag"),
+            now=check.now,
+            max_future=check.max_future,
+            max_past=check.max_past,
+            default_tz=check.default_tz,
+            domain=check.domain(item["station"]),
+        )
+    except ValidationError as exc:
+        return str(exc)
+    if not check.known_station(obs.station):
+        return f"unknown station {obs.station!r}"
+    return obs
+
+
 _ITEM_KEYS = frozenset({"station", "parameter", "time", "value", "unit", "flag"})
+_NEEDED = frozenset({"station", "parameter", "time", "value"})
 
 
 def stations_named(items: Iterable[Any]) -> set[str]:
