@@ -14,9 +14,14 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import sys
 import zipfile
 from pathlib import Path
+
+# openpyxl writes its XML through lxml when lxml is installed (OWSLib, a test dependency,
+# brings it) and through the standard library otherwise, with other bytes: one writer always
+os.environ["OPENPYXL_LXML"] = "False"
 
 HERE = Path(__file__).resolve().parent
 
