@@ -6,7 +6,6 @@ The good ones go on; each bad one gets a reason.
 from __future__ import annotations
 
 import contextlib
-import functools
 import itertools
 import math
 import operator
@@ -22,8 +21,10 @@ from sensors.errors import SensorsError, ValidationError
 from sensors.flags import DEFAULT_FLAG, is_valid_flag
 from sensors.observations import (
     Observation,
+    ObservationColumns,
     check_time,
     is_clean_text,
+    microseconds,
     normalise,
     parse_time,
 )
@@ -35,7 +36,7 @@ from sensors.units import to_canonical
 class BatchResult:
     """The outcome of a batch: accepted observations and ``(index, reason)`` per rejected item."""
 
-    accepted: list[Observation] = field(default_factory=list)
+    accepted: Sequence[Observation] = field(default_factory=list)
     rejected: list[tuple[int, str]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
@@ -76,28 +77,44 @@ def validate_items(
     """
     now = now or datetime.now(UTC)
     check = _Checks(known_station, station_kind, default_tz, max_future, max_past, now)
-    columns = _plain_columns(items)
-    outcome: list[Observation | str | None] = [None] * len(items)
-    if columns is not None:
-        rows, stations, parameters, times, values, units, flags = columns
-        checked = check.columns(stations, parameters, times, values, units, flags)
-        if rows is None:
-            outcome = checked  # type: ignore[assignment]  # every item plain, in order
-        else:
-            for i, obs in zip(rows, checked, strict=True):
-                outcome[i] = obs
     result = BatchResult()
-    if None not in outcome:
-        result.accepted = outcome  # type: ignore[assignment]  # every item passed every check
+    columns = _plain_columns(items)
+    if columns is None:  # no plain item: each through the reference
+        for i, item in enumerate(items):
+            _add(result, i, validate_item(item, check))
         return result
-    for i, found in enumerate(outcome):
-        if found is None:
-            found = validate_item(items[i], check)
-        if type(found) is str:
+    rows, stations, parameters, times, values, units, flags = columns
+    good, observed = check.columns(stations, parameters, times, values, units, flags)
+    if rows is None and good.all():
+        result.accepted = observed  # the usual case: every item plain and good
+        return result
+    position = dict(zip(range(len(items)) if rows is None else rows, itertools.count()))
+    kept: list[int] = []  # positions in ``observed`` of the accepted plain items
+    mixed: list[Observation] = []  # the accepted items in order, if the reference accepts any
+    for i, item in enumerate(items):
+        at = position.get(i)
+        if at is not None and good[at]:
+            kept.append(at)
+            if mixed:
+                mixed.append(observed[at])
+            continue
+        found = validate_item(item, check)
+        if isinstance(found, str):
             result.rejected.append((i, found))
-        else:
-            result.accepted.append(found)  # type: ignore[arg-type]
+            continue
+        if not mixed:  # not seen so far (a Mapping that is not a dict): a list from here on
+            mixed = [observed[k] for k in kept]
+        mixed.append(found)
+    result.accepted = mixed or ObservationColumns.select(observed, kept)
     return result
+
+
+def _add(result: BatchResult, index: int, found: Observation | str) -> None:
+    if isinstance(found, str):
+        result.rejected.append((index, found))
+    else:
+        assert isinstance(result.accepted, list)
+        result.accepted.append(found)
 
 
 _Columns = tuple[
@@ -203,9 +220,10 @@ class _Checks:
         values: list[float | int],
         units: list[str | None],
         flags: list[str | None],
-    ) -> list[Observation | None]:
-        """The columns' observations, ``None`` where an item fails a check (or may: the
-        reference decides). Python code runs per distinct value, not per item."""
+    ) -> tuple[npt.NDArray[np.bool_], ObservationColumns]:
+        """Which items pass every check (the others may not: the reference decides), and the
+        observations of all (meaningless where an item does not pass). Python code runs per
+        distinct value, not per item."""
         n = len(stations)
         # stations: clean, known; their domains
         domains: dict[str, Domain | None] = {}
@@ -247,6 +265,8 @@ class _Checks:
         # times: parsed and checked once per distinct time
         when = {t: self.time(t) for t in dict.fromkeys(times)}
         utc = list(map(when.__getitem__, times))
+        micro = {t: 0 if u is None else microseconds(u) for t, u in when.items()}
+        time_us = np.fromiter(map(micro.__getitem__, times), dtype=np.int64, count=n)
         if None in when.values():
             good &= np.fromiter(
                 map(operator.is_not, utc, itertools.repeat(None)), dtype=bool, count=n
@@ -276,26 +296,15 @@ class _Checks:
                     canonical[at] = converted
                 v = canonical[at]
                 good[at] = (param.physical_min <= v) & (v <= param.physical_max)
-        # the observations, built without Python code per item
-        build = functools.partial(tuple.__new__, Observation)
-        fields = (
+        observed = ObservationColumns(
             stations,
-            map(codes.__getitem__, slot.tolist()),
-            utc,
-            canonical.tolist(),
-            canonical_flags,
-            itertools.repeat(None),
-            itertools.repeat(None),
-            itertools.repeat("measured"),
+            list(map(codes.__getitem__, slot.tolist())),
+            utc,  # type: ignore[arg-type]  # None only where an item does not pass
+            time_us,
+            canonical,
+            canonical_flags,  # type: ignore[arg-type]
         )
-        if good.all():
-            return list(map(build, zip(*fields, strict=False)))
-        out: list[Observation | None] = [None] * n
-        keep = np.flatnonzero(good).tolist()
-        rows = list(zip(*fields, strict=False))
-        for i in keep:
-            out[i] = build(rows[i])
-        return out
+        return good, observed
 
     def time(self, value: str | datetime) -> datetime | None:
         """``value`` as UTC if it is a clean ISO 8601 time within the window, else ``None``."""

@@ -18,10 +18,16 @@ What no protocol may store (each a per-item rejection with a one-line reason):
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Any, Final, Literal, NamedTuple
+from typing import Any, Final, Literal, NamedTuple, overload
+
+import numpy as np
+import numpy.typing as npt
 
 from sensors.errors import SensorsError, ValidationError
 from sensors.flags import DEFAULT_FLAG, is_valid_flag
@@ -237,3 +243,166 @@ def normalise(
     if basis not in BASES:
         raise ValidationError(f"basis {basis!r} is not one of {', '.join(BASES)}")
     return Observation(station, param.code, t, canonical_value, flag, interval, statistic, basis)
+
+
+_EPOCH_US: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_build: Final = functools.partial(tuple.__new__, Observation)
+
+
+class ObservationColumns(Sequence[Observation]):
+    """Observations held as columns (issue 17): what the columnar validation of a batch gives
+    and the store copies without Python code per reading.
+
+    A ``Sequence[Observation]``: indexing, iterating and comparing build the
+    :class:`Observation` named tuples on demand, so every consumer of observations takes it
+    unchanged; :meth:`store.postgres.PostgresStore.write_batches` reads the columns instead.
+    ``time`` holds the UTC datetimes (often the same objects: one per distinct time of a
+    batch) and ``time_us`` the same instants as microseconds since 1970 (int64); ``value`` is
+    in each parameter's canonical unit (float64); ``interval``, ``statistic`` and ``basis``
+    are one value for every reading, or a list of one each.
+    """
+
+    __slots__ = (
+        "basis",
+        "flag",
+        "interval",
+        "parameter",
+        "station",
+        "statistic",
+        "time",
+        "time_us",
+        "value",
+    )
+
+    def __init__(
+        self,
+        station: list[str],
+        parameter: list[str],
+        time: list[datetime],
+        time_us: npt.NDArray[np.int64],
+        value: npt.NDArray[np.float64],
+        flag: list[str],
+        interval: str | list[str | None] | None = None,
+        statistic: str | list[str | None] | None = None,
+        basis: str | list[str] = "measured",
+    ) -> None:
+        n = len(station)
+        if not (len(parameter) == len(time) == len(time_us) == len(value) == len(flag) == n):
+            raise ValueError("columns of different lengths")
+        self.station = station
+        self.parameter = parameter
+        self.time = time
+        self.time_us = time_us
+        self.value = value
+        self.flag = flag
+        self.interval = interval
+        self.statistic = statistic
+        self.basis = basis
+
+    def column(self, name: str) -> list[Any]:
+        """``interval``, ``statistic`` or ``basis`` as one value per reading."""
+        found = getattr(self, name)
+        return found if isinstance(found, list) else [found] * len(self.station)
+
+    def _fields(self) -> Iterator[tuple[Any, ...]]:
+        def each(name: str) -> Iterable[Any]:
+            found = getattr(self, name)
+            return found if isinstance(found, list) else itertools.repeat(found)
+
+        return zip(
+            self.station,
+            self.parameter,
+            self.time,
+            self.value.tolist(),
+            self.flag,
+            each("interval"),
+            each("statistic"),
+            each("basis"),
+            strict=False,  # the constant columns repeat without end
+        )
+
+    def __len__(self) -> int:
+        return len(self.station)
+
+    def __iter__(self) -> Iterator[Observation]:
+        return map(_build, self._fields())
+
+    @overload
+    def __getitem__(self, index: int) -> Observation: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Observation]: ...
+    def __getitem__(self, index: int | slice) -> Observation | list[Observation]:
+        if isinstance(index, slice):
+            return list(self)[index]
+        i = range(len(self))[index]  # IndexError as a list gives it
+        return Observation(
+            self.station[i],
+            self.parameter[i],
+            self.time[i],
+            float(self.value[i]),
+            self.flag[i],
+            self.column("interval")[i],
+            self.column("statistic")[i],
+            self.column("basis")[i],
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable columns, as a list
+
+    def __repr__(self) -> str:
+        return f"ObservationColumns({list(self)!r})"
+
+    @classmethod
+    def of(cls, observations: Iterable[Observation]) -> ObservationColumns:
+        """Observations as columns (a time's microseconds computed once per distinct time)."""
+        rows = list(observations)
+        if not rows:
+            return cls([], [], [], np.zeros(0, np.int64), np.zeros(0), [])
+        fields = map(list, zip(*rows, strict=True))
+        station, parameter, time, value, flag, interval, statistic, basis = fields
+        micro = {t: microseconds(t) for t in dict.fromkeys(time)}
+        return cls(
+            station,
+            parameter,
+            time,
+            np.fromiter(map(micro.__getitem__, time), dtype=np.int64, count=len(rows)),
+            np.asarray(value, dtype=np.float64),
+            flag,
+            interval,
+            statistic,
+            basis,
+        )
+
+    @classmethod
+    def select(cls, columns: ObservationColumns, rows: Sequence[int]) -> ObservationColumns:
+        """The readings ``rows`` (indexes, in that order) of ``columns``."""
+        pick = list(rows)
+
+        def take(values: list[Any]) -> list[Any]:
+            return [values[i] for i in pick]
+
+        def scalar_or(name: str) -> Any:
+            found = getattr(columns, name)
+            return take(found) if isinstance(found, list) else found
+
+        at = np.asarray(pick, dtype=np.intp)
+        return cls(
+            take(columns.station),
+            take(columns.parameter),
+            take(columns.time),
+            columns.time_us[at],
+            columns.value[at],
+            take(columns.flag),
+            scalar_or("interval"),
+            scalar_or("statistic"),
+            scalar_or("basis"),
+        )
+
+
+def microseconds(t: datetime) -> int:
+    """A timezone-aware time as whole microseconds since 1970-01-01T00:00:00Z."""
+    return (t - _EPOCH_US) // timedelta(microseconds=1)

@@ -204,3 +204,36 @@ def test_amount_streams_are_kept(store: PostgresStore) -> None:
         ("cod", "cou"): "kg",
         ("cod", "avg"): "mg/L",
     }
+
+
+def test_columns_are_written_as_rows_are(store: PostgresStore) -> None:
+    """Columnar batches (issue 17: Arrow through pgpq into the binary COPY) store what the
+    row path stores: provenance per batch (none for an old spool file's), a re-send changes
+    nothing, a correction keeps the previous value as a version, a (stream, time) twice in
+    one call keeps the last (the row path), several batches in one transaction."""
+    from sensors.observations import ObservationColumns
+
+    seed(store)
+    first = ObservationColumns.of([obs(i) for i in range(5)])
+    other = ObservationColumns.of([Observation("S2", "water_cd", T0, 0.002, "N", "PT1H", "avg")])
+    assert store.write_batches([(SOURCE, first), (None, other)]) == 6
+    assert store.write_batches([(SOURCE, first)]) == 5  # re-sent: nothing changes
+    corrected = ObservationColumns.of([obs(3, 99.0, flag="M"), obs(7)])
+    assert store.write_batches([(Source("mqtt"), corrected)]) == 2
+    twice = ObservationColumns.of([obs(9, 1.0), obs(9, 2.0)])
+    assert store.write_batches([(SOURCE, twice)]) == 1
+    frame = store.read_frame(station="S1")
+    assert list(frame["value"]) == [0.0, 1.0, 2.0, 99.0, 4.0, 7.0, 2.0]
+    assert list(frame["flag"]) == ["N", "N", "N", "M", "N", "N", "N"]
+    with store.connection() as conn:
+        versions = conn.execute("SELECT value, flag FROM observation_versions").fetchall()
+        protocols = conn.execute(
+            "SELECT s.station_id, src.protocol FROM observations o JOIN streams s"
+            " ON s.id = o.stream_id LEFT JOIN sources src ON src.id = o.source_id"
+            " ORDER BY s.station_id, o.time"
+        ).fetchall()
+    assert sorted(versions) == [(1.0, "N"), (3.0, "N")]  # the correction's and the repeat's
+    assert protocols[0] == ("S1", "http") and ("S1", "mqtt") in protocols
+    assert protocols[-1] == ("S2", None)  # no provenance
+    cd = store.read_frame(station="S2")
+    assert (cd["value"].tolist(), cd["interval"].tolist()) == ([0.002], ["PT1H"])

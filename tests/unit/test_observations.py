@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from sensors.errors import ValidationError
-from sensors.observations import normalise
+from sensors.observations import Observation, normalise
 
 CST = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 28, 0, 0, tzinfo=UTC)
@@ -65,3 +65,31 @@ def test_bad_readings_are_rejected_with_a_reason(change: dict[str, object], reas
 
 def test_one_hour_ahead_is_still_accepted() -> None:
     assert norm(time="2026-11-28T01:00:00+00:00").time == NOW + timedelta(hours=1)  # type: ignore[attr-defined]
+
+
+def test_observation_columns_are_a_sequence_of_observations() -> None:
+    """What the columnar validation gives is taken by every consumer of observations: it
+    indexes, slices, iterates and compares as the list of its named tuples."""
+    import numpy as np
+
+    from sensors.observations import ObservationColumns
+
+    rows = [
+        Observation("S1", "pm25", NOW, 1.5),
+        Observation("S1", "so2", NOW, 2.0, "M"),
+        Observation("S2", "pm25", NOW - timedelta(hours=1), 3.25, "N", "PT1H", "avg"),
+    ]
+    columns = ObservationColumns.of(rows)
+    assert len(columns) == 3 and list(columns) == rows and columns == rows
+    assert columns[1] == rows[1] and columns[-1] == rows[-1] and columns[:2] == rows[:2]
+    assert type(columns[0].value) is float and columns[2].interval == "PT1H"
+    assert columns.time_us.tolist() == [
+        int((t.time - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds()) * 10**6 for t in rows
+    ]
+    picked = ObservationColumns.select(columns, [2, 0])
+    assert list(picked) == [rows[2], rows[0]] and picked.time_us.dtype == np.int64
+    assert ObservationColumns.of([]) == [] and not ObservationColumns.of([])
+    with pytest.raises(IndexError):
+        columns[3]
+    with pytest.raises(ValueError, match="lengths"):
+        ObservationColumns(["S1"], [], [], np.zeros(0, np.int64), np.zeros(0), [])
