@@ -36,9 +36,23 @@ CORE = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core"
 GEOJSON = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson"
 #: 23 public air stations along a line of longitude 100.0 … 122.0 (one degree apart)
 PUBLIC = [f"P{i:02d}" for i in range(23)]
+#: the running hour's start, set when the world is made (not at import: a suite collected
+#: before an hour turns runs this module after it)
 NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 #: the latest complete hour of P00 … P09 (P00–P04 two hours earlier)
 RECENT, EARLIER = NOW - timedelta(hours=1), NOW - timedelta(hours=3)
+
+
+def _set_the_hours() -> None:
+    """The hours as of now; close to an hour's end, first wait for the next hour, so that the
+    running hour stays the running one while the module's tests run."""
+    global NOW, RECENT, EARLIER
+    now = datetime.now(UTC)
+    left = 3600 - (now.minute * 60 + now.second + now.microsecond / 1e6)
+    if left < 120:
+        time.sleep(left + 1)
+    NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    RECENT, EARLIER = NOW - timedelta(hours=1), NOW - timedelta(hours=3)
 
 
 @dataclass(frozen=True)
@@ -82,6 +96,7 @@ def world(store_module: PostgresStore) -> Iterator[World]:
 
     from store import gis as gis_store
 
+    _set_the_hours()
     store = store_module
     stations = [
         Station(s, f"Station {s}", "air", 100.0 + i, 30.0, {"city": "Chengdu"})
