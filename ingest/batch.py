@@ -12,7 +12,7 @@ import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Any, Final
+from typing import Any, Final, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -109,6 +109,75 @@ def validate_items(
     return result
 
 
+class RawColumns(Sequence[dict[str, Any]]):
+    """Raw reading items held as columns, as a parser that reads straight into columns makes
+    them (line protocol, the typed JSON body): a ``Sequence`` of items whose item ``i`` is
+    made only when asked (``{"station", "parameter", "time", "value", "unit", "flag"}``), so
+    every path that takes items takes it, and :func:`validate_items` reads the columns as
+    they are. The maker guarantees plain values: text where text belongs, a number (not a
+    bool) as value, a string or a datetime as time, ``None`` or text as unit and flag."""
+
+    __slots__ = ("flags", "parameters", "stations", "times", "units", "values")
+
+    def __init__(
+        self,
+        stations: list[str],
+        parameters: list[str],
+        times: list[str | datetime],
+        values: list[float | int],
+        units: list[str | None],
+        flags: list[str | None],
+    ) -> None:
+        n = len(stations)
+        if not all(len(c) == n for c in (parameters, times, values, units, flags)):
+            raise ValueError("columns of different lengths")
+        self.stations = stations
+        self.parameters = parameters
+        self.times = times
+        self.values = values
+        self.units = units
+        self.flags = flags
+
+    def __len__(self) -> int:
+        return len(self.stations)
+
+    def select(self, rows: Sequence[int]) -> RawColumns:
+        """The items at ``rows``, in that order."""
+        pick = operator.itemgetter(*rows) if rows else None
+
+        def chosen(column: list[Any]) -> list[Any]:
+            if pick is None:
+                return []
+            return [pick(column)] if len(rows) == 1 else list(pick(column))
+
+        return RawColumns(
+            chosen(self.stations),
+            chosen(self.parameters),
+            chosen(self.times),
+            chosen(self.values),
+            chosen(self.units),
+            chosen(self.flags),
+        )
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        return {
+            "station": self.stations[index],
+            "parameter": self.parameters[index],
+            "time": self.times[index],
+            "value": self.values[index],
+            "unit": self.units[index],
+            "flag": self.flags[index],
+        }
+
+
 def _add(result: BatchResult, index: int, found: Observation | str) -> None:
     if isinstance(found, str):
         result.rejected.append((index, found))
@@ -140,6 +209,16 @@ def _plain_columns(items: Sequence[Any]) -> _Columns | None:
     datetime as time; the others are left to the reference (``None``: no plain item)."""
     if not items:
         return None
+    if isinstance(items, RawColumns):
+        return (
+            None,
+            items.stations,
+            items.parameters,
+            items.times,
+            items.values,
+            items.units,
+            items.flags,
+        )
     get = operator.itemgetter
     try:
         if set(map(type, items)) == {dict} and _ITEM_KEYS.issuperset(
@@ -375,6 +454,8 @@ _NEEDED = frozenset({"station", "parameter", "time", "value"})
 def stations_named(items: Iterable[Any]) -> set[str]:
     """The station ids named by the well-formed items of a batch (an id holding NUL or an
     unpaired surrogate is left out: its item is rejected, and the database is not asked)."""
+    if isinstance(items, RawColumns):
+        return {s for s in set(items.stations) if is_clean_text(s)}
     return {
         item["station"]
         for item in items

@@ -25,6 +25,7 @@ from api.auth import Caller, allow, require
 from ingest import lineprotocol
 from ingest.accept import Forbidden, ingest_items, source_of
 from ingest.hj212_server import CommandFailed
+from ingest.jsonbatch import BodyError, decode_batch
 from store.context import Principal, ServiceContext
 from store.errors import StoreUnavailable
 
@@ -130,14 +131,9 @@ async def post_observations(request: Request, caller: Caller) -> JSONResponse:
     if body is None:
         return _error(413, f"body larger than {MAX_BODY_BYTES} bytes", {"Connection": "close"})
     try:
-        doc: Any = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return _error(400, f"body is not valid JSON: {exc}")
-    except RecursionError:
-        return _error(400, "body is nested too deeply")
-    items = doc.get("observations") if isinstance(doc, dict) else None
-    if not isinstance(items, list):
-        return _error(400, 'body must be an object {"observations": [...]}')
+        items = decode_batch(body)
+    except BodyError as exc:
+        return _error(400, str(exc))
     if len(items) > MAX_ITEMS:
         return _error(413, f"more than {MAX_ITEMS} observations in one batch")
 
@@ -235,10 +231,7 @@ async def write_line_protocol(
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         return _influx_error(400, "invalid", "body is not UTF-8 text")
-    points, errors = lineprotocol.parse(text)
-    items, origins = lineprotocol.points_to_items(
-        points, lineprotocol.PRECISIONS[precision], errors
-    )
+    items, origins, errors = lineprotocol.parse_items(text, lineprotocol.PRECISIONS[precision])
     if len(items) > MAX_ITEMS:
         return _influx_error(413, "request too large", f"more than {MAX_ITEMS} fields")
 
@@ -255,7 +248,7 @@ async def write_line_protocol(
         except Forbidden as exc:
             return _influx_error(403, "forbidden", str(exc))
         for index, reason in result.rejected:
-            errors.append((origins[index], f"field {items[index]['parameter']}: {reason}"))
+            errors.append((origins[index], f"field {items.parameters[index]}: {reason}"))
         if not errors:
             return Response(status_code=204)
         errors.sort()

@@ -7,16 +7,19 @@ string (``"…"``) and boolean (``t``/``true``/``True``/``TRUE``, ``f``/``false`
 starting with ``#`` and blank lines are skipped. ``parse`` returns the good lines and an error
 per bad line (1-based line numbers), so that a batch keeps its valid lines.
 ``points_to_items`` turns points into EcoSense's raw reading items (measurement = station,
-field = parameter, tags ``unit`` and ``flag``).
+field = parameter, tags ``unit`` and ``flag``); ``parse_items`` does both at once, straight into
+columns (issue 17), and is property-tested equal to the two.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from ingest.batch import RawColumns
 from sensors.observations import is_clean_text
 
 FieldValue = float | int | str | bool
@@ -276,12 +279,15 @@ def encode_line(point: Point) -> str:
 
 
 def points_to_items(
-    points: list[tuple[int, Point]], ns_per_unit: int, errors: list[tuple[int, str]]
+    points: list[tuple[int, Point]],
+    ns_per_unit: int,
+    errors: list[tuple[int, str]],
+    now: datetime | None = None,
 ) -> tuple[list[dict[str, Any]], list[int]]:
     """One raw reading item per numeric field, and the line number of each; a non-numeric
     field, an impossible timestamp or a tag holding NUL (or a lone surrogate) is added to
-    ``errors``."""
-    now = datetime.now(UTC)
+    ``errors``. A line without a timestamp is at ``now`` (default: the present)."""
+    now = now or datetime.now(UTC)
     items: list[dict[str, Any]] = []
     origins: list[int] = []
     for number, point in points:
@@ -320,3 +326,134 @@ def points_to_items(
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def parse_items(
+    body: str, ns_per_unit: int, now: datetime | None = None
+) -> tuple[RawColumns, list[int], list[tuple[int, str]]]:
+    """``(items, origins, errors)`` of a request body: what ``points_to_items(*parse(body))``
+    gives (the same items in the same order, the same errors), read straight into columns.
+
+    A line without escapes or quotes (nearly every reading) is split with ``str`` methods and
+    its fields go to the columns without a :class:`Point` or a dict; each field value is read
+    with ``float`` first, and only a value ``float`` refuses or finds not finite is read again
+    by the general rules (``1i``, ``t``, ``"text"``, ``nan``). Any other line goes through
+    :func:`parse_line` and the rules of :func:`points_to_items`. ``errors`` are in line order.
+    """
+    now = now or datetime.now(UTC)
+    stations: list[str] = []
+    parameters: list[str] = []
+    times: list[str | datetime] = []
+    values: list[float | int] = []
+    units: list[str | None] = []
+    flags: list[str | None] = []
+    origins: list[int] = []
+    errors: list[tuple[int, str]] = []
+    clean = is_clean_text(body)  # then every tag is clean
+    when_of: dict[int, datetime | None] = {}
+
+    def time_of(number: int, timestamp: int | None) -> datetime | None:
+        if timestamp is None:
+            return now
+        when = when_of.get(timestamp)
+        if when is None and timestamp not in when_of:
+            try:
+                when = _EPOCH + timedelta(microseconds=timestamp * ns_per_unit // 1000)
+            except OverflowError:
+                when = None
+            when_of[timestamp] = when
+        if when is None:
+            errors.append((number, f"timestamp {timestamp} out of range"))
+        return when
+
+    def add_point(number: int, point: Point) -> None:
+        bad_tag = next(
+            (k for k, v in point.tags.items() if not (is_clean_text(k) and is_clean_text(v))), None
+        )
+        if bad_tag is not None:
+            errors.append((number, f"tag {bad_tag!r} holds a NUL character or a lone surrogate"))
+            return
+        when = time_of(number, point.timestamp)
+        if when is None:
+            return
+        unit, flag = point.tags.get("unit"), point.tags.get("flag")
+        for name, value in point.fields.items():
+            if isinstance(value, bool | str):
+                errors.append(
+                    (number, f"field {name}: {type(value).__name__} values are not readings")
+                )
+                continue
+            stations.append(point.measurement)
+            parameters.append(name)
+            times.append(when)
+            values.append(value)
+            units.append(unit)
+            flags.append(flag)
+            origins.append(number)
+
+    for number, raw in enumerate(body.split("\n"), start=1):
+        line = raw.rstrip("\r")
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        line = line.strip()
+        if "\\" in line or '"' in line or not clean:
+            try:
+                add_point(number, parse_line(line))
+            except LineProtocolError as exc:
+                errors.append((number, str(exc)))
+            continue
+        # parse_line's fast path, into the columns
+        series, _, rest = line.partition(" ")
+        rest = rest.lstrip(" ")
+        if not rest:
+            errors.append((number, "expected a measurement and at least one field"))
+            continue
+        field_text, _, tail = rest.partition(" ")
+        measurement, *tag_texts = series.split(",")
+        if not measurement:
+            errors.append((number, "missing measurement"))
+            continue
+        unit = flag = None
+        fields: dict[str, FieldValue] = {}
+        try:
+            if tag_texts:
+                tags: dict[str, str] = {}
+                for tag in tag_texts:
+                    kv = tag.split("=")
+                    if len(kv) != 2 or not kv[0] or not kv[1]:
+                        raise LineProtocolError(f"invalid tag {tag!r}")
+                    tags[kv[0]] = kv[1]
+                unit, flag = tags.get("unit"), tags.get("flag")
+            for pair in field_text.split(","):
+                key, sep, text = pair.partition("=")
+                if not sep:
+                    raise LineProtocolError(f"invalid field {key!r}")
+                if not key:
+                    raise LineProtocolError("empty field key")
+                try:
+                    number_value = float(text)
+                except ValueError:
+                    fields[key] = _field_value(text)
+                    continue
+                fields[key] = number_value if math.isfinite(number_value) else _field_value(text)
+            timestamp = _timestamp(tail.strip())
+        except LineProtocolError as exc:
+            errors.append((number, str(exc)))
+            continue
+        when = time_of(number, timestamp)
+        if when is None:
+            continue
+        for name, value in fields.items():
+            if isinstance(value, bool | str):
+                errors.append(
+                    (number, f"field {name}: {type(value).__name__} values are not readings")
+                )
+                continue
+            stations.append(measurement)
+            parameters.append(name)
+            times.append(when)
+            values.append(value)
+            units.append(unit)
+            flags.append(flag)
+            origins.append(number)
+    return RawColumns(stations, parameters, times, values, units, flags), origins, errors

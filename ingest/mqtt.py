@@ -36,6 +36,7 @@ import re
 import secrets
 import ssl
 import threading
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest import lineprotocol
 from ingest.accept import ingest_items
+from ingest.batch import RawColumns
 from sensors.observations import Source
 from store.context import Principal, ServiceContext
 
@@ -116,7 +118,7 @@ def subscriptions() -> list[tuple[str, int]]:
     return [(f"$share/{GROUP}/{ROOT}/+/{kind}", 1) for kind in ("json", "lp")]
 
 
-def message_items(payload: bytes | bytearray, kind: str) -> tuple[list[dict[str, Any]], list[str]]:
+def message_items(payload: bytes | bytearray, kind: str) -> tuple[Sequence[Any], list[str]]:
     """Raw reading items of a message, and problems that reject the whole message or lines."""
     if kind == "json":
         try:
@@ -134,8 +136,8 @@ def message_items(payload: bytes | bytearray, kind: str) -> tuple[list[dict[str,
         text = payload.decode("utf-8")
     except UnicodeDecodeError:
         return [], ["payload is not UTF-8 text"]
-    points, errors = lineprotocol.parse(text)
-    items, _ = lineprotocol.points_to_items(points, 1, errors)
+    items, _, errors = lineprotocol.parse_items(text, 1)
+    errors.sort()
     return items, [f"line {n}: {reason}" for n, reason in errors]
 
 
@@ -205,12 +207,19 @@ class MqttIngest:
             return
         station, kind = parts[2], parts[3]
         items, problems = message_items(msg.payload, kind)
-        mine = [i for i in items if isinstance(i, dict) and i.get("station") == station]
-        problems += [
-            f"item {n}: not for station {station}"
-            for n, i in enumerate(items)
-            if not (isinstance(i, dict) and i.get("station") == station)
-        ]
+        mine: Sequence[Any]
+        if isinstance(items, RawColumns):  # line protocol: columns, kept as columns
+            ours = [n for n, s in enumerate(items.stations) if s == station]
+            mine = items if len(ours) == len(items) else items.select(ours)
+            theirs: Iterable[int] = sorted(set(range(len(items))).difference(ours))
+        else:
+            mine = [i for i in items if isinstance(i, dict) and i.get("station") == station]
+            theirs = (
+                n
+                for n, i in enumerate(items)
+                if not (isinstance(i, dict) and i.get("station") == station)
+            )
+        problems += [f"item {n}: not for station {station}" for n in theirs]
         try:
             result = ingest_items(
                 self.ctx, Principal(None), mine, _MQTT, device=True, actor=f"mqtt:{station}"

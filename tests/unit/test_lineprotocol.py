@@ -17,6 +17,7 @@ from ingest.lineprotocol import (
     _parse_line_general,
     encode_line,
     parse,
+    parse_items,
     parse_line,
     points_to_items,
 )
@@ -165,3 +166,107 @@ def test_arbitrary_bodies_store_only_clean_recent_possible_readings(body: str) -
         assert "\x00" not in o.station and now - timedelta(days=31) < o.time
         assert lookup(o.parameter).physically_possible(o.value)
     assert all(isinstance(n, int) and reason for n, reason in errors)
+
+
+# ------------------------------------------------------------- columns (issue 17)
+_VALUE_TEXTS = st.sampled_from(
+    [
+        "1",
+        "-2.5",
+        "1e3",
+        "1e400",
+        "nan",
+        "inf",
+        "-Infinity",
+        "1i",
+        "7u",
+        "-1u",
+        "t",
+        "false",
+        '"text"',
+        '"a\\"b"',
+        "1_0",
+        "",
+        "\t",
+        "x",
+        "1.5.2",
+        "99999999999999999999i",
+    ]
+) | st.floats(allow_nan=True).map(repr)
+_STRUCTURED_LINES = st.tuples(
+    st.sampled_from(["S1", "S2", "s\\ 1", "", "#S1", " S1"]),
+    st.lists(
+        st.sampled_from(
+            ["unit=ug/m3", "unit=mg/m3", "flag=N", "flag=x", "unit=", "site=a\x00b", "a"]
+        ),
+        max_size=2,
+    ),
+    st.lists(
+        st.tuples(st.sampled_from(["pm25", "pm10", "so2", "a", "", "pm25"]), _VALUE_TEXTS),
+        max_size=4,
+    ),
+    st.sampled_from(["", " 1795824000", " -62135596800", " 99999999999999999999", "  7 8", " x"]),
+    st.sampled_from(["", "\r", " "]),
+).map(
+    lambda p: (
+        p[0]
+        + "".join("," + t for t in p[1])
+        + " "
+        + ",".join(f"{k}={v}" for k, v in p[2])
+        + p[3]
+        + p[4]
+    )
+)
+_BODIES = st.lists(_STRUCTURED_LINES, max_size=6).map("\n".join)
+
+
+def _reference(body: str, precision: int, now: datetime) -> tuple[list[Any], Any, Any]:
+    points, errors = parse(body)
+    items, origins = points_to_items(points, precision, errors, now)
+    return items, origins, sorted(errors)
+
+
+@given(st.one_of(_BODIES, st.text(max_size=200)), st.sampled_from([1, 1_000, 10**9]))
+def test_columns_are_the_points_items(body: str, precision: int) -> None:
+    """``parse_items`` (straight into columns) gives exactly what ``parse`` and
+    ``points_to_items`` give: the same items in the same order, the same line numbers, the
+    same errors."""
+    now = datetime(2026, 12, 4, tzinfo=UTC)
+    items, origins, errors = parse_items(body, precision, now)
+    expected_items, expected_origins, expected_errors = _reference(body, precision, now)
+    assert list(items) == expected_items
+    assert origins == expected_origins
+    assert errors == expected_errors
+
+
+def test_columns_of_a_plain_body() -> None:
+    items, origins, errors = parse_items(
+        "S1,unit=ug/m3 pm25=35.2,pm10=61i 1795824000\n\nS2 so2=4,x=t 1795824001", 10**9
+    )
+    assert items.stations == ["S1", "S1", "S2"]
+    assert items.parameters == ["pm25", "pm10", "so2"]
+    assert items.values == [35.2, 61, 4.0]
+    assert items.units == ["ug/m3", "ug/m3", None]
+    assert items.times[2] == datetime.fromtimestamp(1795824001, UTC)
+    assert origins == [1, 1, 3]
+    assert errors == [(3, "field x: bool values are not readings")]
+    assert items.select([2, 0]).stations == ["S2", "S1"]
+    assert items.select([]).stations == []
+
+
+@given(st.one_of(_BODIES, st.text(max_size=200)))
+def test_columns_validate_as_items_do(body: str) -> None:
+    """Validation of the columns is the validation of the items they hold."""
+    now = datetime.now(UTC)
+    columns, _, _ = parse_items(body, 1, now)
+    settings: dict[str, Any] = {
+        "known_station": lambda s: s != "S2",
+        "default_tz": UTC,
+        "max_future": timedelta(hours=1),
+        "max_past": timedelta(days=30),
+        "now": now,
+    }
+    by_columns = validate_items(columns, **settings)
+    by_items = validate_items(list(columns), **settings)
+    assert list(by_columns.accepted) == list(by_items.accepted)
+    assert by_columns.rejected == by_items.rejected
