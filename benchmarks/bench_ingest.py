@@ -8,7 +8,8 @@ database:
   shape as ``observations`` in the same database;
 - **HTTP JSON**: ``POST /api/v1/observations``, ``--clients`` concurrent devices sending
   batches of ``--batch`` readings;
-- **line protocol**: ``POST /api/v2/write``, same clients and batches;
+- **line protocol**: ``POST /api/v2/write``, same clients, six fields a line and ``--lines``
+  (5,000) lines a request;
 - **HJ 212**: ``--devices`` concurrent TCP connections sending 2011 uploads of 10 pollutants,
   each waiting for its 9014 before the next (packets built, and each device logged in,
   before the clock starts: the password checks, once per device, are not counted);
@@ -115,22 +116,33 @@ async def post_readings(
     t0: datetime,
     lineprotocol: bool,
     parameters: Sequence[str] = PARAMS,
+    lines: int | None = None,
+    fields: int = 6,
 ) -> tuple[int, float]:
-    """Each ``(gateway URL, station, token)`` posts its share of ``rows`` readings in batches
-    of ``batch`` (JSON, or line protocol), all at once: ``(readings sent, perf_counter at the
-    start)``. Readings cycle through ``parameters``, one time a second per cycle from ``t0``."""
+    """Each ``(gateway URL, station, token)`` posts its share of ``rows`` readings, all at
+    once: ``(readings sent, perf_counter at the start)``.
+
+    JSON: batches of ``batch`` readings cycling through ``parameters``, one time a second per
+    cycle from ``t0``. Line protocol: ``fields`` fields a line (the first of ``parameters``),
+    one line a second from ``t0``, ``lines`` lines a request (default: ``batch`` readings'
+    worth)."""
     per_client = rows // len(targets)
+    per_line = min(fields, len(parameters))
+    n_lines = per_client // per_line
+    step = lines or max(1, batch // per_line)
 
     async def client(base: str, station: str, token: str) -> None:
         async with httpx.AsyncClient(base_url=base, timeout=120) as c:
-            for first in range(0, per_client, batch):
-                ks = range(first, min(first + batch, per_client))
-                times = {k: t0 + timedelta(seconds=k // len(parameters)) for k in ks}
-                if lineprotocol:
+            if lineprotocol:
+                for first in range(0, n_lines, step):
                     body = "\n".join(
-                        f"{station} {parameters[k % len(parameters)]}={k % 97 + 0.5} "
-                        f"{int(times[k].timestamp())}"
-                        for k in ks
+                        f"{station} "
+                        + ",".join(
+                            f"{parameters[f]}={(k * per_line + f) % 97 + 0.5}"
+                            for f in range(per_line)
+                        )
+                        + f" {int((t0 + timedelta(seconds=k)).timestamp())}"
+                        for k in range(first, min(first + step, n_lines))
                     )
                     r = await c.post(
                         "/api/v2/write",
@@ -139,34 +151,43 @@ async def post_readings(
                         headers={"Authorization": f"Token {token}"},
                     )
                     assert r.status_code == 204, r.text
-                else:
-                    items = [
-                        {
-                            "station": station,
-                            "parameter": parameters[k % len(parameters)],
-                            "time": times[k].isoformat(),
-                            "value": k % 97 + 0.5,
-                        }
-                        for k in ks
-                    ]
-                    r = await c.post(
-                        "/api/v1/observations",
-                        json={"observations": items},
-                        headers={"Authorization": f"Bearer {token}"},
-                    )
-                    assert r.status_code == 200 and r.json()["rejected"] == 0, r.text
+                return
+            for first in range(0, per_client, batch):
+                ks = range(first, min(first + batch, per_client))
+                items = [
+                    {
+                        "station": station,
+                        "parameter": parameters[k % len(parameters)],
+                        "time": (t0 + timedelta(seconds=k // len(parameters))).isoformat(),
+                        "value": k % 97 + 0.5,
+                    }
+                    for k in ks
+                ]
+                r = await c.post(
+                    "/api/v1/observations",
+                    json={"observations": items},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+                assert r.status_code == 200 and r.json()["rejected"] == 0, r.text
 
     start = time.perf_counter()
     await asyncio.gather(*(client(*t) for t in targets))
-    return per_client * len(targets), start
+    sent = n_lines * per_line if lineprotocol else per_client
+    return sent * len(targets), start
 
 
 async def _http(
-    base: str, tokens: list[str], rows: int, batch: int, t0: datetime, lineprotocol: bool
+    base: str,
+    tokens: list[str],
+    rows: int,
+    batch: int,
+    t0: datetime,
+    lineprotocol: bool,
+    lines: int | None = None,
 ) -> tuple[int, float]:
     """``len(tokens)`` devices (stations ``B0``…) posting to one gateway."""
     targets = [(base, f"B{i}", token) for i, token in enumerate(tokens)]
-    return await post_readings(targets, rows, batch, t0, lineprotocol)
+    return await post_readings(targets, rows, batch, t0, lineprotocol, lines=lines)
 
 
 def _packet(mn: str, qn: int, t: datetime, flag: int = 5) -> bytes:
@@ -293,12 +314,20 @@ async def _hj212_latency(
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--batch", type=int, default=1_000)
+    parser.add_argument("--batch", type=int, default=1_000, help="readings a JSON request")
+    parser.add_argument(
+        "--lines", type=int, default=5_000, help="lines a line-protocol request (6 fields a line)"
+    )
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--devices", type=int, default=1_000)
     parser.add_argument("--seconds", type=float, default=10)
     args = parser.parse_args(argv)
-    result: dict[str, Any] = {"rows": args.rows, "batch": args.batch, "clients": args.clients}
+    result: dict[str, Any] = {
+        "rows": args.rows,
+        "batch": args.batch,
+        "lines": args.lines,
+        "clients": args.clients,
+    }
     with tempfile.TemporaryDirectory(prefix="ecosense-bench-") as tmp:
         data_dir = Path(tmp)
         n_devices = max(args.clients, args.devices)
@@ -320,7 +349,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 loads: dict[str, Callable[[datetime], Coroutine[Any, Any, tuple[int, float]]]] = {
                     "http_json": lambda t0: _http(http, tokens, args.rows, args.batch, t0, False),
                     "line_protocol": lambda t0: _http(
-                        http, tokens, args.rows, args.batch, t0, True
+                        http, tokens, args.rows, args.batch, t0, True, args.lines
                     ),
                     "hj212": lambda t0: _hj212_throughput(
                         host, port, mns[: args.devices], args.rows, t0

@@ -56,7 +56,10 @@ Under abuse (README "Listeners under abuse"):
   protocol v1 line naming the client, whose address is then capped and logged.
 - a connection that has not sent a packet with a known MN and PW within ``auth_timeout``
   seconds is closed (garbage alone does not close a connection: a unit behind a noisy
-  line recovers on its next good packet).
+  line recovers on its next good packet). A connection whose MN and PW wait for their
+  verification is not: the wait is the server's (1,000 units reconnecting at once after a
+  restart queue for ``max_verifications`` hashes at a time, tens of seconds; closing them
+  would make them reconnect and queue again, for ever).
 - framing and packet errors are counted per connection and logged as one summary line per
   connection and ``SUMMARY_INTERVAL`` ("N framing errors, M bytes discarded"), never a line
   per error; the decoder skips garbage in linear time, so garbage on one connection does not
@@ -86,7 +89,7 @@ import uvloop
 from ingest import hj212
 from ingest.hj212_readings import STATUS_UPLOADS, RawReading, readings, rehome, status_readings
 from ingest.limits import Admission, Network, host_of
-from sensors.observations import Source
+from sensors.observations import ObservationColumns, Source
 from store import audit as audit_log
 from store import instances as routes
 from store import notify, quarantine
@@ -577,7 +580,7 @@ class Hj212Server:
     quarantine_codes: distinct codes not in the dictionary held per device; readings of
         further new codes are counted and dropped.
     auth_timeout: seconds a connection has to send a packet with a known MN and PW before
-        it is closed.
+        it is closed (the time its credentials wait for verification not counted).
     max_per_address: most open connections from one address (trusted proxies excepted).
     max_connections: most open connections in all.
     trusted_proxies: networks of trusted proxies, capped by ``max_connections`` only.
@@ -713,6 +716,7 @@ class Hj212Server:
                 c
                 for c in self.connections
                 if not c.authenticated
+                and c.backlog is None  # not waiting for its credentials to be verified
                 and c.opened_at < now - self.auth_timeout
                 and c.last_active >= now - self.idle_timeout
             ]
@@ -833,7 +837,7 @@ class Hj212Server:
                 await asyncio.to_thread(self._hold, held)
             try:
                 stored = await asyncio.to_thread(
-                    self.write, [batch for _, batch, _, _ in group if batch is not None]
+                    self._write_columns, [batch for _, batch, _, _ in group if batch is not None]
                 )
             except Exception:
                 failed = await self._one_by_one(group)
@@ -843,6 +847,11 @@ class Hj212Server:
             for connection, _, reply, n in group:
                 connection.committed(reply, n)
             await self._audit(uploads, 0)
+
+    def _write_columns(self, batches: list[SourcedBatch]) -> int:
+        """Write a group commit's uploads as columns (issue 17: the store copies columns as
+        one Arrow record batch, without Python code per reading), in a worker thread."""
+        return self.write([(src, ObservationColumns.of(obs)) for src, obs in batches])
 
     async def _audit(
         self, uploads: dict[tuple[str, str, str | None], list[int]], failed: int

@@ -231,11 +231,11 @@ def append_many(conn: Connection, events: Sequence[Event]) -> list[Entry]:
             out.append(Entry(*fields, hash=digest))
             rows.append((*fields[:7], None if details is None else Jsonb(details), prev, digest))
             prev = digest
-        with conn.cursor() as cur:
-            cur.executemany(
-                f"INSERT INTO audit_log ({_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
-                rows,
-            )
+        # One COPY for the entries (a round of 1,000 devices' group commit is 1,000 entries:
+        # COPY costs a fraction of executemany's per-row round of the protocol).
+        with conn.cursor() as cur, cur.copy(f"COPY audit_log ({_COLUMNS}) FROM STDIN") as copy:
+            for r in rows:
+                copy.write_row(r)
     return out
 
 

@@ -838,8 +838,8 @@ class PostgresStore:
         """The rows of columnar batches as one Arrow record batch of the COPY's columns
         (``stream_id, time, value, flag, source_id``), built without Python code per reading;
         ``None`` when a (stream, time) comes twice (the row path keeps its versions)."""
-        keys = [
-            list(
+        keys = list(
+            itertools.chain.from_iterable(
                 zip(
                     obs.station,
                     obs.parameter,
@@ -848,26 +848,22 @@ class PostgresStore:
                     obs.column("basis"),
                     strict=True,
                 )
+                for _, obs in batches
             )
-            for _, obs in batches
-        ]
-        ids = self.stream_ids(itertools.chain.from_iterable(keys))
-        sids = self.source_ids(src for src, _ in batches)
-        stream = np.concatenate(
-            [np.fromiter(map(ids.__getitem__, k), dtype=np.int32, count=len(k)) for k in keys]
         )
+        ids = self.stream_ids(keys)
+        sids = self.source_ids(src for src, _ in batches)
+        stream = np.fromiter(map(ids.__getitem__, keys), dtype=np.int32, count=len(keys))
         time_us = np.concatenate([obs.time_us for _, obs in batches])
-        if len(batches) > 1 or len(stream) > 1:
+        if len(stream) > 1:
             order = np.lexsort((time_us, stream))
             s, t = stream[order], time_us[order]
             if bool(((s[1:] == s[:-1]) & (t[1:] == t[:-1])).any()):
                 return None
-        source = np.concatenate(
-            [np.full(len(obs), sids[src] or 0, dtype=np.int32) for src, obs in batches]
-        )
-        unknown = np.concatenate(
-            [np.full(len(obs), sids[src] is None, dtype=bool) for src, obs in batches]
-        )
+        lengths = [len(obs) for _, obs in batches]
+        source_of = [sids[src] for src, _ in batches]
+        source = np.repeat(np.array([k or 0 for k in source_of], dtype=np.int32), lengths)
+        unknown = np.repeat(np.array([k is None for k in source_of], dtype=bool), lengths)
         return pa.record_batch(
             [
                 pa.array(stream, type=pa.int32()),

@@ -409,3 +409,40 @@ def test_hj212_proxy_protocol_from_a_trusted_proxy_names_the_client(
             assert ATTACKER in threaded.server.admission.open
     finally:
         threaded.stop()
+
+
+def test_a_reconnect_storm_is_logged_in_whatever_the_verification_queue(
+    gateway_factory: list[Gateway], tmp_path: Path, database_url: str, store: PostgresStore
+) -> None:
+    """Issue 17: 1,000 units logging in at once were closed by the auth time-out while their
+    passwords waited in the verification queue (``bench_ingest --devices 1000``), and would
+    reconnect and queue again. Here 80 units at once, each password an Argon2id hash,
+    verified two at a time, behind a 1-second auth time-out: every one gets its 9013."""
+    units = [f"010000A8900016F000STORM{i:03d}" for i in range(80)]
+    for i, mn in enumerate(units):
+        store.add_device(f"storm-{i}", "W1", mn=mn, password=PW)
+    g = _gateway(
+        gateway_factory,
+        tmp_path,
+        database_url,
+        {"ECOSENSE_AUTH_TIMEOUT_SECONDS": "1", "ECOSENSE_MAX_CONNECTIONS_PER_ADDRESS": "1000"},
+    )
+    sockets = [socket.create_connection(g.hj212, timeout=120) for _ in units]
+    try:
+        t0 = time.monotonic()
+        for s, mn in zip(sockets, units, strict=True):
+            s.sendall(
+                hj212.encode(cn="1013", st="32", mn=mn, pw=PW, qn="20260101000000000", flag=5)
+            )
+        for s in sockets:
+            decoder = hj212.FrameDecoder()
+            frames: list[bytes] = []
+            while not frames:
+                chunk = s.recv(4096)
+                assert chunk, "closed before its 9013"
+                frames = [f for f in decoder.feed(chunk) if isinstance(f, bytes)]
+            assert hj212.parse(frames[0]).cn == "9013"
+        assert time.monotonic() - t0 > 1  # the queue did outlast the auth time-out
+    finally:
+        for s in sockets:
+            s.close()
