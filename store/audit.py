@@ -312,7 +312,10 @@ def record(
 
 class AuditWriter:
     """Appends submitted events in a background thread, in batches of up to ``max_batch``
-    (one transaction each, chained as :func:`append_many`). :meth:`submit` never blocks: beyond
+    (one transaction each, chained as :func:`append_many`), gathered for up to ``linger``
+    seconds after the first (a gateway under load submits an entry per request or group
+    commit: one transaction per entry would cost the database more than the readings do).
+    :meth:`submit` never blocks: beyond
     ``max_queue`` waiting events, an event is logged as an error and dropped (the database is
     down or far behind). While the database is unreachable a batch is retried (every second,
     for up to ``retry_seconds``, not once stopping) before it is logged and dropped.
@@ -326,9 +329,11 @@ class AuditWriter:
         max_batch: int = 1000,
         max_queue: int = 100_000,
         retry_seconds: float = 300.0,
+        linger: float = 0.05,
     ) -> None:
         self.store = store
         self.max_batch = max_batch
+        self.linger = linger
         self.retry_seconds = retry_seconds
         self._stopping = threading.Event()
         self._queue: queue.Queue[Event | None] = queue.Queue(max_queue)
@@ -405,9 +410,11 @@ class AuditWriter:
             end = first is None
             if first is not None:
                 batch.append(first)
+            deadline = time.monotonic() + self.linger
             while not end and len(batch) < self.max_batch:
+                wait = deadline - time.monotonic()
                 try:
-                    more = self._queue.get_nowait()
+                    more = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if more is None:
