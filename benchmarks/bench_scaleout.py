@@ -5,7 +5,8 @@ administrator's URL; by default ``ECOSENSE_TEST_TIMESCALE_URL``, which ``scripts
 starts), dropped afterwards:
 
 - **Gateways**: ``--clients`` devices post batches of ``--batch`` readings (HTTP JSON, then line
-  protocol) to one ``ecosense up --roles gateway`` process, then spread over two; readings per
+  protocol), then ``--devices`` HJ 212 connections upload 2011 packets of 10 pollutants, to one
+  ``ecosense up --roles gateway`` process, then spread over two; readings per
   second counted until every reading is readable, as a ratio to raw binary COPY of as many
   rows into a table of the same shape in the same database, in the same run; and the gateways'
   CPU time per reading (so readings per second per gateway core).
@@ -50,6 +51,8 @@ from benchmarks.bench_ingest import (
     _baseline_copy,
     _count,
     _cpu_seconds,
+    _hj212_login,
+    _hj212_throughput,
     post_readings,
 )
 from pipelines.jobs import JobContext, run_daily, run_hourly
@@ -78,8 +81,9 @@ def fresh_database(admin: str) -> Iterator[str]:
             conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-def start_gateway(url: str, data_dir: Path) -> tuple[subprocess.Popen[str], str]:
-    """``ecosense up --roles gateway`` on a free port until ``ready``: (process, HTTP URL)."""
+def start_gateway(url: str, data_dir: Path) -> tuple[subprocess.Popen[str], str, tuple[str, int]]:
+    """``ecosense up --roles gateway`` on free ports until ``ready``: (process, HTTP URL, HJ 212
+    address)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ECOSENSE_")}
     env.update(BENCH_ENV, PYTHONPATH=str(REPO), ECOSENSE_DATABASE_URL=url)
     env.update(ECOSENSE_DATA_DIR=str(data_dir), ECOSENSE_JOBS_INTERVAL_SECONDS="0")
@@ -91,13 +95,38 @@ def start_gateway(url: str, data_dir: Path) -> tuple[subprocess.Popen[str], str]
     assert proc.stdout is not None
     for line in proc.stdout:
         if line.startswith("ready "):
-            m = re.search(r"http=(\S+)", line)
+            m = re.search(r"http=(\S+) hj212=(\S+):(\d+)", line)
             assert m is not None
-            return proc, m.group(1)
+            return proc, m.group(1), (m.group(2), int(m.group(3)))
     raise RuntimeError("the gateway did not start")
 
 
-def gateways(url: str, rows: int, batch: int, clients: int) -> dict[str, Any]:
+async def _hj212_spread(
+    addresses: list[tuple[str, int]], mns: list[str], rows: int, t0: datetime
+) -> tuple[int, float]:
+    """HJ 212 uploads from ``mns``, spread over the gateways at ``addresses`` (device ``k`` to
+    gateway ``k mod n``, where it logged in: :func:`_hj212_logins`), all at once: ``(readings
+    sent, perf_counter at the first send)``."""
+    n = len(addresses)
+    shares = [mns[k::n] for k in range(n)]
+    done = await asyncio.gather(
+        *(
+            _hj212_throughput(host, port, share, rows * len(share) // len(mns), t0)
+            for (host, port), share in zip(addresses, shares, strict=True)
+        )
+    )
+    return sum(sent for sent, _ in done), min(start for _, start in done)
+
+
+def _hj212_logins(addresses: list[tuple[str, int]], mns: list[str]) -> None:
+    """Each device logs in at its gateway (``k mod n``) before the clock and the CPU count
+    start: the Argon2id check of each password is the cost of connecting, not of uploading."""
+    n = len(addresses)
+    for k, (host, port) in enumerate(addresses):
+        asyncio.run(_hj212_login(host, port, mns[k::n]))
+
+
+def gateways(url: str, rows: int, batch: int, clients: int, devices: int = 200) -> dict[str, Any]:
     """Throughput of 1 and 2 gateway processes, ratio to COPY in the same run."""
     out: dict[str, Any] = {}
     with open_store(database_url=url, data_dir=Path(tempfile.mkdtemp())) as opened:
@@ -106,6 +135,12 @@ def gateways(url: str, rows: int, batch: int, clients: int) -> dict[str, Any]:
             [Station(f"G{i}", f"g{i}", "air", 116.0, 40.0) for i in range(clients)]
         )
         tokens = [store.add_device(f"g{i}", f"G{i}") for i in range(clients)]
+        mns = [f"MN{i:06d}" for i in range(devices)]
+        store.upsert_stations(
+            [Station(f"H{i}", f"h{i}", "air", 116.0, 40.0) for i in range(devices)]
+        )
+        for i, mn in enumerate(mns):
+            store.add_device(f"hj{i}", f"H{i}", mn=mn, password="pw")
     copy_rate, _ = _baseline_copy(url, rows, batch)
     out["copy_rows_per_s"] = round(copy_rate)
     year = 2001
@@ -114,14 +149,20 @@ def gateways(url: str, rows: int, batch: int, clients: int) -> dict[str, Any]:
             procs = [start_gateway(url, Path(tmp) / f"g{k}") for k in range(n)]
             try:
                 targets = [(procs[i % n][1], f"G{i}", tokens[i]) for i in range(clients)]
-                watched = [psutil.Process(p.pid) for p, _ in procs]
-                for name, lp in (("http_json", False), ("line_protocol", True)):
+                watched = [psutil.Process(p.pid) for p, _, _ in procs]
+                for name in ("http_json", "line_protocol", "hj212"):
+                    if name == "hj212":
+                        _hj212_logins([a for _, _, a in procs], mns)
                     before, cpu = _count(url), sum(_cpu_seconds(p) for p in watched)
-                    sent, start = asyncio.run(
-                        post_readings(
-                            targets, rows, batch, datetime(year, 1, 1, tzinfo=UTC), lp, POLLUTANTS
+                    t0 = datetime(year, 1, 1, tzinfo=UTC)
+                    load = (
+                        _hj212_spread([a for _, _, a in procs], mns, rows, t0)
+                        if name == "hj212"
+                        else post_readings(
+                            targets, rows, batch, t0, name == "line_protocol", POLLUTANTS
                         )
                     )
+                    sent, start = asyncio.run(load)
                     year += 1
                     while _count(url) < before + sent:  # until readable
                         time.sleep(0.02)
@@ -135,9 +176,9 @@ def gateways(url: str, rows: int, batch: int, clients: int) -> dict[str, Any]:
                         "readings_per_s_per_gateway_core": round(sent / used),
                     }
             finally:
-                for p, _ in procs:
+                for p, _, _ in procs:
                     p.terminate()
-                for p, _ in procs:
+                for p, _, _ in procs:
                     p.wait(60)
                     assert p.stdout is not None
                     p.stdout.close()
@@ -250,6 +291,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--batch", type=int, default=1_000)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--devices", type=int, default=200, help="HJ 212 connections")
     parser.add_argument("--stations", type=int, default=1_000)
     parser.add_argument("--step", type=int, default=5, help="minutes between readings")
     args = parser.parse_args(argv)
@@ -258,7 +300,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         parser.error("give --database-url (a PostgreSQL with TimescaleDB; scripts/services.sh)")
     result: dict[str, Any] = {"rows": args.rows, "clients": args.clients}
     with fresh_database(args.database_url) as url:
-        result["gateways"] = gateways(url, args.rows, args.batch, args.clients)
+        result["gateways"] = gateways(url, args.rows, args.batch, args.clients, args.devices)
     with fresh_database(args.database_url) as url:
         day = datetime(2026, 6, 1, tzinfo=UTC) - timedelta(hours=8)  # a day of China Standard Time
         started = time.perf_counter()

@@ -34,9 +34,10 @@ def test_scaleout_benchmark_runs() -> None:
     admin = os.environ.get("ECOSENSE_TEST_TIMESCALE_URL", "")
     require_service("PostgreSQL 15 with TimescaleDB", bool(admin))
     tiny = ["--rows", "600", "--batch", "100", "--clients", "2", "--stations", "4", "--step", "60"]
+    tiny += ["--devices", "4"]
     result = scaleout(["--database-url", admin, *tiny])
     for n in ("1_gateway", "2_gateways"):
-        for path in ("http_json", "line_protocol"):
+        for path in ("http_json", "line_protocol", "hj212"):
             figures = result["gateways"][f"{path}_{n}"]
             assert figures["ratio_to_copy"] > 0 and figures["gateway_cpu_us_per_reading"] > 0
     assert result["day"]["readings"] == 4 * 6 * 24
