@@ -312,9 +312,11 @@ def record(
 
 class AuditWriter:
     """Appends submitted events in a background thread, in batches of up to ``max_batch``
-    (one transaction each, chained as :func:`append_many`), gathered for up to ``linger``
-    seconds after the first (a gateway under load submits an entry per request or group
-    commit: one transaction per entry would cost the database more than the readings do).
+    (one transaction each, chained as :func:`append_many`); while entries keep coming (the
+    previous batch was written less than ``linger`` seconds ago) a batch gathers them for up
+    to ``linger`` seconds after its first (a gateway under load submits an entry per request
+    or group commit: one transaction per entry would cost the database more than the readings
+    do); an entry of a quiet moment is written at once.
     :meth:`submit` never blocks: beyond
     ``max_queue`` waiting events, an event is logged as an error and dropped (the database is
     down or far behind). While the database is unreachable a batch is retried (every second,
@@ -334,6 +336,7 @@ class AuditWriter:
         self.store = store
         self.max_batch = max_batch
         self.linger = linger
+        self._last_write = -math.inf
         self.retry_seconds = retry_seconds
         self._stopping = threading.Event()
         self._queue: queue.Queue[Event | None] = queue.Queue(max_queue)
@@ -410,7 +413,10 @@ class AuditWriter:
             end = first is None
             if first is not None:
                 batch.append(first)
-            deadline = time.monotonic() + self.linger
+            # Linger only while entries keep coming (the last write ended within ``linger``):
+            # an entry of a quiet moment is written at once, as before.
+            busy = time.monotonic() - self._last_write < self.linger
+            deadline = time.monotonic() + (self.linger if busy else 0.0)
             while not end and len(batch) < self.max_batch:
                 wait = deadline - time.monotonic()
                 try:
@@ -426,6 +432,7 @@ class AuditWriter:
                     self.written += len(batch)
                 else:
                     self.failed += len(batch)
+                self._last_write = time.monotonic()
             finally:
                 for _ in range(len(batch) + (1 if end else 0)):
                     self._queue.task_done()

@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -264,10 +265,16 @@ def test_a_command_reaches_the_unit_through_the_instance_that_holds_it(
             stale.close()
 
         # the audit: each command recorded once, by the instance that received the request
-        with psycopg.connect(url) as conn:
-            entries = conn.execute(
-                "SELECT outcome, details FROM audit_log WHERE action = 'hj212.command' ORDER BY id"
-            ).fetchall()
+        # (written by the gateway's background audit writer: wait for the last one)
+        def commands_audited() -> list[Any]:
+            with psycopg.connect(url) as conn:
+                return conn.execute(
+                    "SELECT outcome, details FROM audit_log WHERE action = 'hj212.command'"
+                    " ORDER BY id"
+                ).fetchall()
+
+        wait_for(lambda: len(commands_audited()) >= 10, 10)
+        entries = commands_audited()
         assert [e[0] for e in entries] == [
             *["failed"] * 2,
             "ok",
