@@ -40,7 +40,7 @@ from access import Action, Dataset, Grade
 from access.grades import STATION_KIND_GRADES
 from api import formats
 from api.auth import Caller, require, station_dataset
-from api.params import query_time
+from api.params import check_order, query_time
 from sensors.errors import SensorsError
 from sensors.observations import check_text
 from sensors.parameters import lookup
@@ -748,6 +748,7 @@ async def download_route(
             "end": query_time(end, ctx.timezone) if end else None,
             "parameter": lookup(parameter).code if parameter else None,
         }
+        check_order(filters["start"], filters["end"])
     except (SensorsError, ValueError) as exc:
         return _error(400, str(exc))
     stations: list[str] = []

@@ -78,6 +78,13 @@ def query_time(value: str, tz: tzinfo) -> datetime:
         raise ValueError(str(exc)) from exc
 
 
+def check_order(start: datetime | None, end: datetime | None) -> None:
+    """``ValueError`` when both ends of a time window are given and ``start`` is after ``end``
+    (every route with ``start`` and ``end`` says so with a 400, rather than an empty page)."""
+    if start is not None and end is not None and start > end:
+        raise ValueError(f"start ({start.isoformat()}) is after end ({end.isoformat()}): swap them")
+
+
 class RejectUnprintable:
     """ASGI middleware: a request whose path or any query parameter holds a NUL character or
     an unpaired surrogate is answered 400 before any route sees it (no id, time, cursor or

@@ -40,7 +40,7 @@ from api.auth import (
     station_dataset,
     station_datasets,
 )
-from api.params import DEFAULT_LIMIT, MAX_LIMIT, query_time
+from api.params import DEFAULT_LIMIT, MAX_LIMIT, check_order, query_time
 from sensors.errors import SensorsError
 from sensors.observations import BASES, INTERVALS, STATISTICS, Source, check_text, parse_time
 from sensors.parameters import domain_of_kind, lookup
@@ -270,6 +270,7 @@ async def observations(
         )
         t0 = query_time(start, ctx.timezone) if start else None
         t1 = query_time(end, ctx.timezone) if end else None
+        check_order(t0, t1)
         after = decode_cursor(cursor) if cursor else None
     except (SensorsError, ValueError) as exc:
         return _error(400, str(exc))
@@ -647,6 +648,7 @@ async def audit_route(
     try:
         t0 = query_time(start, tz) if start else None
         t1 = query_time(end, tz) if end else None
+        check_order(t0, t1)
     except ValueError as exc:
         return _error(400, str(exc))
     return await _page(
@@ -730,6 +732,7 @@ async def aggregates_route(
     try:
         t0 = query_time(start, ctx.timezone)
         t1 = query_time(end, ctx.timezone)
+        check_order(t0, t1)
         code = lookup(parameter).code if parameter else None
         after = params.decode_cursor(cursor, str, str, datetime) if cursor else None
     except (SensorsError, ValueError) as exc:
@@ -865,6 +868,7 @@ async def _assessments(
     try:
         t0 = query_time(start, ctx.timezone)
         t1 = query_time(end, ctx.timezone)
+        check_order(t0, t1)
         after = params.decode_cursor(cursor, str, datetime) if cursor else None
     except (SensorsError, ValueError) as exc:
         return _error(400, str(exc))

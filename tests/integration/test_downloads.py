@@ -384,6 +384,7 @@ def test_bad_downloads(world: tuple[TestClient, dict[str, str]]) -> None:
         ("stations", {"parameter": "pm25"}, 400, "does not take parameter"),
         ("readings-air", {"start": "soon"}, 400, "soon"),
         ("readings-air", {"parameter": "unobtainium"}, 400, "unobtainium"),
+        ("readings-air", {"start": "2026-11-29", "end": "2026-11-28"}, 400, "is after end"),
     ):
         r = c.get(f"/api/v1/datasets/{path}/download", params=query)
         assert r.status_code == status and message in r.json()["detail"], (path, r.text)

@@ -175,6 +175,15 @@ def test_water_classes_and_soil_risk(client: tuple[TestClient, dict[str, str]]) 
         ("/api/v1/water-classes", {"period": "yearly"}, "period must be one of daily, monthly"),
         ("/api/v1/soil-risk", {"cursor": "not-a-cursor"}, "cursor"),
         ("/api/v1/aqi", {"start": "soon"}, "soon"),
+        # the new user's trial of issue 16: a window the wrong way round was an empty page
+        ("/api/v1/aqi", {"start": "2026-12-05", "end": "2026-12-01"}, "is after end"),
+        ("/api/v1/water-classes", {"start": "2026-12-05", "end": "2026-12-01"}, "is after end"),
+        (
+            "/api/v1/aggregates",
+            {"period": "PT1H", "start": "2026-12-05", "end": "2026-12-01"},
+            "is after end",
+        ),
+        ("/api/v1/observations", {"start": "2026-12-05", "end": "2026-12-01"}, "is after end"),
     ],
 )
 def test_bad_queries_are_400(
