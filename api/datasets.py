@@ -895,7 +895,7 @@ def _body(
             _frame_chunks(_region_frame(ctx)) if query is None else export.copy_csv(conn, query, tz)
         )
         if format == "csv":
-            yield from formats.csv_body(chunks)
+            yield from formats.csv_body(chunks, columns)
             return
         schema = formats.arrow_schema(columns, tz, meta)
         rows = formats.batches(chunks, columns, tz)

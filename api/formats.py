@@ -2,8 +2,9 @@
 chunks (:func:`store.export.copy_csv`, one header row), so every format of one query holds the
 same rows in the same order.
 
-- ``csv``: the chunks as they are, after a UTF-8 byte-order mark (Excel in a Chinese locale
-  then reads UTF-8); times ISO 8601 with the bureau's offset;
+- ``csv``: the chunks after a UTF-8 byte-order mark (Excel in a Chinese locale then reads
+  UTF-8) and a header row naming each column with its unit, as the xlsx sheet does
+  (``lon (degrees_east)``); times ISO 8601 with the bureau's offset;
 - ``parquet``: typed columns (times ``timestamp[us, tz=<bureau zone>]``), each column's unit
   and description in its field metadata, the dataset's in the file's;
 - ``xlsx``: one sheet, one header row, at most :data:`XLSX_ROWS` rows (a sheet's limit,
@@ -21,6 +22,7 @@ temporary file that is then streamed and deleted. Pure code: nothing here reads 
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import tempfile
@@ -99,10 +101,37 @@ class _Chunks(io.RawIOBase):
         return n
 
 
-def csv_body(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """The CSV file: a UTF-8 byte-order mark, then the chunks."""
+def csv_body(chunks: Iterable[bytes], columns: Sequence[Column] | None = None) -> Iterator[bytes]:
+    """The CSV file: a UTF-8 byte-order mark, then the chunks; with ``columns``, the chunks'
+    header row is replaced by the columns' headings with their units (``lon (degrees_east)``,
+    as the xlsx sheet's: a CSV has no other place for them)."""
     yield BOM
-    yield from chunks
+    if columns is None:
+        yield from chunks
+        return
+    rest = iter(chunks)
+    head = b""
+    for chunk in rest:
+        head += chunk
+        end = head.find(b"\n")
+        if end >= 0:
+            given = next(csv.reader([head[:end].decode("utf-8").rstrip("\r")]), [])
+            if given != [c.name for c in columns]:  # not the columns described: as it came
+                yield head
+                break
+            names = [header(pa.field(c.name, pa.null(), metadata=_unit_of(c))) for c in columns]
+            line = io.StringIO()
+            csv.writer(line, lineterminator="\n").writerow(names)
+            yield line.getvalue().encode("utf-8")
+            yield head[end + 1 :]
+            break
+    else:
+        yield head  # no complete header row: as it came
+    yield from rest
+
+
+def _unit_of(column: Column) -> dict[str, str] | None:
+    return {"unit": column.unit} if column.unit else None
 
 
 def batches(

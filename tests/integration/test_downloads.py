@@ -215,7 +215,8 @@ def _rows(body: bytes, fmt: str) -> pd.DataFrame:
     """A downloaded file as a frame (NetCDF: one row per value held)."""
     if fmt == "csv":
         assert body.startswith(formats.BOM)
-        return pd.read_csv(io.BytesIO(body[len(formats.BOM) :]), encoding="utf-8", dtype=str)
+        frame = pd.read_csv(io.BytesIO(body[len(formats.BOM) :]), encoding="utf-8", dtype=str)
+        return frame.rename(columns=lambda h: str(h).split(" (")[0])  # units as in xlsx
     if fmt == "parquet":
         return pq.read_table(io.BytesIO(body)).to_pandas()
     if fmt == "xlsx":

@@ -51,6 +51,26 @@ def test_parquet_and_csv_bodies() -> None:
     assert pq.read_table(io.BytesIO(empty)).num_rows == 0
 
 
+@pytest.mark.parametrize("size", [1, 7, 1 << 20])
+def test_csv_headings_carry_units_whatever_the_chunks(size: int) -> None:
+    """Units in the CSV's one header row (as the xlsx sheet's), the rows untouched."""
+    from store.export import STATION_COLUMNS
+
+    body = b"".join(formats.csv_body(_chunks(size), READING_COLUMNS))
+    first, rest = body[len(formats.BOM) :].split(b"\n", 1)
+    assert first.decode().split(",") == [c.name for c in READING_COLUMNS]  # no unit here
+    assert rest == CSV.split(b"\n", 1)[1]
+    stations = b"id,name,kind,lon,lat,city,simulated\nA1,One,air,116.4,39.9,Beijing,f\n"
+    assert [c.name for c in STATION_COLUMNS] == "id,name,kind,lon,lat,city,simulated".split(",")
+    out = b"".join(formats.csv_body(iter([stations[:5], stations[5:]]), STATION_COLUMNS))
+    assert out.split(b"\n")[0] == formats.BOM + (
+        b"id,name,kind,lon (degrees_east),lat (degrees_north),city,simulated"
+    )
+    assert out.split(b"\n")[1] == b"A1,One,air,116.4,39.9,Beijing,f"
+    other = b"a,b\n1,2\n"  # not the columns described: as it came
+    assert b"".join(formats.csv_body(iter([other]), STATION_COLUMNS)) == formats.BOM + other
+
+
 def test_headers_carry_units_and_flags_their_meanings() -> None:
     schema = formats.arrow_schema([c for c in READING_COLUMNS if c.name == "time"], "UTC")
     assert formats.header(schema.field(0)) == "time"
