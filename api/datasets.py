@@ -27,8 +27,9 @@ import time as clock
 from collections.abc import AsyncIterator, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Final
+from urllib.parse import urlencode
 
 import pandas as pd
 from fastapi import APIRouter, Query, Request
@@ -359,6 +360,39 @@ def _time(value: datetime | None, tz: Any) -> str | None:
     return None if value is None else value.astimezone(tz).isoformat()
 
 
+#: Read routes that need a window (``start`` and ``end``): their catalogue link carries one.
+_WINDOWED: Final = (
+    "/api/v1/aggregates",
+    "/api/v1/aqi",
+    "/api/v1/water-classes",
+    "/api/v1/soil-risk",
+)
+
+
+def api_link(
+    entry: Entry,
+    start: datetime | None,
+    end: datetime | None,
+    extents: Mapping[str, Any],
+    tz: Any,
+) -> str:
+    """The path and query of ``entry``'s read route that answers as given: a windowed route
+    with the dataset's coverage (to a day past its last period; the last day when it holds
+    nothing yet), the zonal statistics with the first stored layer."""
+    path = entry.api
+    query: dict[str, str] = {}
+    if path.startswith(_WINDOWED):
+        now = datetime.now(UTC)
+        first = start or now - timedelta(days=1)
+        last = (end or now) + timedelta(days=1)
+        query = {"start": _time(first, tz) or "", "end": _time(last, tz) or ""}
+    elif path == "/api/v1/zonal" and extents["layers"]:
+        query = {"layer": str(extents["layers"][0][0])}
+    if not query:
+        return path
+    return path + ("&" if "?" in path else "?") + urlencode(query)
+
+
 def describe(entry: Entry, extents: Mapping[str, Any], base: str, tz: Any) -> dict[str, Any]:
     """The catalogue item of ``entry`` (see ``GET /api/v1/datasets``)."""
     start = end = updated = None
@@ -395,7 +429,8 @@ def describe(entry: Entry, extents: Mapping[str, Any], base: str, tz: Any) -> di
     links += [
         {"rel": "describedby", "href": f"{base}/api/v1/datasets/{entry.id}",
          "type": "application/json"},
-        {"rel": "api", "href": f"{base}{entry.api}", "type": "application/json"},
+        {"rel": "api", "href": f"{base}{api_link(entry, start, end, extents, tz)}",
+         "type": "application/json"},
     ]  # fmt: skip
     return {
         "id": entry.id,

@@ -61,7 +61,8 @@ def test_csv_headings_carry_units_whatever_the_chunks(size: int) -> None:
     assert first.decode().split(",") == [c.name for c in READING_COLUMNS]  # no unit here
     assert rest == CSV.split(b"\n", 1)[1]
     stations = b"id,name,kind,lon,lat,city,simulated\nA1,One,air,116.4,39.9,Beijing,f\n"
-    assert [c.name for c in STATION_COLUMNS] == "id,name,kind,lon,lat,city,simulated".split(",")
+    names = ["id", "name", "kind", "lon", "lat", "city", "simulated"]
+    assert [c.name for c in STATION_COLUMNS] == names
     out = b"".join(formats.csv_body(iter([stations[:5], stations[5:]]), STATION_COLUMNS))
     assert out.split(b"\n")[0] == formats.BOM + (
         b"id,name,kind,lon (degrees_east),lat (degrees_north),city,simulated"
