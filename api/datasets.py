@@ -40,7 +40,7 @@ import access
 from access import Action, Dataset, Grade
 from access.grades import STATION_KIND_GRADES
 from api import formats
-from api.auth import Caller, require, station_dataset
+from api.auth import Caller, require, station_datasets
 from api.params import check_order, query_time
 from sensors.errors import SensorsError
 from sensors.observations import check_text
@@ -367,6 +367,14 @@ _WINDOWED: Final = (
     "/api/v1/water-classes",
     "/api/v1/soil-risk",
 )
+
+
+def _layer_names(ctx: ServiceContext) -> set[str]:
+    """The names of the stored layers (blocking)."""
+    from store import gis as gis_store
+
+    with ctx.store.connection() as conn:
+        return set(gis_store.layers(conn))
 
 
 def api_link(
@@ -790,8 +798,10 @@ async def download_route(
     graded: list[str] = []
     if entry.kinds:
         if station is not None:
-            asked = await run_in_threadpool(station_dataset, ctx, station)
-            require(principal, Action.EXPORT, asked)
+            found = await run_in_threadpool(station_datasets, ctx, [station])
+            if not found:
+                return _error(404, f"no station {station!r}: GET /api/v1/stations lists them")
+            require(principal, Action.EXPORT, found[0])
             stations = [station]
         else:
             stations = await run_in_threadpool(exportable, ctx, principal, entry.kinds)
@@ -800,6 +810,8 @@ async def download_route(
     media, ext = formats.MEDIA[format]
     tz = str(ctx.timezone)
     if entry.id == "layers":
+        if layer is not None and layer not in await run_in_threadpool(_layer_names, ctx):
+            return _error(404, f"no layer {layer!r}: GET /api/v1/layers lists them")
         body: Iterator[bytes] = _layers_body(ctx, layer)
     else:
         query: RowQuery | None = None

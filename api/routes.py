@@ -25,7 +25,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, cast
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
@@ -678,6 +678,21 @@ async def audit_route(
     )
 
 
+StationAlias = Annotated[
+    str | None, Query(description="a station id: the same as scope=station&subject=ID")
+]
+
+
+def _station_alias(scope: str, subject: str | None, station: str | None) -> tuple[str, str | None]:
+    """``(scope, subject)`` with ``station=ID`` taken as ``scope=station&subject=ID``;
+    ``ValueError`` when it contradicts them."""
+    if station is None:
+        return scope, subject
+    if scope != "station" or (subject is not None and subject != station):
+        raise ValueError("station= names a station: give it alone, or scope and subject")
+    return "station", station
+
+
 async def _subject_access(
     request: Request, principal: access.Principal, scope: str, subject: str | None
 ) -> tuple[list[str] | None, Dataset | None]:
@@ -687,7 +702,10 @@ async def _subject_access(
     403); a city's is ``city-aggregates``, made of public stations (CONTRACT.md, "Grades")."""
     ctx = _ctx(request)
     if scope == "station" and subject is not None:
-        asked = await run_in_threadpool(station_dataset, ctx, subject)
+        found = await run_in_threadpool(station_datasets, ctx, [subject])
+        if not found:
+            raise HTTPException(404, f"no station {subject!r}: GET /api/v1/stations lists them")
+        asked = found[0]
         require(principal, Action.READ, asked)
         return None, asked
     if scope == "station":
@@ -711,9 +729,7 @@ async def aggregates_route(
     parameter: Annotated[str | None, Query()] = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
-    station: Annotated[
-        str | None, Query(description="a station id: the same as scope=station&subject=ID")
-    ] = None,
+    station: StationAlias = None,
 ) -> JSONResponse:
     """``{"items": [{"scope", "subject", "parameter", "period", "start", "value", "count",
     "valid", "unit"}, …], "next_cursor"}`` ordered by subject, parameter and start; ``start``
@@ -721,10 +737,10 @@ async def aggregates_route(
     page. Station aggregates carry their station's grade: only the stations the caller may
     read are listed, and naming one beyond the caller's grade is a 401 (anonymous) or 403."""
     ctx = _ctx(request)
-    if station is not None:
-        if scope != "station" or (subject is not None and subject != station):
-            return _error(400, "station= names a station: give it alone, or scope and subject")
-        subject = station
+    try:
+        scope, subject = _station_alias(scope, subject, station)
+    except ValueError as exc:
+        return _error(400, str(exc))
     if period not in derived.AGGREGATE_PERIODS:
         return _error(400, f"period must be one of {', '.join(derived.AGGREGATE_PERIODS)}")
     if scope not in derived.AGGREGATE_SCOPES:
@@ -927,6 +943,7 @@ async def aqi_route(
     subject: Annotated[str | None, Query(description="a station id or a city")] = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
+    station: StationAlias = None,
 ) -> JSONResponse:
     """``{"items": [{"scope", "subject", "start", "aqi", "level", "category": {"zh", "en"},
     "primary_pollutants", "iaqi", "concentrations"}, …], "next_cursor"}`` ordered by subject
@@ -935,6 +952,10 @@ async def aqi_route(
     CO mg/m³). A station's AQI carries its station's grade, as its aggregates do."""
     if report not in _AQI_REPORTS:
         return _error(400, f"report must be one of {', '.join(_AQI_REPORTS)}")
+    try:
+        scope, subject = _station_alias(scope, subject, station)
+    except ValueError as exc:
+        return _error(400, str(exc))
     return await _assessments(
         request,
         principal,
@@ -961,12 +982,17 @@ async def water_classes_route(
     subject: Annotated[str | None, Query(description="a station id or a city")] = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
+    station: StationAlias = None,
 ) -> JSONResponse:
     """``{"items": [{"scope", "subject", "start", "class", "exceeding", "water_body",
     "target_class", "classes"}, …], "next_cursor"}``: ``class`` 1–6 (I–V, 6 = worse than V),
     ``exceeding`` the parameters worse than the target class, ``classes`` per parameter."""
     if period not in _WATER_PERIODS:
         return _error(400, f"period must be one of {', '.join(_WATER_PERIODS)}")
+    try:
+        scope, subject = _station_alias(scope, subject, station)
+    except ValueError as exc:
+        return _error(400, str(exc))
     return await _assessments(
         request,
         principal,

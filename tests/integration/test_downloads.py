@@ -386,6 +386,9 @@ def test_bad_downloads(world: tuple[TestClient, dict[str, str]]) -> None:
         ("readings-air", {"start": "soon"}, 400, "soon"),
         ("readings-air", {"parameter": "unobtainium"}, 400, "unobtainium"),
         ("readings-air", {"start": "2026-11-29", "end": "2026-11-28"}, 400, "is after end"),
+        # the new user's trial: an unknown station or layer was an empty file
+        ("readings-air", {"station": "NOPE"}, 404, "no station 'NOPE'"),
+        ("layers", {"format": "geojson", "layer": "nope"}, 404, "no layer 'nope'"),
     ):
         r = c.get(f"/api/v1/datasets/{path}/download", params=query)
         assert r.status_code == status and message in r.json()["detail"], (path, r.text)

@@ -184,6 +184,7 @@ def test_water_classes_and_soil_risk(client: tuple[TestClient, dict[str, str]]) 
             "is after end",
         ),
         ("/api/v1/observations", {"start": "2026-12-05", "end": "2026-12-01"}, "is after end"),
+        ("/api/v1/aqi", {"station": "A1", "scope": "city"}, "station= names a station"),
     ],
 )
 def test_bad_queries_are_400(
@@ -192,6 +193,25 @@ def test_bad_queries_are_400(
     c, _ = client
     r = c.get(path, params={**WINDOW, **query})
     assert r.status_code == 400 and message in r.json()["detail"], r.text
+
+
+@pytest.mark.parametrize("path", ["/api/v1/aqi", "/api/v1/water-classes", "/api/v1/aggregates"])
+def test_an_unknown_station_is_404_and_station_names_one(
+    client: tuple[TestClient, dict[str, str]], path: str
+) -> None:
+    """The new user's trial of issue 16: an unknown station was an empty page, and
+    ``station=`` was ignored by /aqi and /water-classes (which listed every station)."""
+    c, analyst = client
+    query = {**WINDOW, **({"period": "PT1H"} if path.endswith("aggregates") else {})}
+    r = c.get(path, params={**query, "station": "NOPE"})
+    assert r.status_code == 404 and "no station 'NOPE'" in r.json()["detail"], r.text
+    r = c.get(path, params={**query, "subject": "NOPE"})
+    assert r.status_code == 404, r.text
+    every = {i["subject"] for i in _all(c, path, analyst, **query)}
+    if len(every) > 1:
+        one = sorted(every)[0]
+        mine = _all(c, path, analyst, **query, station=one)
+        assert mine and {i["subject"] for i in mine} == {one}
 
 
 def test_layers_as_geojson_in_wgs84_and_zonal_statistics_paged(
