@@ -941,32 +941,46 @@ def _body(
         chunks: Iterator[bytes] = (
             _frame_chunks(_region_frame(ctx)) if query is None else export.copy_csv(conn, query, tz)
         )
-        if format == "csv":
-            yield from formats.csv_body(chunks, columns)
-            return
-        schema = formats.arrow_schema(columns, tz, meta)
-        rows = formats.batches(chunks, columns, tz)
-        if format == "parquet":
-            yield from formats.parquet_body(rows, schema)
-        elif format == "xlsx":
-            yield from formats.xlsx_body(rows, schema, entry.id)
-        elif format == "geojson":
-            yield from formats.geojson_body(rows)
-        else:
-            stations = _station_meta(conn, query)
-            yield from formats.netcdf_body(
-                rows,
-                stations=stations,
-                time="time" if entry.id.startswith("readings-") else "start",
-                attributes={
-                    "title": entry.title[1],
-                    "title_zh": entry.title[0],
-                    "license": data_license(),
-                    "source": "EcoSense",
-                    "institution": os.environ.get("ECOSENSE_PUBLISHER", "").strip() or "EcoSense",
-                },
-                names=_parameter_name,
-            )
+        # A client that goes away closes this generator: a COPY still streaming is cancelled
+        # and the rows' generator closed here, before the connection goes back to the pool
+        # (a reader of the rows — CSV headings, record batches — does not close it; the pool's
+        # rollback of a connection in the middle of a COPY waited for ever, and every
+        # download thread with it).
+        try:
+            if format == "csv":
+                yield from formats.csv_body(chunks, columns)
+                return
+            schema = formats.arrow_schema(columns, tz, meta)
+            rows = formats.batches(chunks, columns, tz)
+            if format == "parquet":
+                yield from formats.parquet_body(rows, schema)
+            elif format == "xlsx":
+                yield from formats.xlsx_body(rows, schema, entry.id)
+            elif format == "geojson":
+                yield from formats.geojson_body(rows)
+            else:
+                stations = _station_meta(conn, query)
+                yield from formats.netcdf_body(
+                    rows,
+                    stations=stations,
+                    time="time" if entry.id.startswith("readings-") else "start",
+                    attributes={
+                        "title": entry.title[1],
+                        "title_zh": entry.title[0],
+                        "license": data_license(),
+                        "source": "EcoSense",
+                        "institution": (
+                            os.environ.get("ECOSENSE_PUBLISHER", "").strip() or "EcoSense"
+                        ),
+                    },
+                    names=_parameter_name,
+                )
+        finally:
+            export.cancel_streaming(conn)
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                with contextlib.suppress(ValueError):  # being read ahead: ends by the cancel
+                    close()
 
 
 def _station_meta(conn: Any, query: RowQuery | None) -> list[tuple[str, str, float, float]]:

@@ -11,11 +11,13 @@ the same order in every format.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
+import psycopg
 import pyarrow as pa
 from psycopg import sql
 
@@ -81,6 +83,15 @@ def copy_csv(conn: Connection, query: Query, tz: str) -> Iterator[bytes]:
                     pending, size = [], 0
             if pending:
                 yield b"".join(pending)
+
+
+def cancel_streaming(conn: Connection) -> None:
+    """Cancel the COPY ``conn`` is still streaming (of an abandoned download), from any
+    thread: its reader — perhaps pyarrow's read-ahead thread — then ends with an error, and
+    the connection can be rolled back and returned to the pool. Nothing when it is idle."""
+    if conn.info.transaction_status == psycopg.pq.TransactionStatus.ACTIVE:
+        with contextlib.suppress(psycopg.Error):
+            conn.cancel_safe(timeout=5)
 
 
 def count(conn: Connection, query: Query) -> int:

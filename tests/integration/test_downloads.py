@@ -452,3 +452,35 @@ def test_catalogue(world: tuple[TestClient, dict[str, str]]) -> None:
     assert len(d["dcat:distribution"]) == 4
     assert d["dct:temporal"]["dcat:startDate"]["@value"] == "2026-11-28T00:00:00+08:00"
     assert d["dct:spatial"]["dcat:bbox"]["@value"].startswith("POLYGON((116.3 39.88")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_download_abandoned_mid_copy_frees_its_connection(store: PostgresStore, fmt: str) -> None:
+    """The new user's trial of issue 16: downloads abandoned by their clients left every
+    download thread waiting for ever (the pool rolled back a connection whose COPY was still
+    streaming: the rows' reader had not closed it), and ``ecosense up`` then could not stop.
+    Closing a download in the middle of its COPY returns its connection at once."""
+    import threading
+
+    from psycopg import sql
+
+    from api.datasets import _body
+    from store import export
+
+    ctx = ServiceContext(store, hash_secret(ADMIN), CST)
+    columns = (export.Column("station", export.TEXT), export.Column("parameter", export.TEXT))
+    many = sql.SQL(
+        "SELECT g::text AS station, g::text AS parameter FROM generate_series(1, 3000000) g"
+    )
+    body = _body(ctx, ENTRIES["readings-air"], export.Query(many, [], columns), columns, fmt, "UTC")
+    assert next(body)  # the download has begun; the COPY streams on
+    closed = threading.Event()
+
+    def close() -> None:
+        body.close()
+        closed.set()
+
+    threading.Thread(target=close, daemon=True).start()
+    assert closed.wait(30), "closing an abandoned download hung"
+    with store.connection(timeout=5) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
