@@ -345,13 +345,13 @@ def netcdf_body(
             sname = nc.create_variable("station_name", ("station",), dtype=text)
             sname[:] = np.array([s[1] for s in stations], dtype=object)
             sname.attrs["long_name"] = "station name"
-            for name, pos, std, unit in (
-                ("lon", 2, "longitude", "degrees_east"),
-                ("lat", 3, "latitude", "degrees_north"),
+            for name, pos, std, unit, axis in (
+                ("lon", 2, "longitude", "degrees_east", "X"),
+                ("lat", 3, "latitude", "degrees_north", "Y"),
             ):
                 v = nc.create_variable(name, ("station",), dtype="f8")
                 v[:] = np.array([s[pos] for s in stations], dtype="f8")
-                v.attrs.update({"standard_name": std, "units": unit, "axis": name[1].upper()})
+                v.attrs.update({"standard_name": std, "units": unit, "axis": axis})
             si = nc.create_variable("station_index", ("obs",), dtype="i4", **OBS)
             si.attrs.update(
                 {"instance_dimension": "station", "long_name": "which station the row is of"}

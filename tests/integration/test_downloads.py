@@ -238,6 +238,8 @@ def _rows(body: bytes, fmt: str) -> pd.DataFrame:
         assert ds.attrs["Conventions"].startswith("CF-")
         assert ds["station_id"].attrs["cf_role"] == "timeseries_id"
         assert ds["station_index"].attrs["instance_dimension"] == "station"
+        # CF's axis attribute is X, Y, Z or T (the trial found "O" and "A")
+        assert (ds["lon"].attrs["axis"], ds["lat"].attrs["axis"]) == ("X", "Y")
         ids = [str(s) for s in ds["station_id"].values]
         out = []
         for i in range(ds.sizes["obs"]):
