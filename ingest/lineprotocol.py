@@ -373,17 +373,35 @@ def parse_items(
         if bad_tag is not None:
             errors.append((number, f"tag {bad_tag!r} holds a NUL character or a lone surrogate"))
             return
-        when = time_of(number, point.timestamp)
+        add_fields(
+            number,
+            point.measurement,
+            point.timestamp,
+            point.tags.get("unit"),
+            point.tags.get("flag"),
+            point.fields,
+        )
+
+    def add_fields(
+        number: int,
+        measurement: str,
+        timestamp: int | None,
+        unit: str | None,
+        flag: str | None,
+        fields: Mapping[str, FieldValue],
+    ) -> None:
+        """A line's numeric fields into the columns; its other fields, or an impossible
+        timestamp, into ``errors``."""
+        when = time_of(number, timestamp)
         if when is None:
             return
-        unit, flag = point.tags.get("unit"), point.tags.get("flag")
-        for name, value in point.fields.items():
+        for name, value in fields.items():
             if isinstance(value, bool | str):
                 errors.append(
                     (number, f"field {name}: {type(value).__name__} values are not readings")
                 )
                 continue
-            stations.append(point.measurement)
+            stations.append(measurement)
             parameters.append(name)
             times.append(when)
             values.append(value)
@@ -440,20 +458,5 @@ def parse_items(
         except LineProtocolError as exc:
             errors.append((number, str(exc)))
             continue
-        when = time_of(number, timestamp)
-        if when is None:
-            continue
-        for name, value in fields.items():
-            if isinstance(value, bool | str):
-                errors.append(
-                    (number, f"field {name}: {type(value).__name__} values are not readings")
-                )
-                continue
-            stations.append(measurement)
-            parameters.append(name)
-            times.append(when)
-            values.append(value)
-            units.append(unit)
-            flags.append(flag)
-            origins.append(number)
+        add_fields(number, measurement, timestamp, unit, flag, fields)
     return RawColumns(stations, parameters, times, values, units, flags), origins, errors
