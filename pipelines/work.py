@@ -601,15 +601,29 @@ def _water(conn: Connection, plan: DailyPlan, days: Sequence[datetime], tz: str)
         wide = found.pivot(index="start", columns="parameter", values="value")
         classes = water_std.classify_frame(wide, body, target)  # type: ignore[arg-type]
         class_cols = [c for c in classes.columns if c.startswith("class_")]
+        meets_cols = [c for c in classes.columns if c.startswith("meets_")]
         details = [
             {
                 "water_body": body,
                 "target_class": target,
                 "classes": {
-                    c[6:]: int(v) for c, v in zip(class_cols, r, strict=True) if not pd.isna(v)
+                    c[6:]: int(v)
+                    for c, v in zip(class_cols, r[: len(class_cols)], strict=True)
+                    if not pd.isna(v)
                 },
+                **(
+                    {
+                        "supplementary": {
+                            c[6:]: bool(v)
+                            for c, v in zip(meets_cols, r[len(class_cols) :], strict=True)
+                            if not pd.isna(v)
+                        }
+                    }
+                    if meets_cols
+                    else {}
+                ),
             }
-            for r in classes[class_cols].itertuples(index=False, name=None)
+            for r in classes[class_cols + meets_cols].itertuples(index=False, name=None)
         ]
         overall = classes["overall"].to_numpy(dtype=object)
         rows += derived.upsert(

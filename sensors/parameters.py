@@ -21,9 +21,9 @@ from typing import Final, Literal
 
 from sensors.errors import UnknownParameterError
 
-Domain = Literal["air", "met", "water", "soil", "radiation", "cems", "meter"]
+Domain = Literal["air", "met", "water", "soil", "radiation", "cems", "meter", "noise"]
 DOMAINS: Final[tuple[Domain, ...]] = (
-    "air", "met", "water", "soil", "radiation", "cems", "meter",
+    "air", "met", "water", "soil", "radiation", "cems", "meter", "noise",
 )  # fmt: skip
 
 
@@ -37,7 +37,8 @@ class Parameter:
     name_zh, name_en: display names.
     unit: canonical unit, a string that :mod:`sensors.units` parses (``ug/m3``, ``mg/L`` …);
         every stored value of this parameter is in this unit.
-    domain: ``air``, ``met``, ``water``, ``soil``, ``radiation`` or ``cems``.
+    domain: ``air``, ``met``, ``water``, ``soil``, ``radiation``, ``cems``, ``meter`` or
+        ``noise``.
     valid_min, valid_max: plausible range in the canonical unit (QC, not a legal limit).
     hj212: HJ 212-2017 codes (Appendix B), the first one is used when encoding.
     hj212_2005: HJ/T 212-2005 codes where they exist.
@@ -94,7 +95,13 @@ class Parameter:
 #: - pH: −3 to 17 (concentrated acids and bases reach just beyond 0–14);
 #: - conductivity: 0 to 10⁷ µS/cm (concentrated acids reach about 10⁶);
 #: - flows, powers, doses: non-negative, and below 10⁸ L/s (half the Amazon's discharge),
-#:   10⁶ m³/s, 10⁹ Nm³/h, 10⁶ t/h, 10⁹ kW (forty Three Gorges), 10¹⁴ nGy/h (10⁵ Gy/h).
+#:   10⁶ m³/s, 10⁹ Nm³/h, 10⁶ t/h, 10⁹ kW (forty Three Gorges), 10¹⁴ nGy/h (10⁵ Gy/h);
+#: - gas mixing ratios in ambient air: 0 to 10⁶ ppm (10⁹ ppb), the whole of the air;
+#: - bacteria in water (faecal coliforms, per litre): 0 to 10¹⁵ (raw sewage holds about 10¹⁰);
+#: - sound levels, dB(A): −20 to 200 (a calm room is about 20, the loudest sound a wave in
+#:   air can carry undistorted is about 194);
+#: - activity concentrations: 0 to 10¹⁵ mBq/m³ in air, 10¹² Bq/L in water and 10¹⁵ Bq/kg in
+#:   soil (far above any spill ever measured: Chernobyl's reactor water was about 10⁹ Bq/L).
 PHYSICAL_BOUNDS: Final[dict[tuple[str, str], tuple[float, float]]] = {
     ("ug/m3", "air"): (0.0, 1e6),
     ("mg/m3", "air"): (0.0, 1e3),
@@ -119,6 +126,13 @@ PHYSICAL_BOUNDS: Final[dict[tuple[str, str], tuple[float, float]]] = {
     ("t/h", "meter"): (0.0, 1e6),
     ("kW", "meter"): (0.0, 1e9),
     ("nGy/h", "radiation"): (0.0, 1e14),
+    ("ppm", "air"): (0.0, 1e6),
+    ("ppb", "air"): (0.0, 1e9),
+    ("1/L", "water"): (0.0, 1e15),
+    ("dB(A)", "noise"): (-20.0, 200.0),
+    ("mBq/m3", "radiation"): (0.0, 1e15),
+    ("Bq/L", "water"): (0.0, 1e12),
+    ("Bq/kg", "soil"): (0.0, 1e15),
 }
 
 
@@ -147,6 +161,7 @@ def _p(
 
 # Molar masses (g/mol) from IUPAC standard atomic weights.
 _M_SO2, _M_NO2, _M_CO, _M_O3, _M_CO2 = 64.064, 46.005, 28.010, 47.997, 44.009
+_M_CH4, _M_N2O = 16.043, 44.013
 
 #: Ordered: for a shared HJ 212 code, the first parameter listed is the default of ``lookup``.
 PARAMETERS: Final[tuple[Parameter, ...]] = (
@@ -174,6 +189,37 @@ PARAMETERS: Final[tuple[Parameter, ...]] = (
     _p("air_pressure", "气压", "Air pressure", "kPa", "met", 40, 110, ("a01006",)),
     _p("wind_speed", "风速", "Wind speed", "m/s", "met", 0, 80, ("a01007",)),
     _p("wind_dir", "风向", "Wind direction", "deg", "met", 0, 360, ("a01008",)),
+    # Ambient greenhouse gases (climate change): mixing ratios in dry air. HJ 212-2017 Table
+    # B.2 sends CO₂ (a05001) in mg/m³ and CH₄ (a05002) in ng/m³, converted here at the
+    # GB 3095 reference state; it has no N₂O code. Listed before the stack CO₂, so that an
+    # a05001 without a domain is the ambient one.
+    _p(
+        "co2",
+        "二氧化碳浓度",
+        "Carbon dioxide (ambient)",
+        "ppm",
+        "air",
+        300,
+        1_000,
+        ("a05001",),
+        (),
+        _M_CO2,
+        hj212_unit="mg/m3",
+    ),
+    _p(
+        "ch4",
+        "甲烷浓度",
+        "Methane (ambient)",
+        "ppb",
+        "air",
+        1_000,
+        10_000,
+        ("a05002",),
+        (),
+        _M_CH4,
+        hj212_unit="ng/m3",
+    ),
+    _p("n2o", "氧化亚氮浓度", "Nitrous oxide (ambient)", "ppb", "air", 250, 1_000, (), (), _M_N2O),
     # Surface water and wastewater (HJ 212-2017 Table B.1; GB 3838-2002 items).
     _p("ph", "pH值", "pH", "pH", "water", 0, 14, ("w01001",), ("001",)),
     _p("do", "溶解氧", "Dissolved oxygen", "mg/L", "water", 0, 25, ("w01009",)),
@@ -215,6 +261,83 @@ PARAMETERS: Final[tuple[Parameter, ...]] = (
         1_000_000,
         ("w00000",),
         ("B01",),
+    ),
+    # The other GB 3838-2002 Table 1 items (HJ 212-2017 Table B.1 codes, HJ/T 212-2005 in
+    # brackets there), named as water.py names them.
+    _p("fluoride", "氟化物", "Fluoride (as F-)", "mg/L", "water", 0, 1_000, ("w21017",), ("072",)),
+    _p("cyanide", "氰化物", "Cyanide", "mg/L", "water", 0, 1_000, ("w21016",), ("070",)),
+    _p("sulfide", "硫化物", "Sulfide", "mg/L", "water", 0, 1_000, ("w21019",), ("071",)),
+    _p(
+        "volatile_phenols",
+        "挥发酚",
+        "Volatile phenols",
+        "mg/L",
+        "water",
+        0,
+        1_000,
+        ("w23002",),
+        ("110",),
+    ),
+    _p("petroleum", "石油类", "Petroleum", "mg/L", "water", 0, 10_000, ("w22001",), ("080",)),
+    _p(
+        "anionic_surfactants",
+        "阴离子表面活性剂",
+        "Anionic surfactants",
+        "mg/L",
+        "water",
+        0,
+        1_000,
+        ("w19002",),
+        ("520",),
+    ),
+    _p(
+        "faecal_coliforms",
+        "粪大肠菌群",
+        "Faecal coliforms",
+        "1/L",
+        "water",
+        0,
+        1e10,
+        ("w02003",),
+        ("550",),
+    ),
+    # GB 3838-2002 Table 2, drinking-water sources (supplementary items).
+    _p("sulfate", "硫酸盐", "Sulfate (as SO4)", "mg/L", "water", 0, 100_000, ("w21038",)),
+    _p(
+        "chloride",
+        "氯化物",
+        "Chloride (as Cl-)",
+        "mg/L",
+        "water",
+        0,
+        100_000,
+        ("w21022",),
+        ("090",),
+    ),
+    _p("nitrate", "硝酸盐氮", "Nitrate (as N)", "mg/L", "water", 0, 10_000, ("w21007",), ("064",)),
+    _p(
+        "water_fe",
+        "铁",
+        "Iron (total)",
+        "mg/L",
+        "water",
+        0,
+        10_000,
+        ("w20125",),
+        ("032",),
+        shares="fe",
+    ),
+    _p(
+        "water_mn",
+        "锰",
+        "Manganese (total)",
+        "mg/L",
+        "water",
+        0,
+        10_000,
+        ("w20124",),
+        ("031",),
+        shares="mn",
     ),
     # Metals in surface water and wastewater (GB 3838-2002 Table 1, as water.py names them;
     # HJ 212-2017 Table B.1 codes, which send Hg, Cd, Cr(VI), As, Pb and Se in µg/L). Their
@@ -330,8 +453,113 @@ PARAMETERS: Final[tuple[Parameter, ...]] = (
     _p("cu", "铜", "Copper", "mg/kg", "soil", 0, 100_000),
     _p("ni", "镍", "Nickel", "mg/kg", "soil", 0, 100_000),
     _p("zn", "锌", "Zinc", "mg/kg", "soil", 0, 100_000),
+    # Development land (GB 36600-2018 Table 1): hexavalent chromium in soil, mg/kg. ``cr6``
+    # without a domain stays the water item (as before); a soil station's ``cr6`` is this one.
+    _p(
+        "soil_cr6",
+        "六价铬(土壤)",
+        "Chromium (VI) in soil",
+        "mg/kg",
+        "soil",
+        0,
+        100_000,
+        shares="cr6",
+    ),
     # Ambient gamma dose rate (HJ 61-2021); HJ 212 has no code for it.
     _p("gamma", "空气吸收剂量率", "Ambient gamma dose rate", "nGy/h", "radiation", 0, 1e8),
+    # Radionuclides from laboratory analyses (HJ 61-2021 programmes): air aerosol filters in
+    # mBq/m³ (domain radiation: the sampler stands at a radiation station), water in Bq/L
+    # (gross α and β have HJ 212-2017 codes w03001/w03002), soil in Bq/kg dry weight. A
+    # shared name (``cs137``, ``gross_beta`` …) resolves by the station's kind.
+    *(
+        _p(
+            f"aerosol_{n}",
+            f"气溶胶{zh}",
+            f"{en} in air aerosol",
+            "mBq/m3",
+            "radiation",
+            0,
+            hi,
+            shares=n,
+        )
+        for n, zh, en, hi in (
+            ("gross_alpha", "总α", "Gross alpha", 100),
+            ("gross_beta", "总β", "Gross beta", 1_000),
+            ("be7", "铍-7", "Beryllium-7", 100_000),
+            ("cs137", "铯-137", "Caesium-137", 1_000),
+            ("i131", "碘-131", "Iodine-131", 10_000),
+            ("sr90", "锶-90", "Strontium-90", 1_000),
+        )
+    ),
+    _p(
+        "water_gross_alpha",
+        "总α放射性",
+        "Gross alpha in water",
+        "Bq/L",
+        "water",
+        0,
+        10,
+        ("w03001",),
+        ("570",),
+        shares="gross_alpha",
+    ),
+    _p(
+        "water_gross_beta",
+        "总β放射性",
+        "Gross beta in water",
+        "Bq/L",
+        "water",
+        0,
+        100,
+        ("w03002",),
+        ("571",),
+        shares="gross_beta",
+    ),
+    *(
+        _p(f"water_{n}", f"水中{zh}", f"{en} in water", "Bq/L", "water", 0, hi, shares=n)
+        for n, zh, en, hi in (
+            ("h3", "氚", "Tritium", 10_000),
+            ("sr90", "锶-90", "Strontium-90", 10),
+            ("cs137", "铯-137", "Caesium-137", 10),
+        )
+    ),
+    *(
+        _p(f"soil_{n}", f"土壤{zh}", f"{en} in soil", "Bq/kg", "soil", 0, hi, shares=n)
+        for n, zh, en, hi in (
+            ("k40", "钾-40", "Potassium-40", 5_000),
+            ("ra226", "镭-226", "Radium-226", 1_000),
+            ("th232", "钍-232", "Thorium-232", 1_000),
+            ("u238", "铀-238", "Uranium-238", 1_000),
+            ("cs137", "铯-137", "Caesium-137", 1_000),
+        )
+    ),
+    # Environmental noise (GB 3096-2008), A-weighted levels in dB(A), with the HJ 212-2017
+    # Table B.3 codes (``LA``, an instantaneous A-weighted level, is kept as a short LAeq).
+    _p(
+        "laeq",
+        "等效声级",
+        "Equivalent continuous level LAeq",
+        "dB(A)",
+        "noise",
+        20,
+        140,
+        ("Leq", "LA"),
+    ),
+    _p("lmax", "最大声级", "Maximum level Lmax", "dB(A)", "noise", 20, 150, ("LMx",)),
+    _p("lmin", "最小声级", "Minimum level Lmin", "dB(A)", "noise", 10, 140, ("LMn",)),
+    *(
+        _p(
+            f"l{n}",
+            f"累计百分声级L{n}",
+            f"Percentile level L{n}",
+            "dB(A)",
+            "noise",
+            10,
+            140,
+            (f"L{n}",),
+        )
+        for n in (5, 10, 50, 90, 95)
+    ),
     # Plant meters (activity data for carbon accounting); HJ 212 has no codes for them.
     _p("fuel_gas_flow", "燃气流量", "Fuel gas flow", "Nm3/h", "meter", 0, 1e7),
     _p("fuel_mass_flow", "燃料质量流量", "Fuel mass flow", "t/h", "meter", 0, 1e5),
@@ -449,12 +677,13 @@ KIND_DOMAINS: Final[dict[str, Domain]] = {
     "radiation": "radiation",
     "cems": "cems",
     "meter": "meter",
+    "noise": "noise",
 }
 
 
 def domain_of_kind(kind: str | None) -> Domain | None:
-    """The dictionary domain of a station kind (``wastewater`` → ``water``); ``None`` for a
-    kind without one of its own (``noise``) or an unknown station."""
+    """The dictionary domain of a station kind (``wastewater`` → ``water``); ``None`` for an
+    unknown kind or station."""
     return None if kind is None else KIND_DOMAINS.get(kind)
 
 

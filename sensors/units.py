@@ -31,6 +31,9 @@ ureg: Final[pint.UnitRegistry] = pint.UnitRegistry(cache_folder=None)  # type: i
 ureg.define("ppb = 1e-9 = ppbv")
 ureg.define("ppt = 1e-12 = pptv")
 ureg.define("pH_unit = [acidity] = pH")  # its own dimension, so that 7 pH is not 7 %
+# A-weighted sound level: a level (a logarithm), not an amount, so its own dimension: levels
+# are never added or converted as quantities (energy averages are sensors.standards.noise's).
+ureg.define("A_weighted_decibel = [a_weighted_level] = dBA")
 # An amount of gas measured by the volume it fills at 0 °C and 101.325 kPa: its own dimension,
 # so that actual and normal volumes are never mixed silently (see gas_volume).
 ureg.define("normal_cubic_meter = [normal_volume] = Nm3")
@@ -59,6 +62,15 @@ _ALIASES: Final[dict[str, str]] = {
     "ph": "pH",
     "ppm": "ppm",
     "ppb": "ppb",
+    "db(a)": "dBA",
+    "dba": "dBA",
+    "db": "dBA",
+    "分贝": "dBA",
+    "/l": "1/L",
+    "个/l": "1/L",
+    "个/升": "1/L",
+    "mpn/l": "1/L",
+    "cfu/l": "1/L",
 }
 _POWER = re.compile(r"(?<=[A-Za-z])([23])(?![\d*])")
 

@@ -63,17 +63,31 @@ def test_gb3095_unknown_pairs_are_errors() -> None:
 
 
 # --- GB 3838-2002 Table 1, §5.1 -----------------------------------------------------------
-TABLE_1 = {  # typed in again from the standard's table (classes I–V)
+TABLE_1 = {  # typed in again from the standard's table (classes I–V), every "≤" item
     "codmn": (2, 4, 6, 10, 15),
     "cod": (15, 15, 20, 30, 40),
     "bod5": (3, 3, 4, 6, 10),
     "nh3n": (0.15, 0.5, 1.0, 1.5, 2.0),
+    "tp": (0.02, 0.1, 0.2, 0.3, 0.4),
     "cu": (0.01, 1.0, 1.0, 1.0, 1.0),
+    "zn": (0.05, 1.0, 1.0, 2.0, 2.0),
+    "fluoride": (1.0, 1.0, 1.0, 1.5, 1.5),
+    "se": (0.01, 0.01, 0.01, 0.02, 0.02),
+    "as": (0.05, 0.05, 0.05, 0.1, 0.1),
     "hg": (0.00005, 0.00005, 0.0001, 0.001, 0.001),
     "cd": (0.001, 0.005, 0.005, 0.005, 0.01),
+    "cr6": (0.01, 0.05, 0.05, 0.05, 0.1),
     "pb": (0.01, 0.01, 0.05, 0.05, 0.1),
+    "cyanide": (0.005, 0.05, 0.2, 0.2, 0.2),
+    "volatile_phenols": (0.002, 0.002, 0.005, 0.01, 0.1),
+    "petroleum": (0.05, 0.05, 0.05, 0.5, 1.0),
+    "anionic_surfactants": (0.2, 0.2, 0.2, 0.3, 0.3),
+    "sulfide": (0.05, 0.1, 0.2, 0.5, 1.0),
     "faecal_coliforms": (200, 2000, 10000, 20000, 40000),
 }
+TN_LAKE = (0.2, 0.5, 1.0, 1.5, 2.0)
+TP_LAKE = (0.01, 0.025, 0.05, 0.1, 0.2)
+TABLE_2 = {"sulfate": 250, "chloride": 250, "nitrate": 10, "fe": 0.3, "mn": 0.1}
 
 
 @pytest.mark.parametrize("parameter", list(TABLE_1))
@@ -87,6 +101,57 @@ def test_water_class_boundaries(parameter: str) -> None:
         assert k >= expected
     assert water.classify({parameter: limits[-1] * 1.001}).classes[parameter] == 6
     assert water.classify({"cod": 15}).classes["cod"] == 1
+
+
+def test_every_table_1_item_is_classed_just_below_at_and_just_above_each_limit() -> None:
+    """Every "≤" item of Table 1 (and TN, TP of lakes): at a limit the best class with that
+    limit, just below it no worse, just above it the next class with a higher limit."""
+    tables = {**{p: (lims, "river") for p, lims in TABLE_1.items()}}
+    tables["tn"] = (TN_LAKE, "lake")
+    tables["tp_lake"] = (TP_LAKE, "lake")
+    assert set(TABLE_1) | {"ph", "do", "tn"} == set(water.PARAMETERS)
+    for key, (limits, body) in tables.items():
+        p = "tp" if key == "tp_lake" else key
+        for lim in limits:
+            at = limits.index(lim) + 1
+            higher = [k + 1 for k, v in enumerate(limits) if v > lim]
+            above = higher[0] if higher else 6
+            assert water.classify({p: lim}, body).classes[p] == at, (p, lim)  # type: ignore[arg-type]
+            assert water.classify({p: lim * 0.999}, body).classes[p] <= at  # type: ignore[arg-type]
+            assert water.classify({p: lim * 1.001}, body).classes[p] == above, (p, lim)  # type: ignore[arg-type]
+
+
+def test_a_limit_reached_through_float_noise_still_meets_it() -> None:
+    """The mean of three readings of 0.05 mg/L is 0.05000000000000001: still class III for Pb."""
+    noisy = float(np.mean([0.05, 0.05, 0.05]))
+    assert noisy > 0.05
+    assert water.classify({"pb": noisy}).classes["pb"] == 3
+    assert water.classify({"pb": 0.0500001}).classes["pb"] == 5
+    assert water.classify({"do": 7.5 * (1 - 1e-12)}).classes["do"] == 1
+    assert water.classify({"mn": float(np.mean([0.1, 0.1, 0.1]))}).supplementary == {"mn": True}
+
+
+@pytest.mark.parametrize("item", list(TABLE_2))
+def test_table_2_items_meet_or_exceed_their_one_limit(item: str) -> None:
+    limit = TABLE_2[item]
+    at = water.classify({item: limit, "cod": 10})
+    assert at.supplementary == {item: True} and at.exceedances == {}
+    assert at.classes == {"cod": 1} and at.overall == 1  # never part of the overall class
+    above = water.classify({item: limit * 1.2, "cod": 10}, target_class=1)
+    assert above.supplementary == {item: False} and above.overall == 1
+    assert above.exceedances == pytest.approx({item: 0.2})
+    with pytest.raises(ValueError, match="Table 2 item"):
+        water.classify_array(item, [limit])
+    frame = water.classify_frame(pd.DataFrame({item: [limit, limit * 1.2, np.nan]}))
+    assert frame[f"meets_{item}"].tolist() == [True, False, pd.NA]
+    assert frame["exceeding"].tolist() == ["", item, ""]
+    assert frame["overall"].isna().all()
+
+
+def test_dictionary_codes_of_water_items_are_classed_as_their_items() -> None:
+    assert water.classify({"water_fe": 0.5}).exceedances == pytest.approx({"water_fe": 2 / 3})
+    assert water.classify({"water_cd": 0.005}).classes == {"water_cd": 2}
+    assert set(water.STREAM_PARAMETERS) >= {"fluoride", "sulfate", "water_mn", "water_cr6"}
 
 
 def test_water_dissolved_oxygen_is_a_minimum() -> None:

@@ -191,5 +191,6 @@ def test_water_metals_are_refused_per_cubic_metre() -> None:
 
 def test_station_kinds_name_their_domains() -> None:
     assert domain_of_kind("wastewater") == "water"
-    assert domain_of_kind("noise") is None and domain_of_kind(None) is None
+    assert domain_of_kind("noise") == "noise" and domain_of_kind(None) is None
+    assert domain_of_kind("lighthouse") is None
     assert lookup("a21026", domain_of_kind("cems")).code == "flue_so2"
