@@ -721,7 +721,12 @@ async def _subject_access(
 async def aggregates_route(
     request: Request,
     principal: Caller,
-    period: Annotated[str, Query(description="PT1H, PT8H, P1D, P1D-MAX8H, P1M or P1Y")],
+    period: Annotated[
+        str,
+        Query(
+            description="PT1H, PT8H, P1D, P1D-MAX8H, P1D-LD, P1D-LN, P1D-LDN (noise), P1M or P1Y"
+        ),
+    ],
     start: Annotated[str, Query(description="ISO 8601, inclusive")],
     end: Annotated[str, Query(description="ISO 8601, exclusive")],
     scope: Annotated[str, Query(description="station or city")] = "station",

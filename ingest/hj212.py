@@ -330,7 +330,8 @@ class DataItem:
     """The values one upload carries for one pollutant code.
 
     ``values`` maps a suffix (``Rtd``, ``Min``, ``Avg``, ``Max``, ``Cou``, ``ZsRtd``, ``ZsMin``,
-    ``ZsAvg``, ``ZsMax``) to its text; ``flag``, ``eflag`` and ``sample_time`` as sent.
+    ``ZsAvg``, ``ZsMax``, and noise units' ``Data``) to its text; ``flag``, ``eflag`` and
+    ``sample_time`` as sent.
     """
 
     code: str
@@ -341,7 +342,7 @@ class DataItem:
 
 
 _VALUE_SUFFIXES: Final = frozenset(
-    {"Rtd", "Min", "Avg", "Max", "Cou", "ZsRtd", "ZsMin", "ZsAvg", "ZsMax"}
+    {"Rtd", "Min", "Avg", "Max", "Cou", "ZsRtd", "ZsMin", "ZsAvg", "ZsMax", "Data"}
 )
 
 

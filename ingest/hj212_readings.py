@@ -48,7 +48,8 @@ SYSTEM_DOMAINS: Final[dict[str, Domain]] = {
     "22": "air",
     "27": "air",
     "39": "air",
-    "23": "air",
+    "23": "noise",  # 声环境质量监测 (it said "air": a noise unit's Leq was an unknown code)
+    "36": "noise",
     "31": "cems",
     "51": "cems",
     "25": "soil",
@@ -67,6 +68,8 @@ _SUFFIXES: Final[dict[str, tuple[str | None, str]]] = {
     "ZsMin": ("min", "converted"),
     "ZsAvg": ("avg", "converted"),
     "ZsMax": ("max", "converted"),
+    # noise units (CN 2051/2061, Tables C.26/C.27): the level over the minute or hour
+    "Data": ("avg", "measured"),
 }
 
 

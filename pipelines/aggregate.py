@@ -11,6 +11,11 @@ Table 4 (``docs/standards/air.md``):
 - O₃ 8-hour mean: at least 6 hourly means in the 8 hours;
 - monthly mean: at least 27 daily means (25 in February); annual mean: at least 324.
 
+Noise levels (dB(A)) are not averaged arithmetically: ``how="energy"`` takes the energy
+average ``10·log10(mean(10^(L/10)))`` (GB 3096-2008; :mod:`sensors.standards.noise`), and
+``"max"``/``"min"`` keep the extreme (Lmax, Lmin); :func:`statistic_of` says which a parameter
+takes. The validity rules are the same for every statistic.
+
 The O₃ daily maximum 8-hour mean is the highest valid 8-hour mean among the 17 windows that
 end between 08:00 and 24:00 of the day (HJ 663-2013 §4.1; ``docs/standards/air.md``), valid
 with at least 14 valid windows (HJ 663-2013 Table 2).
@@ -19,10 +24,12 @@ with at least 14 valid windows (HJ 663-2013 Table 2).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import numpy as np
 import pandas as pd
+
+from sensors.standards import noise
 
 MIN_MINUTES_PER_HOUR: Final = 45
 MIN_HOURS_PER_DAY: Final = 20
@@ -34,6 +41,25 @@ MIN_DAYS_PER_YEAR: Final = 324
 DEFAULT_TIMEZONE: Final = "Asia/Shanghai"
 
 COLUMNS: Final = ["value", "count", "valid"]
+
+#: How shorter values become a period's value: arithmetic mean, energy average (levels in dB),
+#: maximum or minimum.
+How = Literal["mean", "energy", "max", "min"]
+
+
+def statistic_of(parameter: str) -> How:
+    """The statistic a parameter's periods take: the noise levels' (``laeq`` energy, ``lmax``
+    maximum, ``lmin`` minimum), the mean for every other parameter."""
+    return noise.AGGREGATION.get(parameter, "mean")
+
+
+def _reduce(values: pd.Series, keys: Any, how: How) -> pd.Series:
+    """``how`` of ``values`` per group of ``keys`` (NaN values left out)."""
+    if how == "energy":  # 10·log10(mean(10^(L/10))): a mean of powers, no Python per group
+        power = 10 ** (values.astype(np.float64) / 10)
+        return power.groupby(keys).mean().apply(np.log10) * 10
+    reduced: pd.Series = values.groupby(keys).agg(how)
+    return reduced
 
 
 def _series(frame: pd.DataFrame) -> tuple[pd.DatetimeIndex, pd.Series]:
@@ -53,8 +79,11 @@ def _series(frame: pd.DataFrame) -> tuple[pd.DatetimeIndex, pd.Series]:
     return pd.DatetimeIndex(values.index), values
 
 
-def hourly(readings: pd.DataFrame, sample_minutes: float | None = None) -> pd.DataFrame:
-    """Hourly means of real-time or minute readings.
+def hourly(
+    readings: pd.DataFrame, sample_minutes: float | None = None, how: How = "mean"
+) -> pd.DataFrame:
+    """Hourly means (or ``how``: energy averages, maxima, minima) of real-time or minute
+    readings.
 
     ``count`` is the minutes of sampling: valid readings × ``sample_minutes`` (the minutes each
     reading stands for; default: the median spacing of the readings, at least 1, at most 60),
@@ -69,11 +98,10 @@ def hourly(readings: pd.DataFrame, sample_minutes: float | None = None) -> pd.Da
         sample_minutes = float(np.clip(np.median(spacing), 1, 60)) if len(spacing) else 1.0
     hour = times.floor("h")
     minute = times.floor("min")
-    by_hour = values.groupby(hour)
     # readings in the same minute count once; each counts sample_minutes, at most 60 in all
     distinct = pd.Series(minute, index=hour).groupby(level=0).nunique()
     minutes = np.minimum(distinct * sample_minutes, 60.0)
-    out = pd.DataFrame({"value": by_hour.mean(), "count": minutes})
+    out = pd.DataFrame({"value": _reduce(values, hour, how), "count": minutes})
     out["valid"] = out["count"] >= MIN_MINUTES_PER_HOUR
     out.index.name = "start"
     return out
@@ -95,13 +123,13 @@ def _hours(hourly_means: pd.DataFrame) -> pd.Series:
 
 
 def _summary(
-    values: pd.Series, keys: Any, statistic: str, needed: Any, tz: str = "UTC"
+    values: pd.Series, keys: Any, statistic: How, needed: Any, tz: str = "UTC"
 ) -> pd.DataFrame:
     """``value`` (``statistic`` of the non-missing values), ``count`` and ``valid``
     (``count ≥ needed``; ``needed`` may be a function of the periods) per group of ``keys``
     — aware times, or periods of wall-clock time in ``tz`` — labelled by its start in UTC."""
     grouped = values.groupby(keys)
-    out = pd.DataFrame({"value": grouped.agg(statistic), "count": grouped.count()})
+    out = pd.DataFrame({"value": _reduce(values, keys, statistic), "count": grouped.count()})
     index = out.index
     if isinstance(index, pd.PeriodIndex):
         needed = needed(index) if callable(needed) else needed
@@ -114,18 +142,22 @@ def _summary(
 
 def _local_days(series: pd.Series, tz: str) -> pd.DatetimeIndex:
     """The start of each value's day in ``tz`` (aware)."""
-    return _day_starts(pd.DatetimeIndex(series.index), tz)
+    return day_starts(pd.DatetimeIndex(series.index), tz)
 
 
-def _day_starts(times: pd.DatetimeIndex, tz: str) -> pd.DatetimeIndex:
+def day_starts(times: pd.DatetimeIndex, tz: str) -> pd.DatetimeIndex:
+    """The start of each time's day in ``tz`` (aware, in ``tz``)."""
     local = times.tz_convert(tz)
     return local.floor("D", ambiguous=False, nonexistent="shift_forward")
 
 
-def daily(hourly_means: pd.DataFrame, tz: str = DEFAULT_TIMEZONE) -> pd.DataFrame:
-    """24-hour means of valid hourly means per day of ``tz``; valid with at least 20."""
+def daily(
+    hourly_means: pd.DataFrame, tz: str = DEFAULT_TIMEZONE, how: How = "mean"
+) -> pd.DataFrame:
+    """24-hour means (or ``how``) of valid hourly means per day of ``tz``; valid with at least
+    20."""
     hours = _hours(hourly_means)
-    return _summary(hours, _local_days(hours, tz), "mean", MIN_HOURS_PER_DAY)
+    return _summary(hours, _local_days(hours, tz), how, MIN_HOURS_PER_DAY)
 
 
 def o3_8h(hourly_means: pd.DataFrame) -> pd.DataFrame:
@@ -157,23 +189,28 @@ def _daily_values(daily_means: pd.DataFrame, tz: str) -> pd.Series:
     return values
 
 
-def monthly(daily_means: pd.DataFrame, tz: str = DEFAULT_TIMEZONE) -> pd.DataFrame:
-    """Monthly means of valid daily means (months of ``tz``); valid with at least 27 (25 in
-    February)."""
+def monthly(
+    daily_means: pd.DataFrame, tz: str = DEFAULT_TIMEZONE, how: How = "mean"
+) -> pd.DataFrame:
+    """Monthly means (or ``how``) of valid daily means (months of ``tz``); valid with at least
+    27 (25 in February)."""
     values = _daily_values(daily_means, tz)
     months = pd.DatetimeIndex(values.index).to_period("M")
-    return _summary(values, months, "mean", _days_needed, tz)
+    return _summary(values, months, how, _days_needed, tz)
 
 
 def _days_needed(months: pd.PeriodIndex) -> Any:
     return np.where(months.month == 2, MIN_DAYS_IN_FEBRUARY, MIN_DAYS_PER_MONTH)
 
 
-def annual(daily_means: pd.DataFrame, tz: str = DEFAULT_TIMEZONE) -> pd.DataFrame:
-    """Annual means of valid daily means (years of ``tz``); valid with at least 324."""
+def annual(
+    daily_means: pd.DataFrame, tz: str = DEFAULT_TIMEZONE, how: How = "mean"
+) -> pd.DataFrame:
+    """Annual means (or ``how``) of valid daily means (years of ``tz``); valid with at least
+    324."""
     values = _daily_values(daily_means, tz)
     years = pd.DatetimeIndex(values.index).to_period("Y")
-    return _summary(values, years, "mean", MIN_DAYS_PER_YEAR, tz)
+    return _summary(values, years, how, MIN_DAYS_PER_YEAR, tz)
 
 
 # ----------------------------------------------------------------------- many series at once
@@ -187,7 +224,7 @@ def daily_many(
     start, UTC), ``value``, ``count`` and ``valid`` (≥ 20 valid hours), one row per series and
     day with at least one hour."""
     values = hourly_means["value"].where(hourly_means["valid"].fillna(False).astype(bool))
-    days = _day_starts(pd.DatetimeIndex(hourly_means["start"]), tz).tz_convert("UTC")
+    days = day_starts(pd.DatetimeIndex(hourly_means["start"]), tz).tz_convert("UTC")
     grouped = values.groupby(
         [hourly_means[k] for k in keys] + [pd.Series(days, index=values.index, name="start")],
         observed=True,
@@ -213,7 +250,7 @@ def o3_daily_max_8h_many(
     good = means.where(counts >= MIN_HOURS_PER_8H)
     starts = pd.DatetimeIndex(frame["start"])
     within = starts.tz_convert(tz).hour >= 7  # windows ending 08:00 … 24:00
-    days = _day_starts(starts, tz).tz_convert("UTC")
+    days = day_starts(starts, tz).tz_convert("UTC")
     day_key = pd.Series(days, index=frame.index, name="start")
     grouped = good[within].groupby(
         [k[within] for k in by] + [day_key[within]], observed=True, sort=True

@@ -341,7 +341,8 @@ def run_alerts(ctx: JobContext, start: datetime | None, end: datetime | None) ->
     report = JobReport("alerts", tasks=1, incremental=True)
     with _running(ctx, "alerts") as conn:
         now = derived.now(conn)
-        conditions = alerts.evaluate(alerts.load_state(conn, now))
+        rules = alerts.AlertRules(tz=ctx.tz)
+        conditions = alerts.evaluate(alerts.load_state(conn, now, rules), rules)
         counts = alerts.sync(conn, conditions)
         sent = alerts.deliver(conn, ctx.webhook, backoff=ctx.webhook_backoff)
     report.rows = counts["opened"] + counts["closed"]

@@ -39,6 +39,7 @@ from carbon import cems
 from pipelines import aggregate
 from sensors import qc
 from sensors.standards import aqi as aqi_std
+from sensors.standards import noise as noise_std
 from sensors.standards import soil as soil_std
 from sensors.standards import water as water_std
 from store import db, derived
@@ -205,7 +206,11 @@ def _stream_hourly(
         sample = float(np.clip(np.median(spacing), 1, 60)) if len(spacing) else 1.0
         if sp.interval == "PT1M":
             sample = 1.0
-        agg = aggregate.hourly(readings[["time", "value", "valid"]], sample_minutes=sample)
+        agg = aggregate.hourly(
+            readings[["time", "value", "valid"]],
+            sample_minutes=sample,
+            how=aggregate.statistic_of(sp.parameter),
+        )
     agg = agg.reindex(hours)  # an hour whose readings were all invalidated: no value, invalid
     agg["count"] = agg["count"].astype("float64").fillna(0.0)
     if "valid" in agg:
@@ -468,7 +473,132 @@ def subject_daily(url: str, plan: DailyPlan) -> Touched:
         if all_days and plan.kind == "water":
             what = f"{plan.scope} {plan.subject} water classes"
             touched.attempt(what, _water, conn, plan, all_days, tz)
+        noise_days = sorted(set(plan.days.get("laeq", ())) | set(plan.days.get("lmax", ())))
+        if noise_days and plan.kind == "noise":
+            what = f"{plan.scope} {plan.subject} noise levels"
+            touched.attempt(what, _noise, conn, plan, noise_days, tz, touched)
     return touched
+
+
+def noise_hours(attributes: Mapping[str, Any]) -> noise_std.Hours:
+    """A noise station's day and night (attributes ``day_start``, ``night_start``: local clock
+    hours; GB 3096-2008's 06:00 and 22:00 by default).
+
+    Raises
+    ------
+    ValueError
+        for hours that are not whole hours 0–23 with the day first.
+    """
+    try:
+        day, night = int(attributes.get("day_start", 6)), int(attributes.get("night_start", 22))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"day_start and night_start must be whole hours: {exc}") from exc
+    return noise_std.Hours(day, night)
+
+
+def _noise(
+    conn: Connection, plan: DailyPlan, days: Sequence[datetime], tz: str, touched: Touched
+) -> int:
+    """A noise station's Ld, Ln and Ldn per day (energy averages of its valid hourly LAeq over
+    the day's and the night's hours of the bureau's day, as aggregates ``P1D-LD``, ``-LN``,
+    ``-LDN`` of ``laeq``) and the day's GB 3096-2008 assessment (``noise-daily``) against the
+    station's ``noise_zone``: Ld and Ln against the zone's limits, and the night's highest
+    hourly Lmax against the night limit + 15 dB. Without a zone the levels are stored and the
+    assessment is left out (a warning)."""
+    hours_of = noise_hours(plan.attributes)
+    wanted = [pd.Timestamp(d) for d in days]
+    found = derived.read_aggregates(
+        conn,
+        scope=plan.scope,
+        period="PT1H",
+        start=(min(wanted) - 2 * HOUR).to_pydatetime(),
+        end=(max(wanted) + timedelta(days=1, hours=2)).to_pydatetime(),
+        subjects=[plan.subject],
+        parameters=["laeq", "lmax"],
+    )
+    found = found[found["valid"] & found["value"].notna()]
+    starts = pd.DatetimeIndex(found["start"])
+    local = starts.tz_convert(tz)
+    day_of = aggregate.day_starts(starts, tz).tz_convert("UTC")
+    night = hours_of.is_night(local.hour)
+    levels: list[dict[str, Any]] = []
+    judged: list[dict[str, Any]] = []
+    raw = plan.attributes.get("noise_zone")
+    zone = noise_std.normalise_zone(raw) if raw not in (None, "") else None
+    for day in wanted:
+        on = (day_of == day) & (found["parameter"] == "laeq").to_numpy()
+        day_levels = found["value"].to_numpy()[on & ~night]
+        night_levels = found["value"].to_numpy()[on & night]
+        ld, ln = noise_std.leq(day_levels), noise_std.leq(night_levels)
+        both = len(day_levels) > 0 and len(night_levels) > 0
+        for period, value, count in (
+            ("P1D-LD", ld, len(day_levels)),
+            ("P1D-LN", ln, len(night_levels)),
+            ("P1D-LDN", noise_std.ldn(ld, ln, hours_of), min(len(day_levels), len(night_levels))),
+        ):
+            if count:
+                levels.append(
+                    {"period": period, "start": day, "value": value, "count": float(count)}
+                )
+        peaks = found["value"].to_numpy()[
+            (day_of == day) & (found["parameter"] == "lmax").to_numpy() & night
+        ]
+        night_max = float(peaks.max()) if len(peaks) else None
+        if zone is None or not (len(day_levels) or len(night_levels) or night_max is not None):
+            continue
+        checks: dict[str, noise_std.Assessment] = {}
+        if len(day_levels):
+            checks["day"] = noise_std.assess(ld, zone, "day")
+        if len(night_levels):
+            checks["night"] = noise_std.assess(ln, zone, "night")
+        if night_max is not None:
+            checks["night_max"] = noise_std.assess_night_max(night_max, zone)
+        exceeded = [k for k, a in checks.items() if not a.compliant]
+        judged.append(
+            {
+                "scope": plan.scope,
+                "subject": plan.subject,
+                "kind": "noise-daily",
+                "start": day,
+                "value": len(exceeded),
+                "level": 2 if exceeded else 1,
+                "label": ",".join(exceeded),
+                "details": {
+                    "zone": zone,
+                    "day_start": hours_of.day_start,
+                    "night_start": hours_of.night_start,
+                    "ldn": round(noise_std.ldn(ld, ln, hours_of), 1) if both else None,
+                    **{
+                        k: {
+                            "level": round(a.level, 1),
+                            "limit": a.limit,
+                            "exceedance_db": round(a.exceedance_db, 1),
+                            "compliant": a.compliant,
+                        }
+                        for k, a in checks.items()
+                    },
+                },
+            }
+        )
+    rows = 0
+    if levels:
+        frame = pd.DataFrame(levels)
+        for name, part in frame.groupby("period"):
+            agg = part.set_index("start")[["value", "count"]].assign(valid=True)
+            agg.index.name = "start"
+            rows += derived.upsert(
+                conn,
+                "aggregates",
+                _frame(plan.scope, plan.subject, "laeq", str(name), "dB(A)", agg),
+            )
+    if judged:
+        rows += derived.upsert(conn, "assessments", pd.DataFrame(judged))
+    if zone is None and levels:
+        touched.warnings.append(
+            f"{plan.subject} has no noise_zone attribute (0, 1, 2, 3, 4a or 4b): its day and"
+            " night levels are stored, but not assessed against GB 3096-2008"
+        )
+    return rows
 
 
 def _parameter_daily(
@@ -498,7 +628,8 @@ def _parameter_daily(
     unit = str(hours["unit"].iloc[0])
     means = hours.set_index("start")[["value", "valid"]]
     wanted = {pd.Timestamp(d) for d in days}
-    day = aggregate.daily(means, tz)
+    how = aggregate.statistic_of(parameter)
+    day = aggregate.daily(means, tz, how)
     day = day[day.index.isin(wanted)]
     if plan.kind not in TABLE4_KINDS:
         day["valid"] = day["count"] > 0
@@ -541,7 +672,8 @@ def _months_and_year(
         if daily_means.empty:
             continue
         frame = daily_means.set_index("start")[["value", "valid"]]
-        months = aggregate.monthly(frame, tz)
+        how = aggregate.statistic_of(parameter)
+        months = aggregate.monthly(frame, tz, how)
         wanted = {
             pd.Timestamp(year=t.year, month=t.month, day=1, tz=tz).tz_convert("UTC")
             for t in local
@@ -554,7 +686,9 @@ def _months_and_year(
         rows += derived.upsert(
             conn,
             "aggregates",
-            _frame(plan.scope, plan.subject, parameter, "P1Y", unit, aggregate.annual(frame, tz)),
+            _frame(
+                plan.scope, plan.subject, parameter, "P1Y", unit, aggregate.annual(frame, tz, how)
+            ),
         )
     return rows
 

@@ -21,6 +21,7 @@ ONE_HOUR_LIMITS: Final = ("so2", "no2", "co", "o3")
 _AVERAGING_ZH: Final = {"1h": "1小时", "24h": "24小时"}
 _REPORT_ZH: Final = {"hourly": "小时", "daily": "日"}
 _STATUS_ZH: Final = {"above": "高于", "below": "低于"}
+_PERIOD_ZH: Final = {"day": "昼间", "night": "夜间"}
 
 
 def _name_zh(code: str) -> str:
@@ -147,6 +148,22 @@ def describe(
             if zh:
                 return f"{_name_zh(p)}：自 {since} 起数值不变（传感器可能卡滞）"
             return f"{p}: the same value repeated (stuck sensor?) since {since}"
+        if rule == "noise":
+            v, lim, over = float(value), float(d["limit"]), float(d["exceedance_db"])  # type: ignore[arg-type]
+            period, zone, at = str(d["period"]), str(d["zone"]), _local(str(d["start"]))
+            if zh:
+                what = (
+                    "夜间最大声级" if p == "lmax" else f"{_PERIOD_ZH.get(period, period)}等效声级"
+                )
+                return (
+                    f"{what} {v:.1f} dB(A) 超过 GB 3096-2008 {zone} 类区限值 {lim:g}"
+                    f"（超 {over:.1f} dB，{at}）"
+                )
+            what = "night-time Lmax" if p == "lmax" else f"{period}-time LAeq"
+            return (
+                f"{what} {v:.1f} dB(A) above the GB 3096-2008 zone {zone} limit {lim:g}"
+                f" (by {over:.1f} dB, {at})"
+            )
         if rule == "gamma":
             low, high = (float(b) for b in d["background"])
             status = str(d["status"])

@@ -16,7 +16,11 @@ Rules (:class:`AlertRules`; thresholds as in the README):
   (default 30 minutes); never a sampled station (soil: :func:`sensors.stations.is_continuous`);
 - ``flatline``: a QC flatline flag in the last hour (a stuck sensor);
 - ``gamma``: the latest ambient gamma dose rate outside the station's background range
-  (attribute ``background`` as ``[low, high]`` nGy/h; the national open-field range otherwise).
+  (attribute ``background`` as ``[low, high]`` nGy/h; the national open-field range otherwise);
+- ``noise``: at a noise station with a ``noise_zone``, the LAeq of its latest valid complete
+  hour above the zone's GB 3096-2008 limit for that hour (day or night by the station's
+  ``day_start``/``night_start``, local hours of ``AlertRules.tz``), or a night hour's Lmax
+  above the night limit + 15 dB(A) (parameter ``laeq`` or ``lmax``; levels in dB(A)).
 
 The rules live here, beside the standards they apply (GB 3095, the radiation background), and
 not in ``pipelines/``: the store's alert repository (:mod:`store.alerts`) loads a
@@ -34,7 +38,7 @@ from typing import Any, Final
 import pandas as pd
 
 from sensors.alert_text import ONE_HOUR_LIMITS, describe
-from sensors.standards import gb3095, radiation
+from sensors.standards import gb3095, noise, radiation
 from sensors.stations import is_continuous
 
 DAILY_LIMITS: Final = ("so2", "no2", "co", "pm10", "pm25")
@@ -49,6 +53,8 @@ class AlertRules:
     sustained_hours: int = 3
     offline_after: timedelta = timedelta(minutes=30)
     offline_lookback: timedelta = timedelta(days=7)
+    #: the bureau's time zone: a noise station's day and night hours are its local hours
+    tz: str = "Asia/Shanghai"
 
 
 @dataclass(frozen=True)
@@ -240,4 +246,52 @@ def evaluate(state: State, rules: AlertRules = AlertRules()) -> list[Condition]:
                     {"background": list(background), "status": status},
                 )
             )
+    out.extend(_noise(state, rules))
+    return out
+
+
+def _noise(state: State, rules: AlertRules) -> list[Condition]:
+    """The ``noise`` rule (module docstring): a station without a valid ``noise_zone`` (or
+    with impossible hours) is not judged."""
+    from zoneinfo import ZoneInfo
+
+    if state.hourly.empty:
+        return []
+    frame = state.hourly[state.hourly["valid"] & state.hourly["parameter"].isin(("laeq", "lmax"))]
+    latest = frame.sort_values("start").groupby(["subject", "parameter"]).tail(1)
+    out: list[Condition] = []
+    for row in map(_Row, _records(latest)):
+        kind, attrs = state.stations.get(str(row.subject), ("", {}))
+        if kind != "noise" or attrs.get("noise_zone") in (None, ""):
+            continue
+        try:
+            zone = noise.normalise_zone(attrs["noise_zone"])
+            hours = noise.Hours(int(attrs.get("day_start", 6)), int(attrs.get("night_start", 22)))
+        except (TypeError, ValueError):
+            continue
+        period = hours.period(row.start.astimezone(ZoneInfo(rules.tz)).hour)
+        if row.parameter == "laeq":
+            found = noise.assess(float(row.value), zone, period)
+        elif period == "night":
+            found = noise.assess_night_max(float(row.value), zone)
+        else:
+            continue
+        if found.compliant:
+            continue
+        out.append(
+            _condition(
+                "noise",
+                str(row.subject),
+                str(row.parameter),
+                "critical" if found.exceedance_db >= 10 else "warning",
+                float(row.value),
+                {
+                    "limit": found.limit,
+                    "exceedance_db": round(found.exceedance_db, 1),
+                    "zone": zone,
+                    "period": period,
+                    "start": row.start.isoformat(),
+                },
+            )
+        )
     return out

@@ -303,7 +303,9 @@ def read_aggregates(
 
 #: scopes and periods of the ``aggregates`` table (its CHECK constraints)
 AGGREGATE_SCOPES: Final = ("station", "city")
-AGGREGATE_PERIODS: Final = ("PT1H", "PT8H", "P1D", "P1D-MAX8H", "P1M", "P1Y")
+AGGREGATE_PERIODS: Final = (
+    "PT1H", "PT8H", "P1D", "P1D-MAX8H", "P1D-LD", "P1D-LN", "P1D-LDN", "P1M", "P1Y",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,7 +369,9 @@ def read_aggregate_page(
 
 
 #: the kinds of the ``assessments`` table and what each holds (value, level, label)
-ASSESSMENT_KINDS: Final = ("aqi-hourly", "aqi-daily", "water-daily", "water-monthly", "soil")
+ASSESSMENT_KINDS: Final = (
+    "aqi-hourly", "aqi-daily", "water-daily", "water-monthly", "soil", "noise-daily",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,13 +24,13 @@ LAST = pd.Timestamp(NOW).floor("h") - HOUR
 
 
 def _every_rule() -> list[Condition]:
-    """One condition of each of the six rules."""
+    """One condition of each of the seven rules."""
     hourly = pd.DataFrame(
         {
-            "subject": "S1",
-            "parameter": "so2",
-            "start": [LAST - HOUR * 2, LAST - HOUR, LAST],
-            "value": [600.0, 610.0, 620.0],
+            "subject": ["S1", "S1", "S1", "N1"],
+            "parameter": ["so2", "so2", "so2", "laeq"],
+            "start": [LAST - HOUR * 2, LAST - HOUR, LAST, LAST],
+            "value": [600.0, 610.0, 620.0, 58.26],
             "valid": True,
         }
     )
@@ -39,7 +39,11 @@ def _every_rule() -> list[Condition]:
     )
     state = State(
         now=NOW,
-        stations={"S1": ("air", {}), "R1": ("radiation", {"background": [60, 120]})},
+        stations={
+            "S1": ("air", {}),
+            "R1": ("radiation", {"background": [60, 120]}),
+            "N1": ("noise", {"noise_zone": "1"}),
+        },
         hourly=hourly,
         daily=pd.DataFrame(columns=["subject", "parameter", "start", "value", "valid"]),
         aqi=aqi,
@@ -56,7 +60,9 @@ def test_the_english_message_keeps_its_wording() -> None:
     """The API's and the webhook's ``message`` keep their wording; times are shown in the
     bureau's time (China Standard Time), pollutants by name."""
     found = {c.rule: c.message for c in _every_rule()}
-    assert set(found) == {"exceedance", "sustained", "aqi", "offline", "flatline", "gamma"}
+    assert set(found) == {
+        "exceedance", "sustained", "aqi", "offline", "flatline", "gamma", "noise",
+    }  # fmt: skip
     assert found["exceedance"] == (
         "so2 1h mean 620 above the GB 3095-2026 limit 500 (24 % over the limit)"
     )
@@ -65,6 +71,10 @@ def test_the_english_message_keeps_its_wording() -> None:
     assert found["offline"].startswith("no data for 45 minutes (last 2026-11-28 17:35 CST")
     assert found["flatline"].startswith("no2: the same value repeated (stuck sensor?) since")
     assert found["gamma"] == "gamma dose rate 150 nGy/h above the background range 60–120"
+    assert found["noise"] == (
+        "day-time LAeq 58.3 dB(A) above the GB 3096-2008 zone 1 limit 55"
+        " (by 3.3 dB, 2026-11-28 17:00 CST)"
+    )
 
 
 def test_every_rule_has_a_chinese_message_from_its_fields() -> None:

@@ -163,3 +163,56 @@ def test_gamma_without_a_station_range_uses_the_national_one() -> None:
     )
     (c,) = evaluate(state(gamma=gamma, stations={"R2": ("radiation", {})}))
     assert c.details["status"] == "above"
+
+
+def _noise_hours(parameter: str, value: float, now: datetime) -> pd.DataFrame:
+    last = pd.Timestamp(now).floor("h") - HOUR
+    return pd.DataFrame(
+        {
+            "subject": "N1",
+            "parameter": [parameter],
+            "start": [last],
+            "value": [value],
+            "valid": True,
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("now", "period", "limit"),
+    [
+        (NOW, "day", 55.0),  # last hour 17:00 CST
+        (datetime(2026, 11, 28, 15, 20, tzinfo=UTC), "night", 45.0),  # 22:00 CST
+    ],
+)
+def test_noise_laeq_against_the_zone_limit_of_its_hour(
+    now: datetime, period: str, limit: float
+) -> None:
+    """GB 3096-2008: zone 1 is 55 by day, 45 by night; at the limit is no alert."""
+    stations = {"N1": ("noise", {"noise_zone": "1"})}
+    assert not evaluate(state(now=now, stations=stations, hourly=_noise_hours("laeq", limit, now)))
+    (c,) = evaluate(state(now=now, stations=stations, hourly=_noise_hours("laeq", limit + 2, now)))
+    assert c.key == ("noise", "N1", "laeq") and c.severity == "warning"
+    assert c.details["period"] == period and c.details["limit"] == limit
+    assert c.details["exceedance_db"] == 2.0
+    loud = _noise_hours("laeq", limit + 10, now)
+    assert evaluate(state(now=now, stations=stations, hourly=loud))[0].severity == "critical"
+    # the station's own hours: a day ending at 23:00 makes 22:00 a day hour
+    late = {"N1": ("noise", {"noise_zone": "1", "night_start": 23})}
+    (c,) = evaluate(state(now=now, stations=late, hourly=_noise_hours("laeq", 57.0, now)))
+    assert c.details["period"] == "day"
+    # no zone, another kind, or a zone GB 3096 does not have: no judgement
+    for attrs in ({}, {"noise_zone": "4"}):
+        quiet = {"N1": ("noise", attrs)}
+        assert not evaluate(state(now=now, stations=quiet, hourly=loud))
+    assert not evaluate(state(now=now, stations={"N1": ("air", {})}, hourly=loud))
+
+
+def test_noise_night_maximum_may_exceed_the_night_limit_by_15_db() -> None:
+    night = datetime(2026, 11, 28, 15, 20, tzinfo=UTC)
+    stations = {"N1": ("noise", {"noise_zone": "2"})}  # night 50: Lmax up to 65
+    assert not evaluate(state(now=night, stations=stations, hourly=_noise_hours("lmax", 65, night)))
+    (c,) = evaluate(state(now=night, stations=stations, hourly=_noise_hours("lmax", 66, night)))
+    assert c.key == ("noise", "N1", "lmax") and c.details["limit"] == 65
+    # by day the maximum rule does not apply
+    assert not evaluate(state(stations=stations, hourly=_noise_hours("lmax", 90, NOW)))

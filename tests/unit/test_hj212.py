@@ -153,6 +153,36 @@ def test_hourly_upload_keeps_each_statistic_as_its_own_stream() -> None:
     assert {o.flag for o in got.observations if o.parameter == "cod"} == {"D"}
 
 
+def test_noise_minute_upload_of_table_c26() -> None:
+    """HJ 212-2017 Table C.26: a noise unit (ST=23) sends L5 … LMn as ``-Data`` per minute;
+    they are the GB 3096 levels in dB(A) (before, ST=23 was taken for air and every code was
+    unknown)."""
+    p = hj212.parse(
+        hj212.encode(
+            cn="2051",
+            mn="010000A8900016F000169DC0",
+            pw="123456",
+            st="23",
+            qn="20160801085000001",
+            flag=5,
+            cp="DataTime=20261128084000;L5-Data=53.0;L10-Data=53.0;L50-Data=49.0;"
+            "L90-Data=45.0;L95-Data=43.0;Leq-Data=50.0;LMx-Data=54.0;LMn-Data=42.0",
+        )
+    )
+    got = readings(p, "N1", now=NOW)
+    assert got.problems == [] and got.unknown_codes == []
+    assert {(o.parameter, o.value, o.interval, o.statistic) for o in got.observations} == {
+        ("l5", 53.0, "PT1M", "avg"),
+        ("l10", 53.0, "PT1M", "avg"),
+        ("l50", 49.0, "PT1M", "avg"),
+        ("l90", 45.0, "PT1M", "avg"),
+        ("l95", 43.0, "PT1M", "avg"),
+        ("laeq", 50.0, "PT1M", "avg"),
+        ("lmax", 54.0, "PT1M", "avg"),
+        ("lmin", 42.0, "PT1M", "avg"),
+    }
+
+
 def test_2005_packet_without_qn_and_flag_maps_old_codes() -> None:
     p = hj212.parse(
         hj212.encode(

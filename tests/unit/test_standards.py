@@ -1,5 +1,5 @@
-"""GB 3095-2026 limits, GB 3838-2002 water classes, GB 15618-2018 soil risk and the gamma
-background rule, clause by clause (tables: ``docs/standards/air.md``,
+"""GB 3095-2026 limits, GB 3838-2002 water classes, GB 15618-2018 and GB 36600-2018 soil risk
+and the gamma background rule, clause by clause (tables: ``docs/standards/air.md``,
 ``water.md``, ``soil.md``, ``radiation.md``)."""
 
 from __future__ import annotations
@@ -303,3 +303,197 @@ def test_water_metals_by_their_dictionary_codes_are_classed_as_table_1_items() -
     assert by_code.overall == water.classify({"cd": 0.006, "pb": 0.01}).overall == 5
     frame = water.classify_frame(pd.DataFrame({"water_hg": [0.00005, 0.002]}))
     assert frame["class_water_hg"].tolist() == [1, 6]
+
+
+# --- GB 36600-2018 ------------------------------------------------------------------------
+#: Table 1 metals typed in again: item → (screening class 1, class 2, intervention class 1,
+#: class 2), mg/kg.
+DEVELOPMENT_TABLE = {
+    "as": (20, 60, 120, 140),
+    "cd": (20, 65, 47, 172),
+    "cr6": (3.0, 5.7, 30, 78),
+    "cu": (2000, 18000, 8000, 36000),
+    "pb": (400, 800, 800, 2500),
+    "hg": (8, 38, 33, 82),
+    "ni": (150, 900, 600, 2000),
+}
+
+
+def test_development_table_is_the_code_s() -> None:
+    assert set(soil.DEVELOPMENT_ITEMS) == set(DEVELOPMENT_TABLE)
+    for item, (s1, s2, i1, i2) in DEVELOPMENT_TABLE.items():
+        assert soil.DEVELOPMENT_SCREENING[item] == (s1, s2), item
+        assert soil.DEVELOPMENT_INTERVENTION[item] == (i1, i2), item
+        assert soil.development_values(item, 1) == (s1, i1)
+        assert soil.development_values(item, 2) == (s2, i2)
+    assert soil.development_values("soil_cr6", 2) == (5.7, 78)
+
+
+@pytest.mark.parametrize("land_class", [1, 2])
+@pytest.mark.parametrize("item", [*DEVELOPMENT_TABLE, "soil_cr6"])
+def test_development_every_item_just_below_at_and_just_above_each_value(
+    item: str, land_class: int
+) -> None:
+    """At or below the screening value: below screening; just above it: above screening; at
+    the intervention value still above screening; just above it: above intervention."""
+    row = DEVELOPMENT_TABLE["cr6" if item == "soil_cr6" else item]
+    screening, intervention = row[land_class - 1], row[land_class + 1]
+    cases = [
+        (screening * 0.999, "below_screening", None),
+        (screening, "below_screening", None),
+        (screening * 1.001, "above_screening", "screening"),
+        (intervention * 0.999, "above_screening", "screening"),
+        (intervention, "above_screening", "screening"),
+        (intervention * 1.001, "above_intervention", "intervention"),
+    ]
+    for value, risk, exceedance in cases:
+        got = soil.classify_development({item: value}, land_class)
+        assert got.risk == risk, (item, land_class, value)
+        assert got.exceedances.get(item) == exceedance, (item, land_class, value)
+        assert got.ratios == {item: value / screening}
+        assert got.intervention_ratios == {item: value / intervention}
+        assert got.land_class == land_class
+    frame = soil.classify_development_frame(pd.DataFrame({item: [c[0] for c in cases]}), land_class)
+    assert frame["risk"].tolist() == [c[1] for c in cases]
+    assert frame["exceeding"].tolist() == ["" if c[2] is None else item for c in cases]
+
+
+def test_development_value_at_a_limit_through_float_noise_meets_it() -> None:
+    """Within 1e-9 relative of a value (water.REL_TOLERANCE) meets it."""
+    assert soil.classify_development({"cr6": 3.0 * (1 + 1e-12)}).risk == "below_screening"
+    assert soil.classify_development({"cr6": 30 * (1 + 1e-12)}).risk == "above_screening"
+    assert soil.classify_development({"cr6": 3.0 * (1 + 1e-6)}).risk == "above_screening"
+    frame = soil.classify_development_frame(pd.DataFrame({"cr6": [3.0 * (1 + 1e-12)]}))
+    assert frame["risk"].tolist() == ["below_screening"]
+
+
+def test_development_arsenic_background_replaces_a_lower_screening_value() -> None:
+    """Table 1 note ①: a background above the arsenic screening value is the screening value;
+    the intervention value stays; a lower background changes nothing."""
+    high = soil.classify_development({"as": 25}, 1, arsenic_background=30)
+    assert high.risk == "below_screening" and high.ratios == {"as": 25 / 30}
+    assert high.intervention_ratios == {"as": 25 / 120}
+    assert soil.classify_development({"as": 30}, 1, arsenic_background=30).risk == (
+        "below_screening"
+    )
+    assert soil.classify_development({"as": 30.03}, 1, arsenic_background=30).risk == (
+        "above_screening"
+    )
+    assert soil.classify_development({"as": 120}, 1, arsenic_background=30).risk == (
+        "above_screening"
+    )
+    assert soil.classify_development({"as": 120.12}, 1, arsenic_background=30).risk == (
+        "above_intervention"
+    )
+    assert soil.development_values("as", 2, arsenic_background=80) == (80, 140)
+    assert soil.classify_development({"as": 70}, 2, arsenic_background=80).risk == (
+        "below_screening"
+    )
+    for background in (10, 20, 0):  # lower or equal: the table's value
+        low = soil.classify_development({"as": 25}, 1, arsenic_background=background)
+        assert low.risk == "above_screening" and low.ratios == {"as": 25 / 20}
+    assert soil.development_values("as", 2, arsenic_background=59) == (60, 140)
+    # only arsenic: Cd 25 stays above its screening value 20
+    other = soil.classify_development({"as": 25, "cd": 25}, 1, arsenic_background=30)
+    assert other.exceedances == {"cd": "screening"}
+    assert soil.development_values("cd", 1, arsenic_background=30) == (20, 47)
+    # a background above the intervention value: still above intervention beyond 120
+    odd = soil.classify_development({"as": 130}, 1, arsenic_background=150)
+    assert odd.risk == "above_intervention" and odd.exceedances == {"as": "intervention"}
+    assert odd.ratios["as"] == 130 / 150
+    frame = soil.classify_development_frame(
+        pd.DataFrame({"as": [25, 31, 121, 130]}), 1, arsenic_background=30
+    )
+    assert frame["risk"].tolist() == [
+        "below_screening",
+        "above_screening",
+        "above_intervention",
+        "above_intervention",
+    ]
+
+
+def test_development_risk_is_the_worst_item() -> None:
+    sample = {"cd": 10.0, "pb": 500.0, "hg": 40.0}
+    first = soil.classify_development(sample, 1)
+    assert first.risk == "above_intervention"
+    assert first.exceedances == {"pb": "screening", "hg": "intervention"}
+    second = soil.classify_development(sample, 2)
+    assert second.risk == "above_screening" and second.exceedances == {"hg": "screening"}
+    assert soil.classify_development({"cd": 10, "pb": 500}, 1).risk == "above_screening"
+    assert soil.classify_development({"cd": 10, "pb": 400}, 1).risk == "below_screening"
+    assert soil.classify_development({"cd": 0, "ni": 0}, 2).risk == "below_screening"
+    empty = soil.classify_development({})
+    assert empty.risk is None and empty.ratios == {} and empty.exceedances == {}
+    frame = soil.classify_development_frame(pd.DataFrame(sample, index=["a"]), 1)
+    assert frame.loc["a", "risk"] == "above_intervention"
+    assert frame.loc["a", "exceeding"] == "pb,hg"
+
+
+def test_development_bad_input_is_an_error() -> None:
+    for land_class in (0, 3, True, "1"):
+        with pytest.raises(ValueError, match="land class must be 1 or 2"):
+            soil.classify_development({"cd": 1}, land_class)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="land class"):
+        soil.classify_development({}, 3)
+    for item in ("zn", "cr", "benzene", "water_cr6"):
+        with pytest.raises(ValueError, match=f"no value for '{item}'"):
+            soil.classify_development({item: 1})
+    for value in (-1, -0.001, math.nan, math.inf, True, "5", None):
+        with pytest.raises(ValueError, match="not a valid content"):
+            soil.classify_development({"pb": value})  # type: ignore[dict-item]
+    for background in (-1, math.nan, math.inf):
+        with pytest.raises(ValueError, match="arsenic background"):
+            soil.classify_development({"as": 1}, arsenic_background=background)
+        with pytest.raises(ValueError, match="arsenic background"):
+            soil.classify_development_frame(pd.DataFrame({"as": [1]}), 1, background)
+    with pytest.raises(ValueError, match="no value for 'zn'"):
+        soil.classify_development_frame(pd.DataFrame({"zn": [1.0]}))
+    with pytest.raises(ValueError, match="not a valid content"):
+        soil.classify_development_frame(pd.DataFrame({"pb": [1.0, -2.0]}))
+    with pytest.raises(ValueError, match="not a valid content"):
+        soil.classify_development_frame(pd.DataFrame({"pb": [math.inf]}))
+    with pytest.raises(ValueError, match="land class"):
+        soil.classify_development_frame(pd.DataFrame({"pb": [1.0]}), 3)
+    with pytest.raises(ValueError, match="land class"):
+        soil.development_values("pb", 0)
+
+
+@pytest.mark.parametrize(
+    ("land_class", "background"), [(1, None), (2, None), (1, 45.0), (2, 50.0), (1, 200.0)]
+)
+def test_development_frame_equals_classify_development_row_by_row(
+    land_class: int, background: float | None
+) -> None:
+    rng = np.random.default_rng(36600 + land_class)
+    items = ["as", "cd", "soil_cr6", "cu", "pb", "hg", "ni"]
+    n = 400
+    columns = {}
+    for item in items:
+        limits = DEVELOPMENT_TABLE["cr6" if item == "soil_cr6" else item]
+        screening, intervention = limits[land_class - 1], limits[land_class + 1]
+        values = rng.uniform(0, 1.3, n) * rng.choice([screening, intervention], n)
+        values[rng.random(n) < 0.05] = screening  # exactly on the values
+        values[rng.random(n) < 0.05] = intervention
+        values[rng.random(n) < 0.45] = np.nan
+        columns[item] = values
+    frame = pd.DataFrame(columns, index=pd.RangeIndex(1000, 1000 + n))
+    frame.iloc[7] = np.nan  # a row without any content
+    out = soil.classify_development_frame(frame, land_class, background)
+    assert list(out.columns) == [*(f"ratio_{i}" for i in items), "risk", "exceeding"]
+    seen = set()
+    for i, row in frame.iterrows():
+        one = soil.classify_development(
+            {k: v for k, v in row.items() if not math.isnan(v)},
+            land_class,
+            arsenic_background=background,
+        )
+        if one.risk is None:
+            assert out.loc[i, "risk"] is pd.NA
+        else:
+            assert out.loc[i, "risk"] == one.risk, i
+        seen.add(one.risk)
+        assert set(filter(None, out.loc[i, "exceeding"].split(","))) == set(one.exceedances)
+        for item in items:
+            got = out.loc[i, f"ratio_{item}"]
+            assert (math.isnan(got) and item not in one.ratios) or got == one.ratios[item]
+    assert seen == {None, "below_screening", "above_screening", "above_intervention"}
