@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import streamlit as st
 
-from dashboards import duty, emissions, i18n, onemap, opendata, quality, session
+from dashboards import duty, emissions, environment, i18n, onemap, opendata, quality, session
 from dashboards.i18n import tr
 from dashboards.session import Viewer, data_table, guarded
 from dashboards.settings import DashboardSettings, from_environment
@@ -288,6 +288,14 @@ def soil_page() -> None:
     quality.soil_page(_store().store, settings, _viewer())
 
 
+def site_page() -> None:
+    environment.site_page(_store().store, settings, _viewer())
+
+
+def noise_page() -> None:
+    environment.noise_page(_store().store, settings, _viewer())
+
+
 def alerts_page() -> None:
     quality.alerts_page(_store().store, settings, _viewer())
 
@@ -325,6 +333,8 @@ PAGES = (
     (aqi_page, "Air quality", "空气质量", "air", "aqi"),
     (water_page, "Water", "水质", "water_drop", "water"),
     (soil_page, "Soil", "土壤", "grass", "soil"),
+    (site_page, "Sites", "建设用地", "location_city", "sites"),
+    (noise_page, "Noise", "声环境", "volume_up", "noise"),
     (alerts_page, "Alerts", "告警", "notifications_active", "alerts"),
     (review_page, "Review", "数据审核", "fact_check", "review"),
     (carbon_page, "Carbon", "碳排放", "factory", "carbon"),

@@ -46,7 +46,13 @@ _CITIES: Final = (
     ("HOHHOT", "呼和浩特", "Hohhot", "radiation", 111.7492, 40.8424),
     ("TAIYUAN", "太原", "Taiyuan", "cems", 112.5489, 37.8706),
     ("HAIKOU", "海口", "Haikou", "water", 110.1999, 20.0440),
+    ("GUANGZHOU-NOISE", "广州", "Guangzhou", "noise", 113.3245, 23.1064),
+    ("SHANGHAI-NOISE", "上海", "Shanghai", "noise", 121.4450, 31.2200),
+    ("HANGZHOU-NOISE", "杭州", "Hangzhou", "noise", 120.1300, 30.2600),
 )
+#: Noise stations' GB 3096-2008 functional zones: mixed housing and commerce, an arterial road
+#: side, a housing estate (whose nights are louder than its zone allows).
+_NOISE_ZONES: Final = {"GUANGZHOU-NOISE": "2", "SHANGHAI-NOISE": "4a", "HANGZHOU-NOISE": "1"}
 
 _KIND_ZH: Final = {
     "air": "空气站",
@@ -54,6 +60,7 @@ _KIND_ZH: Final = {
     "cems": "烟气在线监测",
     "radiation": "辐射站",
     "soil": "土壤采样点",
+    "noise": "声环境监测站",
 }
 
 
@@ -147,7 +154,8 @@ def demo_stations(count: int | None = None, prefix: str = "SIM") -> list[Station
                 round(lon + dlon, 4),
                 round(lat + dlat, 4),
                 {"city": en, "city_zh": zh}
-                | ({"facility": _PLANTS[key][0]} if kind == "cems" and not round_ else {}),
+                | ({"facility": _PLANTS[key][0]} if kind == "cems" and not round_ else {})
+                | ({"noise_zone": _NOISE_ZONES[key]} if kind == "noise" else {}),
                 simulated=True,
             )
         )
@@ -170,9 +178,32 @@ _SOIL: Final = (
 )  # fmt: skip
 
 
+#: A development-land site investigation (GB 36600-2018): a former chemical plant in Zhuzhou
+#: planned for housing (class 1 land). Boreholes (id suffix, lon, lat) and their samples by
+#: depth (m → metals, mg/kg): one clean, one above the lead screening value near the surface,
+#: one above the cadmium intervention value at depth.
+_SITE_NAME: Final = "株洲化工厂旧址 Zhuzhou former chemical plant"
+_SITE: Final = (
+    ("BH01", 113.1702, 27.8661, {0.5: {"as": 12.0, "cd": 1.2, "pb": 85.0, "cu": 40.0, "hg": 0.3,
+                                       "ni": 35.0, "soil_cr6": 0.5},
+                                 2.0: {"as": 10.0, "cd": 0.8, "pb": 60.0, "cu": 35.0, "hg": 0.2,
+                                       "ni": 30.0, "soil_cr6": 0.4}}),
+    ("BH02", 113.1712, 27.8664, {0.5: {"as": 18.0, "cd": 6.5, "pb": 520.0, "cu": 210.0,
+                                       "hg": 1.1, "ni": 48.0, "soil_cr6": 1.2},
+                                 2.0: {"as": 15.0, "cd": 3.0, "pb": 260.0, "cu": 120.0,
+                                       "hg": 0.6, "ni": 40.0, "soil_cr6": 0.8}}),
+    ("BH03", 113.1707, 27.8656, {0.5: {"as": 16.0, "cd": 18.0, "pb": 350.0, "cu": 180.0,
+                                       "hg": 0.9, "ni": 45.0, "soil_cr6": 1.0},
+                                 3.0: {"as": 14.0, "cd": 52.0, "pb": 300.0, "cu": 150.0,
+                                       "hg": 0.7, "ni": 42.0, "soil_cr6": 0.9}}),
+)  # fmt: skip
+
+
 def demo_soil_points(prefix: str = "SIM") -> list[Station]:
-    """Soil sampling points (kind ``soil``): sampled now and then, never online."""
-    return [
+    """Soil sampling points (kind ``soil``): sampled now and then, never online — farmland
+    points (GB 15618-2018) and the boreholes of a development-land site (GB 36600-2018), one
+    station per borehole and depth."""
+    farmland = [
         Station(
             f"{prefix}-SOIL-{key}",
             f"{zh}{_KIND_ZH['soil']}（模拟） {en} soil sampling point (simulated)",
@@ -184,6 +215,27 @@ def demo_soil_points(prefix: str = "SIM") -> list[Station]:
         )
         for key, zh, en, lon, lat, land_use, _ in _SOIL
     ]
+    site = [
+        Station(
+            f"{prefix}-SITE-{key}-{depth:g}m",
+            f"{key} {depth:g} m（模拟） {key} at {depth:g} m (simulated)",
+            "soil",
+            lon,
+            lat,
+            {
+                "city": "Zhuzhou",
+                "city_zh": "株洲",
+                "site": _SITE_NAME,
+                "land_class": 1,
+                "point": f"{prefix}-SITE-{key}",
+                "depth_m": depth,
+            },
+            simulated=True,
+        )
+        for key, lon, lat, depths in _SITE
+        for depth in depths
+    ]
+    return farmland + site
 
 
 #: Hours of history the demo starts with.
@@ -375,7 +427,12 @@ def demo_history(
 
 def _soil_sample(s: Station, end_ns: int) -> pd.DataFrame:
     """One laboratory sample of a soil point, taken a day before ``end_ns`` at 10:00 UTC."""
-    sample = next(v for key, *_, v in _SOIL if s.id.endswith(f"SOIL-{key}"))
+    if "depth_m" in s.attributes:  # a borehole of the development-land site, at a depth
+        key = str(s.attributes["point"]).rsplit("-", 1)[-1]
+        depths = next(d for k, _lon, _lat, d in _SITE if k == key)
+        sample: dict[str, float] = depths[float(s.attributes["depth_m"])]
+    else:
+        sample = next(v for key, *_, v in _SOIL if s.id.endswith(f"SOIL-{key}"))
     when = pd.Timestamp(end_ns, tz="UTC").floor("D") - pd.Timedelta(hours=14)
     return pd.DataFrame(
         {

@@ -57,6 +57,9 @@ PROFILE: Final[dict[str, tuple[float, float, float, float]]] = {
     "flue_co2": (180_000.0, 0.05, 12, 0.02),
     "flue_temp": (120.0, 0.05, 12, 0.02),
     "gamma": (85.0, 0.03, 4, 0.04),
+    # dB(A): a busy day, quieter nights (the trough at 02:00 is about 10 dB below the peak)
+    "laeq": (55.0, 0.09, 14, 0.02),
+    "lmax": (68.0, 0.08, 14, 0.03),
 }
 
 #: station kind → parameters its simulated device sends
@@ -65,6 +68,7 @@ KIND_PARAMETERS: Final[dict[str, tuple[str, ...]]] = {
     "water": ("ph", "do", "codmn", "nh3n", "tp", "water_temp", "conductivity"),
     "cems": ("flue_flow", "flue_so2", "flue_nox", "flue_dust", "flue_o2", "flue_co2", "flue_temp"),
     "radiation": ("gamma",),
+    "noise": ("laeq", "lmax"),
 }
 
 
@@ -77,7 +81,9 @@ def stream_level(station: str, parameter: str) -> float:
     level times a factor fixed per stream (0.6–1.8; 0.9–1.1 for physical quantities)."""
     level = PROFILE[parameter][0]
     factor = 0.6 + (_seed(station + parameter) % 1000) / 1000 * 1.2  # 0.6–1.8, fixed per stream
-    if lookup(parameter).domain in ("met", "water", "radiation") or parameter in ("flue_o2",):
+    if lookup(parameter).domain in ("met", "water", "radiation", "noise") or parameter in (
+        "flue_o2",
+    ):
         factor = 0.9 + (factor - 0.6) / 6  # 0.9–1.1: physical quantities vary less between sites
     return level * factor
 
@@ -145,6 +151,7 @@ _SYSTEM_CODES: Final = {
     "wastewater": "32",
     "cems": "31",
     "radiation": "38",
+    "noise": "23",
 }
 
 

@@ -12,6 +12,12 @@ Lab results with coordinates (soil samples, …) add ``lon`` and ``lat`` columns
 degrees) and optionally ``name`` and ``kind`` (default ``soil``): each sampling point becomes
 a station, so that its readings have a home. Column names are matched case-insensitively.
 
+A site investigation (GB 36600-2018, development land) adds ``depth`` (metres below ground):
+each sample of a borehole at a depth is a station of its own, ``<point>-<depth>m`` (``BH01``
+at 0.5 m is ``BH01-0.5m``), whose attributes ``point`` and ``depth_m`` say where it was taken.
+The columns ``site``, ``land_class`` (1 or 2), ``arsenic_background`` (mg/kg) and ``land_use``
+(farmland: ``paddy``, ``orchard``, ``other``) become attributes of the sampling points too.
+
 Every cell but a value and a coordinate is text as written: station ``001`` stays ``001`` and
 the HJ/T 212-2005 code ``011`` stays ``011`` (a number typed into an Excel cell is written
 without a decimal part: ``1``, not ``1.0``); a station ``0`` is station ``0``, never
@@ -44,7 +50,14 @@ _RESERVED = {
     "name",
     "kind",
     "id",
+    "site",
+    "land_class",
+    "arsenic_background",
+    "land_use",
+    "depth",
 }
+#: columns that become attributes of a sampling point
+_ATTRIBUTES = ("site", "land_class", "arsenic_background", "land_use")
 
 
 @dataclass
@@ -116,7 +129,7 @@ def table_readings(table: pd.DataFrame, station: str | None = None) -> FileReadi
         if not params:
             raise ValidationError("no parameter columns (long layout needs parameter, value)")
     has_points = {"lon", "lat"} <= set(columns)
-    numeric = {"value", "lon", "lat", *params}
+    numeric = {"value", "lon", "lat", "depth", *params}
     seen_points: set[str] = set()
     for index, raw in enumerate(table.to_dict("records")):
         row = {k: _cell(raw[original], k in numeric) for k, original in columns.items()}
@@ -126,15 +139,27 @@ def table_readings(table: pd.DataFrame, station: str | None = None) -> FileReadi
         if sid is None:
             out.problems.append((line, "no station"))
             continue
+        attributes = {k: row[k] for k in _ATTRIBUTES if row.get(k) is not None}
+        if has_points and row.get("depth") is not None:
+            depth = row["depth"]
+            if not isinstance(depth, float) or not math.isfinite(depth) or depth < 0:
+                out.problems.append((line, f"depth {depth!r} is not a depth in metres"))
+                continue
+            attributes |= {"point": sid, "depth_m": depth}
+            sid = f"{sid}-{depth:g}m"
         if has_points and sid not in seen_points:
             try:
+                name = str(row.get("name") or attributes.get("point") or sid)
+                if "depth_m" in attributes:
+                    name = f"{name} {attributes['depth_m']:g} m"
                 out.stations.append(
                     Station(
                         sid,
-                        str(row.get("name") or sid),
+                        name,
                         str(row.get("kind") or "soil"),
                         float(row["lon"]),
                         float(row["lat"]),
+                        attributes,
                     )
                 )
                 seen_points.add(sid)

@@ -355,6 +355,8 @@ def _soil(conn: Connection, plan: StationPlan, touched: Touched) -> int:
         r = r[~r["invalid"].to_numpy()]  # invalidated by a review: not part of the sample
         for t, v in zip(r["time"], r["value"], strict=True):
             values.setdefault(t, {})[parameter] = float(v)
+    if development_land_class(plan.attributes) is not None:
+        return _development_soil(conn, plan, times, values, touched)
     rows = []
     incomplete = []
     for t in sorted(times):
@@ -384,6 +386,89 @@ def _soil(conn: Connection, plan: StationPlan, touched: Touched) -> int:
     written = derived.upsert(conn, "assessments", pd.DataFrame(rows)) if rows else 0
     return written + derived.delete_assessments(
         conn, scope="station", subject=plan.station, kind="soil", starts=incomplete
+    )
+
+
+def development_land_class(attributes: Mapping[str, Any]) -> int | None:
+    """A soil station's GB 36600-2018 land class (attribute ``land_class``: 1 or 2), or
+    ``None`` for farmland (GB 15618-2018) — a station without it, or with another value."""
+    found = attributes.get("land_class")
+    try:
+        value = int(str(found).strip()) if found not in (None, "") else None
+    except ValueError:
+        return None
+    return value if value in (1, 2) else None
+
+
+def _development_soil(
+    conn: Connection,
+    plan: StationPlan,
+    times: set[pd.Timestamp],
+    values: dict[pd.Timestamp, dict[str, float]],
+    touched: Touched,
+) -> int:
+    """GB 36600-2018 risk of each sample of a development-land sampling point (``land_class``
+    1 or 2; ``arsenic_background`` in mg/kg where the region's is known): assessment kind
+    ``soil-development``, value and level 1–3 (below screening, above screening, above
+    intervention), label the risk, details the ratios, the items exceeded, the point's depth."""
+    land_class = development_land_class(plan.attributes)
+    assert land_class is not None
+    background = plan.attributes.get("arsenic_background")
+
+    def item(code: str) -> str:  # the dictionary's soil_cr6 is the standard's cr6
+        return soil_std.DEVELOPMENT_CODES.get(code, code)
+
+    rows = []
+    incomplete = []
+    for t in sorted(times):
+        sample = values.get(t, {})
+        items = {k: v for k, v in sample.items() if item(k) in soil_std.DEVELOPMENT_ITEMS}
+        if not items:
+            incomplete.append(t)
+            continue
+        try:
+            risk = soil_std.classify_development(
+                items,
+                land_class,
+                arsenic_background=None if background in (None, "") else float(background),
+            )
+        except (TypeError, ValueError) as exc:  # reported, not skipped silently
+            touched.isolate(f"{plan.station} soil sample {t.isoformat()}", exc)
+            continue
+        assert risk.risk is not None
+        level = soil_std.DEVELOPMENT_RISKS.index(risk.risk) + 1
+        rows.append(
+            {
+                "scope": "station",
+                "subject": plan.station,
+                "kind": "soil-development",
+                "start": t,
+                "value": level,
+                "level": level,
+                "label": risk.risk,
+                "details": {
+                    "land_class": land_class,
+                    "ratios": {
+                        soil_std.DEVELOPMENT_CODES.get(k, k): r for k, r in risk.ratios.items()
+                    },
+                    "intervention_ratios": {
+                        soil_std.DEVELOPMENT_CODES.get(k, k): r
+                        for k, r in risk.intervention_ratios.items()
+                    },
+                    "exceedances": {
+                        soil_std.DEVELOPMENT_CODES.get(k, k): e for k, e in risk.exceedances.items()
+                    },
+                    **{
+                        k: plan.attributes[k]
+                        for k in ("site", "point", "depth_m")
+                        if plan.attributes.get(k) not in (None, "")
+                    },
+                },
+            }
+        )
+    written = derived.upsert(conn, "assessments", pd.DataFrame(rows)) if rows else 0
+    return written + derived.delete_assessments(
+        conn, scope="station", subject=plan.station, kind="soil-development", starts=incomplete
     )
 
 

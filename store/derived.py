@@ -370,7 +370,8 @@ def read_aggregate_page(
 
 #: the kinds of the ``assessments`` table and what each holds (value, level, label)
 ASSESSMENT_KINDS: Final = (
-    "aqi-hourly", "aqi-daily", "water-daily", "water-monthly", "soil", "noise-daily",
+    "aqi-hourly", "aqi-daily", "water-daily", "water-monthly", "soil", "soil-development",
+    "noise-daily",
 )  # fmt: skip
 
 

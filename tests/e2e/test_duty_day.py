@@ -214,6 +214,24 @@ class Walk:
         self.wait_for(TABLE)
         self.check_page("soil")
 
+    def sites(self) -> None:
+        """The demo's development-land site: its boreholes by risk on the map, the samples
+        by depth (issue 18)."""
+        self.open("sites")
+        self.wait_for(DECK)
+        self.wait_for(TABLE)
+        text = self.check_page("sites")
+        assert "GB 36600-2018" in text, text
+
+    def noise(self) -> None:
+        """The noise stations on the map, a station's hourly LAeq and its days' Ld and Ln
+        against its zone's limits (issue 18)."""
+        self.open("noise")
+        self.wait_for(DECK)
+        self.wait_for(CHART, 2)
+        text = self.check_page("noise")
+        assert "GB 3096-2008" in text, text
+
     def alerts(self, alert_id: int, comment: str) -> None:
         """Acknowledge alert ``alert_id`` with ``comment`` in the duty officer's form."""
         self.open("alerts")
@@ -409,6 +427,8 @@ def test_a_duty_officers_day(demo: dict[str, Any], lang: str, tmp_path: Path) ->
                     lambda: walk.aqi(tmp_path),
                     walk.water,
                     walk.soil,
+                    walk.sites,
+                    walk.noise,
                     walk.carbon,
                     walk.onemap,
                     walk.completeness,
@@ -434,8 +454,8 @@ def test_a_duty_officers_day(demo: dict[str, Any], lang: str, tmp_path: Path) ->
         finally:
             browser.close()
     assert walk.seen == {
-        "live", "aqi", "water", "soil", "carbon", "onemap", "completeness", "open-data",
-        "alerts", "review",
+        "live", "aqi", "water", "soil", "sites", "noise", "carbon", "onemap",
+        "completeness", "open-data", "alerts", "review",
     }  # fmt: skip
     _check_report(tmp_path / f"daily-{lang}.xlsx")
 

@@ -589,7 +589,7 @@ def test_demo_seeds_stations_and_streams_readings(tmp_path: Path) -> None:
         kind_of = {s["id"]: s["kind"] for s in stations}
         kinds: set[str] = set()
         deadline = time.monotonic() + 30
-        live = {"air", "water", "cems", "radiation"}
+        live = {"air", "water", "cems", "radiation", "noise"}
         since = datetime.now(UTC).isoformat()  # live readings, not the demo's history
         while time.monotonic() < deadline and not live <= kinds:
             items = httpx.get(

@@ -21,7 +21,10 @@ pytestmark = pytest.mark.integration
 CJK = re.compile(r"[\u3400-\u9fff]")
 #: an English word (a zone such as ``CST`` is not one), " · ", Chinese
 PAIR = re.compile(r"[A-Za-z][a-z]{2,}[^·\n]*\s·\s[^·\n]*[\u3400-\u9fff]")
-PAGES = ("aqi", "water", "soil", "alerts", "completeness", "review", "open-data", "carbon")
+PAGES = (
+    "aqi", "water", "soil", "sites", "noise", "alerts", "completeness", "review", "open-data",
+    "carbon",
+)  # fmt: skip
 
 
 def _page(url: str, page: str) -> None:
@@ -30,7 +33,7 @@ def _page(url: str, page: str) -> None:
     from zoneinfo import ZoneInfo
 
     import access
-    from dashboards import duty, emissions, i18n, opendata, quality
+    from dashboards import duty, emissions, environment, i18n, opendata, quality
     from dashboards.session import Viewer
     from dashboards.settings import DashboardSettings
     from store import users
@@ -48,6 +51,8 @@ def _page(url: str, page: str) -> None:
         "aqi": quality.aqi_page,
         "water": quality.water_page,
         "soil": quality.soil_page,
+        "noise": environment.noise_page,
+        "sites": environment.site_page,
         "alerts": quality.alerts_page,
         "completeness": quality.completeness_page,
         "review": duty.review_page,
@@ -116,28 +121,39 @@ def test_each_page_in_chinese_and_in_english(
     """Every page in both, after the jobs ran over a day of air and water readings
     (tests/integration/test_reports.py) and the demo's plants and targets (sectors and regions
     by name, CEMS against calculation, the targets' tracking)."""
-    from ecosense.demo import demo_stations
+    from ecosense.demo import demo_soil_points, demo_stations
     from ecosense.runner import _backfill_demo, _seed_demo_carbon
     from pipelines.jobs import JobContext, get
     from sensors.stations import Station
 
     stacks = [s for s in demo_stations() if s.kind == "cems"]
+    noisy = [s for s in demo_stations() if s.kind == "noise"]
+    site = [s for s in demo_soil_points() if "land_class" in s.attributes]
     store.upsert_stations(
         [
             Station("A1", "东四", "air", 116.41, 39.93, {"city": "Beijing"}),
             Station("A2", "天坛", "air", 116.40, 39.88, {"city": "Beijing"}),
             Station("W1", "密云水库入口", "water", 116.8, 40.4, {"water_body": "river"}),
             *stacks,
+            *noisy,
+            *site,
         ]
     )
     store.write_observations(_readings(), source=SOURCE)
     _seed_demo_carbon(database_url, "Asia/Shanghai")
-    _backfill_demo(store, stacks, "Asia/Shanghai")
+    _backfill_demo(store, [*stacks, *noisy, *site], "Asia/Shanghai")
     ctx = JobContext(database_url, runner, "Asia/Shanghai")
     for job in ("hourly", "daily", "carbon-inventory"):
         assert not get(job).run(ctx, None, None).errors
     for page in PAGES:
         zh, en = _both(database_url, page)
+        if page == "noise":  # the demo's noise stations: levels and exceedances in both
+            noise_zh = " ".join(_labels(zh) + _texts(zh))
+            noise_en = " ".join(_labels(en) + _texts(en))
+            assert "昼间与夜间声级" in noise_zh and "Day and night levels" in noise_en
+            assert "No daily levels yet" not in noise_en and "No hourly levels" not in noise_en
+        if page == "sites":  # the demo's boreholes, in both
+            assert any("BH02" in str(c) for f in en.dataframe for c in f.value.iloc[:, 0])
     zh_text = " ".join(_labels(zh) + _texts(zh))
     en_text = " ".join(_labels(en) + _texts(en))
     assert "在线监测与核算对比" in zh_text and "CEMS against calculation" in en_text

@@ -140,14 +140,22 @@ def test_the_faulty_device_sticks_and_qc_flags_only_it(history: pd.DataFrame) ->
 
 
 def test_soil_points_are_sampled_with_three_risk_classes(history: pd.DataFrame) -> None:
+    """Farmland points in each GB 15618-2018 class, and the development-land site's boreholes
+    in each GB 36600-2018 risk (issue 18: the Sites page has something to show)."""
     classes = set()
+    risks = set()
     for point in demo_soil_points():
         sample = history[history["station"] == point.id]
         assert sample["time"].nunique() == 1 and point.kind == "soil"
         values = dict(zip(sample["parameter"], sample["value"], strict=True))
+        if "land_class" in point.attributes:
+            found = soil.classify_development(values, point.attributes["land_class"])
+            risks.add(found.risk)
+            continue
         ph = values.pop("ph")
         classes.add(soil.classify(values, ph, point.attributes["land_use"]).risk_class)
     assert classes == {"priority_protection", "safe_use", "strict_control"}
+    assert risks == {"below_screening", "above_screening", "above_intervention"}
 
 
 def test_radiation_stations_are_in_the_demo(history: pd.DataFrame) -> None:
