@@ -292,6 +292,14 @@ def site_page() -> None:
     environment.site_page(_store().store, settings, _viewer())
 
 
+def radiation_page() -> None:
+    environment.radiation_page(_store().store, settings, _viewer())
+
+
+def climate_page() -> None:
+    environment.climate_page(_store().store, settings, _viewer())
+
+
 def noise_page() -> None:
     environment.noise_page(_store().store, settings, _viewer())
 
@@ -335,9 +343,11 @@ PAGES = (
     (soil_page, "Soil", "土壤", "grass", "soil"),
     (site_page, "Sites", "建设用地", "location_city", "sites"),
     (noise_page, "Noise", "声环境", "volume_up", "noise"),
+    (radiation_page, "Radiation", "辐射", "radiology", "radiation"),
     (alerts_page, "Alerts", "告警", "notifications_active", "alerts"),
     (review_page, "Review", "数据审核", "fact_check", "review"),
     (carbon_page, "Carbon", "碳排放", "factory", "carbon"),
+    (climate_page, "Climate", "气候", "thermostat", "climate"),
     (onemap_page, "One map", "一张图", "map", "onemap"),
     (completeness_page, "Completeness", "有效率", "bar_chart", "completeness"),
     (open_data_page, "Open data", "数据开放", "dataset", "open-data"),
@@ -353,7 +363,8 @@ page = st.navigation(
             st.Page(guarded(fn), title=tr(en, zh), icon=f":material/{icon}:", url_path=path)
             for fn, en, zh, icon, path in PAGES
         ),
-    ]
+    ],
+    expanded=True,  # every page listed (past 10 Streamlit would fold some under "View more")
 )
 
 

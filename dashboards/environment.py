@@ -1,5 +1,7 @@
-"""Dashboard pages of the environment's other domains: noise (GB 3096-2008) and development-
-land site investigations (GB 36600-2018).
+"""Dashboard pages of the environment's other domains: noise (GB 3096-2008), development-land
+site investigations (GB 36600-2018), the radiation environment (ambient gamma dose rate
+against each station's background band; radionuclides from laboratories) and climate (ambient
+greenhouse-gas concentrations beside a region's accounted emissions and its targets).
 
 They only read what the jobs computed (``store.derived``): the noise stations' hourly LAeq,
 their days' Ld and Ln (``P1D-LD``, ``P1D-LN``) and the daily assessment ``noise-daily``; every
@@ -16,11 +18,12 @@ from typing import Any, Final
 import pandas as pd
 import streamlit as st
 
-from dashboards.i18n import tr
+from dashboards.i18n import lang, tr
 from dashboards.session import Viewer, data_table, described, sign_in
 from dashboards.settings import DashboardSettings
-from dashboards.views import deck, station_label, time_chart
-from sensors.standards import noise
+from dashboards.views import deck, parameter_name, station_label, time_chart, unit_label
+from sensors.parameters import all_parameters
+from sensors.standards import noise, radiation
 from store import derived
 from store.postgres import PostgresStore
 
@@ -420,3 +423,413 @@ def site_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) ->
         width="stretch",
     )
     who.shown_stations(latest["subject"])
+
+
+#: a gamma dose rate against its station's background band → (colour RGB, English, Chinese)
+GAMMA_STATES: Final[dict[str, tuple[tuple[int, int, int], str, str]]] = {
+    "within": ((46, 125, 50), "within the background band", "本底范围内"),
+    "below": ((21, 101, 192), "below the background band", "低于本底范围"),
+    "above": ((198, 40, 40), "above the background band", "高于本底范围"),
+    "none": ((150, 150, 150), "no recent hour", "无近期数据"),
+}
+#: the parameters measured by laboratories in Bq (radionuclides), by code
+RADIONUCLIDES: Final = tuple(p.code for p in all_parameters() if "Bq" in p.unit)
+
+
+def background_of(attributes: Mapping[str, Any]) -> tuple[float, float]:
+    """A radiation station's background band (attribute ``background``, nGy/h), else the
+    national open-field range (:data:`sensors.standards.radiation.NATIONAL_OPEN_FIELD`)."""
+    band = attributes.get("background")
+    try:
+        low, high = (float(b) for b in band)  # type: ignore[union-attr]
+        radiation.background_status([], (low, high))
+        return low, high
+    except (TypeError, ValueError):
+        return radiation.NATIONAL_OPEN_FIELD
+
+
+def gamma_map_table(
+    stations: pd.DataFrame, latest: pd.DataFrame, tz: Any
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The radiation stations (``id, name, lon, lat, low, high``) coloured by their latest
+    valid hourly dose rate (``latest``: ``subject, start, value``) against their band, and the
+    same in words."""
+    rows = {str(r["subject"]): r for r in latest.to_dict("records")} if len(latest) else {}
+    out = stations.copy()
+    states = []
+    for sid, low, high in zip(out["id"], out["low"], out["high"], strict=True):
+        row = rows.get(str(sid))
+        found = (
+            radiation.background_status([row["value"]], (low, high))[0] if row is not None else None
+        )
+        states.append(found or "none")
+    out["status"] = states
+    out["colour"] = [[*GAMMA_STATES[s][0], 230] for s in states]
+    out["state_label"] = [tr(GAMMA_STATES[s][1], GAMMA_STATES[s][2]) for s in states]
+    table = pd.DataFrame(
+        {
+            tr("station", "站点"): out["id"],
+            tr("name", "名称"): out["name"],
+            tr("hour", "时段"): [
+                pd.Timestamp(rows[str(s)]["start"]).tz_convert(tz).strftime("%Y-%m-%d %H:00")
+                if str(s) in rows
+                else "—"
+                for s in out["id"]
+            ],
+            tr("dose rate, nGy/h", "剂量率 nGy/h"): [
+                round(float(rows[str(s)]["value"]), 1) if str(s) in rows else None
+                for s in out["id"]
+            ],
+            tr("background band, nGy/h", "本底范围 nGy/h"): [
+                f"{lo:g}–{hi:g}" for lo, hi in zip(out["low"], out["high"], strict=True)
+            ],
+            tr("state", "状态"): out["state_label"],
+        }
+    )
+    return out, table
+
+
+def radiation_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) -> None:
+    """Each radiation station's latest ambient gamma dose rate against its background band on
+    the map, a station's hourly dose rate with its band over the last 7 days, the gamma alerts
+    (internal: to those who may read alerts), and the latest laboratory radionuclide results
+    of the stations the caller may read."""
+    tz = settings.timezone
+    st.title(tr("Radiation environment", "辐射环境"))
+    st.caption(
+        "  ".join(
+            f"<span style='color:rgb{c}' aria-hidden='true'>●</span> {tr(en, zh)}"
+            for c, en, zh in GAMMA_STATES.values()
+        ),
+        unsafe_allow_html=True,
+    )
+    st.caption(
+        tr(
+            "Ambient gamma dose rate (air absorbed dose rate, nGy/h; HJ 61-2021) of each "
+            "station's latest complete hour, against the station's reference background band "
+            "(the national open-field range 2.4–340.8 nGy/h where it has none).",
+            "各站最近一个完整小时的γ辐射空气吸收剂量率（nGy/h；HJ 61-2021），对照该站的参考"
+            "本底范围（未设时取全国原野本底 2.4–340.8 nGy/h）。",
+        )
+    )
+    now = datetime.now(UTC)
+    readable = [s for s in store.list_stations() if s.id in who.stations]
+    gamma = [s for s in readable if s.kind == "radiation"]
+    stations = pd.DataFrame(
+        [
+            {"id": s.id, "name": s.name, "lon": s.lon, "lat": s.lat}
+            | dict(zip(("low", "high"), background_of(s.attributes), strict=True))
+            for s in gamma
+        ],
+        columns=["id", "name", "lon", "lat", "low", "high"],
+    )
+    ids = list(stations["id"])
+    if stations.empty:
+        st.info(tr("No radiation stations yet.", "暂无辐射站。"))
+    else:
+        with store.connection() as conn:
+            hourly = derived.read_aggregates(
+                conn,
+                scope="station",
+                period="PT1H",
+                start=now - timedelta(days=7),
+                end=now,
+                subjects=ids,
+                parameters=["gamma"],
+            )
+        hourly = hourly[hourly["valid"] & hourly["value"].notna()]
+        latest = hourly.sort_values("start").groupby("subject").tail(1)
+        shown, table = gamma_map_table(stations, latest, tz)
+        what = tr("Map of the radiation stations' dose rates", "辐射站剂量率地图")
+        st.pydeck_chart(deck(shown, None, settings.tile_url), height=420, alt=described(what))
+        data_table(table, what, key="gamma_map_table")
+        st.dataframe(table, hide_index=True, width="stretch")
+        names = dict(zip(stations["id"], stations["name"], strict=True))
+        choice = st.selectbox(
+            tr("Station", "站点"),
+            ids,
+            format_func=lambda s: station_label(s, names),
+            key="radiation_station",
+        )
+        st.subheader(
+            tr("Hourly dose rate and background band, last 7 days", "近 7 日小时剂量率与本底范围")
+        )
+        mine = hourly[hourly["subject"] == choice]
+        if mine.empty:
+            st.info(tr("No hourly dose rates yet.", "暂无小时剂量率。"))
+        else:
+            row = stations[stations["id"] == choice].iloc[0]
+            series = pd.DataFrame(
+                {
+                    tr("dose rate", "剂量率"): mine["value"].round(1).to_numpy(),
+                    tr("band low", "本底下限"): float(row["low"]),
+                    tr("band high", "本底上限"): float(row["high"]),
+                },
+                index=pd.DatetimeIndex(mine["start"]).tz_convert(tz).tz_localize(None),
+            )
+            what = tr("Hourly dose rate against the background band", "小时剂量率与本底范围")
+            st.altair_chart(
+                time_chart(series, y_label="nGy/h", x_label=tr("hour", "小时")), width="stretch"
+            )
+            data_table(series.reset_index(names=tr("hour", "小时")), what, key="gamma_series")
+    st.subheader(tr("Gamma alerts", "γ辐射告警"))
+    if who.may("alerts"):
+        from store import alerts as alert_store
+
+        with store.connection() as conn:
+            live = alert_store.list_alerts(conn, "live", stations=ids)
+        live = [a for a in live if a["rule"] == "gamma"]
+        if live:
+            who.shown("alerts", {"alerts": len(live)})
+            st.dataframe(
+                pd.DataFrame(
+                    {
+                        tr("station", "站点"): [a["station"] for a in live],
+                        tr("since", "开始"): [
+                            pd.Timestamp(a["opened_at"]).tz_convert(tz).strftime("%Y-%m-%d %H:%M")
+                            for a in live
+                        ],
+                        tr("state", "状态"): [
+                            tr("acknowledged", "已确认")
+                            if a["state"] == "acknowledged"
+                            else tr("open", "未处理")
+                            for a in live
+                        ],
+                        tr("dose rate, nGy/h", "剂量率 nGy/h"): [a["value"] for a in live],
+                        tr("message", "内容"): [
+                            a["message"] if lang() == "en" else a["message_zh"] for a in live
+                        ],
+                    }
+                ),
+                hide_index=True,
+                width="stretch",
+            )
+        else:
+            st.info(tr("No live gamma alert.", "当前无γ辐射告警。"))
+    else:
+        st.info(
+            tr(
+                f"🔒 Alerts are internal data: **{sign_in()}** in the sidebar to see them.",
+                f"🔒 告警为内部数据，请在侧栏**{sign_in()}**后查看。",
+            )
+            if not who.signed_in
+            else tr("Your role may not read alerts.", "您的角色无权查看告警。")
+        )
+    st.subheader(tr("Radionuclides (laboratory)", "放射性核素（实验室分析）"))
+    latest_lab = (
+        pd.concat([store.latest(s.id) for s in readable], ignore_index=True)
+        if readable
+        else pd.DataFrame(columns=["station", "parameter", "unit", "time", "value"])
+    )
+    lab = latest_lab[latest_lab["parameter"].isin(RADIONUCLIDES)] if len(latest_lab) else latest_lab
+    if lab.empty:
+        st.info(
+            tr(
+                "No radionuclide results yet: import a laboratory file (aerosol, water or soil).",
+                "暂无放射性核素结果：请导入实验室分析文件（气溶胶、水或土壤）。",
+            )
+        )
+    else:
+        names_all = {s.id: s.name for s in readable}
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    tr("station", "站点"): [station_label(s, names_all) for s in lab["station"]],
+                    tr("radionuclide", "核素"): [parameter_name(p) for p in lab["parameter"]],
+                    tr("value", "数值"): lab["value"].to_numpy(),
+                    tr("unit", "单位"): lab["unit"].map(unit_label).to_numpy(),
+                    tr("sampled", "采样时间"): pd.to_datetime(lab["time"], utc=True)
+                    .dt.tz_convert(tz)
+                    .dt.strftime("%Y-%m-%d"),
+                }
+            ),
+            hide_index=True,
+            width="stretch",
+        )
+        who.shown_stations(lab["station"])
+    who.shown_stations(ids)
+
+
+#: the ambient greenhouse gases (the dictionary's codes), in the order shown
+GHG: Final = ("co2", "ch4", "n2o")
+
+
+def region_of(attributes: Mapping[str, Any]) -> str | None:
+    """A station's region (attribute ``region``: ``CN``, an ISO 3166-2 province ``CN-TJ`` or a
+    GB/T 2260 code) when the accounts know it; ``None`` otherwise."""
+    from carbon.errors import CarbonError
+    from carbon.regions import chain
+
+    region = attributes.get("region")
+    if not isinstance(region, str) or not region:
+        return None
+    try:
+        chain(region)
+    except CarbonError:
+        return None
+    return region
+
+
+def climate_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) -> None:
+    """A region's measured greenhouse-gas concentrations (daily means of its stations' CO₂,
+    CH₄ and N₂O) beside its accounted emissions per year and its peak and neutrality targets
+    (regional emissions are ``internal``: signed-in readers)."""
+    from carbon.errors import CarbonError
+    from carbon.regions import chain
+    from carbon.targets import track_region
+    from dashboards.views import annual_by_part, emission_table, region_label
+    from store import activity
+
+    tz = settings.timezone
+    st.title(tr("Climate: greenhouse gases", "应对气候变化：温室气体"))
+    st.caption(
+        tr(
+            "Ambient concentrations measured at the region's stations (CO2 in ppm, CH4 and N2O in "
+            "ppb, dry air) beside the emissions its facilities' activity data account for, and "
+            "its peak and neutrality targets.",
+            "区域内监测站实测的环境温室气体浓度（CO2 单位 ppm，CH4、N2O 单位 ppb，干空气）"
+            "与其排放单位活动数据核算的排放量及达峰、中和目标对照。",
+        )
+    )
+    now = datetime.now(UTC)
+    readable = [s for s in store.list_stations() if s.id in who.stations]
+    with store.connection() as conn:
+        daily = derived.read_aggregates(
+            conn,
+            scope="station",
+            period="P1D",
+            start=now - timedelta(days=90),
+            end=now + timedelta(days=1),
+            subjects=[s.id for s in readable],
+            parameters=list(GHG),
+        )
+        targets = {t.region: t for t in activity.load_targets(conn)}
+    measuring = set(daily["subject"]) if len(daily) else set()
+    stations = {s.id: s for s in readable if s.id in measuring}
+    regions_of = {sid: region_of(s.attributes) for sid, s in stations.items()}
+    regions = sorted(
+        {r for sid, found in regions_of.items() if found for r in chain(found)} | set(targets)
+    )
+    if not regions:
+        st.info(
+            tr(
+                "No greenhouse-gas measurements yet: stations measuring co2, ch4 or n2o with a"
+                " region attribute (e.g. CN-TJ) appear here once the daily job has run.",
+                "暂无温室气体监测数据：测量 co2、ch4 或 n2o 且设有 region 属性（如 CN-TJ）的站点，"
+                "在日均值计算后显示于此。",
+            )
+        )
+        return
+    region = st.selectbox(
+        tr("Region", "区域"),
+        regions,
+        index=next((i for i, r in enumerate(regions) if r != "CN"), 0),
+        format_func=lambda r: f"{region_label(r)} ({r})",
+        key="climate_region",
+    )
+    inside = [sid for sid, r in regions_of.items() if r and region in chain(r)]
+    st.subheader(tr("Measured concentrations", "实测浓度"))
+    mine = daily[daily["subject"].isin(inside) & daily["valid"]] if len(daily) else daily
+    if mine.empty:
+        st.info(
+            tr("No station of this region measures greenhouse gases.", "该区域暂无温室气体监测站。")
+        )
+    else:
+        who.shown_stations(inside)
+        cols = st.columns(len(GHG))
+        for col, gas in zip(cols, GHG, strict=True):
+            of_gas = mine[mine["parameter"] == gas].sort_values("start")
+            if of_gas.empty:
+                col.metric(parameter_label_of(gas), "—")
+                continue
+            last = of_gas[of_gas["start"] == of_gas["start"].max()]["value"].mean()
+            col.metric(parameter_label_of(gas), f"{last:,.1f}")
+        gas = st.radio(
+            tr("Gas", "气体"),
+            [g for g in GHG if (mine["parameter"] == g).any()],
+            horizontal=True,
+            format_func=parameter_label_of,
+            key="climate_gas",
+        )
+        names = {sid: stations[sid].name for sid in inside}
+        wide = mine[mine["parameter"] == gas].pivot_table(
+            index="start", columns="subject", values="value"
+        )
+        wide.index = pd.DatetimeIndex(wide.index).tz_convert(tz).tz_localize(None)
+        wide.columns = [station_label(c, names) for c in wide.columns]
+        what = tr(
+            f"Daily mean {parameter_label_of(gas)} at the region's stations",
+            f"区域内各站{parameter_label_of(gas)}日均值",
+        )
+        unit = unit_label(_unit(gas))
+        st.altair_chart(
+            time_chart(wide.round(2), y_label=unit, x_label=tr("day", "日期"), fmt="%Y-%m-%d"),
+            width="stretch",
+        )
+        data_table(wide.round(2).reset_index(names=tr("day", "日期")), what, key="climate_daily")
+    st.subheader(tr("Accounted emissions and targets", "核算排放与目标"))
+    if not who.may("region-emissions"):
+        st.info(
+            tr(
+                f"🔒 Regional emissions are internal data: **{sign_in()}** in the sidebar to see"
+                " them.",
+                f"🔒 区域排放为内部数据，请在侧栏**{sign_in()}**后查看。",
+            )
+            if not who.signed_in
+            else tr("Your role may not read regional emissions.", "您的角色无权查看区域排放。")
+        )
+        return
+    with store.connection() as conn:
+        rows = derived.read_emissions(
+            conn, source="calculation", start=datetime(1990, 1, 1, tzinfo=UTC), end=now
+        )
+    table = emission_table(rows, tz)
+    co2e = table[table["gas"] == "CO2e"] if len(table) else table
+    by_part = annual_by_part(co2e, region)
+    if by_part.empty:
+        st.info(tr("No accounted emissions in this region.", "该区域暂无核算排放。"))
+    else:
+        who.shown("region-emissions", {"region": region})
+        annual = by_part.sum(axis=1, min_count=1).rename(tr("emissions (t CO2e)", "排放 (t CO2e)"))
+        st.dataframe(
+            annual.round(1).rename_axis(tr("year", "年份")).reset_index(),
+            hide_index=True,
+            width="stretch",
+        )
+    target = targets.get(region)
+    if target is None:
+        st.info(tr("No target for this region.", "该区域暂无目标。"))
+        return
+    complete = by_part[by_part.index < now.astimezone(tz).year] if not by_part.empty else by_part
+    try:
+        tracking = track_region(complete, target)
+    except CarbonError:
+        st.info(
+            tr(
+                f"Target: peak by {target.peak_year}, neutrality by {target.neutral_year}; too "
+                "few complete years of emissions to track it.",
+                f"目标：{target.peak_year} 年前达峰，{target.neutral_year} 年前碳中和；完整年份"
+                "的排放数据不足，无法评估。",
+            )
+        )
+        return
+    m = st.columns(3)
+    m[0].metric(tr("Peak target", "达峰目标"), target.peak_year)
+    m[1].metric(
+        tr("Projected peak", "预计达峰"),
+        tracking.projected_peak_year,
+        tr("on track", "按期") if tracking.peak_on_track else tr("late", "滞后"),
+        delta_color="normal" if tracking.peak_on_track else "inverse",
+    )
+    m[2].metric(tr("Neutrality target", "中和目标"), target.neutral_year)
+
+
+def _unit(code: str) -> str:
+    from sensors.parameters import lookup
+
+    return lookup(code).unit
+
+
+def parameter_label_of(code: str) -> str:
+    """A greenhouse gas by its formula and unit: ``CO2 (ppm)``."""
+    return f"{code.upper()} ({unit_label(_unit(code))})"

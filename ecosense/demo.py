@@ -17,7 +17,7 @@ import pandas as pd
 from carbon.activity import ActivityRecord, Facility
 from carbon.inventory import account
 from carbon.targets import Target
-from ecosense.simulator import KIND_PARAMETERS, PROFILE, _seed, stream_level
+from ecosense.simulator import PROFILE, _seed, station_parameters, stream_level
 from sensors.observations import Observation, Source
 from sensors.parameters import lookup
 from sensors.stations import Station
@@ -49,7 +49,12 @@ _CITIES: Final = (
     ("GUANGZHOU-NOISE", "广州", "Guangzhou", "noise", 113.3245, 23.1064),
     ("SHANGHAI-NOISE", "上海", "Shanghai", "noise", 121.4450, 31.2200),
     ("HANGZHOU-NOISE", "杭州", "Hangzhou", "noise", 120.1300, 30.2600),
+    ("TIANJIN-GHG", "天津", "Tianjin", "air", 117.1750, 39.1000),
+    ("NANJING-GHG", "南京", "Nanjing", "air", 118.7800, 32.0400),
 )
+#: Greenhouse-gas stations (ambient CO₂, CH₄, N₂O) and the regions (ISO 3166-2) whose
+#: accounted emissions and targets the Climate page puts beside their concentrations.
+_GHG: Final = {"TIANJIN-GHG": "CN-TJ", "NANJING-GHG": "CN-JS"}
 #: Noise stations' GB 3096-2008 functional zones: mixed housing and commerce, an arterial road
 #: side, a housing estate (whose nights are louder than its zone allows).
 _NOISE_ZONES: Final = {"GUANGZHOU-NOISE": "2", "SHANGHAI-NOISE": "4a", "HANGZHOU-NOISE": "1"}
@@ -62,6 +67,8 @@ _KIND_ZH: Final = {
     "soil": "土壤采样点",
     "noise": "声环境监测站",
 }
+#: a station kind's name, where the station's measurements say more than its kind
+_GHG_ZH: Final = "温室气体监测站"
 
 
 #: CEMS city → (facility id, name, region, IPCC sector, monthly activities (activity, quantity,
@@ -149,13 +156,15 @@ def demo_stations(count: int | None = None, prefix: str = "SIM") -> list[Station
         out.append(
             Station(
                 sid,
-                f"{zh}{_KIND_ZH[kind]}（模拟） {en} {kind} (simulated)",
+                f"{zh}{_GHG_ZH if key in _GHG else _KIND_ZH[kind]}（模拟） {en}"
+                f" {'greenhouse gases' if key in _GHG else kind} (simulated)",
                 kind,
                 round(lon + dlon, 4),
                 round(lat + dlat, 4),
                 {"city": en, "city_zh": zh}
                 | ({"facility": _PLANTS[key][0]} if kind == "cems" and not round_ else {})
-                | ({"noise_zone": _NOISE_ZONES[key]} if kind == "noise" else {}),
+                | ({"noise_zone": _NOISE_ZONES[key]} if kind == "noise" else {})
+                | ({"measures": "co2,ch4,n2o", "region": _GHG[key]} if key in _GHG else {}),
                 simulated=True,
             )
         )
@@ -385,11 +394,13 @@ def demo_history(
         if s.kind == "soil":
             frames.append(_soil_sample(s, end_ns))
             continue
+        if s.kind == "radiation":  # a weekly aerosol filter's laboratory result
+            frames.append(_aerosol_sample(s, end_ns))
         keep = np.ones(len(times), dtype=bool)
         if s.id in GAPS:
             start, length = GAPS[s.id]
             keep &= ~((hours_ago <= start) & (hours_ago > start - length))
-        for parameter in KIND_PARAMETERS.get(s.kind, ()):
+        for parameter in station_parameters(s):
             _, amplitude, peak_hour, noise = PROFILE[parameter]
             level = stacks.get(s.id, {}).get(parameter, stream_level(s.id, parameter))
             rng = np.random.default_rng([seed, _seed(s.id + parameter) % 2**32])
@@ -440,6 +451,32 @@ def _soil_sample(s: Station, end_ns: int) -> pd.DataFrame:
             "parameter": list(sample),
             "time": when,
             "value": list(sample.values()),
+            "flag": "N",
+        }
+    )
+
+
+#: A radiation station's aerosol filter (mBq/m³): typical of China's national network
+#: (⁷Be from cosmic rays, gross β mostly ²¹⁰Pb, ¹³⁷Cs near the detection limit).
+_AEROSOL: Final = {
+    "aerosol_gross_alpha": 0.12,
+    "aerosol_gross_beta": 1.1,
+    "aerosol_be7": 3.5,
+    "aerosol_cs137": 0.0012,
+}
+
+
+def _aerosol_sample(s: Station, end_ns: int) -> pd.DataFrame:
+    """The laboratory result of a radiation station's aerosol filter, taken a day before
+    ``end_ns`` (00:00 UTC)."""
+    when = pd.Timestamp(end_ns, tz="UTC").floor("D") - pd.Timedelta(days=1)
+    factor = 0.8 + (_seed(s.id) % 400) / 1000  # 0.8–1.2, fixed per station
+    return pd.DataFrame(
+        {
+            "station": s.id,
+            "parameter": list(_AEROSOL),
+            "time": when,
+            "value": [round(v * factor, 5) for v in _AEROSOL.values()],
             "flag": "N",
         }
     )

@@ -57,6 +57,10 @@ PROFILE: Final[dict[str, tuple[float, float, float, float]]] = {
     "flue_co2": (180_000.0, 0.05, 12, 0.02),
     "flue_temp": (120.0, 0.05, 12, 0.02),
     "gamma": (85.0, 0.03, 4, 0.04),
+    # greenhouse gases (ppm, ppb): highest at dawn, when the night's boundary layer holds them
+    "co2": (425.0, 0.02, 6, 0.004),
+    "ch4": (2050.0, 0.02, 6, 0.004),
+    "n2o": (337.0, 0.002, 6, 0.001),
     # dB(A): a busy day, quieter nights (the trough at 02:00 is about 10 dB below the peak)
     "laeq": (55.0, 0.09, 14, 0.02),
     "lmax": (68.0, 0.08, 14, 0.03),
@@ -72,6 +76,16 @@ KIND_PARAMETERS: Final[dict[str, tuple[str, ...]]] = {
 }
 
 
+def station_parameters(station: Station) -> tuple[str, ...]:
+    """The parameters a simulated station sends: its attribute ``measures`` (comma-separated
+    codes, e.g. a greenhouse-gas station's ``co2,ch4,n2o``), else its kind's
+    (:data:`KIND_PARAMETERS`)."""
+    measures = station.attributes.get("measures")
+    if isinstance(measures, str) and measures.strip():
+        return tuple(m.strip() for m in measures.split(",") if m.strip())
+    return KIND_PARAMETERS.get(station.kind, ())
+
+
 def _seed(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
 
@@ -82,8 +96,8 @@ def stream_level(station: str, parameter: str) -> float:
     level = PROFILE[parameter][0]
     factor = 0.6 + (_seed(station + parameter) % 1000) / 1000 * 1.2  # 0.6–1.8, fixed per stream
     if lookup(parameter).domain in ("met", "water", "radiation", "noise") or parameter in (
-        "flue_o2",
-    ):
+        "flue_o2", "co2", "ch4", "n2o",
+    ):  # fmt: skip
         factor = 0.9 + (factor - 0.6) / 6  # 0.9–1.1: physical quantities vary less between sites
     return level * factor
 
@@ -200,7 +214,7 @@ def register(
             SimulatedDevice(
                 s,
                 token,
-                KIND_PARAMETERS.get(s.kind, ("pm25",)),
+                station_parameters(s) or ("pm25",),
                 random.Random(_seed(s.id)),
                 protocol=proto,
                 mn=mn,

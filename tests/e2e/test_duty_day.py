@@ -223,6 +223,15 @@ class Walk:
         text = self.check_page("sites")
         assert "GB 36600-2018" in text, text
 
+    def radiation(self) -> None:
+        """The gamma stations against their background bands, a station's hours with its
+        band, the aerosol filters' radionuclides (issue 18)."""
+        self.open("radiation")
+        self.wait_for(DECK)
+        self.wait_for(CHART)
+        text = self.check_page("radiation")
+        assert "nGy/h" in text, text
+
     def noise(self) -> None:
         """The noise stations on the map, a station's hourly LAeq and its days' Ld and Ln
         against its zone's limits (issue 18)."""
@@ -429,6 +438,7 @@ def test_a_duty_officers_day(demo: dict[str, Any], lang: str, tmp_path: Path) ->
                     walk.soil,
                     walk.sites,
                     walk.noise,
+                    walk.radiation,
                     walk.carbon,
                     walk.onemap,
                     walk.completeness,
@@ -454,7 +464,7 @@ def test_a_duty_officers_day(demo: dict[str, Any], lang: str, tmp_path: Path) ->
         finally:
             browser.close()
     assert walk.seen == {
-        "live", "aqi", "water", "soil", "sites", "noise", "carbon", "onemap",
+        "live", "aqi", "water", "soil", "sites", "noise", "radiation", "carbon", "onemap",
         "completeness", "open-data", "alerts", "review",
     }  # fmt: skip
     _check_report(tmp_path / f"daily-{lang}.xlsx")

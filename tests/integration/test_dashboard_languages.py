@@ -22,8 +22,8 @@ CJK = re.compile(r"[\u3400-\u9fff]")
 #: an English word (a zone such as ``CST`` is not one), " · ", Chinese
 PAIR = re.compile(r"[A-Za-z][a-z]{2,}[^·\n]*\s·\s[^·\n]*[\u3400-\u9fff]")
 PAGES = (
-    "aqi", "water", "soil", "sites", "noise", "alerts", "completeness", "review", "open-data",
-    "carbon",
+    "aqi", "water", "soil", "sites", "noise", "radiation", "climate", "alerts", "completeness",
+    "review", "open-data", "carbon",
 )  # fmt: skip
 
 
@@ -53,6 +53,8 @@ def _page(url: str, page: str) -> None:
         "soil": quality.soil_page,
         "noise": environment.noise_page,
         "sites": environment.site_page,
+        "radiation": environment.radiation_page,
+        "climate": environment.climate_page,
         "alerts": quality.alerts_page,
         "completeness": quality.completeness_page,
         "review": duty.review_page,
@@ -127,7 +129,9 @@ def test_each_page_in_chinese_and_in_english(
     from sensors.stations import Station
 
     stacks = [s for s in demo_stations() if s.kind == "cems"]
-    noisy = [s for s in demo_stations() if s.kind == "noise"]
+    noisy = [
+        s for s in demo_stations() if s.kind in ("noise", "radiation") or "measures" in s.attributes
+    ]
     site = [s for s in demo_soil_points() if "land_class" in s.attributes]
     store.upsert_stations(
         [
@@ -152,6 +156,14 @@ def test_each_page_in_chinese_and_in_english(
             noise_en = " ".join(_labels(en) + _texts(en))
             assert "昼间与夜间声级" in noise_zh and "Day and night levels" in noise_en
             assert "No daily levels yet" not in noise_en and "No hourly levels" not in noise_en
+        if page == "radiation":  # the demo's gamma stations and aerosol results, in both
+            assert any(
+                "aerosol" in str(c).lower() for f in en.dataframe for c in f.value.iloc[:, 1]
+            )
+        if page == "climate":  # Tianjin's CO2 beside its plant's emissions, in both
+            climate_en = " ".join(_labels(en) + _texts(en))
+            assert "Measured concentrations" in climate_en and "Peak target" in climate_en
+            assert "No greenhouse-gas measurements yet" not in climate_en
         if page == "sites":  # the demo's boreholes, in both
             assert any("BH02" in str(c) for f in en.dataframe for c in f.value.iloc[:, 0])
     zh_text = " ".join(_labels(zh) + _texts(zh))

@@ -161,8 +161,16 @@ def test_soil_points_are_sampled_with_three_risk_classes(history: pd.DataFrame) 
 def test_radiation_stations_are_in_the_demo(history: pd.DataFrame) -> None:
     radiation = [s.id for s in demo_stations() if s.kind == "radiation"]
     assert radiation
-    gamma = history[history["station"].isin(radiation)]
-    assert set(gamma["parameter"]) == {"gamma"} and gamma["value"].between(50, 200).all()
+    readings = history[history["station"].isin(radiation)]
+    gamma = readings[readings["parameter"] == "gamma"]
+    assert gamma["value"].between(50, 200).all()
+    # and a laboratory result of each one's aerosol filter (issue 18: radionuclides)
+    lab = readings[readings["parameter"] != "gamma"]
+    assert set(lab["parameter"]) == {
+        "aerosol_gross_alpha", "aerosol_gross_beta", "aerosol_be7", "aerosol_cs137",
+    }  # fmt: skip
+    assert lab.groupby("station")["time"].nunique().eq(1).all()
+    assert set(lab["station"]) == set(radiation)
 
 
 def test_observations_carry_the_history_rows(history: pd.DataFrame) -> None:
