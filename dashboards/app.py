@@ -296,6 +296,10 @@ def radiation_page() -> None:
     environment.radiation_page(_store().store, settings, _viewer())
 
 
+def ecology_page() -> None:
+    environment.ecology_page(_store().store, settings, _viewer())
+
+
 def climate_page() -> None:
     environment.climate_page(_store().store, settings, _viewer())
 
@@ -348,6 +352,7 @@ PAGES = (
     (review_page, "Review", "数据审核", "fact_check", "review"),
     (carbon_page, "Carbon", "碳排放", "factory", "carbon"),
     (climate_page, "Climate", "气候", "thermostat", "climate"),
+    (ecology_page, "Ecology", "生态", "forest", "ecology"),
     (onemap_page, "One map", "一张图", "map", "onemap"),
     (completeness_page, "Completeness", "有效率", "bar_chart", "completeness"),
     (open_data_page, "Open data", "数据开放", "dataset", "open-data"),

@@ -1,7 +1,8 @@
 """Dashboard pages of the environment's other domains: noise (GB 3096-2008), development-land
 site investigations (GB 36600-2018), the radiation environment (ambient gamma dose rate
 against each station's background band; radionuclides from laboratories) and climate (ambient
-greenhouse-gas concentrations beside a region's accounted emissions and its targets).
+greenhouse-gas concentrations beside a region's accounted emissions and its targets) and
+natural ecology (regional NDVI, vegetation cover and NDWI, their trends, land-cover change).
 
 They only read what the jobs computed (``store.derived``): the noise stations' hourly LAeq,
 their days' Ld and Ln (``P1D-LD``, ``P1D-LN``) and the daily assessment ``noise-daily``; every
@@ -11,6 +12,7 @@ is audited.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -833,3 +835,208 @@ def _unit(code: str) -> str:
 def parameter_label_of(code: str) -> str:
     """A greenhouse gas by its formula and unit: ``CO2 (ppm)``."""
     return f"{code.upper()} ({unit_label(_unit(code))})"
+
+
+#: a region's trend → (colour RGB, English, Chinese); Okabe-Ito colours, with words beside
+TREND_STATES: Final[dict[str, tuple[tuple[int, int, int], str, str]]] = {
+    "increasing": ((0, 158, 115), "rising (significant)", "显著上升"),
+    "decreasing": ((213, 94, 0), "falling (significant)", "显著下降"),
+    "no trend": ((170, 170, 170), "no significant trend", "无显著趋势"),
+    "insufficient data": ((225, 225, 225), "too few years", "年份不足"),
+}
+#: the ecology quantities → (English, Chinese)
+QUANTITY_NAMES: Final = {
+    "ndvi": ("NDVI", "植被指数 NDVI"),
+    "fvc": ("vegetation cover (FVC)", "植被覆盖度 FVC"),
+    "ndwi": ("NDWI", "水体指数 NDWI"),
+}
+
+
+def trend_name(trend: str) -> str:
+    _colour, en, zh = TREND_STATES.get(trend, ((0, 0, 0), trend, trend))
+    return tr(en, zh)
+
+
+def trend_table(trends: pd.DataFrame, tz: Any) -> pd.DataFrame:
+    """A layer's trends of one quantity in words: region, years, slope per year, p, trend."""
+    return pd.DataFrame(
+        {
+            tr("region", "区域"): trends["feature"].to_numpy(),
+            tr("years", "年份数"): trends["n"].to_numpy(),
+            tr("from", "起"): [
+                "—" if pd.isna(t) else pd.Timestamp(t).tz_convert(tz).strftime("%Y")
+                for t in trends["first_time"]
+            ],
+            tr("to", "止"): [
+                "—" if pd.isna(t) else pd.Timestamp(t).tz_convert(tz).strftime("%Y")
+                for t in trends["last_time"]
+            ],
+            tr("Sen's slope per year", "Sen 斜率（每年）"): trends["slope_per_year"].round(4),
+            "p": trends["p"].round(4),
+            tr("trend", "趋势"): [trend_name(str(t)) for t in trends["trend"]],
+        }
+    )
+
+
+def ecology_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) -> None:
+    """A layer's regions coloured by the trend of NDVI, vegetation cover or NDWI
+    (Mann-Kendall, Sen's slope), a region's series, and the land-cover change areas between
+    consecutive land-cover rasters (public: the one map's regional statistics)."""
+    import pydeck as pdk
+
+    from dashboards.views import basemap, map_style, style_url
+    from store import gis as gis_store
+
+    tz = settings.timezone
+    st.title(tr("Natural ecology", "自然生态"))
+    st.caption(
+        tr(
+            "Regional means of NDVI, fractional vegetation cover (dimidiate pixel model, NDVI "
+            "0.05 bare soil to 0.95 full cover) and NDWI from the registered rasters, and each "
+            "region's trend: Mann-Kendall test (significant at p < 0.05) with Sen's slope.",
+            "基于已登记栅格的各区域植被指数 NDVI、植被覆盖度（像元二分模型，NDVI 0.05 为裸土、"
+            "0.95 为全覆盖）与水体指数 NDWI 均值，及各区域变化趋势：Mann-Kendall 检验"
+            "（p < 0.05 为显著）与 Sen 斜率。",
+        )
+    )
+    with store.connection() as conn:
+        layers = gis_store.ecology_layers(conn)
+    if not layers:
+        st.info(
+            tr(
+                "No ecology results yet: register NDVI or NDWI rasters with `ecosense gis raster "
+                "FILE --time … --quantity ndvi` and a layer; the ecology job reduces them.",
+                "暂无生态结果：用 `ecosense gis raster FILE --time … --quantity ndvi` 登记 NDVI"
+                " 或 NDWI 栅格并导入图层，生态作业会计算区域统计。",
+            )
+        )
+        return
+    c1, c2 = st.columns(2)
+    layer_name = c1.selectbox(tr("Layer", "图层"), layers, key="ecology_layer")
+    quantity = c2.radio(
+        tr("Quantity", "指标"),
+        list(QUANTITY_NAMES),
+        horizontal=True,
+        format_func=lambda q: tr(*QUANTITY_NAMES[q]),
+        key="ecology_quantity",
+    )
+    with store.connection() as conn:
+        trends = gis_store.read_trends(conn, layer_name)
+        series = gis_store.ecology_series(conn, layer_name, quantity)
+        changes = gis_store.read_landcover(conn, layer_name)
+        layer = gis_store.load_layer(conn, layer_name)
+    trends = trends[trends["quantity"] == quantity]
+    st.subheader(tr("Trends by region", "各区域变化趋势"))
+    st.caption(
+        "  ".join(
+            f"<span style='color:rgb{c}' aria-hidden='true'>■</span> {tr(en, zh)}"
+            for c, en, zh in TREND_STATES.values()
+        ),
+        unsafe_allow_html=True,
+    )
+    if trends.empty:
+        st.info(tr("No trends of this quantity over this layer.", "该图层暂无此指标的趋势。"))
+    else:
+        by_feature = trends.set_index("feature")
+        wgs = layer.to_crs("EPSG:4326")
+        wgs = wgs[[wgs.geometry.name]].copy()
+        names = [str(f) for f in layer.index]
+        found = [str(by_feature["trend"].get(f, "insufficient data")) for f in names]
+        wgs["fill"] = [[*TREND_STATES.get(t, TREND_STATES["no trend"])[0], 200] for t in found]
+        wgs["name"] = names
+        wgs["id"] = [trend_name(t) for t in found]
+        doc = wgs.reset_index(drop=True).__geo_interface__
+        west, south, east, north = (float(v) for v in wgs.total_bounds)
+        span = max(east - west, north - south, 1e-3)
+
+        deck_map = pdk.Deck(
+            layers=[
+                pdk.Layer(
+                    "GeoJsonLayer",
+                    basemap(),
+                    id="basemap",
+                    stroked=True,
+                    filled=False,
+                    get_line_color=[120, 120, 120],
+                    line_width_min_pixels=0.6,
+                ),
+                pdk.Layer(
+                    "GeoJsonLayer",
+                    doc,
+                    id="trends",
+                    stroked=True,
+                    filled=True,
+                    get_fill_color="properties.fill",
+                    get_line_color=[60, 60, 60],
+                    line_width_min_pixels=0.8,
+                    pickable=True,
+                ),
+            ],
+            initial_view_state=pdk.ViewState(
+                longitude=(west + east) / 2,
+                latitude=(south + north) / 2,
+                zoom=max(1.0, min(12.0, math.log2(360 / span))),
+            ),
+            map_style=style_url(map_style(settings.tile_url)),
+            map_provider=None,
+            tooltip={"text": "{name}\n{id}"},
+        )
+        what = tr(
+            f"Map of the regions by their {tr(*QUANTITY_NAMES[quantity])} trend",
+            f"各区域{tr(*QUANTITY_NAMES[quantity])}趋势地图",
+        )
+        st.pydeck_chart(deck_map, height=440, alt=described(what))
+        data_table(trend_table(trends, tz), what, key="ecology_trends")
+    st.subheader(tr("A region's series", "区域时间序列"))
+    if series.empty:
+        st.info(tr("No regional means yet.", "暂无区域均值。"))
+    else:
+        regions = sorted(set(series["feature"].astype(str)))
+        rising = (
+            [str(f) for f in trends.sort_values("slope_per_year", ascending=False)["feature"]]
+            if not trends.empty
+            else []
+        )
+        region = st.selectbox(
+            tr("Region", "区域"),
+            regions,
+            index=regions.index(rising[0]) if rising and rising[0] in regions else 0,
+            key="ecology_region",
+        )
+        mine = series[series["feature"].astype(str) == region]
+        frame = pd.DataFrame(
+            {tr(*QUANTITY_NAMES[quantity]): mine["value"].round(4).to_numpy()},
+            index=pd.DatetimeIndex(mine["time"]).tz_convert(tz).tz_localize(None),
+        )
+        what = tr(f"{region}: regional mean per image", f"{region}：各期区域均值")
+        label = tr(*QUANTITY_NAMES[quantity])
+        chart = time_chart(frame, y_label=label, x_label=tr("time", "时间"), fmt="%Y-%m")
+        st.altair_chart(chart, width="stretch")
+        data_table(frame.reset_index(names=tr("time", "时间")), what, key="ecology_series")
+    st.subheader(tr("Land-cover change", "土地覆盖变化"))
+    moved = changes[changes["from_class"] != changes["to_class"]] if len(changes) else changes
+    if moved.empty:
+        st.info(
+            tr(
+                "No land-cover change over this layer (register two land-cover rasters with "
+                "`--quantity landcover`).",
+                "该图层暂无土地覆盖变化（用 `--quantity landcover` 登记两期土地覆盖栅格）。",
+            )
+        )
+    else:
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    tr("region", "区域"): moved["feature"].to_numpy(),
+                    tr("period", "时段"): [
+                        f"{a}–{b}"
+                        for a, b in zip(moved["start_year"], moved["end_year"], strict=True)
+                    ],
+                    tr("from class", "原类别"): moved["from_class"].to_numpy(),
+                    tr("to class", "现类别"): moved["to_class"].to_numpy(),
+                    tr("area, ha", "面积 公顷"): moved["area_ha"].round(1).to_numpy(),
+                }
+            ),
+            hide_index=True,
+            width="stretch",
+        )

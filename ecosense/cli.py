@@ -282,6 +282,12 @@ def build_parser() -> argparse.ArgumentParser:
     g_raster.add_argument(
         "--stack", action="store_true", help="a time stack (NetCDF/Zarr): register every step"
     )
+    g_raster.add_argument(
+        "--quantity",
+        choices=("ndvi", "ndwi", "landcover"),
+        help="what it measures: the ecology job reduces NDVI (and FVC) and NDWI per region, and"
+        " compares consecutive land-cover rasters (classes, projected CRS) per region",
+    )
     g_zonal = gis_sub.add_parser(
         "zonal", help="zonal statistics of rasters over a layer, on the Dask runner, stored"
     )
@@ -339,6 +345,10 @@ def cmd_gis(settings: Settings, args: argparse.Namespace) -> int:
             items = [
                 describe(args.file, id=args.id, variable=args.variable, band=args.band, time=when)
             ]
+        if args.quantity:
+            from dataclasses import replace
+
+            items = [replace(i, quantity=args.quantity) for i in items]
         with _open(settings) as opened, db.connect(opened.url) as conn:
             for item in items:
                 gis_store.save_raster(conn, item)

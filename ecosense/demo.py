@@ -496,3 +496,44 @@ def history_observations(frame: pd.DataFrame) -> list[Observation]:
             frame["station"], frame["parameter"], times, frame["value"], frame["flag"], strict=True
         )
     ]
+
+
+# --------------------------------------------------------------------------- ecology
+#: The demo's NDVI years: the six summers before ``now``'s year (1 July, bureau time).
+NDVI_YEARS: Final = 6
+#: The demo NDVI grid: 0.25° cells over China's extent (WGS 84).
+NDVI_WEST, NDVI_NORTH, NDVI_CELL, NDVI_SHAPE = 73.0, 54.0, 0.25, (144, 252)
+#: The demo land-cover grid: 100 m cells (1 ha) in UTM zone 50N, on Beijing's southern edge.
+LANDCOVER_ORIGIN, LANDCOVER_CELL, LANDCOVER_SHAPE = (440_000.0, 4_410_000.0), 100.0, (60, 80)
+#: land-cover classes of the demo (GB/T 21010 first-level names)
+LANDCOVER_CLASSES: Final = {1: "cropland 耕地", 2: "forest 林地", 3: "built-up 建设用地"}
+
+
+def demo_ndvi(year: int, first_year: int) -> npt.NDArray[np.float32]:
+    """A summer NDVI field over China (pure, synthetic): greener to the south-east, sparse in
+    the north-west deserts; the east greening by 0.012 a year, the north-west drying by
+    0.004 a year, from ``first_year``; rows north to south on the :data:`NDVI_SHAPE` grid."""
+    rows, cols = NDVI_SHAPE
+    lat = NDVI_NORTH - NDVI_CELL * (np.arange(rows) + 0.5)
+    lon = NDVI_WEST + NDVI_CELL * (np.arange(cols) + 0.5)
+    lon2, lat2 = np.meshgrid(lon, lat)
+    wet = np.clip((lon2 - 85) / 35, 0, 1) * np.clip((50 - lat2) / 25, 0, 1)  # 0 dry … 1 humid
+    base = 0.08 + 0.72 * wet
+    years = year - first_year
+    change = np.where(lon2 > 105, 0.012, np.where(lon2 < 95, -0.004, 0.0)) * years
+    ripple = 0.02 * np.sin(lon2 / 3.0) * np.cos(lat2 / 4.0)
+    out: npt.NDArray[np.float32] = np.clip(base + change + ripple, -0.1, 0.92).astype(np.float32)
+    return out
+
+
+def demo_landcover(changed: bool) -> npt.NDArray[np.uint8]:
+    """Classes on the :data:`LANDCOVER_SHAPE` grid: cropland with a belt of forest; when
+    ``changed``, the city has grown over the northern cropland (built-up) and the forest belt
+    has widened (afforestation)."""
+    rows, cols = LANDCOVER_SHAPE
+    out = np.ones((rows, cols), dtype=np.uint8)
+    out[:, 60:] = 2
+    if changed:
+        out[:15, :45] = 3
+        out[:, 52:60] = 2
+    return out

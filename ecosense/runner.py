@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
+from zoneinfo import ZoneInfo
 
 import httpx
 import uvicorn
@@ -350,6 +351,66 @@ def _seed_demo_carbon(url: str, tz: str) -> None:
         activity.save_targets(conn, targets)
 
 
+def _seed_demo_ecology(url: str, data_dir: Path, tz: str) -> int:
+    """The demo's ecology, once: the shipped provinces layer (as ``provinces``), six summers of
+    synthetic NDVI over China and two land-cover rasters on Beijing's edge, written under
+    ``data_dir/demo`` and registered with their quantity (the ecology job reduces them).
+    Returns the rasters registered (0 when they already were)."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    from ecosense import demo as d
+    from gis.catalogue import describe
+    from gis.layers import china_provinces
+    from store import db
+    from store import gis as gis_store
+
+    zone = ZoneInfo(tz)
+    this_year = datetime.now(zone).year
+    years = list(range(this_year - d.NDVI_YEARS, this_year))
+    folder = data_dir / "demo"
+    folder.mkdir(parents=True, exist_ok=True)
+    with db.connect(url) as conn:
+        if "provinces" not in gis_store.layers(conn):
+            gis_store.save_layer(
+                conn, "provinces", china_provinces().reset_index(), "code", "china-provinces"
+            )
+        known = {r.id for r in gis_store.load_rasters(conn)}
+        items = []
+        for year in years:
+            rid = f"demo-ndvi-{year}"
+            if rid in known:
+                continue
+            path = folder / f"{rid}.tif"
+            rows, cols = d.NDVI_SHAPE
+            grid = from_origin(d.NDVI_WEST, d.NDVI_NORTH, d.NDVI_CELL, d.NDVI_CELL)
+            with rasterio.open(
+                path, "w", driver="GTiff", height=rows, width=cols, count=1, dtype="float32",
+                crs="EPSG:4326", transform=grid, nodata=float("nan"),
+            ) as dst:  # fmt: skip
+                dst.write(d.demo_ndvi(year, years[0]), 1)
+            when = datetime(year, 7, 1, tzinfo=zone)
+            items.append(describe(path, id=rid, time=when, quantity="ndvi"))
+        for year, changed in ((years[0], False), (years[-1], True)):
+            rid = f"demo-landcover-{year}"
+            if rid in known:
+                continue
+            path = folder / f"{rid}.tif"
+            rows, cols = d.LANDCOVER_SHAPE
+            west, north = d.LANDCOVER_ORIGIN
+            with rasterio.open(
+                path, "w", driver="GTiff", height=rows, width=cols, count=1, dtype="uint8",
+                crs="EPSG:32650",
+                transform=from_origin(west, north, d.LANDCOVER_CELL, d.LANDCOVER_CELL), nodata=0,
+            ) as dst:  # fmt: skip
+                dst.write(d.demo_landcover(changed), 1)
+            when = datetime(year, 7, 1, tzinfo=zone)
+            items.append(describe(path, id=rid, time=when, quantity="landcover"))
+        for item in items:
+            gis_store.save_raster(conn, item)
+    return len(items)
+
+
 def _backfill_demo(store: PostgresStore, stations: Sequence[Station], tz: str) -> int:
     """48 hours of demo history (:func:`ecosense.demo.demo_history`) for the ``stations`` that
     have no reading yet (a restart adds none: raw readings are never rewritten); returns the
@@ -649,6 +710,7 @@ def _up(settings: Settings, options: UpOptions, guard: Interruptible, lock: Inst
             soil = demo_soil_points()  # sampled, never online: no device
             opened.store.upsert_stations(soil)
             _seed_demo_carbon(opened.url, settings.timezone)
+            _seed_demo_ecology(opened.url, settings.data_dir, settings.timezone)
             history_written = threading.Event()
             if jobs is not None:  # its workers start while the history is written
                 with guard.shielded():

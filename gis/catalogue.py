@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Final
 
 from gis.errors import GisError
 from gis.rasters import open_raster, times
@@ -29,6 +30,14 @@ class RasterItem:
     width: int
     height: int
     stacked: bool = False  # one step (``time``) of a time stack
+    #: what it measures, for the ecology job: ``ndvi``, ``ndwi``, ``landcover`` (classes) or
+    #: ``None`` (anything else)
+    quantity: str | None = None
+
+
+#: the quantities a raster may be registered as: NDVI and NDWI (the ecology job reduces them
+#: per region), land-cover classes (it compares consecutive ones per region)
+QUANTITIES: Final = ("ndvi", "ndwi", "landcover")
 
 
 def describe(
@@ -38,6 +47,7 @@ def describe(
     variable: str | None = None,
     band: int | None = None,
     time: datetime | None = None,
+    quantity: str | None = None,
 ) -> RasterItem:
     """A catalogue item for the raster at ``path`` (opened lazily: nothing is read but the
     header).
@@ -49,6 +59,8 @@ def describe(
     """
     if time is not None and time.tzinfo is None:
         raise GisError("a raster's time needs a time zone (an ISO 8601 offset)")
+    if quantity is not None and quantity not in QUANTITIES:
+        raise GisError(f"quantity must be one of {', '.join(QUANTITIES)}, not {quantity!r}")
     p = Path(path).resolve()
     stacked = _is_stack(p, variable)
     if stacked and time is None:
@@ -72,6 +84,7 @@ def describe(
         int(da.rio.width),
         int(da.rio.height),
         stacked,
+        quantity,
     )
 
 

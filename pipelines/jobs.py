@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
@@ -32,9 +32,10 @@ import pandas as pd
 
 import access
 from access import Grade
-from pipelines import alerts, carbon, work
+from pipelines import alerts, carbon, ecology, work
 from pipelines.runner import Progress, Runner
 from store import activity, db, derived, users
+from store import gis as gis_store
 from store import jobs as job_store
 from store.db import Connection
 
@@ -385,6 +386,57 @@ def run_carbon(ctx: JobContext, start: datetime | None, end: datetime | None) ->
         return _finish(ctx, conn, report, began, started)
 
 
+# --------------------------------------------------------------------------- ecology
+def run_ecology(ctx: JobContext, start: datetime | None, end: datetime | None) -> JobReport:
+    """Regional means of the NDVI (with FVC) and NDWI rasters over every layer, one task per
+    (raster, layer) not computed yet (or, with a range, every raster of its times), then the
+    trends of the layers and quantities they touched (:mod:`pipelines.ecology`)."""
+    started = time.monotonic()
+    report = JobReport("ecology", incremental=start is None and end is None)
+    with _running(ctx, "ecology") as conn:
+        began = derived.now(conn)
+        since = derived.get_mark(conn, "ecology") if report.incremental else None
+        todo = gis_store.ecology_todo(conn, since, start, end)
+        plans = [ecology.EcologyPlan(raster, layer) for raster, layer in todo]
+        done = _collect(
+            report,
+            ctx.runner.map(ecology.ecology_task, plans, ctx.url, progress=ctx.stage("rasters")),
+        )
+        pairs = gis_store.landcover_todo(conn, since) if report.incremental else []
+        if start is not None or end is not None:  # a range: the pairs of its rasters' times
+            lo = start or datetime.min.replace(tzinfo=UTC)
+            hi = end or datetime.max.replace(tzinfo=UTC)
+            pairs = [
+                (a, b, n)
+                for a, b, n in gis_store.landcover_todo(conn, None)
+                if b.time is not None and lo <= b.time < hi
+            ]
+        _collect(
+            report,
+            ctx.runner.map(
+                ecology.landcover_task,
+                [ecology.LandcoverPlan(a, b, n, ctx.tz) for a, b, n in pairs],
+                ctx.url,
+                progress=ctx.stage("land cover"),
+            ),
+        )
+        touched = sorted({key for t in done for key in t.periods})
+        for key in touched:
+            layer, quantity = key.split("\t")
+            try:
+                rows, short = ecology.layer_trends(ctx.url, layer, quantity)
+            except ValueError as exc:  # one layer's series: reported, the others go on
+                report.errors.append(f"{quantity} trends over {layer}: {exc}")
+                continue
+            report.rows += rows
+            if short:
+                report.warnings.append(
+                    f"{quantity} over {layer}: fewer than 4 values for a trend in"
+                    f" {len(short)} features ({', '.join(short[:5])})"
+                )
+        return _finish(ctx, conn, report, began, started)
+
+
 JOBS: Final[dict[str, Job]] = {
     "hourly": Job(
         "hourly",
@@ -403,6 +455,13 @@ JOBS: Final[dict[str, Job]] = {
         "monthly and annual emissions per facility and gas from the activity records in the "
         "store (fuel, process, electricity), with factor ids and versions",
         run_carbon,
+    ),
+    "ecology": Job(
+        "ecology",
+        "regional NDVI, vegetation cover (FVC) and NDWI means of the rasters registered with a"
+        " quantity, over every layer, each region's trend (Mann-Kendall, Sen's slope), and the"
+        " land-cover change areas between consecutive land-cover rasters",
+        run_ecology,
     ),
     "alerts": Job(
         "alerts",

@@ -2,11 +2,11 @@
 
 Every ``interval`` (``ECOSENSE_JOBS_INTERVAL_SECONDS``, default 300 s; 0 turns the scheduler
 off) it runs the ``hourly`` job (with CEMS emissions), ``carbon-inventory`` (activity records
-stored since), then ``alerts``; every 12 intervals (hourly by default) and at the first tick
-after the bureau's midnight, ``daily`` too, before ``alerts`` (which read the daily AQI). All
-are incremental, so a tick with nothing new costs a few queries; the interval only sets how
-fresh dashboards and alerts are. A run that fails is logged and retried at the next tick (the
-job's mark has not moved).
+stored since), ``ecology`` (rasters and layers registered since), then ``alerts``; every 12
+intervals (hourly by default) and at the first tick after the bureau's midnight, ``daily``
+too, before ``alerts`` (which read the daily AQI). All are incremental, so a tick with
+nothing new costs a few queries; the interval only sets how fresh dashboards and alerts are.
+A run that fails is logged and retried at the next tick (the job's mark has not moved).
 
 With several instances of the ``jobs`` role on one database, only the leader
 (:class:`store.leader.Leadership`) ticks: a standby tries to lead every few seconds and, once
@@ -66,7 +66,7 @@ class JobScheduler:
         *,
         scheduler: str | None = None,
         tz: str = "Asia/Shanghai",
-        jobs: Sequence[str] = ("hourly", "carbon-inventory", "alerts"),
+        jobs: Sequence[str] = ("hourly", "carbon-inventory", "ecology", "alerts"),
         webhook: str | None = None,
         on_report: Callable[[JobReport], None] | None = None,
         host: str = "127.0.0.1",

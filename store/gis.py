@@ -4,11 +4,12 @@ feature."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Final
 
 import geopandas as gpd
 import pandas as pd
@@ -234,3 +235,223 @@ def zonal_results(conn: Connection) -> pd.DataFrame:
         " FROM zonal_stats GROUP BY layer, raster, stat ORDER BY layer, raster, stat"
     ).fetchall()
     return pd.DataFrame(rows, columns=["layer", "raster", "stat", "features", "time"])
+
+
+# --------------------------------------------------------------------------- ecology
+#: the ecology job's statistics: the stored ``stat`` of each quantity, and the rasters' own
+#: quantity it comes from (FVC is computed from the NDVI rasters)
+ECOLOGY_STATS: Final = {
+    "ndvi": ("ndvi", "mean"),
+    "fvc": ("ndvi", "fvc_mean"),
+    "ndwi": ("ndwi", "mean"),
+}
+
+
+def ecology_todo(
+    conn: Connection,
+    since: datetime | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> list[tuple[RasterItem, str]]:
+    """(raster, layer) pairs the ecology job computes: the NDVI and NDWI rasters over every
+    layer — those whose raster or layer was registered (again) after ``since`` (incremental;
+    ``None``: all), or, with ``start``/``end``, every raster whose time is in [start, end)."""
+    layers = {
+        str(name): when
+        for name, when in conn.execute(
+            "SELECT name, computed_at FROM gis_layers ORDER BY name"
+        ).fetchall()
+    }
+    registered: dict[str, datetime] = dict(
+        conn.execute(
+            "SELECT id, computed_at FROM gis_rasters WHERE quantity IN ('ndvi', 'ndwi')"
+            " AND time IS NOT NULL"
+        ).fetchall()
+    )
+    rasters = load_rasters(conn, list(registered)) if registered else []
+    if start is not None or end is not None:
+        lo = start or datetime.min.replace(tzinfo=UTC)
+        hi = end or datetime.max.replace(tzinfo=UTC)
+        return [(r, n) for r in rasters if r.time is not None and lo <= r.time < hi for n in layers]
+    return [
+        (r, n)
+        for r in rasters
+        for n, layer_time in layers.items()
+        if since is None or registered[r.id] > since or layer_time > since
+    ]
+
+
+def ecology_series(conn: Connection, layer: str, quantity: str) -> pd.DataFrame:
+    """Each feature's series of ``quantity`` (``ndvi``, ``fvc``, ``ndwi``: the regional mean)
+    over ``layer``: ``feature, time, value, raster``, by time."""
+    source, stat = ECOLOGY_STATS[quantity]
+    rows = conn.execute(
+        "SELECT z.feature, z.time, z.value, z.raster FROM zonal_stats z"
+        " JOIN gis_rasters r ON r.id = z.raster"
+        " WHERE z.layer = %s AND z.stat = %s AND r.quantity = %s AND z.time IS NOT NULL"
+        " ORDER BY z.time, z.feature",
+        (layer, stat, source),
+    ).fetchall()
+    frame = pd.DataFrame(rows, columns=["feature", "time", "value", "raster"])
+    frame["value"] = pd.to_numeric(frame["value"], errors="coerce")
+    return frame
+
+
+#: the columns of ``ecology_trends`` a trend row fills (besides layer, feature, quantity)
+TREND_COLUMNS: Final = (
+    "n", "first_time", "last_time", "slope_per_year", "intercept", "tau", "z", "p", "trend",
+    "significant",
+)  # fmt: skip
+
+
+def save_trends(conn: Connection, layer: str, quantity: str, trends: pd.DataFrame) -> int:
+    """Replace the stored trends of ``quantity`` over ``layer`` with ``trends`` (a row per
+    feature: ``feature`` and :data:`TREND_COLUMNS`); returns the rows written."""
+    with conn.transaction():
+        conn.execute(
+            "DELETE FROM ecology_trends WHERE layer = %s AND quantity = %s", (layer, quantity)
+        )
+        if trends.empty:
+            return 0
+        columns = ["layer", "feature", "quantity", *TREND_COLUMNS]
+        with conn.cursor() as cur:
+            cur.executemany(
+                sql.SQL("INSERT INTO ecology_trends ({}) VALUES ({})").format(
+                    sql.SQL(", ").join(map(sql.Identifier, columns)),
+                    sql.SQL(", ").join(sql.Placeholder() * len(columns)),
+                ),
+                [
+                    [layer, str(r["feature"]), quantity]
+                    + [None if _missing(r[c]) else _plain(r[c]) for c in TREND_COLUMNS]
+                    for r in trends.to_dict("records")
+                ],
+            )
+    return len(trends)
+
+
+def _missing(value: Any) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _plain(value: Any) -> Any:
+    """A NumPy or pandas scalar as the Python value psycopg adapts."""
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    return value.item() if hasattr(value, "item") else value
+
+
+def read_trends(conn: Connection, layer: str | None = None) -> pd.DataFrame:
+    """Stored trends (of one layer, or all): ``layer, feature, quantity`` and
+    :data:`TREND_COLUMNS`."""
+    columns = ["layer", "feature", "quantity", *TREND_COLUMNS]
+    query = sql.SQL("SELECT {} FROM ecology_trends{} ORDER BY layer, quantity, feature").format(
+        sql.SQL(", ").join(map(sql.Identifier, columns)),
+        sql.SQL(" WHERE layer = %s") if layer is not None else sql.SQL(""),
+    )
+    rows = conn.execute(query, [layer] if layer is not None else []).fetchall()
+    return pd.DataFrame(rows, columns=columns)
+
+
+def landcover_todo(
+    conn: Connection, since: datetime | None = None
+) -> list[tuple[RasterItem, RasterItem, str]]:
+    """(earlier, later, layer) triples the ecology job compares: each pair of consecutive
+    land-cover rasters (by time) over every layer — those with a raster or the layer
+    registered (again) after ``since`` (``None``: all)."""
+    layers: dict[str, datetime] = dict(
+        conn.execute("SELECT name, computed_at FROM gis_layers").fetchall()
+    )
+    registered: dict[str, datetime] = dict(
+        conn.execute(
+            "SELECT id, computed_at FROM gis_rasters WHERE quantity = 'landcover'"
+            " AND time IS NOT NULL"
+        ).fetchall()
+    )
+    rasters = load_rasters(conn, list(registered)) if registered else []
+    pairs = list(itertools.pairwise(rasters))  # by time (load_rasters' order)
+    return [
+        (a, b, str(n))
+        for a, b in pairs
+        for n, layer_time in sorted(layers.items())
+        if since is None or max(registered[a.id], registered[b.id], layer_time) > since
+    ]
+
+
+def save_landcover(
+    conn: Connection, layer: str, earlier: str, later: str, changes: pd.DataFrame
+) -> int:
+    """Replace the land-cover changes of ``layer`` between rasters ``earlier`` and ``later``
+    with ``changes`` (``region, from_class, to_class, start_year, end_year, area`` in ha, as
+    :func:`gis.landcover.transitions` gives them); returns the rows written."""
+    new = {
+        (str(r["region"]), str(r["from_class"]), str(r["to_class"]), int(r["start_year"]),
+         int(r["end_year"]), round(float(r["area"]), 9))
+        for r in changes.to_dict("records")
+    }  # fmt: skip
+    old = {
+        (str(f), str(c0), str(c1), int(y0), int(y1), round(float(a), 9))
+        for f, c0, c1, y0, y1, a in conn.execute(
+            "SELECT feature, from_class, to_class, start_year, end_year, area_ha"
+            " FROM landcover_changes WHERE layer = %s AND from_raster = %s AND to_raster = %s",
+            (layer, earlier, later),
+        ).fetchall()
+    }
+    if new == old:  # computed again, the same: nothing written
+        return 0
+    with conn.transaction():
+        conn.execute(
+            "DELETE FROM landcover_changes WHERE layer = %s AND from_raster = %s"
+            " AND to_raster = %s",
+            (layer, earlier, later),
+        )
+        if changes.empty:
+            return 0
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO landcover_changes (layer, feature, from_raster, to_raster,"
+                " from_class, to_class, start_year, end_year, area_ha)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                [
+                    (
+                        layer,
+                        str(r["region"]),
+                        earlier,
+                        later,
+                        str(r["from_class"]),
+                        str(r["to_class"]),
+                        int(r["start_year"]),
+                        int(r["end_year"]),
+                        float(r["area"]),
+                    )
+                    for r in changes.to_dict("records")
+                ],
+            )
+    return len(changes)
+
+
+def read_landcover(conn: Connection, layer: str) -> pd.DataFrame:
+    """The stored land-cover changes of ``layer``: ``feature, from_raster, to_raster,
+    from_class, to_class, start_year, end_year, area_ha``."""
+    columns = [
+        "feature", "from_raster", "to_raster", "from_class", "to_class", "start_year",
+        "end_year", "area_ha",
+    ]  # fmt: skip
+    rows = conn.execute(
+        sql.SQL(
+            "SELECT {} FROM landcover_changes WHERE layer = %s"
+            " ORDER BY start_year, feature, from_class, to_class"
+        ).format(sql.SQL(", ").join(map(sql.Identifier, columns))),
+        (layer,),
+    ).fetchall()
+    return pd.DataFrame(rows, columns=columns)
+
+
+def ecology_layers(conn: Connection) -> list[str]:
+    """The layers with ecology results (trends or land-cover changes), by name."""
+    rows = conn.execute(
+        "SELECT layer FROM ecology_trends UNION SELECT layer FROM landcover_changes ORDER BY 1"
+    ).fetchall()
+    return [str(r[0]) for r in rows]

@@ -127,6 +127,8 @@ TABLES: Final[Mapping[str, Table]] = {
     "gis_features": Table({"gateway": R, "jobs": R, "reader": R}),
     "gis_rasters": Table({"gateway": R, "jobs": R, "reader": R}),
     "zonal_stats": Table({"gateway": R, "jobs": RW, "reader": R}),
+    "ecology_trends": Table({"gateway": R, "jobs": RWD, "reader": R}),
+    "landcover_changes": Table({"gateway": R, "jobs": RWD, "reader": R}),
     # --- users and sign-in (the API and the dashboard sign users in; a rehash updates)
     "users": Table(
         {

@@ -232,6 +232,21 @@ class Walk:
         text = self.check_page("radiation")
         assert "nGy/h" in text, text
 
+    def climate(self) -> None:
+        """A region's greenhouse-gas concentrations beside its emissions and targets."""
+        self.open("climate")
+        self.wait_for(CHART)
+        text = self.check_page("climate")
+        assert "ppm" in text, text
+
+    def ecology(self) -> None:
+        """The provinces by their NDVI trend, a province's series, land-cover change."""
+        self.open("ecology")
+        self.wait_for(DECK)
+        self.wait_for(CHART)
+        text = self.check_page("ecology")
+        assert "Mann-Kendall" in text, text
+
     def noise(self) -> None:
         """The noise stations on the map, a station's hourly LAeq and its days' Ld and Ln
         against its zone's limits (issue 18)."""
@@ -440,6 +455,8 @@ def test_a_duty_officers_day(demo: dict[str, Any], lang: str, tmp_path: Path) ->
                     walk.noise,
                     walk.radiation,
                     walk.carbon,
+                    walk.climate,
+                    walk.ecology,
                     walk.onemap,
                     walk.completeness,
                     walk.open_data,
@@ -464,8 +481,8 @@ def test_a_duty_officers_day(demo: dict[str, Any], lang: str, tmp_path: Path) ->
         finally:
             browser.close()
     assert walk.seen == {
-        "live", "aqi", "water", "soil", "sites", "noise", "radiation", "carbon", "onemap",
-        "completeness", "open-data", "alerts", "review",
+        "live", "aqi", "water", "soil", "sites", "noise", "radiation", "carbon", "climate",
+        "ecology", "onemap", "completeness", "open-data", "alerts", "review",
     }  # fmt: skip
     _check_report(tmp_path / f"daily-{lang}.xlsx")
 

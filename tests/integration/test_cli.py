@@ -193,7 +193,7 @@ def test_read_back_commands_print_tables_csv_json_and_are_audited(
     assert capsys.readouterr().out.startswith("subject,gas,period,start,tonnes,substitution\n")
     assert main(["jobs", "list", "--format", "json"]) == 0
     jobs = json.loads(capsys.readouterr().out)
-    assert [j["job"] for j in jobs] == ["hourly", "daily", "carbon-inventory", "alerts"]
+    assert [j["job"] for j in jobs] == ["hourly", "daily", "carbon-inventory", "ecology", "alerts"]
     assert main(["gis", "results", "--layer", "nowhere"]) == 1
     assert "no layer 'nowhere'" in capsys.readouterr().err
     assert main(["stations", "show", "NOPE"]) == 1

@@ -10,6 +10,7 @@ station names are data, not labels); in 中文 every page title does; in neither
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -22,8 +23,8 @@ CJK = re.compile(r"[\u3400-\u9fff]")
 #: an English word (a zone such as ``CST`` is not one), " · ", Chinese
 PAIR = re.compile(r"[A-Za-z][a-z]{2,}[^·\n]*\s·\s[^·\n]*[\u3400-\u9fff]")
 PAGES = (
-    "aqi", "water", "soil", "sites", "noise", "radiation", "climate", "alerts", "completeness",
-    "review", "open-data", "carbon",
+    "aqi", "water", "soil", "sites", "noise", "radiation", "climate", "ecology", "alerts",
+    "completeness", "review", "open-data", "carbon",
 )  # fmt: skip
 
 
@@ -55,6 +56,7 @@ def _page(url: str, page: str) -> None:
         "sites": environment.site_page,
         "radiation": environment.radiation_page,
         "climate": environment.climate_page,
+        "ecology": environment.ecology_page,
         "alerts": quality.alerts_page,
         "completeness": quality.completeness_page,
         "review": duty.review_page,
@@ -119,12 +121,13 @@ def test_each_page_in_chinese_and_in_english(
     store: PostgresStore,
     database_url: str,
     runner: Runner,  # noqa: F811  (the fixture)
+    tmp_path: Path,
 ) -> None:
     """Every page in both, after the jobs ran over a day of air and water readings
     (tests/integration/test_reports.py) and the demo's plants and targets (sectors and regions
     by name, CEMS against calculation, the targets' tracking)."""
     from ecosense.demo import demo_soil_points, demo_stations
-    from ecosense.runner import _backfill_demo, _seed_demo_carbon
+    from ecosense.runner import _backfill_demo, _seed_demo_carbon, _seed_demo_ecology
     from pipelines.jobs import JobContext, get
     from sensors.stations import Station
 
@@ -145,9 +148,10 @@ def test_each_page_in_chinese_and_in_english(
     )
     store.write_observations(_readings(), source=SOURCE)
     _seed_demo_carbon(database_url, "Asia/Shanghai")
+    assert _seed_demo_ecology(database_url, tmp_path, "Asia/Shanghai") == 8
     _backfill_demo(store, [*stacks, *noisy, *site], "Asia/Shanghai")
     ctx = JobContext(database_url, runner, "Asia/Shanghai")
-    for job in ("hourly", "daily", "carbon-inventory"):
+    for job in ("hourly", "daily", "carbon-inventory", "ecology"):
         assert not get(job).run(ctx, None, None).errors
     for page in PAGES:
         zh, en = _both(database_url, page)
@@ -160,6 +164,10 @@ def test_each_page_in_chinese_and_in_english(
             assert any(
                 "aerosol" in str(c).lower() for f in en.dataframe for c in f.value.iloc[:, 1]
             )
+        if page == "ecology":  # the demo's NDVI trends by province and Beijing's land cover
+            ecology_en = " ".join(_labels(en) + _texts(en))
+            assert "Trends by region" in ecology_en and "No trends" not in ecology_en
+            assert "No land-cover change" not in ecology_en
         if page == "climate":  # Tianjin's CO2 beside its plant's emissions, in both
             climate_en = " ".join(_labels(en) + _texts(en))
             assert "Measured concentrations" in climate_en and "Peak target" in climate_en

@@ -70,3 +70,39 @@ def test_ambient_co_is_mg_and_gases_have_molar_masses() -> None:
     assert lookup("co").unit == "mg/m3"
     for code in ("so2", "no2", "co", "o3"):
         assert lookup(code).molar_mass is not None
+
+
+def test_every_environment_domain_has_its_parameters() -> None:
+    """Issue 18: climate gases, noise levels, radionuclides, every GB 3838 item."""
+    assert {p.code for p in parameters_of("noise")} >= {"laeq", "lmax", "l10", "l50", "l90"}
+    assert {lookup(c).unit for c in ("laeq", "lmax", "l90")} == {"dB(A)"}
+    assert (lookup("co2").unit, lookup("ch4").unit, lookup("n2o").unit) == ("ppm", "ppb", "ppb")
+    assert all(lookup(c).molar_mass for c in ("co2", "ch4", "n2o"))
+    for code in (
+        "fluoride",
+        "cyanide",
+        "sulfide",
+        "volatile_phenols",
+        "petroleum",
+        "anionic_surfactants",
+        "faecal_coliforms",
+        "sulfate",
+        "chloride",
+        "nitrate",
+    ):
+        assert lookup(code).domain == "water", code  # fmt: skip
+    assert lookup("fe", "water").code == "water_fe" and lookup("mn").code == "water_mn"
+    assert lookup("cr6", "soil").code == "soil_cr6" and lookup("cr6").code == "water_cr6"
+    assert (lookup("cs137", "radiation").unit, lookup("cs137", "water").unit) == (
+        "mBq/m3",
+        "Bq/L",
+    )
+    assert lookup("cs137", "soil").unit == "Bq/kg"
+    assert lookup("w03002").code == "water_gross_beta"
+
+
+def test_hj212_codes_of_the_new_items_resolve_by_system() -> None:
+    assert lookup("w21017").code == "fluoride" and lookup("w02003").code == "faecal_coliforms"
+    assert lookup("Leq", "noise").code == "laeq" and lookup("LMx").code == "lmax"
+    assert lookup("a05001").code == "co2" and lookup("a05001", "cems").code == "flue_co2"
+    assert lookup("a05001", "air").hj212_unit == "mg/m3"  # sent in mg/m3, stored in ppm

@@ -194,3 +194,24 @@ def test_station_kinds_name_their_domains() -> None:
     assert domain_of_kind("noise") == "noise" and domain_of_kind(None) is None
     assert domain_of_kind("lighthouse") is None
     assert lookup("a21026", domain_of_kind("cems")).code == "flue_so2"
+
+
+def test_greenhouse_gases_convert_by_molar_mass() -> None:
+    """Issue 18, climate: mass concentrations to mixing ratios at 298.15 K, 101.325 kPa."""
+    co2 = norm(parameter="co2", value=780, unit="mg/m3", domain="air")  # ambient: ~425 ppm
+    assert co2.parameter == "co2"
+    assert co2.value == pytest.approx(780 * 24.465 / 44.009, rel=1e-3)
+    ch4 = norm(parameter="ch4", value=1300, unit="ug/m3", domain="air")
+    assert ch4.value == pytest.approx(1300 * 24.465 / 16.043, rel=1e-3)
+    assert norm(parameter="n2o", value=0.336, unit="ppm", domain="air").value == pytest.approx(336)
+    with pytest.raises(ValidationError, match="measured in air"):
+        norm(parameter="co2", value=1, unit="mg/L", domain="air")
+
+
+def test_noise_levels_in_db() -> None:
+    for unit in ("dB", "dB(A)", "dBA"):
+        assert norm(parameter="laeq", value=55.2, unit=unit, domain="noise").value == 55.2
+    with pytest.raises(ValidationError, match="physically impossible"):
+        norm(parameter="laeq", value=500, unit="dB", domain="noise")
+    with pytest.raises(ValidationError, match="cannot convert"):
+        norm(parameter="laeq", value=55, unit="ug/m3", domain="noise")
