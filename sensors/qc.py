@@ -15,6 +15,10 @@ QC never changes or deletes a reading: it returns flags beside the raw values, a
   :mod:`sensors.flags`).
 
 A reading is valid for aggregation when its QC mask is 0.
+
+Sound levels (the noise domain's parameters) get no spike test: a passing lorry or a night
+train is a real, short peak, and the GB 3096-2008 night-time maximum rule is about exactly
+those peaks; QARTOD's test would drop them (:data:`NO_SPIKE_DOMAINS`).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from sensors.errors import UnknownParameterError
 from sensors.parameters import lookup
 
 RANGE: Final = 1
@@ -55,6 +60,10 @@ class QcConfig:
     check_range: bool = True
 
 
+#: domains whose readings are not spike-tested (their short peaks are the measurement)
+NO_SPIKE_DOMAINS: Final = frozenset({"noise"})
+
+
 def check(
     times: pd.DatetimeIndex | pd.Series,
     values: npt.ArrayLike,
@@ -79,7 +88,7 @@ def check(
     if config.check_range:
         p = lookup(parameter)
         mask |= np.where((v < p.valid_min) | (v > p.valid_max), RANGE, 0)
-    if config.spike and len(v) >= 3:
+    if config.spike and len(v) >= 3 and _domain(parameter) not in NO_SPIKE_DOMAINS:
         mask |= np.where(_spikes(v, config), SPIKE, 0)
     if config.flatline_count:
         mask |= np.where(_flatline(v, config.flatline_count), FLATLINE, 0)
@@ -92,6 +101,13 @@ def check(
         f = np.asarray(flags, dtype=object)
         mask |= np.where(f != "N", DEVICE, 0)
     return mask
+
+
+def _domain(parameter: str) -> str | None:
+    try:
+        return lookup(parameter).domain
+    except UnknownParameterError:
+        return None
 
 
 def _spikes(v: npt.NDArray[np.float64], config: QcConfig) -> npt.NDArray[np.bool_]:

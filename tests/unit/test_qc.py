@@ -96,3 +96,14 @@ def test_real_no2_series_keeps_its_variability_and_finds_injected_faults() -> No
     assert mask[1000] & qc.SPIKE
     assert (mask[2000:2010] & qc.FLATLINE).all()
     assert faulty[1000] == data["no2"][1000] + 400  # the value itself is kept
+
+
+def test_a_noise_peak_is_a_measurement_not_a_spike() -> None:
+    """A passing lorry at night: Lmax 48, 47, 49, 78, 48, 47 dB(A). The spike test flags it in
+    another domain's series; a sound level keeps it (GB 3096's night maximum rule is about
+    such peaks)."""
+    t = pd.date_range("2026-12-01T15:00Z", periods=6, freq="min")
+    levels = [48.0, 47.0, 49.0, 78.0, 48.0, 47.0]
+    assert qc.check(t, levels, "lmax")[3] == 0
+    assert qc.check(t, levels, "laeq")[3] == 0
+    assert qc.check(t, [v * 10 for v in levels], "pm25")[3] & qc.SPIKE
