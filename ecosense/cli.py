@@ -346,9 +346,9 @@ def cmd_gis(settings: Settings, args: argparse.Namespace) -> int:
                 describe(args.file, id=args.id, variable=args.variable, band=args.band, time=when)
             ]
         if args.quantity:
-            from dataclasses import replace
+            from gis.catalogue import with_quantity
 
-            items = [replace(i, quantity=args.quantity) for i in items]
+            items = [with_quantity(i, args.quantity) for i in items]
         with _open(settings) as opened, db.connect(opened.url) as conn:
             for item in items:
                 gis_store.save_raster(conn, item)

@@ -59,8 +59,6 @@ def describe(
     """
     if time is not None and time.tzinfo is None:
         raise GisError("a raster's time needs a time zone (an ISO 8601 offset)")
-    if quantity is not None and quantity not in QUANTITIES:
-        raise GisError(f"quantity must be one of {', '.join(QUANTITIES)}, not {quantity!r}")
     p = Path(path).resolve()
     stacked = _is_stack(p, variable)
     if stacked and time is None:
@@ -69,7 +67,7 @@ def describe(
     if da.ndim != 2:
         raise GisError(f"{p}: several bands: choose one (band=…)")
     res_x, res_y = da.rio.resolution()
-    return RasterItem(
+    item = RasterItem(
         id
         or p.stem
         + (f"-b{band}" if band is not None else "")
@@ -84,8 +82,31 @@ def describe(
         int(da.rio.width),
         int(da.rio.height),
         stacked,
-        quantity,
     )
+    return item if quantity is None else with_quantity(item, quantity)
+
+
+def with_quantity(item: RasterItem, quantity: str) -> RasterItem:
+    """``item`` registered as measuring ``quantity`` (:data:`QUANTITIES`).
+
+    Raises
+    ------
+    GisError
+        for another quantity, or land cover in a geographic CRS (its areas need metres).
+    """
+    from dataclasses import replace
+
+    from pyproj import CRS
+
+    if quantity not in QUANTITIES:
+        raise GisError(f"quantity must be one of {', '.join(QUANTITIES)}, not {quantity!r}")
+    crs = CRS.from_wkt(item.crs)
+    if quantity == "landcover" and not crs.is_projected:
+        raise GisError(
+            f"{item.id}: land cover needs a projected CRS (metres) for its areas, not"
+            f" {crs.to_string()}: reproject it first"
+        )
+    return replace(item, quantity=quantity)
 
 
 def _is_stack(path: Path, variable: str | None) -> bool:

@@ -140,6 +140,15 @@ def table_readings(table: pd.DataFrame, station: str | None = None) -> FileReadi
             out.problems.append((line, "no station"))
             continue
         attributes = {k: row[k] for k in _ATTRIBUTES if row.get(k) is not None}
+        if "land_class" in attributes and str(attributes["land_class"]).strip() not in ("1", "2"):
+            out.problems.append(
+                (
+                    line,
+                    f"land_class {attributes['land_class']!r} is not 1 (housing, schools, parks)"
+                    " or 2 (industry, logistics, roads) of GB 36600-2018",
+                )
+            )
+            continue
         if has_points and row.get("depth") is not None:
             depth = row["depth"]
             if not isinstance(depth, float) or not math.isfinite(depth) or depth < 0:

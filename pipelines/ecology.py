@@ -25,7 +25,6 @@ from gis.errors import GisError
 from gis.rasters import open_raster
 from gis.zonal import zonal_stats
 from pipelines.work import Touched
-from pipelines.zonal import zonal_rows
 from store import db
 from store import gis as gis_store
 
@@ -41,24 +40,41 @@ class EcologyPlan:
     layer: str
 
 
+def _long(table: pd.DataFrame, stat: str) -> pd.DataFrame:
+    return (
+        table.rename_axis("feature")
+        .reset_index()
+        .melt(id_vars="feature", var_name="stat", value_name="value")
+        .assign(stat=stat)
+    )
+
+
 def regional_means(raster: RasterItem, layer: pd.DataFrame) -> pd.DataFrame:
     """The mean of ``raster`` over each feature of ``layer`` (``stat`` ``mean``), and for an
-    NDVI raster the mean FVC (``fvc_mean``): rows ``feature, stat, value``."""
-    frames = [zonal_rows(raster, layer, ("mean",))]
+    NDVI raster the mean FVC (``fvc_mean``): rows ``feature, stat, value``. A normalised
+    difference lies in [−1, 1]: cells outside it (fill values, an unscaled product) are no
+    data.
+
+    Raises
+    ------
+    GisError
+        when no cell of the raster is a valid index (a raster of something else).
+    """
+    da = open_raster(
+        raster.path,
+        variable=raster.variable,
+        band=raster.band,
+        time=raster.time if raster.stacked else None,
+    )
+    index = da.where((da >= -1) & (da <= 1))
+    if not bool(index.notnull().any()):
+        raise GisError(
+            f"no cell lies in [-1, 1]: not a normalised difference ({raster.quantity}); scale"
+            " the product first"
+        )
+    frames = [_long(zonal_stats(index, layer, ["mean"]), "mean")]
     if raster.quantity == "ndvi":
-        da = open_raster(
-            raster.path,
-            variable=raster.variable,
-            band=raster.band,
-            time=raster.time if raster.stacked else None,
-        )
-        cover = zonal_stats(ecology.fvc(da), layer, ["mean"])
-        frames.append(
-            cover.rename_axis("feature")
-            .reset_index()
-            .melt(id_vars="feature", var_name="stat", value_name="value")
-            .assign(stat="fvc_mean")
-        )
+        frames.append(_long(zonal_stats(ecology.fvc(index), layer, ["mean"]), "fvc_mean"))
     out = pd.concat(frames, ignore_index=True)
     out["value"] = pd.to_numeric(out["value"], errors="coerce")
     return out

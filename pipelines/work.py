@@ -357,6 +357,12 @@ def _soil(conn: Connection, plan: StationPlan, touched: Touched) -> int:
             values.setdefault(t, {})[parameter] = float(v)
     if development_land_class(plan.attributes) is not None:
         return _development_soil(conn, plan, times, values, touched)
+    if plan.attributes.get("land_class") not in (None, ""):
+        touched.warnings.append(
+            f"{plan.station}: land_class {plan.attributes['land_class']!r} is not 1 or 2"
+            " (GB 36600-2018): its samples are not assessed"
+        )
+        return 0
     rows = []
     incomplete = []
     for t in sorted(times):
@@ -609,7 +615,12 @@ def _noise(
     levels: list[dict[str, Any]] = []
     judged: list[dict[str, Any]] = []
     raw = plan.attributes.get("noise_zone")
-    zone = noise_std.normalise_zone(raw) if raw not in (None, "") else None
+    try:
+        zone = noise_std.normalise_zone(raw) if raw not in (None, "") else None
+    except ValueError as exc:  # stored before zones were checked: levels kept, not assessed
+        touched.warnings.append(f"{plan.subject}: {exc}")
+        zone, raw = None, None
+    ended = pd.Timestamp.now(tz="UTC")
     for day in wanted:
         on = (day_of == day) & (found["parameter"] == "laeq").to_numpy()
         day_levels = found["value"].to_numpy()[on & ~night]
@@ -630,6 +641,8 @@ def _noise(
         ]
         night_max = float(peaks.max()) if len(peaks) else None
         if zone is None or not (len(day_levels) or len(night_levels) or night_max is not None):
+            continue
+        if day + timedelta(days=1) > ended:  # the day is not over: judged once it is
             continue
         checks: dict[str, noise_std.Assessment] = {}
         if len(day_levels):
@@ -678,7 +691,7 @@ def _noise(
             )
     if judged:
         rows += derived.upsert(conn, "assessments", pd.DataFrame(judged))
-    if zone is None and levels:
+    if zone is None and raw in (None, "") and levels:
         touched.warnings.append(
             f"{plan.subject} has no noise_zone attribute (0, 1, 2, 3, 4a or 4b): its day and"
             " night levels are stored, but not assessed against GB 3096-2008"

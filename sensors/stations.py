@@ -55,6 +55,17 @@ class Station:
             raise ValidationError(f"station {self.id}: longitude {self.lon} out of range")
         if not (math.isfinite(self.lat) and -90 <= self.lat <= 90):
             raise ValidationError(f"station {self.id}: latitude {self.lat} out of range")
+        zone = self.attributes.get("noise_zone")
+        if self.kind == "noise" and zone not in (None, ""):
+            from sensors.standards.noise import ZONES, normalise_zone
+
+            try:
+                normalise_zone(zone)
+            except ValueError:
+                raise ValidationError(
+                    f"station {self.id}: noise_zone {zone!r} is not one of {', '.join(ZONES)}"
+                    " (GB 3096-2008)"
+                ) from None
         city = self.attributes.get("city")
         if isinstance(city, str) and city != canonical(city):  # one spelling per known city
             object.__setattr__(self, "attributes", {**self.attributes, "city": canonical(city)})

@@ -103,13 +103,24 @@ def test_regional_series_and_trends(cli_env: Path, database_url: str, runner: Ru
         args = ["gis", "raster", str(path), "--time", f"{year}-01-01T00:00:00+08:00"]
         assert main([*args, "--quantity", "landcover", "--id", f"lc-{year}"]) == 0
     other = _raster(cli_env / "dem.tif", 50.0, 60.0)  # no quantity: not the ecology job's
+    # found by the new user's trial: an unscaled "NDVI" (3.5) went into the trends; land
+    # cover in degrees was only caught by the job
+    scaled = _raster(cli_env / "ndvi-x1000.tif", 3.5, 3.5)
+    args = ["gis", "raster", str(scaled), "--time", "2018-07-01T00:00:00+08:00"]
+    assert main([*args, "--quantity", "ndvi", "--id", "ndvi-unscaled"]) == 0
+    geo = _raster(cli_env / "lc-degrees.tif", 1.0, 2.0)
+    args = ["gis", "raster", str(geo), "--time", "2022-07-01T00:00:00+08:00"]
+    assert main([*args, "--quantity", "landcover", "--id", "lc-degrees"]) == 1
     assert main(["gis", "raster", str(other), "--time", "2024-07-01T00:00:00+08:00"]) == 0
 
     ctx = JobContext(database_url, runner, "Asia/Shanghai", overlap=timedelta(0))
     report = get("ecology").run(ctx, None, None)
     assert report.errors == [], report.errors
-    # 6 NDVI + 1 NDWI rasters × 3 layers, one land-cover pair × 3 layers; not the DEM
-    assert report.tasks == 7 * 3 + 3
+    # 7 NDVI + 1 NDWI rasters × 3 layers, one land-cover pair × 3 layers; not the DEM
+    assert report.tasks == 8 * 3 + 3
+    assert any(
+        "ndvi-unscaled over layer regions: no cell lies in [-1, 1]" in w for w in report.warnings
+    )
     assert any("outside layer far" in w for w in report.warnings)
     assert any("ndwi over regions: fewer than 4 values" in w for w in report.warnings)
     with psycopg.connect(database_url) as conn:
@@ -127,7 +138,7 @@ def test_regional_series_and_trends(cli_env: Path, database_url: str, runner: Ru
     # FVC = (NDVI − 0.05) / (0.95 − 0.05)
     assert fvc.loc[("west", "ndvi-2019"), "value"] == pytest.approx(0.25 / 0.9, abs=1e-6)
     west = trends.loc[("ndvi", "west")]
-    assert west["trend"] == "increasing" and west["significant"] and west["n"] == 6
+    assert west["trend"] == "increasing" and west["significant"] and west["n"] == 6  # not 3.5
     assert west["slope_per_year"] == pytest.approx(0.02, rel=2e-3)  # 365 or 366 days apart
     assert trends.loc[("fvc", "west"), "slope_per_year"] == pytest.approx(0.02 / 0.9, rel=2e-3)
     east = trends.loc[("ndvi", "east")]

@@ -103,3 +103,21 @@ def test_every_metal_at_its_values_through_a_lab_file_and_the_job(
         assert set(details["ratios"]) <= set(TABLE_1)  # cr6, not the dictionary's soil_cr6
     # a second run changes nothing
     assert get("hourly").run(job, None, None).rows == 0
+
+
+def test_a_land_class_that_is_not_1_or_2_is_refused_at_import(
+    store: PostgresStore, cli_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by the new user's trial: land_class 3 was stored, then the job judged the point
+    by nothing (it vanished from the Sites page without a word)."""
+    lab = cli_env / "site.csv"
+    lab.write_text(
+        "station,time,lon,lat,depth,land_class,pb\n"
+        f"BH1,{SAMPLED.isoformat()},116.1,39.9,0.5,1,300\n"
+        f"BH2,{SAMPLED.isoformat()},116.2,39.9,0.5,3,300\n",
+        "utf-8",
+    )
+    assert cli.main(["import", str(lab)]) == 1
+    out = capsys.readouterr().out
+    assert "site.csv:3: land_class '3' is not 1 (housing, schools, parks) or 2" in out
+    assert {s.id for s in store.list_stations()} == {"BH1-0.5m"}

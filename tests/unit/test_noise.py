@@ -103,3 +103,19 @@ def test_day_and_night_hours() -> None:
 def test_an_energy_average_at_a_limit_stays_compliant() -> None:
     level = noise.leq([55.0] * 7)
     assert noise.assess(level, "1", "day").compliant
+
+
+def test_a_noise_station_with_a_zone_gb3096_lacks_is_refused() -> None:
+    """Found by the new user's trial: noise_zone 7 or 4 was stored, and the station's levels
+    were later left out of the daily job."""
+    from sensors.errors import ValidationError
+    from sensors.stations import Station
+
+    assert Station("N1", "Estate", "noise", 116.0, 39.0, {"noise_zone": "4A"})
+    for bad in ("4", 7, "quiet"):
+        with pytest.raises(
+            ValidationError, match=r"noise_zone .* is not one of 0, 1, 2, 3, 4a, 4b"
+        ):
+            Station("N1", "Estate", "noise", 116.0, 39.0, {"noise_zone": bad})
+    # another kind's attribute of that name is not a noise zone
+    assert Station("A1", "Air", "air", 116.0, 39.0, {"noise_zone": "x"})
