@@ -290,6 +290,11 @@ def risk_name(risk: str) -> str:
     return tr(en, zh)
 
 
+def metal_name(item: str) -> str:
+    """A GB 36600 item by name (``cr6`` is the soil's hexavalent chromium)."""
+    return parameter_name("soil_cr6" if item == "cr6" else item, "soil")
+
+
 def site_points(samples: pd.DataFrame, stations: pd.DataFrame) -> pd.DataFrame:
     """The sampling points of ``samples`` (the latest ``soil-development`` assessment of each
     station, a station being one depth of a point): per point its worst risk over its depths,
@@ -321,7 +326,9 @@ def site_points(samples: pd.DataFrame, stations: pd.DataFrame) -> pd.DataFrame:
         found["exceeded"].update(details.get("exceedances", {}))
     out = pd.DataFrame(list(rows.values()))
     out["depths"] = [", ".join(f"{d:g}" for d in sorted(ds)) or "—" for ds in out["depths"]]
-    out["exceeded"] = [", ".join(sorted(e)) or "—" for e in out["exceeded"]]
+    out["exceeded"] = [
+        tr(", ", "、").join(metal_name(m) for m in sorted(e)) or "—" for e in out["exceeded"]
+    ]
     out["colour"] = [[*SITE_RISKS[r][0], 230] for r in out["risk"]]
     out["state_label"] = [risk_name(r) for r in out["risk"]]
     return out.sort_values("id").reset_index(drop=True)
@@ -357,8 +364,7 @@ def site_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) ->
     if len(samples) < len(every) and not who.signed_in:
         st.info(
             tr(
-                f"🔒 Site investigations are sensitive data: **{sign_in()}** in the sidebar to"
-                " see them.",
+                "🔒 Site investigations are sensitive data: sign in (in the sidebar) to see them.",
                 f"🔒 建设用地调查数据为敏感数据，请在侧栏**{sign_in()}**后查看。",
             )
         )
@@ -387,7 +393,9 @@ def site_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) ->
     latest = latest[[str((d or {}).get("site") or "—") == site for d in latest["details"]]]
     points = site_points(latest, stations)
     what = tr("Map of the sampling points by risk", "采样点风险地图")
-    st.pydeck_chart(deck(points, None, settings.tile_url), height=420, alt=described(what))
+    st.pydeck_chart(
+        deck(points, None, settings.tile_url, fit=True), height=420, alt=described(what)
+    )
     table = pd.DataFrame(
         {
             tr("point", "采样点"): points["id"],
@@ -611,7 +619,7 @@ def radiation_page(store: PostgresStore, settings: DashboardSettings, who: Viewe
     else:
         st.info(
             tr(
-                f"🔒 Alerts are internal data: **{sign_in()}** in the sidebar to see them.",
+                "🔒 Alerts are internal data: sign in (in the sidebar) to see them.",
                 f"🔒 告警为内部数据，请在侧栏**{sign_in()}**后查看。",
             )
             if not who.signed_in
@@ -673,9 +681,9 @@ def region_of(attributes: Mapping[str, Any]) -> str | None:
 
 
 def climate_page(store: PostgresStore, settings: DashboardSettings, who: Viewer) -> None:
-    """A region's measured greenhouse-gas concentrations (daily means of its stations' CO₂,
-    CH₄ and N₂O) beside its accounted emissions per year and its peak and neutrality targets
-    (regional emissions are ``internal``: signed-in readers)."""
+    """A region's measured greenhouse-gas concentrations (hourly means of its stations' CO₂,
+    CH₄ and N₂O over the last week) beside its accounted emissions per year and its peak and
+    neutrality targets (regional emissions are ``internal``: signed-in readers)."""
     from carbon.errors import CarbonError
     from carbon.regions import chain
     from carbon.targets import track_region
@@ -696,12 +704,12 @@ def climate_page(store: PostgresStore, settings: DashboardSettings, who: Viewer)
     now = datetime.now(UTC)
     readable = [s for s in store.list_stations() if s.id in who.stations]
     with store.connection() as conn:
-        daily = derived.read_aggregates(
+        daily = derived.read_aggregates(  # hourly means of the last week: the chart's
             conn,
             scope="station",
-            period="P1D",
-            start=now - timedelta(days=90),
-            end=now + timedelta(days=1),
+            period="PT1H",
+            start=now - timedelta(days=7),
+            end=now,
             subjects=[s.id for s in readable],
             parameters=list(GHG),
         )
@@ -716,9 +724,9 @@ def climate_page(store: PostgresStore, settings: DashboardSettings, who: Viewer)
         st.info(
             tr(
                 "No greenhouse-gas measurements yet: stations measuring co2, ch4 or n2o with a"
-                " region attribute (e.g. CN-TJ) appear here once the daily job has run.",
+                " region attribute (e.g. CN-TJ) appear here once the hourly job has run.",
                 "暂无温室气体监测数据：测量 co2、ch4 或 n2o 且设有 region 属性（如 CN-TJ）的站点，"
-                "在日均值计算后显示于此。",
+                "在小时均值计算后显示于此。",
             )
         )
         return
@@ -760,21 +768,20 @@ def climate_page(store: PostgresStore, settings: DashboardSettings, who: Viewer)
         wide.index = pd.DatetimeIndex(wide.index).tz_convert(tz).tz_localize(None)
         wide.columns = [station_label(c, names) for c in wide.columns]
         what = tr(
-            f"Daily mean {parameter_label_of(gas)} at the region's stations",
-            f"区域内各站{parameter_label_of(gas)}日均值",
+            f"Hourly mean {parameter_label_of(gas)} at the region's stations, last 7 days",
+            f"区域内各站近 7 日{parameter_label_of(gas)}小时均值",
         )
         unit = unit_label(_unit(gas))
         st.altair_chart(
-            time_chart(wide.round(2), y_label=unit, x_label=tr("day", "日期"), fmt="%Y-%m-%d"),
+            time_chart(wide.round(2), y_label=unit, x_label=tr("hour", "小时")),
             width="stretch",
         )
-        data_table(wide.round(2).reset_index(names=tr("day", "日期")), what, key="climate_daily")
+        data_table(wide.round(2).reset_index(names=tr("hour", "小时")), what, key="climate_daily")
     st.subheader(tr("Accounted emissions and targets", "核算排放与目标"))
     if not who.may("region-emissions"):
         st.info(
             tr(
-                f"🔒 Regional emissions are internal data: **{sign_in()}** in the sidebar to see"
-                " them.",
+                "🔒 Regional emissions are internal data: sign in (in the sidebar) to see them.",
                 f"🔒 区域排放为内部数据，请在侧栏**{sign_in()}**后查看。",
             )
             if not who.signed_in
@@ -852,6 +859,14 @@ QUANTITY_NAMES: Final = {
 }
 
 
+def region_name(feature: Any) -> str:
+    """A layer's feature by name where it is a region code (``CN-AH`` → 安徽省 / Anhui), else
+    as it is."""
+    from dashboards.views import region_label
+
+    return region_label(str(feature))
+
+
 def trend_name(trend: str) -> str:
     _colour, en, zh = TREND_STATES.get(trend, ((0, 0, 0), trend, trend))
     return tr(en, zh)
@@ -861,8 +876,8 @@ def trend_table(trends: pd.DataFrame, tz: Any) -> pd.DataFrame:
     """A layer's trends of one quantity in words: region, years, slope per year, p, trend."""
     return pd.DataFrame(
         {
-            tr("region", "区域"): trends["feature"].to_numpy(),
-            tr("years", "年份数"): trends["n"].to_numpy(),
+            tr("region", "区域"): [region_name(f) for f in trends["feature"]],
+            tr("images", "影像期数"): trends["n"].to_numpy(),
             tr("from", "起"): [
                 "—" if pd.isna(t) else pd.Timestamp(t).tz_convert(tz).strftime("%Y")
                 for t in trends["first_time"]
@@ -943,7 +958,7 @@ def ecology_page(store: PostgresStore, settings: DashboardSettings, who: Viewer)
         names = [str(f) for f in layer.index]
         found = [str(by_feature["trend"].get(f, "insufficient data")) for f in names]
         wgs["fill"] = [[*TREND_STATES.get(t, TREND_STATES["no trend"])[0], 200] for t in found]
-        wgs["name"] = names
+        wgs["name"] = [region_name(f) for f in names]
         wgs["id"] = [trend_name(t) for t in found]
         doc = wgs.reset_index(drop=True).__geo_interface__
         west, south, east, north = (float(v) for v in wgs.total_bounds)
@@ -1001,6 +1016,7 @@ def ecology_page(store: PostgresStore, settings: DashboardSettings, who: Viewer)
             tr("Region", "区域"),
             regions,
             index=regions.index(rising[0]) if rising and rising[0] in regions else 0,
+            format_func=region_name,
             key="ecology_region",
         )
         mine = series[series["feature"].astype(str) == region]
@@ -1008,7 +1024,10 @@ def ecology_page(store: PostgresStore, settings: DashboardSettings, who: Viewer)
             {tr(*QUANTITY_NAMES[quantity]): mine["value"].round(4).to_numpy()},
             index=pd.DatetimeIndex(mine["time"]).tz_convert(tz).tz_localize(None),
         )
-        what = tr(f"{region}: regional mean per image", f"{region}：各期区域均值")
+        what = tr(
+            f"{region_name(region)}: regional mean per image",
+            f"{region_name(region)}：各期区域均值",
+        )
         label = tr(*QUANTITY_NAMES[quantity])
         chart = time_chart(frame, y_label=label, x_label=tr("time", "时间"), fmt="%Y-%m")
         st.altair_chart(chart, width="stretch")
@@ -1027,7 +1046,7 @@ def ecology_page(store: PostgresStore, settings: DashboardSettings, who: Viewer)
         st.dataframe(
             pd.DataFrame(
                 {
-                    tr("region", "区域"): moved["feature"].to_numpy(),
+                    tr("region", "区域"): [region_name(f) for f in moved["feature"]],
                     tr("period", "时段"): [
                         f"{a}–{b}"
                         for a, b in zip(moved["start_year"], moved["end_year"], strict=True)

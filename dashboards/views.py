@@ -116,9 +116,13 @@ def style_url(style: dict[str, Any]) -> str:
 
 
 def deck(
-    stations: pd.DataFrame, selected: str | None = None, tile_url: str | None = None
+    stations: pd.DataFrame,
+    selected: str | None = None,
+    tile_url: str | None = None,
+    fit: bool = False,
 ) -> pdk.Deck:
-    """The map: the shipped base map, optional tiles, and stations coloured by state."""
+    """The map: the shipped base map, optional tiles, and stations coloured by state; with
+    ``fit``, the view fits the stations (a site's boreholes) instead of all of China."""
     layers = [
         pdk.Layer(  # province outlines; filled unless tiles are drawn beneath
             "GeoJsonLayer",
@@ -165,10 +169,26 @@ def deck(
         )
     return pdk.Deck(
         layers=layers,
-        initial_view_state=pdk.ViewState(longitude=104.5, latitude=35.5, zoom=3.1),
+        initial_view_state=_fitted(stations)
+        if fit and not stations.empty
+        else pdk.ViewState(longitude=104.5, latitude=35.5, zoom=3.1),
         map_style=style_url(map_style(tile_url)),
         map_provider=None,
         tooltip={"text": "{name}\n{id}\n{state_label}"},
+    )
+
+
+def _fitted(stations: pd.DataFrame) -> pdk.ViewState:
+    """A view that shows every station of ``stations`` (``lon``, ``lat``)."""
+    import math
+
+    west, east = float(stations["lon"].min()), float(stations["lon"].max())
+    south, north = float(stations["lat"].min()), float(stations["lat"].max())
+    span = max(east - west, north - south, 0.002)
+    return pdk.ViewState(
+        longitude=(west + east) / 2,
+        latitude=(south + north) / 2,
+        zoom=max(1.0, min(17.0, math.log2(360 / span) - 0.5)),
     )
 
 
@@ -620,7 +640,7 @@ def water_class_table(latest: pd.DataFrame, names: Mapping[str, str], tz: Any) -
             tr("class", "类别"): [
                 ROMAN.get(int(v), "—") if pd.notna(v) else "—" for v in latest["value"]
             ],
-            tr("worse than target", "超标项目"): [
+            tr("worse than target (or a Table 2 limit)", "超标项目"): [
                 tr(", ", "、").join(water_parameter_label(p) for p in str(e).split(",") if p) or "—"
                 for e in latest["label"]
             ],

@@ -89,6 +89,6 @@ def test_site_points_take_the_worst_risk_over_depths() -> None:
     assert points["id"].tolist() == ["BH01", "BH02"]
     assert points["risk"].tolist() == ["above_intervention", "below_screening"]
     assert points["depths"].tolist() == ["0.5, 3", "0.5"]
-    assert points["exceeded"].tolist() == ["cd, pb", "—"]
+    assert points["exceeded"].tolist() == ["Cadmium, Lead", "—"]  # by name, not code
     assert points["state_label"].tolist()[0] == "above an intervention value"
     assert site_points(samples.iloc[:0], stations).empty
